@@ -1,0 +1,1 @@
+"""The cluster: configuration, process supervision, Raft group, membership and masters."""

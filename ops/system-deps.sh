@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install the system packages the project needs when they are missing.
+#   ops/system-deps.sh run    redis-server
+#   ops/system-deps.sh test   redis-server and PostgreSQL (for the storage tests)
+# Installs with apt-get only when running as root; otherwise says what to install.
+set -euo pipefail
+purpose=${1:-run}
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+if [ "$purpose" = test ] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  need+=(postgresql)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "missing system packages: ${need[*]} (install them, e.g. apt-get install ${need[*]})" >&2
+  exit 1
+fi
+echo "installing ${need[*]} with apt-get" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,1 @@
+"""HTTP pieces every service uses: errors, middleware, metrics, OpenAPI, app factory."""

@@ -1,0 +1,67 @@
+"""Build one node's Starlette app from its service's spec."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from cluster.config import ClusterConfig, NodeConfig
+from services.common.context import NodeContext, ServiceSpec
+from services.common.metrics import HttpMetrics
+from services.common.middleware import RequestContextMiddleware
+from services.common.openapi import docs_routes
+from services.common.operations import operations_routes
+from services.common.problems import EXCEPTION_HANDLERS
+from storage.database import Database
+from storage.migrations import migrate
+from storage.redis import connect_redis
+from storage.schemas import MIGRATIONS
+
+log = logging.getLogger("course_selection.app")
+
+VERSION = "0.1.0"
+
+
+def build_app(spec: ServiceSpec, config: ClusterConfig, node: NodeConfig) -> Starlette:
+    if node.service != spec.name:
+        raise ValueError(f"node {node.id} belongs to {node.service}, not {spec.name}")
+    metrics = HttpMetrics(spec.name, node.id)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with AsyncExitStack() as stack:
+            database = Database(config.database_url(spec.name))
+            stack.push_async_callback(database.close)
+            applied = await migrate(database, MIGRATIONS[spec.name])
+            if applied:
+                log.info("applied migrations", extra={"versions": applied})
+            redis = None
+            if spec.uses_redis:
+                if not config.redis.url:
+                    raise RuntimeError("no Redis URL: start the node through run.py or set CS_REDIS__URL")
+                redis = connect_redis(config.redis.url, config.redis.max_connections)
+                stack.push_async_callback(redis.aclose)
+            ctx = NodeContext(config, node, spec, database, redis, metrics, time.monotonic())
+            ctx.readiness["database"] = database.ping
+            if redis is not None:
+                client = redis
+
+                async def redis_ready() -> None:
+                    await client.ping()
+
+                ctx.readiness["redis"] = redis_ready
+            log.info("node ready to serve", extra={"url": node.url})
+            yield {"ctx": ctx}
+
+    return Starlette(
+        routes=[*operations_routes(), *docs_routes(spec.title, VERSION, spec.description, spec.models), *spec.routes],
+        middleware=[Middleware(RequestContextMiddleware, max_body_bytes=config.http.max_body_bytes, metrics=metrics)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )

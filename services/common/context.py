@@ -1,0 +1,46 @@
+"""What a node's handlers share, created by the lifespan and read from `request.state`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+from starlette.requests import Request
+from starlette.routing import BaseRoute
+
+from cluster.config import ClusterConfig, NodeConfig
+from services.common.metrics import HttpMetrics
+from storage.database import Database
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes one service: its routes, models for the spec, and what it needs."""
+
+    name: str
+    title: str
+    description: str
+    routes: tuple[BaseRoute, ...] = ()
+    models: Mapping[str, type[BaseModel]] = field(default_factory=dict)
+    uses_redis: bool = False
+
+
+@dataclass
+class NodeContext:
+    config: ClusterConfig
+    node: NodeConfig
+    spec: ServiceSpec
+    database: Database
+    redis: Redis | None
+    metrics: HttpMetrics
+    started_at: float
+    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+
+
+def context_of(request: Request) -> NodeContext:
+    ctx: NodeContext = request.state.ctx
+    return ctx

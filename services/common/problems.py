@@ -1,0 +1,149 @@
+"""Errors as `application/problem+json` (RFC 9457), with a stable `type` per error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "/problems/"
+
+
+class ProblemError(Exception):
+    """Base of every error a handler raises on purpose; rendered as problem+json."""
+
+    status = 500
+    slug = "internal-error"
+    title = "Internal error"
+
+    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class BadRequest(ProblemError):
+    status, slug, title = 400, "bad-request", "Bad request"
+
+
+class Unauthorized(ProblemError):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(ProblemError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(ProblemError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(ProblemError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(ProblemError):
+    status, slug, title = 413, "payload-too-large", "Request body too large"
+
+
+class UnsupportedMediaType(ProblemError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class ValidationFailed(ProblemError):
+    """422: `errors` lists `{field, message}` for every invalid field."""
+
+    status, slug, title = 422, "validation-error", "Invalid request"
+
+
+class ServiceUnavailable(ProblemError):
+    status, slug, title = 503, "unavailable", "Service unavailable"
+
+
+_HTTP_SLUGS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    429: "too-many-requests",
+}
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    request: Request,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = {"type": TYPE_PREFIX + slug, "title": title, "status": status, "detail": detail, **(extra or {})}
+    request_id = getattr(request.state, "request_id", None)
+    if request_id:
+        body["request_id"] = request_id
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+async def _on_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)
+    return problem_response(exc.status, exc.slug, exc.title, exc.detail, request, exc.extra, exc.headers)
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    slug = _HTTP_SLUGS.get(exc.status_code, f"http-{exc.status_code}")
+    title = slug.replace("-", " ").capitalize()
+    detail = exc.detail
+    if exc.status_code == 405:
+        detail = f"{request.method} is not allowed here; allowed: {(exc.headers or {}).get('Allow', '')}"
+    elif exc.status_code == 404 and detail == "Not Found":
+        detail = f"no resource at {request.url.path}"
+    return problem_response(exc.status_code, slug, title, detail, request, headers=dict(exc.headers or {}))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    # The traceback goes to the log (uvicorn logs the re-raised exception); never to the client.
+    request_id = getattr(request.state, "request_id", "")
+    return problem_response(
+        500,
+        ProblemError.slug,
+        ProblemError.title,
+        "An unexpected error occurred; quote the request id when reporting it.",
+        request,
+        headers={"X-Request-ID": request_id} if request_id else None,
+    )
+
+
+EXCEPTION_HANDLERS = {
+    ProblemError: _on_problem,
+    HTTPException: _on_http_exception,
+    Exception: _on_unexpected,
+}
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "example": "/problems/not-found"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "request_id": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}

@@ -1,0 +1,1 @@
+"""The Course data service."""

@@ -1,0 +1,1 @@
+"""The Queue buffer service."""

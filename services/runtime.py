@@ -1,0 +1,72 @@
+"""Serve one node: bind its HTTP port, build its app, run uvicorn until signalled."""
+
+from __future__ import annotations
+
+import errno
+import signal
+import socket
+import sys
+from types import FrameType
+
+import uvicorn
+
+from cluster.config import ClusterConfig, NodeConfig
+from cluster.logs import configure_logging
+from services import app_factory
+
+EXIT_CANNOT_START = 2
+
+
+class PortInUseError(Exception):
+    pass
+
+
+def bind_socket(node: NodeConfig) -> socket.socket:
+    family = socket.AF_INET6 if ":" in node.http.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((node.http.host, node.http.port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(f"port {node.http.port} of node {node.id} is already in use") from None
+        raise
+    return sock
+
+
+def serve_node(config: ClusterConfig, node: NodeConfig) -> int:
+    """Run `node` in this process; return the process exit code."""
+    configure_logging(config.http.log_level, node=node.id, service=node.service)
+    try:
+        sock = bind_socket(node)
+    except (PortInUseError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_START
+    app = app_factory(node.service)(config, node)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_config=None,
+            server_header=False,
+            timeout_graceful_shutdown=int(config.http.graceful_shutdown_seconds),
+        )
+    )
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the
+    # handlers that were installed before it started. Ours accept it, so a node stopped
+    # on purpose exits 0 instead of dying by the signal.
+    previous = {sig: signal.signal(sig, _stopped_on_purpose) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if server.started else 1
+
+
+def _stopped_on_purpose(signum: int, frame: FrameType | None) -> None:
+    """The signal uvicorn re-raises after it has already shut down gracefully."""

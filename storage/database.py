@@ -1,0 +1,81 @@
+"""One service's database: an async SQLAlchemy engine with the right session rules.
+
+SQLite runs in WAL mode with foreign keys on, `synchronous=NORMAL` (durable across a
+process kill in WAL) and a busy timeout. `write()` opens its transaction with
+`BEGIN IMMEDIATE` on SQLite so that read-modify-write transactions take the write lock
+up front instead of failing with "database is locked" at their first write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from storage.fencing import check_epoch
+
+_IMMEDIATE = "cs_begin_immediate"
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 5, echo: bool = False) -> None:
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite}
+        if self.is_sqlite:
+            if self.url.database and self.url.database != ":memory:":
+                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs["pool_size"] = pool_size
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a read transaction (rolled back at the end)."""
+        async with self.engine.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def write(self, *, fence: tuple[str, int] | None = None) -> AsyncIterator[AsyncConnection]:
+        """A write transaction, committed if the block ends without an exception.
+
+        With `fence=(scope, epoch)` the transaction first records `epoch` as the newest
+        for `scope`, or raises StaleEpochError if a newer one was seen: the fencing rule
+        is checked inside the same transaction as the write it protects.
+        """
+        async with self.engine.connect() as conn:
+            await conn.execution_options(**{_IMMEDIATE: True})
+            async with conn.begin():
+                if fence is not None:
+                    await check_epoch(conn, *fence)
+                yield conn
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is a plain BEGIN).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,14 @@
+"""Each service's schema as an ordered list of migrations."""
+
+from __future__ import annotations
+
+from storage.migrations import Migration
+from storage.schemas import core
+
+MIGRATIONS: dict[str, tuple[Migration, ...]] = {
+    "course_data": core.MIGRATIONS,
+    "login": core.MIGRATIONS,
+    "teacher": core.MIGRATIONS,
+    "student": core.MIGRATIONS,
+    "queue": core.MIGRATIONS,
+}

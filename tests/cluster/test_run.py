@@ -1,0 +1,142 @@
+"""`run.py` with real processes on free loopback ports; every process is cleaned up."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from openapi_spec_validator import validate
+
+from tests.support import Processes, alive, cluster_toml, listening, ready, wait_until
+
+pytestmark = pytest.mark.cluster
+START_TIMEOUT = 60
+
+
+def _write_config(tmp_path: Path, **kwargs: object) -> tuple[Path, dict[str, int]]:
+    text, ports = cluster_toml(tmp_path / "data", **kwargs)  # type: ignore[arg-type]
+    path = tmp_path / "cluster.toml"
+    path.write_text(text)
+    return path, ports
+
+
+def test_the_whole_cluster_starts_serves_and_stops_cleanly(tmp_path: Path, processes: Processes) -> None:
+    config, ports = _write_config(tmp_path)
+    supervisor = processes.run_py("--config", str(config))
+    for node_id, port in ports.items():
+        wait_until(lambda p=port: ready(p), START_TIMEOUT, f"{node_id} ready")
+    children = processes.descendants(supervisor)
+    names = [" ".join(c.cmdline()) for c in children]
+    assert sum("run.py" in n for n in names) == 5, names
+    assert sum("redis-server" in n for n in names) == 1, names
+    for node_id, port in ports.items():
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/health").json()["node"] == node_id
+        validate(httpx.get(f"{base}/openapi.json").json())
+        assert "swagger-ui" in httpx.get(f"{base}/docs").text
+    assert (tmp_path / "data" / "db" / "course_data.db").exists()
+    assert (tmp_path / "data" / "redis" / "appendonlydir").is_dir()
+
+    supervisor.send_signal(signal.SIGTERM)
+    assert supervisor.wait(timeout=30) == 0
+    wait_until(lambda: not any(alive(c) for c in children), 10, "every child process gone")
+
+
+def test_a_node_killed_is_restarted_by_the_supervisor(tmp_path: Path, processes: Processes) -> None:
+    config, ports = _write_config(tmp_path, services=("course_data",))
+    supervisor = processes.run_py("--config", str(config))
+    port = ports["course_data-1"]
+    wait_until(lambda: ready(port), START_TIMEOUT, "node ready")
+    node = next(c for c in processes.descendants(supervisor) if "run.py" in " ".join(c.cmdline()))
+    os.kill(node.pid, signal.SIGKILL)
+    wait_until(lambda: not alive(node), 10, "killed node gone")
+
+    def restarted() -> bool:
+        fresh = [c for c in processes.descendants(supervisor) if "run.py" in " ".join(c.cmdline())]
+        return bool(fresh) and fresh[0].pid != node.pid and ready(port)
+
+    wait_until(restarted, START_TIMEOUT, "node restarted and ready")
+
+
+def test_one_node_by_service_name(tmp_path: Path, processes: Processes, redis_url: str) -> None:
+    config, ports = _write_config(tmp_path, redis_url=redis_url)
+    node = processes.run_py("--config", str(config), "teacher")
+    wait_until(lambda: ready(ports["teacher-1"]), START_TIMEOUT, "teacher ready")
+    assert not ready(ports["student-1"])
+    node.send_signal(signal.SIGTERM)
+    assert node.wait(timeout=30) == 0
+
+
+def test_invalid_configuration_lists_every_problem_and_exits_2(tmp_path: Path, processes: Processes) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[[nodes]]\nid = "x"\nservice = "library"\nhttp = "nowhere"\nraft = "127.0.0.1:1"\n'
+        '[[nodes]]\nid = "x"\nservice = "login"\nraft = "127.0.0.1:2"\n'
+    )
+    process = processes.run_py("--config", str(path))
+    code, text = processes.finish(process)
+    assert code == 2
+    for fragment in ("service: unknown service 'library'", "http: not a host:port", "id: duplicate", "http: missing"):
+        assert fragment in text
+
+
+def test_unknown_node_lists_the_valid_ones(tmp_path: Path, processes: Processes) -> None:
+    config, _ = _write_config(tmp_path)
+    process = processes.run_py("--config", str(config), "nope-7")
+    code, err = processes.finish(process)
+    assert code == 2
+    assert "unknown node or service 'nope-7'" in err
+    assert "course_data-1" in err
+
+
+def test_port_in_use_names_the_port_and_the_node(tmp_path: Path, processes: Processes, redis_url: str) -> None:
+    config, ports = _write_config(tmp_path, redis_url=redis_url)
+    with listening(ports["login-1"]):
+        process = processes.run_py("--config", str(config), "login-1")
+        code, err = processes.finish(process)
+    assert code == 2
+    assert f"port {ports['login-1']} of node login-1 is already in use" in err
+
+
+def test_a_node_that_cannot_start_stops_the_whole_cluster(tmp_path: Path, processes: Processes) -> None:
+    config, ports = _write_config(tmp_path, services=("login", "teacher"))
+    with listening(ports["teacher-1"]):
+        supervisor = processes.run_py("--config", str(config))
+        code, err = processes.finish(supervisor)
+    assert code == 2
+    assert "teacher-1 is already in use" in err
+    assert not any(alive(p) for p in processes.seen)
+
+
+def test_missing_redis_binary_is_one_line_saying_how_to_install(tmp_path: Path, processes: Processes) -> None:
+    config, _ = _write_config(tmp_path)
+    process = processes.run_py("--config", str(config), env={"CS_REDIS__SERVER_BINARY": "/nonexistent/redis"})
+    code, err = processes.finish(process)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    assert "apt-get install redis-server" in lines[0]
+
+
+def test_help_explains_the_targets(processes: Processes) -> None:
+    process = processes.run_py("--help")
+    code, out = processes.finish(process)
+    assert code == 0
+    for word in ("NODE_ID", "SERVICE", "--config"):
+        assert word in out
+
+
+def test_no_process_outlives_a_killed_supervisor(tmp_path: Path, processes: Processes) -> None:
+    config, ports = _write_config(tmp_path, services=("queue",))
+    supervisor = processes.run_py("--config", str(config))
+    wait_until(lambda: ready(ports["queue-1"]), START_TIMEOUT, "queue ready")
+    children = processes.descendants(supervisor)
+    assert len(children) == 2
+    supervisor.kill()
+    supervisor.wait(timeout=10)
+    wait_until(lambda: not any(alive(c) for c in children), 20, "children gone after the supervisor died")
+    assert all(isinstance(c, psutil.Process) for c in children)

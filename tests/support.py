@@ -1,0 +1,185 @@
+"""Helpers for tests: free ports, waiting with a deadline, configurations, processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import psutil
+
+from cluster.config import SERVICES, ClusterConfig, parse_config
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports (held open together so none repeats)."""
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
+    """Call `check` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = check()
+            if last:
+                return last
+        except Exception as exc:  # the condition is "it works", errors mean not yet
+            last = exc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+        time.sleep(interval)
+
+
+def cluster_toml(
+    data_dir: Path,
+    nodes_per_service: int = 1,
+    services: tuple[str, ...] = SERVICES,
+    redis_url: str = "",
+    extra: str = "",
+) -> tuple[str, dict[str, int]]:
+    """A configuration on free loopback ports; returns its text and node id -> HTTP port."""
+    count = len(services) * nodes_per_service
+    ports = free_ports(2 * count + 1)
+    lines = [
+        "[cluster]",
+        f'data_dir = "{data_dir}"',
+        "[redis]",
+        f'url = "{redis_url}"',
+        f"private_port = {ports[-1]}",
+        "[http]",
+        'log_level = "warning"',
+        extra,
+    ]
+    http_ports = {}
+    i = 0
+    for service in services:
+        for n in range(1, nodes_per_service + 1):
+            node_id = f"{service}-{n}"
+            http_ports[node_id] = ports[i]
+            lines += [
+                "[[nodes]]",
+                f'id = "{node_id}"',
+                f'service = "{service}"',
+                f'http = "127.0.0.1:{ports[i]}"',
+                f'raft = "127.0.0.1:{ports[count + i]}"',
+            ]
+            i += 1
+    return "\n".join(lines) + "\n", http_ports
+
+
+def make_config(tmp_path: Path, redis_url: str = "", **env: str) -> ClusterConfig:
+    import tomllib
+
+    text, _ = cluster_toml(tmp_path / "data", redis_url=redis_url)
+    return parse_config(tomllib.loads(text), env)
+
+
+def ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class Processes:
+    """Processes a test started; `stop_all` ends each and every descendant it left."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.started: list[subprocess.Popen[bytes]] = []
+        self.logs: dict[int, Path] = {}
+        self.seen: set[psutil.Process] = set()
+
+    def run_py(self, *args: str, env: dict[str, str] | None = None, **kwargs: Any) -> subprocess.Popen[bytes]:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("CS_")}
+        full_env.update(env or {})
+        log = self.log_dir / f"process-{len(self.started)}.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                [sys.executable, str(ROOT / "run.py"), *args],
+                cwd=ROOT,
+                env=full_env,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                **kwargs,
+            )
+        self.started.append(process)
+        self.logs[process.pid] = log
+        return process
+
+    def finish(self, process: subprocess.Popen[bytes], timeout: float = 60) -> tuple[int, str]:
+        """Wait for `process` to exit; return its exit code and everything it printed."""
+        code = process.wait(timeout=timeout)
+        return code, self.output(process)
+
+    def output(self, process: subprocess.Popen[bytes]) -> str:
+        return self.logs[process.pid].read_text(errors="replace")
+
+    def descendants(self, process: subprocess.Popen[bytes]) -> list[psutil.Process]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            found = psutil.Process(process.pid).children(recursive=True)
+            self.seen.update(found)
+            return found
+        return []
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            self.descendants(process)
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        for leftover in self.seen:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                leftover.kill()
+
+
+def alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@contextlib.contextmanager
+def listening(port: int) -> Iterator[socket.socket]:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen()
+    try:
+        yield sock
+    finally:
+        sock.close()
