@@ -102,6 +102,11 @@ class RaftConfig:
 
 
 @dataclass(frozen=True)
+class DebugConfig:
+    failpoints: bool  # fault injection for tests (e.g. pause a fenced write); never in production
+
+
+@dataclass(frozen=True)
 class ClusterConfig:
     name: str
     data_dir: Path
@@ -110,6 +115,7 @@ class ClusterConfig:
     redis: RedisConfig
     http: HttpConfig
     raft: RaftConfig
+    debug: DebugConfig = DebugConfig(failpoints=False)
     source: Path | None = None
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -135,9 +141,9 @@ DEFAULTS: dict[str, Any] = {
     "redis": {"url": "", "private_port": 6390, "server_binary": "redis-server", "max_connections": 64},
     "http": {"max_body_bytes": 1_048_576, "log_level": "info", "graceful_shutdown_seconds": 5.0},
     "raft": {
-        "lease_seconds": 3.0,
-        "renew_every_seconds": 0.5,
-        "lease_margin_seconds": 0.5,
+        "lease_seconds": 1.5,
+        "renew_every_seconds": 0.3,
+        "lease_margin_seconds": 0.3,
         "heartbeat_seconds": 1.0,
         "member_down_after_seconds": 5.0,
         "election_timeout_min": 0.3,
@@ -146,6 +152,7 @@ DEFAULTS: dict[str, Any] = {
         "connection_retry_seconds": 0.5,
         "leader_fallback_seconds": 1.5,
     },
+    "debug": {"failpoints": False},
     "services": {},
     "nodes": [],
 }
@@ -279,6 +286,10 @@ def _validate(
     if not problems and rf["election_timeout_min"] >= rf["election_timeout_max"]:
         problems.append("raft.election_timeout_min: must be below election_timeout_max")
 
+    failpoints = data["debug"]["failpoints"]
+    if not isinstance(failpoints, bool):
+        problems.append(f"debug.failpoints: must be true or false, not {failpoints!r}")
+
     nodes = _validate_nodes(data["nodes"], problems)
     services = _validate_services(data["services"], data_dir, problems)
     if problems:
@@ -291,6 +302,7 @@ def _validate(
         redis=RedisConfig(r["url"], r["private_port"], r["server_binary"], r["max_connections"]),
         http=HttpConfig(h["max_body_bytes"], h["log_level"], float(h["graceful_shutdown_seconds"])),
         raft=RaftConfig(**{k: float(v) for k, v in rf.items()}),
+        debug=DebugConfig(failpoints),
         source=source,
         env=dict(env),
     )

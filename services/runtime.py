@@ -35,10 +35,24 @@ def bind_socket(node: NodeConfig) -> socket.socket:
     return sock
 
 
+def check_raft_port(node: NodeConfig) -> None:
+    """PySyncObj binds its port itself, later: find a taken port now, with a clear message."""
+    family = socket.AF_INET6 if ":" in node.raft.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((node.raft.host, node.raft.port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(f"raft port {node.raft.port} of node {node.id} is already in use") from None
+            raise
+
+
 def serve_node(config: ClusterConfig, node: NodeConfig) -> int:
     """Run `node` in this process; return the process exit code."""
     configure_logging(config.http.log_level, node=node.id, service=node.service)
     try:
+        check_raft_port(node)
         sock = bind_socket(node)
     except (PortInUseError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

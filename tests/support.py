@@ -64,9 +64,14 @@ def cluster_toml(
     services: tuple[str, ...] = SERVICES,
     redis_url: str = "",
     extra: str = "",
+    counts: dict[str, int] | None = None,
 ) -> tuple[str, dict[str, int]]:
-    """A configuration on free loopback ports; returns its text and node id -> HTTP port."""
-    count = len(services) * nodes_per_service
+    """A configuration on free loopback ports; returns its text and node id -> HTTP port.
+
+    `counts` (service -> number of nodes) overrides `services` and `nodes_per_service`.
+    """
+    layout = counts or dict.fromkeys(services, nodes_per_service)
+    count = sum(layout.values())
     ports = free_ports(2 * count + 1)
     lines = [
         "[cluster]",
@@ -80,8 +85,8 @@ def cluster_toml(
     ]
     http_ports = {}
     i = 0
-    for service in services:
-        for n in range(1, nodes_per_service + 1):
+    for service, how_many in layout.items():
+        for n in range(1, how_many + 1):
             node_id = f"{service}-{n}"
             http_ports[node_id] = ports[i]
             lines += [
@@ -95,10 +100,10 @@ def cluster_toml(
     return "\n".join(lines) + "\n", http_ports
 
 
-def make_config(tmp_path: Path, redis_url: str = "", **env: str) -> ClusterConfig:
+def make_config(tmp_path: Path, redis_url: str = "", services: tuple[str, ...] = SERVICES, **env: str) -> ClusterConfig:
     import tomllib
 
-    text, _ = cluster_toml(tmp_path / "data", redis_url=redis_url)
+    text, _ = cluster_toml(tmp_path / "data", services=services, redis_url=redis_url)
     return parse_config(tomllib.loads(text), env)
 
 

@@ -12,6 +12,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from cluster.config import ClusterConfig, NodeConfig
+from cluster.node import ClusterNode
+from services.common.cluster_routes import CLUSTER_MODELS, cluster_routes
 from services.common.context import NodeContext, ServiceSpec
 from services.common.metrics import HttpMetrics
 from services.common.middleware import RequestContextMiddleware
@@ -47,8 +49,12 @@ def build_app(spec: ServiceSpec, config: ClusterConfig, node: NodeConfig) -> Sta
                     raise RuntimeError("no Redis URL: start the node through run.py or set CS_REDIS__URL")
                 redis = connect_redis(config.redis.url, config.redis.max_connections)
                 stack.push_async_callback(redis.aclose)
-            ctx = NodeContext(config, node, spec, database, redis, metrics, time.monotonic())
+            cluster = ClusterNode(config, node, VERSION)
+            await cluster.start()
+            stack.push_async_callback(cluster.stop)  # first to stop: gives the master lease up
+            ctx = NodeContext(config, node, spec, cluster, database, redis, metrics, time.monotonic())
             ctx.readiness["database"] = database.ping
+            ctx.readiness["raft"] = cluster.check_ready
             if redis is not None:
                 client = redis
 
@@ -60,7 +66,12 @@ def build_app(spec: ServiceSpec, config: ClusterConfig, node: NodeConfig) -> Sta
             yield {"ctx": ctx}
 
     return Starlette(
-        routes=[*operations_routes(), *docs_routes(spec.title, VERSION, spec.description, spec.models), *spec.routes],
+        routes=[
+            *operations_routes(),
+            *cluster_routes(),
+            *docs_routes(spec.title, VERSION, spec.description, {**CLUSTER_MODELS, **spec.models}),
+            *spec.routes,
+        ],
         middleware=[Middleware(RequestContextMiddleware, max_body_bytes=config.http.max_body_bytes, metrics=metrics)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 
 from cluster.config import ClusterConfig, NodeConfig
+from cluster.node import ClusterNode
 from services.common.metrics import HttpMetrics
 from storage.database import Database
 
@@ -34,6 +35,7 @@ class NodeContext:
     config: ClusterConfig
     node: NodeConfig
     spec: ServiceSpec
+    cluster: ClusterNode
     database: Database
     redis: Redis | None
     metrics: HttpMetrics

@@ -6,18 +6,16 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from cluster.config import SERVICES, ClusterConfig
+from cluster.config import SERVICES
 from services import app_factory
-from tests.support import make_config
-
-
-@pytest.fixture
-def config(tmp_path: Path, redis_url: str) -> ClusterConfig:
-    return make_config(tmp_path, redis_url=redis_url, CS_HTTP__MAX_BODY_BYTES="1024")
+from tests.support import make_config, wait_until
 
 
 @pytest.fixture(params=SERVICES)
-def client(request: pytest.FixtureRequest, config: ClusterConfig) -> Iterator[TestClient]:
-    node = config.nodes_of(request.param)[0]
+def client(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str) -> Iterator[TestClient]:
+    """One node of each service, alone in its Raft group (so it has quorum), lifespan running."""
+    config = make_config(tmp_path, redis_url=redis_url, services=(request.param,), CS_HTTP__MAX_BODY_BYTES="1024")
+    node = config.nodes[0]
     with TestClient(app_factory(node.service)(config, node), raise_server_exceptions=False) as test_client:
+        wait_until(lambda: test_client.get("/ready").status_code == 200, 20, f"{node.id} ready")
         yield test_client

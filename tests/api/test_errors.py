@@ -44,7 +44,7 @@ SPEC = ServiceSpec(
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    config: ClusterConfig = make_config(tmp_path, CS_HTTP__MAX_BODY_BYTES="100")
+    config: ClusterConfig = make_config(tmp_path, services=("course_data",), CS_HTTP__MAX_BODY_BYTES="100")
     with TestClient(build_app(SPEC, config, config.nodes_of("course_data")[0]), raise_server_exceptions=False) as c:
         yield c
 

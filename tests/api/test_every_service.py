@@ -8,7 +8,7 @@ import pytest
 from openapi_spec_validator import validate
 from starlette.testclient import TestClient
 
-from cluster.config import SERVICES, ClusterConfig
+from cluster.config import SERVICES
 from services import app_factory
 from tests.support import free_port, make_config
 
@@ -19,11 +19,12 @@ def test_health_names_the_node(client: TestClient) -> None:
     assert body["node"] == f"{body['service']}-1"
 
 
-def test_ready_checks_storage(client: TestClient) -> None:
+def test_ready_checks_storage_and_raft(client: TestClient) -> None:
     response = client.get("/ready")
     assert response.status_code == 200
     checks = response.json()["checks"]
     assert checks["database"] == "ok"
+    assert checks["raft"] == "ok"
     if response.json()["node"].startswith("queue"):
         assert checks["redis"] == "ok"
 
@@ -86,7 +87,8 @@ def test_oversized_body_is_a_413_even_on_unknown_paths(client: TestClient) -> No
     assert response.json()["type"] == "/problems/payload-too-large"
 
 
-def test_ready_is_503_naming_the_failing_dependency(tmp_path: Path) -> None:
+def test_ready_is_503_naming_the_failing_dependencies(tmp_path: Path) -> None:
+    """Redis does not answer, and the node's Raft partners are not running: no quorum."""
     config = make_config(tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0")
     node = config.nodes_of("queue")[0]
     with TestClient(app_factory("queue")(config, node)) as client:
@@ -96,10 +98,12 @@ def test_ready_is_503_naming_the_failing_dependency(tmp_path: Path) -> None:
     assert body["type"] == "/problems/unavailable"
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["redis"].startswith("failed")
+    assert "no leader with quorum" in body["checks"]["raft"]
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_the_factory_refuses_a_node_of_another_service(service: str, config: ClusterConfig) -> None:
+def test_the_factory_refuses_a_node_of_another_service(service: str, tmp_path: Path) -> None:
+    config = make_config(tmp_path)
     other = next(n for n in config.nodes if n.service != service)
     with pytest.raises(ValueError, match="belongs to"):
         app_factory(service)(config, other)

@@ -1,0 +1,1 @@
+"""Operator tools: cluster administration, benchmarks, initial data."""

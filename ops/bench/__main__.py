@@ -1,0 +1,20 @@
+"""python -m ops.bench failover [options]   (see --help of each benchmark)"""
+
+from __future__ import annotations
+
+import sys
+
+from ops.bench import failover
+
+BENCHMARKS = {"failover": failover.main}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in BENCHMARKS:
+        print(f"usage: python -m ops.bench {{{','.join(BENCHMARKS)}}} [options]", file=sys.stderr)
+        return 2
+    return BENCHMARKS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,161 @@
+"""A cluster of real node processes on this host, for benchmarks, fault drills and tests.
+
+Each node runs as `run.py --config FILE NODE_ID` in its own process (not under the
+supervisor, so a drill decides when a killed node comes back). The kit starts the
+private redis-server itself, so no node owns it, and gives every node the same
+cluster secret, from which it mints internal tokens to call `/cluster/*`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from cluster.config import ClusterConfig, load_config
+from cluster.internal_auth import HEADER, InternalTokens
+from cluster.redis_server import PrivateRedis
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float = 0.02) -> T:
+    """Poll `check` until it returns something truthy; raise TimeoutError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            last = check()
+            if last:
+                return last  # type: ignore[return-value]
+        except (httpx.HTTPError, OSError, KeyError, ValueError) as exc:
+            last = exc
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+        time.sleep(interval)
+
+
+class LocalCluster:
+    def __init__(self, config_path: Path, data_dir: Path, env: Mapping[str, str] | None = None) -> None:
+        self.config_path = config_path
+        self.data_dir = data_dir
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CS_")}
+        self.env.update({"CS_CLUSTER__DATA_DIR": str(data_dir), "CS_SECRET_CLUSTER": secrets.token_urlsafe(32)})
+        self.env.update(env or {})
+        self.config: ClusterConfig = load_config(config_path, environ=self.env)
+        self.redis: PrivateRedis | None = None
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs = data_dir / "logs"
+        self.tokens = InternalTokens(self.env["CS_SECRET_CLUSTER"], "ops")
+        self.http = httpx.Client(timeout=5)
+
+    # processes
+
+    def start(self, *node_ids: str, config_path: Path | None = None) -> None:
+        if self.config.redis.private and self.redis is None:
+            self.redis = PrivateRedis(self.config.redis.server_binary, self.config.redis.private_port, self.data_dir)
+            self.redis.start()
+            self.env["CS_REDIS__URL"] = self.redis.url
+        self.logs.mkdir(parents=True, exist_ok=True)
+        for node_id in node_ids or [n.id for n in self.config.nodes]:
+            with (self.logs / f"{node_id}.log").open("ab") as log:
+                self.processes[node_id] = subprocess.Popen(
+                    [sys.executable, str(ROOT / "run.py"), "--config", str(config_path or self.config_path), node_id],
+                    cwd=ROOT,
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+
+    def signal(self, node_id: str, sig: signal.Signals) -> None:
+        os.kill(self.processes[node_id].pid, sig)
+
+    def kill(self, node_id: str) -> None:
+        """kill -9, and reap it."""
+        process = self.processes.pop(node_id)
+        process.kill()
+        process.wait(10)
+
+    def stop(self, node_id: str, timeout: float = 20) -> int:
+        process = self.processes.pop(node_id)
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
+
+    def stop_all(self) -> None:
+        for process in list(self.processes.values()):
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGCONT)  # a paused node cannot handle SIGTERM
+                    process.send_signal(signal.SIGTERM)
+        for node_id in list(self.processes):
+            process = self.processes.pop(node_id)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+        self.http.close()
+
+    def log_text(self, node_id: str) -> str:
+        return (self.logs / f"{node_id}.log").read_text(errors="replace")
+
+    # HTTP
+
+    def url(self, node_id: str) -> str:
+        return self.config.node(node_id).url
+
+    def request(self, node_id: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {HEADER: self.tokens.mint(), **kwargs.pop("headers", {})}
+        return self.http.request(method, self.url(node_id) + path, headers=headers, **kwargs)
+
+    def ready(self, node_id: str) -> bool:
+        try:
+            return self.http.get(self.url(node_id) + "/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def wait_ready(self, *node_ids: str, timeout: float = 60) -> None:
+        for node_id in node_ids or list(self.processes):
+            wait_for(lambda n=node_id: self.ready(n), timeout, f"{node_id} ready", interval=0.1)
+
+    def status(self, node_id: str) -> dict[str, Any]:
+        response = self.request(node_id, "GET", "/cluster/status", timeout=2)
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    def master(self, service: str, via: str) -> tuple[str, int] | None:
+        """(node id, epoch) of the master of `service` as `via` sees it."""
+        entry = self.status(via)["masters"][service]
+        return (entry["node"], entry["epoch"]) if entry else None
+
+    def write_check(self, node_id: str, **body: Any) -> httpx.Response:
+        return self.request(node_id, "POST", "/cluster/write-check", json=body, timeout=30)
+
+
+@contextlib.contextmanager
+def local_cluster(config_path: Path, data_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(config_path, data_dir, env)
+    try:
+        yield cluster
+    finally:
+        cluster.stop_all()

@@ -1,0 +1,67 @@
+"""Writes go to the service's master: a slave forwards them and returns the answer.
+
+`on_master(endpoint)` runs the endpoint here when this node holds a valid master lease,
+and otherwise forwards the request to the current master (resolved from the replicated
+membership) with an internal token. A forwarded request is never forwarded again, so a
+stale view of the master cannot make a loop. A write refused by fencing makes this node
+step down at once.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cluster.internal_client import FORWARDED_BY, NoMasterError
+from services.common.context import context_of
+from services.common.problems import ServiceUnavailable
+from storage.errors import StaleEpochError
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+_RELAYED = ("content-type", "retry-after", "location", "etag", "allow")
+
+
+class NoMaster(ServiceUnavailable):
+    slug, title = "no-master", "No master for this service right now"
+
+
+class Fenced(ServiceUnavailable):
+    slug, title = "fenced", "This node is no longer the master"
+
+
+def on_master(endpoint: Endpoint, authorize: Callable[[Request], None] | None = None) -> Endpoint:
+    @functools.wraps(endpoint)
+    async def run_on_master(request: Request) -> Response:
+        if authorize is not None:
+            authorize(request)
+        cluster = context_of(request).cluster
+        if not cluster.master.is_master():
+            return await _forward(request)
+        try:
+            return await endpoint(request)
+        except StaleEpochError:
+            cluster.master.step_down("a write was refused by fencing")
+            raise Fenced("a newer master has written; retry", headers={"Retry-After": "1"}) from None
+
+    return run_on_master
+
+
+async def _forward(request: Request) -> Response:
+    ctx = context_of(request)
+    if request.headers.get(FORWARDED_BY):
+        raise NoMaster(f"{ctx.node.id} was sent a forwarded write but is not master", headers={"Retry-After": "1"})
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    try:
+        upstream = await ctx.cluster.client.forward(
+            ctx.node.service, request.method, path, request.headers.items(), await request.body()
+        )
+    except NoMasterError as exc:
+        raise NoMaster(str(exc), headers={"Retry-After": "1"}) from None
+    except httpx.HTTPError as exc:
+        raise NoMaster(f"the master did not answer: {type(exc).__name__}", headers={"Retry-After": "1"}) from None
+    headers = {k: v for k, v in upstream.headers.items() if k.lower() in _RELAYED}
+    return Response(upstream.content, status_code=upstream.status_code, headers=headers)

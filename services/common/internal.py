@@ -1,0 +1,24 @@
+"""Who may call: internal callers (other nodes and operator tools) by internal token."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from cluster.internal_auth import HEADER, InvalidInternalToken
+from services.common.context import context_of
+from services.common.problems import Unauthorized
+
+
+class InternalTokenRequired(Unauthorized):
+    slug, title = "internal-token-required", "Internal token required"
+
+
+def require_internal(request: Request) -> None:
+    """Refuse the request unless it carries a valid internal token."""
+    token = request.headers.get(HEADER)
+    if not token:
+        raise InternalTokenRequired(f"this endpoint is for internal callers: send {HEADER}")
+    try:
+        context_of(request).cluster.tokens.verify(token)
+    except InvalidInternalToken as exc:
+        raise InternalTokenRequired(str(exc)) from None

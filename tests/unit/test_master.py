@@ -1,0 +1,168 @@
+"""MasterRole's acting rule and the fencing rule, against an in-memory twin of Raft."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cluster.config import RaftConfig
+from cluster.master import MasterRole, NotMasterError
+from cluster.model import ClusterModel, LeaseResult
+from cluster.raft import RaftError
+from storage.database import Database
+from storage.errors import StaleEpochError
+from storage.migrations import migrate
+from storage.schemas.core import MIGRATIONS, write_checks
+
+TIMING = RaftConfig(
+    lease_seconds=2.0,
+    renew_every_seconds=0.5,
+    lease_margin_seconds=0.5,
+    heartbeat_seconds=1.0,
+    member_down_after_seconds=5.0,
+    election_timeout_min=0.3,
+    election_timeout_max=0.6,
+    append_entries_period=0.05,
+    connection_retry_seconds=0.5,
+    leader_fallback_seconds=1.5,
+)
+
+
+class Clock:
+    """One clock for the whole simulated cluster (a host's clocks agree)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TwinRaft:
+    """Applies replicated calls straight to a shared ClusterModel; can be made to fail."""
+
+    def __init__(self, model: ClusterModel, clock: Clock | None = None) -> None:
+        self.model = model
+        self.failing = False
+        self.clock = clock
+        self.commit_delay = 0.0
+
+    async def acquire(self, service: str, node_id: str, now: float, ttl: float) -> LeaseResult:
+        if self.clock is not None:
+            self.clock.now += self.commit_delay  # the entry carries its send time, applies later
+        if self.failing:
+            raise RaftError("missing_leader")
+        return self.model.acquire(service, node_id, now, ttl)
+
+    async def release(self, service: str, node_id: str, epoch: int, now: float) -> bool:
+        return self.model.release(service, node_id, epoch, now)
+
+
+def role(node_id: str, raft: TwinRaft, clock: Clock) -> MasterRole:
+    return MasterRole(raft, "course_data", node_id, TIMING, clock=clock, wall=clock)  # type: ignore[arg-type]
+
+
+async def test_one_master_and_the_others_wait() -> None:
+    clock, model = Clock(), ClusterModel()
+    a, b = role("a", TwinRaft(model), clock), role("b", TwinRaft(model), clock)
+    assert await a.attempt()
+    assert not await b.attempt()
+    assert a.fence() == ("course_data", 1)
+    with pytest.raises(NotMasterError):
+        b.fence()
+
+
+async def test_a_master_stops_acting_before_its_lease_ends() -> None:
+    clock, model = Clock(), ClusterModel()
+    a = role("a", TwinRaft(model), clock)
+    await a.attempt()
+    clock.now += TIMING.lease_seconds - TIMING.lease_margin_seconds - 0.01
+    assert a.is_master()
+    clock.now += 0.02
+    assert not a.is_master()  # the lease itself is still valid for another margin
+    lease = model.master("course_data", clock.now)
+    assert lease is not None
+    assert lease.holder == "a"
+
+
+async def test_a_paused_master_is_replaced_and_its_stale_write_is_fenced(tmp_path: Path) -> None:
+    clock, model = Clock(), ClusterModel()
+    a, b = role("a", TwinRaft(model), clock), role("b", TwinRaft(model), clock)
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'f.db'}")
+    try:
+        await migrate(db, MIGRATIONS)
+        await a.attempt()
+        stale_fence = a.fence()  # a checked its lease, then was paused (SIGSTOP) before writing
+        clock.now += TIMING.lease_seconds + 1
+        assert await b.attempt()
+        assert b.epoch == 2
+        async with db.write(fence=b.fence()) as conn:
+            await conn.execute(write_checks.insert().values(node_id="b", epoch=b.epoch, written_at=clock.now))
+        with pytest.raises(StaleEpochError):  # a resumes and writes with what it had
+            async with db.write(fence=stale_fence) as conn:
+                await conn.execute(write_checks.insert().values(node_id="a", epoch=1, written_at=clock.now))
+        assert not a.is_master()
+        assert not await a.attempt()  # and asking again does not get it back
+        async with db.read() as conn:
+            rows = (await conn.execute(write_checks.select())).all()
+        assert [(r.node_id, r.epoch) for r in rows] == [("b", 2)]
+    finally:
+        await db.close()
+
+
+async def test_renewal_failures_keep_the_master_only_until_its_local_deadline() -> None:
+    clock, model = Clock(), ClusterModel()
+    raft = TwinRaft(model)
+    a = role("a", raft, clock)
+    await a.attempt()
+    raft.failing = True
+    clock.now += 1.0
+    assert await a.attempt()  # still within lease - margin
+    clock.now += 1.0
+    assert not await a.attempt()
+
+
+async def test_release_hands_over_without_waiting_for_expiry() -> None:
+    clock, model = Clock(), ClusterModel()
+    a, b = role("a", TwinRaft(model), clock), role("b", TwinRaft(model), clock)
+    await a.attempt()
+    await a.release()
+    assert not a.is_master()
+    assert await b.attempt()
+    assert b.epoch == 2
+
+
+steps = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c"]),
+        st.floats(min_value=0.0, max_value=1.5),
+        st.booleans(),
+        st.floats(min_value=0.0, max_value=1.0),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps)
+async def test_never_two_acting_masters(script: list[tuple[str, float, bool, float]]) -> None:
+    """Whatever the order of attempts, pauses, slow commits and Raft failures: at most one
+    node acts as master, and each new acting master has a larger epoch than every one before."""
+    clock, model = Clock(), ClusterModel()
+    rafts = {n: TwinRaft(model, clock) for n in "abc"}
+    roles = {n: role(n, rafts[n], clock) for n in "abc"}
+    last_epoch = 0
+    for node, pause, raft_fails, commit_delay in script:
+        clock.now += pause
+        rafts[node].failing = raft_fails
+        rafts[node].commit_delay = commit_delay
+        await roles[node].attempt()
+        acting = [r for r in roles.values() if r.is_master()]
+        assert len(acting) <= 1
+        if acting:
+            assert acting[0].epoch >= last_epoch
+            last_epoch = acting[0].epoch
