@@ -18,6 +18,9 @@ The lease rules (the reason masters are safe):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
+
+AUDIT_KEPT = 1000
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,10 @@ class ClusterModel:
         self.members: dict[str, Member] = {}
         self.leases: dict[str, Lease] = {}
         self.epochs: dict[str, int] = {}
+        self.settings: dict[str, Any] = {}  # validated before it is proposed; {} means defaults
+        self.settings_version = 0
+        self.settings_audit: list[dict[str, Any]] = []
+        self.revoked_sessions: dict[str, float] = {}  # session id -> until when tokens may exist
 
     # membership
 
@@ -108,3 +115,24 @@ class ClusterModel:
         """The lease in force for `service` at `now`, if any."""
         lease = self.leases.get(service)
         return lease if lease is not None and lease.valid(now) else None
+
+    # settings
+
+    def update_settings(self, settings: dict[str, Any], actor: str, changes: dict[str, Any], now: float) -> int:
+        """Replace the settings (already validated) and audit who changed what, when."""
+        self.settings = settings
+        self.settings_version += 1
+        self.settings_audit.append({"version": self.settings_version, "at": now, "by": actor, "changes": changes})
+        del self.settings_audit[:-AUDIT_KEPT]
+        return self.settings_version
+
+    # sessions
+
+    def revoke_sessions(self, session_ids: list[str], until: float, now: float) -> None:
+        """Tokens of these sessions are refused everywhere until `until` (their longest life)."""
+        self.revoked_sessions = {sid: t for sid, t in self.revoked_sessions.items() if t > now}
+        for sid in session_ids:
+            self.revoked_sessions[sid] = max(until, self.revoked_sessions.get(sid, 0.0))
+
+    def session_revoked(self, session_id: str, now: float) -> bool:
+        return self.revoked_sessions.get(session_id, 0.0) > now

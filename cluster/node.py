@@ -15,6 +15,7 @@ from cluster.membership import MembershipAgent
 from cluster.model import Member
 from cluster.raft import RaftGroup
 from cluster.secrets import load_or_create_secret
+from cluster.settings import Settings
 from cluster.status import cluster_status
 
 
@@ -35,6 +36,16 @@ class ClusterNode:
         self.tokens = InternalTokens(secret, node.id)
         self.client = InternalClient(lambda: self.raft.model, self.tokens, node.id)
         self._tasks: list[asyncio.Task[None]] = []
+        self._settings: tuple[int, Settings] = (-1, Settings())
+
+    def settings(self) -> Settings:
+        """The cluster-wide settings as this node's replica has them (parsed once per version)."""
+        version, parsed = self._settings
+        model = self.raft.model
+        if version != model.settings_version:
+            parsed = Settings.model_validate(model.settings)
+            self._settings = (model.settings_version, parsed)
+        return parsed
 
     async def start(self) -> None:
         self.raft.start()

@@ -57,6 +57,14 @@ class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
         return self.model.acquire(service, node_id, now, ttl)
 
     @replicated  # type: ignore[untyped-decorator]
+    def update_settings(self, settings: dict[str, Any], actor: str, changes: dict[str, Any], now: float) -> int:
+        return self.model.update_settings(settings, actor, changes, now)
+
+    @replicated  # type: ignore[untyped-decorator]
+    def revoke_sessions(self, session_ids: list[str], until: float, now: float) -> None:
+        self.model.revoke_sessions(session_ids, until, now)
+
+    @replicated  # type: ignore[untyped-decorator]
     def release(self, service: str, node_id: str, epoch: int, now: float) -> bool:
         return self.model.release(service, node_id, epoch, now)
 
@@ -149,6 +157,12 @@ class RaftGroup:
 
     async def release(self, service: str, node_id: str, epoch: int, now: float) -> bool:
         return bool(await self._call(self.state.release, service, node_id, epoch, now))
+
+    async def update_settings(self, settings: dict[str, Any], actor: str, changes: dict[str, Any], now: float) -> int:
+        return int(await self._call(self.state.update_settings, settings, actor, changes, now))
+
+    async def revoke_sessions(self, session_ids: list[str], until: float, now: float) -> None:
+        await self._call(self.state.revoke_sessions, session_ids, until, now)
 
     async def add_node(self, address: str) -> None:
         """Add a Raft member (one change at a time); start the new node after this returns."""

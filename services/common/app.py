@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 
 from cluster.config import ClusterConfig, NodeConfig
 from cluster.node import ClusterNode
+from services.common.auth import JwksSource, TokenVerifier
 from services.common.cluster_routes import CLUSTER_MODELS, cluster_routes
 from services.common.context import NodeContext, ServiceSpec
 from services.common.metrics import HttpMetrics
@@ -62,6 +63,10 @@ def build_app(spec: ServiceSpec, config: ClusterConfig, node: NodeConfig) -> Sta
                     await client.ping()
 
                 ctx.readiness["redis"] = redis_ready
+            jwks = spec.local_jwks(ctx) if spec.local_jwks else _remote_jwks(cluster)
+            ctx.verifier = TokenVerifier(jwks, cluster.raft.model.session_revoked)
+            if spec.start is not None:
+                ctx.service = await spec.start(ctx, stack)
             log.info("node ready to serve", extra={"url": node.url})
             yield {"ctx": ctx}
 
@@ -76,3 +81,23 @@ def build_app(spec: ServiceSpec, config: ClusterConfig, node: NodeConfig) -> Sta
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+
+
+def _remote_jwks(cluster: ClusterNode) -> JwksSource:
+    """Fetch the signing keys from a healthy login node (found in the membership)."""
+
+    async def fetch() -> dict[str, Any]:
+        now = time.time()
+        logins = [
+            m
+            for m in cluster.raft.model.members.values()
+            if m.service == "login" and m.healthy(now, cluster.config.raft.member_down_after_seconds)
+        ]
+        if not logins:
+            raise RuntimeError("no login node is up")
+        response = await cluster.client.call(logins[0].url, "GET", "/.well-known/jwks.json")
+        response.raise_for_status()
+        keys: dict[str, Any] = response.json()
+        return keys
+
+    return fetch

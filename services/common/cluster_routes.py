@@ -16,7 +16,7 @@ from cluster.raft import RaftError
 from services.common.body import read_json
 from services.common.context import context_of
 from services.common.forwarding import on_master
-from services.common.internal import require_internal
+from services.common.internal import require_internal, require_internal_or_admin
 from services.common.problems import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from storage.schemas.core import write_checks
 
@@ -41,12 +41,14 @@ async def status(request: Request) -> Response:
       its service, URL, health and last heartbeat; the master and epoch of each service.
     tags: [cluster]
     parameters:
-      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - {in: header, name: X-Internal-Token, required: false, schema: {type: string}}
+    security: [{bearer: []}, {}]
     responses:
-      "200": {description: The status}
-      "401": {description: No valid internal token}
+      "200": {description: "The status"}
+      "401": {description: "No valid internal token or access token"}
+      "403": {description: "Not an admin"}
     """
-    require_internal(request)
+    await require_internal_or_admin(request)
     return JSONResponse(context_of(request).cluster.status())
 
 
@@ -65,7 +67,7 @@ async def write_check(request: Request) -> Response:
         application/json:
           schema: {$ref: "#/components/schemas/WriteCheck"}
     responses:
-      "200": {description: Written}
+      "200": {description: "Written"}
       "503": {description: "No master right now, or this master was fenced"}
     """
     ctx = context_of(request)
@@ -99,8 +101,8 @@ async def add_member(request: Request) -> Response:
         application/json:
           schema: {$ref: "#/components/schemas/NewMember"}
     responses:
-      "200": {description: Added; start the node now}
-      "409": {description: Already a member}
+      "200": {description: "Added; start the node now"}
+      "409": {description: "Already a member"}
     """
     require_internal(request)
     ctx = context_of(request)
@@ -127,9 +129,9 @@ async def remove_member(request: Request) -> Response:
       - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
       - {in: path, name: node_id, required: true, schema: {type: string}}
     responses:
-      "200": {description: Removed}
-      "404": {description: No such member}
-      "409": {description: A node cannot remove itself; ask another node}
+      "200": {description: "Removed"}
+      "404": {description: "No such member"}
+      "409": {description: "A node cannot remove itself; ask another node"}
     """
     require_internal(request)
     ctx = context_of(request)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
@@ -12,6 +14,7 @@ from starlette.routing import BaseRoute
 
 from cluster.config import ClusterConfig, NodeConfig
 from cluster.node import ClusterNode
+from services.common.auth import JwksSource, TokenVerifier
 from services.common.metrics import HttpMetrics
 from storage.database import Database
 
@@ -28,6 +31,10 @@ class ServiceSpec:
     routes: tuple[BaseRoute, ...] = ()
     models: Mapping[str, type[BaseModel]] = field(default_factory=dict)
     uses_redis: bool = False
+    # Service-specific resources, created after the shared ones and closed through the stack.
+    start: Callable[[NodeContext, AsyncExitStack], Awaitable[Any]] | None = None
+    # Where this service reads the token signing keys; default: a login node over HTTP.
+    local_jwks: Callable[[NodeContext], JwksSource] | None = None
 
 
 @dataclass
@@ -40,6 +47,8 @@ class NodeContext:
     redis: Redis | None
     metrics: HttpMetrics
     started_at: float
+    verifier: TokenVerifier = field(init=False)
+    service: Any = None  # what the spec's `start` returned
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
 
 

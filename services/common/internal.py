@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from cluster.internal_auth import HEADER, InvalidInternalToken
+from services.common.auth import ADMINS, authenticate
 from services.common.context import context_of
 from services.common.problems import Unauthorized
 
@@ -22,3 +23,11 @@ def require_internal(request: Request) -> None:
         context_of(request).cluster.tokens.verify(token)
     except InvalidInternalToken as exc:
         raise InternalTokenRequired(str(exc)) from None
+
+
+async def require_internal_or_admin(request: Request) -> None:
+    """Internal callers by token; people with an admin role by access token."""
+    if request.headers.get(HEADER) or not request.headers.get("authorization"):
+        require_internal(request)
+    else:
+        await authenticate(request, *ADMINS)

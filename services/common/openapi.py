@@ -45,6 +45,7 @@ def build_spec(
 ) -> dict[str, Any]:
     spec = APISpec(title=title, version=version, openapi_version="3.1.0", info={"description": description})
     spec.components.schema("Problem", PROBLEM_SCHEMA)
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     for name, model in models.items():
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for sub_name, sub_schema in schema.pop("$defs", {}).items():
@@ -71,7 +72,7 @@ def docs_routes(title: str, version: str, description: str, models: Mapping[str,
         tags: [operations]
         security: []
         responses:
-          "200": {description: The OpenAPI document}
+          "200": {description: "The OpenAPI document"}
         """
         if "spec" not in cache:
             cache["spec"] = build_spec(title, version, description, request.app.routes, models)
@@ -84,7 +85,7 @@ def docs_routes(title: str, version: str, description: str, models: Mapping[str,
         tags: [operations]
         security: []
         responses:
-          "200": {description: An HTML page}
+          "200": {description: "An HTML page"}
         """
         return HTMLResponse(_DOCS_PAGE.format(title=title))
 

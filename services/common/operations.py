@@ -22,7 +22,7 @@ async def health(request: Request) -> Response:
     tags: [operations]
     security: []
     responses:
-      "200": {description: The node is alive}
+      "200": {description: "The node is alive"}
     """
     ctx = context_of(request)
     return JSONResponse(
@@ -42,7 +42,7 @@ async def ready(request: Request) -> Response:
     tags: [operations]
     security: []
     responses:
-      "200": {description: Ready to serve}
+      "200": {description: "Ready to serve"}
       "503":
         description: A dependency does not answer
         content:

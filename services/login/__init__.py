@@ -1,1 +1,1 @@
-"""The Login service."""
+"""The login service: accounts, passwords, sessions, tokens, 2FA and the settings."""

@@ -1,4 +1,4 @@
-"""The Login service's app."""
+"""The login service's app."""
 
 from __future__ import annotations
 
@@ -7,12 +7,22 @@ from starlette.applications import Starlette
 from cluster.config import ClusterConfig, NodeConfig
 from services.common.app import build_app
 from services.common.context import ServiceSpec
+from services.login.models import MODELS
+from services.login.routes_auth import auth_routes
+from services.login.routes_settings import settings_routes
+from services.login.routes_users import user_routes
+from services.login.state import local_jwks, start_login
 
 SPEC = ServiceSpec(
     name="login",
     title="Login",
-    description="Users, roles, passwords, sessions and the keys that sign access tokens.",
-    uses_redis=False,
+    description="Users, roles, passwords, sessions, two-factor authentication, the keys that sign access "
+    "tokens, and the cluster-wide settings.",
+    routes=(*auth_routes(), *user_routes(), *settings_routes()),
+    models=MODELS,
+    uses_redis=True,
+    start=start_login,
+    local_jwks=local_jwks,
 )
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from storage.migrations import Migration
-from storage.schemas import core
+from storage.schemas import core, login
 
 MIGRATIONS: dict[str, tuple[Migration, ...]] = {
     "course_data": core.MIGRATIONS,
-    "login": core.MIGRATIONS,
+    "login": (*core.MIGRATIONS, *login.MIGRATIONS),
     "teacher": core.MIGRATIONS,
     "student": core.MIGRATIONS,
     "queue": core.MIGRATIONS,

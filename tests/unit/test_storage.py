@@ -73,7 +73,7 @@ async def test_concurrent_starts_apply_each_migration_once(db: Database) -> None
 async def test_every_service_schema_migrates(db: Database) -> None:
     for migrations in MIGRATIONS.values():
         await migrate(db, migrations)
-    assert await applied_versions(db) == [1, 2]
+    assert await applied_versions(db) == sorted({m.version for ms in MIGRATIONS.values() for m in ms})
 
 
 async def test_migration_versions_must_ascend(db: Database) -> None:

@@ -1,0 +1,87 @@
+"""Request bodies of the login service (unknown fields are refused)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cluster.settings import Role
+
+USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+PHONE = r"^\+?[0-9 ()-]{6,32}$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginRequest(_Body):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(max_length=1024)
+    otp: str | None = Field(default=None, pattern=r"^\d{6}$")
+
+
+class RefreshRequest(_Body):
+    refresh_token: str = Field(min_length=10, max_length=200)
+
+
+class PasswordChange(_Body):
+    old_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
+
+
+class OtpCode(_Body):
+    code: str = Field(pattern=r"^\d{6}$")
+
+
+class OtpDisable(_Body):
+    password: str = Field(max_length=1024)
+
+
+class Profile(_Body):
+    full_name: str = Field(default="", max_length=200)
+    email: str | None = Field(default=None, pattern=EMAIL, max_length=254)
+    phone: str | None = Field(default=None, pattern=PHONE, description="for SMS notifications")
+    student_number: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,32}$")
+    cohort: int | None = Field(default=None, ge=1900, le=2200, description="year of entry")
+    department: str | None = Field(default=None, max_length=100)
+
+
+class UserCreate(Profile):
+    username: str = Field(pattern=USERNAME)
+    role: Role
+    password: str | None = Field(default=None, max_length=1024, description="omit for a temporary one")
+    must_change_password: bool = True
+
+
+class UserUpdate(_Body):
+    full_name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, pattern=EMAIL, max_length=254)
+    phone: str | None = Field(default=None, pattern=PHONE)
+    student_number: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,32}$")
+    cohort: int | None = Field(default=None, ge=1900, le=2200)
+    department: str | None = Field(default=None, max_length=100)
+    role: Role | None = None
+    disabled: bool | None = None
+
+
+class SettingsPatch(BaseModel):
+    """A JSON merge patch of the settings: `{"security": {"bcrypt_rounds": 11}}`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def patch(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+MODELS: dict[str, type[BaseModel]] = {
+    "LoginRequest": LoginRequest,
+    "RefreshRequest": RefreshRequest,
+    "PasswordChange": PasswordChange,
+    "OtpCode": OtpCode,
+    "OtpDisable": OtpDisable,
+    "UserCreate": UserCreate,
+    "UserUpdate": UserUpdate,
+}

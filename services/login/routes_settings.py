@@ -1,0 +1,92 @@
+"""`/settings`: the cluster-wide settings, replicated through Raft; every change audited."""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from cluster.raft import RaftError
+from cluster.settings import Settings, masked, merge_patch
+from services.common.auth import ADMINS, authenticate
+from services.common.body import read_json
+from services.common.context import context_of
+from services.common.pagination import page_of
+from services.common.problems import ServiceUnavailable, ValidationFailed
+from services.login.models import SettingsPatch
+
+
+async def get_settings(request: Request) -> Response:
+    """The cluster-wide settings (secrets masked).
+    ---
+    summary: Read the settings
+    tags: [settings]
+    security: [{bearer: []}]
+    responses:
+      "200": {description: "security, course, queue, notifications; and the version"}
+    """
+    await authenticate(request, *ADMINS)
+    cluster = context_of(request).cluster
+    return JSONResponse({**masked(cluster.settings()), "version": cluster.raft.model.settings_version})
+
+
+async def patch_settings(request: Request) -> Response:
+    """Change settings with a JSON merge patch; the whole result is validated first.
+    ---
+    summary: Change the settings
+    description: 'Example: {"security": {"bcrypt_rounds": 11}}. null resets a key to its default.
+      A bad value gets 422 naming the key, and nothing changes.'
+    tags: [settings]
+    security: [{bearer: []}]
+    requestBody:
+      required: true
+      content: {application/json: {schema: {type: object}}}
+    responses:
+      "200": {description: "The new settings"}
+      "403": {description: "Only a super_admin may change settings"}
+      "422": {description: "A value is invalid"}
+    """
+    actor = await authenticate(request, "super_admin")
+    patch = (await read_json(request, SettingsPatch)).patch()
+    cluster = context_of(request).cluster
+    merged = merge_patch(cluster.raft.model.settings, patch)
+    try:
+        validated = Settings.model_validate(merged)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in err["loc"]) or "(settings)", "message": err["msg"]}
+            for err in exc.errors(include_url=False)
+        ]
+        raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors) from None
+    stored = validated.model_dump(mode="json", exclude_defaults=True)
+    try:
+        version = await cluster.raft.update_settings(stored, actor.username, patch, time.time())
+    except RaftError as exc:
+        raise ServiceUnavailable(f"the change did not commit: {exc.reason}", headers={"Retry-After": "1"}) from None
+    return JSONResponse({**masked(validated), "version": version})
+
+
+async def settings_audit(request: Request) -> Response:
+    """Who changed which settings, and when (newest first).
+    ---
+    summary: Settings audit
+    tags: [settings]
+    security: [{bearer: []}]
+    responses:
+      "200": {description: "items, page, page_size, total"}
+    """
+    await authenticate(request, *ADMINS)
+    page = page_of(request)
+    entries = list(reversed(context_of(request).cluster.raft.model.settings_audit))
+    return JSONResponse(page.body(entries[page.offset : page.offset + page.size], len(entries)))
+
+
+def settings_routes() -> list[BaseRoute]:
+    return [
+        Route("/settings", get_settings, methods=["GET"]),
+        Route("/settings", patch_settings, methods=["PATCH"]),
+        Route("/settings/audit", settings_audit, methods=["GET"]),
+    ]

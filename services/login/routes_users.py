@@ -1,0 +1,351 @@
+"""`/users`: accounts managed by admins (students and teachers) and super_admins (all)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from cluster.settings import ROLES
+from services.common.auth import ADMINS, Principal, authenticate
+from services.common.body import read_json
+from services.common.context import context_of
+from services.common.forwarding import on_master
+from services.common.pagination import page_of
+from services.common.problems import Conflict, ValidationFailed
+from services.login.csv_import import read_user_csv
+from services.login.models import UserCreate, UserUpdate
+from services.login.passwords import hash_password, policy_problems
+from services.login.state import login_of
+from services.login.users import audit, check_manages, user_by_id, user_json
+from storage.schemas.login import users
+
+
+def temporary_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def _password_problems(request: Request, password: str, username: str) -> None:
+    problems = policy_problems(password, context_of(request).cluster.settings().security, username)
+    if problems:
+        raise ValidationFailed(
+            "password: " + "; ".join(problems), errors=[{"field": "password", "message": p} for p in problems]
+        )
+
+
+def new_user_values(body: UserCreate, password_hash: str, now: float) -> dict[str, Any]:
+    values = body.model_dump(exclude={"password"})
+    return {**values, "password_hash": password_hash, "created_at": now, "updated_at": now, "password_changed_at": now}
+
+
+async def list_users(request: Request) -> Response:
+    """Accounts, filtered and paginated.
+    ---
+    summary: List users
+    tags: [users]
+    security: [{bearer: []}]
+    parameters:
+      - {in: query, name: q, schema: {type: string}, description: "part of username, name or email"}
+      - {in: query, name: role, schema: {type: string, enum: [student, teacher, admin, super_admin]}}
+      - {in: query, name: disabled, schema: {type: boolean}}
+      - {in: query, name: page, schema: {type: integer, minimum: 1}}
+      - {in: query, name: page_size, schema: {type: integer, minimum: 1, maximum: 100}}
+    responses:
+      "200": {description: "items, page, page_size, total"}
+    """
+    await authenticate(request, *ADMINS)
+    page = page_of(request)
+    query = select(users)
+    params = request.query_params
+    if params.get("role"):
+        if params["role"] not in ROLES:
+            raise ValidationFailed("role: unknown role", errors=[{"field": "role", "message": "unknown role"}])
+        query = query.where(users.c.role == params["role"])
+    if params.get("disabled") in ("true", "false"):
+        query = query.where(users.c.disabled == (params["disabled"] == "true"))
+    if params.get("q"):
+        like = f"%{params['q'].lower()}%"
+        query = query.where(
+            or_(
+                func.lower(users.c.username).like(like),
+                func.lower(users.c.full_name).like(like),
+                func.lower(users.c.email).like(like),
+            )
+        )
+    async with context_of(request).database.read() as conn:
+        total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+        rows = (await conn.execute(query.order_by(users.c.id).limit(page.size).offset(page.offset))).all()
+    return JSONResponse(page.body([user_json(r) for r in rows], total))
+
+
+async def create_user(request: Request) -> Response:
+    """Create an account; without a password, a temporary one is made and returned once.
+    ---
+    summary: Create a user
+    tags: [users]
+    security: [{bearer: []}]
+    requestBody:
+      required: true
+      content: {application/json: {schema: {$ref: "#/components/schemas/UserCreate"}}}
+    responses:
+      "201": {description: "The account (and its temporary password, if one was made)"}
+      "409": {description: "The username or student number is taken"}
+    """
+    ctx = context_of(request)
+    actor = await authenticate(request, *ADMINS)
+    body = await read_json(request, UserCreate)
+    check_manages(actor, body.role)
+    temporary = None
+    if body.password is None:
+        temporary = temporary_password()
+        body = body.model_copy(update={"must_change_password": True})
+    else:
+        _password_problems(request, body.password, body.username)
+    hashed = await hash_password(body.password or temporary or "", ctx.cluster.settings().security.bcrypt_rounds)
+    try:
+        async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+            result = await conn.execute(users.insert().values(**new_user_values(body, hashed, time.time())))
+            created = await user_by_id(conn, result.inserted_primary_key[0])  # type: ignore[index]
+            await audit(conn, actor.username, "user-create", body.username, role=body.role)
+    except IntegrityError:
+        raise Conflict(f"the username {body.username!r} or the student number is already taken") from None
+    answer = user_json(created)
+    if temporary:
+        answer["temporary_password"] = temporary
+    return JSONResponse(answer, status_code=201)
+
+
+async def get_user(request: Request) -> Response:
+    """One account.
+    ---
+    summary: Get a user
+    tags: [users]
+    security: [{bearer: []}]
+    parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
+    responses:
+      "200": {description: "The account"}
+      "404": {description: "No such user"}
+    """
+    await authenticate(request, *ADMINS)
+    async with context_of(request).database.read() as conn:
+        user = await user_by_id(conn, request.path_params["id"])
+    return JSONResponse(user_json(user))
+
+
+async def update_user(request: Request) -> Response:
+    """Change profile fields, the role, or disable the account (which ends its sessions).
+    ---
+    summary: Update a user
+    tags: [users]
+    security: [{bearer: []}]
+    parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
+    requestBody:
+      required: true
+      content: {application/json: {schema: {$ref: "#/components/schemas/UserUpdate"}}}
+    responses:
+      "200": {description: "The account"}
+      "403": {description: "Not allowed to manage this account or grant this role"}
+    """
+    ctx, state = context_of(request), login_of(request)
+    actor = await authenticate(request, *ADMINS)
+    body = await read_json(request, UserUpdate)
+    changes = body.model_dump(exclude_unset=True)
+    now = time.time()
+    ended: list[str] = []
+    try:
+        async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+            user = await user_by_id(conn, request.path_params["id"])
+            check_manages(actor, user.role)
+            if "role" in changes:
+                check_manages(actor, changes["role"])
+            if changes:
+                await conn.execute(update(users).where(users.c.id == user.id).values(**changes, updated_at=now))
+            if changes.get("disabled"):
+                ended = await state.issuer.end(conn, await state.issuer.sessions_of(conn, user.id), "disabled", now)
+            await audit(conn, actor.username, "user-update", user.username, changes=changes)
+            user = await user_by_id(conn, user.id)
+    except IntegrityError:
+        raise Conflict("the student number is already taken") from None
+    await state.issuer.revoke_everywhere(ended)
+    return JSONResponse(user_json(user))
+
+
+async def delete_user(request: Request) -> Response:
+    """Delete an account and end its sessions.
+    ---
+    summary: Delete a user
+    tags: [users]
+    security: [{bearer: []}]
+    parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
+    responses:
+      "204": {description: "Deleted"}
+      "409": {description: "You cannot delete yourself"}
+    """
+    ctx, state = context_of(request), login_of(request)
+    actor = await authenticate(request, *ADMINS)
+    if request.path_params["id"] == actor.user_id:
+        raise Conflict("you cannot delete your own account")
+    now = time.time()
+    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        user = await user_by_id(conn, request.path_params["id"])
+        check_manages(actor, user.role)
+        ended = await state.issuer.end(conn, await state.issuer.sessions_of(conn, user.id), "deleted", now)
+        await conn.execute(users.delete().where(users.c.id == user.id))
+        await audit(conn, actor.username, "user-delete", user.username)
+    await state.issuer.revoke_everywhere(ended)
+    return Response(status_code=204)
+
+
+async def import_users(request: Request) -> Response:
+    """Create accounts from CSV; every row is checked first and nothing is created unless all are valid.
+    ---
+    summary: Import users (CSV)
+    description: "Header row with: username, role, full_name, email, phone, student_number, cohort,
+      department, password (all but username and role optional). Rows without a password get a
+      temporary one, returned once in the answer."
+    tags: [users]
+    security: [{bearer: []}]
+    requestBody:
+      required: true
+      content: {text/csv: {schema: {type: string}}}
+    responses:
+      "201": {description: "created, and temporary passwords by username"}
+      "422": {description: "errors: every bad row with its line number and reason"}
+    """
+    ctx = context_of(request)
+    actor = await authenticate(request, *ADMINS)
+    rows = await read_user_csv(request, actor, ctx.cluster.settings().security)
+    async with ctx.database.read() as conn:
+        taken = {
+            r.username: r.student_number
+            for r in await conn.execute(
+                select(users.c.username, users.c.student_number).where(
+                    or_(
+                        users.c.username.in_([r.body.username for r in rows]),
+                        users.c.student_number.in_([r.body.student_number for r in rows if r.body.student_number]),
+                    )
+                )
+            )
+        }
+    numbers_taken = {n for n in taken.values() if n}
+    errors = [
+        {"line": r.line, "field": "username", "reason": f"{r.body.username!r} already exists"}
+        for r in rows
+        if r.body.username in taken
+    ] + [
+        {"line": r.line, "field": "student_number", "reason": f"{r.body.student_number!r} already exists"}
+        for r in rows
+        if r.body.student_number in numbers_taken
+    ]
+    if errors:
+        raise ValidationFailed(f"{len(errors)} row(s) are invalid; nothing was created", errors=errors)
+    rounds = ctx.cluster.settings().security.bcrypt_rounds
+    temporary = {r.body.username: temporary_password() for r in rows if not r.body.password}
+    now = time.time()
+    values = []
+    for r in rows:
+        password = r.body.password or temporary[r.body.username]
+        body = r.body.model_copy(update={"must_change_password": True}) if not r.body.password else r.body
+        values.append(new_user_values(body, await hash_password(password, rounds), now))
+    try:
+        async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+            await conn.execute(users.insert(), values)
+            await audit(conn, actor.username, "user-import", "", created=len(values))
+    except IntegrityError:
+        raise Conflict("a username or student number was taken meanwhile; nothing was created") from None
+    return JSONResponse({"created": len(values), "temporary_passwords": temporary}, status_code=201)
+
+
+async def _admin_action(request: Request) -> tuple[Principal, int]:
+    actor = await authenticate(request, *ADMINS)
+    return actor, int(request.path_params["id"])
+
+
+async def reset_password(request: Request) -> Response:
+    """Give an account a temporary password (must be changed at next login); its sessions end.
+    ---
+    summary: Reset a password
+    tags: [users]
+    security: [{bearer: []}]
+    parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
+    responses:
+      "200": {description: "The temporary password, shown once"}
+    """
+    ctx, state = context_of(request), login_of(request)
+    actor, user_id = await _admin_action(request)
+    temporary = temporary_password()
+    hashed = await hash_password(temporary, ctx.cluster.settings().security.bcrypt_rounds)
+    now = time.time()
+    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        user = await user_by_id(conn, user_id)
+        check_manages(actor, user.role)
+        await conn.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(password_hash=hashed, must_change_password=True, password_changed_at=now, updated_at=now)
+        )
+        ended = await state.issuer.end(conn, await state.issuer.sessions_of(conn, user_id), "password-reset", now)
+        await audit(conn, actor.username, "password-reset", user.username)
+    await state.issuer.revoke_everywhere(ended)
+    return JSONResponse({"id": user_id, "temporary_password": temporary, "sessions_ended": len(ended)})
+
+
+async def revoke_sessions(request: Request) -> Response:
+    """End every session of an account now.
+    ---
+    summary: Revoke sessions
+    tags: [users]
+    security: [{bearer: []}]
+    parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
+    responses:
+      "200": {description: "How many sessions ended"}
+    """
+    ctx, state = context_of(request), login_of(request)
+    actor, user_id = await _admin_action(request)
+    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        user = await user_by_id(conn, user_id)
+        check_manages(actor, user.role)
+        ended = await state.issuer.end(conn, await state.issuer.sessions_of(conn, user_id), "revoked", time.time())
+        await audit(conn, actor.username, "sessions-revoke", user.username, ended=len(ended))
+    await state.issuer.revoke_everywhere(ended)
+    return JSONResponse({"id": user_id, "sessions_ended": len(ended)})
+
+
+async def unlock(request: Request) -> Response:
+    """Clear an account's failed-login record (lockout and growing delays).
+    ---
+    summary: Unlock an account
+    tags: [users]
+    security: [{bearer: []}]
+    parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
+    responses:
+      "200": {description: "Unlocked"}
+    """
+    ctx = context_of(request)
+    actor, user_id = await _admin_action(request)
+    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        user = await user_by_id(conn, user_id)
+        check_manages(actor, user.role)
+        await audit(conn, actor.username, "unlock", user.username)
+    await login_of(request).throttle.succeeded(user.username)
+    return JSONResponse({"id": user_id, "unlocked": True})
+
+
+def user_routes() -> list[BaseRoute]:
+    return [
+        Route("/users", list_users, methods=["GET"]),
+        Route("/users", on_master(create_user), methods=["POST"]),
+        Route("/users/import", on_master(import_users), methods=["POST"]),
+        Route("/users/{id:int}", get_user, methods=["GET"]),
+        Route("/users/{id:int}", on_master(update_user), methods=["PATCH"]),
+        Route("/users/{id:int}", on_master(delete_user), methods=["DELETE"]),
+        Route("/users/{id:int}/password-reset", on_master(reset_password), methods=["POST"]),
+        Route("/users/{id:int}/sessions/revoke", on_master(revoke_sessions), methods=["POST"]),
+        Route("/users/{id:int}/unlock", on_master(unlock), methods=["POST"]),
+    ]

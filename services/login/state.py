@@ -1,0 +1,84 @@
+"""What the login service keeps for its lifetime, and its start-up (first-start accounts)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from starlette.requests import Request
+
+from services.common.auth import JwksSource
+from services.common.context import NodeContext, context_of
+from services.login.keys import SigningKeys
+from services.login.passwords import hash_password
+from services.login.sessions import MAX_ACCESS_SECONDS, SessionIssuer
+from services.login.throttle import LoginThrottle
+from storage.database import Database
+from storage.schemas.login import users
+
+log = logging.getLogger("course_selection.login")
+
+# The seed's default accounts: they exist at first start and must change their password.
+DEFAULT_ACCOUNTS = (("admin", "admin123", "admin"), ("super_admin", "super123", "super_admin"))
+
+
+@dataclass
+class LoginState:
+    keys: SigningKeys
+    issuer: SessionIssuer
+    throttle: LoginThrottle
+    dummy_hash: str  # checked against for unknown usernames, so they cost as much as known ones
+
+
+def login_of(request: Request) -> LoginState:
+    state: LoginState = context_of(request).service
+    return state
+
+
+async def ensure_default_accounts(database: Database, rounds: int) -> list[str]:
+    """Create the default accounts if there are no users at all (a first start)."""
+    async with database.read() as conn:
+        if (await conn.execute(select(func.count()).select_from(users))).scalar_one():
+            return []
+    hashes = [await hash_password(password, rounds) for _, password, _ in DEFAULT_ACCOUNTS]
+    now = time.time()
+    async with database.write() as conn:  # the write lock: concurrent first starts create them once
+        if (await conn.execute(select(func.count()).select_from(users))).scalar_one():
+            return []
+        for (username, _, role), hashed in zip(DEFAULT_ACCOUNTS, hashes, strict=True):
+            await conn.execute(
+                users.insert().values(
+                    username=username,
+                    role=role,
+                    password_hash=hashed,
+                    must_change_password=True,
+                    full_name=f"Default {role}",
+                    created_at=now,
+                    updated_at=now,
+                    password_changed_at=now,
+                )
+            )
+    log.warning("created the default accounts admin and super_admin: change their passwords")
+    return [username for username, _, _ in DEFAULT_ACCOUNTS]
+
+
+async def start_login(ctx: NodeContext, stack: AsyncExitStack) -> LoginState:
+    assert ctx.redis is not None
+    keys = SigningKeys(ctx.database)
+    await keys.load()
+    rounds = ctx.cluster.settings().security.bcrypt_rounds
+    await ensure_default_accounts(ctx.database, rounds)
+    dummy = await hash_password(secrets.token_urlsafe(16), rounds)
+    return LoginState(keys, SessionIssuer(keys, ctx.cluster), LoginThrottle(ctx.redis, ctx.config.redis.url), dummy)
+
+
+def local_jwks(ctx: NodeContext) -> JwksSource:
+    async def fetch() -> dict[str, object]:
+        state: LoginState = ctx.service
+        return await state.keys.jwks(MAX_ACCESS_SECONDS)
+
+    return fetch
