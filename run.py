@@ -5,6 +5,7 @@ python run.py                  every node of cluster.toml on this host, supervis
 python run.py NODE_ID          one node, e.g. course_data-1
 python run.py SERVICE          the first node of a service, e.g. course_data
 python run.py --config FILE    use another configuration (also with a target)
+python run.py init             create every schema and the default accounts, then exit
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         "target",
         nargs="?",
         metavar="NODE_ID|SERVICE",
-        help="a node id or a service name (its first node); omit to start every local node",
+        help="a node id or a service name (its first node), or init; omit to start every local node",
     )
     args = parser.parse_args(argv)
     try:
@@ -54,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if args.target is None:
         return run_cluster(config, args.config)
+    if args.target == "init":
+        from ops.init_db import main as init_main
+
+        return init_main(["--config", str(args.config)])
     node = resolve_target(config, args.target)
     if node is None:
         print(

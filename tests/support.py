@@ -195,3 +195,19 @@ def listening(port: int) -> Iterator[socket.socket]:
         yield sock
     finally:
         sock.close()
+
+
+def wait_master(client: Any, config: ClusterConfig, timeout: float = 20) -> None:
+    """Wait until the in-process node behind `client` is ready and master of its service."""
+    from cluster.internal_auth import HEADER, InternalTokens
+    from cluster.secrets import load_or_create_secret
+
+    node = config.nodes[0]
+    token = InternalTokens(load_or_create_secret(config.data_dir, "cluster"), "tests").mint()
+
+    def is_master() -> bool:
+        status = client.get("/cluster/status", headers={HEADER: token})
+        return status.status_code == 200 and bool(status.json()["node"]["is_master"])
+
+    wait_until(lambda: client.get("/ready").status_code == 200, timeout, f"{node.id} ready")
+    wait_until(is_master, timeout, f"{node.id} master")

@@ -1,12 +1,12 @@
-"""python -m ops.bench failover [options]   (see --help of each benchmark)"""
+"""python -m ops.bench {failover,login} [options]   (see --help of each benchmark)"""
 
 from __future__ import annotations
 
 import sys
 
-from ops.bench import failover
+from ops.bench import failover, login
 
-BENCHMARKS = {"failover": failover.main}
+BENCHMARKS = {"failover": failover.main, "login": login.main}
 
 
 def main(argv: list[str]) -> int:

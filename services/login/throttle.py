@@ -26,7 +26,12 @@ _ADDRESS_SCOPE = "login-failures-by-address"
 class LoginThrottle:
     def __init__(self, redis: Redis, url: str) -> None:
         self.redis = redis
-        self._storage = RedisStorage(url.replace("redis://", "async+redis://", 1), implementation="redispy")
+        # Share the node's connection pool (closed with it) instead of opening another.
+        self._storage = RedisStorage(
+            url.replace("redis://", "async+redis://", 1),
+            implementation="redispy",
+            connection_pool=redis.connection_pool,  # type: ignore[arg-type]  # limits types options narrowly
+        )
         self._limiter = MovingWindowRateLimiter(self._storage)
 
     @staticmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 from pathlib import Path
 
 import httpx
@@ -139,3 +140,17 @@ def test_no_process_outlives_a_killed_supervisor(tmp_path: Path, processes: Proc
     supervisor.wait(timeout=10)
     wait_until(lambda: not any(alive(c) for c in children), 20, "children gone after the supervisor died")
     assert all(isinstance(c, psutil.Process) for c in children)
+
+
+def test_init_creates_schemas_and_default_accounts_once(tmp_path: Path, processes: Processes) -> None:
+    config, _ = _write_config(tmp_path)
+    first_code, first = processes.finish(processes.run_py("--config", str(config), "init"))
+    assert first_code == 0, first
+    assert "login: created default accounts ['admin', 'super_admin']" in first
+    again_code, again = processes.finish(processes.run_py("--config", str(config), "init"))
+    assert again_code == 0
+    assert "default accounts not created" in again
+    assert "schema up to date" in again
+    with sqlite3.connect(tmp_path / "data" / "db" / "login.db") as db:
+        rows = db.execute("SELECT username, role, must_change_password FROM users ORDER BY id").fetchall()
+    assert rows == [("admin", "admin", 1), ("super_admin", "super_admin", 1)]

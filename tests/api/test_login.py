@@ -1,0 +1,347 @@
+"""The login service in-process (one node, real Redis): accounts, tokens, sessions, attacks."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyotp
+import pytest
+import redis
+from joserfc import jwt
+from joserfc.jwk import OctKey, OKPKey
+from starlette.testclient import TestClient
+
+from cluster.config import ClusterConfig
+from services import app_factory
+from tests.api.login_kit import STRONG, Account, default_account, forge, log_in, new_account, signing_key
+from tests.support import make_config, wait_master, wait_until
+
+
+@pytest.fixture
+def config(tmp_path: Path, redis_url: str) -> ClusterConfig:
+    redis.Redis.from_url(redis_url).flushdb()  # throttling state of earlier tests must not leak in
+    return make_config(tmp_path, redis_url=redis_url, services=("login",))
+
+
+@pytest.fixture
+def client(config: ClusterConfig) -> Iterator[TestClient]:
+    node = config.nodes[0]
+    with TestClient(app_factory("login")(config, node), raise_server_exceptions=False) as test_client:
+        wait_master(test_client, config)
+        yield test_client
+
+
+@pytest.fixture
+def admin(client: TestClient) -> Account:
+    return default_account(client, "admin")
+
+
+@pytest.fixture
+def root(client: TestClient) -> Account:
+    return default_account(client, "super_admin")
+
+
+def patch_settings(client: TestClient, root: Account, patch: dict[str, object]) -> None:
+    response = client.patch("/settings", json=patch, headers=root.auth)
+    assert response.status_code == 200, response.text
+
+
+# default accounts
+
+
+def test_default_accounts_can_do_nothing_but_change_their_password(client: TestClient) -> None:
+    first = log_in(client, "admin", "admin123")
+    assert first.status_code == 200
+    assert first.json()["must_change_password"] is True
+    auth = {"Authorization": f"Bearer {first.json()['access_token']}"}
+    refused = client.get("/users", headers=auth)
+    assert refused.status_code == 403
+    assert refused.json()["type"] == "/problems/password-change-required"
+    assert client.get("/settings", headers=auth).status_code == 403
+    assert client.get("/auth/me", headers=auth).json()["must_change_password"] is True
+    changed = client.post("/auth/password", json={"old_password": "admin123", "new_password": STRONG}, headers=auth)
+    assert changed.status_code == 200
+    assert changed.json()["must_change_password"] is False
+    new_auth = {"Authorization": f"Bearer {changed.json()['access_token']}"}
+    assert client.get("/users", headers=new_auth).status_code == 200
+    assert client.get("/auth/me", headers=auth).status_code == 401  # the old session has ended
+
+
+# passwords
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("", "must not be empty"),
+        ("short", "at least 8"),
+        ("password1", "most common"),
+        ("x" * 65, "at most 64 characters"),
+        ("€" * 25, "at most 72 bytes"),
+        ("admin", "at least 8"),
+    ],
+)
+def test_bad_new_passwords_are_422_saying_why(client: TestClient, admin: Account, password: str, reason: str) -> None:
+    response = client.post(
+        "/auth/password", json={"old_password": admin.password, "new_password": password}, headers=admin.auth
+    )
+    assert response.status_code == 422
+    assert reason in response.json()["detail"]
+
+
+def test_the_72_byte_boundary(client: TestClient, admin: Account) -> None:
+    exactly = "€" * 24  # 24 characters, 72 bytes: bcrypt takes all of it
+    ok = client.post(
+        "/auth/password", json={"old_password": admin.password, "new_password": exactly}, headers=admin.auth
+    )
+    assert ok.status_code == 200, ok.text
+    assert log_in(client, "admin", exactly).status_code == 200
+    assert log_in(client, "admin", exactly + "€").status_code == 401  # 75 bytes: refused, never a 500
+    assert log_in(client, "admin", "x" * 1000).status_code == 401
+
+
+# tokens
+
+
+def test_token_attacks_are_refused(client: TestClient, config: ClusterConfig, admin: Account) -> None:
+    key = signing_key(config)
+    good = forge(key, sub=str(admin.id), sid="s1")
+    public = key.as_dict(private=False)
+    now = int(time.time())
+    forged_public = OctKey.import_key(base64.urlsafe_b64decode(public["x"] + "=="))
+    header, payload, signature = admin.token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    tampered_payload = base64.urlsafe_b64encode(json.dumps({**claims, "role": "super_admin"}).encode()).rstrip(b"=")
+    unsigned = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode() + "." + payload + "."
+    attacks = {
+        "alg none": unsigned,
+        "HS256 with the public key": jwt.encode({"alg": "HS256", "kid": key.kid}, claims, forged_public),
+        "expired": forge(key, exp=now - 10, iat=now - 100),
+        "not yet valid": forge(key, nbf=now + 300),
+        "issued in the future": forge(key, iat=now + 300, exp=now + 900),
+        "wrong audience": forge(key, aud="someone-else"),
+        "wrong issuer": forge(key, iss="evil"),
+        "unknown role": forge(key, role="god"),
+        "no session": forge(key, sid=None),
+        "tampered payload": f"{header}.{tampered_payload.decode()}.{signature}",
+        "unknown kid": forge(OKPKey.generate_key("Ed25519", parameters={"kid": "attacker"})),
+        "garbage": "not.a.token",
+    }
+    assert client.get("/auth/me", headers={"Authorization": f"Bearer {good}"}).status_code == 200  # the forge works
+    for name, token in attacks.items():
+        response = client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401, name
+        assert response.json()["type"] in ("/problems/invalid-token", "/problems/unauthorized"), name
+
+
+def test_a_logged_out_session_is_refused(client: TestClient, admin: Account) -> None:
+    assert client.post("/auth/logout", headers=admin.auth).status_code == 204
+    response = client.get("/auth/me", headers=admin.auth)
+    assert response.status_code == 401
+    assert "ended" in response.json()["detail"]
+    assert client.post("/auth/refresh", json={"refresh_token": admin.refresh}).status_code == 401
+
+
+def test_refresh_rotates_and_reuse_revokes_the_session(client: TestClient, admin: Account) -> None:
+    first = client.post("/auth/refresh", json={"refresh_token": admin.refresh})
+    assert first.status_code == 200
+    rotated = first.json()
+    assert rotated["refresh_token"] != admin.refresh
+    assert client.get("/auth/me", headers={"Authorization": f"Bearer {rotated['access_token']}"}).status_code == 200
+    reuse = client.post("/auth/refresh", json={"refresh_token": admin.refresh})
+    assert reuse.status_code == 401
+    assert reuse.json()["type"] == "/problems/refresh-token-reused"
+    for token in (rotated["access_token"], admin.token):  # the whole session is gone
+        assert client.get("/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert client.post("/auth/refresh", json={"refresh_token": rotated["refresh_token"]}).status_code == 401
+
+
+def test_admin_revoke_disable_and_reset_end_sessions(client: TestClient, admin: Account) -> None:
+    for action in ("revoke", "disable", "reset"):
+        user = new_account(client, admin, f"victim-{action}", "student")
+        if action == "revoke":
+            response = client.post(f"/users/{user.id}/sessions/revoke", headers=admin.auth)
+        elif action == "disable":
+            response = client.patch(f"/users/{user.id}", json={"disabled": True}, headers=admin.auth)
+        else:
+            response = client.post(f"/users/{user.id}/password-reset", headers=admin.auth)
+        assert response.status_code == 200, (action, response.text)
+        assert client.get("/auth/me", headers=user.auth).status_code == 401, action
+    assert log_in(client, "victim-disable", STRONG).status_code == 401
+
+
+def test_key_rotation_keeps_old_tokens_valid(client: TestClient, root: Account) -> None:
+    before = client.get("/.well-known/jwks.json").json()["keys"]
+    rotated = client.post("/auth/keys/rotate", headers=root.auth)
+    assert rotated.status_code == 200
+    after = client.get("/.well-known/jwks.json").json()["keys"]
+    assert {k["kid"] for k in after} == {k["kid"] for k in before} | {rotated.json()["kid"]}
+    assert all(k["alg"] == "Ed25519" and "d" not in k for k in after)  # public halves only
+    assert client.get("/auth/me", headers=root.auth).status_code == 200  # signed with the old key
+    fresh = log_in(client, "super_admin", root.password).json()["access_token"]
+    assert json.loads(base64.urlsafe_b64decode(fresh.split(".")[0] + "=="))["kid"] == rotated.json()["kid"]
+
+
+# brute force
+
+
+def test_failures_slow_down_then_lock_and_admins_unlock(client: TestClient, admin: Account, root: Account) -> None:
+    patch_settings(client, root, {"security": {"throttle_after_failures": 2, "lockout_threshold": 3}})
+    user = new_account(client, admin, "bob", "student")
+    assert [log_in(client, "bob", "wrong-guess").status_code for _ in range(2)] == [401, 401]
+    throttled = log_in(client, "bob", STRONG)
+    assert throttled.status_code == 429  # even the right password waits
+    assert int(throttled.headers["retry-after"]) >= 1
+    wait_until(lambda: log_in(client, "bob", "wrong-guess").status_code == 401, 10, "the delay to pass")
+    locked = log_in(client, "bob", STRONG)
+    assert locked.status_code == 429
+    assert int(locked.headers["retry-after"]) > 60  # locked for lockout_minutes
+    assert client.post(f"/users/{user.id}/unlock", headers=admin.auth).status_code == 200
+    assert log_in(client, "bob", STRONG).status_code == 200
+
+
+def test_unknown_usernames_answer_exactly_like_known_ones(client: TestClient, admin: Account, root: Account) -> None:
+    patch_settings(client, root, {"security": {"throttle_after_failures": 2, "lockout_threshold": 3}})
+    new_account(client, admin, "carol", "student")
+    known = [log_in(client, "carol", "wrong-guess") for _ in range(3)]
+    unknown = [log_in(client, "nobody-here", "wrong-guess") for _ in range(3)]
+    assert [r.status_code for r in known] == [r.status_code for r in unknown] == [401, 401, 429]
+    assert known[0].json()["detail"] == unknown[0].json()["detail"]
+
+
+def test_one_address_is_throttled_across_usernames(client: TestClient, root: Account) -> None:
+    patch_settings(client, root, {"security": {"address_failure_limits": "4 per minute"}})
+    statuses = [log_in(client, f"guess-{i}", "wrong-guess").status_code for i in range(6)]
+    assert statuses[:4] == [401] * 4
+    assert statuses[4:] == [429, 429]
+
+
+# two-factor authentication
+
+
+def test_totp_enrolment_login_and_replay(client: TestClient, admin: Account) -> None:
+    setup = client.post("/auth/otp/setup", headers=admin.auth).json()
+    assert setup["otpauth_uri"].startswith("otpauth://totp/")
+    totp = pyotp.TOTP(setup["secret"])
+    now = time.time()
+    assert (
+        client.post(
+            "/auth/otp/confirm", json={"code": "000000" if totp.now() != "000000" else "111111"}, headers=admin.auth
+        ).status_code
+        == 422
+    )
+    assert client.post("/auth/otp/confirm", json={"code": totp.at(now)}, headers=admin.auth).status_code == 200
+    no_code = log_in(client, "admin", admin.password)
+    assert no_code.status_code == 401
+    assert no_code.json()["type"] == "/problems/otp-required"
+    replayed = log_in(client, "admin", admin.password, otp=totp.at(now))  # the code used to confirm
+    assert replayed.status_code == 401
+    assert replayed.json()["type"] == "/problems/invalid-otp"
+    next_code = totp.at(now + totp.interval)
+    assert log_in(client, "admin", admin.password, otp=next_code).status_code == 200
+    assert log_in(client, "admin", admin.password, otp=next_code).status_code == 401  # a code works once
+
+
+def test_settings_can_require_2fa_for_a_role(client: TestClient, admin: Account, root: Account) -> None:
+    patch_settings(client, root, {"security": {"require_2fa_roles": ["teacher"]}})
+    teacher = new_account(client, admin, "tina", "teacher")
+    assert log_in(client, "tina", STRONG).json()["must_set_up_2fa"] is True
+    refused = client.get("/users", headers=teacher.auth)
+    assert refused.status_code == 403
+    assert refused.json()["type"] == "/problems/2fa-setup-required"
+    assert client.post("/auth/otp/setup", headers=teacher.auth).status_code == 200
+
+
+# users
+
+
+def test_user_crud_filters_and_pagination(client: TestClient, admin: Account) -> None:
+    for i in range(3):
+        new_account(client, admin, f"student{i}", "student")
+    page = client.get("/users?role=student&page_size=2", headers=admin.auth).json()
+    assert (page["total"], len(page["items"]), page["page"]) == (3, 2, 1)
+    assert client.get("/users?page_size=1000", headers=admin.auth).status_code == 422
+    found = client.get("/users?q=STUDENT1", headers=admin.auth).json()["items"]
+    assert [u["username"] for u in found] == ["student1"]
+    target = found[0]["id"]
+    patched = client.patch(f"/users/{target}", json={"email": "s1@uni.example", "cohort": 2025}, headers=admin.auth)
+    assert patched.json()["email"] == "s1@uni.example"
+    assert client.patch(f"/users/{target}", json={"email": "nope"}, headers=admin.auth).status_code == 422
+    assert client.patch(f"/users/{target}", json={"role": "super_admin"}, headers=admin.auth).status_code == 403
+    duplicate = client.post("/users", json={"username": "student1", "role": "student"}, headers=admin.auth)
+    assert duplicate.status_code == 409
+    assert client.delete(f"/users/{target}", headers=admin.auth).status_code == 204
+    assert client.get(f"/users/{target}", headers=admin.auth).status_code == 404
+
+
+def test_admins_cannot_manage_admins(client: TestClient, admin: Account, root: Account) -> None:
+    refused = client.post("/users", json={"username": "admin2", "role": "admin"}, headers=admin.auth)
+    assert refused.status_code == 403
+    made = client.post("/users", json={"username": "admin2", "role": "admin"}, headers=root.auth)
+    assert made.status_code == 201
+    assert "temporary_password" in made.json()
+    assert client.delete(f"/users/{root.id}", headers=admin.auth).status_code == 403
+
+
+def test_csv_import_reports_every_bad_row_and_creates_nothing(client: TestClient, admin: Account) -> None:
+    bad = (
+        "username,role,full_name,email,cohort\n"
+        "ann,student,Ann,ann@uni.example,2026\n"
+        "x,student,Too Short,,2026\n"
+        "ben,wizard,Ben,,2026\n"
+        "ann,student,Ann Again,,2026\n"
+        "cat,admin,Cat,,2026\n"
+        "dan,student,Dan,not-an-email,abc\n"
+    )
+    before = client.get("/users", headers=admin.auth).json()["total"]
+    response = client.post("/users/import", content=bad, headers={**admin.auth, "content-type": "text/csv"})
+    assert response.status_code == 422
+    problems = {(e["line"], e["field"]) for e in response.json()["errors"]}
+    assert problems == {(3, "username"), (4, "role"), (5, "username"), (6, "role"), (7, "email"), (7, "cohort")}
+    assert client.get("/users", headers=admin.auth).json()["total"] == before
+
+    good = "username,role,full_name,student_number\nann,student,Ann,S100\nben,teacher,Ben,\n"
+    created = client.post("/users/import", content=good, headers={**admin.auth, "content-type": "text/csv"})
+    assert created.status_code == 201, created.text
+    assert created.json()["created"] == 2
+    temporary = created.json()["temporary_passwords"]["ann"]
+    assert log_in(client, "ann", temporary).json()["must_change_password"] is True
+    again = client.post("/users/import", content=good, headers={**admin.auth, "content-type": "text/csv"})
+    assert {e["line"] for e in again.json()["errors"]} == {2, 3}
+
+
+# settings
+
+
+def test_settings_are_validated_audited_and_only_super_admins_change_them(
+    client: TestClient, admin: Account, root: Account
+) -> None:
+    current = client.get("/settings", headers=admin.auth).json()
+    assert current["security"]["bcrypt_rounds"] == 12
+    assert client.patch("/settings", json={"course": {"max_credits": 30}}, headers=admin.auth).status_code == 403
+    for bad, key in [
+        ({"security": {"bcrypt_rounds": 4}}, "security.bcrypt_rounds"),
+        ({"course": {"max_credits": "lots"}}, "course.max_credits"),
+        ({"queue": {"colour": "red"}}, "queue.colour"),
+        ({"notifications": {"email_enabled": True}}, "notifications"),
+    ]:
+        refused = client.patch("/settings", json=bad, headers=root.auth)
+        assert refused.status_code == 422, bad
+        assert key in refused.json()["detail"], (bad, refused.json()["detail"])
+    assert client.get("/settings", headers=admin.auth).json() == current  # nothing changed
+    changed = client.patch(
+        "/settings",
+        json={"course": {"max_credits": 30}, "notifications": {"smtp_password": "s3cret"}},
+        headers=root.auth,
+    )
+    assert changed.status_code == 200
+    assert changed.json()["course"]["max_credits"] == 30
+    assert changed.json()["notifications"]["smtp_password"] == "********"
+    assert changed.json()["version"] == current["version"] + 1
+    audit = client.get("/settings/audit", headers=admin.auth).json()["items"][0]
+    assert audit["by"] == "super_admin"
+    assert audit["changes"]["course"] == {"max_credits": 30}
