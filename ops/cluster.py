@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 import httpx
 
-from cluster.config import ClusterConfig, ConfigError, NodeConfig, load_config
+from cluster.config import ClusterConfig, NodeConfig
 from cluster.internal_auth import HEADER, InternalTokens
 from cluster.secrets import load_or_create_secret
+from ops.config_arg import add_config_argument, load_or_exit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,16 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ops.cluster", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--config", type=Path, default=Path(os.environ.get("CS_CONFIG", ROOT / "cluster.toml")))
+    add_config_argument(parser)
     parser.add_argument("--via", help="node id to send the request to")
     parser.add_argument("command", choices=["status", "add", "remove", "write-check"])
     parser.add_argument("target", nargs="?", help="NODE_ID for add/remove, SERVICE for write-check")
     args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config, dotenv=ROOT / ".env")
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    config = load_or_exit(args.config)
     if args.command != "status" and not args.target:
         parser.error(f"{args.command} needs a target")
     secret = load_or_create_secret(config.data_dir, "cluster", config.secret("cluster"))

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 
-from cluster.config import SERVICES, ClusterConfig, ConfigError, load_config
+from cluster.config import SERVICES, ClusterConfig
 from cluster.settings import Settings
+from ops.config_arg import add_config_argument, load_or_exit
 from services.login.state import ensure_default_accounts
 from storage.database import Database
 from storage.migrations import migrate
@@ -43,14 +43,9 @@ async def initialise(config: ClusterConfig) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.init_db", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", type=Path, default=Path(os.environ.get("CS_CONFIG", ROOT / "cluster.toml")))
+    add_config_argument(parser)
     args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config, dotenv=ROOT / ".env")
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    asyncio.run(initialise(config))
+    asyncio.run(initialise(load_or_exit(args.config)))
     return 0
 
 

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +17,7 @@ import httpx
 import psutil
 
 from cluster.config import SERVICES, ClusterConfig, parse_config
+from ops.localcluster import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -50,19 +50,11 @@ def free_ports(count: int) -> list[int]:
 
 
 def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
-    """Call `check` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = check()
-            if last:
-                return last
-        except Exception as exc:  # the condition is "it works", errors mean not yet
-            last = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-        time.sleep(interval)
+    """Call `check` until it returns something truthy; fail the test after `timeout` seconds."""
+    try:
+        return wait_for(check, timeout, what, interval)
+    except TimeoutError as exc:
+        raise AssertionError(str(exc)) from None
 
 
 def cluster_toml(

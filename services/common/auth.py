@@ -151,18 +151,20 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-async def authenticate(request: Request, *roles: str, allow_restricted: bool = False) -> Principal:
+async def authenticate(
+    request: Request, *roles: str, allow_restricted: bool = False, allow_2fa_setup: bool = False
+) -> Principal:
     """The caller, who must hold one of `roles` (any role if none given).
 
-    A token flagged must-change-password (or must-set-up-2FA) is refused with 403 unless
-    the endpoint allows restricted tokens (login, `/auth/me`, `/auth/password`, 2FA setup).
+    A token flagged must-change-password is refused with 403 unless the endpoint allows
+    restricted tokens (`/auth/me`, `/auth/password`, logout); one flagged must-set-up-2FA
+    also reaches the 2FA setup endpoints (`allow_2fa_setup`).
     """
     principal: Principal = await request.state.ctx.verifier.verify(_bearer(request))
-    if not allow_restricted:
-        if principal.must_change_password:
-            raise PasswordChangeRequired("change your password first: POST /auth/password")
-        if principal.must_setup_2fa:
-            raise TwoFactorSetupRequired("your role requires two-factor authentication: POST /auth/otp/setup")
+    if principal.must_change_password and not allow_restricted:
+        raise PasswordChangeRequired("change your password first: POST /auth/password")
+    if principal.must_setup_2fa and not (allow_restricted or allow_2fa_setup):
+        raise TwoFactorSetupRequired("your role requires two-factor authentication: POST /auth/otp/setup")
     if roles and principal.role not in roles:
         raise Forbidden(f"this needs one of the roles: {', '.join(roles)}")
     return principal

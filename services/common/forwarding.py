@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cluster.internal_client import FORWARDED_BY, NoMasterError
+from cluster.master import NotMasterError
 from services.common.context import context_of
 from services.common.problems import ServiceUnavailable
 from storage.errors import StaleEpochError
@@ -43,6 +44,8 @@ def on_master(endpoint: Endpoint, authorize: Callable[[Request], None] | None = 
             return await _forward(request)
         try:
             return await endpoint(request)
+        except NotMasterError:  # the lease lapsed between the check and the write
+            raise NoMaster("this node's master lease lapsed; retry", headers={"Retry-After": "1"}) from None
         except StaleEpochError:
             cluster.master.step_down("a write was refused by fencing")
             raise Fenced("a newer master has written; retry", headers={"Retry-After": "1"}) from None

@@ -245,7 +245,7 @@ async def otp_setup(request: Request) -> Response:
       "409": {description: "2FA is already on"}
     """
     ctx = context_of(request)
-    principal = await authenticate(request, allow_restricted=True)
+    principal = await authenticate(request, allow_2fa_setup=True)
     secret = pyotp.random_base32()
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
         user = await user_by_id(conn, principal.user_id)
@@ -271,7 +271,7 @@ async def otp_confirm(request: Request) -> Response:
       "422": {description: "Wrong code"}
     """
     ctx = context_of(request)
-    principal = await authenticate(request, allow_restricted=True)
+    principal = await authenticate(request, allow_2fa_setup=True)
     body = await read_json(request, OtpCode)
     now = time.time()
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:

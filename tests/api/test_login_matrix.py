@@ -19,13 +19,11 @@ from tests.api.login_kit import default_account, log_in, new_account
 from tests.support import make_config, wait_master
 
 PUBLIC, ANY, ADMIN, SUPER, INTERNAL, INTERNAL_OR_ADMIN = "public", "any", "admin", "super", "internal", "int|admin"
-# any-role endpoints a must-change-password (or must-set-up-2FA) token may still use
+# the only endpoints a must-change-password token may use (besides public ones)
 RESTRICTED_OK = {
     ("GET", "/auth/me"),
     ("POST", "/auth/password"),
     ("POST", "/auth/logout"),
-    ("POST", "/auth/otp/setup"),
-    ("POST", "/auth/otp/confirm"),
 }
 
 ACCESS = {
