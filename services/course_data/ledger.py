@@ -1,0 +1,292 @@
+"""The ledger's write path: enroll, drop, swap and waitlist promotion.
+
+Every function here runs inside the caller's write transaction (fenced by the master's
+epoch): it reads the facts, decides with `rules`, and writes the outcome, so a check
+and its write can never be separated. The seat rule is enforced twice: by the decision,
+and by the guarded update `taken = taken + 1 WHERE taken < capacity` (permits aside).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cluster.settings import CourseSettings
+from services.course_data.rules import (
+    CourseFacts,
+    Decision,
+    Meeting,
+    Permit,
+    StudentFacts,
+    Window,
+    decide_drop,
+    decide_enroll,
+    eligibility,
+    reject,
+)
+from storage.schemas.course_data import (
+    completed_courses,
+    courses,
+    enrollments,
+    holds,
+    ledger_audit,
+    meetings,
+    permits,
+    prerequisites,
+    waitlist,
+    windows,
+)
+
+
+class Ledger:
+    def __init__(self, rules: Callable[[], CourseSettings]) -> None:
+        self.rules = rules
+
+    # facts
+
+    async def _meetings(self, conn: AsyncConnection, course_ids: list[int]) -> dict[int, tuple[Meeting, ...]]:
+        found: dict[int, list[Meeting]] = defaultdict(list)
+        if course_ids:
+            rows = await conn.execute(select(meetings).where(meetings.c.course_id.in_(course_ids)))
+            for r in rows:
+                found[r.course_id].append(Meeting(r.weekday, r.start_minute, r.end_minute))
+        return {cid: tuple(found[cid]) for cid in course_ids}
+
+    async def course(self, conn: AsyncConnection, course_id: int) -> CourseFacts | None:
+        row = (await conn.execute(select(courses).where(courses.c.id == course_id))).first()
+        if row is None:
+            return None
+        required = frozenset(
+            (await conn.execute(select(prerequisites.c.required_code).where(prerequisites.c.course_id == course_id)))
+            .scalars()
+            .all()
+        )
+        waiting = (
+            await conn.execute(select(func.count()).select_from(waitlist).where(waitlist.c.course_id == course_id))
+        ).scalar_one()
+        return CourseFacts(
+            row.id,
+            row.code,
+            row.credits,
+            row.capacity,
+            row.taken,
+            (await self._meetings(conn, [row.id]))[row.id],
+            required,
+            waiting,
+        )
+
+    async def student(self, conn: AsyncConnection, student_id: int, cohort: int | None) -> StudentFacts:
+        rows = (
+            await conn.execute(
+                select(courses)
+                .join(enrollments, enrollments.c.course_id == courses.c.id)
+                .where(enrollments.c.student_id == student_id)
+            )
+        ).all()
+        times = await self._meetings(conn, [r.id for r in rows])
+        enrolled = tuple(CourseFacts(r.id, r.code, r.credits, r.capacity, r.taken, times[r.id]) for r in rows)
+        waiting = frozenset(
+            (await conn.execute(select(waitlist.c.course_id).where(waitlist.c.student_id == student_id))).scalars()
+        )
+        done = frozenset(
+            (
+                await conn.execute(
+                    select(completed_courses.c.course_code).where(completed_courses.c.student_id == student_id)
+                )
+            ).scalars()
+        )
+        reasons = tuple((await conn.execute(select(holds.c.reason).where(holds.c.student_id == student_id))).scalars())
+        all_windows = (await conn.execute(select(windows))).all()
+        mine = [w for w in all_windows if cohort is not None and w.cohort == cohort]
+        applicable = mine or [w for w in all_windows if w.cohort is None]
+        return StudentFacts(
+            student_id,
+            enrolled,
+            waiting,
+            done,
+            reasons,
+            tuple(Window(w.opens_at, w.closes_at, w.drop_deadline) for w in applicable),
+        )
+
+    async def permit(self, conn: AsyncConnection, course_id: int, student_id: int) -> Permit:
+        row = (
+            await conn.execute(
+                select(permits).where(permits.c.course_id == course_id, permits.c.student_id == student_id)
+            )
+        ).first()
+        return Permit(row.capacity, row.prerequisites) if row else Permit()
+
+    # writes
+
+    async def _lock_student(self, conn: AsyncConnection, student_id: int) -> None:
+        # SQLite's BEGIN IMMEDIATE already serializes writers; PostgreSQL needs a lock so two
+        # requests of one student (credit limit, time conflicts) cannot interleave.
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(1, :sid)"), {"sid": student_id})
+
+    async def _audit(
+        self, conn: AsyncConnection, actor: str, action: str, student_id: int, course_id: int, d: Decision, now: float
+    ) -> None:
+        await conn.execute(
+            ledger_audit.insert().values(
+                at=now,
+                actor=actor,
+                action=action,
+                student_id=student_id,
+                course_id=course_id,
+                outcome=d.outcome if d.outcome != "rejected" else f"rejected:{d.type}",
+                reason=d.reason,
+            )
+        )
+
+    async def _take_seat(
+        self, conn: AsyncConnection, course_id: int, student_id: int, via_permit: bool, now: float
+    ) -> bool:
+        guard = courses.c.id == course_id
+        if not via_permit:
+            guard = guard & (courses.c.taken < courses.c.capacity)
+        taken = await conn.execute(update(courses).where(guard).values(taken=courses.c.taken + 1))
+        if taken.rowcount != 1:
+            return False
+        await conn.execute(
+            enrollments.insert().values(
+                course_id=course_id, student_id=student_id, via_permit=via_permit, created_at=now
+            )
+        )
+        await conn.execute(
+            delete(waitlist).where(waitlist.c.course_id == course_id, waitlist.c.student_id == student_id)
+        )
+        return True
+
+    async def enroll(
+        self, conn: AsyncConnection, student_id: int, cohort: int | None, course_id: int, actor: str, now: float
+    ) -> Decision:
+        await self._lock_student(conn, student_id)
+        course = await self.course(conn, course_id)
+        if course is None:
+            return reject("no-such-course", f"there is no course {course_id}")
+        student = await self.student(conn, student_id, cohort)
+        decision = decide_enroll(student, course, await self.permit(conn, course_id, student_id), self.rules(), now)
+        if decision.outcome == "accepted" and not await self._take_seat(
+            conn, course_id, student_id, decision.via_permit, now
+        ):
+            decision = reject("course-full", f"{course.code} is full")  # the guard caught what the check missed
+        elif decision.outcome == "waitlisted":
+            await conn.execute(waitlist.insert().values(course_id=course_id, student_id=student_id, created_at=now))
+        await self._audit(conn, actor, "enroll", student_id, course_id, decision, now)
+        return decision
+
+    async def drop(
+        self, conn: AsyncConnection, student_id: int, cohort: int | None, course_id: int, actor: str, now: float
+    ) -> Decision:
+        await self._lock_student(conn, student_id)
+        student = await self.student(conn, student_id, cohort)
+        decision = decide_drop(student, course_id, now)
+        if decision.ok:
+            await self._release(conn, student, course_id, now, actor)
+        await self._audit(conn, actor, "drop", student_id, course_id, decision, now)
+        return decision
+
+    async def remove(
+        self, conn: AsyncConnection, student_id: int, course_id: int, actor: str, reason: str, now: float
+    ) -> bool:
+        """Take a student out of a course whatever the deadlines (a teacher or an admin)."""
+        student = await self.student(conn, student_id, None)
+        if not any(c.id == course_id for c in student.enrolled):
+            return False
+        await self._release(conn, student, course_id, now, actor)
+        await self._audit(conn, actor, "remove", student_id, course_id, Decision("accepted", reason=reason), now)
+        return True
+
+    async def _release(
+        self, conn: AsyncConnection, student: StudentFacts, course_id: int, now: float, actor: str
+    ) -> None:
+        if any(c.id == course_id for c in student.enrolled):
+            await conn.execute(
+                delete(enrollments).where(enrollments.c.course_id == course_id, enrollments.c.student_id == student.id)
+            )
+            await conn.execute(update(courses).where(courses.c.id == course_id).values(taken=courses.c.taken - 1))
+            await self.promote(conn, course_id, actor, now)
+        else:
+            await conn.execute(
+                delete(waitlist).where(waitlist.c.course_id == course_id, waitlist.c.student_id == student.id)
+            )
+
+    async def swap(
+        self,
+        conn: AsyncConnection,
+        student_id: int,
+        cohort: int | None,
+        drop_id: int,
+        add_id: int,
+        actor: str,
+        now: float,
+    ) -> Decision:
+        """Drop `drop_id` only if `add_id` is accepted, both in this one transaction."""
+        await self._lock_student(conn, student_id)
+        student = await self.student(conn, student_id, cohort)
+        add = await self.course(conn, add_id)
+        if add is None:
+            decision = reject("no-such-course", f"there is no course {add_id}")
+        elif drop_id == add_id:
+            decision = reject("invalid-swap", "the two courses must differ")
+        elif not any(c.id == drop_id for c in student.enrolled):
+            decision = reject("not-enrolled", "you are not enrolled in the course to drop")
+        elif not (dropping := decide_drop(student, drop_id, now)).ok:
+            decision = dropping
+        else:
+            decision = decide_enroll(
+                student, add, await self.permit(conn, add_id, student_id), self.rules(), now, frozenset({drop_id})
+            )
+            if decision.outcome == "waitlisted":
+                decision = reject("course-full", f"{add.code} is full: nothing was changed")
+            if decision.outcome == "accepted":
+                await conn.execute(
+                    delete(enrollments).where(
+                        enrollments.c.course_id == drop_id, enrollments.c.student_id == student_id
+                    )
+                )
+                await conn.execute(update(courses).where(courses.c.id == drop_id).values(taken=courses.c.taken - 1))
+                if not await self._take_seat(conn, add_id, student_id, decision.via_permit, now):
+                    raise RuntimeError("seat guard refused a checked swap")  # rolls the drop back too
+                await self.promote(conn, drop_id, actor, now)
+        await self._audit(conn, actor, "swap", student_id, add_id, decision, now)
+        return decision
+
+    async def promote(self, conn: AsyncConnection, course_id: int, actor: str, now: float) -> list[int]:
+        """Fill free seats from the waitlist, in order, with the students still eligible."""
+        promoted: list[int] = []
+        while True:
+            course = await self.course(conn, course_id)
+            if course is None or course.taken >= course.capacity:
+                return promoted
+            queue = (
+                (
+                    await conn.execute(
+                        select(waitlist.c.student_id).where(waitlist.c.course_id == course_id).order_by(waitlist.c.id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for student_id in queue:
+                student = await self.student(conn, student_id, None)
+                permit = await self.permit(conn, course_id, student_id)
+                if eligibility(student, course, permit, self.rules(), now, check_window=False) is None:
+                    await self._take_seat(conn, course_id, student_id, False, now)
+                    await self._audit(
+                        conn,
+                        actor,
+                        "promote",
+                        student_id,
+                        course_id,
+                        Decision("accepted", reason="from the waitlist"),
+                        now,
+                    )
+                    promoted.append(student_id)
+                    break
+            else:
+                return promoted

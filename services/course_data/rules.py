@@ -1,0 +1,167 @@
+"""Every enrollment rule, in one place, as pure functions of the facts they need.
+
+The ledger loads the facts inside its write transaction and applies the decision in
+that same transaction, so what was checked is what is written. Each rejection has a
+stable type (the problem type clients see) and a human reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cluster.settings import CourseSettings
+
+Outcome = Literal["accepted", "waitlisted", "rejected"]
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass(frozen=True)
+class Meeting:
+    weekday: int
+    start: int  # minutes after midnight
+    end: int
+
+    def overlaps(self, other: Meeting) -> bool:
+        return self.weekday == other.weekday and self.start < other.end and other.start < self.end
+
+    def __str__(self) -> str:
+        return f"{WEEKDAYS[self.weekday]} {_clock(self.start)}-{_clock(self.end)}"
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+@dataclass(frozen=True)
+class CourseFacts:
+    id: int
+    code: str
+    credits: int
+    capacity: int
+    taken: int
+    meetings: tuple[Meeting, ...] = ()
+    prerequisites: frozenset[str] = frozenset()
+    waitlist_length: int = 0
+
+
+@dataclass(frozen=True)
+class Window:
+    opens_at: float
+    closes_at: float
+    drop_deadline: float
+
+
+@dataclass(frozen=True)
+class Permit:
+    capacity: bool = False
+    prerequisites: bool = False
+
+
+@dataclass(frozen=True)
+class StudentFacts:
+    id: int
+    enrolled: tuple[CourseFacts, ...] = ()
+    waitlisted: frozenset[int] = frozenset()  # course ids
+    completed: frozenset[str] = frozenset()  # course codes
+    holds: tuple[str, ...] = ()  # reasons
+    windows: tuple[Window, ...] = ()  # those that apply to the student's cohort
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    type: str = ""  # stable rejection type, e.g. "time-conflict"
+    reason: str = ""
+    via_permit: bool = False
+    details: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != "rejected"
+
+
+def reject(kind: str, reason: str, **details: object) -> Decision:
+    return Decision("rejected", kind, reason, details=details)
+
+
+def window_open(student: StudentFacts, now: float) -> bool:
+    return any(w.opens_at <= now < w.closes_at for w in student.windows)
+
+
+def can_drop_now(student: StudentFacts, now: float) -> bool:
+    return any(w.opens_at <= now <= w.drop_deadline for w in student.windows)
+
+
+def eligibility(
+    student: StudentFacts,
+    course: CourseFacts,
+    permit: Permit,
+    rules: CourseSettings,
+    now: float,
+    dropping: frozenset[int] = frozenset(),
+    check_window: bool = True,
+) -> Decision | None:
+    """Why `student` may not take `course` (None: they may, seats aside).
+
+    `dropping`: courses the same request gives up (a swap), left out of the limits.
+    """
+    if student.holds:
+        return reject("hold", f"a hold blocks your registration: {student.holds[0]}")
+    if check_window and not window_open(student, now):
+        return reject("window-closed", "registration is not open for you now")
+    if any(c.id == course.id for c in student.enrolled):
+        return reject("already-enrolled", f"you are already enrolled in {course.code}")
+    missing = course.prerequisites - student.completed
+    if rules.prerequisite_checking and missing and not permit.prerequisites:
+        return reject(
+            "prerequisites-missing",
+            f"{course.code} requires {', '.join(sorted(missing))}",
+            missing=sorted(missing),
+        )
+    keeping = [c for c in student.enrolled if c.id not in dropping]
+    if len(keeping) + 1 > rules.max_courses:
+        return reject("too-many-courses", f"at most {rules.max_courses} courses")
+    credits = sum(c.credits for c in keeping) + course.credits
+    if credits > rules.max_credits:
+        return reject("credit-limit", f"{credits} credits would exceed the limit of {rules.max_credits}")
+    if rules.conflict_checking:
+        clashes = sorted({c.code for c in keeping for m in c.meetings for n in course.meetings if m.overlaps(n)})
+        if clashes:
+            return reject(
+                "time-conflict", f"{course.code} meets at the same time as {', '.join(clashes)}", conflicts=clashes
+            )
+    return None
+
+
+def decide_enroll(
+    student: StudentFacts,
+    course: CourseFacts,
+    permit: Permit,
+    rules: CourseSettings,
+    now: float,
+    dropping: frozenset[int] = frozenset(),
+) -> Decision:
+    refused = eligibility(student, course, permit, rules, now, dropping)
+    if refused is not None:
+        return refused
+    if course.taken < course.capacity:
+        return Decision("accepted")
+    if permit.capacity:
+        return Decision("accepted", via_permit=True)
+    if course.id in student.waitlisted:
+        return reject("already-waitlisted", f"you are already on the waitlist of {course.code}")
+    if not rules.waitlist_enabled:
+        return reject("course-full", f"{course.code} is full")
+    if course.waitlist_length >= rules.waitlist_max_length:
+        return reject("waitlist-full", f"{course.code} is full and so is its waitlist")
+    return Decision("waitlisted", reason=f"{course.code} is full: you are on its waitlist")
+
+
+def decide_drop(student: StudentFacts, course_id: int, now: float) -> Decision:
+    enrolled = any(c.id == course_id for c in student.enrolled)
+    if not enrolled and course_id not in student.waitlisted:
+        return reject("not-enrolled", "you are neither enrolled in this course nor on its waitlist")
+    if enrolled and not can_drop_now(student, now):
+        return reject("drop-deadline", "the drop deadline has passed")
+    return Decision("accepted")

@@ -1,0 +1,149 @@
+"""The registrar ledger: courses, meeting times, enrollments, waitlists, rules' inputs.
+
+The seat rule lives in the data itself: `courses.taken` counts enrollments, is changed
+only by guarded updates (`... WHERE taken < capacity`), and (course, student) is unique
+in both enrollments and waitlist entries.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from storage.migrations import Migration, create_tables
+
+metadata = MetaData()
+
+courses = Table(
+    "courses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code", String(32), nullable=False, unique=True),
+    Column("title", String(200), nullable=False),
+    Column("department", String(100), nullable=False, default=""),
+    Column("teacher_id", Integer, index=True),
+    Column("teacher_name", String(200), nullable=False, default=""),
+    Column("credits", Integer, nullable=False),
+    Column("capacity", Integer, nullable=False),
+    Column("taken", Integer, nullable=False, default=0),
+    Column("location", String(100), nullable=False, default=""),
+    Column("description", Text, nullable=False, default=""),
+    Column("updated_at", Float, nullable=False),
+    CheckConstraint("capacity >= 0", name="ck_courses_capacity"),
+    CheckConstraint("taken >= 0", name="ck_courses_taken"),
+    CheckConstraint("credits >= 0", name="ck_courses_credits"),
+)
+
+meetings = Table(
+    "meetings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("course_id", Integer, ForeignKey("courses.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("weekday", Integer, nullable=False),  # 0 Monday .. 6 Sunday
+    Column("start_minute", Integer, nullable=False),  # minutes after midnight
+    Column("end_minute", Integer, nullable=False),
+    CheckConstraint("weekday BETWEEN 0 AND 6", name="ck_meetings_weekday"),
+    CheckConstraint("start_minute >= 0 AND end_minute <= 1440 AND start_minute < end_minute", name="ck_meetings_time"),
+)
+
+prerequisites = Table(
+    "prerequisites",
+    metadata,
+    Column("course_id", Integer, ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True),
+    Column("required_code", String(32), primary_key=True),
+)
+
+enrollments = Table(
+    "enrollments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("course_id", Integer, ForeignKey("courses.id", ondelete="CASCADE"), nullable=False),
+    Column("student_id", Integer, nullable=False, index=True),
+    Column("via_permit", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("course_id", "student_id", name="uq_enrollments_course_student"),
+)
+
+waitlist = Table(
+    "waitlist",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # order of joining: first come, first served
+    Column("course_id", Integer, ForeignKey("courses.id", ondelete="CASCADE"), nullable=False),
+    Column("student_id", Integer, nullable=False, index=True),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("course_id", "student_id", name="uq_waitlist_course_student"),
+    Index("ix_waitlist_course_order", "course_id", "id"),
+)
+
+completed_courses = Table(
+    "completed_courses",
+    metadata,
+    Column("student_id", Integer, primary_key=True),
+    Column("course_code", String(32), primary_key=True),
+)
+
+windows = Table(
+    "registration_windows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("cohort", Integer),  # null: every cohort
+    Column("opens_at", Float, nullable=False),
+    Column("closes_at", Float, nullable=False),
+    Column("drop_deadline", Float, nullable=False),
+    CheckConstraint("opens_at < closes_at", name="ck_windows_order"),
+)
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("student_id", Integer, nullable=False, index=True),
+    Column("reason", String(500), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+permits = Table(
+    "permits",
+    metadata,
+    Column("course_id", Integer, ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True),
+    Column("student_id", Integer, primary_key=True),
+    Column("capacity", Boolean, nullable=False, default=False),  # may enroll past capacity
+    Column("prerequisites", Boolean, nullable=False, default=False),  # may skip prerequisites
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+ledger_audit = Table(
+    "ledger_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("student_id", Integer),
+    Column("course_id", Integer),
+    Column("outcome", String(32), nullable=False, default=""),
+    Column("reason", String(500), nullable=False, default=""),
+    Index("ix_ledger_audit_student", "student_id"),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        100,
+        "courses, meetings, enrollments, waitlists, windows, holds, permits",
+        create_tables(*metadata.sorted_tables),
+    ),
+)

@@ -1,0 +1,246 @@
+"""The ledger under random operations, with its invariants checked after every step.
+
+Real SQLite transactions through the real `Ledger`; the operations are what students,
+teachers and admins do: enroll, drop, swap, capacity change, permit, window change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from sqlalchemy import select, update
+
+from cluster.settings import CourseSettings
+from services.course_data.ledger import Ledger
+from services.course_data.rules import eligibility
+from storage.database import Database
+from storage.migrations import migrate
+from storage.schemas.core import MIGRATIONS as CORE
+from storage.schemas.course_data import (
+    MIGRATIONS,
+    completed_courses,
+    courses,
+    enrollments,
+    meetings,
+    permits,
+    prerequisites,
+    waitlist,
+    windows,
+)
+
+RULES = CourseSettings(max_credits=8, max_courses=3, waitlist_max_length=2)
+STUDENTS = st.integers(min_value=1, max_value=3)  # few students: they meet in the same courses
+COURSES = st.integers(min_value=1, max_value=5)
+# (code, credits, capacity, meetings (weekday, start, end), prerequisites)
+CATALOGUE = [
+    ("C1", 3, 2, [(0, 540, 600)], []),
+    ("C2", 3, 1, [(0, 570, 630)], []),  # clashes with C1
+    ("C3", 2, 2, [(1, 540, 600)], ["C9"]),  # needs a course only students 1 and 2 completed
+    ("C4", 4, 1, [(2, 540, 600), (3, 540, 600)], []),
+    ("C5", 1, 0, [(4, 540, 600)], []),  # no seats at all: waitlist or permit only
+]
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    @initialize()
+    def open_ledger(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.folder = Path(tempfile.mkdtemp(prefix="ledger-"))
+        self.db = Database(f"sqlite+aiosqlite:///{self.folder / 'ledger.db'}")
+        self.ledger = Ledger(lambda: RULES)
+        self.now = time.time()
+        self.run(self._setup())
+
+    async def _setup(self) -> None:
+        await migrate(self.db, (*CORE, *MIGRATIONS))
+        async with self.db.write() as conn:
+            for code, credits, capacity, times, needs in CATALOGUE:
+                result = await conn.execute(
+                    courses.insert().values(
+                        code=code, title=code, credits=credits, capacity=capacity, taken=0, updated_at=self.now
+                    )
+                )
+                course_id = result.inserted_primary_key[0]  # type: ignore[index]
+                for weekday, start, end in times:
+                    await conn.execute(
+                        meetings.insert().values(
+                            course_id=course_id, weekday=weekday, start_minute=start, end_minute=end
+                        )
+                    )
+                for code_needed in needs:
+                    await conn.execute(prerequisites.insert().values(course_id=course_id, required_code=code_needed))
+            for student in (1, 2):
+                await conn.execute(completed_courses.insert().values(student_id=student, course_code="C9"))
+            await conn.execute(
+                windows.insert().values(
+                    opens_at=self.now - 60, closes_at=self.now + 3600, drop_deadline=self.now + 3600
+                )
+            )
+
+    def run(self, coroutine: object) -> object:
+        return self.loop.run_until_complete(coroutine)  # type: ignore[arg-type]
+
+    def teardown(self) -> None:
+        if hasattr(self, "db"):
+            self.run(self.db.close())
+            self.loop.close()
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    async def _write(self, action: str, *args: int) -> None:
+        async with self.db.write() as conn:
+            if action == "enroll":
+                await self.ledger.enroll(conn, args[0], None, args[1], "test", self.now)
+            elif action == "drop":
+                await self.ledger.drop(conn, args[0], None, args[1], "test", self.now)
+            else:
+                await self.ledger.swap(conn, args[0], None, args[1], args[2], "test", self.now)
+
+    @rule(student=STUDENTS, wanted=st.lists(COURSES, min_size=1, max_size=4))
+    def enroll(self, student: int, wanted: list[int]) -> None:
+        for course in wanted:
+            self.run(self._write("enroll", student, course))
+
+    @rule(student=STUDENTS, course=COURSES)
+    def drop(self, student: int, course: int) -> None:
+        self.run(self._write("drop", student, course))
+
+    @rule(course=COURSES, holder=STUDENTS, other=STUDENTS)
+    def compete_for_a_seat(self, course: int, holder: int, other: int) -> None:
+        """Two students want one course, then the first gives it up: the waitlist must move."""
+        self.run(self._write("enroll", holder, course))
+        self.run(self._write("enroll", other, course))
+        self.run(self._write("drop", holder, course))
+
+    @rule(student=STUDENTS, which=st.integers(min_value=0, max_value=3))
+    def drop_one_of_mine(self, student: int, which: int) -> None:
+        """Drop a course the student really holds: frees seats, so the waitlist moves."""
+
+        async def mine() -> list[int]:
+            async with self.db.read() as conn:
+                rows = await conn.execute(
+                    select(enrollments.c.course_id)
+                    .where(enrollments.c.student_id == student)
+                    .order_by(enrollments.c.id)
+                )
+                return list(rows.scalars())
+
+        held = self.run(mine())
+        assert isinstance(held, list)
+        if held:
+            self.run(self._write("drop", student, held[which % len(held)]))
+
+    @rule(student=STUDENTS, give=COURSES, take=COURSES)
+    def swap(self, student: int, give: int, take: int) -> None:
+        self.run(self._write("swap", student, give, take))
+
+    @rule(course=COURSES, capacity=st.integers(min_value=0, max_value=4))
+    def change_capacity(self, course: int, capacity: int) -> None:
+        async def change() -> None:
+            async with self.db.write() as conn:
+                taken = (await conn.execute(select(courses.c.taken).where(courses.c.id == course))).scalar_one()
+                if capacity < taken:
+                    return  # refused: never below seats taken
+                await conn.execute(update(courses).where(courses.c.id == course).values(capacity=capacity))
+                await self.ledger.promote(conn, course, "test", self.now)
+
+        self.run(change())
+
+    @rule(course=COURSES, student=STUDENTS, capacity=st.booleans(), prereq=st.booleans())
+    def grant_permit(self, course: int, student: int, capacity: bool, prereq: bool) -> None:
+        async def grant() -> None:
+            async with self.db.write() as conn:
+                await conn.execute(
+                    permits.delete().where(permits.c.course_id == course, permits.c.student_id == student)
+                )
+                await conn.execute(
+                    permits.insert().values(
+                        course_id=course,
+                        student_id=student,
+                        capacity=capacity,
+                        prerequisites=prereq,
+                        created_by="teacher",
+                        created_at=self.now,
+                    )
+                )
+
+        self.run(grant())
+
+    @rule(open_=st.sampled_from([True, True, True, False]))  # mostly open: closed, nothing moves
+    def change_window(self, open_: bool) -> None:
+        async def change() -> None:
+            async with self.db.write() as conn:
+                closes = self.now + 3600 if open_ else self.now - 1
+                await conn.execute(update(windows).values(closes_at=closes, drop_deadline=closes))
+
+        self.run(change())
+
+    async def _state(self) -> dict[str, object]:
+        async with self.db.read() as conn:
+            return {
+                "courses": (await conn.execute(select(courses))).all(),
+                "enrollments": (await conn.execute(select(enrollments))).all(),
+                "waitlist": (await conn.execute(select(waitlist).order_by(waitlist.c.id))).all(),
+            }
+
+    @invariant()
+    def seats_add_up_and_nothing_is_oversold(self) -> None:
+        state = self.run(self._state())
+        assert isinstance(state, dict)
+        counts = Counter(e.course_id for e in state["enrollments"])
+        via_permit = Counter(e.course_id for e in state["enrollments"] if e.via_permit)
+        for course in state["courses"]:
+            assert course.taken == counts[course.id], course.code
+            assert course.taken - via_permit[course.id] <= course.capacity, course.code
+        pairs = [(e.course_id, e.student_id) for e in state["enrollments"]]
+        assert len(pairs) == len(set(pairs))
+        waiting = {(w.course_id, w.student_id) for w in state["waitlist"]}
+        assert not waiting & set(pairs)  # never both enrolled and waiting
+        assert all(c <= RULES.waitlist_max_length for c in Counter(w.course_id for w in state["waitlist"]).values())
+
+    @invariant()
+    def every_student_keeps_within_the_rules(self) -> None:
+        async def check() -> None:
+            async with self.db.read() as conn:
+                for student_id in range(1, 4):
+                    student = await self.ledger.student(conn, student_id, None)
+                    assert len(student.enrolled) <= RULES.max_courses
+                    assert sum(c.credits for c in student.enrolled) <= RULES.max_credits
+                    for i, a in enumerate(student.enrolled):
+                        for b in student.enrolled[i + 1 :]:
+                            assert not any(m.overlaps(n) for m in a.meetings for n in b.meetings), (a.code, b.code)
+
+        self.run(check())
+
+    @invariant()
+    def no_free_seat_while_an_eligible_student_waits(self) -> None:
+        """Promotion happened wherever it could: the waitlist is served in order of the eligible."""
+
+        async def check() -> None:
+            async with self.db.read() as conn:
+                for course_id in range(1, 6):
+                    course = await self.ledger.course(conn, course_id)
+                    assert course is not None
+                    if course.taken >= course.capacity:
+                        continue
+                    waiting = (
+                        await conn.execute(select(waitlist.c.student_id).where(waitlist.c.course_id == course_id))
+                    ).scalars()
+                    for student_id in waiting:
+                        student = await self.ledger.student(conn, student_id, None)
+                        permit = await self.ledger.permit(conn, course_id, student_id)
+                        refused = eligibility(student, course, permit, RULES, self.now, check_window=False)
+                        assert refused is not None, f"student {student_id} waits for {course.code} with a seat free"
+
+        self.run(check())
+
+
+LedgerMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=25, deadline=None)
+TestLedger = LedgerMachine.TestCase
