@@ -52,6 +52,10 @@ class InternalClient:
         kept += [(HEADER, self._tokens.mint()), (FORWARDED_BY, self._node_id)]
         return await self._http.request(method, self.master_url(service) + path, headers=kept, content=body)
 
+    async def call_master(self, service: str, method: str, path: str, **kwargs: object) -> httpx.Response:
+        """An internal call to the master of another service (NoMasterError if it has none)."""
+        return await self.call(self.master_url(service), method, path, **kwargs)
+
     async def call(self, url: str, method: str, path: str, **kwargs: object) -> httpx.Response:
         """An internal call to a given node (its URL), with an internal token."""
         headers = {HEADER: self._tokens.mint()}

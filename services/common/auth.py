@@ -11,6 +11,8 @@ working on every node as soon as the revocation is applied there.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +26,8 @@ from starlette.requests import Request
 
 from cluster.settings import ROLES
 from services.common.problems import Forbidden, ServiceUnavailable, Unauthorized
+
+log = logging.getLogger("course_selection.auth")
 
 ISSUER = "course-selection-login"
 AUDIENCE = "course-selection"
@@ -56,6 +60,7 @@ class Principal:
     expires_at: float
     must_change_password: bool
     must_setup_2fa: bool
+    cohort: int | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -74,6 +79,7 @@ class TokenVerifier:
         self._clock = clock
         self._keys: KeySet | None = None
         self._fetched_at = -_REFETCH_SECONDS
+        self._fetching: asyncio.Future[None] | None = None
         self._cache: dict[str, Principal] = {}
         self._registry = JWTClaimsRegistry(
             now=lambda: int(self._clock()),
@@ -120,20 +126,30 @@ class TokenVerifier:
             expires_at=float(claims["exp"]),
             must_change_password=bool(claims.get("mcp", False)),
             must_setup_2fa=bool(claims.get("otp_setup", False)),
+            cohort=int(claims["cohort"]) if isinstance(claims.get("cohort"), int) else None,
         )
 
     async def _key_set(self, kid: str) -> KeySet:
         known = self._keys is not None and any(k.kid == kid for k in self._keys.keys)
-        if not known and self._clock() - self._fetched_at >= _REFETCH_SECONDS:
-            self._fetched_at = self._clock()
-            try:
-                self._keys = KeySet.import_key_set(await self._jwks())  # type: ignore[arg-type]
-            except Exception as exc:
-                if self._keys is None:
-                    raise ServiceUnavailable(f"cannot fetch the login service's keys: {exc}") from None
-        if self._keys is None or not any(k.kid == kid for k in self._keys.keys):
+        if not known:
+            if self._fetching is None and self._clock() - self._fetched_at >= _REFETCH_SECONDS:
+                self._fetched_at = self._clock()
+                self._fetching = asyncio.ensure_future(self._fetch())
+            if self._fetching is not None:
+                await asyncio.shield(self._fetching)  # every concurrent caller waits for the one fetch
+        if self._keys is None:
+            raise ServiceUnavailable("cannot fetch the login service's keys", headers={"Retry-After": "1"})
+        if not any(k.kid == kid for k in self._keys.keys):
             raise InvalidToken("unknown signing key")
         return self._keys
+
+    async def _fetch(self) -> None:
+        try:
+            self._keys = KeySet.import_key_set(await self._jwks())  # type: ignore[arg-type]
+        except Exception as exc:  # keep the keys we had; say why once
+            log.warning("cannot fetch the signing keys", extra={"error": f"{type(exc).__name__}: {exc}"})
+        finally:
+            self._fetching = None
 
 
 def _reason(exc: Exception) -> str:

@@ -49,7 +49,8 @@ def build_spec(
     for name, model in models.items():
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for sub_name, sub_schema in schema.pop("$defs", {}).items():
-            spec.components.schema(sub_name, sub_schema)
+            if sub_name not in spec.components.schemas:  # shared by several bodies
+                spec.components.schema(sub_name, sub_schema)
         spec.components.schema(name, schema)
     generator = _Generator()
     operations: dict[str, dict[str, Any]] = {}

@@ -1,4 +1,4 @@
-"""The Course data service's app."""
+"""The course_data service's app: the registrar ledger."""
 
 from __future__ import annotations
 
@@ -7,12 +7,19 @@ from starlette.applications import Starlette
 from cluster.config import ClusterConfig, NodeConfig
 from services.common.app import build_app
 from services.common.context import ServiceSpec
+from services.course_data.models import MODELS
+from services.course_data.routes_admin import admin_routes
+from services.course_data.routes_courses import course_routes
+from services.course_data.routes_ledger import ledger_routes
+from services.course_data.state import start_course_data
 
 SPEC = ServiceSpec(
     name="course_data",
     title="Course data",
     description="The registrar ledger: courses, meeting times, capacity, enrollments, waitlists, windows and holds.",
-    uses_redis=False,
+    routes=(*course_routes(), *admin_routes(), *ledger_routes()),
+    models=MODELS,
+    start=start_course_data,
 )
 
 

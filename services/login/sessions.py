@@ -94,6 +94,8 @@ class SessionIssuer:
             "iat": int(now),
             "exp": expires,
         }
+        if user.cohort is not None:
+            claims["cohort"] = user.cohort  # registration windows are per cohort
         if user.must_change_password:
             claims["mcp"] = True
         if needs_2fa_setup(user, policy):

@@ -7,12 +7,14 @@ from starlette.applications import Starlette
 from cluster.config import ClusterConfig, NodeConfig
 from services.common.app import build_app
 from services.common.context import ServiceSpec
+from services.student.routes import MODELS, student_routes
 
 SPEC = ServiceSpec(
     name="student",
     title="Student",
-    description="Student-facing operations: catalogue, enroll, drop, swap, timetable.",
-    uses_redis=False,
+    description="Student-facing operations: enroll, drop, swap, my enrollments and waitlist positions.",
+    routes=tuple(student_routes()),
+    models=MODELS,
 )
 
 

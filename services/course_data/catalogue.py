@@ -1,0 +1,115 @@
+"""Reading courses for the catalogue: search filters, and the JSON a client sees."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.datastructures import QueryParams
+
+from services.common.problems import ValidationFailed
+from services.course_data.rules import WEEKDAYS
+from storage.schemas.course_data import courses, meetings, prerequisites, waitlist
+
+_DAYS = {name.lower(): i for i, name in enumerate(WEEKDAYS)}
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def search(params: QueryParams) -> Select[Any]:
+    """The catalogue query for `q`, `department`, `teacher`, `day`, `credits`, `has_seats`."""
+    query = select(courses)
+    errors = []
+    if params.get("q"):
+        like = f"%{params['q'].lower()}%"
+        query = query.where(
+            or_(
+                func.lower(courses.c.code).like(like),
+                func.lower(courses.c.title).like(like),
+                func.lower(courses.c.description).like(like),
+            )
+        )
+    if params.get("department"):
+        query = query.where(func.lower(courses.c.department) == params["department"].lower())
+    if params.get("teacher"):
+        teacher = params["teacher"]
+        query = query.where(
+            courses.c.teacher_id == int(teacher)
+            if teacher.isdigit()
+            else func.lower(courses.c.teacher_name).like(f"%{teacher.lower()}%")
+        )
+    if params.get("day"):
+        day = params["day"].lower()[:3]
+        weekday = int(day) if day.isdigit() else _DAYS.get(day)
+        if weekday is None or not 0 <= weekday <= 6:
+            errors.append({"field": "day", "message": "a weekday: mon..sun or 0..6"})
+        else:
+            query = query.where(courses.c.id.in_(select(meetings.c.course_id).where(meetings.c.weekday == weekday)))
+    if params.get("credits"):
+        if not params["credits"].isdigit():
+            errors.append({"field": "credits", "message": "a whole number"})
+        else:
+            query = query.where(courses.c.credits == int(params["credits"]))
+    if params.get("has_seats"):
+        if params["has_seats"] not in ("true", "false"):
+            errors.append({"field": "has_seats", "message": "true or false"})
+        elif params["has_seats"] == "true":
+            query = query.where(courses.c.taken < courses.c.capacity)
+        else:
+            query = query.where(courses.c.taken >= courses.c.capacity)
+    if errors:
+        raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+    return query
+
+
+async def courses_json(conn: AsyncConnection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
+    """Courses with their meeting times, prerequisites and waitlist length (three queries in all)."""
+    ids = [r.id for r in rows]
+    times: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    needs: dict[int, list[str]] = defaultdict(list)
+    waiting: dict[int, int] = {}
+    if ids:
+        for m in await conn.execute(
+            select(meetings).where(meetings.c.course_id.in_(ids)).order_by(meetings.c.weekday, meetings.c.start_minute)
+        ):
+            times[m.course_id].append(
+                {
+                    "weekday": m.weekday,
+                    "day": WEEKDAYS[m.weekday],
+                    "start": _clock(m.start_minute),
+                    "end": _clock(m.end_minute),
+                }
+            )
+        for p in await conn.execute(select(prerequisites).where(prerequisites.c.course_id.in_(ids))):
+            needs[p.course_id].append(p.required_code)
+        counted = (
+            select(waitlist.c.course_id, func.count())
+            .where(waitlist.c.course_id.in_(ids))
+            .group_by(waitlist.c.course_id)
+        )
+        waiting = {row[0]: row[1] for row in (await conn.execute(counted)).all()}
+    return [
+        {
+            "id": r.id,
+            "code": r.code,
+            "title": r.title,
+            "department": r.department,
+            "teacher_id": r.teacher_id,
+            "teacher_name": r.teacher_name,
+            "credits": r.credits,
+            "capacity": r.capacity,
+            "taken": r.taken,
+            "seats_left": max(0, r.capacity - r.taken),
+            "waitlist_length": waiting.get(r.id, 0),
+            "meetings": times[r.id],
+            "prerequisites": sorted(needs[r.id]),
+            "location": r.location,
+            "description": r.description,
+        }
+        for r in rows
+    ]

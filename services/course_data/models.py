@@ -1,0 +1,110 @@
+"""Request bodies of the course_data service."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+CODE = r"^[A-Za-z0-9-]{2,32}$"
+HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+def minutes(hhmm: str) -> int:
+    hours, mins = hhmm.split(":")
+    return int(hours) * 60 + int(mins)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MeetingIn(_Body):
+    weekday: int = Field(ge=0, le=6, description="0 Monday .. 6 Sunday")
+    start: str = Field(pattern=HHMM, examples=["09:00"])
+    end: str = Field(pattern=HHMM, examples=["10:30"])
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MeetingIn:
+        if minutes(self.end) <= minutes(self.start):
+            raise ValueError("end must be after start")
+        return self
+
+
+class CourseIn(_Body):
+    code: str = Field(pattern=CODE)
+    title: str = Field(min_length=1, max_length=200)
+    department: str = Field(default="", max_length=100)
+    teacher_id: int | None = Field(default=None, ge=1)
+    teacher_name: str = Field(default="", max_length=200)
+    credits: int = Field(ge=0, le=30)
+    capacity: int = Field(ge=0, le=100_000)
+    meetings: list[MeetingIn] = Field(default_factory=list, max_length=20)
+    prerequisites: list[str] = Field(default_factory=list, max_length=20)
+    location: str = Field(default="", max_length=100)
+    description: str = Field(default="", max_length=5000)
+
+    @field_validator("prerequisites")
+    @classmethod
+    def _codes(cls, value: list[str]) -> list[str]:
+        import re
+
+        bad = [code for code in value if not re.match(CODE, code)]
+        if bad:
+            raise ValueError(f"not course codes: {', '.join(bad)}")
+        return sorted(set(value))
+
+
+class CoursePatch(_Body):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    department: str | None = Field(default=None, max_length=100)
+    teacher_id: int | None = Field(default=None, ge=1)
+    teacher_name: str | None = Field(default=None, max_length=200)
+    credits: int | None = Field(default=None, ge=0, le=30)
+    capacity: int | None = Field(default=None, ge=0, le=100_000)
+    meetings: list[MeetingIn] | None = Field(default=None, max_length=20)
+    prerequisites: list[str] | None = Field(default=None, max_length=20)
+    location: str | None = Field(default=None, max_length=100)
+    description: str | None = Field(default=None, max_length=5000)
+
+
+class WindowIn(_Body):
+    cohort: int | None = Field(default=None, ge=1900, le=2200, description="null: every cohort")
+    opens_at: float = Field(description="Unix time")
+    closes_at: float
+    drop_deadline: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WindowIn:
+        if not self.opens_at < self.closes_at <= self.drop_deadline:
+            raise ValueError("need opens_at < closes_at <= drop_deadline")
+        return self
+
+
+class WindowsIn(_Body):
+    windows: list[WindowIn] = Field(max_length=100)
+
+
+class HoldIn(_Body):
+    student_id: int = Field(ge=1)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class LedgerRequest(_Body):
+    """An enrollment change, as the student (or queue) service sends it to the ledger."""
+
+    action: Literal["enroll", "drop", "swap"]
+    student_id: int = Field(ge=1)
+    cohort: int | None = None
+    course_id: int = Field(ge=1, description="the course to enroll in or drop; for a swap, the one to add")
+    drop_course_id: int | None = Field(default=None, ge=1, description="swap only: the course to give up")
+    actor: str = Field(max_length=64)
+
+
+MODELS: dict[str, type[BaseModel]] = {
+    "CourseIn": CourseIn,
+    "CoursePatch": CoursePatch,
+    "WindowsIn": WindowsIn,
+    "HoldIn": HoldIn,
+    "LedgerRequest": LedgerRequest,
+}

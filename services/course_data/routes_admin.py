@@ -1,0 +1,138 @@
+"""Registration windows and holds, managed by admins."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import delete, func, select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from services.common.auth import ADMINS, authenticate
+from services.common.body import read_json
+from services.common.context import context_of
+from services.common.forwarding import on_master
+from services.common.pagination import page_of
+from services.common.problems import NotFound, ValidationFailed
+from services.course_data.models import HoldIn, WindowsIn
+from storage.schemas.course_data import holds, windows
+
+
+async def get_windows(request: Request) -> Response:
+    """Registration windows: who may register from when to when, and the drop deadline.
+    ---
+    summary: Registration windows
+    description: A student uses the windows of their cohort if there are any, else those for every cohort.
+    tags: [registration]
+    security: [{bearer: []}]
+    responses:
+      "200": {description: The windows}
+    """
+    await authenticate(request, *ADMINS)
+    async with context_of(request).database.read() as conn:
+        rows = (await conn.execute(select(windows).order_by(windows.c.opens_at))).all()
+    return JSONResponse({"windows": [dict(r._mapping) for r in rows]})
+
+
+async def put_windows(request: Request) -> Response:
+    """Replace every registration window.
+    ---
+    summary: Set registration windows
+    tags: [registration]
+    security: [{bearer: []}]
+    requestBody:
+      required: true
+      content: {application/json: {schema: {$ref: "#/components/schemas/WindowsIn"}}}
+    responses:
+      "200": {description: The windows}
+    """
+    await authenticate(request, *ADMINS)
+    body = await read_json(request, WindowsIn)
+    ctx = context_of(request)
+    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        await conn.execute(delete(windows))
+        for window in body.windows:
+            await conn.execute(windows.insert().values(**window.model_dump()))
+        rows = (await conn.execute(select(windows).order_by(windows.c.opens_at))).all()
+    return JSONResponse({"windows": [dict(r._mapping) for r in rows]})
+
+
+async def list_holds(request: Request) -> Response:
+    """Holds that block students' registration.
+    ---
+    summary: List holds
+    tags: [registration]
+    security: [{bearer: []}]
+    parameters:
+      - {in: query, name: student_id, schema: {type: integer}}
+      - {in: query, name: page, schema: {type: integer, minimum: 1}}
+      - {in: query, name: page_size, schema: {type: integer, minimum: 1, maximum: 100}}
+    responses:
+      "200": {description: "items, page, page_size, total"}
+    """
+    await authenticate(request, *ADMINS)
+    page = page_of(request)
+    query = select(holds)
+    student = request.query_params.get("student_id")
+    if student:
+        if not student.isdigit():
+            raise ValidationFailed("student_id: a number", errors=[{"field": "student_id", "message": "a number"}])
+        query = query.where(holds.c.student_id == int(student))
+    async with context_of(request).database.read() as conn:
+        total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+        rows = (await conn.execute(query.order_by(holds.c.id).limit(page.size).offset(page.offset))).all()
+    return JSONResponse(page.body([dict(r._mapping) for r in rows], total))
+
+
+async def add_hold(request: Request) -> Response:
+    """Block a student's registration, with a reason they will see.
+    ---
+    summary: Add a hold
+    tags: [registration]
+    security: [{bearer: []}]
+    requestBody:
+      required: true
+      content: {application/json: {schema: {$ref: "#/components/schemas/HoldIn"}}}
+    responses:
+      "201": {description: The hold}
+    """
+    actor = await authenticate(request, *ADMINS)
+    body = await read_json(request, HoldIn)
+    ctx = context_of(request)
+    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        result = await conn.execute(
+            holds.insert().values(**body.model_dump(), created_by=actor.username, created_at=time.time())
+        )
+        row = (await conn.execute(select(holds).where(holds.c.id == result.inserted_primary_key[0]))).one()  # type: ignore[index]
+    return JSONResponse(dict(row._mapping), status_code=201)
+
+
+async def remove_hold(request: Request) -> Response:
+    """Lift a hold.
+    ---
+    summary: Remove a hold
+    tags: [registration]
+    security: [{bearer: []}]
+    parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
+    responses:
+      "204": {description: Lifted}
+      "404": {description: No such hold}
+    """
+    await authenticate(request, *ADMINS)
+    ctx = context_of(request)
+    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        gone = await conn.execute(delete(holds).where(holds.c.id == request.path_params["id"]))
+        if gone.rowcount == 0:
+            raise NotFound(f"no hold {request.path_params['id']}")
+    return Response(status_code=204)
+
+
+def admin_routes() -> list[BaseRoute]:
+    return [
+        Route("/windows", get_windows, methods=["GET"]),
+        Route("/windows", on_master(put_windows), methods=["PUT"]),
+        Route("/holds", list_holds, methods=["GET"]),
+        Route("/holds", on_master(add_hold), methods=["POST"]),
+        Route("/holds/{id:int}", on_master(remove_hold), methods=["DELETE"]),
+    ]

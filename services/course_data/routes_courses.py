@@ -1,0 +1,227 @@
+"""`/courses`: the catalogue (any signed-in user) and its administration (admins)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from services.common.auth import ADMINS, authenticate
+from services.common.body import read_json
+from services.common.context import context_of
+from services.common.forwarding import on_master
+from services.common.pagination import page_of
+from services.common.problems import Conflict, NotFound
+from services.course_data.catalogue import courses_json, search
+from services.course_data.models import CourseIn, CoursePatch, MeetingIn, minutes
+from services.course_data.rules import Meeting
+from services.course_data.state import ledger_of
+from storage.schemas.course_data import courses, enrollments, meetings, prerequisites
+
+
+def _etagged(request: Request, body: dict[str, Any]) -> Response:
+    payload = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    etag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(payload, media_type="application/json", headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+
+async def list_courses(request: Request) -> Response:
+    """Search the catalogue.
+    ---
+    summary: Search courses
+    description: Each course shows capacity, seats taken, waitlist length and meeting times. Answers
+      carry an ETag; send it back in If-None-Match to get 304 when nothing changed.
+    tags: [courses]
+    security: [{bearer: []}]
+    parameters:
+      - {in: query, name: q, schema: {type: string}, description: "part of code, title or description"}
+      - {in: query, name: department, schema: {type: string}}
+      - {in: query, name: teacher, schema: {type: string}, description: "teacher id or part of the name"}
+      - {in: query, name: day, schema: {type: string}, description: "mon..sun or 0..6"}
+      - {in: query, name: credits, schema: {type: integer}}
+      - {in: query, name: has_seats, schema: {type: boolean}}
+      - {in: query, name: page, schema: {type: integer, minimum: 1}}
+      - {in: query, name: page_size, schema: {type: integer, minimum: 1, maximum: 100}}
+    responses:
+      "200": {description: "items, page, page_size, total"}
+      "304": {description: Not modified}
+    """
+    await authenticate(request)
+    page = page_of(request)
+    query = search(request.query_params)
+    async with context_of(request).database.read() as conn:
+        total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+        rows = (await conn.execute(query.order_by(courses.c.code).limit(page.size).offset(page.offset))).all()
+        items = await courses_json(conn, list(rows))
+    return _etagged(request, page.body(items, total))
+
+
+async def course_by_id(conn: AsyncConnection, course_id: int) -> dict[str, Any]:
+    row = (await conn.execute(select(courses).where(courses.c.id == course_id))).first()
+    if row is None:
+        raise NotFound(f"no course {course_id}")
+    return (await courses_json(conn, [row]))[0]
+
+
+async def get_course(request: Request) -> Response:
+    """One course.
+    ---
+    summary: Get a course
+    tags: [courses]
+    security: [{bearer: []}]
+    parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
+    responses:
+      "200": {description: The course}
+      "404": {description: No such course}
+    """
+    await authenticate(request)
+    async with context_of(request).database.read() as conn:
+        return _etagged(request, await course_by_id(conn, request.path_params["id"]))
+
+
+async def _set_details(
+    conn: AsyncConnection, course_id: int, times: list[MeetingIn] | None, needs: list[str] | None
+) -> None:
+    if times is not None:
+        await conn.execute(delete(meetings).where(meetings.c.course_id == course_id))
+        for m in times:
+            await conn.execute(
+                meetings.insert().values(
+                    course_id=course_id, weekday=m.weekday, start_minute=minutes(m.start), end_minute=minutes(m.end)
+                )
+            )
+    if needs is not None:
+        await conn.execute(delete(prerequisites).where(prerequisites.c.course_id == course_id))
+        for code in needs:
+            await conn.execute(prerequisites.insert().values(course_id=course_id, required_code=code))
+
+
+async def create_course(request: Request) -> Response:
+    """Create a course.
+    ---
+    summary: Create a course
+    tags: [courses]
+    security: [{bearer: []}]
+    requestBody:
+      required: true
+      content: {application/json: {schema: {$ref: "#/components/schemas/CourseIn"}}}
+    responses:
+      "201": {description: The course}
+      "409": {description: The code is taken}
+    """
+    await authenticate(request, *ADMINS)
+    body = await read_json(request, CourseIn)
+    ctx = context_of(request)
+    values = body.model_dump(exclude={"meetings", "prerequisites"})
+    try:
+        async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+            result = await conn.execute(courses.insert().values(**values, taken=0, updated_at=time.time()))
+            course_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+            await _set_details(conn, course_id, body.meetings, body.prerequisites)
+            created = await course_by_id(conn, course_id)
+    except IntegrityError:
+        raise Conflict(f"a course with code {body.code!r} exists") from None
+    return JSONResponse(created, status_code=201)
+
+
+async def conflicts_for_enrolled(conn: AsyncConnection, course_id: int, new_times: list[MeetingIn]) -> list[int]:
+    """Students of the course whose other courses would clash with the new meeting times."""
+    proposed = [Meeting(m.weekday, minutes(m.start), minutes(m.end)) for m in new_times]
+    students = list(
+        (await conn.execute(select(enrollments.c.student_id).where(enrollments.c.course_id == course_id))).scalars()
+    )
+    if not students or not proposed:
+        return []
+    others = await conn.execute(
+        select(enrollments.c.student_id, meetings.c.weekday, meetings.c.start_minute, meetings.c.end_minute)
+        .join(meetings, meetings.c.course_id == enrollments.c.course_id)
+        .where(enrollments.c.student_id.in_(students), enrollments.c.course_id != course_id)
+    )
+    return sorted(
+        {
+            r.student_id
+            for r in others
+            if any(Meeting(r.weekday, r.start_minute, r.end_minute).overlaps(p) for p in proposed)
+        }
+    )
+
+
+async def update_course(request: Request) -> Response:
+    """Change a course: capacity never below seats taken; no new clash for enrolled students.
+    ---
+    summary: Update a course
+    description: Raising the capacity enrolls waitlisted students, in order, at once.
+    tags: [courses]
+    security: [{bearer: []}]
+    parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
+    requestBody:
+      required: true
+      content: {application/json: {schema: {$ref: "#/components/schemas/CoursePatch"}}}
+    responses:
+      "200": {description: The course}
+      "409": {description: "Capacity below seats taken, or meeting times that clash for enrolled students"}
+    """
+    await authenticate(request, *ADMINS)
+    return await apply_course_patch(request, request.path_params["id"], await read_json(request, CoursePatch))
+
+
+async def apply_course_patch(request: Request, course_id: int, body: CoursePatch) -> Response:
+    ctx = context_of(request)
+    changes = body.model_dump(exclude_unset=True, exclude={"meetings", "prerequisites"})
+    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        current = await course_by_id(conn, course_id)
+        if body.capacity is not None and body.capacity < current["taken"]:
+            raise Conflict(f"capacity {body.capacity} is below the {current['taken']} seats taken")
+        if body.meetings is not None:
+            clashes = await conflicts_for_enrolled(conn, course_id, body.meetings)
+            if clashes:
+                raise Conflict(f"the new times clash for {len(clashes)} enrolled student(s)", students=clashes)
+        if changes:
+            await conn.execute(
+                update(courses).where(courses.c.id == course_id).values(**changes, updated_at=time.time())
+            )
+        await _set_details(conn, course_id, body.meetings, body.prerequisites)
+        await ledger_of(request).promote(conn, course_id, "admin", time.time())
+        updated = await course_by_id(conn, course_id)
+    return JSONResponse(updated)
+
+
+async def delete_course(request: Request) -> Response:
+    """Delete a course nobody is enrolled in.
+    ---
+    summary: Delete a course
+    tags: [courses]
+    security: [{bearer: []}]
+    parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
+    responses:
+      "204": {description: Deleted}
+      "409": {description: Students are enrolled}
+    """
+    await authenticate(request, *ADMINS)
+    ctx = context_of(request)
+    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        course = await course_by_id(conn, request.path_params["id"])
+        if course["taken"]:
+            raise Conflict(f"{course['taken']} student(s) are enrolled: remove them first")
+        await conn.execute(delete(courses).where(courses.c.id == course["id"]))
+    return Response(status_code=204)
+
+
+def course_routes() -> list[BaseRoute]:
+    return [
+        Route("/courses", list_courses, methods=["GET"]),
+        Route("/courses", on_master(create_course), methods=["POST"]),
+        Route("/courses/{id:int}", get_course, methods=["GET"]),
+        Route("/courses/{id:int}", on_master(update_course), methods=["PATCH"]),
+        Route("/courses/{id:int}", on_master(delete_course), methods=["DELETE"]),
+    ]

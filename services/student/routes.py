@@ -1,0 +1,145 @@
+"""Student-facing enrollment: enroll, drop, swap and my courses, decided by the ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from cluster.internal_client import NoMasterError
+from services.common.auth import Principal, authenticate
+from services.common.body import read_json
+from services.common.context import context_of
+from services.common.problems import ServiceUnavailable, problem_response
+
+
+class EnrollIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    course_id: int = Field(ge=1)
+
+
+class SwapIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    drop_course_id: int = Field(ge=1)
+    add_course_id: int = Field(ge=1)
+
+
+class LedgerUnavailable(ServiceUnavailable):
+    slug, title = "ledger-unavailable", "The course ledger cannot be reached right now"
+
+
+async def _ledger(request: Request, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    try:
+        response = await context_of(request).cluster.client.call_master("course_data", method, path, json=body)
+    except NoMasterError as exc:
+        raise LedgerUnavailable(str(exc), headers={"Retry-After": "1"}) from None
+    except httpx.HTTPError as exc:
+        raise LedgerUnavailable(f"{type(exc).__name__}", headers={"Retry-After": "1"}) from None
+    if response.status_code != 200:
+        raise LedgerUnavailable(f"the ledger answered {response.status_code}", headers={"Retry-After": "1"})
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+async def _decide(request: Request, me: Principal, action: str, course_id: int, **extra: Any) -> Response:
+    decision = await _ledger(
+        request,
+        "POST",
+        "/internal/ledger",
+        {
+            "action": action,
+            "student_id": me.user_id,
+            "cohort": me.cohort,
+            "course_id": course_id,
+            "actor": me.username,
+            **extra,
+        },
+    )
+    if decision["outcome"] == "rejected":
+        details = {k: v for k, v in decision.items() if k not in ("outcome", "type", "reason", "via_permit")}
+        return problem_response(
+            409, decision["type"], "Enrollment change refused", decision["reason"], request, details
+        )
+    status = {"accepted": 201 if action == "enroll" else 200, "waitlisted": 202}[decision["outcome"]]
+    return JSONResponse({"course_id": course_id, "outcome": decision["outcome"], "reason": decision["reason"]}, status)
+
+
+async def enroll(request: Request) -> Response:
+    """Enroll in a course now (outside a rush).
+    ---
+    summary: Enroll
+    tags: [enrollment]
+    security: [{bearer: []}]
+    requestBody:
+      required: true
+      content: {application/json: {schema: {$ref: "#/components/schemas/EnrollIn"}}}
+    responses:
+      "201": {description: Enrolled}
+      "202": {description: The course is full; you are on its waitlist}
+      "409": {description: "Refused: the problem type names the rule (time-conflict, credit-limit, ...)"}
+    """
+    me = await authenticate(request, "student")
+    body = await read_json(request, EnrollIn)
+    return await _decide(request, me, "enroll", body.course_id)
+
+
+async def drop(request: Request) -> Response:
+    """Drop a course (or leave its waitlist); a freed seat goes to the next eligible waitlisted student.
+    ---
+    summary: Drop
+    tags: [enrollment]
+    security: [{bearer: []}]
+    parameters: [{in: path, name: course_id, required: true, schema: {type: integer}}]
+    responses:
+      "200": {description: Dropped}
+      "409": {description: "Refused (not-enrolled, drop-deadline)"}
+    """
+    me = await authenticate(request, "student")
+    return await _decide(request, me, "drop", request.path_params["course_id"])
+
+
+async def swap(request: Request) -> Response:
+    """Drop one course only if another is accepted, atomically.
+    ---
+    summary: Swap
+    tags: [enrollment]
+    security: [{bearer: []}]
+    requestBody:
+      required: true
+      content: {application/json: {schema: {$ref: "#/components/schemas/SwapIn"}}}
+    responses:
+      "200": {description: Swapped}
+      "409": {description: Refused; nothing changed}
+    """
+    me = await authenticate(request, "student")
+    body = await read_json(request, SwapIn)
+    return await _decide(request, me, "swap", body.add_course_id, drop_course_id=body.drop_course_id)
+
+
+async def my_enrollments(request: Request) -> Response:
+    """Your enrollments and waitlist positions.
+    ---
+    summary: My enrollments
+    tags: [enrollment]
+    security: [{bearer: []}]
+    responses:
+      "200": {description: "enrolled and waitlisted (with position)"}
+    """
+    me = await authenticate(request, "student")
+    return JSONResponse(await _ledger(request, "GET", f"/internal/students/{me.user_id}/courses"))
+
+
+def student_routes() -> list[BaseRoute]:
+    return [
+        Route("/student/enrollments", my_enrollments, methods=["GET"]),
+        Route("/student/enrollments", enroll, methods=["POST"]),
+        Route("/student/enrollments/swap", swap, methods=["POST"]),
+        Route("/student/enrollments/{course_id:int}", drop, methods=["DELETE"]),
+    ]
+
+
+MODELS: dict[str, type[BaseModel]] = {"EnrollIn": EnrollIn, "SwapIn": SwapIn}

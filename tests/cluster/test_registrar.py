@@ -1,0 +1,153 @@
+"""Enrollment through real student and course_data nodes."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sqlite3
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+
+from ops.localcluster import LocalCluster, wait_for
+from tests.api.login_kit import forge, signing_key
+from tests.cluster.conftest import MakeCluster
+
+pytestmark = pytest.mark.cluster
+
+
+def token(cluster: LocalCluster, user_id: int, role: str) -> dict[str, str]:
+    key = signing_key(cluster.config)
+    signed = forge(key, sub=str(user_id), name=f"user{user_id}", role=role, sid=secrets.token_hex(8))
+    return {"Authorization": f"Bearer {signed}"}
+
+
+def open_registration(cluster: LocalCluster, admin: dict[str, str], capacity: int) -> int:
+    course_data = cluster.url("course_data-1")
+    now = time.time()
+    windows = {"windows": [{"opens_at": now - 60, "closes_at": now + 3600, "drop_deadline": now + 7200}]}
+    assert httpx.put(f"{course_data}/windows", json=windows, headers=admin).status_code == 200
+    course = httpx.post(
+        f"{course_data}/courses",
+        json={
+            "code": "CS101",
+            "title": "Programming",
+            "credits": 3,
+            "capacity": capacity,
+            "meetings": [{"weekday": 0, "start": "09:00", "end": "10:30"}],
+        },
+        headers=admin,
+    )
+    assert course.status_code == 201, course.text
+    return int(course.json()["id"])
+
+
+def test_500_students_at_once_into_10_seats_through_two_student_nodes(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster({"login": 1, "course_data": 1, "student": 2})
+    cluster.start()
+    cluster.wait_ready()
+    for service in ("login", "course_data"):
+        wait_for(lambda s=service: cluster.master(s, "student-1"), 20, f"a {service} master")
+    admin = token(cluster, 1, "admin")
+    course_id = open_registration(cluster, admin, capacity=10)
+    students = [cluster.url("student-1"), cluster.url("student-2")]
+
+    async def rush() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=200)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            return await asyncio.gather(
+                *(
+                    client.post(
+                        f"{students[i % 2]}/student/enrollments",
+                        json={"course_id": course_id},
+                        headers=token(cluster, 1000 + i, "student"),
+                    )
+                    for i in range(500)
+                )
+            )
+
+    answers = asyncio.run(rush())
+    statuses = Counter(r.status_code for r in answers)
+    assert statuses[201] == 10, statuses
+    assert statuses[202] == 50, statuses  # the waitlist (50 by default), in arrival order
+    assert statuses[409] == 440, statuses
+    refused: dict[str, Any] = next(r.json() for r in answers if r.status_code == 409)
+    assert refused["type"] == "/problems/waitlist-full"
+    assert refused["detail"]
+    with sqlite3.connect(cluster.data_dir / "db" / "course_data.db") as db:
+        (taken,) = db.execute("SELECT taken FROM courses WHERE id = ?", (course_id,)).fetchone()
+        (enrolled,) = db.execute("SELECT count(*) FROM enrollments WHERE course_id = ?", (course_id,)).fetchone()
+        (distinct,) = db.execute("SELECT count(DISTINCT student_id) FROM enrollments").fetchone()
+    assert taken == enrolled == distinct == 10
+
+    # A drop frees a seat: the first on the waitlist gets it, and sees it.
+    winner = next(i for i, r in enumerate(answers) if r.status_code == 201)
+    first_waiting = min(
+        (i for i, r in enumerate(answers) if r.status_code == 202),
+        key=lambda i: _waitlist_position(cluster, students[0], 1000 + i),
+    )
+    winner_auth = token(cluster, 1000 + winner, "student")
+    dropped = httpx.delete(f"{students[1]}/student/enrollments/{course_id}", headers=winner_auth)
+    assert dropped.status_code == 200, dropped.text
+    next_auth = token(cluster, 1000 + first_waiting, "student")
+    mine = httpx.get(f"{students[0]}/student/enrollments", headers=next_auth).json()
+    assert [c["code"] for c in mine["enrolled"]] == ["CS101"]
+
+
+def _waitlist_position(cluster: LocalCluster, student_url: str, student_id: int) -> int:
+    mine = httpx.get(f"{student_url}/student/enrollments", headers=token(cluster, student_id, "student")).json()
+    return int(mine["waitlisted"][0]["position"])
+
+
+def test_rules_reach_the_student_with_their_reasons(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster({"login": 1, "course_data": 1, "student": 1})
+    cluster.start()
+    cluster.wait_ready()
+    for service in ("login", "course_data"):
+        wait_for(lambda s=service: cluster.master(s, "student-1"), 20, f"a {service} master")
+    admin = token(cluster, 1, "admin")
+    course_id = open_registration(cluster, admin, capacity=5)
+    course_data, student = cluster.url("course_data-1"), cluster.url("student-1")
+    clash = httpx.post(
+        f"{course_data}/courses",
+        json={
+            "code": "MA201",
+            "title": "Algebra",
+            "credits": 4,
+            "capacity": 5,
+            "meetings": [{"weekday": 0, "start": "10:00", "end": "11:00"}],
+        },
+        headers=admin,
+    ).json()["id"]
+    me = token(cluster, 77, "student")
+    assert httpx.post(f"{student}/student/enrollments", json={"course_id": course_id}, headers=me).status_code == 201
+    again = httpx.post(f"{student}/student/enrollments", json={"course_id": course_id}, headers=me)
+    assert again.status_code == 409
+    assert again.json()["type"] == "/problems/already-enrolled"
+    conflict = httpx.post(f"{student}/student/enrollments", json={"course_id": clash}, headers=me)
+    assert conflict.status_code == 409
+    assert conflict.json()["type"] == "/problems/time-conflict"
+    assert conflict.json()["conflicts"] == ["CS101"]
+    swapped = httpx.post(
+        f"{student}/student/enrollments/swap", json={"drop_course_id": course_id, "add_course_id": clash}, headers=me
+    )
+    assert swapped.status_code == 200, swapped.text
+    assert [c["code"] for c in httpx.get(f"{student}/student/enrollments", headers=me).json()["enrolled"]] == ["MA201"]
+    hold = httpx.post(f"{course_data}/holds", json={"student_id": 77, "reason": "library fines"}, headers=admin)
+    assert hold.status_code == 201
+    held = httpx.post(f"{student}/student/enrollments", json={"course_id": course_id}, headers=me)
+    assert held.json()["type"] == "/problems/hold"
+    assert "library fines" in held.json()["detail"]
+    teacher = token(cluster, 5, "teacher")
+    assert httpx.post(f"{student}/student/enrollments", json={"course_id": 1}, headers=teacher).status_code == 403
+    assert httpx.put(f"{course_data}/windows", json={"windows": []}, headers=me).status_code == 403
+    listed = httpx.get(f"{course_data}/courses?day=mon&has_seats=true", headers=me)
+    assert [c["code"] for c in listed.json()["items"]] == ["CS101", "MA201"]
+    unchanged = {**me, "If-None-Match": listed.headers["etag"]}
+    cached = httpx.get(f"{course_data}/courses?day=mon&has_seats=true", headers=unchanged)
+    assert cached.status_code == 304
+    full = httpx.patch(f"{course_data}/courses/{clash}", json={"capacity": 0}, headers=admin)
+    assert full.status_code == 409  # never below the seats taken
