@@ -58,7 +58,8 @@ class InternalClient:
 
     async def call(self, url: str, method: str, path: str, **kwargs: object) -> httpx.Response:
         """An internal call to a given node (its URL), with an internal token."""
-        headers = {HEADER: self._tokens.mint()}
+        extra = kwargs.pop("headers", None) or {}
+        headers = {**extra, HEADER: self._tokens.mint()}  # type: ignore[dict-item]
         return await self._http.request(method, url + path, headers=headers, **kwargs)  # type: ignore[arg-type]
 
     async def aclose(self) -> None:

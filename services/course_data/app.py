@@ -7,18 +7,20 @@ from starlette.applications import Starlette
 from cluster.config import ClusterConfig, NodeConfig
 from services.common.app import build_app
 from services.common.context import ServiceSpec
+from services.common.teaching import TEACHING_MODELS
 from services.course_data.models import MODELS
 from services.course_data.routes_admin import admin_routes
 from services.course_data.routes_courses import course_routes
 from services.course_data.routes_ledger import ledger_routes
+from services.course_data.routes_teaching import teaching_routes
 from services.course_data.state import start_course_data
 
 SPEC = ServiceSpec(
     name="course_data",
     title="Course data",
     description="The registrar ledger: courses, meeting times, capacity, enrollments, waitlists, windows and holds.",
-    routes=(*course_routes(), *admin_routes(), *ledger_routes()),
-    models=MODELS,
+    routes=(*course_routes(), *admin_routes(), *ledger_routes(), *teaching_routes()),
+    models={**MODELS, **TEACHING_MODELS},
     start=start_course_data,
 )
 

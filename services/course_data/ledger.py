@@ -187,6 +187,7 @@ class Ledger:
         decision = decide_drop(student, course_id, now)
         if decision.ok:
             await self._release(conn, student, course_id, now, actor)
+            await self.promote_waiting(conn, student_id, actor, now)
         await self._audit(conn, actor, "drop", student_id, course_id, decision, now)
         return decision
 
@@ -198,6 +199,7 @@ class Ledger:
         if not any(c.id == course_id for c in student.enrolled):
             return False
         await self._release(conn, student, course_id, now, actor)
+        await self.promote_waiting(conn, student_id, actor, now)
         await self._audit(conn, actor, "remove", student_id, course_id, Decision("accepted", reason=reason), now)
         return True
 
@@ -253,8 +255,20 @@ class Ledger:
                 if not await self._take_seat(conn, add_id, student_id, decision.via_permit, now):
                     raise RuntimeError("seat guard refused a checked swap")  # rolls the drop back too
                 await self.promote(conn, drop_id, actor, now)
+                await self.promote_waiting(conn, student_id, actor, now)
         await self._audit(conn, actor, "swap", student_id, add_id, decision, now)
         return decision
+
+    async def promote_waiting(self, conn: AsyncConnection, student_id: int, actor: str, now: float) -> None:
+        """After a student gave something up, they may now fit a course they wait for that has a free
+        seat: serve those waitlists again (in order, so nobody ahead of them is skipped)."""
+        waiting = (
+            (await conn.execute(select(waitlist.c.course_id).where(waitlist.c.student_id == student_id)))
+            .scalars()
+            .all()
+        )
+        for course_id in waiting:
+            await self.promote(conn, course_id, actor, now)
 
     async def promote(self, conn: AsyncConnection, course_id: int, actor: str, now: float) -> list[int]:
         """Fill free seats from the waitlist, in order, with the students still eligible."""

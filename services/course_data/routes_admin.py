@@ -27,7 +27,7 @@ async def get_windows(request: Request) -> Response:
     tags: [registration]
     security: [{bearer: []}]
     responses:
-      "200": {description: The windows}
+      "200": {description: "The windows"}
     """
     await authenticate(request, *ADMINS)
     async with context_of(request).database.read() as conn:
@@ -45,7 +45,7 @@ async def put_windows(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/WindowsIn"}}}
     responses:
-      "200": {description: The windows}
+      "200": {description: "The windows"}
     """
     await authenticate(request, *ADMINS)
     body = await read_json(request, WindowsIn)
@@ -95,7 +95,7 @@ async def add_hold(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/HoldIn"}}}
     responses:
-      "201": {description: The hold}
+      "201": {description: "The hold"}
     """
     actor = await authenticate(request, *ADMINS)
     body = await read_json(request, HoldIn)
@@ -116,8 +116,8 @@ async def remove_hold(request: Request) -> Response:
     security: [{bearer: []}]
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
     responses:
-      "204": {description: Lifted}
-      "404": {description: No such hold}
+      "204": {description: "Lifted"}
+      "404": {description: "No such hold"}
     """
     await authenticate(request, *ADMINS)
     ctx = context_of(request)

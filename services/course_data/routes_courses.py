@@ -54,7 +54,7 @@ async def list_courses(request: Request) -> Response:
       - {in: query, name: page_size, schema: {type: integer, minimum: 1, maximum: 100}}
     responses:
       "200": {description: "items, page, page_size, total"}
-      "304": {description: Not modified}
+      "304": {description: "Not modified"}
     """
     await authenticate(request)
     page = page_of(request)
@@ -81,8 +81,8 @@ async def get_course(request: Request) -> Response:
     security: [{bearer: []}]
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
     responses:
-      "200": {description: The course}
-      "404": {description: No such course}
+      "200": {description: "The course"}
+      "404": {description: "No such course"}
     """
     await authenticate(request)
     async with context_of(request).database.read() as conn:
@@ -116,8 +116,8 @@ async def create_course(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/CourseIn"}}}
     responses:
-      "201": {description: The course}
-      "409": {description: The code is taken}
+      "201": {description: "The course"}
+      "409": {description: "The code is taken"}
     """
     await authenticate(request, *ADMINS)
     body = await read_json(request, CourseIn)
@@ -168,7 +168,7 @@ async def update_course(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/CoursePatch"}}}
     responses:
-      "200": {description: The course}
+      "200": {description: "The course"}
       "409": {description: "Capacity below seats taken, or meeting times that clash for enrolled students"}
     """
     await authenticate(request, *ADMINS)
@@ -204,8 +204,8 @@ async def delete_course(request: Request) -> Response:
     security: [{bearer: []}]
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
     responses:
-      "204": {description: Deleted}
-      "409": {description: Students are enrolled}
+      "204": {description: "Deleted"}
+      "409": {description: "Students are enrolled"}
     """
     await authenticate(request, *ADMINS)
     ctx = context_of(request)

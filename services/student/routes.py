@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cluster.internal_client import NoMasterError
 from services.common.auth import Principal, authenticate
 from services.common.body import read_json
-from services.common.context import context_of
+from services.common.calls import call_service
 from services.common.problems import ServiceUnavailable, problem_response
 
 
@@ -33,12 +31,7 @@ class LedgerUnavailable(ServiceUnavailable):
 
 
 async def _ledger(request: Request, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    try:
-        response = await context_of(request).cluster.client.call_master("course_data", method, path, json=body)
-    except NoMasterError as exc:
-        raise LedgerUnavailable(str(exc), headers={"Retry-After": "1"}) from None
-    except httpx.HTTPError as exc:
-        raise LedgerUnavailable(f"{type(exc).__name__}", headers={"Retry-After": "1"}) from None
+    response = await call_service(request, "course_data", method, path, json=body)
     if response.status_code != 200:
         raise LedgerUnavailable(f"the ledger answered {response.status_code}", headers={"Retry-After": "1"})
     answer: dict[str, Any] = response.json()
@@ -78,8 +71,8 @@ async def enroll(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/EnrollIn"}}}
     responses:
-      "201": {description: Enrolled}
-      "202": {description: The course is full; you are on its waitlist}
+      "201": {description: "Enrolled"}
+      "202": {description: "The course is full; you are on its waitlist"}
       "409": {description: "Refused: the problem type names the rule (time-conflict, credit-limit, ...)"}
     """
     me = await authenticate(request, "student")
@@ -95,7 +88,7 @@ async def drop(request: Request) -> Response:
     security: [{bearer: []}]
     parameters: [{in: path, name: course_id, required: true, schema: {type: integer}}]
     responses:
-      "200": {description: Dropped}
+      "200": {description: "Dropped"}
       "409": {description: "Refused (not-enrolled, drop-deadline)"}
     """
     me = await authenticate(request, "student")
@@ -112,8 +105,8 @@ async def swap(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/SwapIn"}}}
     responses:
-      "200": {description: Swapped}
-      "409": {description: Refused; nothing changed}
+      "200": {description: "Swapped"}
+      "409": {description: "Refused; nothing changed"}
     """
     me = await authenticate(request, "student")
     body = await read_json(request, SwapIn)

@@ -7,12 +7,15 @@ from starlette.applications import Starlette
 from cluster.config import ClusterConfig, NodeConfig
 from services.common.app import build_app
 from services.common.context import ServiceSpec
+from services.common.teaching import TEACHING_MODELS
+from services.teacher.routes import teacher_routes
 
 SPEC = ServiceSpec(
     name="teacher",
     title="Teacher",
     description="Teacher-facing operations: own courses, rosters, permits and exports.",
-    uses_redis=False,
+    routes=tuple(teacher_routes()),
+    models=TEACHING_MODELS,
 )
 
 

@@ -151,3 +151,74 @@ def test_rules_reach_the_student_with_their_reasons(make_cluster: MakeCluster) -
     assert cached.status_code == 304
     full = httpx.patch(f"{course_data}/courses/{clash}", json={"capacity": 0}, headers=admin)
     assert full.status_code == 409  # never below the seats taken
+
+
+def test_teachers_manage_only_their_own_courses(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster({"login": 1, "course_data": 1, "student": 1, "teacher": 1})
+    cluster.start()
+    cluster.wait_ready()
+    for service in ("login", "course_data"):
+        wait_for(lambda s=service: cluster.master(s, "teacher-1"), 20, f"a {service} master")
+    admin = token(cluster, 1, "admin")
+    open_registration(cluster, admin, capacity=1)  # CS101, someone else's
+    teacher_url, student_url = cluster.url("teacher-1"), cluster.url("student-1")
+    ada, bob = token(cluster, 10, "teacher"), token(cluster, 11, "teacher")
+    made = httpx.post(
+        f"{teacher_url}/teacher/courses",
+        json={
+            "code": "PH100",
+            "title": "Physics",
+            "credits": 3,
+            "capacity": 1,
+            "meetings": [{"weekday": 2, "start": "14:00", "end": "15:30"}],
+        },
+        headers=ada,
+    )
+    assert made.status_code == 201, made.text
+    course = made.json()["id"]
+    assert [c["code"] for c in httpx.get(f"{teacher_url}/teacher/courses", headers=ada).json()["items"]] == ["PH100"]
+    assert httpx.get(f"{teacher_url}/teacher/courses", headers=bob).json()["items"] == []
+    assert httpx.get(f"{teacher_url}/teacher/courses/{course}/roster", headers=bob).status_code == 404
+    assert httpx.patch(f"{teacher_url}/teacher/courses/{course}", json={"capacity": 9}, headers=bob).status_code == 404
+    student = token(cluster, 500, "student")
+    assert httpx.get(f"{teacher_url}/teacher/courses", headers=student).status_code == 403
+
+    first, second, third = (token(cluster, sid, "student") for sid in (501, 502, 503))
+    enroll = {"course_id": course}
+    assert httpx.post(f"{student_url}/student/enrollments", json=enroll, headers=first).status_code == 201
+    assert httpx.post(f"{student_url}/student/enrollments", json=enroll, headers=second).status_code == 202
+    assert httpx.patch(f"{teacher_url}/teacher/courses/{course}", json={"capacity": 0}, headers=ada).status_code == 409
+    clash = httpx.post(f"{student_url}/student/enrollments", json={"course_id": 1}, headers=first)
+    assert clash.status_code == 201  # CS101, Monday 9:00
+    moved = httpx.patch(
+        f"{teacher_url}/teacher/courses/{course}",
+        json={"meetings": [{"weekday": 0, "start": "09:30", "end": "10:00"}]},
+        headers=ada,
+    )
+    assert moved.status_code == 409
+    assert moved.json()["students"] == [501]
+
+    listed = httpx.get(f"{teacher_url}/teacher/courses/{course}/roster", headers=ada).json()
+    assert [s["student_id"] for s in listed["students"]] == [501]
+    as_csv = httpx.get(f"{teacher_url}/teacher/courses/{course}/roster", headers={**ada, "Accept": "text/csv"})
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert as_csv.text.splitlines()[1].startswith("PH100,501,")
+
+    removed = httpx.request(
+        "DELETE",
+        f"{teacher_url}/teacher/courses/{course}/students/501",
+        json={"reason": "missed the lab safety session"},
+        headers=ada,
+    )
+    assert removed.status_code == 204, removed.text
+    mine = httpx.get(f"{student_url}/student/enrollments", headers=second).json()
+    assert [c["code"] for c in mine["enrolled"]] == ["PH100"]  # promoted from the waitlist
+
+    assert httpx.post(f"{student_url}/student/enrollments", json=enroll, headers=third).status_code == 202
+    permit = httpx.post(f"{teacher_url}/teacher/courses/{course}/permits", json={"student_id": 504}, headers=ada)
+    assert permit.status_code == 201
+    past_capacity = httpx.post(
+        f"{student_url}/student/enrollments", json=enroll, headers=token(cluster, 504, "student")
+    )
+    assert past_capacity.status_code == 201
+    assert httpx.get(f"{cluster.url('course_data-1')}/courses/{course}", headers=admin).json()["taken"] == 2

@@ -117,3 +117,17 @@ def test_credit_and_course_limits(ledger: Ledger) -> None:
     over = ledger.do("enroll", 1, 3)  # 2 more: 9 > 8
     assert over.type == "credit-limit"
     assert ledger.do("enroll", 1, 99).type == "no-such-course"
+
+
+def test_a_student_who_gives_up_a_course_gets_a_free_seat_they_were_waiting_for(ledger: Ledger) -> None:
+    """Found by the state machine: the seat freed while the student did not fit (credits); their own
+    drop later made them fit, and the free seat must then go to them."""
+    assert ledger.do("enroll", 2, 4).outcome == "accepted"  # C4: 1 seat, 4 credits
+    assert ledger.do("enroll", 1, 4).outcome == "waitlisted"
+    assert ledger.do("enroll", 1, 1).outcome == "accepted"  # 3 credits
+    assert ledger.do("enroll", 1, 3).outcome == "accepted"  # 2 more: 5 of 8
+    assert ledger.do("drop", 2, 4).outcome == "accepted"  # C4 frees, but 5 + 4 > 8: student 1 must wait
+    assert [r.student_id for r in ledger.sql(select(waitlist.c.student_id).where(waitlist.c.course_id == 4))] == [1]
+    assert ledger.do("drop", 1, 1).outcome == "accepted"  # now 2 + 4 fits
+    assert ledger.sql(select(waitlist.c.student_id).where(waitlist.c.course_id == 4)) == []
+    assert ledger.do("enroll", 1, 4).type == "already-enrolled"

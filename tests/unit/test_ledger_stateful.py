@@ -170,6 +170,7 @@ class LedgerMachine(RuleBasedStateMachine):
                         created_at=self.now,
                     )
                 )
+                await self.ledger.promote(conn, course, "teacher", self.now)  # as the permit endpoint does
 
         self.run(grant())
 
