@@ -120,9 +120,15 @@ async def create_course(request: Request) -> Response:
       "409": {description: "The code is taken"}
     """
     await authenticate(request, *ADMINS)
-    body = await read_json(request, CourseIn)
+    return await insert_course(request, await read_json(request, CourseIn))
+
+
+async def insert_course(request: Request, body: CourseIn, teacher_id: int | None = None) -> Response:
+    """Create a course (for `teacher_id` when a teacher creates their own)."""
     ctx = context_of(request)
     values = body.model_dump(exclude={"meetings", "prerequisites"})
+    if teacher_id is not None:
+        values["teacher_id"] = teacher_id
     try:
         async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
             result = await conn.execute(courses.insert().values(**values, taken=0, updated_at=time.time()))

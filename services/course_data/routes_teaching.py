@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,7 +23,7 @@ from services.common.problems import Conflict, NotFound
 from services.common.teaching import PermitIn, Removal
 from services.course_data.catalogue import courses_json
 from services.course_data.models import CourseIn, CoursePatch
-from services.course_data.routes_courses import _set_details, apply_course_patch, course_by_id
+from services.course_data.routes_courses import apply_course_patch, insert_course
 from services.course_data.state import ledger_of
 from storage.schemas.course_data import courses, enrollments, permits
 
@@ -72,18 +71,7 @@ async def create_own(request: Request) -> Response:
       "201": {description: "The course"}
     """
     teacher_id, _ = _ids(request)
-    body = await read_json(request, CourseIn)
-    ctx = context_of(request)
-    values = {**body.model_dump(exclude={"meetings", "prerequisites"}), "teacher_id": teacher_id}
-    try:
-        async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
-            result = await conn.execute(courses.insert().values(**values, taken=0, updated_at=time.time()))
-            course_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-            await _set_details(conn, course_id, body.meetings, body.prerequisites)
-            created = await course_by_id(conn, course_id)
-    except IntegrityError:
-        raise Conflict(f"a course with code {body.code!r} exists") from None
-    return JSONResponse(created, status_code=201)
+    return await insert_course(request, await read_json(request, CourseIn), teacher_id)
 
 
 async def update_own(request: Request) -> Response:
