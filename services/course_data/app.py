@@ -10,6 +10,7 @@ from services.common.context import ServiceSpec
 from services.common.teaching import TEACHING_MODELS
 from services.course_data.models import MODELS
 from services.course_data.routes_admin import admin_routes
+from services.course_data.routes_completed import CompletedIn, completed_routes
 from services.course_data.routes_courses import course_routes
 from services.course_data.routes_ledger import ledger_routes
 from services.course_data.routes_teaching import teaching_routes
@@ -19,8 +20,8 @@ SPEC = ServiceSpec(
     name="course_data",
     title="Course data",
     description="The registrar ledger: courses, meeting times, capacity, enrollments, waitlists, windows and holds.",
-    routes=(*course_routes(), *admin_routes(), *ledger_routes(), *teaching_routes()),
-    models={**MODELS, **TEACHING_MODELS},
+    routes=(*course_routes(), *admin_routes(), *completed_routes(), *ledger_routes(), *teaching_routes()),
+    models={**MODELS, **TEACHING_MODELS, "CompletedIn": CompletedIn},
     start=start_course_data,
 )
 

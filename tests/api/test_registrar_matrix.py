@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from joserfc.jwk import OKPKey
 from starlette.testclient import TestClient
 
-from services.common.app import build_app
-from services.common.context import NodeContext
-from tests.api.login_kit import forge
+from tests.api.registrar_kit import Node, service_node
 from tests.api.test_login_matrix import ADMIN, ANY, INTERNAL, INTERNAL_OR_ADMIN, PUBLIC, routes_of
-from tests.support import make_config, wait_master
 
 STUDENT, TEACHER = "student-only", "teacher-only"
 OPERATIONS = {
@@ -45,6 +37,10 @@ ACCESS = {
         ("GET", "/holds"): ADMIN,
         ("POST", "/holds"): ADMIN,
         ("DELETE", "/holds/{id}"): ADMIN,
+        ("GET", "/students/{id}/completed"): ADMIN,
+        ("POST", "/students/{id}/completed"): ADMIN,
+        ("DELETE", "/students/{id}/completed/{code}"): ADMIN,
+        ("POST", "/completed/import"): ADMIN,
         ("POST", "/internal/ledger"): INTERNAL,
         ("GET", "/internal/students/{id}/courses"): INTERNAL,
         ("GET", TEACHING): INTERNAL,
@@ -83,37 +79,24 @@ ROLES = ("anonymous", "student", "teacher", "admin", "super_admin")
 
 
 @pytest.fixture(params=list(ACCESS))
-def service(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str) -> Iterator[tuple[str, TestClient, OKPKey]]:
-    name = request.param
-    key = OKPKey.generate_key("Ed25519", parameters={"kid": "matrix"})
-
-    def keys(ctx: NodeContext) -> Any:
-        async def fetch() -> dict[str, Any]:
-            return {"keys": [key.as_dict(private=False)]}
-
-        return fetch
-
-    spec = dataclasses.replace(importlib.import_module(f"services.{name}.app").SPEC, local_jwks=keys)
-    config = make_config(tmp_path, redis_url=redis_url, services=(name,))
-    with TestClient(build_app(spec, config, config.nodes[0]), raise_server_exceptions=False) as client:
-        wait_master(client, config)
-        yield name, client, key
+def service(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str) -> Iterator[tuple[str, TestClient, Node]]:
+    with service_node(request.param, tmp_path, redis_url) as node:
+        yield request.param, node.client, node
 
 
-def test_every_role_gets_exactly_its_access(service: tuple[str, TestClient, OKPKey]) -> None:
-    name, client, key = service
+def test_every_role_gets_exactly_its_access(service: tuple[str, TestClient, Node]) -> None:
+    name, client, node = service
     access = ACCESS[name]
     assert routes_of(client.app) == set(access), f"{name}: an endpoint is missing from the matrix (or gone)"
     mismatches = []
     for (method, path), kind in sorted(access.items()):
         url = path
-        for param in ("{id}", "{node_id}", "{teacher_id}", "{course_id}", "{student_id}"):
+        for param in ("{id}", "{node_id}", "{teacher_id}", "{course_id}", "{student_id}", "{code}"):
             url = url.replace(param, "1")
         for role in ROLES:
             headers = {}
             if role != "anonymous":
-                signed = forge(key, sub="1", role=role, sid=secrets.token_hex(4))
-                headers = {"Authorization": f"Bearer {signed}"}
+                headers = node.auth(role)
             response = client.request(method, url, headers=headers, json={})
             got = str(response.status_code) if response.status_code in (401, 403) else "allowed"
             if kind == PUBLIC:

@@ -1,0 +1,175 @@
+"""Completed courses (the input of the prerequisite rule), recorded by admins by API or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from services.common.auth import ADMINS, authenticate
+from services.common.body import read_json
+from services.common.context import context_of
+from services.common.forwarding import on_master
+from services.common.problems import NotFound, UnsupportedMediaType, ValidationFailed
+from services.course_data.models import CODE
+from storage.schemas.course_data import completed_courses
+
+MAX_ROWS = 50_000
+
+
+class CompletedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    course_codes: list[str] = Field(min_length=1, max_length=200)
+
+
+async def _record(conn: AsyncConnection, pairs: set[tuple[int, str]]) -> None:
+    """Insert (student, code) pairs; ones already recorded are kept (idempotent)."""
+    if not pairs:
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    rows = [{"student_id": s, "course_code": c} for s, c in sorted(pairs)]
+    await conn.execute(insert(completed_courses).values(rows).on_conflict_do_nothing())
+
+
+async def list_completed(request: Request) -> Response:
+    """Courses a student has completed.
+    ---
+    summary: Completed courses of a student
+    tags: [registration]
+    security: [{bearer: []}]
+    parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
+    responses:
+      "200": {description: "student_id and course_codes"}
+    """
+    await authenticate(request, *ADMINS)
+    student_id = request.path_params["id"]
+    async with context_of(request).database.read() as conn:
+        codes = (
+            await conn.execute(
+                select(completed_courses.c.course_code)
+                .where(completed_courses.c.student_id == student_id)
+                .order_by(completed_courses.c.course_code)
+            )
+        ).scalars()
+        return JSONResponse({"student_id": student_id, "course_codes": list(codes)})
+
+
+async def add_completed(request: Request) -> Response:
+    """Record completed courses of a student (codes already recorded are kept).
+    ---
+    summary: Record completed courses
+    tags: [registration]
+    security: [{bearer: []}]
+    parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
+    requestBody:
+      required: true
+      content: {application/json: {schema: {$ref: "#/components/schemas/CompletedIn"}}}
+    responses:
+      "200": {description: "student_id and all their course_codes"}
+    """
+    await authenticate(request, *ADMINS)
+    body = await read_json(request, CompletedIn)
+    bad = [code for code in body.course_codes if not re.match(CODE, code)]
+    if bad:
+        raise ValidationFailed(
+            f"course_codes: not course codes: {', '.join(bad)}", errors=[{"field": "course_codes", "message": "codes"}]
+        )
+    student_id = request.path_params["id"]
+    ctx = context_of(request)
+    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        await _record(conn, {(student_id, code) for code in body.course_codes})
+    return await list_completed(request)
+
+
+async def remove_completed(request: Request) -> Response:
+    """Remove one completed course from a student's record.
+    ---
+    summary: Remove a completed course
+    tags: [registration]
+    security: [{bearer: []}]
+    parameters:
+      - {in: path, name: id, required: true, schema: {type: integer}}
+      - {in: path, name: code, required: true, schema: {type: string}}
+    responses:
+      "204": {description: Removed}
+      "404": {description: Not recorded}
+    """
+    await authenticate(request, *ADMINS)
+    ctx = context_of(request)
+    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        gone = await conn.execute(
+            delete(completed_courses).where(
+                completed_courses.c.student_id == request.path_params["id"],
+                completed_courses.c.course_code == request.path_params["code"],
+            )
+        )
+        if gone.rowcount == 0:
+            raise NotFound("that completed course is not recorded")
+    return Response(status_code=204)
+
+
+async def import_completed(request: Request) -> Response:
+    """Record completed courses from CSV: header `student_id,course_code`; all rows or none.
+    ---
+    summary: Import completed courses (CSV)
+    tags: [registration]
+    security: [{bearer: []}]
+    requestBody:
+      required: true
+      content: {text/csv: {schema: {type: string}}}
+    responses:
+      "200": {description: "recorded: how many rows"}
+      "422": {description: "errors: every bad row with its line number and reason"}
+    """
+    await authenticate(request, *ADMINS)
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() not in ("text/csv", "application/csv"):
+        raise UnsupportedMediaType("send the file as text/csv")
+    try:
+        reader = csv.DictReader(io.StringIO((await request.body()).decode("utf-8-sig"), newline=""))
+    except UnicodeDecodeError:
+        raise ValidationFailed("the file is not UTF-8", errors=[{"line": 0, "reason": "not UTF-8"}]) from None
+    if [h.strip() for h in reader.fieldnames or []] != ["student_id", "course_code"]:
+        reason = "the header must be: student_id,course_code"
+        raise ValidationFailed(f"line 1: {reason}", errors=[{"line": 1, "field": "", "reason": reason}])
+    pairs: set[tuple[int, str]] = set()
+    errors: list[dict[str, object]] = []
+    for row in reader:
+        line = reader.line_num
+        student, code = (row.get("student_id") or "").strip(), (row.get("course_code") or "").strip()
+        if None in row:
+            errors.append({"line": line, "field": "", "reason": "more values than columns"})
+            continue
+        if not student.isdigit() or int(student) < 1:
+            errors.append({"line": line, "field": "student_id", "reason": "must be a positive whole number"})
+        if not re.match(CODE, code):
+            errors.append({"line": line, "field": "course_code", "reason": "not a course code"})
+        if student.isdigit() and re.match(CODE, code):
+            pairs.add((int(student), code))
+        if len(pairs) + len(errors) > MAX_ROWS:
+            errors.append({"line": line, "field": "", "reason": f"more than {MAX_ROWS} rows"})
+            break
+    if not errors and not pairs:
+        errors.append({"line": 2, "field": "", "reason": "no rows"})
+    if errors:
+        raise ValidationFailed(f"{len(errors)} problem(s) in the file; nothing was recorded", errors=errors)
+    ctx = context_of(request)
+    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        await _record(conn, pairs)
+    return JSONResponse({"recorded": len(pairs)})
+
+
+def completed_routes() -> list[BaseRoute]:
+    return [
+        Route("/students/{id:int}/completed", list_completed, methods=["GET"]),
+        Route("/students/{id:int}/completed", on_master(add_completed), methods=["POST"]),
+        Route("/students/{id:int}/completed/{code}", on_master(remove_completed), methods=["DELETE"]),
+        Route("/completed/import", on_master(import_completed), methods=["POST"]),
+    ]
