@@ -25,6 +25,16 @@ def token(cluster: LocalCluster, user_id: int, role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {signed}"}
 
 
+def started(cluster: LocalCluster) -> LocalCluster:
+    """Start every node and wait until login and course_data have masters."""
+    cluster.start()
+    cluster.wait_ready()
+    via = cluster.config.nodes[-1].id
+    for service in ("login", "course_data"):
+        wait_for(lambda s=service: cluster.master(s, via), 20, f"a {service} master")
+    return cluster
+
+
 def open_registration(cluster: LocalCluster, admin: dict[str, str], capacity: int) -> int:
     course_data = cluster.url("course_data-1")
     now = time.time()
@@ -46,11 +56,7 @@ def open_registration(cluster: LocalCluster, admin: dict[str, str], capacity: in
 
 
 def test_500_students_at_once_into_10_seats_through_two_student_nodes(make_cluster: MakeCluster) -> None:
-    cluster = make_cluster({"login": 1, "course_data": 1, "student": 2})
-    cluster.start()
-    cluster.wait_ready()
-    for service in ("login", "course_data"):
-        wait_for(lambda s=service: cluster.master(s, "student-1"), 20, f"a {service} master")
+    cluster = started(make_cluster({"login": 1, "course_data": 1, "student": 2}))
     admin = token(cluster, 1, "admin")
     course_id = open_registration(cluster, admin, capacity=10)
     students = [cluster.url("student-1"), cluster.url("student-2")]
@@ -103,11 +109,7 @@ def _waitlist_position(cluster: LocalCluster, student_url: str, student_id: int)
 
 
 def test_rules_reach_the_student_with_their_reasons(make_cluster: MakeCluster) -> None:
-    cluster = make_cluster({"login": 1, "course_data": 1, "student": 1})
-    cluster.start()
-    cluster.wait_ready()
-    for service in ("login", "course_data"):
-        wait_for(lambda s=service: cluster.master(s, "student-1"), 20, f"a {service} master")
+    cluster = started(make_cluster({"login": 1, "course_data": 1, "student": 1}))
     admin = token(cluster, 1, "admin")
     course_id = open_registration(cluster, admin, capacity=5)
     course_data, student = cluster.url("course_data-1"), cluster.url("student-1")
@@ -154,11 +156,7 @@ def test_rules_reach_the_student_with_their_reasons(make_cluster: MakeCluster) -
 
 
 def test_teachers_manage_only_their_own_courses(make_cluster: MakeCluster) -> None:
-    cluster = make_cluster({"login": 1, "course_data": 1, "student": 1, "teacher": 1})
-    cluster.start()
-    cluster.wait_ready()
-    for service in ("login", "course_data"):
-        wait_for(lambda s=service: cluster.master(s, "teacher-1"), 20, f"a {service} master")
+    cluster = started(make_cluster({"login": 1, "course_data": 1, "student": 1, "teacher": 1}))
     admin = token(cluster, 1, "admin")
     open_registration(cluster, admin, capacity=1)  # CS101, someone else's
     teacher_url, student_url = cluster.url("teacher-1"), cluster.url("student-1")
