@@ -12,7 +12,7 @@ from cluster.internal_client import NoMasterError
 from services.common.context import context_of
 from services.common.problems import ServiceUnavailable
 
-_RELAYED = ("content-type", "etag", "retry-after", "location")
+_RELAYED = ("content-type", "etag", "retry-after", "location", "allow")
 
 
 class DependencyUnavailable(ServiceUnavailable):

@@ -18,12 +18,12 @@ from starlette.responses import Response
 
 from cluster.internal_client import FORWARDED_BY, NoMasterError
 from cluster.master import NotMasterError
+from services.common.calls import relay
 from services.common.context import context_of
 from services.common.problems import ServiceUnavailable
 from storage.errors import StaleEpochError
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-_RELAYED = ("content-type", "retry-after", "location", "etag", "allow")
 
 
 class NoMaster(ServiceUnavailable):
@@ -66,5 +66,4 @@ async def _forward(request: Request) -> Response:
         raise NoMaster(str(exc), headers={"Retry-After": "1"}) from None
     except httpx.HTTPError as exc:
         raise NoMaster(f"the master did not answer: {type(exc).__name__}", headers={"Retry-After": "1"}) from None
-    headers = {k: v for k, v in upstream.headers.items() if k.lower() in _RELAYED}
-    return Response(upstream.content, status_code=upstream.status_code, headers=headers)
+    return relay(upstream)

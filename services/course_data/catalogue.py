@@ -11,14 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import QueryParams
 
 from services.common.problems import ValidationFailed
-from services.course_data.rules import WEEKDAYS
+from services.course_data.rules import WEEKDAYS, clock_text
 from storage.schemas.course_data import courses, meetings, prerequisites, waitlist
 
 _DAYS = {name.lower(): i for i, name in enumerate(WEEKDAYS)}
-
-
-def _clock(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def search(params: QueryParams) -> Select[Any]:
@@ -81,8 +77,8 @@ async def courses_json(conn: AsyncConnection, rows: list[Row[Any]]) -> list[dict
                 {
                     "weekday": m.weekday,
                     "day": WEEKDAYS[m.weekday],
-                    "start": _clock(m.start_minute),
-                    "end": _clock(m.end_minute),
+                    "start": clock_text(m.start_minute),
+                    "end": clock_text(m.end_minute),
                 }
             )
         for p in await conn.execute(select(prerequisites).where(prerequisites.c.course_id.in_(ids))):

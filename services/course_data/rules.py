@@ -26,10 +26,10 @@ class Meeting:
         return self.weekday == other.weekday and self.start < other.end and other.start < self.end
 
     def __str__(self) -> str:
-        return f"{WEEKDAYS[self.weekday]} {_clock(self.start)}-{_clock(self.end)}"
+        return f"{WEEKDAYS[self.weekday]} {clock_text(self.start)}-{clock_text(self.end)}"
 
 
-def _clock(minutes: int) -> str:
+def clock_text(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 

@@ -17,7 +17,7 @@ from services.common.forwarding import on_master
 from services.common.problems import Conflict, ProblemError, Unauthorized, ValidationFailed
 from services.login.models import LoginRequest, OtpCode, OtpDisable, PasswordChange, RefreshRequest
 from services.login.passwords import check_password, hash_password, policy_problems
-from services.login.sessions import MAX_ACCESS_SECONDS, RefreshRefused, RefreshReused, needs_2fa_setup
+from services.login.sessions import MAX_ACCESS_SECONDS, RefreshRefused, RefreshReused, Tokens, needs_2fa_setup
 from services.login.state import login_of
 from services.login.users import audit, user_by_id, user_by_name, user_json
 from storage.schemas.login import users
@@ -139,17 +139,8 @@ async def refresh(request: Request) -> Response:
     if rotation.refused or rotation.session is None:
         raise RefreshRefused(rotation.refused or "unknown refresh token")
     access, expires_in = state.issuer.access_token(user, rotation.session.id, rotation.session.expires_at, now)
-    policy = ctx.cluster.settings().security
-    return JSONResponse(
-        {
-            "access_token": access,
-            "refresh_token": rotation.refresh_token,
-            "token_type": "Bearer",
-            "expires_in": expires_in,
-            "must_change_password": bool(user.must_change_password),
-            "must_set_up_2fa": needs_2fa_setup(user, policy),
-        }
-    )
+    tokens = Tokens(access, rotation.refresh_token, expires_in, rotation.session.id)
+    return JSONResponse(tokens.body(user, needs_2fa_setup(user, ctx.cluster.settings().security)))
 
 
 async def logout(request: Request) -> Response:

@@ -11,8 +11,8 @@ from starlette.routing import BaseRoute, Route
 
 from services.common.auth import Principal, authenticate
 from services.common.body import read_json
-from services.common.calls import call_service
-from services.common.problems import ServiceUnavailable, problem_response
+from services.common.calls import DependencyUnavailable, call_service
+from services.common.problems import problem_response
 
 
 class EnrollIn(BaseModel):
@@ -26,14 +26,10 @@ class SwapIn(BaseModel):
     add_course_id: int = Field(ge=1)
 
 
-class LedgerUnavailable(ServiceUnavailable):
-    slug, title = "ledger-unavailable", "The course ledger cannot be reached right now"
-
-
 async def _ledger(request: Request, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     response = await call_service(request, "course_data", method, path, json=body)
     if response.status_code != 200:
-        raise LedgerUnavailable(f"the ledger answered {response.status_code}", headers={"Retry-After": "1"})
+        raise DependencyUnavailable(f"the ledger answered {response.status_code}", headers={"Retry-After": "1"})
     answer: dict[str, Any] = response.json()
     return answer
 
