@@ -63,6 +63,9 @@ class CourseSettings(_Section):
     prerequisite_checking: bool = True
     waitlist_enabled: bool = True
     waitlist_max_length: int = Field(50, ge=0, le=10_000)
+    catalogue_cache_seconds: float = Field(
+        1.0, ge=0, le=60, description="how long a node may answer a catalogue page from memory (0: never)"
+    )
     term_start: dt.date | None = None
     term_end: dt.date | None = None
 

@@ -8,7 +8,7 @@ up front instead of failing with "database is locked" at their first write.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ class Database:
         else:
             kwargs["pool_size"] = pool_size
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        self._after_write: list[Callable[[], None]] = []
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
@@ -58,6 +59,12 @@ class Database:
                 if fence is not None:
                     await check_epoch(conn, *fence)
                 yield conn
+        for callback in self._after_write:
+            callback()
+
+    def after_write(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after every committed write through this object (a cache to drop)."""
+        self._after_write.append(callback)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

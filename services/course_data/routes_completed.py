@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,8 +15,9 @@ from starlette.routing import BaseRoute, Route
 from services.common.auth import ADMINS, authenticate
 from services.common.body import read_json
 from services.common.context import context_of
+from services.common.csv_body import CsvRows
 from services.common.forwarding import on_master
-from services.common.problems import NotFound, UnsupportedMediaType, ValidationFailed
+from services.common.problems import NotFound, ValidationFailed
 from services.course_data.models import CODE
 from storage.schemas.course_data import completed_courses
 
@@ -130,36 +129,17 @@ async def import_completed(request: Request) -> Response:
       "422": {description: "errors: every bad row with its line number and reason"}
     """
     await authenticate(request, *ADMINS)
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() not in ("text/csv", "application/csv"):
-        raise UnsupportedMediaType("send the file as text/csv")
-    try:
-        reader = csv.DictReader(io.StringIO((await request.body()).decode("utf-8-sig"), newline=""))
-    except UnicodeDecodeError:
-        raise ValidationFailed("the file is not UTF-8", errors=[{"line": 0, "reason": "not UTF-8"}]) from None
-    if [h.strip() for h in reader.fieldnames or []] != ["student_id", "course_code"]:
-        reason = "the header must be: student_id,course_code"
-        raise ValidationFailed(f"line 1: {reason}", errors=[{"line": 1, "field": "", "reason": reason}])
+    rows = await CsvRows.of(request, ("student_id", "course_code"), ("student_id", "course_code"), MAX_ROWS)
     pairs: set[tuple[int, str]] = set()
-    errors: list[dict[str, object]] = []
-    for row in reader:
-        line = reader.line_num
-        student, code = (row.get("student_id") or "").strip(), (row.get("course_code") or "").strip()
-        if None in row:
-            errors.append({"line": line, "field": "", "reason": "more values than columns"})
-            continue
+    for line, row in rows:
+        student, code = row.get("student_id", ""), row.get("course_code", "")
         if not student.isdigit() or int(student) < 1:
-            errors.append({"line": line, "field": "student_id", "reason": "must be a positive whole number"})
+            rows.problem(line, "student_id", "must be a positive whole number")
         if not re.match(CODE, code):
-            errors.append({"line": line, "field": "course_code", "reason": "not a course code"})
-        if student.isdigit() and re.match(CODE, code):
+            rows.problem(line, "course_code", "not a course code")
+        if student.isdigit() and int(student) >= 1 and re.match(CODE, code):
             pairs.add((int(student), code))
-        if len(pairs) + len(errors) > MAX_ROWS:
-            errors.append({"line": line, "field": "", "reason": f"more than {MAX_ROWS} rows"})
-            break
-    if not errors and not pairs:
-        errors.append({"line": 2, "field": "", "reason": "no rows"})
-    if errors:
-        raise ValidationFailed(f"{len(errors)} problem(s) in the file; nothing was recorded", errors=errors)
+    rows.refuse_if_any(len(pairs), "recorded")
     ctx = context_of(request)
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
         await _record(conn, pairs)

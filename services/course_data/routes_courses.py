@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from typing import Any
 
@@ -21,18 +19,18 @@ from services.common.forwarding import on_master
 from services.common.pagination import page_of
 from services.common.problems import Conflict, NotFound
 from services.course_data.catalogue import courses_json, search
+from services.course_data.course_csv import read_course_csv
 from services.course_data.models import CourseIn, CoursePatch, MeetingIn, minutes
+from services.course_data.page_cache import Page
 from services.course_data.rules import Meeting
-from services.course_data.state import ledger_of
+from services.course_data.state import course_data_of, ledger_of
 from storage.schemas.course_data import courses, enrollments, meetings, prerequisites
 
 
-def _etagged(request: Request, body: dict[str, Any]) -> Response:
-    payload = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
-    etag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
-    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
-        return Response(status_code=304, headers={"ETag": etag})
-    return Response(payload, media_type="application/json", headers={"ETag": etag, "Cache-Control": "no-cache"})
+def _answer(request: Request, page: Page) -> Response:
+    if page.etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers={"ETag": page.etag})
+    return Response(page.body, media_type="application/json", headers={"ETag": page.etag, "Cache-Control": "no-cache"})
 
 
 async def list_courses(request: Request) -> Response:
@@ -57,13 +55,16 @@ async def list_courses(request: Request) -> Response:
       "304": {description: "Not modified"}
     """
     await authenticate(request)
-    page = page_of(request)
-    query = search(request.query_params)
-    async with context_of(request).database.read() as conn:
-        total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-        rows = (await conn.execute(query.order_by(courses.c.code).limit(page.size).offset(page.offset))).all()
-        items = await courses_json(conn, list(rows))
-    return _etagged(request, page.body(items, total))
+
+    async def compute() -> Page:
+        page, query = page_of(request), search(request.query_params)  # 422 for bad parameters
+        async with context_of(request).database.read() as conn:
+            total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+            rows = (await conn.execute(query.order_by(courses.c.code).limit(page.size).offset(page.offset))).all()
+            return Page.of(page.body(await courses_json(conn, list(rows)), total))
+
+    key = ("search", tuple(sorted(request.query_params.multi_items())))
+    return _answer(request, await course_data_of(request).pages.get(key, compute))
 
 
 async def course_by_id(conn: AsyncConnection, course_id: int) -> dict[str, Any]:
@@ -85,8 +86,13 @@ async def get_course(request: Request) -> Response:
       "404": {description: "No such course"}
     """
     await authenticate(request)
-    async with context_of(request).database.read() as conn:
-        return _etagged(request, await course_by_id(conn, request.path_params["id"]))
+    course_id = request.path_params["id"]
+
+    async def compute() -> Page:
+        async with context_of(request).database.read() as conn:
+            return Page.of(await course_by_id(conn, course_id))
+
+    return _answer(request, await course_data_of(request).pages.get(("course", course_id), compute))
 
 
 async def _set_details(
@@ -138,6 +144,41 @@ async def insert_course(request: Request, body: CourseIn, teacher_id: int | None
     except IntegrityError:
         raise Conflict(f"a course with code {body.code!r} exists") from None
     return JSONResponse(created, status_code=201)
+
+
+async def import_courses(request: Request) -> Response:
+    """Create courses from CSV: every row checked first; all are created or none.
+    ---
+    summary: Import courses (CSV)
+    description: "Columns: code, title, department, teacher_id, teacher_name, credits, capacity,
+      meetings (like 'Mon 09:00-10:30; Wed 09:00-10:30'), prerequisites (codes separated by spaces),
+      location, description. Code, title, credits and capacity are required."
+    tags: [courses]
+    security: [{bearer: []}]
+    requestBody:
+      required: true
+      content: {text/csv: {schema: {type: string}}}
+    responses:
+      "201": {description: "created: how many; codes"}
+      "415": {description: "Not text/csv"}
+      "422": {description: "errors: every bad row with its line number, field and reason; nothing created"}
+    """
+    await authenticate(request, *ADMINS)
+    rows, found = await read_course_csv(request)
+    rows.refuse_if_any(len(found))
+    ctx = context_of(request)
+    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        codes = [c.body.code for c in found]
+        taken = set((await conn.execute(select(courses.c.code).where(courses.c.code.in_(codes)))).scalars())
+        for c in found:
+            if c.body.code in taken:
+                rows.problem(c.line, "code", f"a course with code {c.body.code!r} exists")
+        rows.refuse_if_any(len(found))  # rolls back: nothing was written yet
+        for c in found:
+            values = c.body.model_dump(exclude={"meetings", "prerequisites"})
+            result = await conn.execute(courses.insert().values(**values, taken=0, updated_at=time.time()))
+            await _set_details(conn, int(result.inserted_primary_key[0]), c.body.meetings, c.body.prerequisites)  # type: ignore[index]
+    return JSONResponse({"created": len(found), "codes": codes}, status_code=201)
 
 
 async def conflicts_for_enrolled(conn: AsyncConnection, course_id: int, new_times: list[MeetingIn]) -> list[int]:
@@ -227,6 +268,7 @@ def course_routes() -> list[BaseRoute]:
     return [
         Route("/courses", list_courses, methods=["GET"]),
         Route("/courses", on_master(create_course), methods=["POST"]),
+        Route("/courses/import", on_master(import_courses), methods=["POST"]),
         Route("/courses/{id:int}", get_course, methods=["GET"]),
         Route("/courses/{id:int}", on_master(update_course), methods=["PATCH"]),
         Route("/courses/{id:int}", on_master(delete_course), methods=["DELETE"]),

@@ -116,3 +116,49 @@ def test_completed_courses_by_api_and_csv_feed_the_prerequisite_rule(node: Node)
     assert enroll(5)["outcome"] == "accepted"
     assert node.client.delete("/students/6/completed/CS101", headers=admin).status_code == 204
     assert node.client.delete("/students/6/completed/CS101", headers=admin).status_code == 404
+
+
+def test_course_csv_import_reports_every_bad_row_and_creates_all_or_nothing(node: Node) -> None:
+    admin = node.auth("admin")
+    csv_headers = {**admin, "content-type": "text/csv"}
+    node.client.post("/courses", json=course("OLD1"), headers=admin)
+    header = "code,title,credits,capacity,meetings,prerequisites,department\n"
+    bad = (
+        header
+        + "AL100,Algebra,3,30,Mon 09:00-10:30; Wed 09:00-10:30,,Math\n"  # line 2: fine
+        + "AL200,Algebra II,three,30,,AL100,Math\n"  # line 3: credits
+        + "AL300,Topology,3,30,Someday 9-10,,Math\n"  # line 4: meetings
+        + "AL100,Again,3,30,,,Math\n"  # line 5: repeats line 2
+        + "OLD1,Exists,3,30,,,Math\n"  # line 6: already in the catalogue
+        + "AL400,Late,3,30,Tue 11:00-10:00,,Math\n"  # line 7: ends before it starts
+    )
+    refused = node.client.post("/courses/import", content=bad, headers=csv_headers)
+    assert refused.status_code == 422, refused.text
+    lines = {(e["line"], e["field"]) for e in refused.json()["errors"]}
+    assert lines == {(3, "credits"), (4, "meetings"), (5, "code"), (7, "meetings.0")}
+    assert [c["code"] for c in node.client.get("/courses", headers=admin).json()["items"]] == ["OLD1"]
+    # Rows that pass on their own but clash with the catalogue are found in the write transaction.
+    clash = node.client.post(
+        "/courses/import", content=header + "AL100,A,3,30,,,M\nOLD1,B,3,30,,,M\n", headers=csv_headers
+    )
+    assert [(e["line"], e["field"]) for e in clash.json()["errors"]] == [(3, "code")]
+    assert [c["code"] for c in node.client.get("/courses", headers=admin).json()["items"]] == ["OLD1"]
+    assert node.client.post("/courses/import", content=header, headers=csv_headers).status_code == 422  # no rows
+    assert node.client.post("/courses/import", content=bad, headers=admin).status_code == 415
+
+    good = header + "AL100,Algebra,3,30,Mon 09:00-10:30; wed 9:00-10:30,,Math\nAL200,Algebra II,4,25,,AL100,Math\n"
+    created = node.client.post("/courses/import", content=good, headers=csv_headers)
+    assert created.status_code == 201, created.text
+    assert created.json() == {"created": 2, "codes": ["AL100", "AL200"]}
+    found = {c["code"]: c for c in node.client.get("/courses?department=math", headers=admin).json()["items"]}
+    assert [(m["day"], m["start"], m["end"]) for m in found["AL100"]["meetings"]] == [
+        ("Mon", "09:00", "10:30"),
+        ("Wed", "09:00", "10:30"),
+    ]
+    assert found["AL200"]["prerequisites"] == ["AL100"]
+    assert (found["AL200"]["credits"], found["AL200"]["capacity"]) == (4, 25)
+    student = node.auth("student", 3)
+    assert (
+        node.client.post("/courses/import", content=good, headers={**student, "content-type": "text/csv"}).status_code
+        == 403
+    )

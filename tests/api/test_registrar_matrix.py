@@ -30,6 +30,7 @@ ACCESS = {
         ("GET", "/courses"): ANY,
         ("GET", "/courses/{id}"): ANY,
         ("POST", "/courses"): ADMIN,
+        ("POST", "/courses/import"): ADMIN,
         ("PATCH", "/courses/{id}"): ADMIN,
         ("DELETE", "/courses/{id}"): ADMIN,
         ("GET", "/windows"): ADMIN,
