@@ -13,6 +13,7 @@ from services.course_data.routes_admin import admin_routes
 from services.course_data.routes_completed import CompletedIn, completed_routes
 from services.course_data.routes_courses import course_routes
 from services.course_data.routes_ledger import ledger_routes
+from services.course_data.routes_students import student_view_routes
 from services.course_data.routes_teaching import teaching_routes
 from services.course_data.state import start_course_data
 
@@ -20,7 +21,14 @@ SPEC = ServiceSpec(
     name="course_data",
     title="Course data",
     description="The registrar ledger: courses, meeting times, capacity, enrollments, waitlists, windows and holds.",
-    routes=(*course_routes(), *admin_routes(), *completed_routes(), *ledger_routes(), *teaching_routes()),
+    routes=(
+        *course_routes(),
+        *admin_routes(),
+        *completed_routes(),
+        *ledger_routes(),
+        *student_view_routes(),
+        *teaching_routes(),
+    ),
     models={**MODELS, **TEACHING_MODELS, "CompletedIn": CompletedIn},
     start=start_course_data,
 )

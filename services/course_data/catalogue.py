@@ -9,9 +9,12 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import QueryParams
+from starlette.requests import Request
 
+from services.common.pagination import page_of
 from services.common.problems import ValidationFailed
-from services.course_data.rules import WEEKDAYS, clock_text
+from services.course_data.models import minutes
+from services.course_data.rules import WEEKDAYS, CourseFacts, Meeting, clock_text
 from storage.schemas.course_data import courses, meetings, prerequisites, waitlist
 
 _DAYS = {name.lower(): i for i, name in enumerate(WEEKDAYS)}
@@ -109,3 +112,25 @@ async def courses_json(conn: AsyncConnection, rows: list[Row[Any]]) -> list[dict
         }
         for r in rows
     ]
+
+
+async def search_page(conn: AsyncConnection, request: Request) -> dict[str, Any]:
+    """One page of the catalogue for the request's search and page parameters (422 if bad)."""
+    page, query = page_of(request), search(request.query_params)
+    total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    rows = (await conn.execute(query.order_by(courses.c.code).limit(page.size).offset(page.offset))).all()
+    return page.body(await courses_json(conn, list(rows)), total)
+
+
+def facts_of(course: dict[str, Any]) -> CourseFacts:
+    """The rules' view of a course as `courses_json` shows it."""
+    return CourseFacts(
+        course["id"],
+        course["code"],
+        course["credits"],
+        course["capacity"],
+        course["taken"],
+        tuple(Meeting(m["weekday"], minutes(m["start"]), minutes(m["end"])) for m in course["meetings"]),
+        frozenset(course["prerequisites"]),
+        course["waitlist_length"],
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
@@ -16,9 +16,8 @@ from services.common.auth import ADMINS, authenticate
 from services.common.body import read_json
 from services.common.context import context_of
 from services.common.forwarding import on_master
-from services.common.pagination import page_of
 from services.common.problems import Conflict, NotFound
-from services.course_data.catalogue import courses_json, search
+from services.course_data.catalogue import courses_json, search_page
 from services.course_data.course_csv import read_course_csv
 from services.course_data.models import CourseIn, CoursePatch, MeetingIn, minutes
 from services.course_data.page_cache import Page
@@ -57,11 +56,8 @@ async def list_courses(request: Request) -> Response:
     await authenticate(request)
 
     async def compute() -> Page:
-        page, query = page_of(request), search(request.query_params)  # 422 for bad parameters
         async with context_of(request).database.read() as conn:
-            total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-            rows = (await conn.execute(query.order_by(courses.c.code).limit(page.size).offset(page.offset))).all()
-            return Page.of(page.body(await courses_json(conn, list(rows)), total))
+            return Page.of(await search_page(conn, request))
 
     key = ("search", tuple(sorted(request.query_params.multi_items())))
     return _answer(request, await course_data_of(request).pages.get(key, compute))

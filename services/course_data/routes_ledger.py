@@ -1,10 +1,9 @@
-"""Internal endpoints of the ledger (service tokens only): decisions and a student's courses."""
+"""The ledger's decisions as an internal endpoint (service tokens only)."""
 
 from __future__ import annotations
 
 import time
 
-from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -13,11 +12,9 @@ from services.common.body import read_json
 from services.common.context import context_of
 from services.common.forwarding import on_master
 from services.common.internal import require_internal
-from services.course_data.catalogue import courses_json
 from services.course_data.models import LedgerRequest
 from services.course_data.rules import Decision
 from services.course_data.state import ledger_of
-from storage.schemas.course_data import courses, enrollments, waitlist
 
 
 def decision_json(decision: Decision) -> dict[str, object]:
@@ -60,45 +57,7 @@ async def decide(request: Request) -> Response:
     return JSONResponse(decision_json(decision))
 
 
-async def student_courses(request: Request) -> Response:
-    """A student's enrollments and waitlist places (with positions).
-    ---
-    summary: A student's courses (internal)
-    tags: [internal]
-    parameters:
-      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
-      - {in: path, name: id, required: true, schema: {type: integer}}
-    responses:
-      "200": {description: "enrolled: courses; waitlisted: courses with position"}
-    """
-    require_internal(request)
-    student_id = request.path_params["id"]
-    async with context_of(request).database.read() as conn:
-        enrolled = (
-            await conn.execute(
-                select(courses)
-                .join(enrollments, enrollments.c.course_id == courses.c.id)
-                .where(enrollments.c.student_id == student_id)
-                .order_by(courses.c.code)
-            )
-        ).all()
-        mine = (await conn.execute(select(waitlist).where(waitlist.c.student_id == student_id))).all()
-        waiting = []
-        for entry in mine:
-            ahead = (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(waitlist)
-                    .where(waitlist.c.course_id == entry.course_id, waitlist.c.id < entry.id)
-                )
-            ).scalar_one()
-            row = (await conn.execute(select(courses).where(courses.c.id == entry.course_id))).one()
-            waiting.append({**(await courses_json(conn, [row]))[0], "position": ahead + 1})
-        return JSONResponse({"enrolled": await courses_json(conn, list(enrolled)), "waitlisted": waiting})
-
-
 def ledger_routes() -> list[BaseRoute]:
     return [
         Route("/internal/ledger", on_master(decide, authorize=require_internal), methods=["POST"]),
-        Route("/internal/students/{id:int}/courses", student_courses, methods=["GET"]),
     ]

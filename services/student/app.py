@@ -8,12 +8,16 @@ from cluster.config import ClusterConfig, NodeConfig
 from services.common.app import build_app
 from services.common.context import ServiceSpec
 from services.student.routes import MODELS, student_routes
+from services.student.routes_catalogue import catalogue_routes
 
 SPEC = ServiceSpec(
     name="student",
     title="Student",
-    description="Student-facing operations: enroll, drop, swap, my enrollments and waitlist positions.",
-    routes=tuple(student_routes()),
+    description=(
+        "Student-facing operations: the catalogue for me, enroll, drop, swap, my enrollments and waitlist"
+        " positions, my timetable (JSON or iCalendar)."
+    ),
+    routes=(*student_routes(), *catalogue_routes()),
     models=MODELS,
 )
 

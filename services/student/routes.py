@@ -26,7 +26,7 @@ class SwapIn(BaseModel):
     add_course_id: int = Field(ge=1)
 
 
-async def _ledger(request: Request, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+async def ledger_answer(request: Request, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     response = await call_service(request, "course_data", method, path, json=body)
     if response.status_code != 200:
         raise DependencyUnavailable(f"the ledger answered {response.status_code}", headers={"Retry-After": "1"})
@@ -35,7 +35,7 @@ async def _ledger(request: Request, method: str, path: str, body: dict[str, Any]
 
 
 async def _decide(request: Request, me: Principal, action: str, course_id: int, **extra: Any) -> Response:
-    decision = await _ledger(
+    decision = await ledger_answer(
         request,
         "POST",
         "/internal/ledger",
@@ -119,7 +119,7 @@ async def my_enrollments(request: Request) -> Response:
       "200": {description: "enrolled and waitlisted (with position)"}
     """
     me = await authenticate(request, "student")
-    return JSONResponse(await _ledger(request, "GET", f"/internal/students/{me.user_id}/courses"))
+    return JSONResponse(await ledger_answer(request, "GET", f"/internal/students/{me.user_id}/courses"))
 
 
 def student_routes() -> list[BaseRoute]:

@@ -44,6 +44,7 @@ ACCESS = {
         ("POST", "/completed/import"): ADMIN,
         ("POST", "/internal/ledger"): INTERNAL,
         ("GET", "/internal/students/{id}/courses"): INTERNAL,
+        ("GET", "/internal/students/{id}/catalogue"): INTERNAL,
         ("GET", TEACHING): INTERNAL,
         ("POST", TEACHING): INTERNAL,
         ("PATCH", TEACHING + "/{course_id}"): INTERNAL,
@@ -62,6 +63,8 @@ ACCESS = {
     },
     "student": {
         **OPERATIONS,
+        ("GET", "/student/courses"): STUDENT,
+        ("GET", "/student/timetable"): STUDENT,
         ("GET", "/student/enrollments"): STUDENT,
         ("POST", "/student/enrollments"): STUDENT,
         ("POST", "/student/enrollments/swap"): STUDENT,

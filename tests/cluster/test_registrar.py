@@ -138,6 +138,27 @@ def test_rules_reach_the_student_with_their_reasons(make_cluster: MakeCluster) -
     )
     assert swapped.status_code == 200, swapped.text
     assert [c["code"] for c in httpx.get(f"{student}/student/enrollments", headers=me).json()["enrolled"]] == ["MA201"]
+    view = httpx.get(f"{student}/student/courses?day=mon", headers=me)
+    assert view.status_code == 200, view.text
+    seen = {c["code"]: (c["can_enroll"], c["type"]) for c in view.json()["items"]}
+    assert seen == {"CS101": (False, "time-conflict"), "MA201": (False, "already-enrolled")}
+    assert httpx.get(f"{student}/student/courses?day=someday", headers=me).status_code == 422
+    other = httpx.get(f"{student}/student/courses", headers=token(cluster, 78, "student")).json()["items"]
+    assert {c["code"]: c["outcome"] for c in other} == {"CS101": "accepted", "MA201": "accepted"}
+    week = httpx.get(f"{student}/student/timetable", headers=me).json()
+    assert [(s["code"], s["day"], s["start"], s["end"]) for s in week["week"]] == [("MA201", "Mon", "10:00", "11:00")]
+    assert week["credits"] == 4
+    ics = {**me, "Accept": "text/calendar"}
+    assert httpx.get(f"{student}/student/timetable", headers=ics).status_code == 409  # no term dates yet
+    term = {"course": {"term_start": "2027-01-06", "term_end": "2027-04-30"}}
+    superuser = token(cluster, 2, "super_admin")
+    assert httpx.patch(f"{cluster.url('login-1')}/settings", json=term, headers=superuser).status_code == 200
+    calendar = wait_for(
+        lambda: (r := httpx.get(f"{student}/student/timetable", headers=ics)).status_code == 200 and r, 10, "term"
+    )
+    assert calendar.headers["content-type"].startswith("text/calendar")
+    assert "DTSTART:20270111T100000" in calendar.text  # the first Monday of the term
+    assert "RRULE:FREQ=WEEKLY;UNTIL=20270430T235959" in calendar.text
     hold = httpx.post(f"{course_data}/holds", json={"student_id": 77, "reason": "library fines"}, headers=admin)
     assert hold.status_code == 201
     held = httpx.post(f"{student}/student/enrollments", json={"course_id": course_id}, headers=me)

@@ -1,0 +1,102 @@
+"""What the student service shows a student, read for one student (service tokens only)."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import func, select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from services.common.context import context_of
+from services.common.internal import require_internal
+from services.common.problems import ValidationFailed
+from services.course_data.catalogue import courses_json, facts_of, search_page
+from services.course_data.rules import Permit, decide_enroll
+from services.course_data.state import ledger_of
+from storage.schemas.course_data import courses, enrollments, permits, waitlist
+
+
+async def student_courses(request: Request) -> Response:
+    """A student's enrollments and waitlist places (with positions).
+    ---
+    summary: A student's courses (internal)
+    tags: [internal]
+    parameters:
+      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - {in: path, name: id, required: true, schema: {type: integer}}
+    responses:
+      "200": {description: "enrolled: courses; waitlisted: courses with position"}
+    """
+    require_internal(request)
+    student_id = request.path_params["id"]
+    async with context_of(request).database.read() as conn:
+        enrolled = (
+            await conn.execute(
+                select(courses)
+                .join(enrollments, enrollments.c.course_id == courses.c.id)
+                .where(enrollments.c.student_id == student_id)
+                .order_by(courses.c.code)
+            )
+        ).all()
+        mine = (await conn.execute(select(waitlist).where(waitlist.c.student_id == student_id))).all()
+        waiting = []
+        for entry in mine:
+            ahead = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(waitlist)
+                    .where(waitlist.c.course_id == entry.course_id, waitlist.c.id < entry.id)
+                )
+            ).scalar_one()
+            row = (await conn.execute(select(courses).where(courses.c.id == entry.course_id))).one()
+            waiting.append({**(await courses_json(conn, [row]))[0], "position": ahead + 1})
+        return JSONResponse({"enrolled": await courses_json(conn, list(enrolled)), "waitlisted": waiting})
+
+
+async def student_catalogue(request: Request) -> Response:
+    """A catalogue page with, for each course, what enrolling now would give this student, and why.
+    ---
+    summary: The catalogue for one student (internal)
+    description: The same search and page parameters as GET /courses. Each course carries `outcome`
+      (accepted, waitlisted or rejected), `can_enroll`, and for a rejection the rule's `type` and `reason`,
+      decided by the ledger's own rules on the facts read now (the ledger decides again when asked).
+    tags: [internal]
+    parameters:
+      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - {in: path, name: id, required: true, schema: {type: integer}}
+      - {in: query, name: cohort, schema: {type: integer}}
+    responses:
+      "200": {description: "items (courses with outcome, can_enroll, type, reason), page, page_size, total"}
+    """
+    require_internal(request)
+    student_id = request.path_params["id"]
+    raw_cohort = request.query_params.get("cohort", "")
+    if raw_cohort and not raw_cohort.isdigit():
+        raise ValidationFailed("cohort: a year", errors=[{"field": "cohort", "message": "a year"}])
+    ledger, now = ledger_of(request), time.time()
+    async with context_of(request).database.read() as conn:
+        answer = await search_page(conn, request)
+        student = await ledger.student(conn, student_id, int(raw_cohort) if raw_cohort else None)
+        ids = [c["id"] for c in answer["items"]]
+        mine = await conn.execute(
+            select(permits).where(permits.c.student_id == student_id, permits.c.course_id.in_(ids))
+        )
+        granted = {p.course_id: Permit(p.capacity, p.prerequisites) for p in mine}
+    for course in answer["items"]:
+        decision = decide_enroll(student, facts_of(course), granted.get(course["id"], Permit()), ledger.rules(), now)
+        course.update(
+            outcome=decision.outcome,
+            can_enroll=decision.ok,
+            type=decision.type,
+            reason=decision.reason or "a seat is free",
+        )
+    return JSONResponse(answer)
+
+
+def student_view_routes() -> list[BaseRoute]:
+    return [
+        Route("/internal/students/{id:int}/courses", student_courses, methods=["GET"]),
+        Route("/internal/students/{id:int}/catalogue", student_catalogue, methods=["GET"]),
+    ]

@@ -1,0 +1,93 @@
+"""What a student reads: the catalogue with "can I take it", and their timetable (JSON or iCalendar)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from services.common.auth import authenticate
+from services.common.calls import call_service, relay
+from services.common.context import context_of
+from services.common.problems import Conflict
+from services.student.routes import ledger_answer
+from services.student.timetable import calendar_of, week_of
+
+
+async def catalogue(request: Request) -> Response:
+    """The catalogue, with for each course whether you can take it now and, if not, why.
+    ---
+    summary: Catalogue for me
+    description: The search and page parameters of course_data's GET /courses. Each course has
+      `outcome` (accepted, waitlisted or rejected), `can_enroll`, and for a rejection the rule's `type`
+      and a `reason`. The ledger decides again, on fresh facts, when you enroll.
+    tags: [catalogue]
+    security: [{bearer: []}]
+    parameters:
+      - {in: query, name: q, schema: {type: string}}
+      - {in: query, name: department, schema: {type: string}}
+      - {in: query, name: teacher, schema: {type: string}}
+      - {in: query, name: day, schema: {type: string}}
+      - {in: query, name: credits, schema: {type: integer}}
+      - {in: query, name: has_seats, schema: {type: boolean}}
+      - {in: query, name: page, schema: {type: integer, minimum: 1}}
+      - {in: query, name: page_size, schema: {type: integer, minimum: 1, maximum: 100}}
+    responses:
+      "200": {description: "items, page, page_size, total"}
+      "422": {description: "A bad search parameter"}
+    """
+    me = await authenticate(request, "student")
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "cohort"]
+    if me.cohort is not None:
+        params.append(("cohort", str(me.cohort)))
+    path = f"/internal/students/{me.user_id}/catalogue"
+    return relay(await call_service(request, "course_data", "GET", path, params=params))
+
+
+async def timetable(request: Request) -> Response:
+    """Your week: every meeting of the courses you are enrolled in. iCalendar with Accept: text/calendar.
+    ---
+    summary: My timetable
+    description: "JSON: the term dates, total credits, courses and the week's meetings in order. With
+      Accept: text/calendar, an iCalendar file with one weekly recurring event per meeting time, from its
+      first day in the term to the term's end (course.term_start and course.term_end in the settings)."
+    tags: [catalogue]
+    security: [{bearer: []}]
+    responses:
+      "200": {description: "The timetable (application/json or text/calendar)"}
+      "409": {description: "iCalendar asked for but the term dates are not set"}
+    """
+    me = await authenticate(request, "student")
+    mine = await ledger_answer(request, "GET", f"/internal/students/{me.user_id}/courses")
+    week = week_of(mine["enrolled"])
+    rules = context_of(request).cluster.settings().course
+    if "text/calendar" in request.headers.get("accept", ""):
+        if rules.term_start is None or rules.term_end is None:
+            raise Conflict("the registrar has not set the term dates (course.term_start, course.term_end)")
+        stamp = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        body = calendar_of(me.username, week, rules.term_start, rules.term_end, stamp)
+        return Response(
+            body,
+            media_type="text/calendar",
+            headers={"Content-Disposition": 'attachment; filename="timetable.ics"'},
+        )
+    return JSONResponse(
+        {
+            "term_start": rules.term_start.isoformat() if rules.term_start else None,
+            "term_end": rules.term_end.isoformat() if rules.term_end else None,
+            "credits": sum(c["credits"] for c in mine["enrolled"]),
+            "courses": [
+                {k: c[k] for k in ("id", "code", "title", "credits", "location", "meetings")} for c in mine["enrolled"]
+            ],
+            "week": week,
+        }
+    )
+
+
+def catalogue_routes() -> list[BaseRoute]:
+    return [
+        Route("/student/courses", catalogue, methods=["GET"]),
+        Route("/student/timetable", timetable, methods=["GET"]),
+    ]
