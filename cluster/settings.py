@@ -98,6 +98,9 @@ class NotificationSettings(_Section):
     sms_enabled: bool = False
     sms_webhook_url: str = ""
     sms_webhook_token: str = ""
+    max_attempts: int = Field(8, ge=1, le=50, description="deliveries tried before a message is marked failed")
+    retry_base_seconds: float = Field(5, ge=0.05, le=3600, description="first retry delay; doubles each time")
+    retry_max_seconds: float = Field(900, ge=1, le=86_400)
 
     @model_validator(mode="after")
     def _configured_when_enabled(self) -> NotificationSettings:

@@ -1,4 +1,4 @@
-"""Session fixtures: a real redis-server and, where installed, a real PostgreSQL."""
+"""Shared fixtures: a real redis-server, a real PostgreSQL where installed, a real SMTP server."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
 
 from cluster.redis_server import PrivateRedis
 from tests.support import Processes, free_port
@@ -62,3 +67,31 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
         yield tracker
     finally:
         tracker.stop_all()
+
+
+@dataclass
+class MailCatcher:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it receives."""
+
+    port: int
+    messages: list[EmailMessage] = field(default_factory=list)
+
+    async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
+        parsed = message_from_bytes(envelope.original_content or b"", policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(parsed)
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if address in str(m["To"])]
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[MailCatcher]:
+    catcher = MailCatcher(free_port())
+    controller = Controller(catcher, hostname="127.0.0.1", port=catcher.port)
+    controller.start()
+    try:
+        yield catcher
+    finally:
+        controller.stop()

@@ -18,6 +18,7 @@ from services.common.cluster_routes import CLUSTER_MODELS, cluster_routes
 from services.common.context import NodeContext, ServiceSpec
 from services.common.metrics import HttpMetrics
 from services.common.middleware import RequestContextMiddleware
+from services.common.notifications import notification_routes, start_outbox
 from services.common.openapi import docs_routes
 from services.common.operations import operations_routes
 from services.common.problems import EXCEPTION_HANDLERS
@@ -65,6 +66,8 @@ def build_app(spec: ServiceSpec, config: ClusterConfig, node: NodeConfig) -> Sta
                 ctx.readiness["redis"] = redis_ready
             jwks = spec.local_jwks(ctx) if spec.local_jwks else _remote_jwks(cluster)
             ctx.verifier = TokenVerifier(jwks, cluster.raft.model.session_revoked)
+            if spec.sends_notifications:
+                await start_outbox(ctx, stack)
             if spec.start is not None:
                 ctx.service = await spec.start(ctx, stack)
             log.info("node ready to serve", extra={"url": node.url})
@@ -75,6 +78,7 @@ def build_app(spec: ServiceSpec, config: ClusterConfig, node: NodeConfig) -> Sta
             *operations_routes(),
             *cluster_routes(),
             *docs_routes(spec.title, VERSION, spec.description, {**CLUSTER_MODELS, **spec.models}),
+            *(notification_routes() if spec.sends_notifications else []),
             *spec.routes,
         ],
         middleware=[Middleware(RequestContextMiddleware, max_body_bytes=config.http.max_body_bytes, metrics=metrics)],

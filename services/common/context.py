@@ -31,6 +31,8 @@ class ServiceSpec:
     routes: tuple[BaseRoute, ...] = ()
     models: Mapping[str, type[BaseModel]] = field(default_factory=dict)
     uses_redis: bool = False
+    # Its master delivers the notification outbox (services/common/outbox.py).
+    sends_notifications: bool = False
     # Service-specific resources, created after the shared ones and closed through the stack.
     start: Callable[[NodeContext, AsyncExitStack], Awaitable[Any]] | None = None
     # Where this service reads the token signing keys; default: a login node over HTTP.

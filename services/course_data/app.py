@@ -31,6 +31,7 @@ SPEC = ServiceSpec(
     ),
     models={**MODELS, **TEACHING_MODELS, "CompletedIn": CompletedIn},
     start=start_course_data,
+    sends_notifications=True,
 )
 
 

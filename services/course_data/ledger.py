@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cluster.settings import CourseSettings
+from services.common.outbox import notify
 from services.course_data.rules import (
     CourseFacts,
     Decision,
@@ -198,9 +199,18 @@ class Ledger:
         student = await self.student(conn, student_id, None)
         if not any(c.id == course_id for c in student.enrolled):
             return False
+        code = next(c.code for c in student.enrolled if c.id == course_id)
         await self._release(conn, student, course_id, now, actor)
         await self.promote_waiting(conn, student_id, actor, now)
         await self._audit(conn, actor, "remove", student_id, course_id, Decision("accepted", reason=reason), now)
+        await notify(
+            conn,
+            student_id,
+            "removal",
+            f"You were removed from {code}",
+            f"{actor} removed you from {code}. The reason given: {reason}",
+            now,
+        )
         return True
 
     async def _release(
@@ -298,6 +308,15 @@ class Ledger:
                         student_id,
                         course_id,
                         Decision("accepted", reason="from the waitlist"),
+                        now,
+                    )
+                    await notify(
+                        conn,
+                        student_id,
+                        "waitlist-promotion",
+                        f"You are enrolled in {course.code}",
+                        f"A seat in {course.code} became free and you were next on its waitlist: "
+                        "you are now enrolled. Drop it before the deadline if you no longer want it.",
                         now,
                     )
                     promoted.append(student_id)

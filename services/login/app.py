@@ -21,6 +21,7 @@ SPEC = ServiceSpec(
     routes=(*auth_routes(), *user_routes(), *settings_routes()),
     models=MODELS,
     uses_redis=True,
+    sends_notifications=True,
     start=start_login,
     local_jwks=local_jwks,
 )

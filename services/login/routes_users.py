@@ -17,6 +17,8 @@ from services.common.auth import ADMINS, Principal, authenticate
 from services.common.body import read_json
 from services.common.context import context_of
 from services.common.forwarding import on_master
+from services.common.internal import require_internal
+from services.common.outbox import notify
 from services.common.pagination import page_of
 from services.common.problems import Conflict, ValidationFailed
 from services.login.csv_import import read_user_csv
@@ -136,6 +138,25 @@ async def get_user(request: Request) -> Response:
     async with context_of(request).database.read() as conn:
         user = await user_by_id(conn, request.path_params["id"])
     return JSONResponse(user_json(user))
+
+
+async def user_contact(request: Request) -> Response:
+    """Where to reach a user: what the notification senders of every service ask.
+    ---
+    summary: A user's contact (internal)
+    tags: [internal]
+    parameters:
+      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - {in: path, name: id, required: true, schema: {type: integer}}
+    responses:
+      "200": {description: "id, username, full_name, email, phone"}
+      "404": {description: "No such user"}
+    """
+    require_internal(request)
+    async with context_of(request).database.read() as conn:
+        user = await user_by_id(conn, request.path_params["id"])
+    fields = ("id", "username", "full_name", "email", "phone")
+    return JSONResponse({k: getattr(user, k) for k in fields})
 
 
 async def update_user(request: Request) -> Response:
@@ -292,6 +313,16 @@ async def reset_password(request: Request) -> Response:
         )
         ended = await state.issuer.end(conn, await state.issuer.sessions_of(conn, user_id), "password-reset", now)
         await audit(conn, actor.username, "password-reset", user.username)
+        await notify(
+            conn,
+            user_id,
+            "password-reset",
+            "Your password was reset",
+            f"An administrator ({actor.username}) reset the password of your account {user.username}. "
+            "Ask them for the temporary password; you will choose a new one when you next sign in. "
+            "If you did not expect this, contact the registrar.",
+            now,
+        )
     await state.issuer.revoke_everywhere(ended)
     return JSONResponse({"id": user_id, "temporary_password": temporary, "sessions_ended": len(ended)})
 
@@ -348,4 +379,5 @@ def user_routes() -> list[BaseRoute]:
         Route("/users/{id:int}/password-reset", on_master(reset_password), methods=["POST"]),
         Route("/users/{id:int}/sessions/revoke", on_master(revoke_sessions), methods=["POST"]),
         Route("/users/{id:int}/unlock", on_master(unlock), methods=["POST"]),
+        Route("/internal/users/{id:int}/contact", user_contact, methods=["GET"]),
     ]

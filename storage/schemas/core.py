@@ -1,8 +1,8 @@
-"""Tables every service's database has: fencing epochs and the masters' write checks."""
+"""Tables every service's database has: fencing epochs, the masters' write checks, the notification outbox."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table
+from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
 
 from storage.fencing import fencing_epochs
 from storage.migrations import Migration, create_tables
@@ -19,7 +19,28 @@ write_checks = Table(
     Column("written_at", Float, nullable=False),
 )
 
+# Notifications to send, written in the same transaction as the change they tell about;
+# the service's master delivers them (email, SMS) with retries, see services/common/outbox.py.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("status", String(16), nullable=False),  # pending, sent, logged, failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("delivered", String(32), nullable=False, default=""),  # channels done: "email,sms"
+    Column("last_error", Text, nullable=False, default=""),
+    Column("finished_at", Float),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "fencing epochs", create_tables(fencing_epochs)),
     Migration(2, "write checks", create_tables(write_checks)),
+    Migration(3, "notification outbox", create_tables(outbox)),
 )

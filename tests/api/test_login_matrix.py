@@ -52,6 +52,8 @@ ACCESS = {
     ("POST", "/users/{id}/password-reset"): ADMIN,
     ("POST", "/users/{id}/sessions/revoke"): ADMIN,
     ("POST", "/users/{id}/unlock"): ADMIN,
+    ("GET", "/internal/users/{id}/contact"): INTERNAL,
+    ("GET", "/notifications"): ADMIN,
     ("GET", "/settings"): ADMIN,
     ("PATCH", "/settings"): SUPER,
     ("GET", "/settings/audit"): ADMIN,

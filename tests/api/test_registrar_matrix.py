@@ -31,6 +31,7 @@ ACCESS = {
         ("GET", "/courses/{id}"): ANY,
         ("POST", "/courses"): ADMIN,
         ("POST", "/courses/import"): ADMIN,
+        ("GET", "/notifications"): ADMIN,
         ("PATCH", "/courses/{id}"): ADMIN,
         ("DELETE", "/courses/{id}"): ADMIN,
         ("GET", "/windows"): ADMIN,

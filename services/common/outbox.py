@@ -1,0 +1,167 @@
+"""The notification outbox: written with the change it tells about, delivered later by the master.
+
+`notify()` inserts a message in the caller's transaction, so a promotion and its message
+commit together or not at all, and sending can never slow down or fail the change. The
+service's master delivers due messages (email and/or SMS, as the settings say); a failed
+delivery is retried with exponential backoff up to `max_attempts`, then marked failed.
+Channels already delivered are not sent again on a retry. With no channel enabled, the
+message is recorded and logged (status `logged`). Delivery is at least once: a master
+that dies between sending and recording may have the message sent again by the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cluster.master import NotMasterError
+from cluster.settings import NotificationSettings
+from services.common.senders import Contact, SmsProvider, send_email
+from storage.database import Database
+from storage.errors import StaleEpochError
+from storage.schemas.core import outbox
+
+log = logging.getLogger("course_selection.outbox")
+
+POLL_SECONDS = 1.0  # retries come due without a write to wake us
+MIN_GAP_SECONDS = 0.1  # a burst of writes wakes the sender once, not once each
+BATCH = 50
+ContactOf = Callable[[int], Awaitable[Contact | None]]  # None: no such user
+
+
+async def notify(conn: AsyncConnection, user_id: int, kind: str, subject: str, body: str, now: float) -> None:
+    """Queue a message to `user_id` in the current transaction."""
+    await conn.execute(
+        outbox.insert().values(
+            user_id=user_id,
+            kind=kind,
+            subject=subject[:200],
+            body=body,
+            created_at=now,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            delivered="",
+            last_error="",
+        )
+    )
+
+
+class Outbox:
+    def __init__(
+        self,
+        database: Database,
+        settings: Callable[[], NotificationSettings],
+        fence: Callable[[], tuple[str, int]],
+        contact_of: ContactOf,
+        sms: SmsProvider,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._database = database
+        self._settings = settings
+        self._fence = fence
+        self._contact_of = contact_of
+        self._sms = sms
+        self._clock = clock
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver due messages while this node is the master, until cancelled."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            self._wake.clear()
+            try:
+                while await self.deliver_due():
+                    pass
+            except (NotMasterError, StaleEpochError):
+                pass  # another node sends
+            except Exception:
+                log.exception("notification delivery stopped; trying again")
+            await asyncio.sleep(MIN_GAP_SECONDS)
+
+    async def deliver_due(self) -> int:
+        """Try every message due now (up to a batch); return how many were tried."""
+        self._fence()  # only the master sends
+        async with self._database.read() as conn:
+            due = (
+                await conn.execute(
+                    select(outbox)
+                    .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= self._clock())
+                    .order_by(outbox.c.id)
+                    .limit(BATCH)
+                )
+            ).all()
+        for row in due:
+            changes = await self._attempt(row)
+            async with self._database.write(fence=self._fence()) as conn:
+                await conn.execute(update(outbox).where(outbox.c.id == row.id).values(**changes))
+        return len(due)
+
+    async def _attempt(self, row: Row[Any]) -> dict[str, Any]:
+        settings, now = self._settings(), self._clock()
+        channels = [name for name, on in (("email", settings.email_enabled), ("sms", settings.sms_enabled)) if on]
+        if not channels:
+            log.info(
+                "notification recorded (no email or SMS configured)",
+                extra={"user_id": row.user_id, "kind": row.kind, "subject": row.subject},
+            )
+            return {"status": "logged", "finished_at": now}
+        delivered = set(filter(None, row.delivered.split(",")))
+        errors: list[str] = []
+        try:
+            contact = await self._contact_of(row.user_id)
+        except Exception as exc:
+            contact, errors = None, [f"contact lookup: {type(exc).__name__}: {exc}"]
+        else:
+            if contact is None:
+                return {"status": "failed", "last_error": "no such user", "finished_at": now}
+        if contact is not None:
+            for channel in channels:
+                if channel in delivered:
+                    continue
+                address = contact.email if channel == "email" else contact.phone
+                if not address:
+                    errors.append(f"{channel}: the user has no address")
+                    continue
+                try:
+                    if channel == "email":
+                        await send_email(settings, contact, row.subject, row.body)
+                    else:
+                        await self._sms.send(settings, address, f"{row.subject}: {row.body}")
+                    delivered.add(channel)
+                except Exception as exc:
+                    errors.append(f"{channel}: {type(exc).__name__}: {exc}")
+        done = ",".join(sorted(delivered))
+        missing_only = errors and all("has no address" in e for e in errors)
+        if not errors or missing_only:
+            status = "sent" if delivered else "logged"
+            return {"status": status, "delivered": done, "last_error": "; ".join(errors), "finished_at": now}
+        attempts = row.attempts + 1
+        if attempts >= settings.max_attempts:
+            log.warning("notification failed for good", extra={"id": row.id, "errors": errors})
+            return {
+                "status": "failed",
+                "attempts": attempts,
+                "delivered": done,
+                "last_error": "; ".join(errors),
+                "finished_at": now,
+            }
+        delay = min(settings.retry_base_seconds * 2 ** (attempts - 1), settings.retry_max_seconds)
+        return {
+            "attempts": attempts,
+            "delivered": done,
+            "last_error": "; ".join(errors),
+            "next_attempt_at": now + delay,
+        }
