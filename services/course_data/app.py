@@ -8,6 +8,7 @@ from cluster.config import ClusterConfig, NodeConfig
 from services.common.app import build_app
 from services.common.context import ServiceSpec
 from services.common.teaching import TEACHING_MODELS
+from services.course_data.audit import audit_routes
 from services.course_data.models import MODELS
 from services.course_data.routes_admin import admin_routes
 from services.course_data.routes_completed import CompletedIn, completed_routes
@@ -24,6 +25,7 @@ SPEC = ServiceSpec(
     routes=(
         *course_routes(),
         *admin_routes(),
+        *audit_routes(),
         *completed_routes(),
         *ledger_routes(),
         *student_view_routes(),

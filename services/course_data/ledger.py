@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cluster.settings import CourseSettings
 from services.common.outbox import notify
+from services.course_data.audit import record
 from services.course_data.rules import (
     CourseFacts,
     Decision,
@@ -33,7 +34,6 @@ from storage.schemas.course_data import (
     courses,
     enrollments,
     holds,
-    ledger_audit,
     meetings,
     permits,
     prerequisites,
@@ -131,16 +131,9 @@ class Ledger:
     async def _audit(
         self, conn: AsyncConnection, actor: str, action: str, student_id: int, course_id: int, d: Decision, now: float
     ) -> None:
-        await conn.execute(
-            ledger_audit.insert().values(
-                at=now,
-                actor=actor,
-                action=action,
-                student_id=student_id,
-                course_id=course_id,
-                outcome=d.outcome if d.outcome != "rejected" else f"rejected:{d.type}",
-                reason=d.reason,
-            )
+        outcome = d.outcome if d.outcome != "rejected" else f"rejected:{d.type}"
+        await record(
+            conn, actor, action, now, student_id=student_id, course_id=course_id, outcome=outcome, reason=d.reason
         )
 
     async def _take_seat(

@@ -15,6 +15,7 @@ from services.common.context import context_of
 from services.common.forwarding import on_master
 from services.common.pagination import page_of
 from services.common.problems import NotFound, ValidationFailed
+from services.course_data.audit import record
 from services.course_data.models import HoldIn, WindowsIn
 from storage.schemas.course_data import holds, windows
 
@@ -47,13 +48,14 @@ async def put_windows(request: Request) -> Response:
     responses:
       "200": {description: "The windows"}
     """
-    await authenticate(request, *ADMINS)
+    actor = await authenticate(request, *ADMINS)
     body = await read_json(request, WindowsIn)
     ctx = context_of(request)
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
         await conn.execute(delete(windows))
         for window in body.windows:
             await conn.execute(windows.insert().values(**window.model_dump()))
+        await record(conn, actor.username, "windows", time.time(), reason=f"{len(body.windows)} window(s)")
         rows = (await conn.execute(select(windows).order_by(windows.c.opens_at))).all()
     return JSONResponse({"windows": [dict(r._mapping) for r in rows]})
 
@@ -105,6 +107,7 @@ async def add_hold(request: Request) -> Response:
             holds.insert().values(**body.model_dump(), created_by=actor.username, created_at=time.time())
         )
         row = (await conn.execute(select(holds).where(holds.c.id == result.inserted_primary_key[0]))).one()  # type: ignore[index]
+        await record(conn, actor.username, "hold-add", time.time(), student_id=body.student_id, reason=body.reason)
     return JSONResponse(dict(row._mapping), status_code=201)
 
 
@@ -119,12 +122,14 @@ async def remove_hold(request: Request) -> Response:
       "204": {description: "Lifted"}
       "404": {description: "No such hold"}
     """
-    await authenticate(request, *ADMINS)
+    actor = await authenticate(request, *ADMINS)
     ctx = context_of(request)
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
-        gone = await conn.execute(delete(holds).where(holds.c.id == request.path_params["id"]))
-        if gone.rowcount == 0:
+        hold = (await conn.execute(select(holds).where(holds.c.id == request.path_params["id"]))).first()
+        if hold is None:
             raise NotFound(f"no hold {request.path_params['id']}")
+        await conn.execute(delete(holds).where(holds.c.id == hold.id))
+        await record(conn, actor.username, "hold-remove", time.time(), student_id=hold.student_id, reason=hold.reason)
     return Response(status_code=204)
 
 

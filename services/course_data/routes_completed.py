@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
@@ -18,6 +19,7 @@ from services.common.context import context_of
 from services.common.csv_body import CsvRows
 from services.common.forwarding import on_master
 from services.common.problems import NotFound, ValidationFailed
+from services.course_data.audit import record
 from services.course_data.models import CODE
 from storage.schemas.course_data import completed_courses
 
@@ -74,7 +76,7 @@ async def add_completed(request: Request) -> Response:
     responses:
       "200": {description: "student_id and all their course_codes"}
     """
-    await authenticate(request, *ADMINS)
+    actor = await authenticate(request, *ADMINS)
     body = await read_json(request, CompletedIn)
     bad = [code for code in body.course_codes if not re.match(CODE, code)]
     if bad:
@@ -85,6 +87,14 @@ async def add_completed(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
         await _record(conn, {(student_id, code) for code in body.course_codes})
+        await record(
+            conn,
+            actor.username,
+            "completed-add",
+            time.time(),
+            student_id=student_id,
+            reason=" ".join(body.course_codes),
+        )
     return await list_completed(request)
 
 
@@ -101,9 +111,17 @@ async def remove_completed(request: Request) -> Response:
       "204": {description: Removed}
       "404": {description: Not recorded}
     """
-    await authenticate(request, *ADMINS)
+    actor = await authenticate(request, *ADMINS)
     ctx = context_of(request)
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        await record(
+            conn,
+            actor.username,
+            "completed-remove",
+            time.time(),
+            student_id=request.path_params["id"],
+            reason=request.path_params["code"],
+        )
         gone = await conn.execute(
             delete(completed_courses).where(
                 completed_courses.c.student_id == request.path_params["id"],
@@ -128,7 +146,7 @@ async def import_completed(request: Request) -> Response:
       "200": {description: "recorded: how many rows"}
       "422": {description: "errors: every bad row with its line number and reason"}
     """
-    await authenticate(request, *ADMINS)
+    actor = await authenticate(request, *ADMINS)
     rows = await CsvRows.of(request, ("student_id", "course_code"), ("student_id", "course_code"), MAX_ROWS)
     pairs: set[tuple[int, str]] = set()
     for line, row in rows:
@@ -143,6 +161,7 @@ async def import_completed(request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
         await _record(conn, pairs)
+        await record(conn, actor.username, "completed-import", time.time(), reason=f"{len(pairs)} record(s)")
     return JSONResponse({"recorded": len(pairs)})
 
 

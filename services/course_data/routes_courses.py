@@ -17,6 +17,7 @@ from services.common.body import read_json
 from services.common.context import context_of
 from services.common.forwarding import on_master
 from services.common.problems import Conflict, NotFound
+from services.course_data.audit import record
 from services.course_data.catalogue import courses_json, search_page
 from services.course_data.course_csv import read_course_csv
 from services.course_data.models import CourseIn, CoursePatch, MeetingIn, minutes
@@ -121,11 +122,11 @@ async def create_course(request: Request) -> Response:
       "201": {description: "The course"}
       "409": {description: "The code is taken"}
     """
-    await authenticate(request, *ADMINS)
-    return await insert_course(request, await read_json(request, CourseIn))
+    actor = await authenticate(request, *ADMINS)
+    return await insert_course(request, await read_json(request, CourseIn), actor.username)
 
 
-async def insert_course(request: Request, body: CourseIn, teacher_id: int | None = None) -> Response:
+async def insert_course(request: Request, body: CourseIn, actor: str, teacher_id: int | None = None) -> Response:
     """Create a course (for `teacher_id` when a teacher creates their own)."""
     ctx = context_of(request)
     values = body.model_dump(exclude={"meetings", "prerequisites"})
@@ -136,6 +137,7 @@ async def insert_course(request: Request, body: CourseIn, teacher_id: int | None
             result = await conn.execute(courses.insert().values(**values, taken=0, updated_at=time.time()))
             course_id = int(result.inserted_primary_key[0])  # type: ignore[index]
             await _set_details(conn, course_id, body.meetings, body.prerequisites)
+            await record(conn, actor, "course-create", time.time(), course_id=course_id, reason=body.code)
             created = await course_by_id(conn, course_id)
     except IntegrityError:
         raise Conflict(f"a course with code {body.code!r} exists") from None
@@ -159,7 +161,7 @@ async def import_courses(request: Request) -> Response:
       "415": {description: "Not text/csv"}
       "422": {description: "errors: every bad row with its line number, field and reason; nothing created"}
     """
-    await authenticate(request, *ADMINS)
+    actor = await authenticate(request, *ADMINS)
     rows, found = await read_course_csv(request)
     rows.refuse_if_any(len(found))
     ctx = context_of(request)
@@ -174,6 +176,7 @@ async def import_courses(request: Request) -> Response:
             values = c.body.model_dump(exclude={"meetings", "prerequisites"})
             result = await conn.execute(courses.insert().values(**values, taken=0, updated_at=time.time()))
             await _set_details(conn, int(result.inserted_primary_key[0]), c.body.meetings, c.body.prerequisites)  # type: ignore[index]
+        await record(conn, actor.username, "course-import", time.time(), reason=f"{len(found)} course(s)")
     return JSONResponse({"created": len(found), "codes": codes}, status_code=201)
 
 
@@ -214,11 +217,13 @@ async def update_course(request: Request) -> Response:
       "200": {description: "The course"}
       "409": {description: "Capacity below seats taken, or meeting times that clash for enrolled students"}
     """
-    await authenticate(request, *ADMINS)
-    return await apply_course_patch(request, request.path_params["id"], await read_json(request, CoursePatch))
+    actor = await authenticate(request, *ADMINS)
+    return await apply_course_patch(
+        request, request.path_params["id"], await read_json(request, CoursePatch), actor.username
+    )
 
 
-async def apply_course_patch(request: Request, course_id: int, body: CoursePatch) -> Response:
+async def apply_course_patch(request: Request, course_id: int, body: CoursePatch, actor: str) -> Response:
     ctx = context_of(request)
     changes = body.model_dump(exclude_unset=True, exclude={"meetings", "prerequisites"})
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
@@ -234,7 +239,9 @@ async def apply_course_patch(request: Request, course_id: int, body: CoursePatch
                 update(courses).where(courses.c.id == course_id).values(**changes, updated_at=time.time())
             )
         await _set_details(conn, course_id, body.meetings, body.prerequisites)
-        await ledger_of(request).promote(conn, course_id, "admin", time.time())
+        changed = ", ".join(sorted(body.model_dump(exclude_unset=True)))
+        await record(conn, actor, "course-update", time.time(), course_id=course_id, reason=f"changed: {changed}")
+        await ledger_of(request).promote(conn, course_id, actor, time.time())
         updated = await course_by_id(conn, course_id)
     return JSONResponse(updated)
 
@@ -250,13 +257,14 @@ async def delete_course(request: Request) -> Response:
       "204": {description: "Deleted"}
       "409": {description: "Students are enrolled"}
     """
-    await authenticate(request, *ADMINS)
+    actor = await authenticate(request, *ADMINS)
     ctx = context_of(request)
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
         course = await course_by_id(conn, request.path_params["id"])
         if course["taken"]:
             raise Conflict(f"{course['taken']} student(s) are enrolled: remove them first")
         await conn.execute(delete(courses).where(courses.c.id == course["id"]))
+        await record(conn, actor.username, "course-delete", time.time(), course_id=course["id"], reason=course["code"])
     return Response(status_code=204)
 
 

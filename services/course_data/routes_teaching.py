@@ -21,6 +21,7 @@ from services.common.forwarding import on_master
 from services.common.internal import require_internal
 from services.common.problems import Conflict, NotFound
 from services.common.teaching import PermitIn, Removal
+from services.course_data.audit import record
 from services.course_data.catalogue import courses_json
 from services.course_data.models import CourseIn, CoursePatch
 from services.course_data.routes_courses import apply_course_patch, insert_course
@@ -71,7 +72,7 @@ async def create_own(request: Request) -> Response:
       "201": {description: "The course"}
     """
     teacher_id, _ = _ids(request)
-    return await insert_course(request, await read_json(request, CourseIn), teacher_id)
+    return await insert_course(request, await read_json(request, CourseIn), f"teacher:{teacher_id}", teacher_id)
 
 
 async def update_own(request: Request) -> Response:
@@ -91,7 +92,7 @@ async def update_own(request: Request) -> Response:
         raise Conflict("a teacher cannot hand a course to another teacher; ask an admin")
     async with context_of(request).database.read() as conn:
         await _own_course(conn, teacher_id, course_id)
-    return await apply_course_patch(request, course_id, body)
+    return await apply_course_patch(request, course_id, body, f"teacher:{teacher_id}")
 
 
 async def roster(request: Request) -> Response:
@@ -164,6 +165,15 @@ async def grant_permit(request: Request) -> Response:
             permits.insert().values(
                 course_id=course_id, **body.model_dump(), created_by=f"teacher:{teacher_id}", created_at=time.time()
             )
+        )
+        await record(
+            conn,
+            f"teacher:{teacher_id}",
+            "permit",
+            time.time(),
+            student_id=body.student_id,
+            course_id=course_id,
+            reason=", ".join(k for k in ("capacity", "prerequisites") if getattr(body, k)),
         )
         await ledger_of(request).promote(conn, course_id, f"teacher:{teacher_id}", time.time())  # may now fit
     return JSONResponse({"course_id": course_id, **body.model_dump()}, status_code=201)

@@ -162,3 +162,33 @@ def test_course_csv_import_reports_every_bad_row_and_creates_all_or_nothing(node
         node.client.post("/courses/import", content=good, headers={**student, "content-type": "text/csv"}).status_code
         == 403
     )
+
+
+def test_every_change_leaves_an_audit_record(node: Node) -> None:
+    admin = node.auth("admin", 1, name="registrar")
+    made = node.client.post("/courses", json=course("HI100"), headers=admin).json()
+    node.client.patch(f"/courses/{made['id']}", json={"capacity": 3, "title": "History"}, headers=admin)
+    now = time.time()
+    windows = {"windows": [{"opens_at": now - 10, "closes_at": now + 600, "drop_deadline": now + 600}]}
+    node.client.put("/windows", json=windows, headers=admin)
+    hold = node.client.post("/holds", json={"student_id": 4, "reason": "unpaid fees"}, headers=admin).json()
+    node.client.delete(f"/holds/{hold['id']}", headers=admin)
+    node.client.post(
+        "/internal/ledger",
+        json={"action": "enroll", "student_id": 4, "course_id": made["id"], "actor": "student4"},
+        headers=node.internal(),
+    )
+    trail = node.client.get("/audit?page_size=100", headers=admin).json()["items"]
+    assert [(r["action"], r["actor"], r["outcome"]) for r in reversed(trail)] == [
+        ("course-create", "registrar", "done"),
+        ("course-update", "registrar", "done"),
+        ("windows", "registrar", "done"),
+        ("hold-add", "registrar", "done"),
+        ("hold-remove", "registrar", "done"),
+        ("enroll", "student4", "accepted"),
+    ]
+    assert trail[-2]["reason"] == "changed: capacity, title"
+    mine = node.client.get("/audit?student_id=4", headers=admin).json()
+    assert [r["action"] for r in mine["items"]] == ["enroll", "hold-remove", "hold-add"]
+    assert node.client.get("/audit?student_id=four", headers=admin).status_code == 422
+    assert node.client.get("/audit", headers=node.auth("student", 4)).status_code == 403

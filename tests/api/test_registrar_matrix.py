@@ -32,6 +32,7 @@ ACCESS = {
         ("POST", "/courses"): ADMIN,
         ("POST", "/courses/import"): ADMIN,
         ("GET", "/notifications"): ADMIN,
+        ("GET", "/audit"): ADMIN,
         ("PATCH", "/courses/{id}"): ADMIN,
         ("DELETE", "/courses/{id}"): ADMIN,
         ("GET", "/windows"): ADMIN,
