@@ -47,9 +47,12 @@ async def start_outbox(ctx: NodeContext, stack: AsyncExitStack) -> Outbox:
     task = asyncio.create_task(sender.run(), name="outbox")
 
     async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        sender.stop()
+        done, _ = await asyncio.wait({task}, timeout=2)
+        if not done:  # in the middle of a send: interrupt it
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     stack.push_async_callback(stop)
     return sender

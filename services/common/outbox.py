@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select, update
@@ -33,26 +33,36 @@ log = logging.getLogger("course_selection.outbox")
 
 POLL_SECONDS = 1.0  # retries come due without a write to wake us
 MIN_GAP_SECONDS = 0.1  # a burst of writes wakes the sender once, not once each
-BATCH = 50
+BATCH = 200
 ContactOf = Callable[[int], Awaitable[Contact | None]]  # None: no such user
 
 
 async def notify(conn: AsyncConnection, user_id: int, kind: str, subject: str, body: str, now: float) -> None:
     """Queue a message to `user_id` in the current transaction."""
-    await conn.execute(
-        outbox.insert().values(
-            user_id=user_id,
-            kind=kind,
-            subject=subject[:200],
-            body=body,
-            created_at=now,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            delivered="",
-            last_error="",
+    await notify_many(conn, [(user_id, kind, subject, body)], now)
+
+
+async def notify_many(conn: AsyncConnection, messages: Sequence[tuple[int, str, str, str]], now: float) -> None:
+    """Queue (user_id, kind, subject, body) messages in the current transaction, in one statement."""
+    if messages:
+        await conn.execute(
+            outbox.insert(),
+            [
+                {
+                    "user_id": user_id,
+                    "kind": kind,
+                    "subject": subject[:200],
+                    "body": body,
+                    "created_at": now,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "delivered": "",
+                    "last_error": "",
+                }
+                for user_id, kind, subject, body in messages
+            ],
         )
-    )
 
 
 class Outbox:
@@ -72,24 +82,30 @@ class Outbox:
         self._sms = sms
         self._clock = clock
         self._wake = asyncio.Event()
+        self._stopped = False
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
-        """Deliver due messages while this node is the master, until cancelled."""
-        while True:
+        """Deliver due messages while this node is the master, until `stop()`."""
+        while not self._stopped:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                async with asyncio.timeout(POLL_SECONDS):  # (3.11's wait_for can lose a cancellation)
+                    await self._wake.wait()
             self._wake.clear()
             try:
-                while await self.deliver_due():
+                while not self._stopped and await self.deliver_due():
                     pass
             except (NotMasterError, StaleEpochError):
                 pass  # another node sends
             except Exception:
                 log.exception("notification delivery stopped; trying again")
             await asyncio.sleep(MIN_GAP_SECONDS)
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
 
     async def deliver_due(self) -> int:
         """Try every message due now (up to a batch); return how many were tried."""
@@ -103,10 +119,11 @@ class Outbox:
                     .limit(BATCH)
                 )
             ).all()
-        for row in due:
-            changes = await self._attempt(row)
+        results = [(row.id, await self._attempt(row)) for row in due]
+        if results:  # one transaction for the whole batch, not one per message
             async with self._database.write(fence=self._fence()) as conn:
-                await conn.execute(update(outbox).where(outbox.c.id == row.id).values(**changes))
+                for row_id, changes in results:
+                    await conn.execute(update(outbox).where(outbox.c.id == row_id).values(**changes))
         return len(due)
 
     async def _attempt(self, row: Row[Any]) -> dict[str, Any]:

@@ -9,7 +9,8 @@ and by the guarded update `taken = taken + 1 WHERE taken < capacity` (permits as
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -57,60 +58,82 @@ class Ledger:
         return {cid: tuple(found[cid]) for cid in course_ids}
 
     async def course(self, conn: AsyncConnection, course_id: int) -> CourseFacts | None:
-        row = (await conn.execute(select(courses).where(courses.c.id == course_id))).first()
-        if row is None:
-            return None
-        required = frozenset(
-            (await conn.execute(select(prerequisites.c.required_code).where(prerequisites.c.course_id == course_id)))
-            .scalars()
-            .all()
-        )
-        waiting = (
-            await conn.execute(select(func.count()).select_from(waitlist).where(waitlist.c.course_id == course_id))
-        ).scalar_one()
-        return CourseFacts(
-            row.id,
-            row.code,
-            row.credits,
-            row.capacity,
-            row.taken,
-            (await self._meetings(conn, [row.id]))[row.id],
-            required,
-            waiting,
-        )
+        return (await self.courses(conn, [course_id])).get(course_id)
+
+    async def courses(self, conn: AsyncConnection, course_ids: Collection[int]) -> dict[int, CourseFacts]:
+        """The facts of the courses that exist among `course_ids` (four queries whatever their number)."""
+        ids = sorted(set(course_ids))
+        rows = (await conn.execute(select(courses).where(courses.c.id.in_(ids)))).all() if ids else []
+        found = [r.id for r in rows]
+        required: dict[int, set[str]] = defaultdict(set)
+        waiting: dict[int, int] = {}
+        if found:
+            for p in await conn.execute(select(prerequisites).where(prerequisites.c.course_id.in_(found))):
+                required[p.course_id].add(p.required_code)
+            counted = (
+                select(waitlist.c.course_id, func.count())
+                .where(waitlist.c.course_id.in_(found))
+                .group_by(waitlist.c.course_id)
+            )
+            waiting = {row[0]: row[1] for row in (await conn.execute(counted)).all()}
+        times = await self._meetings(conn, found)
+        return {
+            r.id: CourseFacts(
+                r.id,
+                r.code,
+                r.credits,
+                r.capacity,
+                r.taken,
+                times[r.id],
+                frozenset(required[r.id]),
+                waiting.get(r.id, 0),
+            )
+            for r in rows
+        }
 
     async def student(self, conn: AsyncConnection, student_id: int, cohort: int | None) -> StudentFacts:
-        rows = (
-            await conn.execute(
-                select(courses)
-                .join(enrollments, enrollments.c.course_id == courses.c.id)
-                .where(enrollments.c.student_id == student_id)
-            )
-        ).all()
-        times = await self._meetings(conn, [r.id for r in rows])
-        enrolled = tuple(CourseFacts(r.id, r.code, r.credits, r.capacity, r.taken, times[r.id]) for r in rows)
-        waiting = frozenset(
-            (await conn.execute(select(waitlist.c.course_id).where(waitlist.c.student_id == student_id))).scalars()
-        )
-        done = frozenset(
-            (
-                await conn.execute(
-                    select(completed_courses.c.course_code).where(completed_courses.c.student_id == student_id)
-                )
-            ).scalars()
-        )
-        reasons = tuple((await conn.execute(select(holds.c.reason).where(holds.c.student_id == student_id))).scalars())
+        return (await self.students(conn, {student_id: cohort}))[student_id]
+
+    async def students(self, conn: AsyncConnection, cohorts: Mapping[int, int | None]) -> dict[int, StudentFacts]:
+        """The facts of each student (id -> cohort), in six queries whatever their number."""
+        ids = sorted(cohorts)
+        enrolled: dict[int, list[Any]] = defaultdict(list)
+        for r in await conn.execute(
+            select(courses, enrollments.c.student_id.label("enrolled_student"))
+            .join(enrollments, enrollments.c.course_id == courses.c.id)
+            .where(enrollments.c.student_id.in_(ids))
+        ):
+            enrolled[r.enrolled_student].append(r)
+        times = await self._meetings(conn, sorted({r.id for rows in enrolled.values() for r in rows}))
+        waiting: dict[int, set[int]] = defaultdict(set)
+        for w in await conn.execute(
+            select(waitlist.c.student_id, waitlist.c.course_id).where(waitlist.c.student_id.in_(ids))
+        ):
+            waiting[w.student_id].add(w.course_id)
+        done: dict[int, set[str]] = defaultdict(set)
+        for c in await conn.execute(select(completed_courses).where(completed_courses.c.student_id.in_(ids))):
+            done[c.student_id].add(c.course_code)
+        reasons: dict[int, list[str]] = defaultdict(list)
+        for h in await conn.execute(select(holds).where(holds.c.student_id.in_(ids)).order_by(holds.c.id)):
+            reasons[h.student_id].append(h.reason)
         all_windows = (await conn.execute(select(windows))).all()
-        mine = [w for w in all_windows if cohort is not None and w.cohort == cohort]
-        applicable = mine or [w for w in all_windows if w.cohort is None]
-        return StudentFacts(
-            student_id,
-            enrolled,
-            waiting,
-            done,
-            reasons,
-            tuple(Window(w.opens_at, w.closes_at, w.drop_deadline) for w in applicable),
-        )
+        general = [w for w in all_windows if w.cohort is None]
+
+        def applicable(cohort: int | None) -> tuple[Window, ...]:
+            mine = [w for w in all_windows if cohort is not None and w.cohort == cohort]
+            return tuple(Window(w.opens_at, w.closes_at, w.drop_deadline) for w in (mine or general))
+
+        return {
+            sid: StudentFacts(
+                sid,
+                tuple(CourseFacts(r.id, r.code, r.credits, r.capacity, r.taken, times[r.id]) for r in enrolled[sid]),
+                frozenset(waiting[sid]),
+                frozenset(done[sid]),
+                tuple(reasons[sid]),
+                applicable(cohorts[sid]),
+            )
+            for sid in ids
+        }
 
     async def permit(self, conn: AsyncConnection, course_id: int, student_id: int) -> Permit:
         row = (

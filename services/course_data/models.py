@@ -101,10 +101,28 @@ class LedgerRequest(_Body):
     actor: str = Field(max_length=64)
 
 
+class QueuedIn(_Body):
+    """A request the queue admitted, as its master sends it to the ledger."""
+
+    request_id: str = Field(min_length=8, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
+    action: Literal["enroll", "drop", "swap"]
+    student_id: int = Field(ge=1)
+    cohort: int | None = None
+    course_id: int = Field(ge=1)
+    drop_course_id: int | None = Field(default=None, ge=1)
+    actor: str = Field(max_length=64)
+    deadline: float = Field(description="Unix time; not decided by then, the request is rejected with timeout")
+
+
+class LedgerBatch(_Body):
+    requests: list[QueuedIn] = Field(min_length=1, max_length=10_000)
+
+
 MODELS: dict[str, type[BaseModel]] = {
     "CourseIn": CourseIn,
     "CoursePatch": CoursePatch,
     "WindowsIn": WindowsIn,
     "HoldIn": HoldIn,
     "LedgerRequest": LedgerRequest,
+    "LedgerBatch": LedgerBatch,
 }

@@ -12,7 +12,8 @@ from services.common.body import read_json
 from services.common.context import context_of
 from services.common.forwarding import on_master
 from services.common.internal import require_internal
-from services.course_data.models import LedgerRequest
+from services.course_data.batch import Queued, decide_batch
+from services.course_data.models import LedgerBatch, LedgerRequest
 from services.course_data.rules import Decision
 from services.course_data.state import ledger_of
 
@@ -57,7 +58,39 @@ async def decide(request: Request) -> Response:
     return JSONResponse(decision_json(decision))
 
 
+async def decide_many(request: Request) -> Response:
+    """Decide a batch of queued requests in one fenced transaction, in order; once per request id.
+    ---
+    summary: Ledger batch (internal)
+    description: "Every rule is checked for each request, in the order given. A request id already
+      decided answers its recorded outcome (a batch sent twice is applied once). A request past its
+      deadline is rejected with type timeout. Each decision is recorded with its order (seq) and the
+      student is notified."
+    tags: [internal]
+    parameters:
+      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+    requestBody:
+      required: true
+      content: {application/json: {schema: {$ref: "#/components/schemas/LedgerBatch"}}}
+    responses:
+      "200": {description: "decisions: request_id, outcome, type, reason, seq (one per request, in order)"}
+    """
+    body = await read_json(request, LedgerBatch)
+    ctx = context_of(request)
+    batch = [Queued(**r.model_dump()) for r in body.requests]
+    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        decided = await decide_batch(conn, ledger_of(request), batch, time.time())
+    return JSONResponse(
+        {
+            "decisions": [
+                {"request_id": d.request.request_id, "seq": d.seq, **decision_json(d.decision)} for d in decided
+            ]
+        }
+    )
+
+
 def ledger_routes() -> list[BaseRoute]:
     return [
         Route("/internal/ledger", on_master(decide, authorize=require_internal), methods=["POST"]),
+        Route("/internal/ledger/batch", on_master(decide_many, authorize=require_internal), methods=["POST"]),
     ]

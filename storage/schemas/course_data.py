@@ -140,10 +140,40 @@ ledger_audit = Table(
     Index("ix_ledger_audit_student", "student_id"),
 )
 
+# One row per queued request the ledger decided (issue 6): applying a request again returns
+# this outcome instead of deciding twice; `seq` is the order of decision.
+queue_decisions = Table(
+    "queue_decisions",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(40), nullable=False, unique=True),
+    Column("student_id", Integer, nullable=False),
+    Column("action", String(8), nullable=False),
+    Column("course_id", Integer, nullable=False),
+    Column("drop_course_id", Integer),
+    Column("outcome", String(16), nullable=False),
+    Column("type", String(40), nullable=False, default=""),
+    Column("reason", String(500), nullable=False, default=""),
+    Column("decided_at", Float, nullable=False),
+    Index("ix_queue_decisions_course", "course_id", "seq"),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         100,
         "courses, meetings, enrollments, waitlists, windows, holds, permits",
-        create_tables(*metadata.sorted_tables),
+        create_tables(
+            courses,
+            meetings,
+            prerequisites,
+            enrollments,
+            waitlist,
+            completed_courses,
+            windows,
+            holds,
+            permits,
+            ledger_audit,
+        ),
     ),
+    Migration(101, "decisions of queued requests", create_tables(queue_decisions)),
 )

@@ -192,3 +192,37 @@ def test_every_change_leaves_an_audit_record(node: Node) -> None:
     assert [r["action"] for r in mine["items"]] == ["enroll", "hold-remove", "hold-add"]
     assert node.client.get("/audit?student_id=four", headers=admin).status_code == 422
     assert node.client.get("/audit", headers=node.auth("student", 4)).status_code == 403
+
+
+def test_the_batch_endpoint_decides_in_order_and_once_per_request_id(node: Node) -> None:
+    admin = node.auth("admin")
+    made = node.client.post("/courses", json=course("BA100", capacity=1), headers=admin).json()
+    now = time.time()
+    windows = {"windows": [{"opens_at": now - 10, "closes_at": now + 600, "drop_deadline": now + 600}]}
+    node.client.put("/windows", json=windows, headers=admin)
+
+    def item(rid: str, student: int, deadline: float = now + 60) -> dict[str, Any]:
+        return {
+            "request_id": rid,
+            "action": "enroll",
+            "student_id": student,
+            "course_id": made["id"],
+            "actor": f"s{student}",
+            "deadline": deadline,
+        }
+
+    batch = {"requests": [item("req-0001", 1), item("req-0002", 2), item("req-0003", 3, deadline=now - 1)]}
+    first = node.client.post("/internal/ledger/batch", json=batch, headers=node.internal())
+    assert first.status_code == 200, first.text
+    decided = [(d["request_id"], d["outcome"], d["type"]) for d in first.json()["decisions"]]
+    assert decided == [
+        ("req-0001", "accepted", ""),
+        ("req-0002", "waitlisted", ""),
+        ("req-0003", "rejected", "timeout"),
+    ]
+    again = node.client.post("/internal/ledger/batch", json=batch, headers=node.internal()).json()["decisions"]
+    assert [d["seq"] for d in again] == [d["seq"] for d in first.json()["decisions"]]
+    assert node.client.get(f"/courses/{made['id']}", headers=admin).json()["taken"] == 1
+    bad = node.client.post("/internal/ledger/batch", json={"requests": []}, headers=node.internal())
+    assert bad.status_code == 422
+    assert node.client.post("/internal/ledger/batch", json=batch).status_code == 401

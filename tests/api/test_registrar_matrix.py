@@ -45,6 +45,7 @@ ACCESS = {
         ("DELETE", "/students/{id}/completed/{code}"): ADMIN,
         ("POST", "/completed/import"): ADMIN,
         ("POST", "/internal/ledger"): INTERNAL,
+        ("POST", "/internal/ledger/batch"): INTERNAL,
         ("GET", "/internal/students/{id}/courses"): INTERNAL,
         ("GET", "/internal/students/{id}/catalogue"): INTERNAL,
         ("GET", TEACHING): INTERNAL,

@@ -1,0 +1,259 @@
+"""Deciding a batch of queued requests in one transaction, in order (the rush path's ledger side).
+
+Each request carries its id: one already decided gets its recorded outcome again, so
+applying a batch twice has the effect of applying it once. A request past its deadline
+is rejected with reason "timeout" (here, where it is recorded, never elsewhere).
+
+Runs of enrollments are decided on facts loaded once for the whole run, with the same
+`rules.decide_enroll` as the one-at-a-time path, and written with a few statements per
+run; drops and swaps go through the one-at-a-time ledger (they free seats and promote
+from waitlists). The order of requests is the order of decisions, so for one course an
+earlier request is never decided after a later one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import and_, bindparam, delete, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.common.outbox import notify_many
+from services.course_data.ledger import Ledger
+from services.course_data.rules import CourseFacts, Decision, Permit, StudentFacts, decide_enroll, reject
+from storage.schemas.course_data import courses, enrollments, ledger_audit, permits, queue_decisions, waitlist
+
+Action = Literal["enroll", "drop", "swap"]
+log = logging.getLogger("course_selection.ledger")
+
+
+@dataclass(frozen=True)
+class Queued:
+    request_id: str
+    action: Action
+    student_id: int
+    cohort: int | None
+    course_id: int
+    drop_course_id: int | None
+    actor: str
+    deadline: float  # Unix time: not decided by then, it is rejected with "timeout"
+
+
+@dataclass(frozen=True)
+class Decided:
+    request: Queued
+    decision: Decision
+    seq: int = 0  # order of decision in the ledger (recorded)
+
+
+TIMEOUT = reject("timeout", "the request could not be decided in time; nothing was changed")
+
+
+async def decide_batch(conn: AsyncConnection, ledger: Ledger, batch: Sequence[Queued], now: float) -> list[Decided]:
+    """Decide `batch` in the caller's (fenced) transaction; return one outcome per request, in order."""
+    ids = [r.request_id for r in batch]
+    known: dict[str, Decided] = {}
+    for row in await conn.execute(select(queue_decisions).where(queue_decisions.c.request_id.in_(ids))):
+        decision = Decision(row.outcome, row.type, row.reason)
+        known[row.request_id] = Decided(_request_of(row), decision, row.seq)
+    fresh: dict[str, Decision] = {}
+    run: list[Queued] = []
+    seen: set[str] = set(known)
+
+    async def finish_run() -> None:
+        if run:
+            fresh.update(await _enroll_run(conn, ledger, run, now))
+            run.clear()
+
+    for request in batch:
+        if request.request_id in seen:
+            continue
+        seen.add(request.request_id)
+        if now > request.deadline:
+            await finish_run()
+            fresh[request.request_id] = TIMEOUT
+        elif request.action == "enroll":
+            run.append(request)
+        else:
+            await finish_run()
+            fresh[request.request_id] = await _one(conn, ledger, request, now)
+    await finish_run()
+    seqs = await _record(conn, [r for r in batch if r.request_id in fresh], fresh, now)
+    answers = []
+    for request in batch:
+        if request.request_id in known:
+            answers.append(known[request.request_id])
+        else:
+            answers.append(Decided(request, fresh[request.request_id], seqs[request.request_id]))
+    return answers
+
+
+def _request_of(row: Any) -> Queued:
+    return Queued(row.request_id, row.action, row.student_id, None, row.course_id, row.drop_course_id, "", 0.0)
+
+
+async def _one(conn: AsyncConnection, ledger: Ledger, r: Queued, now: float) -> Decision:
+    """A drop or swap through the one-at-a-time ledger, isolated by a savepoint."""
+    try:
+        async with conn.begin_nested():
+            if r.action == "drop":
+                return await ledger.drop(conn, r.student_id, r.cohort, r.course_id, r.actor, now)
+            if r.drop_course_id is None:
+                return reject("invalid-swap", "a swap needs drop_course_id")
+            return await ledger.swap(conn, r.student_id, r.cohort, r.drop_course_id, r.course_id, r.actor, now)
+    except IntegrityError as exc:
+        return _failed(r, exc)
+    except DBAPIError:
+        raise  # the database itself failed: the whole batch is retried
+    except Exception as exc:
+        return _failed(r, exc)
+
+
+def _failed(r: Queued, exc: Exception) -> Decision:
+    """A bug must not block the queue: this request alone is refused, and the error logged."""
+    log.exception("a queued request failed", extra={"request_id": r.request_id})
+    return reject("ledger-error", f"the ledger could not apply this request ({type(exc).__name__})")
+
+
+async def _enroll_run(conn: AsyncConnection, ledger: Ledger, run: list[Queued], now: float) -> dict[str, Decision]:
+    """Decide consecutive enrollments on facts loaded once; write them with a few statements."""
+    rules = ledger.rules()
+    facts = await ledger.courses(conn, {r.course_id for r in run})
+    cohorts: dict[int, int | None] = {}
+    for r in run:
+        cohorts.setdefault(r.student_id, r.cohort)
+    students: dict[int, StudentFacts] = await ledger.students(conn, cohorts)
+    granted = await _permits(conn, run)
+    taken = {cid: f.taken for cid, f in facts.items()}
+    waiting = {cid: f.waitlist_length for cid, f in facts.items()}
+    seats: list[dict[str, Any]] = []
+    left_waitlist: list[dict[str, Any]] = []
+    joined_waitlist: list[dict[str, Any]] = []
+    audit: list[dict[str, Any]] = []
+    decided: dict[str, Decision] = {}
+    for r in run:
+        course = facts.get(r.course_id)
+        if course is None:
+            decision = reject("no-such-course", f"there is no course {r.course_id}")
+        else:
+            now_course = dataclasses.replace(course, taken=taken[course.id], waitlist_length=waiting[course.id])
+            student = students[r.student_id]
+            decision = decide_enroll(student, now_course, granted.get((course.id, r.student_id), Permit()), rules, now)
+            if decision.outcome == "accepted":
+                taken[course.id] += 1
+                seats.append({"course_id": course.id, "student_id": r.student_id, "via_permit": decision.via_permit})
+                if course.id in student.waitlisted:
+                    left_waitlist.append({"c": course.id, "s": r.student_id})
+                    waiting[course.id] -= 1
+                students[r.student_id] = dataclasses.replace(
+                    student,
+                    enrolled=(*student.enrolled, course),
+                    waitlisted=student.waitlisted - {course.id},
+                )
+            elif decision.outcome == "waitlisted":
+                waiting[course.id] += 1
+                joined_waitlist.append({"course_id": course.id, "student_id": r.student_id, "created_at": now})
+                students[r.student_id] = dataclasses.replace(student, waitlisted=student.waitlisted | {course.id})
+        decided[r.request_id] = decision
+        outcome = decision.outcome if decision.outcome != "rejected" else f"rejected:{decision.type}"
+        audit.append(
+            {
+                "at": now,
+                "actor": r.actor[:64],
+                "action": "enroll",
+                "student_id": r.student_id,
+                "course_id": r.course_id,
+                "outcome": outcome,
+                "reason": decision.reason[:500],
+            }
+        )
+    await _take_seats(conn, facts, taken)
+    if seats:
+        await conn.execute(enrollments.insert(), [{**s, "created_at": now} for s in seats])
+    if left_waitlist:
+        gone = delete(waitlist).where(
+            and_(waitlist.c.course_id == bindparam("c"), waitlist.c.student_id == bindparam("s"))
+        )
+        await conn.execute(gone, left_waitlist)
+    if joined_waitlist:
+        await conn.execute(waitlist.insert(), joined_waitlist)
+    await conn.execute(ledger_audit.insert(), audit)
+    return decided
+
+
+async def _take_seats(conn: AsyncConnection, facts: dict[int, CourseFacts], taken: dict[int, int]) -> None:
+    """Move each course's seat count from what was read to what was decided, or fail the batch.
+
+    The guard (`taken` is still what this run read) makes a concurrent change (PostgreSQL)
+    roll the batch back to be retried, instead of deciding on stale counts.
+    """
+    for course_id, count in taken.items():
+        before = facts[course_id].taken
+        if count == before:
+            continue
+        moved = await conn.execute(
+            update(courses).where(courses.c.id == course_id, courses.c.taken == before).values(taken=count)
+        )
+        if moved.rowcount != 1:
+            raise RuntimeError(f"seat count of course {course_id} changed under the batch; retry it")
+
+
+async def _permits(conn: AsyncConnection, run: list[Queued]) -> dict[tuple[int, int], Permit]:
+    course_ids = sorted({r.course_id for r in run})
+    student_ids = sorted({r.student_id for r in run})
+    rows = await conn.execute(
+        select(permits).where(permits.c.course_id.in_(course_ids), permits.c.student_id.in_(student_ids))
+    )
+    return {(p.course_id, p.student_id): Permit(p.capacity, p.prerequisites) for p in rows}
+
+
+async def _record(
+    conn: AsyncConnection, requests: list[Queued], fresh: dict[str, Decision], now: float
+) -> dict[str, int]:
+    """Record each new decision (with its order) and queue the student's notification."""
+    if not requests:
+        return {}
+    rows = [
+        {
+            "request_id": r.request_id,
+            "student_id": r.student_id,
+            "action": r.action,
+            "course_id": r.course_id,
+            "drop_course_id": r.drop_course_id,
+            "outcome": fresh[r.request_id].outcome,
+            "type": fresh[r.request_id].type,
+            "reason": fresh[r.request_id].reason[:500],
+            "decided_at": now,
+        }
+        for r in requests
+    ]
+    await conn.execute(queue_decisions.insert(), rows)
+    seqs = {
+        row.request_id: row.seq
+        for row in await conn.execute(
+            select(queue_decisions.c.request_id, queue_decisions.c.seq).where(
+                queue_decisions.c.request_id.in_([r.request_id for r in requests])
+            )
+        )
+    }
+    wanted = select(courses.c.id, courses.c.code).where(courses.c.id.in_({r.course_id for r in requests}))
+    codes = {row[0]: row[1] for row in await conn.execute(wanted)}
+    messages = defaultdict(list)
+    for r in requests:
+        d = fresh[r.request_id]
+        code = codes.get(r.course_id, f"course {r.course_id}")
+        verb = {"enroll": "Enrollment in", "drop": "Dropping", "swap": "Swapping into"}[r.action]
+        result = {"accepted": "done", "waitlisted": "on the waitlist", "rejected": "refused"}[d.outcome]
+        messages[r.student_id].append((f"{verb} {code}: {result}", d.reason or result))
+    await notify_many(
+        conn,
+        [(student, "queue-decision", subject, body) for student, items in messages.items() for subject, body in items],
+        now,
+    )
+    return seqs

@@ -1,0 +1,174 @@
+"""The batch ledger decides exactly as the one-at-a-time ledger would, once per request id."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select, text
+
+from services.course_data.batch import Queued, decide_batch
+from services.course_data.rules import Decision
+from storage.schemas.core import outbox
+from storage.schemas.course_data import courses, enrollments, queue_decisions, waitlist
+from tests.unit.test_ledger_stateful import LedgerMachine
+
+OPERATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["enroll", "enroll", "enroll", "drop", "swap"]),
+        st.integers(min_value=1, max_value=6),  # student
+        st.integers(min_value=1, max_value=6),  # course (6 does not exist)
+        st.integers(min_value=1, max_value=5),  # the course a swap gives up
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+class Twin:
+    """One ledger database of the state machine's catalogue."""
+
+    def __init__(self) -> None:
+        self.machine = LedgerMachine()
+        self.machine.open_ledger()
+
+    def batch(self, requests: list[Queued], now: float | None = None) -> list[Any]:
+        machine = self.machine
+
+        async def run() -> list[Any]:
+            async with machine.db.write() as conn:
+                return await decide_batch(conn, machine.ledger, requests, machine.now if now is None else now)
+
+        result = machine.run(run())
+        assert isinstance(result, list)
+        return result
+
+    def one_by_one(self, requests: list[Queued]) -> list[Decision]:
+        machine = self.machine
+
+        async def run(r: Queued) -> Decision:
+            async with machine.db.write() as conn:
+                ledger, now = machine.ledger, machine.now
+                if r.action == "enroll":
+                    return await ledger.enroll(conn, r.student_id, None, r.course_id, r.actor, now)
+                if r.action == "drop":
+                    return await ledger.drop(conn, r.student_id, None, r.course_id, r.actor, now)
+                assert r.drop_course_id is not None
+                return await ledger.swap(conn, r.student_id, None, r.drop_course_id, r.course_id, r.actor, now)
+
+        answers = []
+        for r in requests:
+            decision = machine.run(run(r))
+            assert isinstance(decision, Decision)
+            answers.append(decision)
+        return answers
+
+    def state(self) -> dict[str, Any]:
+        async def read() -> dict[str, Any]:
+            async with self.machine.db.read() as conn:
+                return {
+                    "taken": (await conn.execute(select(courses.c.id, courses.c.taken).order_by(courses.c.id))).all(),
+                    "enrolled": sorted(
+                        (await conn.execute(select(enrollments.c.course_id, enrollments.c.student_id))).all()
+                    ),
+                    "waiting": (
+                        await conn.execute(
+                            select(waitlist.c.course_id, waitlist.c.student_id).order_by(
+                                waitlist.c.course_id, waitlist.c.id
+                            )
+                        )
+                    ).all(),
+                }
+
+        result = self.machine.run(read())
+        assert isinstance(result, dict)
+        return result
+
+    def close(self) -> None:
+        self.machine.teardown()
+
+
+def queued(operations: list[tuple[str, int, int, int]], deadline: float = float("inf")) -> list[Queued]:
+    return [
+        Queued(uuid.uuid4().hex, action, student, None, course, drop if action == "swap" else None, "q", deadline)  # type: ignore[arg-type]
+        for action, student, course, drop in operations
+    ]
+
+
+@pytest.fixture
+def twins() -> Iterator[tuple[Twin, Twin]]:
+    pair = (Twin(), Twin())
+    yield pair
+    for twin in pair:
+        twin.close()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operations=OPERATIONS)
+def test_a_batch_decides_as_the_requests_would_one_by_one(operations: list[tuple[str, int, int, int]]) -> None:
+    batched, sequential = Twin(), Twin()
+    try:
+        requests = queued(operations)
+        answers = batched.batch(requests)
+        expected = sequential.one_by_one(requests)
+        assert [(a.decision.outcome, a.decision.type) for a in answers] == [(d.outcome, d.type) for d in expected]
+        assert batched.state() == sequential.state()
+        assert [a.seq for a in answers] == sorted(a.seq for a in answers)  # decided in order
+        again = batched.batch(requests)  # a redelivered batch: same answers, nothing applied twice
+        assert [(a.decision.outcome, a.seq) for a in again] == [(a.decision.outcome, a.seq) for a in answers]
+        assert batched.state() == sequential.state()
+    finally:
+        batched.close()
+        sequential.close()
+
+
+def test_past_the_deadline_a_request_is_rejected_as_timeout_and_notified(twins: tuple[Twin, Twin]) -> None:
+    twin, _ = twins
+    late = queued([("enroll", 1, 1, 0)], deadline=twin.machine.now - 1)
+    [answer] = twin.batch(late)
+    assert (answer.decision.outcome, answer.decision.type) == ("rejected", "timeout")
+    assert twin.state()["enrolled"] == []
+    on_time = queued([("enroll", 1, 1, 0), ("enroll", 2, 1, 0)])
+    assert [a.decision.outcome for a in twin.batch(on_time)] == ["accepted", "accepted"]
+
+    async def messages() -> list[Any]:
+        async with twin.machine.db.read() as conn:
+            return list((await conn.execute(select(outbox.c.user_id, outbox.c.subject).order_by(outbox.c.id))).all())
+
+    assert twin.machine.run(messages()) == [
+        (1, "Enrollment in C1: refused"),
+        (1, "Enrollment in C1: done"),
+        (2, "Enrollment in C1: done"),
+    ]
+
+
+def test_a_failing_request_is_refused_alone_and_the_batch_goes_on(twins: tuple[Twin, Twin]) -> None:
+    twin, _ = twins
+    assert twin.batch(queued([("enroll", 1, 1, 0)]))[0].decision.outcome == "accepted"
+
+    async def break_drops() -> None:  # a trigger makes any drop from C1 fail inside the ledger
+        async with twin.machine.db.write() as conn:
+            await conn.execute(
+                text(
+                    "CREATE TRIGGER no_drop BEFORE DELETE ON enrollments WHEN old.course_id = 1 "
+                    "BEGIN SELECT RAISE(ABORT, 'drops are broken'); END"
+                )
+            )
+
+    twin.machine.run(break_drops())
+    answers = twin.batch(queued([("drop", 1, 1, 0), ("enroll", 2, 1, 0)]))
+    assert [(a.decision.outcome, a.decision.type) for a in answers] == [
+        ("rejected", "ledger-error"),
+        ("accepted", ""),
+    ]
+    assert twin.state()["enrolled"] == [(1, 1), (1, 2)]  # the failed drop changed nothing
+
+    async def recorded() -> int:
+        async with twin.machine.db.read() as conn:
+            return len((await conn.execute(select(queue_decisions))).all())
+
+    assert twin.machine.run(recorded()) == 3
