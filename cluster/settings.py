@@ -86,6 +86,13 @@ class QueueSettings(_Section):
 
     _check_limits = field_validator("student_rate_limit")(_rate_limits)
 
+    @field_validator("priorities")
+    @classmethod
+    def _three_levels(cls, value: dict[Action, int]) -> dict[Action, int]:
+        if any(not 0 <= p <= 2 for p in value.values()):
+            raise ValueError("priorities are 0 (first), 1 or 2")
+        return value
+
 
 class NotificationSettings(_Section):
     email_enabled: bool = False

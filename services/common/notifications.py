@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from contextlib import AsyncExitStack
 
 import httpx
@@ -13,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from services.common.auth import ADMINS, authenticate
+from services.common.background import run_in_background
 from services.common.context import NodeContext, context_of
 from services.common.outbox import Outbox
 from services.common.pagination import page_of
@@ -44,17 +43,7 @@ async def start_outbox(ctx: NodeContext, stack: AsyncExitStack) -> Outbox:
         WebhookSms(client),
     )
     ctx.database.after_write(sender.wake)
-    task = asyncio.create_task(sender.run(), name="outbox")
-
-    async def stop() -> None:
-        sender.stop()
-        done, _ = await asyncio.wait({task}, timeout=2)
-        if not done:  # in the middle of a send: interrupt it
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    stack.push_async_callback(stop)
+    run_in_background(stack, sender.run(), sender.stop)
     return sender
 
 

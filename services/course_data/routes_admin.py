@@ -13,6 +13,7 @@ from services.common.auth import ADMINS, authenticate
 from services.common.body import read_json
 from services.common.context import context_of
 from services.common.forwarding import on_master
+from services.common.internal import require_internal
 from services.common.pagination import page_of
 from services.common.problems import NotFound, ValidationFailed
 from services.course_data.audit import record
@@ -31,6 +32,22 @@ async def get_windows(request: Request) -> Response:
       "200": {description: "The windows"}
     """
     await authenticate(request, *ADMINS)
+    async with context_of(request).database.read() as conn:
+        rows = (await conn.execute(select(windows).order_by(windows.c.opens_at))).all()
+    return JSONResponse({"windows": [dict(r._mapping) for r in rows]})
+
+
+async def internal_windows(request: Request) -> Response:
+    """The registration windows, for the queue's admission check (internal).
+    ---
+    summary: Registration windows (internal)
+    tags: [internal]
+    parameters:
+      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+    responses:
+      "200": {description: "windows: cohort, opens_at, closes_at, drop_deadline"}
+    """
+    require_internal(request)
     async with context_of(request).database.read() as conn:
         rows = (await conn.execute(select(windows).order_by(windows.c.opens_at))).all()
     return JSONResponse({"windows": [dict(r._mapping) for r in rows]})
@@ -137,6 +154,7 @@ def admin_routes() -> list[BaseRoute]:
     return [
         Route("/windows", get_windows, methods=["GET"]),
         Route("/windows", on_master(put_windows), methods=["PUT"]),
+        Route("/internal/windows", internal_windows, methods=["GET"]),
         Route("/holds", list_holds, methods=["GET"]),
         Route("/holds", on_master(add_hold), methods=["POST"]),
         Route("/holds/{id:int}", on_master(remove_hold), methods=["DELETE"]),

@@ -1,4 +1,4 @@
-"""The Queue buffer service's app."""
+"""The Queue buffer service's app: the registration rush path."""
 
 from __future__ import annotations
 
@@ -7,12 +7,16 @@ from starlette.applications import Starlette
 from cluster.config import ClusterConfig, NodeConfig
 from services.common.app import build_app
 from services.common.context import ServiceSpec
+from services.queue.routes import queue_routes
+from services.queue.state import start_queue
 
 SPEC = ServiceSpec(
     name="queue",
     title="Queue buffer",
-    description="The registration rush: admission into a Redis stream, batched decisions, results.",
+    description=("The registration rush: admission into Redis streams, decisions in batches by the ledger, results."),
+    routes=tuple(queue_routes()),
     uses_redis=True,
+    start=start_queue,
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,8 +12,22 @@ from starlette.routing import BaseRoute, Route
 
 from services.common.auth import Principal, authenticate
 from services.common.body import read_json
-from services.common.calls import DependencyUnavailable, call_service
+from services.common.calls import DependencyUnavailable, call_service, relay
+from services.common.context import context_of
 from services.common.problems import problem_response
+
+_NOT_DETAILS = {
+    "outcome",
+    "type",
+    "reason",
+    "via_permit",
+    "request_id",
+    "action",
+    "course_id",
+    "drop_course_id",
+    "admitted_at",
+    "decided_at",
+}
 
 
 class EnrollIn(BaseModel):
@@ -34,22 +49,50 @@ async def ledger_answer(request: Request, method: str, path: str, body: dict[str
     return answer
 
 
-async def _decide(request: Request, me: Principal, action: str, course_id: int, **extra: Any) -> Response:
-    decision = await ledger_answer(
+async def _through_queue(request: Request, change: dict[str, Any]) -> dict[str, Any]:
+    """Queue the change and wait for its outcome: during a rush, the same answers as the ledger's."""
+    rules = context_of(request).cluster.settings().queue
+    wait = min(60.0, rules.decision_timeout_seconds + 5)
+    key = request.headers.get("idempotency-key") or secrets.token_hex(12)
+    answer = await call_service(
         request,
+        "queue",
         "POST",
-        "/internal/ledger",
-        {
-            "action": action,
-            "student_id": me.user_id,
-            "cohort": me.cohort,
-            "course_id": course_id,
-            "actor": me.username,
-            **extra,
-        },
+        f"/internal/queue/requests?wait={wait:g}",
+        json={**change, "idempotency_key": key},
+        timeout=wait + 5,
     )
+    if answer.status_code != 200:
+        return {"relay": answer}
+    view: dict[str, Any] = answer.json()
+    status = view.pop("status")
+    view["outcome"] = "pending" if status in ("pending", "cancelled") else status
+    return view
+
+
+async def _decide(request: Request, me: Principal, action: str, course_id: int, **extra: Any) -> Response:
+    change = {
+        "action": action,
+        "student_id": me.user_id,
+        "cohort": me.cohort,
+        "course_id": course_id,
+        "actor": me.username,
+        **extra,
+    }
+    if context_of(request).cluster.settings().queue.enabled:
+        decision = await _through_queue(request, change)
+        if "relay" in decision:
+            return relay(decision["relay"])  # the queue's own refusal (window closed, rate limited, ...)
+        if decision["outcome"] == "pending":
+            return JSONResponse(
+                {"course_id": course_id, "outcome": "pending", "request_id": decision["request_id"]},
+                202,
+                headers={"Location": f"/queue/requests/{decision['request_id']}"},
+            )
+    else:
+        decision = await ledger_answer(request, "POST", "/internal/ledger", change)
     if decision["outcome"] == "rejected":
-        details = {k: v for k, v in decision.items() if k not in ("outcome", "type", "reason", "via_permit")}
+        details = {k: v for k, v in decision.items() if k not in _NOT_DETAILS}
         return problem_response(
             409, decision["type"], "Enrollment change refused", decision["reason"], request, details
         )

@@ -1,4 +1,4 @@
-"""Every endpoint of course_data, teacher and student, for every role (the routes are enumerated)."""
+"""Every endpoint of course_data, teacher, student and queue, for every role (the routes are enumerated)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ ACCESS = {
         ("DELETE", "/courses/{id}"): ADMIN,
         ("GET", "/windows"): ADMIN,
         ("PUT", "/windows"): ADMIN,
+        ("GET", "/internal/windows"): INTERNAL,
         ("GET", "/holds"): ADMIN,
         ("POST", "/holds"): ADMIN,
         ("DELETE", "/holds/{id}"): ADMIN,
@@ -72,6 +73,14 @@ ACCESS = {
         ("POST", "/student/enrollments"): STUDENT,
         ("POST", "/student/enrollments/swap"): STUDENT,
         ("DELETE", "/student/enrollments/{course_id}"): STUDENT,
+    },
+    "queue": {
+        **OPERATIONS,
+        ("POST", "/queue/requests"): STUDENT,
+        ("GET", "/queue/requests/{id}"): STUDENT,
+        ("DELETE", "/queue/requests/{id}"): STUDENT,
+        ("GET", "/queue/stats"): ADMIN,
+        ("POST", "/internal/queue/requests"): INTERNAL,
     },
 }
 ALLOWED = {

@@ -1,0 +1,135 @@
+"""Admission: the checks a request passes before it is recorded, and recording many at once.
+
+Checks, cheapest first: the body, the per-student rate limit (`queue.student_rate_limit`,
+the `limits` library's moving window, in this node's memory: a student spreading
+requests over k queue nodes gets at most k times the limit), the registration window.
+What passes is appended to its priority's stream. Admissions that arrive while a Redis
+round trip is under way are sent together in the next one (one pipeline of script
+calls), so Redis costs one round trip per burst, not per request. A request is answered
+202 only once Redis has recorded it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from limits import parse_many
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from cluster.settings import QueueSettings
+from services.common.problems import Conflict, ProblemError, ValidationFailed
+from services.queue.store import Admission, Admitted, QueueStore
+from services.queue.windows import WindowCache
+
+ACTIONS = ("enroll", "drop", "swap")
+KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:")
+
+
+class TooManyRequests(ProblemError):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
+class WindowClosed(Conflict):
+    slug, title = "window-closed", "Registration is not open for you now"
+
+
+def check_key(key: str | None) -> str:
+    if not key:
+        raise ValidationFailed(
+            "send an Idempotency-Key header (a fresh random value per request; the same value to retry it)",
+            errors=[{"field": "Idempotency-Key", "message": "required"}],
+        )
+    if len(key) > 100 or not set(key) <= KEY_CHARS:
+        raise ValidationFailed(
+            "Idempotency-Key: at most 100 letters, digits and -_.:",
+            errors=[{"field": "Idempotency-Key", "message": "invalid"}],
+        )
+    return key
+
+
+def parse_body(body: Any) -> tuple[str, int, int | None]:
+    """(action, course_id, drop_course_id) of a request body, or 422 naming each bad field."""
+    errors = []
+    if not isinstance(body, dict):
+        raise ValidationFailed("the body must be a JSON object", errors=[{"field": "", "message": "an object"}])
+    action, course, drop = body.get("action"), body.get("course_id"), body.get("drop_course_id")
+    unknown = set(body) - {"action", "course_id", "drop_course_id"}
+    if unknown:
+        errors.append({"field": ", ".join(sorted(unknown)), "message": "unknown field"})
+    if action not in ACTIONS:
+        errors.append({"field": "action", "message": "enroll, drop or swap"})
+    if not isinstance(course, int) or isinstance(course, bool) or course < 1:
+        errors.append({"field": "course_id", "message": "a course id"})
+    if action == "swap":
+        if not isinstance(drop, int) or isinstance(drop, bool) or drop < 1:
+            errors.append({"field": "drop_course_id", "message": "a swap needs the course id to give up"})
+    elif drop is not None:
+        errors.append({"field": "drop_course_id", "message": "only for a swap"})
+    if errors:
+        raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+    assert isinstance(course, int)
+    return str(action), course, drop if isinstance(drop, int) else None
+
+
+class Admitter:
+    def __init__(self, store: QueueStore, windows: WindowCache, settings: Callable[[], QueueSettings]) -> None:
+        self._store = store
+        self._windows = windows
+        self._settings = settings
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._waiting: list[tuple[Admission, asyncio.Future[Admitted]]] = []
+        self._flushing = False
+
+    async def admit(
+        self, student_id: int, cohort: int | None, actor: str, key: str, body: Any, now: float | None = None
+    ) -> Admitted:
+        action, course_id, drop_id = parse_body(body)
+        settings, now = self._settings(), time.time() if now is None else now
+        for limit in parse_many(settings.student_rate_limit):
+            if not await self._limiter.hit(limit, "queue", str(student_id)):
+                raise TooManyRequests(f"at most {limit} requests", headers={"Retry-After": "1"})
+        if await self._windows.allows(cohort, action, now) is False:
+            raise WindowClosed("registration is not open for you now")
+        admission = Admission(
+            secrets.token_hex(10),
+            student_id,
+            cohort,
+            action,
+            course_id,
+            drop_id,
+            actor,
+            min(2, max(0, settings.priorities.get(action, 2))),  # type: ignore[call-overload]
+            key,
+        )
+        return await self._submit(admission)
+
+    async def _submit(self, admission: Admission) -> Admitted:
+        future: asyncio.Future[Admitted] = asyncio.get_running_loop().create_future()
+        self._waiting.append((admission, future))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        """Send what waits in one round trip; what arrives meanwhile goes in the next."""
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    answers = await self._store.admit([a for a, _ in batch], time.time())
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), answer in zip(batch, answers, strict=True):
+                    if not future.done():
+                        future.set_result(answer)
+        finally:
+            self._flushing = False

@@ -1,0 +1,218 @@
+"""The queue's HTTP face: admit a request, read or cancel it, the operators' stats."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from services.common.auth import ADMINS, authenticate
+from services.common.forwarding import on_master
+from services.common.internal import require_internal
+from services.common.problems import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from services.queue.admission import check_key
+from services.queue.state import queue_of
+from services.queue.store import Admitted
+
+MAX_WAIT_SECONDS = 60.0
+
+
+class QueueUnavailable(ServiceUnavailable):
+    slug, title = "queue-unavailable", "The queue cannot record requests right now"
+
+
+def _wait_of(request: Request) -> float:
+    raw = request.query_params.get("wait", "0")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1
+    if not 0 <= seconds <= MAX_WAIT_SECONDS:
+        raise ValidationFailed(
+            f"wait: seconds from 0 to {MAX_WAIT_SECONDS:g}", errors=[{"field": "wait", "message": "out of range"}]
+        )
+    return seconds
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return json.loads(await request.body())
+    except ValueError:
+        raise ValidationFailed("the body is not JSON", errors=[{"field": "", "message": "not JSON"}]) from None
+
+
+def _view(request_id: str, record: dict[str, str] | None) -> dict[str, Any]:
+    if record is None:
+        raise NotFound(f"no request {request_id}")
+    view: dict[str, Any] = {
+        "request_id": request_id,
+        "status": record["status"] if record["status"] != "deciding" else "pending",
+        "action": record["action"],
+        "course_id": int(record["course"]),
+        "admitted_at": float(record["at"]),
+    }
+    if record.get("drop"):
+        view["drop_course_id"] = int(record["drop"])
+    if "decided_at" in record:
+        view.update(
+            type=record.get("type", ""), reason=record.get("reason", ""), decided_at=float(record["decided_at"])
+        )
+        view.update(json.loads(record.get("details", "{}")))  # e.g. conflicts, missing
+    return view
+
+
+async def _admit(request: Request, student_id: int, cohort: int | None, actor: str, key: str, body: Any) -> Admitted:
+    try:
+        return await queue_of(request).admitter.admit(student_id, cohort, actor, key, body)
+    except RedisError as exc:
+        raise QueueUnavailable(
+            f"the request was not recorded ({type(exc).__name__}); send it again with the same Idempotency-Key",
+            headers={"Retry-After": "1"},
+        ) from None
+
+
+def _admitted(admitted: Admitted) -> dict[str, Any]:
+    return {
+        "request_id": admitted.request_id,
+        "status": admitted.status if admitted.status != "deciding" else "pending",
+        "position": admitted.position,
+        "new": admitted.new,
+        "links": {"self": f"/queue/requests/{admitted.request_id}"},
+    }
+
+
+async def submit(request: Request) -> Response:
+    """Queue an enrollment change (the registration rush's way in).
+    ---
+    summary: Submit a request
+    description: "Body: {action: enroll|drop|swap, course_id, drop_course_id (swap only)}. The
+      Idempotency-Key header is required: the same key again returns the same request, never a
+      second one. Answers 202 with the request id and its position once the request is recorded;
+      follow it with GET /queue/requests/{id}?wait=N."
+    tags: [queue]
+    security: [{bearer: []}]
+    parameters:
+      - {in: header, name: Idempotency-Key, required: true, schema: {type: string, maxLength: 100}}
+    requestBody:
+      required: true
+      content: {application/json: {schema: {type: object}}}
+    responses:
+      "202": {description: "request_id, status, position"}
+      "409": {description: "Registration is not open for you now (window-closed)"}
+      "422": {description: "A bad field, or no Idempotency-Key"}
+      "429": {description: "Too many requests (per student)"}
+      "503": {description: "Not recorded; retry with the same Idempotency-Key"}
+    """
+    me = await authenticate(request, "student")
+    key = check_key(request.headers.get("idempotency-key"))
+    admitted = await _admit(request, me.user_id, me.cohort, me.username, key, await _json_body(request))
+    return JSONResponse(
+        _admitted(admitted), status_code=202, headers={"Location": f"/queue/requests/{admitted.request_id}"}
+    )
+
+
+async def _owned(request: Request) -> tuple[str, dict[str, str]]:
+    me = await authenticate(request, "student")
+    request_id = request.path_params["id"]
+    record = await queue_of(request).store.record(request_id)
+    if record is None or int(record["student"]) != me.user_id:
+        raise NotFound(f"no request {request_id}")  # another student's request does not exist for you
+    return request_id, record
+
+
+async def get_request(request: Request) -> Response:
+    """A request's status: pending, accepted, waitlisted, rejected (with the rule's type and reason), cancelled.
+    ---
+    summary: Read a request
+    description: With ?wait=N (seconds, up to 60) the answer is held until the outcome is final or N seconds passed.
+    tags: [queue]
+    security: [{bearer: []}]
+    parameters:
+      - {in: path, name: id, required: true, schema: {type: string}}
+      - {in: query, name: wait, schema: {type: number, minimum: 0, maximum: 60}}
+    responses:
+      "200": {description: "request_id, status, type, reason, action, course_id, admitted_at, decided_at"}
+      "404": {description: "No such request of yours"}
+    """
+    seconds = _wait_of(request)
+    request_id, record = await _owned(request)
+    final = await queue_of(request).waiters.final(request_id, seconds)
+    return JSONResponse(_view(request_id, final or record))
+
+
+async def cancel_request(request: Request) -> Response:
+    """Cancel a request that is still waiting in the queue.
+    ---
+    summary: Cancel a request
+    tags: [queue]
+    security: [{bearer: []}]
+    parameters: [{in: path, name: id, required: true, schema: {type: string}}]
+    responses:
+      "200": {description: "The request, now cancelled"}
+      "404": {description: "No such request of yours"}
+      "409": {description: "Already being decided, or decided"}
+    """
+    request_id, _ = await _owned(request)
+    store = queue_of(request).store
+    outcome = await store.cancel(request_id)
+    if outcome != "cancelled":
+        shown = "pending" if outcome == "deciding" else outcome
+        raise Conflict(f"the request can no longer be cancelled: it is {shown}", current=shown)
+    return JSONResponse(_view(request_id, await store.record(request_id)))
+
+
+async def internal_submit(request: Request) -> Response:
+    """Queue a request for a student and wait for its outcome (the student service's path; internal).
+    ---
+    summary: Submit and wait (internal)
+    tags: [internal]
+    parameters:
+      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - {in: query, name: wait, schema: {type: number, minimum: 0, maximum: 60}}
+    requestBody:
+      required: true
+      content: {application/json: {schema: {type: object}}}
+    responses:
+      "200": {description: "The request as GET /queue/requests/{id} shows it"}
+    """
+    require_internal(request)
+    seconds = _wait_of(request)
+    body = await _json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("student_id"), int):
+        raise ValidationFailed("student_id is required", errors=[{"field": "student_id", "message": "required"}])
+    change = {k: body[k] for k in ("action", "course_id", "drop_course_id") if k in body}
+    key = check_key(body.get("idempotency_key"))
+    admitted = await _admit(
+        request, body["student_id"], body.get("cohort"), str(body.get("actor", ""))[:64], key, change
+    )
+    final = await queue_of(request).waiters.final(admitted.request_id, seconds)
+    return JSONResponse(_view(admitted.request_id, final))
+
+
+async def stats(request: Request) -> Response:
+    """Stream depth, admitted/s, decided/s, lag, pending entries and the decider's state (from the master).
+    ---
+    summary: Queue statistics
+    tags: [queue]
+    security: [{bearer: []}]
+    responses:
+      "200": {description: "admitted, decided, depth, pending_entries, lag_seconds, rates, streams, consumer"}
+    """
+    await authenticate(request, *ADMINS)
+    node = queue_of(request)
+    figures = await node.stats.read()
+    return JSONResponse({**figures, "consumer": node.decider.state.as_json()})
+
+
+def queue_routes() -> list[BaseRoute]:
+    return [
+        Route("/queue/requests", submit, methods=["POST"]),
+        Route("/queue/requests/{id}", get_request, methods=["GET"]),
+        Route("/queue/requests/{id}", cancel_request, methods=["DELETE"]),
+        Route("/queue/stats", on_master(stats), methods=["GET"]),
+        Route("/internal/queue/requests", internal_submit, methods=["POST"]),
+    ]

@@ -1,0 +1,67 @@
+"""What a queue node runs for its lifetime: admission, the decider (on the master), waiters, stats."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from services.common.background import run_in_background
+from services.common.context import NodeContext, context_of
+from services.queue.admission import Admitter
+from services.queue.decider import Decider
+from services.queue.stats import QueueStats
+from services.queue.store import QueueStore
+from services.queue.waiters import Waiters
+from services.queue.windows import WindowCache
+
+
+@dataclass(frozen=True)
+class QueueNode:
+    store: QueueStore
+    admitter: Admitter
+    waiters: Waiters
+    decider: Decider
+    stats: QueueStats
+
+
+def queue_of(request: Request) -> QueueNode:
+    node: QueueNode = context_of(request).service
+    return node
+
+
+async def start_queue(ctx: NodeContext, stack: AsyncExitStack) -> QueueNode:
+    assert ctx.redis is not None  # the spec asks for Redis
+    store = QueueStore(ctx.redis)  # its consumer group is made by the decider (Redis may be down now)
+    client = ctx.cluster.client
+
+    async def fetch_windows() -> list[dict[str, Any]]:
+        answer = await client.call_master("course_data", "GET", "/internal/windows", timeout=2)
+        answer.raise_for_status()
+        windows: list[dict[str, Any]] = answer.json()["windows"]
+        return windows
+
+    async def call_ledger(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        answer = await client.call_master(
+            "course_data", "POST", "/internal/ledger/batch", json={"requests": requests}, timeout=30
+        )
+        if answer.status_code != 200:
+            raise RuntimeError(f"the ledger answered {answer.status_code}: {answer.text[:200]}")
+        decisions: list[dict[str, Any]] = answer.json()["decisions"]
+        return decisions
+
+    settings = lambda: ctx.cluster.settings().queue  # noqa: E731
+    node = QueueNode(
+        store,
+        Admitter(store, WindowCache(fetch_windows), settings),
+        Waiters(ctx.redis, store),
+        Decider(store, ctx.node.id, settings, ctx.cluster.master.is_master, call_ledger),
+        QueueStats(store),
+    )
+    ctx.metrics.registry.register(node.stats)
+    run_in_background(stack, node.waiters.listen(), node.waiters.stop)
+    run_in_background(stack, node.decider.run(), node.decider.stop)
+    run_in_background(stack, node.stats.sample_forever(), node.stats.stop)
+    return node

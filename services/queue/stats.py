@@ -1,0 +1,101 @@
+"""What operators see of the queue: depth, rates, lag, pending entries; also as Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from services.queue.store import ADMITTED, DECIDED, GROUP, STREAMS, QueueStore
+
+SAMPLE_EVERY_SECONDS = 1.0
+RATE_OVER_SECONDS = 5.0
+
+
+def _millis(entry_id: Any) -> float:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.split("-")[0]) / 1000
+
+
+class QueueStats(Collector):
+    def __init__(self, store: QueueStore) -> None:
+        self._store = store
+        self._samples: deque[tuple[float, int, int]] = deque(maxlen=64)
+        self.snapshot: dict[str, Any] = {}
+        self._stopped = False
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    async def sample_forever(self) -> None:
+        while not self._stopped:
+            try:
+                self.snapshot = await self.read()
+            except Exception as exc:
+                self.snapshot = {"error": f"{type(exc).__name__}: {exc}"}
+            await asyncio.sleep(SAMPLE_EVERY_SECONDS)
+
+    def _rate(self, index: int) -> float:
+        now = time.monotonic()
+        recent = [s for s in self._samples if now - s[0] <= RATE_OVER_SECONDS + 0.5]
+        if len(recent) < 2 or recent[-1][0] == recent[0][0]:
+            return 0.0
+        return round((recent[-1][index] - recent[0][index]) / (recent[-1][0] - recent[0][0]), 1)
+
+    async def read(self) -> dict[str, Any]:
+        redis = self._store.redis
+        admitted, decided = (int(v or 0) for v in await redis.mget(ADMITTED, DECIDED))
+        self._samples.append((time.monotonic(), admitted, decided))
+        pending, undelivered, oldest = 0, 0, None
+        streams = {}
+        for stream in STREAMS:
+            groups = {g["name"].decode(): g for g in await redis.xinfo_groups(stream)}
+            group = groups.get(GROUP)
+            length = await redis.xlen(stream)
+            if group is None:
+                continue
+            in_flight = int(group["pending"])
+            waiting = int(group.get("lag") or 0)
+            pending += in_flight
+            undelivered += waiting
+            streams[stream] = {"length": length, "pending": in_flight, "undelivered": waiting}
+            if in_flight:
+                summary: Any = await redis.xpending(stream, GROUP)
+                oldest = min(filter(None, (oldest, _millis(summary["min"]))))
+            if waiting:
+                after = group["last-delivered-id"]
+                nxt = await redis.xrange(
+                    stream, min=f"({after.decode() if isinstance(after, bytes) else after}", count=1
+                )
+                if nxt:
+                    oldest = min(filter(None, (oldest, _millis(nxt[0][0]))))
+        return {
+            "admitted": admitted,
+            "decided": decided,
+            "depth": admitted - decided,
+            "pending_entries": pending,
+            "undelivered_entries": undelivered,
+            "lag_seconds": round(max(0.0, time.time() - oldest), 3) if oldest else 0.0,
+            "admitted_per_second": self._rate(1),
+            "decided_per_second": self._rate(2),
+            "streams": streams,
+        }
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        snap = self.snapshot
+        for name, key, text in (
+            ("queue_admitted", "admitted", "Requests admitted since the queue was created."),
+            ("queue_decided", "decided", "Requests with a final outcome (decided or cancelled)."),
+            ("queue_depth", "depth", "Admitted requests without a final outcome yet."),
+            ("queue_pending_entries", "pending_entries", "Stream entries read by a decider, not acknowledged."),
+            ("queue_lag_seconds", "lag_seconds", "Age of the oldest request not decided yet."),
+            ("queue_admitted_per_second", "admitted_per_second", "Admissions per second (last seconds)."),
+            ("queue_decided_per_second", "decided_per_second", "Decisions per second (last seconds)."),
+        ):
+            if key in snap:
+                yield GaugeMetricFamily(name, text, value=float(snap[key]))

@@ -1,0 +1,128 @@
+"""The queue on real processes: admission, idempotency, results, cancel, stats, the student path."""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import time
+
+import httpx
+import pytest
+
+from ops.localcluster import LocalCluster, wait_for
+from tests.cluster.conftest import MakeCluster
+from tests.cluster.test_registrar import open_registration, token
+
+pytestmark = pytest.mark.cluster
+
+
+def started(cluster: LocalCluster) -> LocalCluster:
+    cluster.start()
+    cluster.wait_ready()
+    via = cluster.config.nodes[-1].id
+    for service in ("login", "course_data", "queue"):
+        wait_for(lambda s=service: cluster.master(s, via), 20, f"a {service} master")
+    return cluster
+
+
+def submit(queue: str, who: dict[str, str], key: str, **body: object) -> httpx.Response:
+    return httpx.post(f"{queue}/queue/requests", json=body, headers={**who, "Idempotency-Key": key})
+
+
+def test_admission_results_cancel_and_stats(make_cluster: MakeCluster) -> None:
+    cluster = started(make_cluster({"login": 1, "course_data": 1, "queue": 1, "student": 1}))
+    admin = token(cluster, 1, "admin")
+    course = open_registration(cluster, admin, capacity=1)
+    queue = cluster.url("queue-1")
+    ann, ben = token(cluster, 501, "student"), token(cluster, 502, "student")
+
+    first = submit(queue, ann, "k-1", action="enroll", course_id=course)
+    assert first.status_code == 202, first.text
+    request_id = first.json()["request_id"]
+    again = submit(queue, ann, "k-1", action="enroll", course_id=course)
+    assert (again.status_code, again.json()["request_id"], again.json()["new"]) == (202, request_id, False)
+    outcome = httpx.get(f"{queue}/queue/requests/{request_id}?wait=10", headers=ann).json()
+    assert (outcome["status"], outcome["course_id"]) == ("accepted", course)
+    assert httpx.get(f"{queue}/queue/requests/{request_id}", headers=ben).status_code == 404  # not yours
+    assert httpx.delete(f"{queue}/queue/requests/{request_id}", headers=ann).status_code == 409  # decided
+
+    second = submit(queue, ben, "k-1", action="enroll", course_id=course).json()  # same key, another student
+    assert second["request_id"] != request_id
+    waited = httpx.get(f"{queue}/queue/requests/{second['request_id']}?wait=10", headers=ben).json()
+    assert waited["status"] == "waitlisted"
+    clash = submit(queue, ann, "k-2", action="enroll", course_id=course).json()
+    refused = httpx.get(f"{queue}/queue/requests/{clash['request_id']}?wait=10", headers=ann).json()
+    assert (refused["status"], refused["type"]) == ("rejected", "already-enrolled")
+
+    assert submit(queue, ann, "", action="enroll", course_id=course).status_code == 422  # no key
+    bad = submit(queue, ann, "k-3", action="elope", course_id=0)
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} == {"action", "course_id"}
+    assert submit(queue, admin, "k-4", action="enroll", course_id=course).status_code == 403
+
+    stats = httpx.get(f"{queue}/queue/stats", headers=admin).json()
+    assert (stats["admitted"], stats["decided"], stats["depth"]) == (3, 3, 0)
+    assert stats["consumer"]["role"] in ("idle", "deciding")
+    assert httpx.get(f"{queue}/queue/stats", headers=ann).status_code == 403
+    assert "queue_depth 0.0" in httpx.get(f"{queue}/metrics").text
+
+    # registration closes: admission refuses at once (the windows are cached for a moment)
+    shut = {
+        "windows": [{"opens_at": time.time() - 60, "closes_at": time.time() - 30, "drop_deadline": time.time() + 60}]
+    }
+    assert httpx.put(f"{cluster.url('course_data-1')}/windows", json=shut, headers=admin).status_code == 200
+    closed = wait_for(
+        lambda: (
+            (r := submit(queue, ben, secrets.token_hex(4), action="enroll", course_id=course)).status_code == 409 and r
+        ),
+        10,
+        "the window to close at admission",
+    )
+    assert closed.json()["type"] == "/problems/window-closed"
+
+
+def test_cancel_while_pending_and_the_student_service_through_the_queue(make_cluster: MakeCluster) -> None:
+    cluster = started(make_cluster({"login": 1, "course_data": 1, "queue": 1, "student": 1}))
+    admin, superuser = token(cluster, 1, "admin"), token(cluster, 2, "super_admin")
+    course = open_registration(cluster, admin, capacity=2)
+    queue, student = cluster.url("queue-1"), cluster.url("student-1")
+    on = {"queue": {"enabled": True}}
+    assert httpx.patch(f"{cluster.url('login-1')}/settings", json=on, headers=superuser).status_code == 200
+    me = token(cluster, 601, "student")
+    enrolled = wait_for(
+        lambda: (
+            (r := httpx.post(f"{student}/student/enrollments", json={"course_id": course}, headers=me))
+            and r.status_code == 201
+            and r
+        ),
+        15,
+        "an enrollment through the queue",
+    )
+    assert enrolled.json()["outcome"] == "accepted"
+    stats = httpx.get(f"{queue}/queue/stats", headers=admin).json()
+    assert stats["decided"] >= 1  # it went through the queue
+    twice = httpx.post(f"{student}/student/enrollments", json={"course_id": course}, headers=me)
+    assert (twice.status_code, twice.json()["type"]) == (409, "/problems/already-enrolled")
+    dropped = httpx.delete(f"{student}/student/enrollments/{course}", headers=me)
+    assert dropped.status_code == 200, dropped.text
+
+    # A request waits while an earlier one is being decided; the waiting one can be cancelled.
+    cluster.signal("course_data-1", signal.SIGSTOP)  # the ledger hangs: the first request stays in flight
+    try:
+        stuck = submit(queue, me, "c-1", action="enroll", course_id=course).json()
+        wait_for(lambda: httpx.get(f"{queue}/queue/stats", headers=admin).json()["pending_entries"] == 1, 10, "read")
+        waiting = submit(queue, me, "c-2", action="drop", course_id=course).json()
+        cancelled = httpx.delete(f"{queue}/queue/requests/{waiting['request_id']}", headers=me)
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["status"] == "cancelled"
+        in_flight = httpx.delete(f"{queue}/queue/requests/{stuck['request_id']}", headers=me)
+        assert in_flight.status_code == 409  # already with the ledger
+    finally:
+        cluster.signal("course_data-1", signal.SIGCONT)
+    final = httpx.get(f"{queue}/queue/requests/{stuck['request_id']}?wait=20", headers=me).json()
+    assert final["status"] == "accepted"
+    assert httpx.get(f"{queue}/queue/requests/{waiting['request_id']}", headers=me).json()["status"] == "cancelled"
+    stats = wait_for(
+        lambda: (r := httpx.get(f"{queue}/queue/stats", headers=admin).json())["depth"] == 0 and r, 10, "drained"
+    )
+    assert stats["pending_entries"] == 0
