@@ -16,6 +16,7 @@ from cluster.node import ClusterNode
 from services.common.auth import JwksSource, TokenVerifier
 from services.common.cluster_routes import CLUSTER_MODELS, cluster_routes
 from services.common.context import NodeContext, ServiceSpec
+from services.common.hot_path import HotPathMiddleware
 from services.common.metrics import HttpMetrics
 from services.common.middleware import RequestContextMiddleware
 from services.common.notifications import notification_routes, start_outbox
@@ -81,7 +82,10 @@ def build_app(spec: ServiceSpec, config: ClusterConfig, node: NodeConfig) -> Sta
             *(notification_routes() if spec.sends_notifications else []),
             *spec.routes,
         ],
-        middleware=[Middleware(RequestContextMiddleware, max_body_bytes=config.http.max_body_bytes, metrics=metrics)],
+        middleware=[
+            Middleware(RequestContextMiddleware, max_body_bytes=config.http.max_body_bytes, metrics=metrics),
+            *([Middleware(HotPathMiddleware, routes=spec.hot_routes)] if spec.hot_routes else []),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -119,11 +119,29 @@ class Outbox:
                     .limit(BATCH)
                 )
             ).all()
+        settings = self._settings()
+        if due and not (settings.email_enabled or settings.sms_enabled):
+            return await self._log_only(due)
         results = [(row.id, await self._attempt(row)) for row in due]
         if results:  # one transaction for the whole batch, not one per message
             async with self._database.write(fence=self._fence()) as conn:
                 for row_id, changes in results:
                     await conn.execute(update(outbox).where(outbox.c.id == row_id).values(**changes))
+        return len(due)
+
+    async def _log_only(self, due: Sequence[Row[Any]]) -> int:
+        """No channel is configured: record and log the messages (one statement for the batch)."""
+        for row in due:
+            log.info(
+                "notification recorded (no email or SMS configured)",
+                extra={"user_id": row.user_id, "kind": row.kind, "subject": row.subject},
+            )
+        async with self._database.write(fence=self._fence()) as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_([row.id for row in due]))
+                .values(status="logged", finished_at=self._clock())
+            )
         return len(due)
 
     async def _attempt(self, row: Row[Any]) -> dict[str, Any]:

@@ -1,8 +1,7 @@
 """Admission: the checks a request passes before it is recorded, and recording many at once.
 
-Checks, cheapest first: the body, the per-student rate limit (`queue.student_rate_limit`,
-the `limits` library's moving window, in this node's memory: a student spreading
-requests over k queue nodes gets at most k times the limit), the registration window.
+Checks, cheapest first: the body, the per-student rate limit (`rate_limit.py`), the
+registration window.
 What passes is appended to its priority's stream. Admissions that arrive while a Redis
 round trip is under way are sent together in the next one (one pipeline of script
 calls), so Redis costs one round trip per burst, not per request. A request is answered
@@ -17,12 +16,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from limits import parse_many
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
-
 from cluster.settings import QueueSettings
 from services.common.problems import Conflict, ProblemError, ValidationFailed
+from services.queue.rate_limit import StudentRateLimit
 from services.queue.store import Admission, Admitted, QueueStore
 from services.queue.windows import WindowCache
 
@@ -79,9 +75,9 @@ def parse_body(body: Any) -> tuple[str, int, int | None]:
 class Admitter:
     def __init__(self, store: QueueStore, windows: WindowCache, settings: Callable[[], QueueSettings]) -> None:
         self._store = store
-        self._windows = windows
+        self.windows = windows
         self._settings = settings
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter = StudentRateLimit()
         self._waiting: list[tuple[Admission, asyncio.Future[Admitted]]] = []
         self._flushing = False
 
@@ -90,10 +86,9 @@ class Admitter:
     ) -> Admitted:
         action, course_id, drop_id = parse_body(body)
         settings, now = self._settings(), time.time() if now is None else now
-        for limit in parse_many(settings.student_rate_limit):
-            if not await self._limiter.hit(limit, "queue", str(student_id)):
-                raise TooManyRequests(f"at most {limit} requests", headers={"Retry-After": "1"})
-        if await self._windows.allows(cohort, action, now) is False:
+        if not await self._limiter.allow(student_id, settings.student_rate_limit):
+            raise TooManyRequests(f"at most {settings.student_rate_limit}", headers={"Retry-After": "1"})
+        if await self.windows.allows(cohort, action, now) is False:
             raise WindowClosed("registration is not open for you now")
         admission = Admission(
             secrets.token_hex(10),

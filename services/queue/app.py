@@ -7,7 +7,7 @@ from starlette.applications import Starlette
 from cluster.config import ClusterConfig, NodeConfig
 from services.common.app import build_app
 from services.common.context import ServiceSpec
-from services.queue.routes import queue_routes
+from services.queue.routes import queue_routes, submit
 from services.queue.state import start_queue
 
 SPEC = ServiceSpec(
@@ -15,6 +15,7 @@ SPEC = ServiceSpec(
     title="Queue buffer",
     description=("The registration rush: admission into Redis streams, decisions in batches by the ledger, results."),
     routes=tuple(queue_routes()),
+    hot_routes={("POST", "/queue/requests"): submit},
     uses_redis=True,
     start=start_queue,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -165,6 +166,38 @@ async def cancel_request(request: Request) -> Response:
     return JSONResponse(_view(request_id, await store.record(request_id)))
 
 
+async def opening(request: Request) -> Response:
+    """When registration opens for you: the waiting room's answer.
+    ---
+    summary: My registration window
+    description: "open: whether you may enroll now; opens_at, closes_at, drop_deadline (Unix time) and
+      seconds_to_open of your cohort's next or current window (null when none is known). Poll it while
+      you wait; it also gets your token checked ahead of the rush."
+    tags: [queue]
+    security: [{bearer: []}]
+    responses:
+      "200": {description: "open, opens_at, closes_at, drop_deadline, seconds_to_open"}
+    """
+    me = await authenticate(request, "student")
+    now = time.time()
+    windows = await queue_of(request).admitter.windows.applicable(me.cohort) or []
+    upcoming = sorted((w for w in windows if w.closes_at > now), key=lambda w: w.opens_at)
+    if not upcoming:
+        return JSONResponse(
+            {"open": False, "opens_at": None, "closes_at": None, "drop_deadline": None, "seconds_to_open": None}
+        )
+    w = upcoming[0]
+    return JSONResponse(
+        {
+            "open": w.opens_at <= now,
+            "opens_at": w.opens_at,
+            "closes_at": w.closes_at,
+            "drop_deadline": w.drop_deadline,
+            "seconds_to_open": round(max(0.0, w.opens_at - now), 3),
+        }
+    )
+
+
 async def internal_submit(request: Request) -> Response:
     """Queue a request for a student and wait for its outcome (the student service's path; internal).
     ---
@@ -214,5 +247,6 @@ def queue_routes() -> list[BaseRoute]:
         Route("/queue/requests/{id}", get_request, methods=["GET"]),
         Route("/queue/requests/{id}", cancel_request, methods=["DELETE"]),
         Route("/queue/stats", on_master(stats), methods=["GET"]),
+        Route("/queue/opening", opening, methods=["GET"]),
         Route("/internal/queue/requests", internal_submit, methods=["POST"]),
     ]

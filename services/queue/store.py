@@ -9,7 +9,8 @@ Keys (one Redis, append-only file on):
 - `q:admitted`, `q:decided` counters; `q:done` the channel announcing decisions.
 
 Every change of a request's state is one Lua script, so admission (key check, stream
-append, record) and cancellation (only while pending) are atomic.
+append, record) and cancellation (only while pending) are atomic. The scripts build
+some key names themselves: one Redis server, not Redis Cluster.
 """
 
 from __future__ import annotations
@@ -28,22 +29,52 @@ ADMITTED, DECIDED, DONE_CHANNEL, CONSUMER = "q:admitted", "q:decided", "q:done",
 RECORD_TTL_SECONDS = 7 * 24 * 3600
 FINAL = ("accepted", "waitlisted", "rejected", "cancelled")
 
+# Admit a burst: ARGV = now, record TTL, then one JSON object per admission (all strings).
+# Per admission: the idempotency key seen before answers the request it admitted;
+# otherwise the key, the stream entry and the record are written.
 _ADMIT = """
-local existing = redis.call('GET', KEYS[1])
-if existing then
-  local status = redis.call('HGET', 'q:r:' .. existing, 'status')
-  return {0, existing, status or 'pending', 0}
+local now, ttl = ARGV[1], tonumber(ARGV[2])
+local decided = tonumber(redis.call('GET', KEYS[2]) or '0')
+local out = {}
+for i = 3, #ARGV do
+  local r = cjson.decode(ARGV[i])
+  local key = 'q:k:' .. r.student .. ':' .. r.key
+  local existing = redis.call('GET', key)
+  if existing then
+    local status = redis.call('HGET', 'q:r:' .. existing, 'status')
+    out[#out + 1] = {0, existing, status or 'pending', 0}
+  else
+    redis.call('SET', key, r.id, 'EX', ttl)
+    local entry = redis.call('XADD', KEYS[3 + tonumber(r.priority)], '*', 'id', r.id, 'student', r.student,
+      'cohort', r.cohort, 'action', r.action, 'course', r.course, 'drop', r.drop, 'at', now, 'actor', r.actor)
+    local n = redis.call('INCR', KEYS[1])
+    local record = 'q:r:' .. r.id
+    redis.call('HSET', record, 'student', r.student, 'action', r.action, 'course', r.course, 'drop', r.drop,
+      'at', now, 'priority', r.priority, 'entry', entry, 'n', n, 'status', 'pending')
+    redis.call('EXPIRE', record, ttl)
+    out[#out + 1] = {1, r.id, 'pending', n - decided}
+  end
 end
-local ttl = tonumber(ARGV[10])
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl)
-local entry = redis.call('XADD', KEYS[3], '*', 'id', ARGV[1], 'student', ARGV[2], 'cohort', ARGV[3],
-  'action', ARGV[4], 'course', ARGV[5], 'drop', ARGV[6], 'at', ARGV[7], 'actor', ARGV[8])
-local n = redis.call('INCR', KEYS[4])
-local decided = tonumber(redis.call('GET', KEYS[5]) or '0')
-redis.call('HSET', KEYS[2], 'student', ARGV[2], 'action', ARGV[4], 'course', ARGV[5], 'drop', ARGV[6],
-  'at', ARGV[7], 'priority', ARGV[9], 'entry', entry, 'n', n, 'status', 'pending')
-redis.call('EXPIRE', KEYS[2], ttl)
-return {1, ARGV[1], 'pending', n - decided}
+return out
+"""
+
+# Record decisions: ARGV = one JSON object per decision {id, fields}; count them and
+# announce their ids on the channel.
+_FINISH = """
+local ids = {}
+for i = 1, #ARGV do
+  local d = cjson.decode(ARGV[i])
+  local record = 'q:r:' .. d.id
+  for field, value in pairs(d.fields) do
+    redis.call('HSET', record, field, tostring(value))
+  end
+  ids[#ids + 1] = d.id
+end
+if #ids > 0 then
+  redis.call('INCRBY', KEYS[1], #ids)
+  redis.call('PUBLISH', KEYS[2], cjson.encode(ids))
+end
+return #ids
 """
 
 # Take the requests that are still to be decided (pending, or deciding after a failover);
@@ -135,6 +166,7 @@ class QueueStore:
         self._admit = redis.register_script(_ADMIT)
         self._claim = redis.register_script(_CLAIM)
         self._cancel = redis.register_script(_CANCEL)
+        self._finish = redis.register_script(_FINISH)
 
     async def prepare(self) -> None:
         """Create the streams' consumer group (idempotent)."""
@@ -146,32 +178,26 @@ class QueueStore:
                     raise
 
     async def admit(self, admissions: Sequence[Admission], now: float) -> list[Admitted]:
-        """Record admissions, all in one round trip (one script call each, pipelined)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for a in admissions:
-                await self._admit(
-                    keys=[
-                        f"q:k:{a.student_id}:{a.idempotency_key}",
-                        record_key(a.request_id),
-                        STREAMS[a.priority],
-                        ADMITTED,
-                        DECIDED,
-                    ],
-                    args=[
-                        a.request_id,
-                        a.student_id,
-                        "" if a.cohort is None else a.cohort,
-                        a.action,
-                        a.course_id,
-                        "" if a.drop_course_id is None else a.drop_course_id,
-                        f"{now:.6f}",
-                        a.actor,
-                        a.priority,
-                        RECORD_TTL_SECONDS,
-                    ],
-                    client=pipe,
-                )
-            replies = await pipe.execute()
+        """Record a burst of admissions in one script call (one round trip, one JSON argument each)."""
+        payloads = [
+            json.dumps(
+                {
+                    "id": a.request_id,
+                    "student": str(a.student_id),
+                    "cohort": "" if a.cohort is None else str(a.cohort),
+                    "action": a.action,
+                    "course": str(a.course_id),
+                    "drop": "" if a.drop_course_id is None else str(a.drop_course_id),
+                    "actor": a.actor,
+                    "priority": str(a.priority),
+                    "key": a.idempotency_key,
+                }
+            )
+            for a in admissions
+        ]
+        replies: Any = await self._admit(
+            keys=[ADMITTED, DECIDED, *STREAMS], args=[f"{now:.6f}", RECORD_TTL_SECONDS, *payloads]
+        )
         return [Admitted(r[1].decode(), bool(r[0]), r[2].decode(), int(r[3])) for r in replies]
 
     async def record(self, request_id: str) -> dict[str, str] | None:
@@ -193,16 +219,13 @@ class QueueStore:
     async def finish(
         self, results: Sequence[tuple[Entry, dict[str, str | int | float]]], acked: Sequence[Entry]
     ) -> None:
-        """Record decisions, count them, announce them, and acknowledge their entries: one round trip."""
+        """Record decisions, count and announce them, acknowledge their entries: one round trip."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            for entry, fields in results:
-                pipe.hset(record_key(entry.request_id), mapping=dict(fields))  # type: ignore[arg-type]
             if results:
-                pipe.incrby(DECIDED, len(results))
+                decided = [json.dumps({"id": e.request_id, "fields": fields}) for e, fields in results]
+                await self._finish(keys=[DECIDED, DONE_CHANNEL], args=decided, client=pipe)
             for stream in STREAMS:
                 ids = [e.entry_id for e in acked if e.stream == stream]
                 if ids:
                     pipe.xack(stream, GROUP, *ids)
-            if results:
-                pipe.publish(DONE_CHANNEL, json.dumps([e.request_id for e, _ in results]))
             await pipe.execute()

@@ -44,13 +44,19 @@ class WindowCache:
                 log.warning("registration windows unavailable; using the last known", extra={"error": repr(exc)})
         return self._windows
 
-    async def allows(self, cohort: int | None, action: str, now: float) -> bool | None:
-        """Whether the student's window is open for `action` now (None: unknown, let the ledger decide)."""
+    async def applicable(self, cohort: int | None) -> list[Window] | None:
+        """The windows of the student's cohort if it has any, else those for everyone (None: unknown)."""
         windows = await self._current()
         if windows is None:
             return None
         mine = [w for w in windows if cohort is not None and w.cohort == cohort]
-        applicable = mine or [w for w in windows if w.cohort is None]
+        return mine or [w for w in windows if w.cohort is None]
+
+    async def allows(self, cohort: int | None, action: str, now: float) -> bool | None:
+        """Whether the student's window is open for `action` now (None: unknown, let the ledger decide)."""
+        applicable = await self.applicable(cohort)
+        if applicable is None:
+            return None
         if action == "drop":
             return any(w.opens_at <= now <= w.drop_deadline for w in applicable)
         return any(w.opens_at <= now < w.closes_at for w in applicable)

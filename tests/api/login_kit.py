@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from joserfc import jwt
 from joserfc.jwk import OKPKey
 from starlette.testclient import TestClient
-
-from cluster.config import ClusterConfig
 
 STRONG = "correct horse battery staple"
 
@@ -59,14 +54,6 @@ def new_account(client: TestClient, admin: Account, username: str, role: str, pa
     assert created.status_code == 201, created.text
     body = log_in(client, username, password).json()
     return Account(created.json()["id"], username, password, body["access_token"], body["refresh_token"])
-
-
-def signing_key(config: ClusterConfig) -> OKPKey:
-    """The login service's current private key, read from its database (as an attacker who stole it would)."""
-    path = config.database_url("login").removeprefix("sqlite+aiosqlite:///")
-    with sqlite3.connect(Path(path)) as db:
-        (jwk,) = db.execute("SELECT private_jwk FROM signing_keys ORDER BY created_at DESC LIMIT 1").fetchone()
-    return OKPKey.import_key(json.loads(jwk))
 
 
 def forge(key: OKPKey, header: dict[str, Any] | None = None, **claims: Any) -> str:

@@ -16,8 +16,9 @@ from joserfc.jwk import OctKey, OKPKey
 from starlette.testclient import TestClient
 
 from cluster.config import ClusterConfig
+from ops.tokens import signing_key
 from services import app_factory
-from tests.api.login_kit import STRONG, Account, default_account, forge, log_in, new_account, signing_key
+from tests.api.login_kit import STRONG, Account, default_account, forge, log_in, new_account
 from tests.support import make_config, wait_master, wait_until
 
 

@@ -80,6 +80,7 @@ ACCESS = {
         ("GET", "/queue/requests/{id}"): STUDENT,
         ("DELETE", "/queue/requests/{id}"): STUDENT,
         ("GET", "/queue/stats"): ADMIN,
+        ("GET", "/queue/opening"): STUDENT,
         ("POST", "/internal/queue/requests"): INTERNAL,
     },
 }

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from ops.localcluster import LocalCluster, wait_for
-from tests.api.login_kit import forge, signing_key
+from ops.tokens import signing_key
+from tests.api.login_kit import forge
 from tests.cluster.conftest import MakeCluster
 
 pytestmark = pytest.mark.cluster

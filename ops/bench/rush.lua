@@ -1,0 +1,65 @@
+-- The rush: each wrk thread sends its share of prepared requests once, then stops.
+-- Arguments: the requests file (lines "token<TAB>idempotency key<TAB>json body"), the number of threads.
+-- A thread that has sent all its requests stops; the benchmark ends wrk once the server has them all.
+
+local counter = 0
+local threads = {}
+
+function setup(thread)
+  thread:set("id", counter)
+  table.insert(threads, thread)
+  counter = counter + 1
+end
+
+local lines = {}
+local sent = 0
+local answered = 0
+statuses = {}
+
+function init(args)
+  local total = tonumber(args[2])
+  local i = 0
+  for line in io.lines(args[1]) do
+    if i % total == id then
+      table.insert(lines, line)
+    end
+    i = i + 1
+  end
+end
+
+function request()
+  sent = sent + 1
+  local line = lines[sent]
+  if line == nil then
+    wrk.thread:stop()
+    return wrk.format("GET", "/health")
+  end
+  local token, key, body = line:match("([^\t]+)\t([^\t]+)\t(.*)")
+  local headers = {}
+  headers["Authorization"] = "Bearer " .. token
+  headers["Idempotency-Key"] = key
+  headers["Content-Type"] = "application/json"
+  return wrk.format("POST", "/queue/requests", headers, body)
+end
+
+function response(status, headers, body)
+  local key = tostring(status)
+  statuses[key] = (statuses[key] or 0) + 1
+  answered = answered + 1
+  if answered >= #lines then
+    wrk.thread:stop()
+  end
+end
+
+function done(summary, latency, requests)
+  local merged = {}
+  for _, thread in ipairs(threads) do
+    local counts = thread:get("statuses")
+    for status, count in pairs(counts) do
+      merged[status] = (merged[status] or 0) + count
+    end
+  end
+  for status, count in pairs(merged) do
+    io.write(string.format("status %s %d\n", status, count))
+  end
+end

@@ -1,0 +1,184 @@
+"""The registration rush: admission and decision rates, time to outcome, and the checks.
+
+    python -m ops.bench rush [--students 2000] [--courses 5] [--seats 100] [--per-student 3]
+                             [--connections 64] [--json FILE]
+
+A login, a course_data and a queue node are started (one node each, private Redis).
+`--courses` courses of `--seats` seats are created and registration is opened; every
+student gets a token signed directly with the login key (no bcrypt logins) and asks for
+`--per-student` of the courses, all requests shuffled. Before the rush each student
+opens the waiting room once (`GET /queue/opening`), as they would while waiting for the
+opening, which also gets their token verified and cached (`--cold` skips it). wrk (Debian package `wrk`) sends
+each request once over `--connections` connections, first to a trivial Starlette
+endpoint that parses the same JSON body (the baseline), then to `POST /queue/requests`.
+Rates are measured by the servers' own clocks (first to last admission); time to outcome
+is from admission to decision as the queue recorded them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from ops.bench.catalogue import admin_token
+from ops.bench.report import save
+from ops.bench.wrk import require_wrk
+from ops.localcluster import local_cluster, wait_for
+from ops.rush import Prepared, counters, create_courses, plan, report
+
+LUA = Path(__file__).with_name("rush.lua")
+CONFIG = """[http]
+log_level = "warning"
+[redis]
+private_port = 26392
+[[nodes]]
+id = "login-1"
+service = "login"
+http = "127.0.0.1:28022"
+raft = "127.0.0.1:29022"
+[[nodes]]
+id = "course_data-1"
+service = "course_data"
+http = "127.0.0.1:28021"
+raft = "127.0.0.1:29021"
+[[nodes]]
+id = "queue-1"
+service = "queue"
+http = "127.0.0.1:28025"
+raft = "127.0.0.1:29025"
+"""
+TRIVIAL_PORT = 28029
+
+
+def fire(url: str, requests_file: Path, total: int, connections: int, served: Any) -> dict[str, Any]:
+    """Send every prepared request once with wrk; stop it when the server has answered them all."""
+    command = [require_wrk(), "-t1", f"-c{connections}", "-d120s", "-s", str(LUA), url, "--", str(requests_file), "1"]
+    process = psutil.Popen(command, stdout=subprocess.PIPE, text=True)
+    started = time.monotonic()
+    last, still_since = -1, time.monotonic()
+    while time.monotonic() - started < 115:
+        count = served()
+        if count >= total:
+            break
+        if count != last:
+            last, still_since = count, time.monotonic()
+        elif time.monotonic() - still_since > 3:
+            break  # nothing more arrives (some requests were refused)
+        time.sleep(0.05)
+    time.sleep(0.5)  # the last answers reach wrk
+    cpu = process.cpu_times()
+    wall = time.monotonic() - started
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=30)
+    statuses = {m[0]: int(m[1]) for m in re.findall(r"status (\d+) (\d+)", out)}
+    return {"statuses": statuses, "wrk_cpu_share_of_a_core": round((cpu.user + cpu.system) / wall, 3)}
+
+
+def trivial_rate(requests_file: Path, total: int, connections: int) -> dict[str, Any]:
+    server = subprocess.Popen([sys.executable, "-m", "ops.bench.trivial", str(TRIVIAL_PORT)])
+    base = f"http://127.0.0.1:{TRIVIAL_PORT}"
+    try:
+        wait_for(lambda: httpx.get(f"{base}/health").status_code == 200, 20, "the trivial endpoint")
+        load = fire(base, requests_file, total, connections, lambda: httpx.get(f"{base}/count").json()["count"])
+        seen = httpx.get(f"{base}/count").json()
+    finally:
+        server.terminate()
+        server.wait(10)
+    return {**load, "per_s": round(seen["count"] / max(1e-6, seen["last"] - seen["first"]), 1)}
+
+
+async def waiting_room(url: str, tokens: list[str], connections: int) -> None:
+    """Every student opens the waiting page once before registration opens (GET /queue/opening)."""
+    gate = asyncio.Semaphore(connections)
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+
+        async def one(token: str) -> None:
+            async with gate:
+                (await client.get("/queue/opening", headers={"Authorization": f"Bearer {token}"})).raise_for_status()
+
+        await asyncio.gather(*(one(t) for t in tokens))
+
+
+def write_requests(path: Path, prepared: list[Prepared]) -> None:
+    path.write_text("".join(f"{p.token}\t{p.key}\t{p.body}\n" for p in prepared))
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ops.bench rush", description=__doc__.split("\n")[0])
+    parser.add_argument("--students", type=int, default=2000)
+    parser.add_argument("--courses", type=int, default=5)
+    parser.add_argument("--seats", type=int, default=100)
+    parser.add_argument("--per-student", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--cold", action="store_true", help="skip the waiting room: tokens first seen in the rush")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    require_wrk()
+    with tempfile.TemporaryDirectory(prefix="cs-bench-rush-") as tmp:
+        config = Path(tmp) / "rush.toml"
+        config.write_text(CONFIG)
+        with local_cluster(config, Path(tmp) / "data") as cluster:
+            print("starting a login, a course_data and a queue node ...", flush=True)
+            cluster.start()
+            cluster.wait_ready()
+            for service in ("login", "course_data", "queue"):
+                wait_for(lambda s=service: cluster.master(s, "queue-1"), 30, f"a {service} master")
+            login = cluster.url("login-1")
+            admin = {"Authorization": f"Bearer {admin_token(login)}"}
+            rules = {"queue": {"student_rate_limit": "1000 per minute"}}
+            httpx.patch(f"{login}/settings", json=rules, headers=admin, timeout=30).raise_for_status()
+            print(f"creating {args.courses} courses of {args.seats} seats, opening registration ...", flush=True)
+            course_ids = create_courses(cluster.url("course_data-1"), admin, args.courses, args.seats)
+            prepared = plan(cluster.config, args.students, course_ids, args.per_student)
+            requests_file = Path(tmp) / "requests.tsv"
+            write_requests(requests_file, prepared)
+            total = len(prepared)
+            print(f"{total} requests from {args.students} students; baseline: the trivial endpoint ...", flush=True)
+            baseline = trivial_rate(requests_file, total, args.connections)
+            if not args.cold:
+                print("the students wait in the waiting room (GET /queue/opening) ...", flush=True)
+                tokens = list({p.student_id: p.token for p in prepared}.values())
+                asyncio.run(waiting_room(cluster.url("queue-1"), tokens, args.connections))
+            assert cluster.redis is not None
+            redis_url = cluster.redis.url
+            print("the rush: POST /queue/requests ...", flush=True)
+            load = fire(cluster.url("queue-1"), requests_file, total, args.connections, lambda: counters(redis_url)[0])
+            wait_for(lambda: (c := counters(redis_url))[0] == c[1], 60, "every admitted request decided")
+            found = report(redis_url, Path(tmp) / "data" / "db" / "course_data.db")
+    figures = {
+        "benchmark": "rush",
+        "students": args.students,
+        "courses": args.courses,
+        "seats": args.seats,
+        "requests": total,
+        "tokens_seen_before_the_rush": not args.cold,
+        "trivial_per_s": baseline["per_s"],
+        "admitted_per_s": found["admitted_per_s"],
+        "admitted_to_trivial_ratio": round(found["admitted_per_s"] / baseline["per_s"], 3),
+        "decided_per_s": found["decided_per_s"],
+        "outcome_p50_s": found["outcome_p50_s"],
+        "outcome_p99_s": found["outcome_p99_s"],
+        "drained_after_last_admission_s": found["drained_after_last_admission_s"],
+        "http_statuses": load["statuses"],
+        "wrk_cpu_share_of_a_core": {
+            "trivial": baseline["wrk_cpu_share_of_a_core"],
+            "rush": load["wrk_cpu_share_of_a_core"],
+        },
+        "outcomes": found["outcomes"],
+        "checks": found["checks"],
+    }
+    for key, value in figures.items():
+        print(f"{key}: {value}")
+    save(args.json, figures)
+    return 0 if not any(found["checks"].values()) else 1

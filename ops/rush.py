@@ -1,0 +1,163 @@
+"""A registration rush on a local cluster: preparing it, and checking what it left behind.
+
+Shared by the rush benchmark (`ops/bench/rush.py`, wrk as the load) and the fault tests
+(an async client as the load, nodes killed meanwhile). The checks read the truth where
+it lives: every request's record in Redis and the ledger's SQLite database.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import sqlite3
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+
+from cluster.config import ClusterConfig
+from ops.tokens import issue, signing_key
+
+FINAL = ("accepted", "waitlisted", "rejected", "cancelled")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    student_id: int
+    token: str
+    key: str
+    course_id: int
+
+    @property
+    def body(self) -> str:
+        return f'{{"action":"enroll","course_id":{self.course_id}}}'
+
+
+def create_courses(course_data: str, admin: dict[str, str], count: int, seats: int) -> list[int]:
+    """`count` courses of `seats` seats, at different times (a student may take them all)."""
+    ids = []
+    with httpx.Client(base_url=course_data, headers=admin, timeout=30) as client:
+        for i in range(count):
+            made = client.post(
+                "/courses",
+                json={
+                    "code": f"RUSH{i:03d}",
+                    "title": f"Popular course {i}",
+                    "credits": 3,
+                    "capacity": seats,
+                    "meetings": [{"weekday": i % 5, "start": f"{8 + i // 5:02d}:00", "end": f"{8 + i // 5:02d}:50"}],
+                },
+            )
+            made.raise_for_status()
+            ids.append(int(made.json()["id"]))
+        now = time.time()
+        opened = client.put(
+            "/windows", json={"windows": [{"opens_at": now - 60, "closes_at": now + 7200, "drop_deadline": now + 7200}]}
+        )
+        opened.raise_for_status()
+    return ids
+
+
+def plan(config: ClusterConfig, students: int, courses: list[int], per_student: int, seed: int = 7) -> list[Prepared]:
+    """Each student asks for `per_student` of the courses; all requests shuffled (arrival order)."""
+    key = signing_key(config)
+    chooser = random.Random(seed)
+    requests = []
+    for n in range(students):
+        student_id = 100_000 + n
+        token = issue(key, student_id, "student", minutes=30)
+        for course_id in chooser.sample(courses, min(per_student, len(courses))):
+            requests.append(Prepared(student_id, token, secrets.token_hex(8), course_id))
+    chooser.shuffle(requests)
+    return requests
+
+
+def records(redis_url: str) -> list[dict[str, str]]:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter("q:r:*", count=1000))
+        with client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(key)
+            found = pipe.execute()
+    finally:
+        client.close()
+    return [
+        {"request_id": k.decode()[4:], **{a.decode(): b.decode() for a, b in r.items()}}
+        for k, r in zip(keys, found, strict=True)
+        if r
+    ]
+
+
+def counters(redis_url: str) -> tuple[int, int]:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        admitted, decided = client.mget("q:admitted", "q:decided")
+    finally:
+        client.close()
+    return int(admitted or 0), int(decided or 0)
+
+
+def _percentile(values: list[float], share: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def _entry_order(entry: str) -> tuple[int, int]:
+    millis, _, seq = entry.partition("-")
+    return int(millis), int(seq or 0)
+
+
+def report(redis_url: str, ledger_db: Path) -> dict[str, Any]:
+    """Timing figures and the correctness checks (each a count that must be 0)."""
+    found = records(redis_url)
+    admitted_at = [float(r["at"]) for r in found]
+    finals = [r for r in found if r["status"] in FINAL and "decided_at" in r]
+    decided_at = [float(r["decided_at"]) for r in finals]
+    latencies = [float(r["decided_at"]) - float(r["at"]) for r in finals]
+    by_course: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for r in finals:
+        if r["action"] == "enroll" and r.get("seq"):
+            by_course[r["course"]].append(r)
+    fcfs = 0
+    for decided in by_course.values():
+        highest = -1
+        for r in sorted(decided, key=lambda r: (int(r.get("priority", 2)), *_entry_order(r["entry"]))):
+            seq = int(r["seq"])
+            fcfs += seq < highest
+            highest = max(highest, seq)
+    with sqlite3.connect(f"file:{ledger_db}?mode=ro", uri=True) as db:
+        seats = db.execute(
+            "SELECT c.id, c.capacity, c.taken, (SELECT count(*) FROM enrollments e WHERE e.course_id = c.id)"
+            " FROM courses c"
+        ).fetchall()
+        duplicates = db.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM enrollments GROUP BY course_id, student_id HAVING count(*) > 1)"
+        ).fetchone()[0]
+        accepted_in_ledger = db.execute("SELECT count(*) FROM queue_decisions WHERE outcome = 'accepted'").fetchone()[0]
+    outcomes: dict[str, int] = defaultdict(int)
+    for r in found:
+        outcomes[r["status"] if r["status"] != "rejected" else f"rejected:{r.get('type', '')}"] += 1
+    return {
+        "admitted": len(found),
+        "outcomes": dict(sorted(outcomes.items())),
+        "admitted_per_s": round(len(found) / max(1e-6, max(admitted_at) - min(admitted_at)), 1) if found else 0.0,
+        "decided_per_s": round(len(finals) / max(1e-6, max(decided_at) - min(admitted_at)), 1) if finals else 0.0,
+        "outcome_p50_s": round(_percentile(latencies, 0.50), 4),
+        "outcome_p99_s": round(_percentile(latencies, 0.99), 4),
+        "drained_after_last_admission_s": round(max(decided_at) - max(admitted_at), 4) if finals else 0.0,
+        "checks": {
+            "oversold_seats": sum(max(0, count - capacity) for _, capacity, _, count in seats),
+            "duplicate_enrollments": duplicates,
+            "admitted_without_final_outcome": len(found) - len(finals),
+            "fcfs_violations": fcfs,
+            "taken_differs_from_enrollments": sum(taken != count for _, _, taken, count in seats),
+            "accepted_differs_from_ledger": abs(sum(r["status"] == "accepted" for r in found) - accepted_in_ledger),
+        },
+    }
