@@ -111,10 +111,11 @@ class QueuedIn(_Body):
     course_id: int = Field(ge=1)
     drop_course_id: int | None = Field(default=None, ge=1)
     actor: str = Field(max_length=64)
-    deadline: float = Field(description="Unix time; not decided by then, the request is rejected with timeout")
+    admitted_at: float = Field(description="Unix time the queue admitted it")
 
 
 class LedgerBatch(_Body):
+    timeout_seconds: float = Field(gt=0, description="a request not decided this long after admission is rejected")
     requests: list[QueuedIn] = Field(min_length=1, max_length=10_000)
 
 

@@ -77,7 +77,10 @@ async def decide_many(request: Request) -> Response:
     """
     body = await read_json(request, LedgerBatch)
     ctx = context_of(request)
-    batch = [Queued(**r.model_dump()) for r in body.requests]
+    batch = [
+        Queued(**r.model_dump(exclude={"admitted_at"}), deadline=r.admitted_at + body.timeout_seconds)
+        for r in body.requests
+    ]
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
         decided = await decide_batch(conn, ledger_of(request), batch, time.time())
     return JSONResponse(

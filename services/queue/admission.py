@@ -23,6 +23,7 @@ from services.queue.store import Admission, Admitted, QueueStore
 from services.queue.windows import WindowCache
 
 ACTIONS = ("enroll", "drop", "swap")
+FLUSHES_IN_FLIGHT = 3
 KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:")
 
 
@@ -79,7 +80,7 @@ class Admitter:
         self._settings = settings
         self._limiter = StudentRateLimit()
         self._waiting: list[tuple[Admission, asyncio.Future[Admitted]]] = []
-        self._flushing = False
+        self._flushing = 0
 
     async def admit(
         self, student_id: int, cohort: int | None, actor: str, key: str, body: Any, now: float | None = None
@@ -106,13 +107,14 @@ class Admitter:
     async def _submit(self, admission: Admission) -> Admitted:
         future: asyncio.Future[Admitted] = asyncio.get_running_loop().create_future()
         self._waiting.append((admission, future))
-        if not self._flushing:
-            self._flushing = True
+        if self._flushing < FLUSHES_IN_FLIGHT:
+            self._flushing += 1
             asyncio.get_running_loop().create_task(self._flush())
         return await future
 
     async def _flush(self) -> None:
-        """Send what waits in one round trip; what arrives meanwhile goes in the next."""
+        """Send what waits in one round trip, again until nothing waits. A few flushes may be in
+        flight at once, so the event loop keeps handling requests while Redis answers."""
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting, []
@@ -127,4 +129,4 @@ class Admitter:
                     if not future.done():
                         future.set_result(answer)
         finally:
-            self._flushing = False
+            self._flushing -= 1

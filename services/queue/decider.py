@@ -14,7 +14,6 @@ nor dropped silently.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,10 +25,9 @@ from services.queue.store import GROUP, STREAMS, Entry, QueueStore
 
 log = logging.getLogger("course_selection.queue")
 
-CallLedger = Callable[[list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
+CallLedger = Callable[[dict[str, Any]], Awaitable[bytes]]  # the batch -> the ledger's answer (JSON)
 RECLAIM_EVERY_SECONDS = 1.0
 READ_BLOCK_MS = 50
-_PLAIN = {"request_id", "outcome", "type", "reason", "seq", "via_permit"}
 MAX_BACKOFF_SECONDS = 1.0
 
 
@@ -134,36 +132,13 @@ class Decider:
     async def _decide(self, batch: Sequence[Entry]) -> None:
         started = time.monotonic()
         todo = await self._store.claim(batch)
-        results: list[tuple[Entry, dict[str, str | int | float]]] = []
+        answer = None
         if todo:
             timeout = self._settings().decision_timeout_seconds
-            decisions = await self._call_ledger(
-                [
-                    {
-                        "request_id": e.request_id,
-                        "action": e.action,
-                        "student_id": e.student_id,
-                        "cohort": e.cohort,
-                        "course_id": e.course_id,
-                        "drop_course_id": e.drop_course_id,
-                        "actor": e.actor,
-                        "deadline": e.admitted_at + timeout,
-                    }
-                    for e in todo
-                ]
-            )
-            now = time.time()
-            by_id = {d["request_id"]: d for d in decisions}
-            for e in todo:
-                d = by_id[e.request_id]
-                details = {k: v for k, v in d.items() if k not in _PLAIN}
-                fields = {"status": d["outcome"], "type": d["type"], "reason": d["reason"], "seq": d["seq"]}
-                if details:
-                    fields["details"] = json.dumps(details)
-                results.append((e, {**fields, "decided_at": f"{now:.6f}"}))
-        await self._store.finish(results, batch)
+            answer = await self._call_ledger({"timeout_seconds": timeout, "requests": [e.for_ledger() for e in todo]})
+        await self._store.finish(answer, batch, time.time())
         self.state.batches += 1
-        self.state.decided += len(results)
+        self.state.decided += len(todo)
         self.state.last_batch_size = len(batch)
         self.state.last_batch_seconds = round(time.monotonic() - started, 4)
 

@@ -43,14 +43,11 @@ async def start_queue(ctx: NodeContext, stack: AsyncExitStack) -> QueueNode:
         windows: list[dict[str, Any]] = answer.json()["windows"]
         return windows
 
-    async def call_ledger(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        answer = await client.call_master(
-            "course_data", "POST", "/internal/ledger/batch", json={"requests": requests}, timeout=30
-        )
+    async def call_ledger(batch: dict[str, Any]) -> bytes:
+        answer = await client.call_master("course_data", "POST", "/internal/ledger/batch", json=batch, timeout=30)
         if answer.status_code != 200:
             raise RuntimeError(f"the ledger answered {answer.status_code}: {answer.text[:200]}")
-        decisions: list[dict[str, Any]] = answer.json()["decisions"]
-        return decisions
+        return answer.content
 
     settings = lambda: ctx.cluster.settings().queue  # noqa: E731
     node = QueueNode(

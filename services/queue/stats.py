@@ -35,7 +35,7 @@ class QueueStats(Collector):
     async def sample_forever(self) -> None:
         while not self._stopped:
             try:
-                self.snapshot = await self.read()
+                await self.read()
             except Exception as exc:
                 self.snapshot = {"error": f"{type(exc).__name__}: {exc}"}
             await asyncio.sleep(SAMPLE_EVERY_SECONDS)
@@ -74,7 +74,7 @@ class QueueStats(Collector):
                 )
                 if nxt:
                     oldest = min(filter(None, (oldest, _millis(nxt[0][0]))))
-        return {
+        self.snapshot = {
             "admitted": admitted,
             "decided": decided,
             "depth": admitted - decided,
@@ -85,6 +85,7 @@ class QueueStats(Collector):
             "decided_per_second": self._rate(2),
             "streams": streams,
         }
+        return self.snapshot
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         snap = self.snapshot

@@ -45,8 +45,9 @@ for i = 3, #ARGV do
     out[#out + 1] = {0, existing, status or 'pending', 0}
   else
     redis.call('SET', key, r.id, 'EX', ttl)
-    local entry = redis.call('XADD', KEYS[3 + tonumber(r.priority)], '*', 'id', r.id, 'student', r.student,
-      'cohort', r.cohort, 'action', r.action, 'course', r.course, 'drop', r.drop, 'at', now, 'actor', r.actor)
+    r.at = now
+    r.key = nil
+    local entry = redis.call('XADD', KEYS[3 + tonumber(r.priority)], '*', 'r', cjson.encode(r))
     local n = redis.call('INCR', KEYS[1])
     local record = 'q:r:' .. r.id
     redis.call('HSET', record, 'student', r.student, 'action', r.action, 'course', r.course, 'drop', r.drop,
@@ -58,17 +59,22 @@ end
 return out
 """
 
-# Record decisions: ARGV = one JSON object per decision {id, fields}; count them and
-# announce their ids on the channel.
+# Record decisions: ARGV[1] = the time, ARGV[2] = the ledger's answer as it came
+# ({"decisions": [{request_id, outcome, type, reason, seq, ...details}]}); count the
+# decisions and announce their ids on the channel.
 _FINISH = """
+local plain = {request_id = true, outcome = true, type = true, reason = true, seq = true, via_permit = true}
 local ids = {}
-for i = 1, #ARGV do
-  local d = cjson.decode(ARGV[i])
-  local record = 'q:r:' .. d.id
-  for field, value in pairs(d.fields) do
-    redis.call('HSET', record, field, tostring(value))
+for _, d in ipairs(cjson.decode(ARGV[2]).decisions) do
+  local details, extra = {}, false
+  for k, v in pairs(d) do
+    if not plain[k] then details[k] = v; extra = true end
   end
-  ids[#ids + 1] = d.id
+  local record = 'q:r:' .. d.request_id
+  redis.call('HSET', record, 'status', d.outcome, 'type', d.type, 'reason', d.reason, 'seq', d.seq,
+    'decided_at', ARGV[1])
+  if extra then redis.call('HSET', record, 'details', cjson.encode(details)) end
+  ids[#ids + 1] = d.request_id
 end
 if #ids > 0 then
   redis.call('INCRBY', KEYS[1], #ids)
@@ -81,7 +87,8 @@ return #ids
 # answer which were taken. Cancelled and decided ones are left out (their entries are acked).
 _CLAIM = """
 local taken = {}
-for i, key in ipairs(KEYS) do
+for i, id in ipairs(ARGV) do
+  local key = 'q:r:' .. id
   local status = redis.call('HGET', key, 'status')
   if status == 'pending' or status == 'deciding' then
     redis.call('HSET', key, 'status', 'deciding')
@@ -130,30 +137,28 @@ class Entry:
 
     stream: str
     entry_id: str
-    request_id: str
-    student_id: int
-    cohort: int | None
-    action: str
-    course_id: int
-    drop_course_id: int | None
-    actor: str
-    admitted_at: float
+    request: dict[str, Any]  # id, student, cohort, action, course, drop, actor, priority, at (all strings)
+
+    @property
+    def request_id(self) -> str:
+        return str(self.request["id"])
 
     @classmethod
     def of(cls, stream: str, entry_id: str, fields: dict[bytes, bytes]) -> Entry:
-        f = {k.decode(): v.decode() for k, v in fields.items()}
-        return cls(
-            stream,
-            entry_id,
-            f["id"],
-            int(f["student"]),
-            int(f["cohort"]) if f["cohort"] else None,
-            f["action"],
-            int(f["course"]),
-            int(f["drop"]) if f["drop"] else None,
-            f["actor"],
-            float(f["at"]),
-        )
+        return cls(stream, entry_id, json.loads(fields[b"r"]))
+
+    def for_ledger(self) -> dict[str, Any]:
+        r = self.request
+        return {
+            "request_id": r["id"],
+            "action": r["action"],
+            "student_id": int(r["student"]),
+            "cohort": int(r["cohort"]) if r["cohort"] else None,
+            "course_id": int(r["course"]),
+            "drop_course_id": int(r["drop"]) if r["drop"] else None,
+            "actor": r["actor"],
+            "admitted_at": float(r["at"]),
+        }
 
 
 def record_key(request_id: str) -> str:
@@ -213,17 +218,15 @@ class QueueStore:
     async def claim(self, entries: Sequence[Entry]) -> list[Entry]:
         if not entries:
             return []
-        taken = await self._claim(keys=[record_key(e.request_id) for e in entries])
+        taken: Any = await self._claim(args=[e.request_id for e in entries])
         return [entries[int(i) - 1] for i in taken]
 
-    async def finish(
-        self, results: Sequence[tuple[Entry, dict[str, str | int | float]]], acked: Sequence[Entry]
-    ) -> None:
-        """Record decisions, count and announce them, acknowledge their entries: one round trip."""
+    async def finish(self, answer: bytes | None, acked: Sequence[Entry], now: float) -> None:
+        """Record the ledger's decisions (its answer as it came), count and announce them, and
+        acknowledge the entries: one round trip, no per-decision work here."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            if results:
-                decided = [json.dumps({"id": e.request_id, "fields": fields}) for e, fields in results]
-                await self._finish(keys=[DECIDED, DONE_CHANNEL], args=decided, client=pipe)
+            if answer is not None:
+                await self._finish(keys=[DECIDED, DONE_CHANNEL], args=[f"{now:.6f}", answer], client=pipe)
             for stream in STREAMS:
                 ids = [e.entry_id for e in acked if e.stream == stream]
                 if ids:

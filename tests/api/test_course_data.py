@@ -201,17 +201,20 @@ def test_the_batch_endpoint_decides_in_order_and_once_per_request_id(node: Node)
     windows = {"windows": [{"opens_at": now - 10, "closes_at": now + 600, "drop_deadline": now + 600}]}
     node.client.put("/windows", json=windows, headers=admin)
 
-    def item(rid: str, student: int, deadline: float = now + 60) -> dict[str, Any]:
+    def item(rid: str, student: int, admitted_at: float = now) -> dict[str, Any]:
         return {
             "request_id": rid,
             "action": "enroll",
             "student_id": student,
             "course_id": made["id"],
             "actor": f"s{student}",
-            "deadline": deadline,
+            "admitted_at": admitted_at,
         }
 
-    batch = {"requests": [item("req-0001", 1), item("req-0002", 2), item("req-0003", 3, deadline=now - 1)]}
+    batch = {
+        "timeout_seconds": 30,
+        "requests": [item("req-0001", 1), item("req-0002", 2), item("req-0003", 3, admitted_at=now - 31)],
+    }
     first = node.client.post("/internal/ledger/batch", json=batch, headers=node.internal())
     assert first.status_code == 200, first.text
     decided = [(d["request_id"], d["outcome"], d["type"]) for d in first.json()["decisions"]]
@@ -223,6 +226,8 @@ def test_the_batch_endpoint_decides_in_order_and_once_per_request_id(node: Node)
     again = node.client.post("/internal/ledger/batch", json=batch, headers=node.internal()).json()["decisions"]
     assert [d["seq"] for d in again] == [d["seq"] for d in first.json()["decisions"]]
     assert node.client.get(f"/courses/{made['id']}", headers=admin).json()["taken"] == 1
-    bad = node.client.post("/internal/ledger/batch", json={"requests": []}, headers=node.internal())
+    bad = node.client.post(
+        "/internal/ledger/batch", json={"timeout_seconds": 30, "requests": []}, headers=node.internal()
+    )
     assert bad.status_code == 422
     assert node.client.post("/internal/ledger/batch", json=batch).status_code == 401
