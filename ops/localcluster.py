@@ -135,7 +135,15 @@ class LocalCluster:
 
     def wait_ready(self, *node_ids: str, timeout: float = 60) -> None:
         for node_id in node_ids or list(self.processes):
-            wait_for(lambda n=node_id: self.ready(n), timeout, f"{node_id} ready", interval=0.1)
+            try:
+                wait_for(lambda n=node_id: self.ready(n), timeout, f"{node_id} ready", interval=0.1)
+            except TimeoutError as exc:
+                try:
+                    why = self.http.get(self.url(node_id) + "/ready", timeout=1).text
+                except httpx.HTTPError as error:
+                    why = repr(error)
+                tail = self.log_text(node_id)[-3000:]
+                raise TimeoutError(f"{exc}\n/ready: {why}\nlog of {node_id}:\n{tail}") from None
 
     def status(self, node_id: str) -> dict[str, Any]:
         response = self.request(node_id, "GET", "/cluster/status", timeout=2)

@@ -1,0 +1,100 @@
+"""The rush under faults, on real processes: kill -9 the queue master, kill -9 the ledger's
+master, restart redis-server, each in the middle of the rush. Every admitted request must
+still reach exactly one final outcome, and the seat checks must hold."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ops.localcluster import LocalCluster, wait_for
+from ops.rush import counters, create_courses, plan, report, submit_all
+from tests.cluster.conftest import MakeCluster
+from tests.cluster.test_registrar import token
+
+pytestmark = pytest.mark.cluster
+
+STUDENTS, COURSES, SEATS, PER_STUDENT = 240, 3, 40, 2
+
+
+def rush_with(cluster: LocalCluster, fault: Callable[[LocalCluster], None]) -> dict[str, object]:
+    """Start the cluster, prepare the rush, run `fault` once a third of it is admitted, check."""
+    cluster.start()
+    cluster.wait_ready()
+    via = "login-1"
+    for service in ("login", "course_data", "queue"):
+        wait_for(lambda s=service: cluster.master(s, via), 30, f"a {service} master")
+    admin = token(cluster, 1, "admin")
+    superuser = token(cluster, 2, "super_admin")
+    rules = {"queue": {"student_rate_limit": "1000 per minute", "batch_size": 10}}  # many batches
+    assert httpx.patch(f"{cluster.url('login-1')}/settings", json=rules, headers=superuser).status_code == 200
+    course_master = cluster.master("course_data", via)
+    assert course_master is not None
+    course_ids = create_courses(cluster.url(course_master[0]), admin, COURSES, SEATS)
+    prepared = plan(cluster.config, STUDENTS, course_ids, PER_STUDENT)
+    queues = [n.id for n in cluster.config.nodes if n.service == "queue"]
+    assert cluster.redis is not None
+    redis_url = cluster.redis.url
+
+    taken: dict[str, str] = {}
+
+    def load() -> None:  # the clients, in a thread: the fault is struck from this one (a restarted
+        # redis-server must not be the child of a thread that ends: it would die with it)
+        urls = [cluster.url(q) for q in queues]
+        taken.update(asyncio.run(submit_all(urls, prepared, concurrency=12, give_up_after=90)))
+
+    clients = threading.Thread(target=load)
+    clients.start()
+    _, decided = wait_for(
+        lambda: (c := counters(redis_url))[0] >= len(prepared) // 3 and c, 60, "a third of the rush admitted"
+    )
+    fault(cluster)
+    clients.join(120)
+    assert decided < len(prepared)  # the fault struck in the middle of the rush
+    assert len(taken) == len(prepared)  # every request was admitted (retried with its key where needed)
+    assert len(set(taken.values())) == len(prepared)  # ... exactly once
+    wait_for(lambda: (c := counters(redis_url))[0] == c[1] == len(prepared), 90, "every request decided")
+    found = report(redis_url, Path(cluster.data_dir) / "db" / "course_data.db")
+    assert found["admitted"] == len(prepared)
+    assert found["checks"] == dict.fromkeys(found["checks"], 0), found["checks"]
+    outcomes = found["outcomes"]
+    assert isinstance(outcomes, dict)
+    assert outcomes.get("accepted") == COURSES * SEATS  # every seat taken, none twice
+    return found
+
+
+def kill_master(service: str) -> Callable[[LocalCluster], None]:
+    def kill(cluster: LocalCluster) -> None:
+        master = cluster.master(service, "login-1")
+        assert master is not None
+        cluster.kill(master[0])
+
+    return kill
+
+
+def restart_redis(cluster: LocalCluster) -> None:
+    assert cluster.redis is not None
+    cluster.redis.stop()  # SIGTERM: the append-only file is flushed
+    time.sleep(0.5)  # down for a moment: admissions are refused (503) and retried by the clients
+    cluster.redis.start()
+
+
+def test_kill_the_queue_master_mid_rush(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster({"login": 1, "course_data": 1, "queue": 2})
+    rush_with(cluster, kill_master("queue"))
+
+
+def test_kill_the_ledger_master_mid_rush(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster({"login": 1, "course_data": 2, "queue": 1})
+    rush_with(cluster, kill_master("course_data"))
+
+
+def test_restart_redis_mid_rush(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster({"login": 1, "course_data": 1, "queue": 1})
+    rush_with(cluster, restart_redis)
