@@ -5,10 +5,11 @@ A pure ASGI middleware (no BaseHTTPMiddleware): it adds no task or queue per req
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
@@ -26,13 +27,16 @@ class RequestContextMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
+        # Request ids made here: a random prefix per process and a counter (no system call each).
+        self._prefix = secrets.token_hex(6)
+        self._count = itertools.count(1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _request_id(scope)
+        request_id = _request_id(scope) or f"{self._prefix}-{next(self._count):x}"
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
 
@@ -88,14 +92,15 @@ class RequestContextMiddleware:
         return limited_receive
 
 
-def _request_id(scope: Scope) -> str:
+def _request_id(scope: Scope) -> str | None:
+    """The client's request id, if it sent a sane one."""
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             text: str = value.decode("latin-1")
             if _VALID_REQUEST_ID.match(text):
                 return text
             break
-    return uuid.uuid4().hex
+    return None
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -11,6 +11,7 @@ calls), so Redis costs one round trip per burst, not per request. A request is a
 from __future__ import annotations
 
 import asyncio
+import itertools
 import secrets
 import time
 from collections.abc import Callable
@@ -81,6 +82,10 @@ class Admitter:
         self._limiter = StudentRateLimit()
         self._waiting: list[tuple[Admission, asyncio.Future[Admitted]]] = []
         self._flushing = 0
+        # Request ids: a random prefix per process and a counter. Only their owner can read a
+        # request (anyone else gets 404), so they need to be unique, not secret.
+        self._prefix = secrets.token_hex(6)
+        self._count = itertools.count(1)
 
     async def admit(
         self, student_id: int, cohort: int | None, actor: str, key: str, body: Any, now: float | None = None
@@ -92,7 +97,7 @@ class Admitter:
         if await self.windows.allows(cohort, action, now) is False:
             raise WindowClosed("registration is not open for you now")
         admission = Admission(
-            secrets.token_hex(10),
+            f"{self._prefix}{next(self._count):x}",
             student_id,
             cohort,
             action,

@@ -126,3 +126,26 @@ def test_cancel_while_pending_and_the_student_service_through_the_queue(make_clu
         lambda: (r := httpx.get(f"{queue}/queue/stats", headers=admin).json())["depth"] == 0 and r, 10, "drained"
     )
     assert stats["pending_entries"] == 0
+
+
+def test_a_request_not_decided_in_time_is_rejected_as_timeout(make_cluster: MakeCluster) -> None:
+    cluster = started(make_cluster({"login": 1, "course_data": 1, "queue": 1}))
+    admin, superuser = token(cluster, 1, "admin"), token(cluster, 2, "super_admin")
+    course = open_registration(cluster, admin, capacity=5)
+    queue = cluster.url("queue-1")
+    rules = {"queue": {"decision_timeout_seconds": 1}}
+    assert httpx.patch(f"{cluster.url('login-1')}/settings", json=rules, headers=superuser).status_code == 200
+    wait_for(lambda: httpx.get(f"{queue}/queue/stats", headers=admin).status_code == 200, 10, "the queue master")
+    me = token(cluster, 701, "student")
+    cluster.signal("course_data-1", signal.SIGSTOP)  # the ledger cannot answer for longer than the timeout
+    try:
+        late = submit(queue, me, "t-1", action="enroll", course_id=course).json()
+        time.sleep(1.5)  # the fault itself lasts this long; nothing below waits on a clock
+    finally:
+        cluster.signal("course_data-1", signal.SIGCONT)
+    final = httpx.get(f"{queue}/queue/requests/{late['request_id']}?wait=30", headers=me).json()
+    assert (final["status"], final["type"]) == ("rejected", "timeout")
+    on_time = submit(queue, me, "t-2", action="enroll", course_id=course).json()
+    assert httpx.get(f"{queue}/queue/requests/{on_time['request_id']}?wait=30", headers=me).json()["status"] == (
+        "accepted"
+    )
