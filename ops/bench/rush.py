@@ -156,6 +156,7 @@ def main(argv: list[str]) -> int:
             load = fire(cluster.url("queue-1"), requests_file, total, args.connections, lambda: counters(redis_url)[0])
             wait_for(lambda: (c := counters(redis_url))[0] == c[1], 60, "every admitted request decided")
             found = report(redis_url, Path(tmp) / "data" / "db" / "course_data.db")
+            consumer = httpx.get(f"{cluster.url('queue-1')}/queue/stats", headers=admin, timeout=10).json()["consumer"]
     figures = {
         "benchmark": "rush",
         "students": args.students,
@@ -170,6 +171,8 @@ def main(argv: list[str]) -> int:
         "outcome_p50_s": found["outcome_p50_s"],
         "outcome_p99_s": found["outcome_p99_s"],
         "drained_after_last_admission_s": found["drained_after_last_admission_s"],
+        "ledger_batches": consumer["batches"],
+        "mean_batch": round(consumer["decided"] / max(1, consumer["batches"]), 1),
         "http_statuses": load["statuses"],
         "wrk_cpu_share_of_a_core": {
             "trivial": baseline["wrk_cpu_share_of_a_core"],
