@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -14,7 +14,7 @@ from services.common.auth import ADMINS, authenticate
 from services.common.background import run_in_background
 from services.common.context import NodeContext, context_of
 from services.common.outbox import Outbox
-from services.common.pagination import page_of
+from services.common.pagination import number_param, page_of, rows_page
 from services.common.problems import ValidationFailed
 from services.common.senders import Contact, WebhookSms
 from storage.schemas.core import outbox
@@ -66,22 +66,17 @@ async def list_notifications(request: Request) -> Response:
     await authenticate(request, *ADMINS)
     page = page_of(request)
     query = select(outbox)
-    status, user = request.query_params.get("status"), request.query_params.get("user_id")
+    status, user = request.query_params.get("status"), number_param(request, "user_id")
     if status:
         if status not in STATUSES:
             raise ValidationFailed(
                 f"status: one of {', '.join(STATUSES)}", errors=[{"field": "status", "message": "unknown"}]
             )
         query = query.where(outbox.c.status == status)
-    if user:
-        if not user.isdigit():
-            raise ValidationFailed("user_id: a number", errors=[{"field": "user_id", "message": "a number"}])
-        query = query.where(outbox.c.user_id == int(user))
+    if user is not None:
+        query = query.where(outbox.c.user_id == user)
     async with context_of(request).database.read() as conn:
-        total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-        rows = await conn.execute(query.order_by(outbox.c.id.desc()).limit(page.size).offset(page.offset))
-        items = [dict(r._mapping) for r in rows]
-    return JSONResponse(page.body(items, total))
+        return JSONResponse(await rows_page(conn, query, outbox.c.id.desc(), page))
 
 
 def notification_routes() -> list[BaseRoute]:

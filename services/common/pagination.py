@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 
 from services.common.problems import ValidationFailed
@@ -24,6 +26,23 @@ class Page:
 
     def body(self, items: list[Any], total: int) -> dict[str, Any]:
         return {"items": items, "page": self.number, "page_size": self.size, "total": total}
+
+
+def number_param(request: Request, name: str) -> int | None:
+    """An optional whole-number query parameter (422 naming it if it is not one)."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise ValidationFailed(f"{name}: a number", errors=[{"field": name, "message": "a number"}])
+    return int(raw)
+
+
+async def rows_page(conn: AsyncConnection, query: Select[Any], order: Any, page: Page) -> dict[str, Any]:
+    """One page of `query`'s rows (as objects) in `order`, with the total."""
+    total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    rows = await conn.execute(query.order_by(order).limit(page.size).offset(page.offset))
+    return page.body([dict(r._mapping) for r in rows], total)
 
 
 def page_of(request: Request) -> Page:

@@ -6,7 +6,7 @@ completed courses writes one record in the same transaction as the change itself
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -14,8 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from services.common.auth import ADMINS, authenticate
 from services.common.context import context_of
-from services.common.pagination import page_of
-from services.common.problems import ValidationFailed
+from services.common.pagination import number_param, page_of, rows_page
 from storage.schemas.course_data import ledger_audit
 
 
@@ -65,18 +64,13 @@ async def list_audit(request: Request) -> Response:
     page = page_of(request)
     query = select(ledger_audit)
     for name in ("student_id", "course_id"):
-        raw = request.query_params.get(name)
-        if raw is not None:
-            if not raw.isdigit():
-                raise ValidationFailed(f"{name}: a number", errors=[{"field": name, "message": "a number"}])
-            query = query.where(ledger_audit.c[name] == int(raw))
+        value = number_param(request, name)
+        if value is not None:
+            query = query.where(ledger_audit.c[name] == value)
     if request.query_params.get("action"):
         query = query.where(ledger_audit.c.action == request.query_params["action"])
     async with context_of(request).database.read() as conn:
-        total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-        rows = await conn.execute(query.order_by(ledger_audit.c.id.desc()).limit(page.size).offset(page.offset))
-        items = [dict(r._mapping) for r in rows]
-    return JSONResponse(page.body(items, total))
+        return JSONResponse(await rows_page(conn, query, ledger_audit.c.id.desc(), page))
 
 
 def audit_routes() -> list[BaseRoute]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -14,8 +14,8 @@ from services.common.body import read_json
 from services.common.context import context_of
 from services.common.forwarding import on_master
 from services.common.internal import require_internal
-from services.common.pagination import page_of
-from services.common.problems import NotFound, ValidationFailed
+from services.common.pagination import number_param, page_of, rows_page
+from services.common.problems import NotFound
 from services.course_data.audit import record
 from services.course_data.models import HoldIn, WindowsIn
 from storage.schemas.course_data import holds, windows
@@ -93,15 +93,11 @@ async def list_holds(request: Request) -> Response:
     await authenticate(request, *ADMINS)
     page = page_of(request)
     query = select(holds)
-    student = request.query_params.get("student_id")
-    if student:
-        if not student.isdigit():
-            raise ValidationFailed("student_id: a number", errors=[{"field": "student_id", "message": "a number"}])
-        query = query.where(holds.c.student_id == int(student))
+    student = number_param(request, "student_id")
+    if student is not None:
+        query = query.where(holds.c.student_id == student)
     async with context_of(request).database.read() as conn:
-        total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-        rows = (await conn.execute(query.order_by(holds.c.id).limit(page.size).offset(page.offset))).all()
-    return JSONResponse(page.body([dict(r._mapping) for r in rows], total))
+        return JSONResponse(await rows_page(conn, query, holds.c.id, page))
 
 
 async def add_hold(request: Request) -> Response:
