@@ -124,6 +124,7 @@ def _failed(r: Queued, exc: Exception) -> Decision:
 async def _enroll_run(conn: AsyncConnection, ledger: Ledger, run: list[Queued], now: float) -> dict[str, Decision]:
     """Decide consecutive enrollments on facts loaded once; write them with a few statements."""
     rules = ledger.rules()
+    await ledger.lock_students(conn, {r.student_id for r in run})
     facts = await ledger.courses(conn, {r.course_id for r in run})
     cohorts: dict[int, int | None] = {}
     for r in run:

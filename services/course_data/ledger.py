@@ -146,10 +146,15 @@ class Ledger:
     # writes
 
     async def _lock_student(self, conn: AsyncConnection, student_id: int) -> None:
-        # SQLite's BEGIN IMMEDIATE already serializes writers; PostgreSQL needs a lock so two
-        # requests of one student (credit limit, time conflicts) cannot interleave.
+        await self.lock_students(conn, [student_id])
+
+    async def lock_students(self, conn: AsyncConnection, student_ids: Collection[int]) -> None:
+        """SQLite's BEGIN IMMEDIATE already serializes writers; PostgreSQL needs a lock so two
+        requests of one student (credit limit, time conflicts) cannot interleave. Taken in id
+        order, so two transactions locking several students cannot deadlock."""
         if conn.dialect.name == "postgresql":
-            await conn.execute(text("SELECT pg_advisory_xact_lock(1, :sid)"), {"sid": student_id})
+            for student_id in sorted(set(student_ids)):
+                await conn.execute(text("SELECT pg_advisory_xact_lock(1, :sid)"), {"sid": student_id})
 
     async def _audit(
         self, conn: AsyncConnection, actor: str, action: str, student_id: int, course_id: int, d: Decision, now: float
