@@ -83,8 +83,19 @@ def build_app(spec: ServiceSpec, config: ClusterConfig, node: NodeConfig) -> Sta
             *spec.routes,
         ],
         middleware=[
+            *(
+                [
+                    Middleware(
+                        HotPathMiddleware,
+                        routes=spec.hot_routes,
+                        metrics=metrics,
+                        max_body_bytes=config.http.max_body_bytes,
+                    )
+                ]
+                if spec.hot_routes
+                else []
+            ),
             Middleware(RequestContextMiddleware, max_body_bytes=config.http.max_body_bytes, metrics=metrics),
-            *([Middleware(HotPathMiddleware, routes=spec.hot_routes)] if spec.hot_routes else []),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

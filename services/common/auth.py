@@ -157,8 +157,7 @@ def _reason(exc: Exception) -> str:
     return f"token refused: {text}"
 
 
-def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization", "")
+def _bearer(header: str) -> str:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized(
@@ -176,7 +175,24 @@ async def authenticate(
     restricted tokens (`/auth/me`, `/auth/password`, logout); one flagged must-set-up-2FA
     also reaches the 2FA setup endpoints (`allow_2fa_setup`).
     """
-    principal: Principal = await request.state.ctx.verifier.verify(_bearer(request))
+    return await principal_of(
+        request.state.ctx.verifier,
+        request.headers.get("authorization", ""),
+        *roles,
+        allow_restricted=allow_restricted,
+        allow_2fa_setup=allow_2fa_setup,
+    )
+
+
+async def principal_of(
+    verifier: TokenVerifier,
+    authorization: str,
+    *roles: str,
+    allow_restricted: bool = False,
+    allow_2fa_setup: bool = False,
+) -> Principal:
+    """`authenticate` for a raw `Authorization` header value (the hot path has no Request)."""
+    principal = await verifier.verify(_bearer(authorization))
     if principal.must_change_password and not allow_restricted:
         raise PasswordChangeRequired("change your password first: POST /auth/password")
     if principal.must_setup_2fa and not (allow_restricted or allow_2fa_setup):

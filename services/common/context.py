@@ -35,8 +35,8 @@ class ServiceSpec:
     sends_notifications: bool = False
     # Service-specific resources, created after the shared ones and closed through the stack.
     start: Callable[[NodeContext, AsyncExitStack], Awaitable[Any]] | None = None
-    # (method, path) -> handler, served by services/common/hot_path.py ahead of the router.
-    hot_routes: Mapping[tuple[str, str], Callable[[Request], Awaitable[Any]]] = field(default_factory=dict)
+    # (method, path) -> raw handler, answered by services/common/hot_path.py ahead of the rest.
+    hot_routes: Mapping[tuple[str, str], Callable[..., Awaitable[Any]]] = field(default_factory=dict)
     # Where this service reads the token signing keys; default: a login node over HTTP.
     local_jwks: Callable[[NodeContext], JwksSource] | None = None
 

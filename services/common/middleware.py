@@ -27,16 +27,14 @@ class RequestContextMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
-        # Request ids made here: a random prefix per process and a counter (no system call each).
-        self._prefix = secrets.token_hex(6)
-        self._count = itertools.count(1)
+        self.ids = RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _request_id(scope) or f"{self._prefix}-{next(self._count):x}"
+        request_id = self.ids.of(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
 
@@ -58,23 +56,7 @@ class RequestContextMiddleware:
             await self.app(scope, self._limited(receive), send_with_id)
         finally:
             route = scope.get("route")
-            label = getattr(route, "path", "<unmatched>")
-            elapsed = time.perf_counter() - started
-            self.metrics.observe(scope["method"], label, status, elapsed)
-            if access_log.isEnabledFor(logging.INFO):
-                client = scope.get("client")
-                access_log.info(
-                    "request",
-                    extra={
-                        "request_id": request_id,
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "route": label,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 3),
-                        "client": f"{client[0]}:{client[1]}" if client else None,
-                    },
-                )
+            record_access(self.metrics, scope, getattr(route, "path", "<unmatched>"), status, request_id, started)
 
     def _limited(self, receive: Receive) -> Receive:
         seen = 0
@@ -90,6 +72,38 @@ class RequestContextMiddleware:
             return message
 
         return limited_receive
+
+
+class RequestIds:
+    """The client's request id if it sent a sane one, else a random prefix per process and a
+    counter (no system call per request)."""
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(6)
+        self._count = itertools.count(1)
+
+    def of(self, scope: Scope) -> str:
+        return _request_id(scope) or f"{self._prefix}-{next(self._count):x}"
+
+
+def record_access(metrics: HttpMetrics, scope: Scope, route: str, status: int, request_id: str, started: float) -> None:
+    """Count the request in the metrics and write its access-log line (when info is on)."""
+    elapsed = time.perf_counter() - started
+    metrics.observe(scope["method"], route, status, elapsed)
+    if access_log.isEnabledFor(logging.INFO):
+        client = scope.get("client")
+        access_log.info(
+            "request",
+            extra={
+                "request_id": request_id,
+                "method": scope["method"],
+                "path": scope["path"],
+                "route": route,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 3),
+                "client": f"{client[0]}:{client[1]}" if client else None,
+            },
+        )
 
 
 def _request_id(scope: Scope) -> str | None:

@@ -76,6 +76,14 @@ _HTTP_SLUGS = {
 }
 
 
+def problem_body(exc: ProblemError, request_id: str | None) -> dict[str, Any]:
+    body = {"type": TYPE_PREFIX + exc.slug, "title": exc.title, "status": exc.status, "detail": exc.detail}
+    body.update(exc.extra)
+    if request_id:
+        body["request_id"] = request_id
+    return body
+
+
 def problem_response(
     status: int,
     slug: str,

@@ -11,12 +11,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from services.common.auth import ADMINS, authenticate
+from services.common.auth import ADMINS, authenticate, principal_of
+from services.common.context import NodeContext
 from services.common.forwarding import on_master
+from services.common.hot_path import Answer, Headers, as_endpoint
 from services.common.internal import require_internal
 from services.common.problems import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from services.queue.admission import check_key
-from services.queue.state import queue_of
+from services.queue.state import QueueNode, queue_of
 from services.queue.store import Admitted
 
 MAX_WAIT_SECONDS = 60.0
@@ -39,9 +41,9 @@ def _wait_of(request: Request) -> float:
     return seconds
 
 
-async def _json_body(request: Request) -> Any:
+def _parsed(body: bytes) -> Any:
     try:
-        return json.loads(await request.body())
+        return json.loads(body)
     except ValueError:
         raise ValidationFailed("the body is not JSON", errors=[{"field": "", "message": "not JSON"}]) from None
 
@@ -66,9 +68,9 @@ def _view(request_id: str, record: dict[str, str] | None) -> dict[str, Any]:
     return view
 
 
-async def _admit(request: Request, student_id: int, cohort: int | None, actor: str, key: str, body: Any) -> Admitted:
+async def _admit(node: QueueNode, student_id: int, cohort: int | None, actor: str, key: str, body: Any) -> Admitted:
     try:
-        return await queue_of(request).admitter.admit(student_id, cohort, actor, key, body)
+        return await node.admitter.admit(student_id, cohort, actor, key, body)
     except RedisError as exc:
         raise QueueUnavailable(
             f"the request was not recorded ({type(exc).__name__}); send it again with the same Idempotency-Key",
@@ -86,7 +88,7 @@ def _admitted(admitted: Admitted) -> dict[str, Any]:
     }
 
 
-async def submit(request: Request) -> Response:
+async def submit(ctx: NodeContext, headers: Headers, body: bytes) -> Answer:
     """Queue an enrollment change (the registration rush's way in).
     ---
     summary: Submit a request
@@ -108,12 +110,10 @@ async def submit(request: Request) -> Response:
       "429": {description: "Too many requests (per student)"}
       "503": {description: "Not recorded; retry with the same Idempotency-Key"}
     """
-    me = await authenticate(request, "student")
-    key = check_key(request.headers.get("idempotency-key"))
-    admitted = await _admit(request, me.user_id, me.cohort, me.username, key, await _json_body(request))
-    return JSONResponse(
-        _admitted(admitted), status_code=202, headers={"Location": f"/queue/requests/{admitted.request_id}"}
-    )
+    me = await principal_of(ctx.verifier, headers.get(b"authorization", b"").decode("latin-1"), "student")
+    key = check_key(headers.get(b"idempotency-key", b"").decode("latin-1"))
+    admitted = await _admit(ctx.service, me.user_id, me.cohort, me.username, key, _parsed(body))
+    return 202, _admitted(admitted), {"Location": f"/queue/requests/{admitted.request_id}"}
 
 
 async def _owned(request: Request) -> tuple[str, dict[str, str]]:
@@ -214,13 +214,13 @@ async def internal_submit(request: Request) -> Response:
     """
     require_internal(request)
     seconds = _wait_of(request)
-    body = await _json_body(request)
+    body = _parsed(await request.body())
     if not isinstance(body, dict) or not isinstance(body.get("student_id"), int):
         raise ValidationFailed("student_id is required", errors=[{"field": "student_id", "message": "required"}])
     change = {k: body[k] for k in ("action", "course_id", "drop_course_id") if k in body}
     key = check_key(body.get("idempotency_key"))
     admitted = await _admit(
-        request, body["student_id"], body.get("cohort"), str(body.get("actor", ""))[:64], key, change
+        queue_of(request), body["student_id"], body.get("cohort"), str(body.get("actor", ""))[:64], key, change
     )
     final = await queue_of(request).waiters.final(admitted.request_id, seconds)
     return JSONResponse(_view(admitted.request_id, final))
@@ -243,7 +243,7 @@ async def stats(request: Request) -> Response:
 
 def queue_routes() -> list[BaseRoute]:
     return [
-        Route("/queue/requests", submit, methods=["POST"]),
+        Route("/queue/requests", as_endpoint(submit), methods=["POST"]),
         Route("/queue/requests/{id}", get_request, methods=["GET"]),
         Route("/queue/requests/{id}", cancel_request, methods=["DELETE"]),
         Route("/queue/stats", on_master(stats), methods=["GET"]),
