@@ -145,6 +145,15 @@ class LocalCluster:
                 tail = self.log_text(node_id)[-3000:]
                 raise TimeoutError(f"{exc}\n/ready: {why}\nlog of {node_id}:\n{tail}") from None
 
+    def start_serving(self, *services: str, timeout: float = 30) -> LocalCluster:
+        """Start every node; return once all are ready and each of `services` has a master."""
+        self.start()
+        self.wait_ready()
+        via = next(iter(self.processes))
+        for service in services:
+            wait_for(lambda s=service: self.master(s, via), timeout, f"a {service} master")
+        return self
+
     def status(self, node_id: str) -> dict[str, Any]:
         response = self.request(node_id, "GET", "/cluster/status", timeout=2)
         response.raise_for_status()

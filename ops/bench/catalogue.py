@@ -22,7 +22,7 @@ import httpx
 from cluster.settings import CourseSettings
 from ops.bench.report import save
 from ops.bench.wrk import run_wrk
-from ops.localcluster import local_cluster, wait_for
+from ops.localcluster import local_cluster
 from services.course_data.ledger import Ledger
 from storage.database import Database
 from storage.migrations import migrate
@@ -111,10 +111,7 @@ def main(argv: list[str]) -> int:
         config.write_text(CONFIG)
         with local_cluster(config, Path(tmp) / "data") as cluster:
             print("starting a login and a course_data node ...", flush=True)
-            cluster.start()
-            cluster.wait_ready()
-            for service in ("login", "course_data"):
-                wait_for(lambda s=service: cluster.master(s, "course_data-1"), 30, f"a {service} master")
+            cluster.start_serving("login", "course_data")
             token = admin_token(cluster.url("login-1"))
             url = cluster.url("course_data-1")
             print(f"creating {args.courses} courses ...", flush=True)

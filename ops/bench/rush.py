@@ -132,10 +132,7 @@ def main(argv: list[str]) -> int:
         config.write_text(CONFIG)
         with local_cluster(config, Path(tmp) / "data") as cluster:
             print("starting a login, a course_data and a queue node ...", flush=True)
-            cluster.start()
-            cluster.wait_ready()
-            for service in ("login", "course_data", "queue"):
-                wait_for(lambda s=service: cluster.master(s, "queue-1"), 30, f"a {service} master")
+            cluster.start_serving("login", "course_data", "queue")
             login = cluster.url("login-1")
             admin = {"Authorization": f"Bearer {admin_token(login)}"}
             rules = {"queue": {"student_rate_limit": "1000 per minute"}}

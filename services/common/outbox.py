@@ -122,7 +122,7 @@ class Outbox:
         settings = self._settings()
         if due and not (settings.email_enabled or settings.sms_enabled):
             return await self._log_only(due)
-        results = [(row.id, await self._attempt(row)) for row in due]
+        results = [(row.id, await self._attempt(row, settings)) for row in due]
         if results:  # one transaction for the whole batch, not one per message
             async with self._database.write(fence=self._fence()) as conn:
                 for row_id, changes in results:
@@ -144,45 +144,57 @@ class Outbox:
             )
         return len(due)
 
-    async def _attempt(self, row: Row[Any]) -> dict[str, Any]:
-        settings, now = self._settings(), self._clock()
+    async def _send(
+        self, channel: str, address: str, contact: Contact, row: Row[Any], settings: NotificationSettings
+    ) -> str | None:
+        """Send on one channel: None, or what went wrong."""
+        try:
+            if channel == "email":
+                await send_email(settings, contact, row.subject, row.body)
+            else:
+                await self._sms.send(settings, address, f"{row.subject}: {row.body}")
+        except Exception as exc:
+            return f"{channel}: {type(exc).__name__}: {exc}"
+        return None
+
+    async def _attempt(self, row: Row[Any], settings: NotificationSettings) -> dict[str, Any]:
+        """Try the enabled channels not delivered yet; the row's new state."""
+        now = self._clock()
         channels = [name for name, on in (("email", settings.email_enabled), ("sms", settings.sms_enabled)) if on]
-        if not channels:
-            log.info(
-                "notification recorded (no email or SMS configured)",
-                extra={"user_id": row.user_id, "kind": row.kind, "subject": row.subject},
-            )
-            return {"status": "logged", "finished_at": now}
         delivered = set(filter(None, row.delivered.split(",")))
-        errors: list[str] = []
+        failures: list[str] = []  # worth another attempt
+        unreachable: list[str] = []  # no address for a channel: another attempt will not help
         try:
             contact = await self._contact_of(row.user_id)
         except Exception as exc:
-            contact, errors = None, [f"contact lookup: {type(exc).__name__}: {exc}"]
-        else:
-            if contact is None:
-                return {"status": "failed", "last_error": "no such user", "finished_at": now}
-        if contact is not None:
-            for channel in channels:
-                if channel in delivered:
-                    continue
-                address = contact.email if channel == "email" else contact.phone
-                if not address:
-                    errors.append(f"{channel}: the user has no address")
-                    continue
-                try:
-                    if channel == "email":
-                        await send_email(settings, contact, row.subject, row.body)
-                    else:
-                        await self._sms.send(settings, address, f"{row.subject}: {row.body}")
-                    delivered.add(channel)
-                except Exception as exc:
-                    errors.append(f"{channel}: {type(exc).__name__}: {exc}")
+            lookup = [f"contact lookup: {type(exc).__name__}: {exc}"]
+            return self._retry_or_fail(row, settings, lookup, row.delivered, now)
+        if contact is None:
+            return {"status": "failed", "last_error": "no such user", "finished_at": now}
+        for channel in channels:
+            if channel in delivered:
+                continue
+            address = contact.email if channel == "email" else contact.phone
+            if not address:
+                unreachable.append(f"{channel}: the user has no address")
+                continue
+            problem = await self._send(channel, address, contact, row, settings)
+            if problem is None:
+                delivered.add(channel)
+            else:
+                failures.append(problem)
         done = ",".join(sorted(delivered))
-        missing_only = errors and all("has no address" in e for e in errors)
-        if not errors or missing_only:
+        errors = failures + unreachable
+        if not failures:
             status = "sent" if delivered else "logged"
             return {"status": status, "delivered": done, "last_error": "; ".join(errors), "finished_at": now}
+        return self._retry_or_fail(row, settings, errors, done, now)
+
+    @staticmethod
+    def _retry_or_fail(
+        row: Row[Any], settings: NotificationSettings, errors: list[str], done: str, now: float
+    ) -> dict[str, Any]:
+        """Another attempt later (doubling the wait), or failed for good after `max_attempts`."""
         attempts = row.attempts + 1
         if attempts >= settings.max_attempts:
             log.warning("notification failed for good", extra={"id": row.id, "errors": errors})

@@ -6,6 +6,8 @@ completed courses writes one record in the same transaction as the change itself
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
@@ -15,11 +17,11 @@ from starlette.routing import BaseRoute, Route
 from services.common.auth import ADMINS, authenticate
 from services.common.context import context_of
 from services.common.pagination import number_param, page_of, rows_page
+from services.course_data.rules import Decision
 from storage.schemas.course_data import ledger_audit
 
 
-async def record(
-    conn: AsyncConnection,
+def audit_row(
     actor: str,
     action: str,
     now: float,
@@ -28,18 +30,26 @@ async def record(
     course_id: int | None = None,
     outcome: str = "done",
     reason: str = "",
-) -> None:
-    await conn.execute(
-        ledger_audit.insert().values(
-            at=now,
-            actor=actor[:64],
-            action=action,
-            student_id=student_id,
-            course_id=course_id,
-            outcome=outcome[:32],
-            reason=reason[:500],
-        )
-    )
+) -> dict[str, Any]:
+    """One record's values (for `record`, or many written at once)."""
+    return {
+        "at": now,
+        "actor": actor[:64],
+        "action": action,
+        "student_id": student_id,
+        "course_id": course_id,
+        "outcome": outcome[:32],
+        "reason": reason[:500],
+    }
+
+
+def outcome_of(decision: Decision) -> str:
+    return decision.outcome if decision.outcome != "rejected" else f"rejected:{decision.type}"
+
+
+async def record(conn: AsyncConnection, actor: str, action: str, now: float, **about: Any) -> None:
+    """Write one record (`about`: student_id, course_id, outcome, reason) in the caller's transaction."""
+    await conn.execute(ledger_audit.insert().values(**audit_row(actor, action, now, **about)))
 
 
 async def list_audit(request: Request) -> Response:

@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.outbox import notify_many
+from services.course_data.audit import audit_row, outcome_of
 from services.course_data.ledger import Ledger
 from services.course_data.rules import CourseFacts, Decision, Permit, StudentFacts, decide_enroll, reject
 from storage.schemas.course_data import courses, enrollments, ledger_audit, permits, queue_decisions, waitlist
@@ -47,9 +48,9 @@ class Queued:
 
 @dataclass(frozen=True)
 class Decided:
-    request: Queued
+    request_id: str
     decision: Decision
-    seq: int = 0  # order of decision in the ledger (recorded)
+    seq: int  # order of decision in the ledger (recorded)
 
 
 TIMEOUT = reject("timeout", "the request could not be decided in time; nothing was changed")
@@ -61,7 +62,7 @@ async def decide_batch(conn: AsyncConnection, ledger: Ledger, batch: Sequence[Qu
     known: dict[str, Decided] = {}
     for row in await conn.execute(select(queue_decisions).where(queue_decisions.c.request_id.in_(ids))):
         decision = Decision(row.outcome, row.type, row.reason)
-        known[row.request_id] = Decided(_request_of(row), decision, row.seq)
+        known[row.request_id] = Decided(row.request_id, decision, row.seq)
     fresh: dict[str, Decision] = {}
     run: list[Queued] = []
     seen: set[str] = set(known)
@@ -90,12 +91,8 @@ async def decide_batch(conn: AsyncConnection, ledger: Ledger, batch: Sequence[Qu
         if request.request_id in known:
             answers.append(known[request.request_id])
         else:
-            answers.append(Decided(request, fresh[request.request_id], seqs[request.request_id]))
+            answers.append(Decided(request.request_id, fresh[request.request_id], seqs[request.request_id]))
     return answers
-
-
-def _request_of(row: Any) -> Queued:
-    return Queued(row.request_id, row.action, row.student_id, None, row.course_id, row.drop_course_id, "", 0.0)
 
 
 async def _one(conn: AsyncConnection, ledger: Ledger, r: Queued, now: float) -> Decision:
@@ -162,17 +159,16 @@ async def _enroll_run(conn: AsyncConnection, ledger: Ledger, run: list[Queued], 
                 joined_waitlist.append({"course_id": course.id, "student_id": r.student_id, "created_at": now})
                 students[r.student_id] = dataclasses.replace(student, waitlisted=student.waitlisted | {course.id})
         decided[r.request_id] = decision
-        outcome = decision.outcome if decision.outcome != "rejected" else f"rejected:{decision.type}"
         audit.append(
-            {
-                "at": now,
-                "actor": r.actor[:64],
-                "action": "enroll",
-                "student_id": r.student_id,
-                "course_id": r.course_id,
-                "outcome": outcome,
-                "reason": decision.reason[:500],
-            }
+            audit_row(
+                r.actor,
+                "enroll",
+                now,
+                student_id=r.student_id,
+                course_id=r.course_id,
+                outcome=outcome_of(decision),
+                reason=decision.reason,
+            )
         )
     await _take_seats(conn, facts, taken)
     if seats:

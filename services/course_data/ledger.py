@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cluster.settings import CourseSettings
 from services.common.outbox import notify
-from services.course_data.audit import record
+from services.course_data.audit import outcome_of, record
 from services.course_data.rules import (
     CourseFacts,
     Decision,
@@ -159,9 +159,8 @@ class Ledger:
     async def _audit(
         self, conn: AsyncConnection, actor: str, action: str, student_id: int, course_id: int, d: Decision, now: float
     ) -> None:
-        outcome = d.outcome if d.outcome != "rejected" else f"rejected:{d.type}"
         await record(
-            conn, actor, action, now, student_id=student_id, course_id=course_id, outcome=outcome, reason=d.reason
+            conn, actor, action, now, student_id=student_id, course_id=course_id, outcome=outcome_of(d), reason=d.reason
         )
 
     async def _take_seat(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -13,7 +15,7 @@ from services.common.auth import ADMINS, authenticate
 from services.common.body import read_json
 from services.common.context import context_of
 from services.common.forwarding import on_master
-from services.common.internal import require_internal
+from services.common.internal import require_internal_or_admin
 from services.common.pagination import number_param, page_of, rows_page
 from services.common.problems import NotFound
 from services.course_data.audit import record
@@ -21,36 +23,25 @@ from services.course_data.models import HoldIn, WindowsIn
 from storage.schemas.course_data import holds, windows
 
 
+async def _windows_json(conn: AsyncConnection) -> dict[str, Any]:
+    rows = (await conn.execute(select(windows).order_by(windows.c.opens_at))).all()
+    return {"windows": [dict(r._mapping) for r in rows]}
+
+
 async def get_windows(request: Request) -> Response:
     """Registration windows: who may register from when to when, and the drop deadline.
     ---
     summary: Registration windows
     description: A student uses the windows of their cohort if there are any, else those for every cohort.
+      Admins read them; so does the queue, by internal token, for its admission check.
     tags: [registration]
     security: [{bearer: []}]
     responses:
-      "200": {description: "The windows"}
-    """
-    await authenticate(request, *ADMINS)
-    async with context_of(request).database.read() as conn:
-        rows = (await conn.execute(select(windows).order_by(windows.c.opens_at))).all()
-    return JSONResponse({"windows": [dict(r._mapping) for r in rows]})
-
-
-async def internal_windows(request: Request) -> Response:
-    """The registration windows, for the queue's admission check (internal).
-    ---
-    summary: Registration windows (internal)
-    tags: [internal]
-    parameters:
-      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
-    responses:
       "200": {description: "windows: cohort, opens_at, closes_at, drop_deadline"}
     """
-    require_internal(request)
+    await require_internal_or_admin(request)
     async with context_of(request).database.read() as conn:
-        rows = (await conn.execute(select(windows).order_by(windows.c.opens_at))).all()
-    return JSONResponse({"windows": [dict(r._mapping) for r in rows]})
+        return JSONResponse(await _windows_json(conn))
 
 
 async def put_windows(request: Request) -> Response:
@@ -73,8 +64,7 @@ async def put_windows(request: Request) -> Response:
         for window in body.windows:
             await conn.execute(windows.insert().values(**window.model_dump()))
         await record(conn, actor.username, "windows", time.time(), reason=f"{len(body.windows)} window(s)")
-        rows = (await conn.execute(select(windows).order_by(windows.c.opens_at))).all()
-    return JSONResponse({"windows": [dict(r._mapping) for r in rows]})
+        return JSONResponse(await _windows_json(conn))
 
 
 async def list_holds(request: Request) -> Response:
@@ -150,7 +140,6 @@ def admin_routes() -> list[BaseRoute]:
     return [
         Route("/windows", get_windows, methods=["GET"]),
         Route("/windows", on_master(put_windows), methods=["PUT"]),
-        Route("/internal/windows", internal_windows, methods=["GET"]),
         Route("/holds", list_holds, methods=["GET"]),
         Route("/holds", on_master(add_hold), methods=["POST"]),
         Route("/holds/{id:int}", on_master(remove_hold), methods=["DELETE"]),

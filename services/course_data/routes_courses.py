@@ -223,11 +223,16 @@ async def update_course(request: Request) -> Response:
     )
 
 
-async def apply_course_patch(request: Request, course_id: int, body: CoursePatch, actor: str) -> Response:
+async def apply_course_patch(
+    request: Request, course_id: int, body: CoursePatch, actor: str, teacher_id: int | None = None
+) -> Response:
+    """Change a course (only one `teacher_id` teaches, when given: checked in the same transaction)."""
     ctx = context_of(request)
     changes = body.model_dump(exclude_unset=True, exclude={"meetings", "prerequisites"})
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
         current = await course_by_id(conn, course_id)
+        if teacher_id is not None and current["teacher_id"] != teacher_id:
+            raise NotFound(f"you teach no course {course_id}")
         if body.capacity is not None and body.capacity < current["taken"]:
             raise Conflict(f"capacity {body.capacity} is below the {current['taken']} seats taken")
         if body.meetings is not None:

@@ -84,11 +84,7 @@ async def decide_many(request: Request) -> Response:
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
         decided = await decide_batch(conn, ledger_of(request), batch, time.time())
     return JSONResponse(
-        {
-            "decisions": [
-                {"request_id": d.request.request_id, "seq": d.seq, **decision_json(d.decision)} for d in decided
-            ]
-        }
+        {"decisions": [{"request_id": d.request_id, "seq": d.seq, **decision_json(d.decision)} for d in decided]}
     )
 
 

@@ -90,9 +90,7 @@ async def update_own(request: Request) -> Response:
     body = await read_json(request, CoursePatch)
     if body.teacher_id is not None and body.teacher_id != teacher_id:
         raise Conflict("a teacher cannot hand a course to another teacher; ask an admin")
-    async with context_of(request).database.read() as conn:
-        await _own_course(conn, teacher_id, course_id)
-    return await apply_course_patch(request, course_id, body, f"teacher:{teacher_id}")
+    return await apply_course_patch(request, course_id, body, f"teacher:{teacher_id}", teacher_id)
 
 
 async def roster(request: Request) -> Response:

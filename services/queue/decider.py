@@ -103,7 +103,7 @@ class Decider:
                 await asyncio.sleep(
                     min(0.05 * 2 ** (failures - 1), MAX_BACKOFF_SECONDS) if quick else MAX_BACKOFF_SECONDS
                 )
-                reclaimed_at = 0.0 if "Connection" in type(exc).__name__ else reclaimed_at
+                reclaimed_at = 0.0  # start the next turn afresh: group, then every unacknowledged entry
             finally:
                 self.state.carried = len(carry)
 

@@ -49,8 +49,9 @@ async def ledger_answer(request: Request, method: str, path: str, body: dict[str
     return answer
 
 
-async def _through_queue(request: Request, change: dict[str, Any]) -> dict[str, Any]:
-    """Queue the change and wait for its outcome: during a rush, the same answers as the ledger's."""
+async def _through_queue(request: Request, change: dict[str, Any]) -> dict[str, Any] | Response:
+    """Queue the change and wait for its outcome: the decision, as the ledger gives it, or the
+    answer itself when there is none yet (202) or the queue refused the request."""
     rules = context_of(request).cluster.settings().queue
     wait = min(60.0, rules.decision_timeout_seconds + 5)
     key = request.headers.get("idempotency-key") or secrets.token_hex(12)
@@ -63,11 +64,17 @@ async def _through_queue(request: Request, change: dict[str, Any]) -> dict[str, 
         timeout=wait + 5,
     )
     if answer.status_code != 200:
-        return {"relay": answer}
+        return relay(answer)  # the queue's own refusal (window closed, rate limited, ...)
     view: dict[str, Any] = answer.json()
     status = view.pop("status")
-    view["outcome"] = "pending" if status in ("pending", "cancelled") else status
-    return view
+    if status in ("pending", "cancelled"):
+        request_id = view["request_id"]
+        return JSONResponse(
+            {"course_id": change["course_id"], "outcome": "pending", "request_id": request_id},
+            202,
+            headers={"Location": f"/queue/requests/{request_id}"},
+        )
+    return {**view, "outcome": status}
 
 
 async def _decide(request: Request, me: Principal, action: str, course_id: int, **extra: Any) -> Response:
@@ -80,15 +87,10 @@ async def _decide(request: Request, me: Principal, action: str, course_id: int, 
         **extra,
     }
     if context_of(request).cluster.settings().queue.enabled:
-        decision = await _through_queue(request, change)
-        if "relay" in decision:
-            return relay(decision["relay"])  # the queue's own refusal (window closed, rate limited, ...)
-        if decision["outcome"] == "pending":
-            return JSONResponse(
-                {"course_id": course_id, "outcome": "pending", "request_id": decision["request_id"]},
-                202,
-                headers={"Location": f"/queue/requests/{decision['request_id']}"},
-            )
+        queued = await _through_queue(request, change)
+        if isinstance(queued, Response):
+            return queued
+        decision = queued
     else:
         decision = await ledger_answer(request, "POST", "/internal/ledger", change)
     if decision["outcome"] == "rejected":

@@ -17,12 +17,7 @@ pytestmark = pytest.mark.cluster
 
 
 def started(cluster: LocalCluster) -> LocalCluster:
-    cluster.start()
-    cluster.wait_ready()
-    via = cluster.config.nodes[-1].id
-    for service in ("login", "course_data", "queue"):
-        wait_for(lambda s=service: cluster.master(s, via), 20, f"a {service} master")
-    return cluster
+    return cluster.start_serving("login", "course_data", "queue")
 
 
 def submit(queue: str, who: dict[str, str], key: str, **body: object) -> httpx.Response:

@@ -28,12 +28,7 @@ def token(cluster: LocalCluster, user_id: int, role: str) -> dict[str, str]:
 
 def started(cluster: LocalCluster) -> LocalCluster:
     """Start every node and wait until login and course_data have masters."""
-    cluster.start()
-    cluster.wait_ready()
-    via = cluster.config.nodes[-1].id
-    for service in ("login", "course_data"):
-        wait_for(lambda s=service: cluster.master(s, via), 20, f"a {service} master")
-    return cluster
+    return cluster.start_serving("login", "course_data")
 
 
 def open_registration(cluster: LocalCluster, admin: dict[str, str], capacity: int) -> int:

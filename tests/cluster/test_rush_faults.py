@@ -25,11 +25,8 @@ STUDENTS, COURSES, SEATS, PER_STUDENT = 240, 3, 40, 2
 
 def rush_with(cluster: LocalCluster, fault: Callable[[LocalCluster], None]) -> dict[str, object]:
     """Start the cluster, prepare the rush, run `fault` once a third of it is admitted, check."""
-    cluster.start()
-    cluster.wait_ready()
+    cluster.start_serving("login", "course_data", "queue")
     via = "login-1"
-    for service in ("login", "course_data", "queue"):
-        wait_for(lambda s=service: cluster.master(s, via), 30, f"a {service} master")
     admin = token(cluster, 1, "admin")
     superuser = token(cluster, 2, "super_admin")
     rules = {"queue": {"student_rate_limit": "1000 per minute", "batch_size": 10}}  # many batches
