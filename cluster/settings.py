@@ -83,6 +83,13 @@ class QueueSettings(_Section):
     decision_timeout_seconds: float = Field(30, gt=0, le=3600)
     batch_size: int = Field(500, ge=1, le=10_000)
     student_rate_limit: str = "30 per minute"
+    full_course_cache_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="a course the ledger reports full (seats and waitlist) refuses enrollments at admission "
+        "this long, unless a drop or swap out of it waits; 0: every enrollment is queued",
+    )
 
     _check_limits = field_validator("student_rate_limit")(_rate_limits)
 

@@ -14,7 +14,7 @@ import secrets
 import sqlite3
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import httpx
 import redis
 
 from cluster.config import ClusterConfig
+from cluster.settings import CourseSettings
 from ops.tokens import issue, signing_key
 
 FINAL = ("accepted", "waitlisted", "rejected", "cancelled")
@@ -78,14 +79,23 @@ def plan(config: ClusterConfig, students: int, courses: list[int], per_student: 
     return requests
 
 
+@dataclass
+class Submitted:
+    """What the queue answered: idempotency key -> request id for the requests it took (202),
+    idempotency key -> the rule's type for those it refused at once (409, course full)."""
+
+    taken: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+
+
 async def submit_all(
     urls: list[str], prepared: list[Prepared], concurrency: int = 32, give_up_after: float = 60.0
-) -> dict[str, str]:
-    """Send each request until a queue node takes it (202), as a careful client would: a refusal
-    to record (503) or a dead node is retried, on the next node, with the same Idempotency-Key.
-    Returns idempotency key -> request id; raises if a request was never taken."""
+) -> Submitted:
+    """Send each request until a queue node answers it for good (202 taken, or 409 refused at
+    once), as a careful client would: a refusal to record (503) or a dead node is retried, on
+    the next node, with the same Idempotency-Key. Raises if a request was never answered."""
     gate = asyncio.Semaphore(concurrency)
-    taken: dict[str, str] = {}
+    answered = Submitted()
     turn = itertools.count()
     async with httpx.AsyncClient(timeout=5) as client:
 
@@ -105,7 +115,10 @@ async def submit_all(
                             },
                         )
                         if answer.status_code == 202:
-                            taken[p.key] = answer.json()["request_id"]
+                            answered.taken[p.key] = answer.json()["request_id"]
+                            return
+                        if answer.status_code == 409 and answer.json().get("outcome") == "rejected":
+                            answered.refused[p.key] = answer.json()["type"].rpartition("/")[2]
                             return
                         if answer.status_code not in (502, 503, 504):
                             raise RuntimeError(f"refused: {answer.status_code} {answer.text[:200]}")
@@ -116,7 +129,7 @@ async def submit_all(
                     await asyncio.sleep(0.05)
 
         await asyncio.gather(*(one(p) for p in prepared))
-    return taken
+    return answered
 
 
 def records(redis_url: str) -> list[dict[str, str]]:
@@ -136,13 +149,15 @@ def records(redis_url: str) -> list[dict[str, str]]:
     ]
 
 
-def counters(redis_url: str) -> tuple[int, int]:
+def counters(redis_url: str) -> tuple[int, int, int]:
+    """(admitted, decided, refused at once) so far."""
     client = redis.Redis.from_url(redis_url)
     try:
         admitted, decided = client.mget("q:admitted", "q:decided")
+        refused = sum(int(n) for n in client.hvals("q:refused"))
     finally:
         client.close()
-    return int(admitted or 0), int(decided or 0)
+    return int(admitted or 0), int(decided or 0), refused
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -157,9 +172,18 @@ def _entry_order(entry: str) -> tuple[int, int]:
     return int(millis), int(seq or 0)
 
 
-def report(redis_url: str, ledger_db: Path) -> dict[str, Any]:
-    """Timing figures and the correctness checks (each a count that must be 0)."""
+def report(redis_url: str, ledger_db: Path, waitlist_max: int | None = None) -> dict[str, Any]:
+    """Timing figures and the correctness checks (each a count that must be 0). The rush has no
+    drops, so a course full at one moment stays full: a refusal at once for a course left with
+    a seat or a waitlist place (`waitlist_max`, the settings' default if not given) is wrong."""
+    waitlist_max = CourseSettings().waitlist_max_length if waitlist_max is None else waitlist_max
     found = records(redis_url)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        refused = {int(k): int(v) for k, v in client.hgetall("q:refused").items()}
+        times = {k.decode(): float(v) for k, v in client.hgetall("q:times").items()}
+    finally:
+        client.close()
     admitted_at = [float(r["at"]) for r in found]
     finals = [r for r in found if r["status"] in FINAL and "decided_at" in r]
     decided_at = [float(r["decided_at"]) for r in finals]
@@ -184,12 +208,18 @@ def report(redis_url: str, ledger_db: Path) -> dict[str, Any]:
             "SELECT count(*) FROM (SELECT 1 FROM enrollments GROUP BY course_id, student_id HAVING count(*) > 1)"
         ).fetchone()[0]
         ledger = dict(db.execute("SELECT request_id, outcome FROM queue_decisions").fetchall())
+        waiting = dict(db.execute("SELECT course_id, count(*) FROM waitlist GROUP BY course_id").fetchall())
     outcomes: dict[str, int] = defaultdict(int)
     for r in found:
         outcomes[r["status"] if r["status"] != "rejected" else f"rejected:{r.get('type', '')}"] += 1
+    answered = len(found) + sum(refused.values())
+    span = times.get("last", 0.0) - times.get("first", 0.0)
+    places_left = {cid for cid, capacity, taken, _ in seats if taken < capacity or waiting.get(cid, 0) < waitlist_max}
     return {
         "admitted": len(found),
+        "refused_at_once": sum(refused.values()),
         "outcomes": dict(sorted(outcomes.items())),
+        "answered_per_s": round(answered / max(1e-6, span), 1) if answered else 0.0,
         "admitted_per_s": round(len(found) / max(1e-6, max(admitted_at) - min(admitted_at)), 1) if found else 0.0,
         "decided_per_s": round(len(finals) / max(1e-6, max(decided_at) - min(admitted_at)), 1) if finals else 0.0,
         "outcome_p50_s": round(_percentile(latencies, 0.50), 4),
@@ -205,5 +235,6 @@ def report(redis_url: str, ledger_db: Path) -> dict[str, Any]:
                 r["status"] != ledger.get(r["request_id"]) for r in finals if r["status"] != "cancelled"
             ),
             "ledger_decisions_without_request": len(set(ledger) - {r["request_id"] for r in found}),
+            "refused_with_places_left": sum(n for cid, n in refused.items() if cid in places_left),
         },
     }

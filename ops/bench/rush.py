@@ -112,6 +112,12 @@ async def waiting_room(url: str, tokens: list[str], connections: int) -> None:
         await asyncio.gather(*(one(t) for t in tokens))
 
 
+def answered(redis_url: str) -> int:
+    """Requests admission answered for good: admitted, or refused at once."""
+    admitted, _, refused = counters(redis_url)
+    return admitted + refused
+
+
 def write_requests(path: Path, prepared: list[Prepared]) -> None:
     path.write_text("".join(f"{p.token}\t{p.key}\t{p.body}\n" for p in prepared))
 
@@ -152,7 +158,7 @@ def main(argv: list[str]) -> int:
             assert cluster.redis is not None
             redis_url = cluster.redis.url
             print("the rush: POST /queue/requests ...", flush=True)
-            load = fire(cluster.url("queue-1"), requests_file, total, args.connections, lambda: counters(redis_url)[0])
+            load = fire(cluster.url("queue-1"), requests_file, total, args.connections, lambda: answered(redis_url))
             wait_for(lambda: (c := counters(redis_url))[0] == c[1], 60, "every admitted request decided")
             print("the trivial endpoint again ...", flush=True)
             after = trivial_rate(requests_file, total, args.connections)
@@ -167,6 +173,10 @@ def main(argv: list[str]) -> int:
         "tokens_seen_before_the_rush": not args.cold,
         "trivial_per_s": round((baseline["per_s"] + after["per_s"]) / 2, 1),
         "trivial_before_and_after_per_s": [baseline["per_s"], after["per_s"]],
+        "answered_per_s": found["answered_per_s"],
+        "answered_to_trivial_ratio": round(2 * found["answered_per_s"] / (baseline["per_s"] + after["per_s"]), 3),
+        "admitted": found["admitted"],
+        "refused_at_once": found["refused_at_once"],
         "admitted_per_s": found["admitted_per_s"],
         "admitted_to_trivial_ratio": round(2 * found["admitted_per_s"] / (baseline["per_s"] + after["per_s"]), 3),
         "decided_per_s": found["decided_per_s"],

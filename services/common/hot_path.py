@@ -59,7 +59,7 @@ class HotPathMiddleware:
         except Exception:
             log.exception("unhandled error", extra={"request_id": request_id, "path": scope["path"]})
             status, body, extra, media_type = 500, problem_body(ProblemError(), request_id), {}, b""
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        payload = json.dumps(body).encode()  # (default arguments: the module's cached encoder)
         await send(
             {
                 "type": "http.response.start",

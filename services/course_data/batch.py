@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,7 +27,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common.outbox import notify_many
 from services.course_data.audit import audit_row, outcome_of
 from services.course_data.ledger import Ledger
-from services.course_data.rules import CourseFacts, Decision, Permit, StudentFacts, decide_enroll, reject
+from services.course_data.rules import (
+    CourseFacts,
+    Decision,
+    Permit,
+    StudentFacts,
+    decide_enroll,
+    full_refusal,
+    reject,
+)
 from storage.schemas.course_data import courses, enrollments, ledger_audit, permits, queue_decisions, waitlist
 
 Action = Literal["enroll", "drop", "swap"]
@@ -254,3 +262,21 @@ async def _record(
         now,
     )
     return seqs
+
+
+async def full_courses(
+    conn: AsyncConnection, ledger: Ledger, course_ids: Collection[int]
+) -> dict[int, Decision | None]:
+    """Each course's refusal as the batch leaves it (None: a student may still get a seat or a
+    waitlist place). The queue refuses enrollments at once on it for a moment; a course with
+    any capacity permit is never reported full, since its holders may enroll past the limit."""
+    facts = await ledger.courses(conn, course_ids)
+    with_permits = set(
+        (
+            await conn.execute(
+                select(permits.c.course_id).where(permits.c.course_id.in_(list(facts)), permits.c.capacity.is_(True))
+            )
+        ).scalars()
+    )
+    rules = ledger.rules()
+    return {cid: None if cid in with_permits else full_refusal(f, rules) for cid, f in facts.items()}

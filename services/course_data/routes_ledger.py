@@ -12,7 +12,7 @@ from services.common.body import read_json
 from services.common.context import context_of
 from services.common.forwarding import on_master
 from services.common.internal import require_internal
-from services.course_data.batch import Queued, decide_batch
+from services.course_data.batch import Queued, decide_batch, full_courses
 from services.course_data.models import LedgerBatch, LedgerRequest
 from services.course_data.rules import Decision
 from services.course_data.state import ledger_of
@@ -65,7 +65,8 @@ async def decide_many(request: Request) -> Response:
     description: "Every rule is checked for each request, in the order given. A request id already
       decided answers its recorded outcome (a batch sent twice is applied once). A request past its
       deadline is rejected with type timeout. Each decision is recorded with its order (seq) and the
-      student is notified."
+      student is notified. The answer also tells which courses the batch touched are now full, seats
+      and waitlist (the queue refuses enrollments in them at once for a moment)."
     tags: [internal]
     parameters:
       - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
@@ -73,7 +74,9 @@ async def decide_many(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/LedgerBatch"}}}
     responses:
-      "200": {description: "decisions: request_id, outcome, type, reason, seq (one per request, in order)"}
+      "200": {description: "decisions: request_id, outcome, type, reason, seq (one per request, in order);
+        full_courses: course id -> the refusal (type, reason) any student without a capacity permit gets now;
+        open_courses: the other courses the batch touched"}
     """
     body = await read_json(request, LedgerBatch)
     ctx = context_of(request)
@@ -81,10 +84,16 @@ async def decide_many(request: Request) -> Response:
         Queued(**r.model_dump(exclude={"admitted_at"}), deadline=r.admitted_at + body.timeout_seconds)
         for r in body.requests
     ]
+    touched = {r.course_id for r in batch} | {r.drop_course_id for r in batch if r.drop_course_id}
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
         decided = await decide_batch(conn, ledger_of(request), batch, time.time())
+        courses = await full_courses(conn, ledger_of(request), touched)
     return JSONResponse(
-        {"decisions": [{"request_id": d.request_id, "seq": d.seq, **decision_json(d.decision)} for d in decided]}
+        {
+            "decisions": [{"request_id": d.request_id, "seq": d.seq, **decision_json(d.decision)} for d in decided],
+            "full_courses": {str(cid): decision_json(d) for cid, d in courses.items() if d is not None},
+            "open_courses": [cid for cid, d in courses.items() if d is None],
+        }
     )
 
 

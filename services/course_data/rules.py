@@ -151,11 +151,20 @@ def decide_enroll(
         return Decision("accepted", via_permit=True)
     if course.id in student.waitlisted:
         return reject("already-waitlisted", f"you are already on the waitlist of {course.code}")
+    waitlisted = Decision("waitlisted", reason=f"{course.code} is full: you are on its waitlist")
+    return full_refusal(course, rules) or waitlisted
+
+
+def full_refusal(course: CourseFacts, rules: CourseSettings) -> Decision | None:
+    """The refusal any student without a capacity permit gets from this course now: no seat,
+    and no place on its waitlist (None while a seat or a waitlist place is left)."""
+    if course.taken < course.capacity:
+        return None
     if not rules.waitlist_enabled:
         return reject("course-full", f"{course.code} is full")
     if course.waitlist_length >= rules.waitlist_max_length:
         return reject("waitlist-full", f"{course.code} is full and so is its waitlist")
-    return Decision("waitlisted", reason=f"{course.code} is full: you are on its waitlist")
+    return None
 
 
 def decide_drop(student: StudentFacts, course_id: int, now: float) -> Decision:

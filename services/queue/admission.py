@@ -2,7 +2,9 @@
 
 Checks, cheapest first: the body, the per-student rate limit (`rate_limit.py`), the
 registration window.
-What passes is appended to its priority's stream. Admissions that arrive while a Redis
+What passes is appended to its priority's stream, unless it is an enrollment in a course
+the ledger just reported full, seats and waitlist, which is refused at once (`store.py`
+says when exactly). Admissions that arrive while a Redis
 round trip is under way are sent together in the next one (one pipeline of script
 calls), so Redis costs one round trip per burst, not per request. A request is answered
 202 only once Redis has recorded it.
@@ -20,7 +22,7 @@ from typing import Any
 from cluster.settings import QueueSettings
 from services.common.problems import Conflict, ProblemError, ValidationFailed
 from services.queue.rate_limit import StudentRateLimit
-from services.queue.store import Admission, Admitted, QueueStore
+from services.queue.store import Admission, Admitted, QueueStore, Refused
 from services.queue.windows import WindowCache
 
 ACTIONS = ("enroll", "drop", "swap")
@@ -79,7 +81,7 @@ class Admitter:
         self.windows = windows
         self._settings = settings
         self._limiter = StudentRateLimit()
-        self._waiting: list[tuple[Admission, asyncio.Future[Admitted]]] = []
+        self._waiting: list[tuple[Admission, asyncio.Future[Admitted | Refused]]] = []
         self._flushing = False
         # Request ids: a random prefix per process and a counter. Only their owner can read a
         # request (anyone else gets 404), so they need to be unique, not secret.
@@ -88,7 +90,7 @@ class Admitter:
 
     async def admit(
         self, student_id: int, cohort: int | None, actor: str, key: str, body: Any, now: float | None = None
-    ) -> Admitted:
+    ) -> Admitted | Refused:
         action, course_id, drop_id = parse_body(body)
         settings, now = self._settings(), time.time() if now is None else now
         if not await self._limiter.allow(student_id, settings.student_rate_limit):
@@ -108,8 +110,8 @@ class Admitter:
         )
         return await self._submit(admission)
 
-    async def _submit(self, admission: Admission) -> Admitted:
-        future: asyncio.Future[Admitted] = asyncio.get_running_loop().create_future()
+    async def _submit(self, admission: Admission) -> Admitted | Refused:
+        future: asyncio.Future[Admitted | Refused] = asyncio.get_running_loop().create_future()
         self._waiting.append((admission, future))
         if not self._flushing:
             self._flushing = True

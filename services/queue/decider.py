@@ -136,7 +136,7 @@ class Decider:
         if todo:
             timeout = self._settings().decision_timeout_seconds
             answer = await self._call_ledger({"timeout_seconds": timeout, "requests": [e.for_ledger() for e in todo]})
-        await self._store.finish(answer, batch, time.time())
+        await self._store.finish(answer, batch, time.time(), self._settings().full_course_cache_seconds)
         self.state.batches += 1
         self.state.decided += len(todo)
         self.state.last_batch_size = len(batch)

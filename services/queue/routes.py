@@ -19,13 +19,25 @@ from services.common.internal import require_internal
 from services.common.problems import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from services.queue.admission import check_key
 from services.queue.state import QueueNode, queue_of
-from services.queue.store import Admitted
+from services.queue.store import Admitted, Refused
 
 MAX_WAIT_SECONDS = 60.0
 
 
 class QueueUnavailable(ServiceUnavailable):
     slug, title = "queue-unavailable", "The queue cannot record requests right now"
+
+
+class RefusedAtOnce(Conflict):
+    """An enrollment the ledger would refuse (its course is full, seats and waitlist): answered
+    now, not queued. The problem type is the rule's (waitlist-full, course-full), as the ledger
+    would give it; nothing was recorded, so the same Idempotency-Key may be sent again later."""
+
+    title = "Enrollment refused at once"
+
+    def __init__(self, refused: Refused) -> None:
+        super().__init__(refused.reason, outcome="rejected")
+        self.slug = refused.type
 
 
 def _wait_of(request: Request) -> float:
@@ -68,7 +80,21 @@ def _view(request_id: str, record: dict[str, str] | None) -> dict[str, Any]:
     return view
 
 
-async def _admit(node: QueueNode, student_id: int, cohort: int | None, actor: str, key: str, body: Any) -> Admitted:
+def _refused_view(refused: Refused, change: dict[str, Any]) -> dict[str, Any]:
+    """A request refused at once, shown as a decided one (it has no id: nothing was recorded)."""
+    return {
+        "request_id": None,
+        "status": "rejected",
+        "type": refused.type,
+        "reason": refused.reason,
+        "action": change.get("action"),
+        "course_id": change.get("course_id"),
+    }
+
+
+async def _admit(
+    node: QueueNode, student_id: int, cohort: int | None, actor: str, key: str, body: Any
+) -> Admitted | Refused:
     try:
         return await node.admitter.admit(student_id, cohort, actor, key, body)
     except RedisError as exc:
@@ -105,7 +131,8 @@ async def submit(ctx: NodeContext, headers: Headers, body: bytes) -> Answer:
       content: {application/json: {schema: {type: object}}}
     responses:
       "202": {description: "request_id, status, position"}
-      "409": {description: "Registration is not open for you now (window-closed)"}
+      "409": {description: "Registration is not open for you now (window-closed); or refused at once,
+        not queued: the course is full, seats and waitlist (waitlist-full, course-full)"}
       "422": {description: "A bad field, or no Idempotency-Key"}
       "429": {description: "Too many requests (per student)"}
       "503": {description: "Not recorded; retry with the same Idempotency-Key"}
@@ -113,6 +140,8 @@ async def submit(ctx: NodeContext, headers: Headers, body: bytes) -> Answer:
     me = await principal_of(ctx.verifier, headers.get(b"authorization", b"").decode("latin-1"), "student")
     key = check_key(headers.get(b"idempotency-key", b"").decode("latin-1"))
     admitted = await _admit(ctx.service, me.user_id, me.cohort, me.username, key, _parsed(body))
+    if isinstance(admitted, Refused):
+        raise RefusedAtOnce(admitted)
     return 202, _admitted(admitted), {"Location": f"/queue/requests/{admitted.request_id}"}
 
 
@@ -210,7 +239,7 @@ async def internal_submit(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {type: object}}}
     responses:
-      "200": {description: "The request as GET /queue/requests/{id} shows it"}
+      "200": {description: "The request as GET /queue/requests/{id} shows it (request_id null when refused at once)"}
     """
     require_internal(request)
     seconds = _wait_of(request)
@@ -222,6 +251,8 @@ async def internal_submit(request: Request) -> Response:
     admitted = await _admit(
         queue_of(request), body["student_id"], body.get("cohort"), str(body.get("actor", ""))[:64], key, change
     )
+    if isinstance(admitted, Refused):
+        return JSONResponse(_refused_view(admitted, change))
     final = await queue_of(request).waiters.final(admitted.request_id, seconds)
     return JSONResponse(_view(admitted.request_id, final))
 

@@ -11,7 +11,7 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from services.queue.store import ADMITTED, DECIDED, GROUP, STREAMS, QueueStore
+from services.queue.store import ADMITTED, DECIDED, GROUP, REFUSED, STREAMS, QueueStore
 
 SAMPLE_EVERY_SECONDS = 1.0
 RATE_OVER_SECONDS = 5.0
@@ -25,7 +25,7 @@ def _millis(entry_id: Any) -> float:
 class QueueStats(Collector):
     def __init__(self, store: QueueStore) -> None:
         self._store = store
-        self._samples: deque[tuple[float, int, int]] = deque(maxlen=64)
+        self._samples: deque[tuple[float, int, int, int]] = deque(maxlen=64)
         self.snapshot: dict[str, Any] = {}
         self._stopped = False
 
@@ -50,7 +50,8 @@ class QueueStats(Collector):
     async def read(self) -> dict[str, Any]:
         redis = self._store.redis
         admitted, decided = (int(v or 0) for v in await redis.mget(ADMITTED, DECIDED))
-        self._samples.append((time.monotonic(), admitted, decided))
+        refused = sum(int(v) for v in await redis.hvals(REFUSED))
+        self._samples.append((time.monotonic(), admitted, decided, refused))
         pending, undelivered, oldest = 0, 0, None
         streams = {}
         for stream in STREAMS:
@@ -77,12 +78,14 @@ class QueueStats(Collector):
         self.snapshot = {
             "admitted": admitted,
             "decided": decided,
+            "refused_at_once": refused,
             "depth": admitted - decided,
             "pending_entries": pending,
             "undelivered_entries": undelivered,
             "lag_seconds": round(max(0.0, time.time() - oldest), 3) if oldest else 0.0,
             "admitted_per_second": self._rate(1),
             "decided_per_second": self._rate(2),
+            "refused_at_once_per_second": self._rate(3),
             "streams": streams,
         }
         return self.snapshot
@@ -92,11 +95,13 @@ class QueueStats(Collector):
         for name, key, text in (
             ("queue_admitted", "admitted", "Requests admitted since the queue was created."),
             ("queue_decided", "decided", "Requests with a final outcome (decided or cancelled)."),
+            ("queue_refused_at_once", "refused_at_once", "Enrollments refused at admission: course full."),
             ("queue_depth", "depth", "Admitted requests without a final outcome yet."),
             ("queue_pending_entries", "pending_entries", "Stream entries read by a decider, not acknowledged."),
             ("queue_lag_seconds", "lag_seconds", "Age of the oldest request not decided yet."),
             ("queue_admitted_per_second", "admitted_per_second", "Admissions per second (last seconds)."),
             ("queue_decided_per_second", "decided_per_second", "Decisions per second (last seconds)."),
+            ("queue_refused_at_once_per_second", "refused_at_once_per_second", "Refusals at once per second."),
         ):
             if key in snap:
                 yield GaugeMetricFamily(name, text, value=float(snap[key]))

@@ -6,7 +6,12 @@ Keys (one Redis, append-only file on):
 - `q:r:<request id>` a hash: the request, `status` (pending, deciding, accepted,
   waitlisted, rejected, cancelled), `type`, `reason`, times, decision order;
 - `q:k:<student>:<idempotency key>` the request id a key already admitted;
-- `q:admitted`, `q:decided` counters; `q:done` the channel announcing decisions.
+- `q:full:<course>` the refusal (type, reason) the ledger last reported for a full course
+  (seats and waitlist), kept `queue.full_course_cache_seconds`: while it is there and no
+  admitted drop or swap out of the course waits (`q:f:<course>` counts them), an
+  enrollment in it is refused at once instead of queued, since the ledger would refuse it;
+- `q:admitted`, `q:decided` counters, `q:refused` a count per course; `q:times` the first and
+  last admission's time (admitted or refused); `q:done` the channel announcing decisions.
 
 Every change of a request's state is one Lua script, so admission (key check, stream
 append, record) and cancellation (only while pending) are atomic. The scripts build
@@ -25,13 +30,16 @@ from redis.asyncio import Redis
 
 STREAMS = ("q:s:0", "q:s:1", "q:s:2")  # by priority, highest first
 GROUP = "deciders"
-ADMITTED, DECIDED, DONE_CHANNEL, CONSUMER = "q:admitted", "q:decided", "q:done", "q:consumer"
+ADMITTED, DECIDED, REFUSED, TIMES = "q:admitted", "q:decided", "q:refused", "q:times"
+DONE_CHANNEL, CONSUMER = "q:done", "q:consumer"
 RECORD_TTL_SECONDS = 7 * 24 * 3600
 FINAL = ("accepted", "waitlisted", "rejected", "cancelled")
 
 # Admit a burst: ARGV = now, record TTL, then one JSON object per admission (all strings).
-# Per admission: the idempotency key seen before answers the request it admitted;
-# otherwise the key, the stream entry and the record are written.
+# Per admission: the idempotency key seen before answers the request it admitted; an
+# enrollment in a course reported full, with no drop or swap out of it waiting, is refused
+# (nothing written but the count); otherwise the key, the stream entry and the record are
+# written, and a drop or swap counts as waiting to free its course.
 _ADMIT = """
 local now, ttl = ARGV[1], tonumber(ARGV[2])
 local decided = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -40,9 +48,17 @@ for i = 3, #ARGV do
   local r = cjson.decode(ARGV[i])
   local key = 'q:k:' .. r.student .. ':' .. r.key
   local existing = redis.call('GET', key)
+  local full = false
+  if not existing and r.action == 'enroll' then
+    full = redis.call('GET', 'q:full:' .. r.course)
+    if full and tonumber(redis.call('GET', 'q:f:' .. r.course) or '0') > 0 then full = false end
+  end
   if existing then
     local status = redis.call('HGET', 'q:r:' .. existing, 'status')
     out[#out + 1] = {0, existing, status or 'pending', 0}
+  elseif full then
+    redis.call('HINCRBY', KEYS[6], r.course, 1)
+    out[#out + 1] = {2, '', full, 0}
   else
     redis.call('SET', key, r.id, 'EX', ttl)
     r.at = now
@@ -53,35 +69,64 @@ for i = 3, #ARGV do
     redis.call('HSET', record, 'student', r.student, 'action', r.action, 'course', r.course, 'drop', r.drop,
       'at', now, 'priority', r.priority, 'entry', entry, 'n', n, 'status', 'pending')
     redis.call('EXPIRE', record, ttl)
+    local frees = (r.action == 'drop' and r.course) or (r.action == 'swap' and r.drop) or ''
+    if frees ~= '' then
+      redis.call('INCR', 'q:f:' .. frees)
+      redis.call('EXPIRE', 'q:f:' .. frees, ttl)
+    end
     out[#out + 1] = {1, r.id, 'pending', n - decided}
   end
 end
+redis.call('HSETNX', KEYS[7], 'first', now)
+redis.call('HSET', KEYS[7], 'last', now)
 return out
 """
 
+# A request leaving pending/deciding for good: the drop or swap no longer waits to free its course.
+_LEFT_QUEUE = """
+local function left_queue(action, course, drop)
+  local frees = (action == 'drop' and course) or (action == 'swap' and drop) or ''
+  if frees ~= '' then redis.call('DECR', 'q:f:' .. frees) end
+end
+"""
+
 # Record decisions: ARGV[1] = the time, ARGV[2] = the ledger's answer as it came
-# ({"decisions": [{request_id, outcome, type, reason, seq, ...details}]}); count the
-# decisions and announce their ids on the channel.
-_FINISH = """
+# ({"decisions": [{request_id, outcome, type, reason, seq, ...details}], "full_courses":
+# {course: {type, reason}}, "open_courses": [course]}), ARGV[3] = how long a full course
+# refuses at once (ms, 0: never); count the decisions and announce their ids on the channel.
+_FINISH = (
+    _LEFT_QUEUE
+    + """
 local plain = {request_id = true, outcome = true, type = true, reason = true, seq = true, via_permit = true}
+local answer = cjson.decode(ARGV[2])
 local ids = {}
-for _, d in ipairs(cjson.decode(ARGV[2]).decisions) do
+for _, d in ipairs(answer.decisions) do
   local details, extra = {}, false
   for k, v in pairs(d) do
     if not plain[k] then details[k] = v; extra = true end
   end
   local record = 'q:r:' .. d.request_id
+  local was = redis.call('HMGET', record, 'status', 'action', 'course', 'drop')
+  if was[1] == 'pending' or was[1] == 'deciding' then left_queue(was[2], was[3], was[4]) end
   redis.call('HSET', record, 'status', d.outcome, 'type', d.type, 'reason', d.reason, 'seq', d.seq,
     'decided_at', ARGV[1])
   if extra then redis.call('HSET', record, 'details', cjson.encode(details)) end
   ids[#ids + 1] = d.request_id
 end
+local hold = tonumber(ARGV[3])
+for course, refusal in pairs(answer.full_courses or {}) do
+  if hold > 0 then
+    redis.call('SET', 'q:full:' .. course, cjson.encode({type = refusal.type, reason = refusal.reason}), 'PX', hold)
+  end
+end
+for _, course in ipairs(answer.open_courses or {}) do redis.call('DEL', 'q:full:' .. course) end
 if #ids > 0 then
   redis.call('INCRBY', KEYS[1], #ids)
   redis.call('PUBLISH', KEYS[2], cjson.encode(ids))
 end
 return #ids
 """
+)
 
 # Take the requests that are still to be decided (pending, or deciding after a failover);
 # answer which were taken. Cancelled and decided ones are left out (their entries are acked).
@@ -98,16 +143,21 @@ end
 return taken
 """
 
-_CANCEL = """
-local status = redis.call('HGET', KEYS[1], 'status')
+_CANCEL = (
+    _LEFT_QUEUE
+    + """
+local was = redis.call('HMGET', KEYS[1], 'status', 'action', 'course', 'drop')
+local status = was[1]
 if not status then return 'missing' end
 if status ~= 'pending' then return status end
+left_queue(was[2], was[3], was[4])
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'type', 'cancelled', 'reason', 'cancelled by the student',
   'decided_at', ARGV[1])
 redis.call('INCR', KEYS[2])
 redis.call('PUBLISH', KEYS[3], cjson.encode({ARGV[2]}))
 return 'cancelled'
 """
+)
 
 
 @dataclass(frozen=True)
@@ -129,6 +179,14 @@ class Admitted:
     new: bool  # False: the idempotency key had admitted this request before
     status: str
     position: int
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An enrollment refused at once: its course was reported full (seats and waitlist)."""
+
+    type: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -161,6 +219,13 @@ class Entry:
         }
 
 
+def _reply(r: list[Any]) -> Admitted | Refused:
+    if int(r[0]) == 2:
+        refusal = json.loads(r[2])
+        return Refused(str(refusal["type"]), str(refusal["reason"]))
+    return Admitted(r[1].decode(), bool(r[0]), r[2].decode(), int(r[3]))
+
+
 def record_key(request_id: str) -> str:
     return f"q:r:{request_id}"
 
@@ -182,7 +247,7 @@ class QueueStore:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    async def admit(self, admissions: Sequence[Admission], now: float) -> list[Admitted]:
+    async def admit(self, admissions: Sequence[Admission], now: float) -> list[Admitted | Refused]:
         """Record a burst of admissions in one script call (one round trip, one JSON argument each)."""
         payloads = [
             json.dumps(
@@ -201,9 +266,9 @@ class QueueStore:
             for a in admissions
         ]
         replies: Any = await self._admit(
-            keys=[ADMITTED, DECIDED, *STREAMS], args=[f"{now:.6f}", RECORD_TTL_SECONDS, *payloads]
+            keys=[ADMITTED, DECIDED, *STREAMS, REFUSED, TIMES], args=[f"{now:.6f}", RECORD_TTL_SECONDS, *payloads]
         )
-        return [Admitted(r[1].decode(), bool(r[0]), r[2].decode(), int(r[3])) for r in replies]
+        return [_reply(r) for r in replies]
 
     async def record(self, request_id: str) -> dict[str, str] | None:
         raw: Any = await self.redis.hgetall(record_key(request_id))
@@ -221,12 +286,14 @@ class QueueStore:
         taken: Any = await self._claim(args=[e.request_id for e in entries])
         return [entries[int(i) - 1] for i in taken]
 
-    async def finish(self, answer: bytes | None, acked: Sequence[Entry], now: float) -> None:
-        """Record the ledger's decisions (its answer as it came), count and announce them, and
-        acknowledge the entries: one round trip, no per-decision work here."""
+    async def finish(self, answer: bytes | None, acked: Sequence[Entry], now: float, full_for: float = 0.0) -> None:
+        """Record the ledger's decisions (its answer as it came), count and announce them, keep
+        the courses it reported full for `full_for` seconds, and acknowledge the entries: one
+        round trip, no per-decision work here."""
         async with self.redis.pipeline(transaction=True) as pipe:
             if answer is not None:
-                await self._finish(keys=[DECIDED, DONE_CHANNEL], args=[f"{now:.6f}", answer], client=pipe)
+                args: list[bytes | str | int] = [f"{now:.6f}", answer, round(full_for * 1000)]
+                await self._finish(keys=[DECIDED, DONE_CHANNEL], args=args, client=pipe)
             for stream in STREAMS:
                 ids = [e.entry_id for e in acked if e.stream == stream]
                 if ids:

@@ -144,3 +144,36 @@ def test_a_request_not_decided_in_time_is_rejected_as_timeout(make_cluster: Make
     assert httpx.get(f"{queue}/queue/requests/{on_time['request_id']}?wait=30", headers=me).json()["status"] == (
         "accepted"
     )
+
+
+def test_a_full_course_refuses_enrollments_at_once_until_a_place_frees(make_cluster: MakeCluster) -> None:
+    cluster = started(make_cluster({"login": 1, "course_data": 1, "queue": 1, "student": 1}))
+    admin, superuser = token(cluster, 1, "admin"), token(cluster, 2, "super_admin")
+    course = open_registration(cluster, admin, capacity=1)
+    queue, student = cluster.url("queue-1"), cluster.url("student-1")
+    rules = {"course": {"waitlist_max_length": 0}, "queue": {"enabled": True}}
+    assert httpx.patch(f"{cluster.url('login-1')}/settings", json=rules, headers=superuser).status_code == 200
+    ann, ben, cay = (token(cluster, n, "student") for n in (801, 802, 803))
+    wait_for(lambda: httpx.get(f"{queue}/queue/stats", headers=admin).status_code == 200, 10, "the queue master")
+
+    def outcome(who: dict[str, str], key: str, **body: object) -> dict[str, object]:
+        taken = submit(queue, who, key, **body)
+        assert taken.status_code == 202, taken.text
+        answer: dict[str, object] = httpx.get(
+            f"{queue}/queue/requests/{taken.json()['request_id']}?wait=10", headers=who
+        ).json()
+        return answer
+
+    assert outcome(ann, "a-1", action="enroll", course_id=course)["status"] == "accepted"  # the last seat
+    refused = submit(queue, ben, "b-1", action="enroll", course_id=course)  # the ledger reported it full
+    assert refused.status_code == 409, refused.text
+    assert (refused.json()["type"], refused.json()["outcome"]) == ("/problems/waitlist-full", "rejected")
+    assert "is full" in refused.json()["detail"]
+    direct = httpx.post(f"{student}/student/enrollments", json={"course_id": course}, headers=cay)
+    assert (direct.status_code, direct.json()["type"]) == (409, "/problems/waitlist-full")  # as the ledger says
+    stats = httpx.get(f"{queue}/queue/stats", headers=admin).json()
+    assert (stats["admitted"], stats["refused_at_once"]) == (1, 2)  # refused: never queued
+
+    assert outcome(ann, "a-2", action="drop", course_id=course)["status"] == "accepted"  # a seat frees
+    assert outcome(ben, "b-1", action="enroll", course_id=course)["status"] == "accepted"  # the same key, now taken
+    wait_for(lambda: "queue_refused_at_once 2.0" in httpx.get(f"{queue}/metrics").text, 10, "the refusals in metrics")

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from ops.localcluster import LocalCluster, wait_for
-from ops.rush import counters, create_courses, plan, report, submit_all
+from ops.rush import Submitted, counters, create_courses, plan, report, submit_all
 from tests.cluster.conftest import MakeCluster
 from tests.cluster.test_registrar import token
 
@@ -39,26 +39,31 @@ def rush_with(cluster: LocalCluster, fault: Callable[[LocalCluster], None]) -> d
     assert cluster.redis is not None
     redis_url = cluster.redis.url
 
-    taken: dict[str, str] = {}
+    answered = Submitted()
 
     def load() -> None:  # the clients, in a thread: the fault is struck from this one (a restarted
         # redis-server must not be the child of a thread that ends: it would die with it)
         urls = [cluster.url(q) for q in queues]
-        taken.update(asyncio.run(submit_all(urls, prepared, concurrency=12, give_up_after=90)))
+        result = asyncio.run(submit_all(urls, prepared, concurrency=12, give_up_after=90))
+        answered.taken, answered.refused = result.taken, result.refused
 
     clients = threading.Thread(target=load)
     clients.start()
-    _, decided = wait_for(
-        lambda: (c := counters(redis_url))[0] >= len(prepared) // 3 and c, 60, "a third of the rush admitted"
+    _, decided, _ = wait_for(
+        lambda: (c := counters(redis_url))[0] + c[2] >= len(prepared) // 3 and c, 60, "a third of the rush answered"
     )
     fault(cluster)
     clients.join(120)
+    taken = answered.taken
     assert decided < len(prepared)  # the fault struck in the middle of the rush
-    assert len(taken) == len(prepared)  # every request was admitted (retried with its key where needed)
-    assert len(set(taken.values())) == len(prepared)  # ... exactly once
-    wait_for(lambda: (c := counters(redis_url))[0] == c[1] == len(prepared), 90, "every request decided")
+    assert len(taken) + len(answered.refused) == len(prepared)  # every request was answered (retried where needed)
+    assert not set(taken) & set(answered.refused)  # ... once: taken, or refused at once
+    assert len(set(taken.values())) == len(taken)  # ... and each taken one exactly once
+    assert set(answered.refused.values()) <= {"waitlist-full"}
+    wait_for(lambda: (c := counters(redis_url))[0] == c[1] == len(taken), 90, "every admitted request decided")
     found = report(redis_url, Path(cluster.data_dir) / "db" / "course_data.db")
-    assert found["admitted"] == len(prepared)
+    assert found["admitted"] == len(taken)
+    assert found["refused_at_once"] == len(answered.refused)
     assert found["checks"] == dict.fromkeys(found["checks"], 0), found["checks"]
     outcomes = found["outcomes"]
     assert isinstance(outcomes, dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -11,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 
-from services.course_data.batch import Queued, decide_batch
-from services.course_data.rules import Decision
+from services.course_data.batch import Queued, decide_batch, full_courses
+from services.course_data.rules import CourseFacts, Decision, full_refusal, reject
 from storage.schemas.core import outbox
-from storage.schemas.course_data import courses, enrollments, queue_decisions, waitlist
-from tests.unit.test_ledger_stateful import LedgerMachine
+from storage.schemas.course_data import courses, enrollments, permits, queue_decisions, waitlist
+from tests.unit.test_ledger_stateful import RULES, LedgerMachine
 
 OPERATIONS = st.lists(
     st.tuples(
@@ -172,3 +173,39 @@ def test_a_failing_request_is_refused_alone_and_the_batch_goes_on(twins: tuple[T
             return len((await conn.execute(select(queue_decisions))).all())
 
     assert twin.machine.run(recorded()) == 3
+
+
+def test_a_course_is_reported_full_exactly_when_the_ledger_refuses_its_next_enrollment(
+    twins: tuple[Twin, Twin],
+) -> None:
+    twin, _ = twins
+    machine = twin.machine
+
+    def reported(course_ids: list[int]) -> dict[int, Any]:
+        async def read() -> dict[int, Any]:
+            async with machine.db.read() as conn:
+                return await full_courses(conn, machine.ledger, course_ids)
+
+        result = machine.run(read())
+        assert isinstance(result, dict)
+        return result
+
+    assert reported([1, 5, 99]) == {1: None, 5: None}  # C5 has no seat but waitlist places; 99 does not exist
+    twin.batch(queued([("enroll", 1, 5, 0), ("enroll", 2, 5, 0)]))  # the waitlist (2 places) fills
+    refusal = reported([5])[5]
+    assert (refusal.outcome, refusal.type) == ("rejected", "waitlist-full")
+    [next_one] = twin.batch(queued([("enroll", 3, 5, 0)]))
+    assert next_one.decision == refusal  # what the queue would answer at once is the ledger's answer
+
+    async def grant_a_capacity_permit() -> None:
+        async with machine.db.write() as conn:
+            await conn.execute(
+                permits.insert().values(course_id=5, student_id=3, capacity=True, created_by="t", created_at=0)
+            )
+
+    machine.run(grant_a_capacity_permit())
+    assert reported([5]) == {5: None}  # its holder may still enroll: never refused at once
+    without_waitlist = RULES.model_copy(update={"waitlist_enabled": False})
+    course = CourseFacts(1, "C1", 3, 2, 2, ())
+    assert full_refusal(course, without_waitlist) == reject("course-full", "C1 is full")
+    assert full_refusal(dataclasses.replace(course, taken=1), without_waitlist) is None

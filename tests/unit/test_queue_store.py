@@ -1,0 +1,95 @@
+"""Refusal at once, on a real redis-server: an enrollment in a course the ledger reported full
+is answered without being queued, unless a drop or swap out of that course still waits."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from services.queue.store import Admission, Admitted, QueueStore, Refused
+
+COURSE = 7
+FULL = {"type": "waitlist-full", "reason": "C7 is full and so is its waitlist"}
+numbers = itertools.count(1)
+
+
+@pytest.fixture
+async def store(redis_url: str) -> AsyncIterator[QueueStore]:
+    client = Redis.from_url(redis_url)
+    await client.flushdb()
+    queue = QueueStore(client)
+    await queue.prepare()
+    try:
+        yield queue
+    finally:
+        await client.flushdb()
+        await client.aclose()
+
+
+def ask(action: str, student: int, course: int = COURSE, drop: int | None = None, key: str = "") -> Admission:
+    n = next(numbers)
+    return Admission(f"r{n}", student, None, action, course, drop, f"s{student}", 2, key or f"k{n}")
+
+
+async def admit(store: QueueStore, admission: Admission) -> Admitted | Refused:
+    [answer] = await store.admit([admission], time.time())
+    return answer
+
+
+async def decide(store: QueueStore, admitted: Admitted | Refused, full: bool, course: int = COURSE) -> None:
+    """The ledger's answer for one request: accepted, and its course now full (seats and waitlist) or not."""
+    assert isinstance(admitted, Admitted)
+    answer = {
+        "decisions": [{"request_id": admitted.request_id, "outcome": "accepted", "type": "", "reason": "", "seq": 1}],
+        "full_courses": {str(course): FULL} if full else {},
+        "open_courses": [] if full else [course],
+    }
+    await store.finish(json.dumps(answer).encode(), [], time.time(), full_for=30)
+
+
+async def test_a_course_reported_full_refuses_enrollments_at_once(store: QueueStore) -> None:
+    asked = ask("enroll", 1)
+    first = await admit(store, asked)
+    assert isinstance(first, Admitted)
+    await decide(store, first, full=True)
+    refused = await admit(store, ask("enroll", 2))
+    assert refused == Refused(FULL["type"], FULL["reason"])
+    assert isinstance(await admit(store, ask("enroll", 2, course=COURSE + 1)), Admitted)  # another course
+    assert isinstance(await admit(store, ask("swap", 3, drop=COURSE + 1)), Admitted)  # only enrollments
+    assert int(await store.redis.get("q:admitted")) == 3  # the refused one was not queued
+    assert await store.redis.hgetall("q:refused") == {str(COURSE).encode(): b"1"}
+    again = await admit(store, ask("enroll", 1, key=asked.idempotency_key))
+    assert isinstance(again, Admitted)
+    assert again.request_id == first.request_id  # a known key answers its request, full or not
+
+
+async def test_a_waiting_drop_or_swap_out_of_the_course_holds_refusals_until_it_is_decided(store: QueueStore) -> None:
+    await decide(store, await admit(store, ask("enroll", 1)), full=True)
+    drop = await admit(store, ask("drop", 1))
+    swap = await admit(store, ask("swap", 4, course=COURSE + 1, drop=COURSE))
+    assert isinstance(await admit(store, ask("enroll", 2)), Admitted)  # a seat may be freed before it
+    await decide(store, drop, full=True)
+    await decide(store, drop, full=True)  # decided twice (a redelivered batch): counted once
+    assert isinstance(await admit(store, ask("enroll", 3)), Admitted)  # the swap still waits
+    assert isinstance(swap, Admitted)
+    assert await store.cancel(swap.request_id) == "cancelled"
+    assert isinstance(await admit(store, ask("enroll", 5)), Refused)  # nothing waits any more
+
+
+async def test_the_ledger_reporting_a_place_or_the_hold_running_out_ends_refusals(store: QueueStore) -> None:
+    await decide(store, await admit(store, ask("enroll", 1)), full=True)
+    await decide(store, await admit(store, ask("enroll", 2, course=COURSE + 1)), full=False, course=COURSE + 1)
+    assert isinstance(await admit(store, ask("enroll", 3)), Refused)
+    await decide(store, await admit(store, ask("drop", 1)), full=False)  # a place again
+    assert isinstance(await admit(store, ask("enroll", 3)), Admitted)
+    assert await store.redis.pttl(f"q:full:{COURSE}") == -2  # gone
+    answer = {"decisions": [], "full_courses": {str(COURSE): FULL}, "open_courses": []}
+    await store.finish(json.dumps(answer).encode(), [], time.time(), full_for=0)  # 0: never refuse at once
+    assert isinstance(await admit(store, ask("enroll", 4)), Admitted)
+    await store.finish(json.dumps(answer).encode(), [], time.time(), full_for=30)
+    assert 0 < await store.redis.pttl(f"q:full:{COURSE}") <= 30_000  # kept for the hold, then forgotten
