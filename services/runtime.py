@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import signal
 import socket
 import sys
@@ -48,6 +49,16 @@ def check_raft_port(node: NodeConfig) -> None:
             raise
 
 
+def settle_heap() -> None:
+    """What is built at startup (modules, the app) lives as long as the process: move it out of
+    the collector's full passes (`gc.freeze`), and collect the youngest generation less often.
+    Requests allocate a lot that lives across an await; measured under the rush, this took
+    about a quarter off the queue node's CPU per admission."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 def serve_node(config: ClusterConfig, node: NodeConfig) -> int:
     """Run `node` in this process; return the process exit code."""
     configure_logging(config.http.log_level, node=node.id, service=node.service)
@@ -58,6 +69,7 @@ def serve_node(config: ClusterConfig, node: NodeConfig) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CANNOT_START
     app = app_factory(node.service)(config, node)
+    settle_heap()
     server = uvicorn.Server(
         uvicorn.Config(
             app,
