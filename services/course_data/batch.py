@@ -136,34 +136,33 @@ async def _enroll_run(conn: AsyncConnection, ledger: Ledger, run: list[Queued], 
         cohorts.setdefault(r.student_id, r.cohort)
     students: dict[int, StudentFacts] = await ledger.students(conn, cohorts)
     granted = await _permits(conn, run)
-    taken = {cid: f.taken for cid, f in facts.items()}
-    waiting = {cid: f.waitlist_length for cid, f in facts.items()}
+    current = dict(facts)  # each course as the decisions so far left it
     seats: list[dict[str, Any]] = []
     left_waitlist: list[dict[str, Any]] = []
     joined_waitlist: list[dict[str, Any]] = []
     audit: list[dict[str, Any]] = []
     decided: dict[str, Decision] = {}
     for r in run:
-        course = facts.get(r.course_id)
+        course = current.get(r.course_id)
         if course is None:
             decision = reject("no-such-course", f"there is no course {r.course_id}")
         else:
-            now_course = dataclasses.replace(course, taken=taken[course.id], waitlist_length=waiting[course.id])
             student = students[r.student_id]
-            decision = decide_enroll(student, now_course, granted.get((course.id, r.student_id), Permit()), rules, now)
+            decision = decide_enroll(student, course, granted.get((course.id, r.student_id), Permit()), rules, now)
             if decision.outcome == "accepted":
-                taken[course.id] += 1
                 seats.append({"course_id": course.id, "student_id": r.student_id, "via_permit": decision.via_permit})
+                waiting = course.waitlist_length
                 if course.id in student.waitlisted:
                     left_waitlist.append({"c": course.id, "s": r.student_id})
-                    waiting[course.id] -= 1
+                    waiting -= 1
+                current[course.id] = dataclasses.replace(course, taken=course.taken + 1, waitlist_length=waiting)
                 students[r.student_id] = dataclasses.replace(
                     student,
                     enrolled=(*student.enrolled, course),
                     waitlisted=student.waitlisted - {course.id},
                 )
             elif decision.outcome == "waitlisted":
-                waiting[course.id] += 1
+                current[course.id] = dataclasses.replace(course, waitlist_length=course.waitlist_length + 1)
                 joined_waitlist.append({"course_id": course.id, "student_id": r.student_id, "created_at": now})
                 students[r.student_id] = dataclasses.replace(student, waitlisted=student.waitlisted | {course.id})
         decided[r.request_id] = decision
@@ -178,7 +177,7 @@ async def _enroll_run(conn: AsyncConnection, ledger: Ledger, run: list[Queued], 
                 reason=decision.reason,
             )
         )
-    await _take_seats(conn, facts, taken)
+    await _take_seats(conn, facts, {cid: c.taken for cid, c in current.items()})
     if seats:
         await conn.execute(enrollments.insert(), [{**s, "created_at": now} for s in seats])
     if left_waitlist:

@@ -80,8 +80,18 @@ async def decide_many(request: Request) -> Response:
     """
     body = await read_json(request, LedgerBatch)
     ctx = context_of(request)
+    timeout = body.timeout_seconds
     batch = [
-        Queued(**r.model_dump(exclude={"admitted_at"}), deadline=r.admitted_at + body.timeout_seconds)
+        Queued(
+            r.request_id,
+            r.action,
+            r.student_id,
+            r.cohort,
+            r.course_id,
+            r.drop_course_id,
+            r.actor,
+            r.admitted_at + timeout,
+        )
         for r in body.requests
     ]
     touched = {r.course_id for r in batch} | {r.drop_course_id for r in batch if r.drop_course_id}
