@@ -35,7 +35,8 @@ DONE_CHANNEL, CONSUMER = "q:done", "q:consumer"
 RECORD_TTL_SECONDS = 7 * 24 * 3600
 FINAL = ("accepted", "waitlisted", "rejected", "cancelled")
 
-# Admit a burst: ARGV = now, record TTL, then one JSON object per admission (all strings).
+# Admit a burst: ARGV = now, record TTL, the burst as one JSON array of admissions, each
+# [id, student, cohort, action, course, drop, actor, priority, idempotency key] (strings).
 # Per admission: the idempotency key seen before answers the request it admitted; an
 # enrollment in a course reported full, with no drop or swap out of it waiting, is refused
 # (nothing written but the count); otherwise the key, the stream entry and the record are
@@ -44,9 +45,10 @@ _ADMIT = """
 local now, ttl = ARGV[1], tonumber(ARGV[2])
 local decided = tonumber(redis.call('GET', KEYS[2]) or '0')
 local out = {}
-for i = 3, #ARGV do
-  local r = cjson.decode(ARGV[i])
-  local key = 'q:k:' .. r.student .. ':' .. r.key
+for _, a in ipairs(cjson.decode(ARGV[3])) do
+  local r = {id = a[1], student = a[2], cohort = a[3], action = a[4], course = a[5], drop = a[6], actor = a[7],
+    priority = a[8]}
+  local key = 'q:k:' .. r.student .. ':' .. a[9]
   local existing = redis.call('GET', key)
   local full = false
   if not existing and r.action == 'enroll' then
@@ -62,7 +64,6 @@ for i = 3, #ARGV do
   else
     redis.call('SET', key, r.id, 'EX', ttl)
     r.at = now
-    r.key = nil
     local entry = redis.call('XADD', KEYS[3 + tonumber(r.priority)], '*', 'r', cjson.encode(r))
     local n = redis.call('INCR', KEYS[1])
     local record = 'q:r:' .. r.id
@@ -160,7 +161,7 @@ return 'cancelled'
 )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Admission:
     request_id: str
     student_id: int
@@ -173,7 +174,7 @@ class Admission:
     idempotency_key: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Admitted:
     request_id: str
     new: bool  # False: the idempotency key had admitted this request before
@@ -181,7 +182,7 @@ class Admitted:
     position: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Refused:
     """An enrollment refused at once: its course was reported full (seats and waitlist)."""
 
@@ -219,11 +220,23 @@ class Entry:
         }
 
 
-def _reply(r: list[Any]) -> Admitted | Refused:
-    if int(r[0]) == 2:
-        refusal = json.loads(r[2])
-        return Refused(str(refusal["type"]), str(refusal["reason"]))
-    return Admitted(r[1].decode(), bool(r[0]), r[2].decode(), int(r[3]))
+class _Replies:
+    """The admit script's answers as objects; a course's refusal (the same few bytes for every
+    student refused from it) is parsed once."""
+
+    def __init__(self) -> None:
+        self._refusals: dict[bytes, Refused] = {}
+
+    def of(self, r: list[Any]) -> Admitted | Refused:
+        if int(r[0]) != 2:
+            return Admitted(r[1].decode(), bool(r[0]), r[2].decode(), int(r[3]))
+        refused = self._refusals.get(r[2])
+        if refused is None:
+            if len(self._refusals) > 10_000:
+                self._refusals.clear()
+            refusal = json.loads(r[2])
+            refused = self._refusals[r[2]] = Refused(str(refusal["type"]), str(refusal["reason"]))
+        return refused
 
 
 def record_key(request_id: str) -> str:
@@ -237,6 +250,7 @@ class QueueStore:
         self._claim = redis.register_script(_CLAIM)
         self._cancel = redis.register_script(_CANCEL)
         self._finish = redis.register_script(_FINISH)
+        self._replies = _Replies()
 
     async def prepare(self) -> None:
         """Create the streams' consumer group (idempotent)."""
@@ -248,27 +262,27 @@ class QueueStore:
                     raise
 
     async def admit(self, admissions: Sequence[Admission], now: float) -> list[Admitted | Refused]:
-        """Record a burst of admissions in one script call (one round trip, one JSON argument each)."""
-        payloads = [
-            json.dumps(
-                {
-                    "id": a.request_id,
-                    "student": str(a.student_id),
-                    "cohort": "" if a.cohort is None else str(a.cohort),
-                    "action": a.action,
-                    "course": str(a.course_id),
-                    "drop": "" if a.drop_course_id is None else str(a.drop_course_id),
-                    "actor": a.actor,
-                    "priority": str(a.priority),
-                    "key": a.idempotency_key,
-                }
-            )
-            for a in admissions
-        ]
-        replies: Any = await self._admit(
-            keys=[ADMITTED, DECIDED, *STREAMS, REFUSED, TIMES], args=[f"{now:.6f}", RECORD_TTL_SECONDS, *payloads]
+        """Record a burst of admissions in one script call (one round trip, one JSON argument)."""
+        burst = json.dumps(
+            [
+                [
+                    a.request_id,
+                    str(a.student_id),
+                    "" if a.cohort is None else str(a.cohort),
+                    a.action,
+                    str(a.course_id),
+                    "" if a.drop_course_id is None else str(a.drop_course_id),
+                    a.actor,
+                    str(a.priority),
+                    a.idempotency_key,
+                ]
+                for a in admissions
+            ]
         )
-        return [_reply(r) for r in replies]
+        replies: Any = await self._admit(
+            keys=[ADMITTED, DECIDED, *STREAMS, REFUSED, TIMES], args=[f"{now:.6f}", RECORD_TTL_SECONDS, burst]
+        )
+        return [self._replies.of(r) for r in replies]
 
     async def record(self, request_id: str) -> dict[str, str] | None:
         raw: Any = await self.redis.hgetall(record_key(request_id))

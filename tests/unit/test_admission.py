@@ -40,6 +40,24 @@ async def test_each_student_has_their_own_buckets_and_a_new_setting_applies() ->
     assert [await limiter.allow(9, several) for _ in range(4)] == [True, True, True, False]
 
 
+async def test_idle_students_are_forgotten_and_the_table_is_bounded() -> None:
+    clock = [0.0]
+    limiter = StudentRateLimit(max_students=4, clock=lambda: clock[0])
+    assert [await limiter.allow(1, "2 per minute") for _ in range(3)] == [True, True, False]
+    clock[0] = 30.0
+    assert not await limiter.allow(1, "2 per minute")  # still within the minute: remembered
+    assert await limiter.allow(2, "2 per minute")
+    clock[0] = 95.0  # student 1 idle for 65 s, student 2 for 65 s: both forgotten, full buckets again
+    assert await limiter.allow(1, "2 per minute")
+    assert limiter._buckets.keys() == {1}
+    for student in range(10, 14):  # more students than the table holds: the longest idle go first
+        clock[0] += 1
+        assert await limiter.allow(student, "2 per minute")
+    assert len(limiter._buckets) <= 4
+    assert 13 in limiter._buckets
+    assert 1 not in limiter._buckets
+
+
 async def test_the_window_cache_checks_the_clock_and_survives_a_failing_fetch() -> None:
     now = 1_000_000.0
     clock = [0.0]
