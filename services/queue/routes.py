@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any
 
+import orjson
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -55,7 +56,7 @@ def _wait_of(request: Request) -> float:
 
 def _parsed(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return orjson.loads(body)
     except ValueError:
         raise ValidationFailed("the body is not JSON", errors=[{"field": "", "message": "not JSON"}]) from None
 

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 
 STREAMS = ("q:s:0", "q:s:1", "q:s:2")  # by priority, highest first
@@ -263,7 +264,7 @@ class QueueStore:
 
     async def admit(self, admissions: Sequence[Admission], now: float) -> list[Admitted | Refused]:
         """Record a burst of admissions in one script call (one round trip, one JSON argument)."""
-        burst = json.dumps(
+        burst = orjson.dumps(
             [
                 [
                     a.request_id,
