@@ -172,11 +172,11 @@ def _entry_order(entry: str) -> tuple[int, int]:
     return int(millis), int(seq or 0)
 
 
-def report(redis_url: str, ledger_db: Path, waitlist_max: int | None = None) -> dict[str, Any]:
+def report(redis_url: str, ledger_db: Path) -> dict[str, Any]:
     """Timing figures and the correctness checks (each a count that must be 0). The rush has no
     drops, so a course full at one moment stays full: a refusal at once for a course left with
-    a seat or a waitlist place (`waitlist_max`, the settings' default if not given) is wrong."""
-    waitlist_max = CourseSettings().waitlist_max_length if waitlist_max is None else waitlist_max
+    a seat or a waitlist place (the rush keeps the default waitlist length) is wrong."""
+    waitlist_max = CourseSettings().waitlist_max_length
     found = records(redis_url)
     client = redis.Redis.from_url(redis_url)
     try:

@@ -13,8 +13,7 @@ from starlette.requests import Request
 
 from services.common.pagination import page_of
 from services.common.problems import ValidationFailed
-from services.course_data.models import minutes
-from services.course_data.rules import WEEKDAYS, CourseFacts, Meeting, clock_text
+from services.course_data.rules import WEEKDAYS, clock_text
 from storage.schemas.course_data import courses, meetings, prerequisites, waitlist
 
 _DAYS = {name.lower(): i for i, name in enumerate(WEEKDAYS)}
@@ -66,6 +65,16 @@ def search(params: QueryParams) -> Select[Any]:
     return query
 
 
+async def waitlist_lengths(conn: AsyncConnection, course_ids: list[int]) -> dict[int, int]:
+    """Course id -> students on its waitlist (courses with none are left out)."""
+    counted = (
+        select(waitlist.c.course_id, func.count())
+        .where(waitlist.c.course_id.in_(course_ids))
+        .group_by(waitlist.c.course_id)
+    )
+    return {row[0]: row[1] for row in (await conn.execute(counted)).all()}
+
+
 async def courses_json(conn: AsyncConnection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
     """Courses with their meeting times, prerequisites and waitlist length (three queries in all)."""
     ids = [r.id for r in rows]
@@ -86,12 +95,7 @@ async def courses_json(conn: AsyncConnection, rows: list[Row[Any]]) -> list[dict
             )
         for p in await conn.execute(select(prerequisites).where(prerequisites.c.course_id.in_(ids))):
             needs[p.course_id].append(p.required_code)
-        counted = (
-            select(waitlist.c.course_id, func.count())
-            .where(waitlist.c.course_id.in_(ids))
-            .group_by(waitlist.c.course_id)
-        )
-        waiting = {row[0]: row[1] for row in (await conn.execute(counted)).all()}
+        waiting = await waitlist_lengths(conn, ids)
     return [
         {
             "id": r.id,
@@ -120,17 +124,3 @@ async def search_page(conn: AsyncConnection, request: Request) -> dict[str, Any]
     total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     rows = (await conn.execute(query.order_by(courses.c.code).limit(page.size).offset(page.offset))).all()
     return page.body(await courses_json(conn, list(rows)), total)
-
-
-def facts_of(course: dict[str, Any]) -> CourseFacts:
-    """The rules' view of a course as `courses_json` shows it."""
-    return CourseFacts(
-        course["id"],
-        course["code"],
-        course["credits"],
-        course["capacity"],
-        course["taken"],
-        tuple(Meeting(m["weekday"], minutes(m["start"]), minutes(m["end"])) for m in course["meetings"]),
-        frozenset(course["prerequisites"]),
-        course["waitlist_length"],
-    )

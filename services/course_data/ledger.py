@@ -12,12 +12,13 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cluster.settings import CourseSettings
 from services.common.outbox import notify
 from services.course_data.audit import outcome_of, record
+from services.course_data.catalogue import waitlist_lengths
 from services.course_data.rules import (
     CourseFacts,
     Decision,
@@ -70,12 +71,7 @@ class Ledger:
         if found:
             for p in await conn.execute(select(prerequisites).where(prerequisites.c.course_id.in_(found))):
                 required[p.course_id].add(p.required_code)
-            counted = (
-                select(waitlist.c.course_id, func.count())
-                .where(waitlist.c.course_id.in_(found))
-                .group_by(waitlist.c.course_id)
-            )
-            waiting = {row[0]: row[1] for row in (await conn.execute(counted)).all()}
+            waiting = await waitlist_lengths(conn, found)
         times = await self._meetings(conn, found)
         return {
             r.id: CourseFacts(

@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 from services.common.context import context_of
 from services.common.internal import require_internal
 from services.common.problems import ValidationFailed
-from services.course_data.catalogue import courses_json, facts_of, search_page
+from services.course_data.catalogue import courses_json, search_page
 from services.course_data.rules import Permit, decide_enroll
 from services.course_data.state import ledger_of
 from storage.schemas.course_data import courses, enrollments, permits, waitlist
@@ -84,8 +84,9 @@ async def student_catalogue(request: Request) -> Response:
             select(permits).where(permits.c.student_id == student_id, permits.c.course_id.in_(ids))
         )
         granted = {p.course_id: Permit(p.capacity, p.prerequisites) for p in mine}
+        facts = await ledger.courses(conn, ids)  # the very facts the ledger decides on
     for course in answer["items"]:
-        decision = decide_enroll(student, facts_of(course), granted.get(course["id"], Permit()), ledger.rules(), now)
+        decision = decide_enroll(student, facts[course["id"]], granted.get(course["id"], Permit()), ledger.rules(), now)
         course.update(
             outcome=decision.outcome,
             can_enroll=decision.ok,

@@ -4,10 +4,9 @@ Checks, cheapest first: the body, the per-student rate limit (`rate_limit.py`), 
 registration window.
 What passes is appended to its priority's stream, unless it is an enrollment in a course
 the ledger just reported full, seats and waitlist, which is refused at once (`store.py`
-says when exactly). Admissions that arrive while a Redis
-round trip is under way are sent together in the next one (one pipeline of script
-calls), so Redis costs one round trip per burst, not per request. A request is answered
-202 only once Redis has recorded it.
+says when exactly). Admissions that arrive while a Redis round trip is under way are sent
+together in the next one (one script call), so Redis costs one round trip per burst, not
+per request. A request is answered 202 only once Redis has recorded it.
 """
 
 from __future__ import annotations

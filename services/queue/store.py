@@ -32,7 +32,7 @@ from redis.asyncio import Redis
 STREAMS = ("q:s:0", "q:s:1", "q:s:2")  # by priority, highest first
 GROUP = "deciders"
 ADMITTED, DECIDED, REFUSED, TIMES = "q:admitted", "q:decided", "q:refused", "q:times"
-DONE_CHANNEL, CONSUMER = "q:done", "q:consumer"
+DONE_CHANNEL = "q:done"
 RECORD_TTL_SECONDS = 7 * 24 * 3600
 FINAL = ("accepted", "waitlisted", "rejected", "cancelled")
 

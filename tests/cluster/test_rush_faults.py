@@ -39,13 +39,12 @@ def rush_with(cluster: LocalCluster, fault: Callable[[LocalCluster], None]) -> d
     assert cluster.redis is not None
     redis_url = cluster.redis.url
 
-    answered = Submitted()
+    results: list[Submitted] = []
 
     def load() -> None:  # the clients, in a thread: the fault is struck from this one (a restarted
         # redis-server must not be the child of a thread that ends: it would die with it)
         urls = [cluster.url(q) for q in queues]
-        result = asyncio.run(submit_all(urls, prepared, concurrency=12, give_up_after=90))
-        answered.taken, answered.refused = result.taken, result.refused
+        results.append(asyncio.run(submit_all(urls, prepared, concurrency=12, give_up_after=90)))
 
     clients = threading.Thread(target=load)
     clients.start()
@@ -54,6 +53,7 @@ def rush_with(cluster: LocalCluster, fault: Callable[[LocalCluster], None]) -> d
     )
     fault(cluster)
     clients.join(120)
+    [answered] = results  # (none if the clients failed: their error is in the output)
     taken = answered.taken
     assert decided < len(prepared)  # the fault struck in the middle of the rush
     assert len(taken) + len(answered.refused) == len(prepared)  # every request was answered (retried where needed)

@@ -3,6 +3,7 @@ is answered without being queued, unless a drop or swap out of that course still
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -91,5 +92,9 @@ async def test_the_ledger_reporting_a_place_or_the_hold_running_out_ends_refusal
     answer = {"decisions": [], "full_courses": {str(COURSE): FULL}, "open_courses": []}
     await store.finish(json.dumps(answer).encode(), [], time.time(), full_for=0)  # 0: never refuse at once
     assert isinstance(await admit(store, ask("enroll", 4)), Admitted)
-    await store.finish(json.dumps(answer).encode(), [], time.time(), full_for=30)
-    assert 0 < await store.redis.pttl(f"q:full:{COURSE}") <= 30_000  # kept for the hold, then forgotten
+    await store.finish(json.dumps(answer).encode(), [], time.time(), full_for=0.3)
+    assert isinstance(await admit(store, ask("enroll", 5)), Refused)  # within the hold
+    left = await store.redis.pttl(f"q:full:{COURSE}")
+    assert 0 < left <= 300
+    await asyncio.sleep(left / 1000 + 0.01)  # Redis expires a key on access once its time is up
+    assert isinstance(await admit(store, ask("enroll", 5)), Admitted)  # the hold ran out: the ledger decides
