@@ -175,9 +175,12 @@ def test_a_node_is_added_and_removed_without_restarting_the_others(make_cluster:
     assert added.returncode == 0, added.stderr
     cluster.start("teacher-1", config_path=grown)
     wait_for(lambda: httpx.get(teacher.url + "/ready").status_code == 200, 60, "the new node ready")
-    status = cluster.status("course_data-1")
+    status = wait_for(  # the others connect to the new node on their own retry timers
+        lambda: (s := cluster.status("course_data-1"))["raft"]["partners"].get(str(teacher.raft)) is True and s,
+        30,
+        "course_data-1 connected to the new node",
+    )
     assert "teacher-1" in [m["id"] for m in status["members"]]
-    assert status["raft"]["partners"][str(teacher.raft)] is True
     assert master_of(cluster, "teacher", via="login-1")[0] == "teacher-1"
 
     removed = ops_cluster(cluster, "--config", str(grown), "remove", "teacher-1")
