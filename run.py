@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from cluster.config import SERVICES, ClusterConfig, ConfigError, NodeConfig, load_config
-from cluster.hosts import is_local_host
+from cluster.hosts import local_nodes
 from cluster.logs import configure_logging
 from cluster.redis_server import PrivateRedis, RedisServerError
 from cluster.supervisor import Supervisor
@@ -80,9 +80,11 @@ def resolve_target(config: ClusterConfig, target: str) -> NodeConfig | None:
 
 def run_cluster(config: ClusterConfig, config_path: Path) -> int:
     configure_logging(config.http.log_level, role="supervisor")
-    local = [n for n in config.nodes if is_local_host(n.http.host)]
+    local = local_nodes(config)
     if not local:
-        print("error: no node of the configuration lives on this host", file=sys.stderr)
+        hosts = sorted({n.host for n in config.nodes if n.host})
+        where = f" (host {config.host!r}; the nodes name {', '.join(hosts)}: set cluster.host)" if hosts else ""
+        print(f"error: no node of the configuration lives on this host{where}", file=sys.stderr)
         return EXIT_USAGE
     env = dict(os.environ)
     redis = None

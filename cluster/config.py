@@ -20,6 +20,7 @@ import copy
 import ipaddress
 import os
 import re
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from dotenv import dotenv_values
 SERVICES: tuple[str, ...] = ("course_data", "login", "teacher", "student", "queue")
 ENV_PREFIX = "CS_"
 _NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
 
 
 class ConfigError(Exception):
@@ -52,20 +54,38 @@ class Address:
 
 @dataclass(frozen=True)
 class NodeConfig:
+    """One node. `http` and `raft` are the addresses its peers and clients reach it at;
+    `http_bind` and `raft_bind` are what it binds on its own machine (default: the same).
+    `host` names the machine it runs on: which nodes `run.py` starts is decided by it."""
+
     id: str
     service: str
     http: Address
     raft: Address
+    host: str = ""
+    http_bind: Address | None = None
+    raft_bind: Address | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.http}"
+
+    @property
+    def http_listen(self) -> Address:
+        return self.http_bind or self.http
+
+    @property
+    def raft_listen(self) -> Address:
+        return self.raft_bind or self.raft
 
 
 @dataclass(frozen=True)
 class ServiceConfig:
     name: str
     database_url: str
+    # Where several services share one PostgreSQL database, each keeps its tables (and its
+    # record of migrations) in a schema of its own, named after it; empty: the default.
+    database_schema: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,6 +129,7 @@ class DebugConfig:
 @dataclass(frozen=True)
 class ClusterConfig:
     name: str
+    host: str  # this machine's name for node selection (`cluster.host`, default: its host name)
     data_dir: Path
     nodes: tuple[NodeConfig, ...]
     services: Mapping[str, ServiceConfig]
@@ -131,13 +152,16 @@ class ClusterConfig:
     def database_url(self, service: str) -> str:
         return self.services[service].database_url
 
+    def database_schema(self, service: str) -> str:
+        return self.services[service].database_schema
+
     def secret(self, name: str) -> str | None:
         """A secret given by environment (`CS_SECRET_<NAME>`), if any."""
         return self.env.get(f"{ENV_PREFIX}SECRET_{name.upper()}") or None
 
 
 DEFAULTS: dict[str, Any] = {
-    "cluster": {"name": "course-selection", "data_dir": "./data"},
+    "cluster": {"name": "course-selection", "data_dir": "./data", "host": ""},
     "redis": {"url": "", "private_port": 6390, "server_binary": "redis-server", "max_connections": 64},
     "http": {"max_body_bytes": 1_048_576, "log_level": "info", "graceful_shutdown_seconds": 5.0},
     "raft": {
@@ -158,6 +182,7 @@ DEFAULTS: dict[str, Any] = {
 }
 _SECTIONS = tuple(DEFAULTS)
 _NODE_KEYS = ("id", "service", "http", "raft")
+_NODE_OPTIONAL_KEYS = ("host", "http_bind", "raft_bind")
 _SERVICE_KEYS = ("database_url",)
 
 
@@ -237,7 +262,7 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str], problems: list[str]
         elif len(parts) == 3 and parts[0] == "services" and parts[2] in _SERVICE_KEYS:
             services = data["services"] if isinstance(data["services"], dict) else {}
             services.setdefault(parts[1], {})[parts[2]] = value
-        elif len(parts) == 3 and parts[0] == "nodes" and parts[2] in _NODE_KEYS[1:]:
+        elif len(parts) == 3 and parts[0] == "nodes" and parts[2] in (*_NODE_KEYS[1:], *_NODE_OPTIONAL_KEYS):
             matches = [
                 n for n in data["nodes"] if isinstance(n, dict) and env_key(str(n.get("id", ""))) == parts[1].upper()
             ]
@@ -262,6 +287,7 @@ def _validate(
     c = data["cluster"]
     _check_type(problems, "cluster.name", c["name"], str)
     _check_type(problems, "cluster.data_dir", c["data_dir"], str)
+    _check_type(problems, "cluster.host", c["host"], str)
     data_dir = (base_dir / str(c["data_dir"])).resolve()
 
     r = data["redis"]
@@ -292,10 +318,13 @@ def _validate(
 
     nodes = _validate_nodes(data["nodes"], problems)
     services = _validate_services(data["services"], data_dir, problems)
+    if not problems:
+        check_placement(nodes, services, bool(r["url"]), problems)
     if problems:
         return None
     return ClusterConfig(
         name=c["name"],
+        host=c["host"] or socket.gethostname(),
         data_dir=data_dir,
         nodes=nodes,
         services=services,
@@ -314,7 +343,7 @@ def _validate_nodes(raw: Any, problems: list[str]) -> tuple[NodeConfig, ...]:
         return ()
     nodes: list[NodeConfig] = []
     seen_ids: dict[str, int] = {}
-    seen_ports: dict[tuple[str, int], str] = {}
+    seen_ports: dict[tuple[str, str, int], str] = {}
     for i, entry in enumerate(raw):
         where = f"nodes[{i}]"
         if not isinstance(entry, dict):
@@ -323,8 +352,9 @@ def _validate_nodes(raw: Any, problems: list[str]) -> tuple[NodeConfig, ...]:
         if isinstance(entry.get("id"), str):
             where = f"nodes[{i}] ({entry['id']})"
         for key in entry:
-            if key not in _NODE_KEYS:
-                problems.append(f"{where}.{key}: unknown key (known: {', '.join(_NODE_KEYS)})")
+            if key not in (*_NODE_KEYS, *_NODE_OPTIONAL_KEYS):
+                known = ", ".join((*_NODE_KEYS, *_NODE_OPTIONAL_KEYS))
+                problems.append(f"{where}.{key}: unknown key (known: {known})")
         missing = [k for k in _NODE_KEYS if k not in entry]
         for key in missing:
             problems.append(f"{where}.{key}: missing")
@@ -337,21 +367,88 @@ def _validate_nodes(raw: Any, problems: list[str]) -> tuple[NodeConfig, ...]:
             seen_ids.setdefault(node_id, i)
         if "service" in entry and service not in SERVICES:
             problems.append(f"{where}.service: unknown service {service!r} (known: {', '.join(SERVICES)})")
-        addresses = {}
-        for key in ("http", "raft"):
+        host = entry.get("host", "")
+        if not isinstance(host, str) or (host and not _HOST_NAME.match(host)):
+            problems.append(f"{where}.host: must be a host name (letters, digits, '.', '-'), not {host!r}")
+            host = ""
+        addresses: dict[str, Address] = {}
+        for key in ("http", "raft", "http_bind", "raft_bind"):
             if key in entry:
                 address = _parse_address(entry[key])
                 if address is None:
                     problems.append(f"{where}.{key}: not a host:port address: {entry[key]!r}")
                     continue
-                spot = (address.host, address.port)
-                if spot in seen_ports:
-                    problems.append(f"{where}.{key}: port {address.port} already used by {seen_ports[spot]}")
-                seen_ports.setdefault(spot, f"{where}.{key}")
+                if key in ("http", "raft") and _is_wildcard(address.host):
+                    problems.append(
+                        f"{where}.{key}: {address.host} is an address to bind, not one peers can reach; "
+                        f"put it in {key}_bind and give {key} an address of this machine that the others reach"
+                    )
+                if key in ("http", "raft"):
+                    spot = (host, address.host, address.port)
+                    if spot in seen_ports:
+                        problems.append(f"{where}.{key}: port {address.port} already used by {seen_ports[spot]}")
+                    seen_ports.setdefault(spot, f"{where}.{key}")
                 addresses[key] = address
-        if not missing and len(addresses) == 2 and isinstance(node_id, str) and service in SERVICES:
-            nodes.append(NodeConfig(node_id, service, addresses["http"], addresses["raft"]))
+        complete = not missing and "http" in addresses and "raft" in addresses
+        if complete and isinstance(node_id, str) and service in SERVICES:
+            nodes.append(
+                NodeConfig(
+                    node_id,
+                    service,
+                    addresses["http"],
+                    addresses["raft"],
+                    host,
+                    addresses.get("http_bind"),
+                    addresses.get("raft_bind"),
+                )
+            )
+    named = [n for n in nodes if n.host]
+    if named and len(named) != len(nodes):
+        unnamed = ", ".join(n.id for n in nodes if not n.host)
+        problems.append(f"nodes: either every node names its host or none does; no host key on: {unnamed}")
     return tuple(nodes)
+
+
+def host_of(node: NodeConfig) -> str:
+    """The machine a node is on: its `host` key, else its HTTP address (all loopback is one)."""
+    if node.host:
+        return node.host
+    address = node.http.host
+    if address == "localhost" or _is_loopback(address):
+        return "loopback"
+    return address
+
+
+def check_placement(
+    nodes: tuple[NodeConfig, ...], services: Mapping[str, ServiceConfig], shared_redis: bool, problems: list[str]
+) -> None:
+    """Refuse what loses data across machines: a per-host database or Redis under several hosts."""
+    hosts = sorted({host_of(n) for n in nodes})
+    for name, service in services.items():
+        on = sorted({host_of(n) for n in nodes if n.service == name})
+        if len(on) > 1 and service.database_url.startswith("sqlite"):
+            problems.append(
+                f"services.{name}.database_url: the nodes of {name} are on hosts {', '.join(on)}, but SQLite "
+                "is a file on one host (each would keep its own data); set a postgresql+asyncpg:// URL that "
+                "every host reaches, or put all of its nodes on one host"
+            )
+    if len(hosts) > 1 and not shared_redis:
+        problems.append(
+            f"redis.url: the nodes are on hosts {', '.join(hosts)}, but with no URL each host starts a "
+            "private redis-server (queue entries and login throttles would be per host); set redis.url to one "
+            "Redis that every host reaches"
+        )
+
+
+def _is_wildcard(host: str) -> bool:
+    return host in ("0.0.0.0", "::")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _validate_services(raw: Any, data_dir: Path, problems: list[str]) -> dict[str, ServiceConfig]:
@@ -377,6 +474,25 @@ def _validate_services(raw: Any, data_dir: Path, problems: list[str]) -> dict[st
         if url and not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             problems.append(f"services.{name}.database_url: must be sqlite+aiosqlite:// or postgresql+asyncpg://")
         services[name] = ServiceConfig(name, url or f"sqlite+aiosqlite:///{data_dir / 'db' / name}.db")
+    return _separate_shared(services, problems)
+
+
+def _separate_shared(services: dict[str, ServiceConfig], problems: list[str]) -> dict[str, ServiceConfig]:
+    """Services on one PostgreSQL database get a schema each; a shared SQLite file is refused."""
+    by_url: dict[str, list[str]] = {}
+    for name, service in services.items():
+        by_url.setdefault(service.database_url, []).append(name)
+    for url, names in by_url.items():
+        if len(names) < 2:
+            continue
+        if url.startswith("sqlite"):
+            problems.append(
+                f"services.{names[1]}.database_url: the same SQLite file as services.{names[0]}; "
+                "give each service its own file (or share one PostgreSQL database)"
+            )
+            continue
+        for name in names:
+            services[name] = ServiceConfig(name, url, database_schema=name)
     return services
 
 

@@ -1,9 +1,23 @@
-"""Which configured addresses live on this host."""
+"""Which configured nodes live on this host.
+
+When the nodes name their hosts (`host = "reg-a"`), a node is local exactly when its
+host is this machine's name (`cluster.host`, default: the host name), so one file copied
+to every machine starts each machine's own nodes. Without host keys (a single-host
+configuration), a node is local when this machine can bind its advertised HTTP address.
+"""
 
 from __future__ import annotations
 
 import errno
 import socket
+
+from cluster.config import ClusterConfig, NodeConfig
+
+
+def local_nodes(config: ClusterConfig) -> list[NodeConfig]:
+    if any(n.host for n in config.nodes):
+        return [n for n in config.nodes if n.host == config.host]
+    return [n for n in config.nodes if is_local_host(n.http.host)]
 
 
 def is_local_host(host: str) -> bool:

@@ -29,7 +29,9 @@ class ClusterNode:
         self.node = node
         secret = load_or_create_secret(config.data_dir, "cluster", config.secret("cluster"))
         partners = [str(n.raft) for n in config.nodes if n.id != node.id]
-        self.raft = RaftGroup(str(node.raft), partners, config.data_dir, node.id, secret, config.raft)
+        self.raft = RaftGroup(
+            str(node.raft), partners, config.data_dir, node.id, secret, config.raft, bind=str(node.raft_listen)
+        )
         self.master = MasterRole(self.raft, node.service, node.id, config.raft)
         me = Member(node.id, node.service, node.url, str(node.raft), version, time.time(), 0.0)
         self.membership = MembershipAgent(self.raft, me, config.raft.heartbeat_seconds)

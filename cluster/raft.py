@@ -83,7 +83,14 @@ class RaftStatus:
 
 class RaftGroup:
     def __init__(
-        self, address: str, partners: list[str], data_dir: Path, node_id: str, password: str, timing: RaftConfig
+        self,
+        address: str,
+        partners: list[str],
+        data_dir: Path,
+        node_id: str,
+        password: str,
+        timing: RaftConfig,
+        bind: str | None = None,
     ) -> None:
         self.address = address
         self.partners = partners
@@ -92,7 +99,7 @@ class RaftGroup:
         folder.mkdir(parents=True, exist_ok=True)
         self._conf = SyncObjConf(
             password=password,
-            bindAddress=address,
+            bindAddress=bind or address,
             journalFile=str(folder / f"{node_id}.journal"),
             fullDumpFile=str(folder / f"{node_id}.dump"),
             dynamicMembershipChange=True,

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 async def initialise(config: ClusterConfig) -> None:
     for service in SERVICES:
-        database = Database(config.database_url(service))
+        database = Database(config.database_url(service), schema=config.database_schema(service))
         try:
             applied = await migrate(database, MIGRATIONS[service])
             print(f"{service}: {'applied migrations ' + str(applied) if applied else 'schema up to date'}")

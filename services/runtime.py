@@ -23,29 +23,31 @@ class PortInUseError(Exception):
 
 
 def bind_socket(node: NodeConfig) -> socket.socket:
-    family = socket.AF_INET6 if ":" in node.http.host else socket.AF_INET
+    listen = node.http_listen
+    family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((node.http.host, node.http.port))
+        sock.bind((listen.host, listen.port))
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise PortInUseError(f"port {node.http.port} of node {node.id} is already in use") from None
+            raise PortInUseError(f"port {listen.port} of node {node.id} is already in use") from None
         raise
     return sock
 
 
 def check_raft_port(node: NodeConfig) -> None:
     """PySyncObj binds its port itself, later: find a taken port now, with a clear message."""
-    family = socket.AF_INET6 if ":" in node.raft.host else socket.AF_INET
+    listen = node.raft_listen
+    family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((node.raft.host, node.raft.port))
+            sock.bind((listen.host, listen.port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError(f"raft port {node.raft.port} of node {node.id} is already in use") from None
+                raise PortInUseError(f"raft port {listen.port} of node {node.id} is already in use") from None
             raise
 
 

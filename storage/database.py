@@ -23,16 +23,23 @@ _IMMEDIATE = "cs_begin_immediate"
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 5, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 5, echo: bool = False, schema: str = "") -> None:
+        """`schema` (PostgreSQL): keep every table of this database object in that schema,
+        so that several services can share one database without their tables meeting."""
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.schema = schema
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite}
         if self.is_sqlite:
+            if schema:
+                raise ValueError("a SQLite database has no schemas: give each service its own file")
             if self.url.database and self.url.database != ":memory:":
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs["pool_size"] = pool_size
+            if schema:
+                kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         self._after_write: list[Callable[[], None]] = []
         if self.is_sqlite:

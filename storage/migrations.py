@@ -4,6 +4,10 @@ Each service lists its migrations in order. `migrate()` applies the ones not yet
 recorded, all in one write transaction that holds the database's write lock (SQLite
 `BEGIN IMMEDIATE`, a PostgreSQL advisory lock), so nodes starting together apply each
 migration exactly once. Running it again is a no-op.
+
+The record is the service's own: a database object with a schema (several services on
+one PostgreSQL database) creates that schema first and keeps `schema_migrations` in it
+beside the service's tables, so one service's version 100 never hides another's.
 """
 
 from __future__ import annotations
@@ -58,6 +62,9 @@ async def migrate(db: Database, migrations: Sequence[Migration]) -> list[int]:
     async with db.write() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+            if db.schema:
+                quoted = conn.dialect.identifier_preparer.quote_identifier(db.schema)
+                await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
         await conn.run_sync(lambda sync_conn: _meta.create_all(sync_conn, checkfirst=True))
         done = set((await conn.execute(select(schema_migrations.c.version))).scalars())
         applied = []

@@ -144,3 +144,73 @@ def test_env_example_documents_every_key() -> None:
                 assert f"CS_{section.upper()}__{key.upper()}" in example, (section, key)
     assert "CS_SERVICES__COURSE_DATA__DATABASE_URL" in example
     assert "CS_NODES__" in example
+
+
+def _hosts_file(database: str = "", redis: str = "redis://127.0.0.1:6379/0") -> dict[str, object]:
+    """Three hosts with a node of course_data and login each, addresses on a private network."""
+    text = f'[cluster]\ndata_dir = "/srv/cs"\n[redis]\nurl = "{redis}"\n'
+    for service in ("course_data", "login"):
+        text += f'[services.{service}]\ndatabase_url = "{database}"\n'
+    for i, host in enumerate(("reg-a", "reg-b", "reg-c")):
+        for j, service in enumerate(("course_data", "login")):
+            text += (
+                f'[[nodes]]\nid = "{service}-{host}"\nservice = "{service}"\nhost = "{host}"\n'
+                f'http = "10.0.0.{i + 1}:800{j + 1}"\nraft = "10.0.0.{i + 1}:900{j + 1}"\n'
+                f'http_bind = "0.0.0.0:800{j + 1}"\n'
+            )
+    return tomllib.loads(text)
+
+
+def test_one_file_on_three_hosts_makes_each_host_start_its_own_nodes_only() -> None:
+    from cluster.hosts import local_nodes
+
+    raw = _hosts_file(database="postgresql+asyncpg://cs@db/cs")
+    for host in ("reg-a", "reg-b", "reg-c"):
+        config = parse_config(raw, {"CS_CLUSTER__HOST": host})
+        assert [n.id for n in local_nodes(config)] == [f"course_data-{host}", f"login-{host}"]
+        node = local_nodes(config)[0]
+        assert str(node.http_listen) == "0.0.0.0:8001"  # what it binds
+        assert node.url.startswith("http://10.0.0.")  # what the others call
+        assert node.raft_listen == node.raft  # no raft_bind: binds what it advertises
+    assert local_nodes(parse_config(raw, {"CS_CLUSTER__HOST": "elsewhere"})) == []
+
+
+def test_a_per_host_database_or_redis_under_several_hosts_is_refused_naming_the_key() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(_hosts_file(database="", redis=""), {})
+    problems = "\n".join(caught.value.problems)
+    assert "services.course_data.database_url: the nodes of course_data are on hosts reg-a, reg-b, reg-c" in problems
+    assert "services.login.database_url:" in problems
+    assert "set a postgresql+asyncpg:// URL" in problems
+    assert "redis.url: the nodes are on hosts reg-a, reg-b, reg-c" in problems
+    # services each on one host may keep SQLite; several hosts still need one Redis
+    parse_config(_hosts_file(database="postgresql+asyncpg://cs@db/cs"), {})
+
+
+def test_hosts_without_host_keys_are_told_apart_by_address_and_loopback_is_one_host() -> None:
+    text = GOOD + '[[nodes]]\nid = "b"\nservice = "login"\nhttp = "127.0.0.2:8003"\nraft = "localhost:9003"\n'
+    parse_config(tomllib.loads(text), {})  # all loopback: one host, SQLite and private Redis are fine
+    text += '[[nodes]]\nid = "c"\nservice = "login"\nhttp = "10.1.1.1:8002"\nraft = "10.1.1.1:9002"\n'
+    with pytest.raises(ConfigError, match=r"services.login.database_url: the nodes of login are on hosts 10.1.1.1"):
+        parse_config(tomllib.loads(text), {})
+
+
+def test_host_keys_on_some_nodes_only_and_wildcard_advertised_addresses_are_refused() -> None:
+    text = GOOD.replace('http = "127.0.0.1:8002"', 'http = "0.0.0.0:8002"\nhost = "reg-a"')
+    text += '[[nodes]]\nid = "b"\nservice = "queue"\nhttp = "127.0.0.1:8005"\nraft = "127.0.0.1:9005"\n'
+    with pytest.raises(ConfigError) as caught:
+        parse_config(tomllib.loads(text), {})
+    problems = caught.value.problems
+    assert any(p.startswith("nodes[0] (a).http: 0.0.0.0 is an address to bind") for p in problems), problems
+    assert "nodes: either every node names its host or none does; no host key on: b" in problems
+
+
+def test_services_sharing_one_postgresql_database_get_a_schema_each_and_sqlite_cannot_be_shared() -> None:
+    shared = "".join(f'[services.{s}]\ndatabase_url = "postgresql+asyncpg://cs@db/cs"\n' for s in SERVICES)
+    config = parse_config(tomllib.loads(GOOD + shared), {})
+    assert {config.database_schema(s) for s in SERVICES} == set(SERVICES)
+    alone = GOOD + '[services.login]\ndatabase_url = "postgresql+asyncpg://cs@db/login"\n'
+    assert parse_config(tomllib.loads(alone), {}).database_schema("login") == ""
+    same_file = "".join(f'[services.{s}]\ndatabase_url = "sqlite+aiosqlite:////srv/one.db"\n' for s in SERVICES[:2])
+    with pytest.raises(ConfigError, match=r"services.login.database_url: the same SQLite file as services.course_data"):
+        parse_config(tomllib.loads(GOOD + same_file), {})

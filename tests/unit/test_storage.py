@@ -153,3 +153,31 @@ async def test_sqlite_read_modify_write_takes_the_lock_up_front(tmp_path: Path) 
             assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar_one() == 1
     finally:
         await db.close()
+
+
+async def test_services_sharing_one_postgresql_database_migrate_each_in_its_own_schema(
+    postgres_dsn: str,
+) -> None:
+    """Before schemas, login's migration 100 was skipped because course_data's 100 was recorded."""
+    name = f"shared{next(_counter)}"
+    admin = Database(f"{postgres_dsn}/postgres")
+    async with admin.engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f"CREATE DATABASE {name}"))
+    await admin.close()
+    databases = {service: Database(f"{postgres_dsn}/{name}", schema=service) for service in MIGRATIONS}
+    try:
+        applied = await asyncio.gather(*(migrate(databases[s], ms) for s, ms in MIGRATIONS.items()))
+        for (service, migrations), versions in zip(MIGRATIONS.items(), applied, strict=True):
+            assert versions == [m.version for m in migrations], service
+            assert await applied_versions(databases[service]) == versions
+        async with databases["login"].read() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM login.users"))).scalar_one() == 0
+            tables = await conn.execute(
+                text("SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox'")
+            )
+            assert sorted(tables.scalars()) == sorted(MIGRATIONS)  # each service its own outbox
+        assert all([await migrate(databases[s], ms) == [] for s, ms in MIGRATIONS.items()])
+    finally:
+        for database in databases.values():
+            await database.close()
