@@ -11,7 +11,8 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from tests.support import Processes, alive, cluster_toml, listening, ready, wait_until
+from cluster.config import SERVICES
+from tests.support import Processes, alive, cluster_toml, free_ports, listening, ready, wait_until
 
 pytestmark = pytest.mark.cluster
 START_TIMEOUT = 60
@@ -152,3 +153,69 @@ def test_init_creates_schemas_and_default_accounts_once(tmp_path: Path, processe
     with sqlite3.connect(tmp_path / "data" / "db" / "login.db") as db:
         rows = db.execute("SELECT username, role, must_change_password FROM users ORDER BY id").fetchall()
     assert rows == [("admin", "admin", 1), ("super_admin", "super_admin", 1)]
+
+
+def test_one_file_copied_to_three_hosts_starts_each_hosts_nodes_only(
+    tmp_path: Path, processes: Processes, redis_url: str
+) -> None:
+    """Each host's run.py is told its name (`CS_CLUSTER__HOST`); no service spans hosts, so
+    SQLite stays allowed, and the shared Redis is required (a private one per host is refused)."""
+    placement = {"reg-a": ("course_data", "login"), "reg-b": ("teacher", "student"), "reg-c": ("queue",)}
+    ports = free_ports(10)
+    lines = ["[cluster]", f'data_dir = "{tmp_path / "data"}"', "[redis]", f'url = "{redis_url}"']
+    http: dict[str, dict[str, int]] = {}
+    for host, services in placement.items():
+        for service in services:
+            http.setdefault(host, {})[f"{service}-1"] = port = ports.pop()
+            lines += ["[[nodes]]", f'id = "{service}-1"', f'service = "{service}"', f'host = "{host}"']
+            lines += [f'http = "127.0.0.1:{port}"', f'raft = "127.0.0.1:{ports.pop()}"']
+    config = tmp_path / "cluster.toml"
+    config.write_text("\n".join(lines) + "\n")
+
+    first = processes.run_py("--config", str(config), env={"CS_CLUSTER__HOST": "reg-a"})
+    for port in http["reg-a"].values():
+        wait_until(lambda p=port: _answers(p), START_TIMEOUT, "reg-a's nodes serving")
+    assert not any(_answers(p) for host in ("reg-b", "reg-c") for p in http[host].values())
+    nodes = [c for c in processes.descendants(first) if "run.py" in " ".join(c.cmdline())]
+    assert sorted(" ".join(c.cmdline()).split()[-1] for c in nodes) == ["course_data-1", "login-1"]
+
+    for host in ("reg-b", "reg-c"):
+        processes.run_py("--config", str(config), env={"CS_CLUSTER__HOST": host})
+    for host_ports in http.values():
+        for node_id, port in host_ports.items():
+            wait_until(lambda p=port: ready(p), START_TIMEOUT, f"{node_id} ready across the three hosts")
+
+    nowhere = processes.run_py("--config", str(config), env={"CS_CLUSTER__HOST": "reg-z"})
+    code, err = processes.finish(nowhere)
+    assert code == 2
+    assert "no node of the configuration lives on this host (host 'reg-z'" in err
+
+
+def test_init_on_one_postgresql_database_shared_by_every_service(
+    tmp_path: Path, processes: Processes, postgres_dsn: str
+) -> None:
+    import asyncio
+
+    from storage.database import Database
+
+    async def create() -> None:
+        admin = Database(f"{postgres_dsn}/postgres")
+        async with admin.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.exec_driver_sql("CREATE DATABASE shared_init")
+        await admin.close()
+
+    asyncio.run(create())
+    config, _ = _write_config(tmp_path)
+    env = {f"CS_SERVICES__{s.upper()}__DATABASE_URL": f"{postgres_dsn}/shared_init" for s in SERVICES}
+    code, out = processes.finish(processes.run_py("--config", str(config), "init", env=env))
+    assert code == 0, out
+    assert "login: created default accounts ['admin', 'super_admin']" in out
+    assert out.count("applied migrations") == len(SERVICES)
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
