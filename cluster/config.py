@@ -180,6 +180,40 @@ DEFAULTS: dict[str, Any] = {
     "services": {},
     "nodes": [],
 }
+# What each key of the file means: one line each, shown in docs/configuration.md.
+HELP: dict[str, str] = {
+    "cluster.name": "the cluster's name, shown in logs and status",
+    "cluster.data_dir": "SQLite files, Redis files, Raft journals and generated secrets (relative to the file)",
+    "cluster.host": "this machine's name, for nodes that name their host (default: the host name)",
+    "redis.url": "one Redis for every node (redis://, rediss://, unix://); empty: run.py starts a private one",
+    "redis.private_port": "the loopback port of the private redis-server",
+    "redis.server_binary": "the redis-server program run.py starts",
+    "redis.max_connections": "connections per node; a request waits for a free one (up to 5 s)",
+    "http.max_body_bytes": "larger request bodies are refused with 413",
+    "http.log_level": "debug, info, warning or error",
+    "http.graceful_shutdown_seconds": "how long a stopping node finishes requests in flight",
+    "raft.lease_seconds": "a master lease lives this long unless renewed",
+    "raft.renew_every_seconds": "how often a master renews its lease",
+    "raft.lease_margin_seconds": "a master stops acting this long before its lease ends (clock drift allowance)",
+    "raft.heartbeat_seconds": "how often a node refreshes its membership entry",
+    "raft.member_down_after_seconds": "a member silent this long shows as unhealthy",
+    "raft.election_timeout_min": "PySyncObj's election timeout, lower bound",
+    "raft.election_timeout_max": "PySyncObj's election timeout, upper bound",
+    "raft.append_entries_period": "how often the Raft leader replicates",
+    "raft.connection_retry_seconds": "how often a Raft peer reconnects",
+    "raft.leader_fallback_seconds": "a leader without quorum steps down after this long",
+    "debug.failpoints": "fault injection for tests only; never in production",
+    "services.<service>.database_url": (
+        "sqlite+aiosqlite:// or postgresql+asyncpg://; empty: <data_dir>/db/<service>.db"
+    ),
+    "nodes.id": "1-64 letters, digits, '.', '_' or '-'; unique",
+    "nodes.service": "course_data, login, teacher, student or queue",
+    "nodes.http": "host:port where clients and other nodes reach its HTTP API",
+    "nodes.raft": "host:port where the other nodes reach its Raft member",
+    "nodes.host": "optional, on every node or none: the machine that runs it (see cluster.host)",
+    "nodes.http_bind": "optional: the address it binds for HTTP (default: http), e.g. 0.0.0.0:8001",
+    "nodes.raft_bind": "optional: the address it binds for Raft (default: raft)",
+}
 _SECTIONS = tuple(DEFAULTS)
 _NODE_KEYS = ("id", "service", "http", "raft")
 _NODE_OPTIONAL_KEYS = ("host", "http_bind", "raft_bind")

@@ -34,18 +34,22 @@ def _rate_limits(value: str) -> str:
 
 
 class SecuritySettings(_Section):
-    password_min_length: int = Field(8, ge=8, le=64)
+    password_min_length: int = Field(8, ge=8, le=64, description="characters")
     password_max_length: int = Field(64, ge=64, le=72, description="characters; bcrypt's limit is 72 bytes")
-    reject_common_passwords: bool = True
-    bcrypt_rounds: int = Field(12, ge=10, le=15)
-    access_token_minutes: int = Field(15, ge=1, le=60)
-    session_idle_minutes: int = Field(30, ge=5, le=24 * 60)
-    session_absolute_hours: int = Field(12, ge=1, le=30 * 24)
+    reject_common_passwords: bool = Field(True, description="refuse the 30,000 most common passwords (zxcvbn's list)")
+    bcrypt_rounds: int = Field(12, ge=10, le=15, description="cost of new password hashes (each +1 doubles it)")
+    access_token_minutes: int = Field(15, ge=1, le=60, description="access token lifetime (never past its session)")
+    session_idle_minutes: int = Field(30, ge=5, le=24 * 60, description="a session not refreshed this long ends")
+    session_absolute_hours: int = Field(12, ge=1, le=30 * 24, description="a session ends this long after login")
     throttle_after_failures: int = Field(3, ge=1, le=50, description="failures before delays start growing")
-    lockout_threshold: int = Field(10, ge=3, le=100)
-    lockout_minutes: int = Field(15, ge=1, le=24 * 60)
-    address_failure_limits: str = "30 per minute; 200 per hour"
-    require_2fa_roles: list[Role] = Field(default_factory=list)
+    lockout_threshold: int = Field(10, ge=3, le=100, description="failures that lock the account name")
+    lockout_minutes: int = Field(15, ge=1, le=24 * 60, description="how long a lock lasts (or until an admin unlocks)")
+    address_failure_limits: str = Field(
+        "30 per minute; 200 per hour", description="failed logins allowed per client address, in moving windows"
+    )
+    require_2fa_roles: list[Role] = Field(
+        default_factory=list, description="roles that must set up TOTP before their tokens can do anything else"
+    )
 
     _check_limits = field_validator("address_failure_limits")(_rate_limits)
 
@@ -57,17 +61,17 @@ class SecuritySettings(_Section):
 
 
 class CourseSettings(_Section):
-    max_credits: int = Field(24, ge=1, le=60)
-    max_courses: int = Field(8, ge=1, le=30)
-    conflict_checking: bool = True
-    prerequisite_checking: bool = True
-    waitlist_enabled: bool = True
-    waitlist_max_length: int = Field(50, ge=0, le=10_000)
+    max_credits: int = Field(24, ge=1, le=60, description="credits a student may hold at once")
+    max_courses: int = Field(8, ge=1, le=30, description="courses a student may hold at once")
+    conflict_checking: bool = Field(True, description="refuse a course whose meetings overlap an enrolled one")
+    prerequisite_checking: bool = Field(True, description="refuse a course whose prerequisites are not completed")
+    waitlist_enabled: bool = Field(True, description="a full course puts students on its waitlist")
+    waitlist_max_length: int = Field(50, ge=0, le=10_000, description="places on each waitlist")
     catalogue_cache_seconds: float = Field(
         1.0, ge=0, le=60, description="how long a node may answer a catalogue page from memory (0: never)"
     )
-    term_start: dt.date | None = None
-    term_end: dt.date | None = None
+    term_start: dt.date | None = Field(None, description="first day of the term (YYYY-MM-DD), for timetables")
+    term_end: dt.date | None = Field(None, description="last day of the term (YYYY-MM-DD)")
 
     @model_validator(mode="after")
     def _term_order(self) -> CourseSettings:
@@ -77,12 +81,14 @@ class CourseSettings(_Section):
 
 
 class QueueSettings(_Section):
-    enabled: bool = False
+    enabled: bool = Field(False, description="the student service sends enrollments through the queue")
     priorities: dict[Action, int] = Field(default_factory=lambda: _DEFAULT_PRIORITIES.copy(), description="lower first")
-    max_retries: int = Field(3, ge=0, le=20)
-    decision_timeout_seconds: float = Field(30, gt=0, le=3600)
-    batch_size: int = Field(500, ge=1, le=10_000)
-    student_rate_limit: str = "30 per minute"
+    max_retries: int = Field(3, ge=0, le=20, description="deliveries of a request the ledger failed on")
+    decision_timeout_seconds: float = Field(
+        30, gt=0, le=3600, description="a request not decided this long after admission ends rejected: timeout"
+    )
+    batch_size: int = Field(500, ge=1, le=10_000, description="requests the ledger decides in one transaction")
+    student_rate_limit: str = Field("30 per minute", description="admissions allowed per student")
     full_course_cache_seconds: float = Field(
         1.0,
         ge=0,
@@ -102,19 +108,19 @@ class QueueSettings(_Section):
 
 
 class NotificationSettings(_Section):
-    email_enabled: bool = False
+    email_enabled: bool = Field(False, description="deliver notifications by SMTP")
     smtp_host: str = ""
     smtp_port: int = Field(587, ge=1, le=65535)
-    smtp_starttls: bool = True
+    smtp_starttls: bool = Field(True, description="upgrade the SMTP connection with STARTTLS")
     smtp_username: str = ""
     smtp_password: str = ""
-    email_from: str = "registrar@university.invalid"
-    sms_enabled: bool = False
+    email_from: str = Field("registrar@university.invalid", description="the From address")
+    sms_enabled: bool = Field(False, description="deliver notifications to sms_webhook_url")
     sms_webhook_url: str = ""
     sms_webhook_token: str = ""
     max_attempts: int = Field(8, ge=1, le=50, description="deliveries tried before a message is marked failed")
     retry_base_seconds: float = Field(5, ge=0.05, le=3600, description="first retry delay; doubles each time")
-    retry_max_seconds: float = Field(900, ge=1, le=86_400)
+    retry_max_seconds: float = Field(900, ge=1, le=86_400, description="longest retry delay")
 
     @model_validator(mode="after")
     def _configured_when_enabled(self) -> NotificationSettings:
