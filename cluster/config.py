@@ -90,14 +90,17 @@ class ServiceConfig:
 
 @dataclass(frozen=True)
 class RedisConfig:
-    url: str  # empty: run.py starts a private redis-server on private_port
+    url: str  # empty (and no sentinels): run.py starts a private redis-server on private_port
     private_port: int
     server_binary: str
     max_connections: int
+    # Redis Sentinel: the sentinels' addresses and the name of the primary they watch.
+    sentinels: tuple[Address, ...] = ()
+    sentinel_service: str = "cs"
 
     @property
     def private(self) -> bool:
-        return not self.url
+        return not self.url and not self.sentinels
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,14 @@ class ClusterConfig:
 
 DEFAULTS: dict[str, Any] = {
     "cluster": {"name": "course-selection", "data_dir": "./data", "host": ""},
-    "redis": {"url": "", "private_port": 6390, "server_binary": "redis-server", "max_connections": 64},
+    "redis": {
+        "url": "",
+        "private_port": 6390,
+        "server_binary": "redis-server",
+        "max_connections": 64,
+        "sentinels": "",
+        "sentinel_service": "cs",
+    },
     "http": {"max_body_bytes": 1_048_576, "log_level": "info", "graceful_shutdown_seconds": 5.0},
     "raft": {
         "lease_seconds": 1.5,
@@ -189,6 +199,11 @@ HELP: dict[str, str] = {
     "redis.private_port": "the loopback port of the private redis-server",
     "redis.server_binary": "the redis-server program run.py starts",
     "redis.max_connections": "connections per node; a request waits for a free one (up to 5 s)",
+    "redis.sentinels": (
+        "Redis Sentinel instead of url: the sentinels' host:port, comma-separated; the primary's password "
+        "from CS_SECRET_REDIS"
+    ),
+    "redis.sentinel_service": "the name the sentinels know the primary by",
     "http.max_body_bytes": "larger request bodies are refused with 413",
     "http.log_level": "debug, info, warning or error",
     "http.graceful_shutdown_seconds": "how long a stopping node finishes requests in flight",
@@ -331,6 +346,10 @@ def _validate(
     _check_port(problems, "redis.private_port", r["private_port"])
     _check_type(problems, "redis.server_binary", r["server_binary"], str)
     _check_positive(problems, "redis.max_connections", r["max_connections"], int)
+    sentinels = _parse_sentinels(r["sentinels"], problems)
+    if sentinels and r["url"]:
+        problems.append("redis.url: leave it empty when redis.sentinels is set (the sentinels name the primary)")
+    _check_type(problems, "redis.sentinel_service", r["sentinel_service"], str)
 
     h = data["http"]
     _check_positive(problems, "http.max_body_bytes", h["max_body_bytes"], int)
@@ -353,7 +372,7 @@ def _validate(
     nodes = _validate_nodes(data["nodes"], problems)
     services = _validate_services(data["services"], data_dir, problems)
     if not problems:
-        check_placement(nodes, services, bool(r["url"]), problems)
+        check_placement(nodes, services, bool(r["url"] or sentinels), problems)
     if problems:
         return None
     return ClusterConfig(
@@ -362,7 +381,9 @@ def _validate(
         data_dir=data_dir,
         nodes=nodes,
         services=services,
-        redis=RedisConfig(r["url"], r["private_port"], r["server_binary"], r["max_connections"]),
+        redis=RedisConfig(
+            r["url"], r["private_port"], r["server_binary"], r["max_connections"], sentinels, r["sentinel_service"]
+        ),
         http=HttpConfig(h["max_body_bytes"], h["log_level"], float(h["graceful_shutdown_seconds"])),
         raft=RaftConfig(**{k: float(v) for k, v in rf.items()}),
         debug=DebugConfig(failpoints),
@@ -472,6 +493,20 @@ def check_placement(
             "private redis-server (queue entries and login throttles would be per host); set redis.url to one "
             "Redis that every host reaches"
         )
+
+
+def _parse_sentinels(value: Any, problems: list[str]) -> tuple[Address, ...]:
+    if not isinstance(value, str):
+        problems.append(f"redis.sentinels: must be a string of host:port, comma-separated, not {value!r}")
+        return ()
+    found = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        address = _parse_address(item)
+        if address is None:
+            problems.append(f"redis.sentinels: not a host:port address: {item!r}")
+        else:
+            found.append(address)
+    return tuple(found)
 
 
 def _is_wildcard(host: str) -> bool:

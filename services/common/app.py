@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
@@ -25,12 +26,22 @@ from services.common.operations import operations_routes
 from services.common.problems import EXCEPTION_HANDLERS
 from storage.database import Database
 from storage.migrations import migrate
-from storage.redis import connect_redis
+from storage.redis import connect_redis, connect_sentinel
 from storage.schemas import MIGRATIONS
 
 log = logging.getLogger("course_selection.app")
 
 VERSION = "0.1.0"
+
+
+def _connect_redis(config: ClusterConfig) -> Redis:
+    settings = config.redis
+    if settings.sentinels:
+        sentinels = [(a.host, a.port) for a in settings.sentinels]
+        return connect_sentinel(sentinels, settings.sentinel_service, config.secret("redis"), settings.max_connections)
+    if not settings.url:
+        raise RuntimeError("no Redis URL: start the node through run.py or set CS_REDIS__URL")
+    return connect_redis(settings.url, settings.max_connections)
 
 
 def build_app(spec: ServiceSpec, config: ClusterConfig, node: NodeConfig) -> Starlette:
@@ -48,9 +59,7 @@ def build_app(spec: ServiceSpec, config: ClusterConfig, node: NodeConfig) -> Sta
                 log.info("applied migrations", extra={"versions": applied})
             redis = None
             if spec.uses_redis:
-                if not config.redis.url:
-                    raise RuntimeError("no Redis URL: start the node through run.py or set CS_REDIS__URL")
-                redis = connect_redis(config.redis.url, config.redis.max_connections)
+                redis = _connect_redis(config)
                 stack.push_async_callback(redis.aclose)
             cluster = ClusterNode(config, node, VERSION)
             await cluster.start()
