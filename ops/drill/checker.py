@@ -180,7 +180,7 @@ def report(redis_url: str, ledger_url: str, told: Told | None = None) -> dict[st
     client = redis.Redis.from_url(redis_url)
     try:
         refused = {int(k): int(v) for k, v in client.hgetall("q:refused").items()}
-        times = {bytes(k).decode(): float(v) for k, v in client.hgetall("q:times").items()}
+        times = {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in client.hgetall("q:times").items()}
     finally:
         client.close()
     ledger = read_ledger(ledger_url)

@@ -92,7 +92,10 @@ def site(counts: dict[str, int], options: Options, extra: str = "", namespaces: 
             hosts = lab.addresses
         pg: Postgres | None = None
         if options.database == "postgres":
-            pg = Postgres(lab.hub_address if lab else "127.0.0.1", 5432 if lab else free_ports(1)[0])
+            if lab:
+                pg = Postgres(lab.hub_address, 5432, allow=lab.hub_address.rpartition(".")[0] + ".0/24")
+            else:
+                pg = Postgres("127.0.0.1", free_ports(1)[0])
             stack.callback(pg.stop)
             pg.start()
             env["CS_SERVICES__COURSE_DATA__DATABASE_URL"] = pg.url()

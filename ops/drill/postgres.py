@@ -23,7 +23,8 @@ def postgres_bin() -> Path | None:
 
 
 class Postgres:
-    def __init__(self, host: str, port: int, prefix: list[str] | None = None) -> None:
+    def __init__(self, host: str, port: int, prefix: list[str] | None = None, allow: str | None = None) -> None:
+        """`allow`: a network (CIDR) whose clients may connect without a password, besides loopback."""
         bindir = postgres_bin()
         if bindir is None:
             raise RuntimeError("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin): apt-get install postgresql")
@@ -34,6 +35,7 @@ class Postgres:
             shutil.chown(self.root, "postgres", "postgres")
             self.as_postgres = ["runuser", "-u", "postgres", "--"]
         self.data = self.root / "data"
+        self.allow = allow
         self.started = False
 
     def url(self, database: str = "postgres") -> str:
@@ -44,6 +46,9 @@ class Postgres:
 
     def start(self) -> Postgres:
         self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
+        if self.allow:
+            with (self.data / "pg_hba.conf").open("a") as hba:
+                hba.write(f"host all all {self.allow} trust\n")
         options = f"-p {self.port} -k {self.root} -c listen_addresses={self.host} -c fsync=off"
         log = str(self.root / "log")
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
@@ -67,8 +72,8 @@ class Postgres:
 
 
 @contextlib.contextmanager
-def postgres(host: str, port: int, prefix: list[str] | None = None) -> Iterator[Postgres]:
-    server = Postgres(host, port, prefix)
+def postgres(host: str, port: int, prefix: list[str] | None = None, allow: str | None = None) -> Iterator[Postgres]:
+    server = Postgres(host, port, prefix, allow)
     try:
         yield server.start()
     finally:
