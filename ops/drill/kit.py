@@ -122,7 +122,10 @@ def _end(process: subprocess.Popen[bytes]) -> None:
 
 def start(place: Site, *services: str) -> str:
     """Start every node, wait until each of `services` has a master; the private Redis URL."""
-    place.cluster.start_serving(*services, timeout=60)
+    place.cluster.start()
+    place.cluster.wait_ready(timeout=180)  # a saturated machine starts Python slowly
+    for service in services:
+        master_of(place, service)
     if not place.redis_url:
         place.redis_url = _private_redis_url(place.cluster)
     return place.redis_url

@@ -22,7 +22,7 @@ from ops.drill.pressure import Pressure
 from ops.drill.watch import MasterWatch
 
 SERVICES = ["login", "course_data", "queue"]
-COUNTS = {"login": 2, "course_data": 2, "queue": 2}
+COUNTS = {"login": 1, "course_data": 2, "queue": 2}
 
 
 def run(
