@@ -29,7 +29,7 @@ def run(options: kit.Options) -> dict[str, Any]:
         redis_url = kit.start(place, *SERVICES)
         cluster = place.cluster
         lease = cluster.config.raft.lease_seconds
-        rush = Rush(cluster, redis_url, students=240 if options.short else 1500).prepare().start()
+        rush = Rush(cluster, redis_url, students=150 if options.short else 1500).prepare().start()
         watch = MasterWatch(place.urls(), cluster.tokens, lease, interval=0.2).start()
         rush.wait_share(1 / 3)
         old, old_epoch = kit.master_of(place, "course_data")

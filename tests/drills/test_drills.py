@@ -54,18 +54,18 @@ def test_partition_of_the_ledger_master() -> None:
 
 
 def test_dead_host_of_the_ledger_master_on_postgresql() -> None:
-    outcome = deadhost.run(kit.Options(short=True, seconds=8.0))
+    outcome = deadhost.run(kit.Options(short=True, seconds=6.0))
     if "skipped" not in outcome:
         assert outcome["figures"]["new_master_s"] is not None
     expect_clean(outcome)
 
 
 def test_cpu_hog_beside_the_rush() -> None:
-    expect_clean(cpuhog.run(kit.Options(short=True, seconds=8.0)))
+    expect_clean(cpuhog.run(kit.Options(short=True, seconds=6.0)))
 
 
 def test_saturation_rush_imports_wide_logins_and_hog() -> None:
-    outcome = saturate.run(kit.Options(short=True, seconds=12.0))
+    outcome = saturate.run(kit.Options(short=True, seconds=10.0))
     pressure = outcome["figures"]["pressure"]
     assert sum(pressure["import"].values()) >= 1  # the imports and wide logins did run beside the rush
     assert sum(pressure["wide_login"].values()) >= 1
