@@ -52,7 +52,8 @@ STOP_SECONDS, CUT_SECONDS, DEAD_PATIENCE = 5.0, 8.0, 90.0
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    strike: Callable[[kit.Site, str], Callable[[], None]]  # strikes; returns what restores the old master
+    # strikes; returns what restores the old master, and whether it was caught inside a transaction
+    strike: Callable[[kit.Site, str], tuple[Callable[[], None], bool | None]]
     namespaces: bool = False
     postgres: bool = False
     hog: bool = False
@@ -64,19 +65,19 @@ def _restart(place: kit.Site, old: str) -> None:
     place.cluster.wait_ready(old, timeout=120)
 
 
-def _kill9(place: kit.Site, old: str) -> Callable[[], None]:
+def _kill9(place: kit.Site, old: str) -> tuple[Callable[[], None], bool | None]:
     place.cluster.kill(old)
-    return lambda: _restart(place, old)
+    return (lambda: _restart(place, old)), None
 
 
-def _sigstop(place: kit.Site, old: str) -> Callable[[], None]:
-    kit.stop_inside_transaction(place, old, budget=1.0)
+def _sigstop(place: kit.Site, old: str) -> tuple[Callable[[], None], bool | None]:
+    caught = kit.stop_inside_transaction(place, old, budget=1.0)
     resume = threading.Timer(STOP_SECONDS, place.cluster.signal, (old, signal.SIGCONT))
     resume.start()
-    return resume.join
+    return resume.join, bool(caught["inside"])
 
 
-def _partition(place: kit.Site, old: str) -> Callable[[], None]:
+def _partition(place: kit.Site, old: str) -> tuple[Callable[[], None], bool | None]:
     assert place.lab is not None
     lab = place.lab
     lab.cut(old)
@@ -87,13 +88,13 @@ def _partition(place: kit.Site, old: str) -> Callable[[], None]:
         heal.join()
         lab.heal(old)
 
-    return restore
+    return restore, None
 
 
-def _dead_host(place: kit.Site, old: str) -> Callable[[], None]:
+def _dead_host(place: kit.Site, old: str) -> tuple[Callable[[], None], bool | None]:
     assert place.lab is not None
     lab = place.lab
-    kit.stop_inside_transaction(place, old, budget=1.0)
+    caught = kit.stop_inside_transaction(place, old, budget=1.0)
     lab.cut(old)
     place.cluster.kill(old)
 
@@ -105,7 +106,7 @@ def _dead_host(place: kit.Site, old: str) -> Callable[[], None]:
         lab.heal(old)
         _restart(place, old)
 
-    return restore
+    return restore, bool(caught["inside"])
 
 
 SCENARIOS = {
@@ -155,6 +156,7 @@ def write_load(place: kit.Site, clients: int = 2) -> Iterator[None]:
 def run_scenario(scenario: Scenario, rounds: int, database: str) -> dict[str, Any]:
     options = kit.Options(short=True, database="postgres" if scenario.postgres else database)
     results: list[Failover] = []
+    inside: list[bool] = []
     with contextlib.ExitStack() as stack:
         place = stack.enter_context(kit.site(COUNTS, options, namespaces=scenario.namespaces))
         kit.start(place, SERVICE, "login", "queue")
@@ -166,7 +168,9 @@ def run_scenario(scenario: Scenario, rounds: int, database: str) -> dict[str, An
             old, _ = kit.master_of(place, SERVICE)
             survivor = kit.other_node(place, SERVICE, old)
             struck = time.monotonic()
-            restore = scenario.strike(place, old)
+            restore, caught = scenario.strike(place, old)
+            if caught is not None:
+                inside.append(caught)
             found = time_failover(place.cluster, SERVICE, old, survivor, struck, timeout=scenario.patience)
             results.append(found)
             print(
@@ -184,6 +188,7 @@ def run_scenario(scenario: Scenario, rounds: int, database: str) -> dict[str, An
         "new_master_s": summary(masters),
         "first_write_s": summary(writes),
         "rounds_without_write": rounds - len(writes),
+        "struck_inside_a_transaction": f"{sum(inside)}/{len(inside)}" if inside else None,
     }
 
 
@@ -198,8 +203,11 @@ def print_table(figures: dict[str, Any]) -> None:
             print(f"{name:<11} skipped: {f['skipped']}")
             continue
         m, w = f["new_master_s"], f["first_write_s"]
-        pair = lambda s: f"{s['median']:.2f} / {s['max']:.2f} s" if s["count"] else "-"  # noqa: E731
-        print(f"{name:<11} {f['database']:<8} {pair(m):<26} {pair(w):<26} {f['rounds_without_write']}/{f['rounds']}")
+        print(f"{name:<11} {f['database']:<8} {_pair(m):<26} {_pair(w):<26} {f['rounds_without_write']}/{f['rounds']}")
+
+
+def _pair(figure: dict[str, float]) -> str:
+    return f"{figure['median']:.2f} / {figure['max']:.2f} s" if figure["count"] else "-"
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
