@@ -12,8 +12,8 @@ committed by a node other than the old one. Times are from the strike, in second
 - kill9: kill -9 of the master process; it is restarted after the round.
 - sigstop: SIGSTOP while it holds an open write transaction (caught within 1 s, else
   anywhere), SIGCONT after 5 s (over three leases).
-- partition: every packet to and from its host dropped (network namespaces, root), healed
-  after 8 s.
+- partition: while it holds an open write transaction (as sigstop), every packet to and
+  from its host dropped (network namespaces, root); it runs on; healed after 8 s.
 - dead-host: PostgreSQL; frozen inside a write transaction, its host cut off, then
   killed: PostgreSQL is never told. After 90 s without a write, the dead backend is
   terminated by hand and the round counts as failed (no time).
@@ -80,7 +80,9 @@ def _sigstop(place: kit.Site, old: str) -> tuple[Callable[[], None], bool | None
 def _partition(place: kit.Site, old: str) -> tuple[Callable[[], None], bool | None]:
     assert place.lab is not None
     lab = place.lab
+    caught = kit.stop_inside_transaction(place, old, budget=1.0)  # cut in the middle of a write
     lab.cut(old)
+    place.cluster.signal(old, signal.SIGCONT)
     heal = threading.Timer(CUT_SECONDS, lab.heal, (old,))
     heal.start()
 
@@ -88,7 +90,7 @@ def _partition(place: kit.Site, old: str) -> tuple[Callable[[], None], bool | No
         heal.join()
         lab.heal(old)
 
-    return restore, None
+    return restore, bool(caught["inside"])
 
 
 def _dead_host(place: kit.Site, old: str) -> tuple[Callable[[], None], bool | None]:

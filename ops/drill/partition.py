@@ -1,7 +1,8 @@
 """Cut the ledger's (course_data) master off from everything, mid-rush; heal; check.
 
 Every node runs in its own network namespace (root only); the cut drops every packet to
-and from the master's host. In flight on it: a write check paused (debug failpoint)
+and from the master's host, caught while it holds an open write transaction (frozen for
+the moment of the cut, then running on). In flight on it: a write check paused (debug failpoint)
 after taking its fence, which tries to commit while the host is cut off, after its lease.
 Checks: the rush's (checker), no commit by the old master after its lease, one master at
 a time, convergence after healing. Figures: time to a new master and to its first write.
@@ -9,6 +10,7 @@ a time, convergence after healing. Figures: time to a new master and to its firs
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from typing import Any
@@ -40,7 +42,9 @@ def run(options: kit.Options) -> dict[str, Any]:
         survivor = kit.other_node(place, "course_data", old)
         probe = PausedWrite(cluster, old, pause_ms=int((lease + 1.0) * 1000)).start()
         with watch.planned(grace=2 * lease):
+            caught = kit.stop_inside_transaction(place, old, budget=0.5)  # cut in the middle of a write
             lab.cut(old)
+            cluster.signal(old, signal.SIGCONT)  # it runs on, alone
             struck, struck_wall = time.monotonic(), time.time()
             heal = threading.Timer(cut_seconds, lab.heal, (old,))
             heal.start()
@@ -68,6 +72,7 @@ def run(options: kit.Options) -> dict[str, Any]:
         {
             "database": options.database,
             "cut_s": cut_seconds,
+            "cut_inside_transaction": caught["inside"],
             "new_master_s": failover.new_master_s,
             "first_write_s": failover.first_write_s,
             "paused_write_check": written,
