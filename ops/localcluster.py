@@ -46,8 +46,17 @@ def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float 
 
 
 class LocalCluster:
-    def __init__(self, config_path: Path, data_dir: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config_path: Path,
+        data_dir: Path,
+        env: Mapping[str, str] | None = None,
+        prefix: Callable[[str], list[str]] | None = None,
+    ) -> None:
+        """`prefix(node_id)` is put before each node's command (a drill runs it in a network
+        namespace with `ip netns exec NS`, which execs it: the pid is still the node's)."""
         self.config_path = config_path
+        self.prefix = prefix or (lambda node_id: [])
         self.data_dir = data_dir
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CS_")}
         self.env.update({"CS_CLUSTER__DATA_DIR": str(data_dir), "CS_SECRET_CLUSTER": secrets.token_urlsafe(32)})
@@ -70,7 +79,14 @@ class LocalCluster:
         for node_id in node_ids or [n.id for n in self.config.nodes]:
             with (self.logs / f"{node_id}.log").open("ab") as log:
                 self.processes[node_id] = subprocess.Popen(
-                    [sys.executable, str(ROOT / "run.py"), "--config", str(config_path or self.config_path), node_id],
+                    [
+                        *self.prefix(node_id),
+                        sys.executable,
+                        str(ROOT / "run.py"),
+                        "--config",
+                        str(config_path or self.config_path),
+                        node_id,
+                    ],
                     cwd=ROOT,
                     env=self.env,
                     stdin=subprocess.DEVNULL,

@@ -1,8 +1,9 @@
-"""A registration rush on a local cluster: preparing it, and checking what it left behind.
+"""A registration rush on a local cluster: preparing it, sending it as careful clients would.
 
-Shared by the rush benchmark (`ops/bench/rush.py`, wrk as the load) and the fault tests
-(an async client as the load, nodes killed meanwhile). The checks read the truth where
-it lives: every request's record in Redis and the ledger's SQLite database.
+Shared by the rush benchmark (`ops/bench/rush.py`, wrk as the load), the fault tests and
+the drills (`ops/drill`; an async client as the load, faults struck meanwhile). What the
+clients were told is checked against Redis and the ledger by `ops.drill.checker`
+(re-exported here: `report`, `records`, `counters`).
 """
 
 from __future__ import annotations
@@ -11,21 +12,28 @@ import asyncio
 import itertools
 import random
 import secrets
-import sqlite3
 import time
-from collections import defaultdict
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 import httpx
-import redis
 
 from cluster.config import ClusterConfig
-from cluster.settings import CourseSettings
+from ops.drill.checker import FINAL, Told, counters, records, report
 from ops.tokens import issue, signing_key
 
-FINAL = ("accepted", "waitlisted", "rejected", "cancelled")
+__all__ = [
+    "FINAL",
+    "Prepared",
+    "Submitted",
+    "Told",
+    "counters",
+    "create_courses",
+    "plan",
+    "read_outcomes",
+    "records",
+    "report",
+    "submit_all",
+]
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,7 @@ class Prepared:
         return f'{{"action":"enroll","course_id":{self.course_id}}}'
 
 
-def create_courses(course_data: str, admin: dict[str, str], count: int, seats: int) -> list[int]:
+def create_courses(course_data: str, admin: dict[str, str], count: int, seats: int, prefix: str = "RUSH") -> list[int]:
     """`count` courses of `seats` seats, at different times (a student may take them all)."""
     ids = []
     with httpx.Client(base_url=course_data, headers=admin, timeout=30) as client:
@@ -48,7 +56,7 @@ def create_courses(course_data: str, admin: dict[str, str], count: int, seats: i
             made = client.post(
                 "/courses",
                 json={
-                    "code": f"RUSH{i:03d}",
+                    "code": f"{prefix}{i:03d}",
                     "title": f"Popular course {i}",
                     "credits": 3,
                     "capacity": seats,
@@ -65,13 +73,20 @@ def create_courses(course_data: str, admin: dict[str, str], count: int, seats: i
     return ids
 
 
-def plan(config: ClusterConfig, students: int, courses: list[int], per_student: int, seed: int = 7) -> list[Prepared]:
+def plan(
+    config: ClusterConfig,
+    students: int,
+    courses: list[int],
+    per_student: int,
+    seed: int = 7,
+    first_student: int = 100_000,
+) -> list[Prepared]:
     """Each student asks for `per_student` of the courses; all requests shuffled (arrival order)."""
     key = signing_key(config)
     chooser = random.Random(seed)
     requests = []
     for n in range(students):
-        student_id = 100_000 + n
+        student_id = first_student + n
         token = issue(key, student_id, "student", minutes=30)
         for course_id in chooser.sample(courses, min(per_student, len(courses))):
             requests.append(Prepared(student_id, token, secrets.token_hex(8), course_id))
@@ -79,23 +94,18 @@ def plan(config: ClusterConfig, students: int, courses: list[int], per_student: 
     return requests
 
 
-@dataclass
-class Submitted:
-    """What the queue answered: idempotency key -> request id for the requests it took (202),
-    idempotency key -> the rule's type for those it refused at once (409, course full)."""
-
-    taken: dict[str, str] = field(default_factory=dict)
-    refused: dict[str, str] = field(default_factory=dict)
+Submitted = Told  # what the queue answered the clients
 
 
 async def submit_all(
     urls: list[str], prepared: list[Prepared], concurrency: int = 32, give_up_after: float = 60.0
-) -> Submitted:
+) -> Told:
     """Send each request until a queue node answers it for good (202 taken, or 409 refused at
     once), as a careful client would: a refusal to record (503) or a dead node is retried, on
     the next node, with the same Idempotency-Key. Raises if a request was never answered."""
     gate = asyncio.Semaphore(concurrency)
-    answered = Submitted()
+    answered = Told()
+    ids: dict[str, str] = {}
     turn = itertools.count()
     async with httpx.AsyncClient(timeout=5) as client:
 
@@ -115,7 +125,10 @@ async def submit_all(
                             },
                         )
                         if answer.status_code == 202:
-                            answered.taken[p.key] = answer.json()["request_id"]
+                            request_id = answer.json()["request_id"]
+                            answered.duplicate_ids += request_id in ids and ids[request_id] != p.key
+                            ids[request_id] = p.key
+                            answered.taken[p.key] = request_id
                             return
                         if answer.status_code == 409 and answer.json().get("outcome") == "rejected":
                             answered.refused[p.key] = answer.json()["type"].rpartition("/")[2]
@@ -132,109 +145,32 @@ async def submit_all(
     return answered
 
 
-def records(redis_url: str) -> list[dict[str, str]]:
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter("q:r:*", count=1000))
-        with client.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.hgetall(key)
-            found = pipe.execute()
-    finally:
-        client.close()
-    return [
-        {"request_id": k.decode()[4:], **{a.decode(): b.decode() for a, b in r.items()}}
-        for k, r in zip(keys, found, strict=True)
-        if r
-    ]
+async def read_outcomes(
+    urls: list[str], prepared: list[Prepared], told: Told, concurrency: int = 16, give_up_after: float = 60.0
+) -> None:
+    """Read every taken request's final outcome as its student would (`GET /queue/requests/{id}`,
+    waiting for it), into `told.outcomes`; a request still not final after `give_up_after` is
+    left out (the checker counts it as without a final outcome)."""
+    gate = asyncio.Semaphore(concurrency)
+    turn = itertools.count()
+    async with httpx.AsyncClient(timeout=15) as client:
 
+        async def one(p: Prepared, request_id: str) -> None:
+            deadline = time.monotonic() + give_up_after
+            async with gate:
+                while time.monotonic() < deadline:
+                    url = urls[next(turn) % len(urls)]
+                    try:
+                        answer = await client.get(
+                            f"{url}/queue/requests/{request_id}",
+                            params={"wait": 5},
+                            headers={"Authorization": f"Bearer {p.token}"},
+                        )
+                        if answer.status_code == 200 and answer.json()["status"] in FINAL:
+                            told.outcomes[request_id] = answer.json()["status"]
+                            return
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.05)
 
-def counters(redis_url: str) -> tuple[int, int, int]:
-    """(admitted, decided, refused at once) so far."""
-    client = redis.Redis.from_url(redis_url)
-    try:
-        admitted, decided = client.mget("q:admitted", "q:decided")
-        refused = sum(int(n) for n in client.hvals("q:refused"))
-    finally:
-        client.close()
-    return int(admitted or 0), int(decided or 0), refused
-
-
-def _percentile(values: list[float], share: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-def _entry_order(entry: str) -> tuple[int, int]:
-    millis, _, seq = entry.partition("-")
-    return int(millis), int(seq or 0)
-
-
-def report(redis_url: str, ledger_db: Path) -> dict[str, Any]:
-    """Timing figures and the correctness checks (each a count that must be 0). The rush has no
-    drops, so a course full at one moment stays full: a refusal at once for a course left with
-    a seat or a waitlist place (the rush keeps the default waitlist length) is wrong."""
-    waitlist_max = CourseSettings().waitlist_max_length
-    found = records(redis_url)
-    client = redis.Redis.from_url(redis_url)
-    try:
-        refused = {int(k): int(v) for k, v in client.hgetall("q:refused").items()}
-        times = {k.decode(): float(v) for k, v in client.hgetall("q:times").items()}
-    finally:
-        client.close()
-    admitted_at = [float(r["at"]) for r in found]
-    finals = [r for r in found if r["status"] in FINAL and "decided_at" in r]
-    decided_at = [float(r["decided_at"]) for r in finals]
-    latencies = [float(r["decided_at"]) - float(r["at"]) for r in finals]
-    by_course: dict[str, list[dict[str, str]]] = defaultdict(list)
-    for r in finals:
-        if r["action"] == "enroll" and r.get("seq"):
-            by_course[r["course"]].append(r)
-    fcfs = 0
-    for decided in by_course.values():
-        highest = -1
-        for r in sorted(decided, key=lambda r: (int(r.get("priority", 2)), *_entry_order(r["entry"]))):
-            seq = int(r["seq"])
-            fcfs += seq < highest
-            highest = max(highest, seq)
-    with sqlite3.connect(f"file:{ledger_db}?mode=ro", uri=True) as db:
-        seats = db.execute(
-            "SELECT c.id, c.capacity, c.taken, (SELECT count(*) FROM enrollments e WHERE e.course_id = c.id)"
-            " FROM courses c"
-        ).fetchall()
-        duplicates = db.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM enrollments GROUP BY course_id, student_id HAVING count(*) > 1)"
-        ).fetchone()[0]
-        ledger = dict(db.execute("SELECT request_id, outcome FROM queue_decisions").fetchall())
-        waiting = dict(db.execute("SELECT course_id, count(*) FROM waitlist GROUP BY course_id").fetchall())
-    outcomes: dict[str, int] = defaultdict(int)
-    for r in found:
-        outcomes[r["status"] if r["status"] != "rejected" else f"rejected:{r.get('type', '')}"] += 1
-    answered = len(found) + sum(refused.values())
-    span = times.get("last", 0.0) - times.get("first", 0.0)
-    places_left = {cid for cid, capacity, taken, _ in seats if taken < capacity or waiting.get(cid, 0) < waitlist_max}
-    return {
-        "admitted": len(found),
-        "refused_at_once": sum(refused.values()),
-        "outcomes": dict(sorted(outcomes.items())),
-        "answered_per_s": round(answered / max(1e-6, span), 1) if answered else 0.0,
-        "admitted_per_s": round(len(found) / max(1e-6, max(admitted_at) - min(admitted_at)), 1) if found else 0.0,
-        "decided_per_s": round(len(finals) / max(1e-6, max(decided_at) - min(admitted_at)), 1) if finals else 0.0,
-        "outcome_p50_s": round(_percentile(latencies, 0.50), 4),
-        "outcome_p99_s": round(_percentile(latencies, 0.99), 4),
-        "drained_after_last_admission_s": round(max(decided_at) - max(admitted_at), 4) if finals else 0.0,
-        "checks": {
-            "oversold_seats": sum(max(0, count - capacity) for _, capacity, _, count in seats),
-            "duplicate_enrollments": duplicates,
-            "admitted_without_final_outcome": len(found) - len(finals),
-            "fcfs_violations": fcfs,
-            "taken_differs_from_enrollments": sum(taken != count for _, _, taken, count in seats),
-            "outcome_differs_from_ledger": sum(
-                r["status"] != ledger.get(r["request_id"]) for r in finals if r["status"] != "cancelled"
-            ),
-            "ledger_decisions_without_request": len(set(ledger) - {r["request_id"] for r in found}),
-            "refused_with_places_left": sum(n for cid, n in refused.items() if cid in places_left),
-        },
-    }
+        await asyncio.gather(*(one(p, told.taken[p.key]) for p in prepared if p.key in told.taken))

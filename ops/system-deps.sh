@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Install the system packages the project needs when they are missing.
 #   ops/system-deps.sh run    redis-server
-#   ops/system-deps.sh test   redis-server and PostgreSQL (for the storage tests)
+#   ops/system-deps.sh test   redis-server, PostgreSQL (storage tests), and for the drills
+#                             (ops/drill): iproute2 and iptables (partitions in network
+#                             namespaces), stress-ng (a CPU hog on every core)
 # Installs with apt-get only when running as root; otherwise says what to install.
 set -euo pipefail
 purpose=${1:-run}
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-if [ "$purpose" = test ] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
-  need+=(postgresql)
+if [ "$purpose" = test ]; then
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+  command -v ip >/dev/null 2>&1 || need+=(iproute2)
+  command -v iptables >/dev/null 2>&1 || need+=(iptables)
+  command -v stress-ng >/dev/null 2>&1 || need+=(stress-ng)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -162,7 +162,7 @@ def main(argv: list[str]) -> int:
             wait_for(lambda: (c := counters(redis_url))[0] == c[1], 60, "every admitted request decided")
             print("the trivial endpoint again ...", flush=True)
             after = trivial_rate(requests_file, total, args.connections)
-            found = report(redis_url, Path(tmp) / "data" / "db" / "course_data.db")
+            found = report(redis_url, cluster.config.database_url("course_data"))
             consumer = httpx.get(f"{cluster.url('queue-1')}/queue/stats", headers=admin, timeout=10).json()["consumer"]
     figures = {
         "benchmark": "rush",

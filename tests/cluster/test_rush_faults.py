@@ -8,7 +8,6 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 import pytest
@@ -61,7 +60,7 @@ def rush_with(cluster: LocalCluster, fault: Callable[[LocalCluster], None]) -> d
     assert len(set(taken.values())) == len(taken)  # ... and each taken one exactly once
     assert set(answered.refused.values()) <= {"waitlist-full"}
     wait_for(lambda: (c := counters(redis_url))[0] == c[1] == len(taken), 90, "every admitted request decided")
-    found = report(redis_url, Path(cluster.data_dir) / "db" / "course_data.db")
+    found = report(redis_url, cluster.config.database_url("course_data"), answered)
     assert found["admitted"] == len(taken)
     assert found["refused_at_once"] == len(answered.refused)
     assert found["checks"] == dict.fromkeys(found["checks"], 0), found["checks"]
