@@ -368,14 +368,15 @@ def _validate_services(raw: Any, data_dir: Path, problems: list[str]) -> dict[st
                 if key not in _SERVICE_KEYS:
                     problems.append(f"services.{name}.{key}: unknown key")
     services = {}
+    schemes = ("sqlite+aiosqlite://", "postgresql+asyncpg://", "mysql+asyncmy://", "mariadb+asyncmy://")
     for name in SERVICES:
         table = raw.get(name) if isinstance(raw.get(name), dict) else {}
         url = table.get("database_url", "") if table else ""
         if not isinstance(url, str):
             problems.append(f"services.{name}.database_url: must be a string")
             url = ""
-        if url and not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            problems.append(f"services.{name}.database_url: must be sqlite+aiosqlite:// or postgresql+asyncpg://")
+        if url and not url.startswith(schemes):
+            problems.append(f"services.{name}.database_url: must start with one of {', '.join(schemes)}")
         services[name] = ServiceConfig(name, url or f"sqlite+aiosqlite:///{data_dir / 'db' / name}.db")
     return services
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the system packages the project needs when they are missing.
 #   ops/system-deps.sh run    redis-server
-#   ops/system-deps.sh test   redis-server and PostgreSQL (for the storage tests)
+#   ops/system-deps.sh test   redis-server, PostgreSQL and MariaDB (for the storage tests)
 # Installs with apt-get only when running as root; otherwise says what to install.
 set -euo pipefail
 purpose=${1:-run}
@@ -9,6 +9,9 @@ need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ "$purpose" = test ] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
   need+=(postgresql)
+fi
+if [ "$purpose" = test ] && ! command -v mariadbd >/dev/null 2>&1 && ! [ -x /usr/sbin/mariadbd ]; then
+  need+=(mariadb-server)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

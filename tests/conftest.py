@@ -1,10 +1,11 @@
-"""Shared fixtures: a real redis-server, a real PostgreSQL where installed, a real SMTP server."""
+"""Shared fixtures: a real redis-server, real PostgreSQL and MariaDB servers where installed, a real SMTP server."""
 
 from __future__ import annotations
 
 import glob
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
 from cluster.redis_server import PrivateRedis
-from tests.support import Processes, free_port
+from tests.support import Processes, free_port, wait_until
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +59,71 @@ def postgres_dsn() -> Iterator[str]:
     finally:
         run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _mariadb_bin() -> tuple[str, str] | None:
+    install = shutil.which("mariadb-install-db")
+    server = shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin:/usr/local/sbin")
+    return (install, server) if install and server else None
+
+
+@pytest.fixture(scope="session")
+def mariadb_dsn() -> Iterator[str]:
+    """URL (asyncmy, no database) of a private MariaDB server started for this test session.
+
+    Its own datadir and socket in a temporary directory, loopback only, no grant tables
+    (any user may do anything: it is the suite's alone), utf8mb4 by default.
+    """
+    found = _mariadb_bin()
+    if found is None:
+        pytest.skip("no MariaDB server binaries (mariadb-install-db, mariadbd): MariaDB tests not run")
+    install, server = found
+    root = Path(tempfile.mkdtemp(prefix="cs-mariadb-"))
+    as_mysql: list[str] = []
+    if os.geteuid() == 0:  # mariadbd refuses to run as root: it switches to `mysql` itself
+        shutil.chown(root, "mysql", "mysql")
+        as_mysql = ["--user=mysql"]
+    data, port = root / "data", free_port()
+    install_db = [install, "--no-defaults", *as_mysql, f"--datadir={data}", "--skip-test-db"]
+    subprocess.run([*install_db, "--auth-root-authentication-method=normal"], check=True, capture_output=True)
+    command = [
+        server,
+        "--no-defaults",
+        *as_mysql,
+        f"--datadir={data}",
+        f"--socket={root / 'sock'}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        "--skip-grant-tables",
+        "--skip-name-resolve",
+        "--character-set-server=utf8mb4",
+        "--collation-server=utf8mb4_bin",
+        "--innodb-flush-log-at-trx-commit=2",
+        f"--log-error={root / 'log'}",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _accepts(port) or process.poll() is not None, timeout=60, what="MariaDB to listen")
+        if process.poll() is not None:
+            log = (root / "log").read_text(errors="replace") if (root / "log").exists() else ""
+            pytest.fail(f"mariadbd exited with {process.returncode}: {log[-2000:]}")
+        yield f"mysql+asyncmy://root@127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 @pytest.fixture

@@ -108,8 +108,11 @@ def test_booleans_are_not_numbers() -> None:
 
 
 def test_database_urls_must_be_a_supported_driver() -> None:
-    with pytest.raises(ConfigError, match=r"services.queue.database_url: must be sqlite\+aiosqlite"):
+    with pytest.raises(ConfigError, match=r"services.queue.database_url: must start with one of sqlite\+aiosqlite"):
         parse_config(tomllib.loads(GOOD), {"CS_SERVICES__QUEUE__DATABASE_URL": "mysql://x"})
+    mysql = "mysql+asyncmy://cs:pw@db:3306/queue"
+    config = parse_config(tomllib.loads(GOOD), {"CS_SERVICES__QUEUE__DATABASE_URL": mysql})
+    assert config.database_url("queue") == mysql
 
 
 def test_lease_must_outlast_renewal_and_margin() -> None:

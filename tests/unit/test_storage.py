@@ -1,4 +1,4 @@
-"""The storage layer against SQLite and a real PostgreSQL server."""
+"""The storage layer against SQLite and real PostgreSQL and MariaDB servers."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from storage.errors import StaleEpochError
 from storage.migrations import Migration, applied_versions, create_tables, migrate
 from storage.schemas import MIGRATIONS
 from storage.schemas.core import MIGRATIONS as CORE
+from storage.schemas.login import users
 
 meta = MetaData()
 courses = Table(
@@ -35,20 +36,23 @@ TEST_MIGRATIONS = (*CORE, Migration(100, "test tables", create_tables(courses, e
 _counter = itertools.count()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+async def fresh_database_url(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> str:
+    """The URL of a new empty database of `kind` (sqlite, postgres, mariadb)."""
+    if kind == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / f'test{next(_counter)}.db'}"
+    dsn = request.getfixturevalue("postgres_dsn" if kind == "postgres" else "mariadb_dsn")
+    name = f"t{next(_counter)}_{abs(hash(tmp_path)) % 10**8}"
+    admin = Database(f"{dsn}/{'postgres' if kind == 'postgres' else 'mysql'}")
+    async with admin.engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f"CREATE DATABASE {name}"))
+    await admin.close()
+    return f"{dsn}/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mariadb"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
-    else:
-        dsn = request.getfixturevalue("postgres_dsn")
-        name = f"t{next(_counter)}_{abs(hash(tmp_path)) % 10**8}"
-        admin = Database(f"{dsn}/postgres")
-        async with admin.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f"CREATE DATABASE {name}"))
-        await admin.close()
-        url = f"{dsn}/{name}"
-    database = Database(url, pool_size=20)
+    database = Database(await fresh_database_url(request, request.param, tmp_path), pool_size=20)
     try:
         yield database
     finally:
@@ -121,6 +125,48 @@ async def test_guarded_seat_take_never_oversells_under_concurrency(db: Database)
     async with db.read() as conn:
         assert (await conn.execute(select(courses.c.taken))).scalar_one() == 10
         assert len((await conn.execute(select(enrollments))).all()) == 10
+
+
+async def test_text_and_times_keep_their_value_on_every_database(db: Database) -> None:
+    """utf8mb4 text compared byte by byte, and Unix times to the microsecond (MySQL's FLOAT would not)."""
+    await migrate(db, MIGRATIONS["login"])
+    at = 1764582000.123456
+    async with db.write() as conn:
+        for name in ("admin", "Admin"):  # a case-insensitive collation would call these one name
+            await conn.execute(
+                users.insert().values(
+                    username=name,
+                    role="admin",
+                    password_hash="x",
+                    full_name="Zoë 😀 Łukasz",
+                    created_at=at,
+                    updated_at=at,
+                    password_changed_at=at,
+                )
+            )
+    async with db.read() as conn:
+        rows = (await conn.execute(select(users.c.username, users.c.full_name, users.c.created_at))).all()
+        found = (await conn.execute(select(users.c.username).where(users.c.username == "ADMIN"))).all()
+    assert sorted(rows) == [("Admin", "Zoë 😀 Łukasz", at), ("admin", "Zoë 😀 Łukasz", at)]
+    assert found == []
+
+
+async def test_fencing_reads_the_epoch_on_a_fresh_connection(db: Database) -> None:
+    """The refusal does not depend on what the same connection did before (MySQL's last insert id)."""
+    await migrate(db, TEST_MIGRATIONS)
+    async with db.write(fence=("s", 9)):
+        pass
+    other = Database(str(db.url.render_as_string(hide_password=False)))
+    try:
+        with pytest.raises(StaleEpochError):
+            async with other.write(fence=("s", 8)):
+                pass
+        async with other.write(fence=("fresh", 1)):  # a new scope after a refusal: accepted
+            pass
+        async with other.write(fence=("s", 9)):
+            pass
+    finally:
+        await other.close()
 
 
 async def test_unique_constraint_backs_the_rules(db: Database) -> None:
