@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from storage.dialects import MYSQL_FAMILY
 from storage.fencing import check_epoch
+from storage.locks import release_session_locks
 
 _IMMEDIATE = "cs_begin_immediate"
 _MYSQL_SQL_MODE = "STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ZERO_DATE,NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION"
@@ -34,12 +35,13 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 5, echo: bool = False) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.is_mysql = self.url.get_backend_name() in MYSQL_FAMILY
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite}
         if self.is_sqlite:
             if self.url.database and self.url.database != ":memory:":
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
-        elif self.url.get_backend_name() in MYSQL_FAMILY:
+        elif self.is_mysql:
             kwargs.update(_mysql_options())
             kwargs["pool_size"] = pool_size
         else:
@@ -66,10 +68,14 @@ class Database:
         """
         async with self.engine.connect() as conn:
             await conn.execution_options(**{_IMMEDIATE: True})
-            async with conn.begin():
-                if fence is not None:
-                    await check_epoch(conn, *fence)
-                yield conn
+            try:
+                async with conn.begin():
+                    if fence is not None:
+                        await check_epoch(conn, *fence)
+                    yield conn
+            finally:
+                if self.is_mysql:
+                    await release_session_locks(conn)
         for callback in self._after_write:
             callback()
 

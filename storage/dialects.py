@@ -8,9 +8,13 @@ servers, as it is on SQLite and PostgreSQL (the servers' default collations igno
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import Table
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 MYSQL_FAMILY = frozenset({"mysql", "mariadb"})
 MYSQL_TABLE: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
@@ -18,3 +22,14 @@ MYSQL_TABLE: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8m
 
 def is_mysql(dialect: Dialect) -> bool:
     return dialect.name in MYSQL_FAMILY
+
+
+async def insert_new(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert `rows`, keeping (not failing on) those whose key is already there."""
+    if is_mysql(conn.dialect):  # (not INSERT IGNORE: that would also turn strict-mode errors into warnings)
+        stmt = mysql.insert(table).values(list(rows))
+        key = table.primary_key.columns.values()[0].name
+        await conn.execute(stmt.on_duplicate_key_update({key: stmt.inserted[key]}))
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    await conn.execute(insert(table).values(list(rows)).on_conflict_do_nothing())

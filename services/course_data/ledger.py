@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cluster.settings import CourseSettings
@@ -31,6 +31,7 @@ from services.course_data.rules import (
     eligibility,
     reject,
 )
+from storage.locks import lock_keys
 from storage.schemas.course_data import (
     completed_courses,
     courses,
@@ -42,6 +43,8 @@ from storage.schemas.course_data import (
     waitlist,
     windows,
 )
+
+_STUDENT_LOCKS = 1  # the key lock namespace of student ids
 
 
 class Ledger:
@@ -149,12 +152,10 @@ class Ledger:
         await self.lock_students(conn, [student_id])
 
     async def lock_students(self, conn: AsyncConnection, student_ids: Collection[int]) -> None:
-        """SQLite's BEGIN IMMEDIATE already serializes writers; PostgreSQL needs a lock so two
-        requests of one student (credit limit, time conflicts) cannot interleave. Taken in id
-        order, so two transactions locking several students cannot deadlock."""
-        if conn.dialect.name == "postgresql":
-            for student_id in sorted(set(student_ids)):
-                await conn.execute(text("SELECT pg_advisory_xact_lock(1, :sid)"), {"sid": student_id})
+        """SQLite's BEGIN IMMEDIATE already serializes writers; PostgreSQL and MySQL need a lock so
+        two requests of one student (credit limit, time conflicts) cannot interleave. All of them
+        in one statement, in id order, so two transactions locking several students cannot deadlock."""
+        await lock_keys(conn, _STUDENT_LOCKS, student_ids)
 
     async def _audit(
         self, conn: AsyncConnection, actor: str, action: str, student_id: int, course_id: int, d: Decision, now: float
