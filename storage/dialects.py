@@ -8,10 +8,10 @@ servers, as it is on SQLite and PostgreSQL (the servers' default collations igno
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table, any_, bindparam
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,6 +22,15 @@ MYSQL_TABLE: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8m
 
 def is_mysql(dialect: Dialect) -> bool:
     return dialect.name in MYSQL_FAMILY
+
+
+def among(dialect: Dialect, column: ColumnElement[Any], values: Collection[Any]) -> ColumnElement[bool]:
+    """`column IN (values)`; on PostgreSQL `column = ANY(:array)`: one parameter, whatever the
+    number of values, so the statement's text (and asyncpg's prepared statement) is reused
+    instead of rendering, binding and preparing a new one for each length."""
+    if dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(list(values))
 
 
 async def insert_new(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -19,7 +13,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
 from cluster.redis_server import PrivateRedis
-from tests.support import Processes, free_port, wait_until
+from ops.dbservers import mariadb_bin, postgres_bin, private_mariadb, private_postgres
+from tests.support import Processes, free_port
 
 
 @pytest.fixture(scope="session")
@@ -32,98 +27,23 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
-def _postgres_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(found[-1]).parent if found else None
-
-
 @pytest.fixture(scope="session")
 def postgres_dsn() -> Iterator[str]:
-    """DSN (asyncpg) of a PostgreSQL server started for this test session."""
-    bindir = _postgres_bin()
-    if bindir is None:
+    """DSN (asyncpg, no database) of a PostgreSQL server started for this test session."""
+    if postgres_bin() is None:
         pytest.skip("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin): PostgreSQL tests not run")
-    root = Path(tempfile.mkdtemp(prefix="cs-pg-"))
-    port = free_port()
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    data = root / "data"
-    run = lambda *cmd: subprocess.run([*as_postgres, *cmd], check=True, capture_output=True)  # noqa: E731
-    run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
-    try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}"
-    finally:
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _mariadb_bin() -> tuple[str, str] | None:
-    install = shutil.which("mariadb-install-db")
-    server = shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin:/usr/local/sbin")
-    return (install, server) if install and server else None
+    with private_postgres(free_port()) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")
 def mariadb_dsn() -> Iterator[str]:
-    """URL (asyncmy, no database) of a private MariaDB server started for this test session.
-
-    Its own datadir and socket in a temporary directory, loopback only, no grant tables
-    (any user may do anything: it is the suite's alone), utf8mb4 by default.
-    """
-    found = _mariadb_bin()
-    if found is None:
+    """URL (asyncmy, no database) of a private MariaDB server started for this test session:
+    its own datadir and socket in a temporary directory, loopback only, no grant tables."""
+    if mariadb_bin() is None:
         pytest.skip("no MariaDB server binaries (mariadb-install-db, mariadbd): MariaDB tests not run")
-    install, server = found
-    root = Path(tempfile.mkdtemp(prefix="cs-mariadb-"))
-    as_mysql: list[str] = []
-    if os.geteuid() == 0:  # mariadbd refuses to run as root: it switches to `mysql` itself
-        shutil.chown(root, "mysql", "mysql")
-        as_mysql = ["--user=mysql"]
-    data, port = root / "data", free_port()
-    install_db = [install, "--no-defaults", *as_mysql, f"--datadir={data}", "--skip-test-db"]
-    subprocess.run([*install_db, "--auth-root-authentication-method=normal"], check=True, capture_output=True)
-    command = [
-        server,
-        "--no-defaults",
-        *as_mysql,
-        f"--datadir={data}",
-        f"--socket={root / 'sock'}",
-        f"--port={port}",
-        "--bind-address=127.0.0.1",
-        "--skip-grant-tables",
-        "--skip-name-resolve",
-        "--character-set-server=utf8mb4",
-        "--collation-server=utf8mb4_bin",
-        "--innodb-flush-log-at-trx-commit=2",
-        f"--log-error={root / 'log'}",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: _accepts(port) or process.poll() is not None, timeout=60, what="MariaDB to listen")
-        if process.poll() is not None:
-            log = (root / "log").read_text(errors="replace") if (root / "log").exists() else ""
-            pytest.fail(f"mariadbd exited with {process.returncode}: {log[-2000:]}")
-        yield f"mysql+asyncmy://root@127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
+    with private_mariadb(free_port()) as server:
+        yield server.url
 
 
 @pytest.fixture
