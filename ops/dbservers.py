@@ -66,7 +66,8 @@ def private_postgres(port: int) -> Iterator[Server]:
 @contextmanager
 def private_mariadb(port: int, start_timeout: float = 120) -> Iterator[Server]:
     """`mariadb-install-db` into a new datadir, then `mariadbd --no-defaults` on it, no grant
-    tables (any user may do anything), utf8mb4 compared byte by byte by default."""
+    tables (any user may do anything). The server's own defaults (latin1) are kept: the
+    tables say they are utf8mb4 compared byte by byte, and the tests check that they do."""
     found = mariadb_bin()
     if found is None:
         raise FileNotFoundError("no MariaDB server binaries (mariadb-install-db, mariadbd)")
@@ -90,8 +91,6 @@ def private_mariadb(port: int, start_timeout: float = 120) -> Iterator[Server]:
             "--bind-address=127.0.0.1",
             "--skip-grant-tables",
             "--skip-name-resolve",
-            "--character-set-server=utf8mb4",
-            "--collation-server=utf8mb4_bin",
             "--innodb-flush-log-at-trx-commit=2",  # (as PostgreSQL's fsync=off here: a test server)
             f"--log-error={log}",
         ]

@@ -9,7 +9,7 @@ in one fenced write per batch of `--batch`) on a new database of each kind. The 
 take turns, `--rounds` times (a round is one new database per kind), and the median round
 is reported. A server the benchmark starts itself (PostgreSQL or MariaDB, as the tests
 do) has its CPU time counted too; one given by URL has not. Ratios are against SQLite
-measured in the same run; `mariadb-aiomysql` compares the other MySQL driver.
+measured in the same run.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from storage.migrations import migrate
 from storage.schemas import MIGRATIONS
 from storage.schemas.course_data import courses, meetings, windows
 
-KINDS = ("sqlite", "postgresql", "mariadb", "mariadb-aiomysql")
+KINDS = ("sqlite", "postgresql", "mariadb")
 COURSES = 40
 
 
@@ -61,8 +61,6 @@ async def new_database(kind: str, server: str | None, folder: Path, name: str) -
     if kind == "sqlite":
         return f"sqlite+aiosqlite:///{folder / f'{name}.db'}"
     assert server is not None
-    if kind == "mariadb-aiomysql":
-        server = server.replace("mysql+asyncmy://", "mysql+aiomysql://", 1)
     admin = Database(f"{server}/{'postgres' if kind == 'postgresql' else 'mysql'}")
     try:
         async with admin.engine.connect() as conn:
@@ -176,23 +174,22 @@ def main(argv: list[str]) -> int:
                 print("starting a private PostgreSQL server ...", flush=True)
                 pg = stack.enter_context(private_postgres(free_loopback_port()))
                 servers["postgresql"] = (pg.url, pg.pid)
-        if any(k.startswith("mariadb") for k in kinds):
+        if "mariadb" in kinds:
             if args.mariadb_url:
                 servers["mariadb"] = (args.mariadb_url.rstrip("/"), None)
             else:
                 print("starting a private MariaDB server ...", flush=True)
                 my = stack.enter_context(private_mariadb(free_loopback_port()))
                 servers["mariadb"] = (my.url, my.pid)
-        servers["mariadb-aiomysql"] = servers.get("mariadb", ("", None))
         for n in range(args.rounds):
             for kind in kinds:
                 server, pid = servers.get(kind, (None, None))
-                name = f"bench_{n}_{kind.replace('-', '_')}_{uuid.uuid4().hex[:6]}"
+                name = f"bench_{n}_{kind}_{uuid.uuid4().hex[:6]}"
                 url = asyncio.run(new_database(kind, server, Path(tmp), name))
                 figures = asyncio.run(one_round(kind, url, pid, args.requests, args.batch))
                 results[kind].append(figures)
                 print(
-                    f"round {n + 1} {kind:17s} {figures['decisions_per_s']:8.0f} decisions/s  "
+                    f"round {n + 1} {kind:10s} {figures['decisions_per_s']:8.0f} decisions/s  "
                     f"CPU {figures['cpu_s_per_1000']:.3f} s/1000 (server {figures['server_cpu_s_per_1000']:.3f})",
                     flush=True,
                 )
@@ -211,7 +208,7 @@ def main(argv: list[str]) -> int:
         figures["server_cpu_measured"] = kind == "sqlite" or servers.get(kind, ("", None))[1] is not None
         report["databases"][kind] = figures
         print(
-            f"{kind:17s} {figures['decisions_per_s']:8.0f} decisions/s ({figures['rate_vs_sqlite']:.2f}x SQLite)  "
+            f"{kind:10s} {figures['decisions_per_s']:8.0f} decisions/s ({figures['rate_vs_sqlite']:.2f}x SQLite)  "
             f"CPU {figures['cpu_s_per_1000']:.3f} s per 1000 ({figures['cpu_vs_sqlite']:.2f}x SQLite)"
         )
     save(args.json, report)
