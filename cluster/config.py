@@ -534,14 +534,15 @@ def _validate_services(raw: Any, data_dir: Path, problems: list[str]) -> dict[st
                 if key not in _SERVICE_KEYS:
                     problems.append(f"services.{name}.{key}: unknown key")
     services = {}
+    schemes = ("sqlite+aiosqlite://", "postgresql+asyncpg://", "mysql+asyncmy://", "mariadb+asyncmy://")
     for name in SERVICES:
         table = raw.get(name) if isinstance(raw.get(name), dict) else {}
         url = table.get("database_url", "") if table else ""
         if not isinstance(url, str):
             problems.append(f"services.{name}.database_url: must be a string")
             url = ""
-        if url and not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            problems.append(f"services.{name}.database_url: must be sqlite+aiosqlite:// or postgresql+asyncpg://")
+        if url and not url.startswith(schemes):
+            problems.append(f"services.{name}.database_url: must start with one of {', '.join(schemes)}")
         services[name] = ServiceConfig(name, url or f"sqlite+aiosqlite:///{data_dir / 'db' / name}.db")
     return _separate_shared(services, problems)
 
@@ -554,10 +555,10 @@ def _separate_shared(services: dict[str, ServiceConfig], problems: list[str]) ->
     for url, names in by_url.items():
         if len(names) < 2:
             continue
-        if url.startswith("sqlite"):
+        if not url.startswith("postgresql"):
             problems.append(
-                f"services.{names[1]}.database_url: the same SQLite file as services.{names[0]}; "
-                "give each service its own file (or share one PostgreSQL database)"
+                f"services.{names[1]}.database_url: the same database as services.{names[0]}; give each "
+                "service its own (a file for SQLite, a database for MySQL), or share one PostgreSQL database"
             )
             continue
         for name in names:

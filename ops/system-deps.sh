@@ -3,7 +3,8 @@
 #   ops/system-deps.sh run    redis-server
 #   ops/system-deps.sh test   redis-server, PostgreSQL (storage tests), and for the drills
 #                             (ops/drill): iproute2 and iptables (partitions in network
-#                             namespaces), stress-ng (a CPU hog on every core)
+#                             namespaces), stress-ng (a CPU hog on every core); MariaDB
+#                             (the storage tests on MySQL)
 # Installs with apt-get only when running as root; otherwise says what to install.
 set -euo pipefail
 purpose=${1:-run}
@@ -14,6 +15,9 @@ if [ "$purpose" = test ]; then
   command -v ip >/dev/null 2>&1 || need+=(iproute2)
   command -v iptables >/dev/null 2>&1 || need+=(iptables)
   command -v stress-ng >/dev/null 2>&1 || need+=(stress-ng)
+fi
+if [ "$purpose" = test ] && ! command -v mariadbd >/dev/null 2>&1 && ! [ -x /usr/sbin/mariadbd ]; then
+  need+=(mariadb-server)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -4,6 +4,12 @@ SQLite runs in WAL mode with foreign keys on, `synchronous=NORMAL` (durable acro
 process kill in WAL) and a busy timeout. `write()` opens its transaction with
 `BEGIN IMMEDIATE` on SQLite so that read-modify-write transactions take the write lock
 up front instead of failing with "database is locked" at their first write.
+
+MySQL/MariaDB (`mysql+asyncmy://`) runs READ COMMITTED (as PostgreSQL does: each
+statement sees what was committed before it, so a guarded update and the reads after a
+lock see the newest rows), a strict `sql_mode` (an out-of-range or too-long value is an
+error, never a silent truncation), utf8mb4 on the connection, and recycles pooled
+connections before the server's `wait_timeout` closes them.
 """
 
 from __future__ import annotations
@@ -17,9 +23,12 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from storage.dialects import MYSQL_FAMILY
 from storage.fencing import check_epoch
+from storage.locks import release_session_locks
 
 _IMMEDIATE = "cs_begin_immediate"
+_MYSQL_SQL_MODE = "STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ZERO_DATE,NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION"
 
 
 class Database:
@@ -29,6 +38,7 @@ class Database:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.schema = schema
+        self.is_mysql = self.url.get_backend_name() in MYSQL_FAMILY
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite}
         if self.is_sqlite:
             if schema:
@@ -36,6 +46,9 @@ class Database:
             if self.url.database and self.url.database != ":memory:":
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
+        elif self.is_mysql:
+            kwargs.update(_mysql_options())
+            kwargs["pool_size"] = pool_size
         else:
             kwargs["pool_size"] = pool_size
             if schema:
@@ -62,10 +75,14 @@ class Database:
         """
         async with self.engine.connect() as conn:
             await conn.execution_options(**{_IMMEDIATE: True})
-            async with conn.begin():
-                if fence is not None:
-                    await check_epoch(conn, *fence)
-                yield conn
+            try:
+                async with conn.begin():
+                    if fence is not None:
+                        await check_epoch(conn, *fence)
+                    yield conn
+            finally:
+                if self.is_mysql:
+                    await release_session_locks(conn)
         for callback in self._after_write:
             callback()
 
@@ -79,6 +96,14 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _mysql_options() -> dict[str, Any]:
+    return {
+        "isolation_level": "READ COMMITTED",
+        "pool_recycle": 3600,
+        "connect_args": {"charset": "utf8mb4", "init_command": f"SET SESSION sql_mode = '{_MYSQL_SQL_MODE}'"},
+    }
 
 
 def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:

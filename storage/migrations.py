@@ -8,17 +8,23 @@ migration exactly once. Running it again is a no-op.
 The record is the service's own: a database object with a schema (several services on
 one PostgreSQL database) creates that schema first and keeps `schema_migrations` in it
 beside the service's tables, so one service's version 100 never hides another's.
+MySQL/MariaDB commit implicitly at each CREATE TABLE, so there the transaction is no
+lock: a named lock (`GET_LOCK`, held by its own connection until the transaction after
+it has committed) keeps the nodes apart, and tables are created only where missing, so a
+run cut between a table and its record finishes on the next start.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
+from storage.dialects import MYSQL_TABLE, is_mysql
 
 Upgrade = Callable[[AsyncConnection], Awaitable[None]]
 
@@ -29,8 +35,10 @@ schema_migrations = Table(
     Column("version", Integer, primary_key=True),
     Column("name", String(200), nullable=False),
     Column("applied_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    **MYSQL_TABLE,
 )
 _PG_LOCK_KEY = 0x43535F4D  # "CS_M"
+_MYSQL_LOCK_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -44,8 +52,9 @@ def create_tables(*tables: Table) -> Upgrade:
     """An upgrade step that creates the given tables (and their indexes)."""
 
     async def upgrade(conn: AsyncConnection) -> None:
+        checkfirst = is_mysql(conn.dialect)
         for table in tables:
-            await conn.run_sync(table.create)
+            await conn.run_sync(table.create, checkfirst=checkfirst)
 
     return upgrade
 
@@ -59,7 +68,7 @@ def check_order(migrations: Sequence[Migration]) -> None:
 async def migrate(db: Database, migrations: Sequence[Migration]) -> list[int]:
     """Apply the migrations not yet recorded; return the versions applied now."""
     check_order(migrations)
-    async with db.write() as conn:
+    async with _mysql_lock(db), db.write() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
             if db.schema:
@@ -75,6 +84,23 @@ async def migrate(db: Database, migrations: Sequence[Migration]) -> list[int]:
             await conn.execute(schema_migrations.insert().values(version=migration.version, name=migration.name))
             applied.append(migration.version)
         return applied
+
+
+@asynccontextmanager
+async def _mysql_lock(db: Database) -> AsyncIterator[None]:
+    """On MySQL/MariaDB, hold this database's migration lock (nothing elsewhere)."""
+    if not is_mysql(db.engine.dialect):
+        yield
+        return
+    name = text("CONCAT('cs_migrations:', DATABASE())")
+    async with db.engine.connect() as conn:
+        got = await conn.scalar(select(func.get_lock(name, _MYSQL_LOCK_SECONDS)))
+        if got != 1:
+            raise TimeoutError(f"migration lock not granted within {_MYSQL_LOCK_SECONDS} s")
+        try:
+            yield
+        finally:
+            await conn.scalar(select(func.release_lock(name)))
 
 
 async def applied_versions(db: Database) -> list[int]:

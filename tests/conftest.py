@@ -1,12 +1,7 @@
-"""Shared fixtures: a real redis-server, a real PostgreSQL where installed, a real SMTP server."""
+"""Shared fixtures: a real redis-server, real PostgreSQL and MariaDB servers where installed, a real SMTP server."""
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -18,6 +13,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
 from cluster.redis_server import PrivateRedis
+from ops.dbservers import mariadb_bin, postgres_bin, private_mariadb, private_postgres
 from tests.support import Processes, free_port
 
 
@@ -31,33 +27,23 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
-def _postgres_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(found[-1]).parent if found else None
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """DSN (asyncpg, no database) of a PostgreSQL server started for this test session."""
+    if postgres_bin() is None:
+        pytest.skip("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin): PostgreSQL tests not run")
+    with private_postgres(free_port()) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")
-def postgres_dsn() -> Iterator[str]:
-    """DSN (asyncpg) of a PostgreSQL server started for this test session."""
-    bindir = _postgres_bin()
-    if bindir is None:
-        pytest.skip("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin): PostgreSQL tests not run")
-    root = Path(tempfile.mkdtemp(prefix="cs-pg-"))
-    port = free_port()
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    data = root / "data"
-    run = lambda *cmd: subprocess.run([*as_postgres, *cmd], check=True, capture_output=True)  # noqa: E731
-    run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
-    try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}"
-    finally:
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+def mariadb_dsn() -> Iterator[str]:
+    """URL (asyncmy, no database) of a private MariaDB server started for this test session:
+    its own datadir and socket in a temporary directory, loopback only, no grant tables."""
+    if mariadb_bin() is None:
+        pytest.skip("no MariaDB server binaries (mariadb-install-db, mariadbd): MariaDB tests not run")
+    with private_mariadb(free_port()) as server:
+        yield server.url
 
 
 @pytest.fixture

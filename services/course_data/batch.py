@@ -20,12 +20,13 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import and_, bindparam, delete, select, update
+from sqlalchemy import and_, bindparam, case, delete, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.outbox import notify_many
 from services.course_data.audit import audit_row, outcome_of
+from services.course_data.catalogue import waitlist_lengths
 from services.course_data.ledger import Ledger
 from services.course_data.rules import (
     CourseFacts,
@@ -36,6 +37,7 @@ from services.course_data.rules import (
     full_refusal,
     reject,
 )
+from storage.dialects import among
 from storage.schemas.course_data import courses, enrollments, ledger_audit, permits, queue_decisions, waitlist
 
 Action = Literal["enroll", "drop", "swap"]
@@ -68,7 +70,9 @@ async def decide_batch(conn: AsyncConnection, ledger: Ledger, batch: Sequence[Qu
     """Decide `batch` in the caller's (fenced) transaction; return one outcome per request, in order."""
     ids = [r.request_id for r in batch]
     known: dict[str, Decided] = {}
-    for row in await conn.execute(select(queue_decisions).where(queue_decisions.c.request_id.in_(ids))):
+    for row in await conn.execute(
+        select(queue_decisions).where(among(conn.dialect, queue_decisions.c.request_id, ids))
+    ):
         decision = Decision(row.outcome, row.type, row.reason)
         known[row.request_id] = Decided(row.request_id, decision, row.seq)
     fresh: dict[str, Decision] = {}
@@ -194,25 +198,31 @@ async def _enroll_run(conn: AsyncConnection, ledger: Ledger, run: list[Queued], 
 async def _take_seats(conn: AsyncConnection, facts: dict[int, CourseFacts], taken: dict[int, int]) -> None:
     """Move each course's seat count from what was read to what was decided, or fail the batch.
 
-    The guard (`taken` is still what this run read) makes a concurrent change (PostgreSQL)
-    roll the batch back to be retried, instead of deciding on stale counts.
+    One statement for all the courses. The guard (`taken` is still what this run read) makes
+    a concurrent change (PostgreSQL, MariaDB) roll the batch back to be retried, instead of
+    deciding on stale counts.
     """
-    for course_id, count in taken.items():
-        before = facts[course_id].taken
-        if count == before:
-            continue
-        moved = await conn.execute(
-            update(courses).where(courses.c.id == course_id, courses.c.taken == before).values(taken=count)
-        )
-        if moved.rowcount != 1:
-            raise RuntimeError(f"seat count of course {course_id} changed under the batch; retry it")
+    changed = {course_id: count for course_id, count in taken.items() if count != facts[course_id].taken}
+    if not changed:
+        return
+    before = case({course_id: facts[course_id].taken for course_id in changed}, value=courses.c.id)
+    after = case(changed, value=courses.c.id)
+    moved = await conn.execute(
+        update(courses)
+        .where(among(conn.dialect, courses.c.id, sorted(changed)), courses.c.taken == before)
+        .values(taken=after)
+    )
+    if moved.rowcount != len(changed):
+        raise RuntimeError(f"seat counts of courses {sorted(changed)} changed under the batch; retry it")
 
 
 async def _permits(conn: AsyncConnection, run: list[Queued]) -> dict[tuple[int, int], Permit]:
     course_ids = sorted({r.course_id for r in run})
     student_ids = sorted({r.student_id for r in run})
     rows = await conn.execute(
-        select(permits).where(permits.c.course_id.in_(course_ids), permits.c.student_id.in_(student_ids))
+        select(permits).where(
+            among(conn.dialect, permits.c.course_id, course_ids), among(conn.dialect, permits.c.student_id, student_ids)
+        )
     )
     return {(p.course_id, p.student_id): Permit(p.capacity, p.prerequisites) for p in rows}
 
@@ -242,11 +252,13 @@ async def _record(
         row.request_id: row.seq
         for row in await conn.execute(
             select(queue_decisions.c.request_id, queue_decisions.c.seq).where(
-                queue_decisions.c.request_id.in_([r.request_id for r in requests])
+                among(conn.dialect, queue_decisions.c.request_id, [r.request_id for r in requests])
             )
         )
     }
-    wanted = select(courses.c.id, courses.c.code).where(courses.c.id.in_({r.course_id for r in requests}))
+    wanted = select(courses.c.id, courses.c.code).where(
+        among(conn.dialect, courses.c.id, {r.course_id for r in requests})
+    )
     codes = {row[0]: row[1] for row in await conn.execute(wanted)}
     messages = defaultdict(list)
     for r in requests:
@@ -268,14 +280,34 @@ async def full_courses(
 ) -> dict[int, Decision | None]:
     """Each course's refusal as the batch leaves it (None: a student may still get a seat or a
     waitlist place). The queue refuses enrollments at once on it for a moment; a course with
-    any capacity permit is never reported full, since its holders may enroll past the limit."""
-    facts = await ledger.courses(conn, course_ids)
+    any capacity permit is never reported full, since its holders may enroll past the limit.
+    Three queries: seats, waitlist lengths, capacity permits (a refusal needs no more)."""
+    ids = sorted(set(course_ids))
+    if not ids:
+        return {}
+    rows = (
+        await conn.execute(
+            select(courses.c.id, courses.c.code, courses.c.capacity, courses.c.taken).where(
+                among(conn.dialect, courses.c.id, ids)
+            )
+        )
+    ).all()
+    waiting = await waitlist_lengths(conn, ids)
     with_permits = set(
         (
             await conn.execute(
-                select(permits.c.course_id).where(permits.c.course_id.in_(list(facts)), permits.c.capacity.is_(True))
+                select(permits.c.course_id).where(
+                    among(conn.dialect, permits.c.course_id, ids), permits.c.capacity.is_(True)
+                )
             )
         ).scalars()
     )
     rules = ledger.rules()
-    return {cid: None if cid in with_permits else full_refusal(f, rules) for cid, f in facts.items()}
+    return {
+        r.id: None
+        if r.id in with_permits
+        else full_refusal(
+            CourseFacts(r.id, r.code, 0, r.capacity, r.taken, (), waitlist_length=waiting.get(r.id, 0)), rules
+        )
+        for r in rows
+    }

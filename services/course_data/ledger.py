@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cluster.settings import CourseSettings
@@ -31,6 +31,8 @@ from services.course_data.rules import (
     eligibility,
     reject,
 )
+from storage.dialects import among
+from storage.locks import lock_keys
 from storage.schemas.course_data import (
     completed_courses,
     courses,
@@ -43,6 +45,8 @@ from storage.schemas.course_data import (
     windows,
 )
 
+_STUDENT_LOCKS = 1  # the key lock namespace of student ids
+
 
 class Ledger:
     def __init__(self, rules: Callable[[], CourseSettings]) -> None:
@@ -53,7 +57,7 @@ class Ledger:
     async def _meetings(self, conn: AsyncConnection, course_ids: list[int]) -> dict[int, tuple[Meeting, ...]]:
         found: dict[int, list[Meeting]] = defaultdict(list)
         if course_ids:
-            rows = await conn.execute(select(meetings).where(meetings.c.course_id.in_(course_ids)))
+            rows = await conn.execute(select(meetings).where(among(conn.dialect, meetings.c.course_id, course_ids)))
             for r in rows:
                 found[r.course_id].append(Meeting(r.weekday, r.start_minute, r.end_minute))
         return {cid: tuple(found[cid]) for cid in course_ids}
@@ -64,12 +68,14 @@ class Ledger:
     async def courses(self, conn: AsyncConnection, course_ids: Collection[int]) -> dict[int, CourseFacts]:
         """The facts of the courses that exist among `course_ids` (four queries whatever their number)."""
         ids = sorted(set(course_ids))
-        rows = (await conn.execute(select(courses).where(courses.c.id.in_(ids)))).all() if ids else []
+        rows = (await conn.execute(select(courses).where(among(conn.dialect, courses.c.id, ids)))).all() if ids else []
         found = [r.id for r in rows]
         required: dict[int, set[str]] = defaultdict(set)
         waiting: dict[int, int] = {}
         if found:
-            for p in await conn.execute(select(prerequisites).where(prerequisites.c.course_id.in_(found))):
+            for p in await conn.execute(
+                select(prerequisites).where(among(conn.dialect, prerequisites.c.course_id, found))
+            ):
                 required[p.course_id].add(p.required_code)
             waiting = await waitlist_lengths(conn, found)
         times = await self._meetings(conn, found)
@@ -97,20 +103,24 @@ class Ledger:
         for r in await conn.execute(
             select(courses, enrollments.c.student_id.label("enrolled_student"))
             .join(enrollments, enrollments.c.course_id == courses.c.id)
-            .where(enrollments.c.student_id.in_(ids))
+            .where(among(conn.dialect, enrollments.c.student_id, ids))
         ):
             enrolled[r.enrolled_student].append(r)
         times = await self._meetings(conn, sorted({r.id for rows in enrolled.values() for r in rows}))
         waiting: dict[int, set[int]] = defaultdict(set)
         for w in await conn.execute(
-            select(waitlist.c.student_id, waitlist.c.course_id).where(waitlist.c.student_id.in_(ids))
+            select(waitlist.c.student_id, waitlist.c.course_id).where(among(conn.dialect, waitlist.c.student_id, ids))
         ):
             waiting[w.student_id].add(w.course_id)
         done: dict[int, set[str]] = defaultdict(set)
-        for c in await conn.execute(select(completed_courses).where(completed_courses.c.student_id.in_(ids))):
+        for c in await conn.execute(
+            select(completed_courses).where(among(conn.dialect, completed_courses.c.student_id, ids))
+        ):
             done[c.student_id].add(c.course_code)
         reasons: dict[int, list[str]] = defaultdict(list)
-        for h in await conn.execute(select(holds).where(holds.c.student_id.in_(ids)).order_by(holds.c.id)):
+        for h in await conn.execute(
+            select(holds).where(among(conn.dialect, holds.c.student_id, ids)).order_by(holds.c.id)
+        ):
             reasons[h.student_id].append(h.reason)
         all_windows = (await conn.execute(select(windows))).all()
         general = [w for w in all_windows if w.cohort is None]
@@ -149,12 +159,10 @@ class Ledger:
         await self.lock_students(conn, [student_id])
 
     async def lock_students(self, conn: AsyncConnection, student_ids: Collection[int]) -> None:
-        """SQLite's BEGIN IMMEDIATE already serializes writers; PostgreSQL needs a lock so two
-        requests of one student (credit limit, time conflicts) cannot interleave. Taken in id
-        order, so two transactions locking several students cannot deadlock."""
-        if conn.dialect.name == "postgresql":
-            for student_id in sorted(set(student_ids)):
-                await conn.execute(text("SELECT pg_advisory_xact_lock(1, :sid)"), {"sid": student_id})
+        """SQLite's BEGIN IMMEDIATE already serializes writers; PostgreSQL and MySQL need a lock so
+        two requests of one student (credit limit, time conflicts) cannot interleave. All of them
+        in one statement, in id order, so two transactions locking several students cannot deadlock."""
+        await lock_keys(conn, _STUDENT_LOCKS, student_ids)
 
     async def _audit(
         self, conn: AsyncConnection, actor: str, action: str, student_id: int, course_id: int, d: Decision, now: float

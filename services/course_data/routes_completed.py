@@ -7,7 +7,6 @@ import time
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,6 +20,7 @@ from services.common.forwarding import on_master
 from services.common.problems import NotFound, ValidationFailed
 from services.course_data.audit import record
 from services.course_data.models import CODE
+from storage.dialects import insert_new
 from storage.schemas.course_data import completed_courses
 
 MAX_ROWS = 50_000
@@ -35,9 +35,7 @@ async def _record(conn: AsyncConnection, pairs: set[tuple[int, str]]) -> None:
     """Insert (student, code) pairs; ones already recorded are kept (idempotent)."""
     if not pairs:
         return
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    rows = [{"student_id": s, "course_code": c} for s, c in sorted(pairs)]
-    await conn.execute(insert(completed_courses).values(rows).on_conflict_do_nothing())
+    await insert_new(conn, completed_courses, [{"student_id": s, "course_code": c} for s, c in sorted(pairs)])
 
 
 async def list_completed(request: Request) -> Response:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, Double, Index, Integer, MetaData, String, Table, Text
 
+from storage.dialects import MYSQL_TABLE
 from storage.fencing import fencing_epochs
 from storage.migrations import Migration, create_tables
 
@@ -16,7 +17,8 @@ write_checks = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("node_id", String(64), nullable=False),
     Column("epoch", Integer, nullable=False),
-    Column("written_at", Float, nullable=False),
+    Column("written_at", Double, nullable=False),
+    **MYSQL_TABLE,
 )
 
 # Notifications to send, written in the same transaction as the change they tell about;
@@ -29,14 +31,15 @@ outbox = Table(
     Column("kind", String(32), nullable=False),
     Column("subject", String(200), nullable=False),
     Column("body", Text, nullable=False),
-    Column("created_at", Float, nullable=False),
+    Column("created_at", Double, nullable=False),
     Column("status", String(16), nullable=False),  # pending, sent, logged, failed
     Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", Float, nullable=False),
+    Column("next_attempt_at", Double, nullable=False),
     Column("delivered", String(32), nullable=False, default=""),  # channels done: "email,sms"
     Column("last_error", Text, nullable=False, default=""),
-    Column("finished_at", Float),
+    Column("finished_at", Double),
     Index("ix_outbox_due", "status", "next_attempt_at"),
+    **MYSQL_TABLE,
 )
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -11,7 +11,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
-    Float,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from storage.dialects import MYSQL_TABLE
 from storage.migrations import Migration, create_tables
 
 metadata = MetaData()
@@ -40,10 +41,11 @@ courses = Table(
     Column("taken", Integer, nullable=False, default=0),
     Column("location", String(100), nullable=False, default=""),
     Column("description", Text, nullable=False, default=""),
-    Column("updated_at", Float, nullable=False),
+    Column("updated_at", Double, nullable=False),
     CheckConstraint("capacity >= 0", name="ck_courses_capacity"),
     CheckConstraint("taken >= 0", name="ck_courses_taken"),
     CheckConstraint("credits >= 0", name="ck_courses_credits"),
+    **MYSQL_TABLE,
 )
 
 meetings = Table(
@@ -56,6 +58,7 @@ meetings = Table(
     Column("end_minute", Integer, nullable=False),
     CheckConstraint("weekday BETWEEN 0 AND 6", name="ck_meetings_weekday"),
     CheckConstraint("start_minute >= 0 AND end_minute <= 1440 AND start_minute < end_minute", name="ck_meetings_time"),
+    **MYSQL_TABLE,
 )
 
 prerequisites = Table(
@@ -63,6 +66,7 @@ prerequisites = Table(
     metadata,
     Column("course_id", Integer, ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True),
     Column("required_code", String(32), primary_key=True),
+    **MYSQL_TABLE,
 )
 
 enrollments = Table(
@@ -72,8 +76,9 @@ enrollments = Table(
     Column("course_id", Integer, ForeignKey("courses.id", ondelete="CASCADE"), nullable=False),
     Column("student_id", Integer, nullable=False, index=True),
     Column("via_permit", Boolean, nullable=False, default=False),
-    Column("created_at", Float, nullable=False),
+    Column("created_at", Double, nullable=False),
     UniqueConstraint("course_id", "student_id", name="uq_enrollments_course_student"),
+    **MYSQL_TABLE,
 )
 
 waitlist = Table(
@@ -82,9 +87,10 @@ waitlist = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),  # order of joining: first come, first served
     Column("course_id", Integer, ForeignKey("courses.id", ondelete="CASCADE"), nullable=False),
     Column("student_id", Integer, nullable=False, index=True),
-    Column("created_at", Float, nullable=False),
+    Column("created_at", Double, nullable=False),
     UniqueConstraint("course_id", "student_id", name="uq_waitlist_course_student"),
     Index("ix_waitlist_course_order", "course_id", "id"),
+    **MYSQL_TABLE,
 )
 
 completed_courses = Table(
@@ -92,6 +98,7 @@ completed_courses = Table(
     metadata,
     Column("student_id", Integer, primary_key=True),
     Column("course_code", String(32), primary_key=True),
+    **MYSQL_TABLE,
 )
 
 windows = Table(
@@ -99,10 +106,11 @@ windows = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("cohort", Integer),  # null: every cohort
-    Column("opens_at", Float, nullable=False),
-    Column("closes_at", Float, nullable=False),
-    Column("drop_deadline", Float, nullable=False),
+    Column("opens_at", Double, nullable=False),
+    Column("closes_at", Double, nullable=False),
+    Column("drop_deadline", Double, nullable=False),
     CheckConstraint("opens_at < closes_at", name="ck_windows_order"),
+    **MYSQL_TABLE,
 )
 
 holds = Table(
@@ -112,7 +120,8 @@ holds = Table(
     Column("student_id", Integer, nullable=False, index=True),
     Column("reason", String(500), nullable=False),
     Column("created_by", String(64), nullable=False),
-    Column("created_at", Float, nullable=False),
+    Column("created_at", Double, nullable=False),
+    **MYSQL_TABLE,
 )
 
 permits = Table(
@@ -123,14 +132,15 @@ permits = Table(
     Column("capacity", Boolean, nullable=False, default=False),  # may enroll past capacity
     Column("prerequisites", Boolean, nullable=False, default=False),  # may skip prerequisites
     Column("created_by", String(64), nullable=False),
-    Column("created_at", Float, nullable=False),
+    Column("created_at", Double, nullable=False),
+    **MYSQL_TABLE,
 )
 
 ledger_audit = Table(
     "ledger_audit",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", Float, nullable=False),
+    Column("at", Double, nullable=False),
     Column("actor", String(64), nullable=False),
     Column("action", String(32), nullable=False),
     Column("student_id", Integer),
@@ -138,6 +148,7 @@ ledger_audit = Table(
     Column("outcome", String(32), nullable=False, default=""),
     Column("reason", String(500), nullable=False, default=""),
     Index("ix_ledger_audit_student", "student_id"),
+    **MYSQL_TABLE,
 )
 
 # One row per queued request the ledger decided (issue 6): applying a request again returns
@@ -154,8 +165,9 @@ queue_decisions = Table(
     Column("outcome", String(16), nullable=False),
     Column("type", String(40), nullable=False, default=""),
     Column("reason", String(500), nullable=False, default=""),
-    Column("decided_at", Float, nullable=False),
+    Column("decided_at", Double, nullable=False),
     Index("ix_queue_decisions_course", "course_id", "seq"),
+    **MYSQL_TABLE,
 )
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Double, ForeignKey, Index, Integer, MetaData, String, Table, Text
 
+from storage.dialects import MYSQL_TABLE
 from storage.migrations import Migration, create_tables
 
 metadata = MetaData()
@@ -26,10 +27,11 @@ users = Table(
     Column("totp_secret", String(64)),
     Column("totp_enabled", Boolean, nullable=False, default=False),
     Column("totp_last_step", Integer),
-    Column("created_at", Float, nullable=False),
-    Column("updated_at", Float, nullable=False),
-    Column("password_changed_at", Float, nullable=False),
-    Column("last_login_at", Float),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("password_changed_at", Double, nullable=False),
+    Column("last_login_at", Double),
+    **MYSQL_TABLE,
 )
 
 sessions = Table(
@@ -38,12 +40,13 @@ sessions = Table(
     Column("id", String(32), primary_key=True),
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("refresh_hash", String(64), unique=True),
-    Column("created_at", Float, nullable=False),
-    Column("last_seen_at", Float, nullable=False),
-    Column("expires_at", Float, nullable=False),
-    Column("ended_at", Float),
+    Column("created_at", Double, nullable=False),
+    Column("last_seen_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("ended_at", Double),
     Column("end_reason", String(32)),
     Column("client", String(64)),
+    **MYSQL_TABLE,
 )
 
 # Refresh tokens already exchanged: presenting one again means it was stolen.
@@ -52,7 +55,8 @@ used_refresh_tokens = Table(
     metadata,
     Column("token_hash", String(64), primary_key=True),
     Column("session_id", String(32), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
-    Column("used_at", Float, nullable=False),
+    Column("used_at", Double, nullable=False),
+    **MYSQL_TABLE,
 )
 
 signing_keys = Table(
@@ -60,20 +64,22 @@ signing_keys = Table(
     metadata,
     Column("kid", String(64), primary_key=True),
     Column("private_jwk", Text, nullable=False),
-    Column("created_at", Float, nullable=False),
-    Column("retired_at", Float),
+    Column("created_at", Double, nullable=False),
+    Column("retired_at", Double),
+    **MYSQL_TABLE,
 )
 
 audit_log = Table(
     "audit_log",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", Float, nullable=False),
+    Column("at", Double, nullable=False),
     Column("actor", String(64), nullable=False),
     Column("action", String(64), nullable=False),
     Column("target", String(128), nullable=False, default=""),
     Column("detail", Text, nullable=False, default="{}"),
     Index("ix_audit_log_at", "at"),
+    **MYSQL_TABLE,
 )
 
 MIGRATIONS: tuple[Migration, ...] = (

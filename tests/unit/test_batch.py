@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from services.course_data.batch import Queued, decide_batch, full_courses
 from services.course_data.rules import CourseFacts, Decision, full_refusal, reject
 from storage.schemas.core import outbox
 from storage.schemas.course_data import courses, enrollments, permits, queue_decisions, waitlist
+from tests.databases import new_database
 from tests.unit.test_ledger_stateful import RULES, LedgerMachine
 
 OPERATIONS = st.lists(
@@ -31,11 +34,14 @@ OPERATIONS = st.lists(
 
 
 class Twin:
-    """One ledger database of the state machine's catalogue."""
+    """One ledger database of the state machine's catalogue (a new SQLite file, or emptied at `url`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, url: str | None = None) -> None:
         self.machine = LedgerMachine()
-        self.machine.open_ledger()
+        if url is None:
+            self.machine.open_ledger()
+        else:
+            self.machine.open_ledger_at(url)
 
     def batch(self, requests: list[Queued], now: float | None = None) -> list[Any]:
         machine = self.machine
@@ -108,10 +114,33 @@ def twins() -> Iterator[tuple[Twin, Twin]]:
         twin.close()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None)
 @given(operations=OPERATIONS)
 def test_a_batch_decides_as_the_requests_would_one_by_one(operations: list[tuple[str, int, int, int]]) -> None:
-    batched, sequential = Twin(), Twin()
+    batch_equals_one_by_one(operations, None, None)
+
+
+@pytest.fixture(params=["postgres", "mariadb"])
+def server_twins(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """Two databases on a server, emptied and reused by each example (a new one each costs seconds)."""
+    return (
+        asyncio.run(new_database(request, request.param, tmp_path)),
+        asyncio.run(new_database(request, request.param, tmp_path)),
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operations=OPERATIONS)
+def test_a_batch_decides_as_one_by_one_on_a_server(
+    server_twins: tuple[str, str], operations: list[tuple[str, int, int, int]]
+) -> None:
+    batch_equals_one_by_one(operations, *server_twins)
+
+
+def batch_equals_one_by_one(
+    operations: list[tuple[str, int, int, int]], batched_url: str | None, sequential_url: str | None
+) -> None:
+    batched, sequential = Twin(batched_url), Twin(sequential_url)
     try:
         requests = queued(operations)
         answers = batched.batch(requests)

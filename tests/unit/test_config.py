@@ -108,8 +108,11 @@ def test_booleans_are_not_numbers() -> None:
 
 
 def test_database_urls_must_be_a_supported_driver() -> None:
-    with pytest.raises(ConfigError, match=r"services.queue.database_url: must be sqlite\+aiosqlite"):
+    with pytest.raises(ConfigError, match=r"services.queue.database_url: must start with one of sqlite\+aiosqlite"):
         parse_config(tomllib.loads(GOOD), {"CS_SERVICES__QUEUE__DATABASE_URL": "mysql://x"})
+    mysql = "mysql+asyncmy://cs:pw@db:3306/queue"
+    config = parse_config(tomllib.loads(GOOD), {"CS_SERVICES__QUEUE__DATABASE_URL": mysql})
+    assert config.database_url("queue") == mysql
 
 
 def test_lease_must_outlast_renewal_and_margin() -> None:
@@ -212,5 +215,5 @@ def test_services_sharing_one_postgresql_database_get_a_schema_each_and_sqlite_c
     alone = GOOD + '[services.login]\ndatabase_url = "postgresql+asyncpg://cs@db/login"\n'
     assert parse_config(tomllib.loads(alone), {}).database_schema("login") == ""
     same_file = "".join(f'[services.{s}]\ndatabase_url = "sqlite+aiosqlite:////srv/one.db"\n' for s in SERVICES[:2])
-    with pytest.raises(ConfigError, match=r"services.login.database_url: the same SQLite file as services.course_data"):
+    with pytest.raises(ConfigError, match=r"services.login.database_url: the same database as services.course_data"):
         parse_config(tomllib.loads(GOOD + same_file), {})

@@ -24,6 +24,7 @@ from services.course_data.rules import eligibility
 from storage.database import Database
 from storage.migrations import migrate
 from storage.schemas.core import MIGRATIONS as CORE
+from storage.schemas.core import outbox
 from storage.schemas.course_data import (
     MIGRATIONS,
     completed_courses,
@@ -34,6 +35,9 @@ from storage.schemas.course_data import (
     prerequisites,
     waitlist,
     windows,
+)
+from storage.schemas.course_data import (
+    metadata as course_metadata,
 )
 
 RULES = CourseSettings(max_credits=8, max_courses=3, waitlist_max_length=2)
@@ -52,9 +56,14 @@ CATALOGUE = [
 class LedgerMachine(RuleBasedStateMachine):
     @initialize()
     def open_ledger(self) -> None:
+        folder = Path(tempfile.mkdtemp(prefix="ledger-"))
+        self.open_ledger_at(f"sqlite+aiosqlite:///{folder / 'ledger.db'}", folder)
+
+    def open_ledger_at(self, url: str, folder: Path | None = None) -> None:
+        """The catalogue in the database at `url`, emptied first (a server's database is reused)."""
         self.loop = asyncio.new_event_loop()
-        self.folder = Path(tempfile.mkdtemp(prefix="ledger-"))
-        self.db = Database(f"sqlite+aiosqlite:///{self.folder / 'ledger.db'}")
+        self.folder = folder
+        self.db = Database(url)
         self.ledger = Ledger(lambda: RULES)
         self.now = time.time()
         self.run(self._setup())
@@ -62,13 +71,20 @@ class LedgerMachine(RuleBasedStateMachine):
     async def _setup(self) -> None:
         await migrate(self.db, (*CORE, *MIGRATIONS))
         async with self.db.write() as conn:
-            for code, credits, capacity, times, needs in CATALOGUE:
-                result = await conn.execute(
+            for table in (*reversed(course_metadata.sorted_tables), outbox):
+                await conn.execute(table.delete())
+            for course_id, (code, credits, capacity, times, needs) in enumerate(CATALOGUE, start=1):
+                await conn.execute(
                     courses.insert().values(
-                        code=code, title=code, credits=credits, capacity=capacity, taken=0, updated_at=self.now
+                        id=course_id,
+                        code=code,
+                        title=code,
+                        credits=credits,
+                        capacity=capacity,
+                        taken=0,
+                        updated_at=self.now,
                     )
                 )
-                course_id = result.inserted_primary_key[0]  # type: ignore[index]
                 for weekday, start, end in times:
                     await conn.execute(
                         meetings.insert().values(
@@ -92,7 +108,8 @@ class LedgerMachine(RuleBasedStateMachine):
         if hasattr(self, "db"):
             self.run(self.db.close())
             self.loop.close()
-            shutil.rmtree(self.folder, ignore_errors=True)
+            if self.folder is not None:
+                shutil.rmtree(self.folder, ignore_errors=True)
 
     async def _write(self, action: str, *args: int) -> None:
         async with self.db.write() as conn:

@@ -1,21 +1,25 @@
-"""The storage layer against SQLite and a real PostgreSQL server."""
+"""The storage layer against SQLite and real PostgreSQL and MariaDB servers."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, select, text, update
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.database import Database
+from storage.dialects import insert_new
 from storage.errors import StaleEpochError
+from storage.locks import lock_keys, mysql_lock_name
 from storage.migrations import Migration, applied_versions, create_tables, migrate
 from storage.schemas import MIGRATIONS
 from storage.schemas.core import MIGRATIONS as CORE
+from storage.schemas.course_data import completed_courses
+from storage.schemas.login import users
+from tests.databases import KINDS, new_database
 
 meta = MetaData()
 courses = Table(
@@ -32,23 +36,11 @@ enrollments = Table(
     Column("student", String(32), nullable=False, unique=True),
 )
 TEST_MIGRATIONS = (*CORE, Migration(100, "test tables", create_tables(courses, enrollments)))
-_counter = itertools.count()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=KINDS)
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
-    else:
-        dsn = request.getfixturevalue("postgres_dsn")
-        name = f"t{next(_counter)}_{abs(hash(tmp_path)) % 10**8}"
-        admin = Database(f"{dsn}/postgres")
-        async with admin.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f"CREATE DATABASE {name}"))
-        await admin.close()
-        url = f"{dsn}/{name}"
-    database = Database(url, pool_size=20)
+    database = Database(await new_database(request, request.param, tmp_path), pool_size=20)
     try:
         yield database
     finally:
@@ -121,6 +113,91 @@ async def test_guarded_seat_take_never_oversells_under_concurrency(db: Database)
     async with db.read() as conn:
         assert (await conn.execute(select(courses.c.taken))).scalar_one() == 10
         assert len((await conn.execute(select(enrollments))).all()) == 10
+
+
+async def test_text_and_times_keep_their_value_on_every_database(db: Database) -> None:
+    """utf8mb4 text compared byte by byte, and Unix times to the microsecond (MySQL's FLOAT would not)."""
+    await migrate(db, MIGRATIONS["login"])
+    at = 1764582000.123456
+    async with db.write() as conn:
+        for name in ("admin", "Admin"):  # a case-insensitive collation would call these one name
+            await conn.execute(
+                users.insert().values(
+                    username=name,
+                    role="admin",
+                    password_hash="x",
+                    full_name="Zoë 😀 Łukasz",
+                    created_at=at,
+                    updated_at=at,
+                    password_changed_at=at,
+                )
+            )
+    async with db.read() as conn:
+        rows = (await conn.execute(select(users.c.username, users.c.full_name, users.c.created_at))).all()
+        found = (await conn.execute(select(users.c.username).where(users.c.username == "ADMIN"))).all()
+    assert sorted(rows) == [("Admin", "Zoë 😀 Łukasz", at), ("admin", "Zoë 😀 Łukasz", at)]
+    assert found == []
+
+
+async def test_fencing_reads_the_epoch_on_a_fresh_connection(db: Database) -> None:
+    """The refusal does not depend on what the same connection did before (MySQL's last insert id)."""
+    await migrate(db, TEST_MIGRATIONS)
+    async with db.write(fence=("s", 9)):
+        pass
+    other = Database(str(db.url.render_as_string(hide_password=False)))
+    try:
+        with pytest.raises(StaleEpochError):
+            async with other.write(fence=("s", 8)):
+                pass
+        async with other.write(fence=("fresh", 1)):  # a new scope after a refusal: accepted
+            pass
+        async with other.write(fence=("s", 9)):
+            pass
+    finally:
+        await other.close()
+
+
+async def test_key_locks_are_held_until_the_transaction_ends(db: Database) -> None:
+    """Taken in one statement, held while the write runs, gone after its commit or its rollback."""
+    await migrate(db, TEST_MIGRATIONS)
+    observer = Database(str(db.url.render_as_string(hide_password=False)))
+
+    async def held() -> int:
+        async with observer.read() as conn:
+            if db.is_sqlite:
+                return 0
+            if conn.dialect.name == "postgresql":
+                query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 7"
+                return int((await conn.execute(text(query))).scalar_one())
+            names = [mysql_lock_name(db.url.database or "", 7, k) for k in (1, 2, 3)]
+            used = (await conn.execute(select(*(func.is_used_lock(n) for n in names)))).one()
+            return sum(u is not None for u in used)
+
+    try:
+        async with db.write() as conn:
+            await lock_keys(conn, 7, [3, 1, 2, 1])
+            assert await held() == (0 if db.is_sqlite else 3)
+        assert await held() == 0
+
+        async def lock_then_fail() -> None:
+            async with db.write() as conn:
+                await lock_keys(conn, 7, [2])
+                raise RuntimeError("rolled back")
+
+        with pytest.raises(RuntimeError):
+            await lock_then_fail()
+        assert await held() == 0
+    finally:
+        await observer.close()
+
+
+async def test_insert_new_keeps_the_rows_already_there(db: Database) -> None:
+    await migrate(db, MIGRATIONS["course_data"])
+    async with db.write() as conn:
+        await insert_new(conn, completed_courses, [{"student_id": 1, "course_code": "A"}])
+        await insert_new(conn, completed_courses, [{"student_id": 1, "course_code": c} for c in ("A", "B")])
+    async with db.read() as conn:
+        assert sorted((await conn.execute(select(completed_courses))).all()) == [(1, "A"), (1, "B")]
 
 
 async def test_unique_constraint_backs_the_rules(db: Database) -> None:
