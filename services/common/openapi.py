@@ -1,5 +1,10 @@
 """`/openapi.json` built with apispec from the routes' YAML docstrings, and `/docs`.
 
+The public document leaves out the internal and cluster routes (`/internal/...`,
+`/cluster/...`, or tagged `internal` / `cluster`) and the schemas only they use: an
+anonymous caller learns nothing of the cluster's own surface. Callers with a valid
+internal token, or an admin's access token, get the full document.
+
 Swagger UI's assets come from the swagger-ui-bundle package, so `/docs` works offline.
 """
 
@@ -17,7 +22,13 @@ from starlette.schemas import BaseSchemaGenerator
 from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
+from cluster.internal_auth import HEADER as INTERNAL_HEADER
+from services.common.auth import ADMINS, authenticate
+from services.common.internal import require_internal
 from services.common.problems import PROBLEM_SCHEMA
+
+_INTERNAL_PREFIXES = ("/internal/", "/cluster/")
+_INTERNAL_TAGS = {"internal", "cluster"}
 
 _DOCS_PAGE = """<!doctype html>
 <html lang="en">
@@ -40,9 +51,20 @@ class _Generator(BaseSchemaGenerator):
         raise NotImplementedError  # we build through apispec instead
 
 
+def is_internal(path: str, operation: Mapping[str, Any]) -> bool:
+    """A route for other nodes and operator tools, kept out of the public document."""
+    return path.startswith(_INTERNAL_PREFIXES) or bool(_INTERNAL_TAGS & set(operation.get("tags", ())))
+
+
 def build_spec(
-    title: str, version: str, description: str, routes: list[BaseRoute], models: Mapping[str, type[BaseModel]]
+    title: str,
+    version: str,
+    description: str,
+    routes: list[BaseRoute],
+    models: Mapping[str, type[BaseModel]],
+    internal: bool = True,
 ) -> dict[str, Any]:
+    """The OpenAPI document; with `internal=False`, without the internal routes and their schemas."""
     spec = APISpec(title=title, version=version, openapi_version="3.1.0", info={"description": description})
     spec.components.schema("Problem", PROBLEM_SCHEMA)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
@@ -57,10 +79,45 @@ def build_spec(
     for endpoint in generator.get_endpoints(routes):
         operation = generator.parse_docstring(endpoint.func)
         operation.setdefault("responses", {"200": {"description": "OK"}})
-        operations.setdefault(endpoint.path, {})[endpoint.http_method] = operation
+        if internal or not is_internal(endpoint.path, operation):
+            operations.setdefault(endpoint.path, {})[endpoint.http_method] = operation
     for path, ops in sorted(operations.items()):
         spec.path(path=path, operations=ops)
-    return spec.to_dict()
+    document = spec.to_dict()
+    if not internal:
+        _drop_unused_schemas(document)
+    return document
+
+
+def _drop_unused_schemas(document: dict[str, Any]) -> None:
+    """Keep only the component schemas the paths refer to (directly or through others)."""
+    schemas: dict[str, Any] = document.get("components", {}).get("schemas", {})
+    prefix = "#/components/schemas/"
+    used: set[str] = set()
+    pending: list[Any] = [document["paths"]]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(prefix) and ref[len(prefix) :] not in used:
+                used.add(ref[len(prefix) :])
+                pending.append(schemas.get(ref[len(prefix) :], {}))
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    for name in set(schemas) - used - {"Problem"}:
+        del schemas[name]
+
+
+async def _sees_internal(request: Request) -> bool:
+    """Internal callers (valid internal token) and admins see the internal routes; a bad token is a 401."""
+    if request.headers.get(INTERNAL_HEADER):
+        require_internal(request)
+        return True
+    if request.headers.get("authorization"):
+        principal = await authenticate(request)
+        return principal.role in ADMINS
+    return False
 
 
 def docs_routes(title: str, version: str, description: str, models: Mapping[str, type[BaseModel]]) -> list[BaseRoute]:
@@ -70,14 +127,26 @@ def docs_routes(title: str, version: str, description: str, models: Mapping[str,
         """The OpenAPI 3.1 description of this service.
         ---
         summary: OpenAPI description
+        description: "Anonymous and non-admin callers get the public routes; an internal token or an
+          admin's access token gets the internal and cluster routes too."
         tags: [operations]
-        security: []
+        security: [{}, {bearer: []}]
         responses:
           "200": {description: "The OpenAPI document"}
+          "401": {description: "An access or internal token was sent but is not valid",
+            content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}}}}
+          "403": {description: "The access token may not be used here yet (password change or 2FA setup pending)",
+            content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}}}}
         """
-        if "spec" not in cache:
-            cache["spec"] = build_spec(title, version, description, request.app.routes, models)
-        return JSONResponse(cache["spec"])
+        audience = "full" if await _sees_internal(request) else "public"
+        if audience not in cache:
+            cache[audience] = build_spec(
+                title, version, description, request.app.routes, models, internal=audience == "full"
+            )
+        headers = {"Vary": f"Authorization, {INTERNAL_HEADER}"}
+        if audience == "full":
+            headers["Cache-Control"] = "private, no-store"
+        return JSONResponse(cache[audience], headers=headers)
 
     async def docs(request: Request) -> Response:
         """Swagger UI for this service.
