@@ -23,9 +23,10 @@ from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from cluster.internal_auth import HEADER as INTERNAL_HEADER
-from services.common.auth import ADMINS, authenticate
+from services.common.auth import authenticate
 from services.common.internal import require_internal
 from services.common.problems import PROBLEM_SCHEMA
+from services.common.spec_responses import add_common_responses, register_common_responses
 
 _INTERNAL_PREFIXES = ("/internal/", "/cluster/")
 _INTERNAL_TAGS = {"internal", "cluster"}
@@ -68,6 +69,7 @@ def build_spec(
     spec = APISpec(title=title, version=version, openapi_version="3.1.0", info={"description": description})
     spec.components.schema("Problem", PROBLEM_SCHEMA)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    register_common_responses(spec)
     for name, model in models.items():
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for sub_name, sub_schema in schema.pop("$defs", {}).items():
@@ -78,7 +80,7 @@ def build_spec(
     operations: dict[str, dict[str, Any]] = {}
     for endpoint in generator.get_endpoints(routes):
         operation = generator.parse_docstring(endpoint.func)
-        operation.setdefault("responses", {"200": {"description": "OK"}})
+        add_common_responses(operation, endpoint.path, endpoint.http_method, forwarded=_forwarded(endpoint.func))
         if internal or not is_internal(endpoint.path, operation):
             operations.setdefault(endpoint.path, {})[endpoint.http_method] = operation
     for path, ops in sorted(operations.items()):
@@ -87,6 +89,11 @@ def build_spec(
     if not internal:
         _drop_unused_schemas(document)
     return document
+
+
+def _forwarded(endpoint: Any) -> bool:
+    """Wrapped by `on_master` (a write a slave forwards): `functools.wraps` leaves `__wrapped__`."""
+    return hasattr(endpoint, "__wrapped__")
 
 
 def _drop_unused_schemas(document: dict[str, Any]) -> None:
@@ -110,13 +117,15 @@ def _drop_unused_schemas(document: dict[str, Any]) -> None:
 
 
 async def _sees_internal(request: Request) -> bool:
-    """Internal callers (valid internal token) and admins see the internal routes; a bad token is a 401."""
+    """Internal callers (valid internal token) and admins see the internal routes; a bad token is a 401.
+
+    An admin whose token is restricted (a password change or 2FA setup pending) sees the public one."""
     if request.headers.get(INTERNAL_HEADER):
         require_internal(request)
         return True
     if request.headers.get("authorization"):
-        principal = await authenticate(request)
-        return principal.role in ADMINS
+        principal = await authenticate(request, allow_restricted=True, allow_2fa_setup=True)
+        return principal.is_admin and not (principal.must_change_password or principal.must_setup_2fa)
     return False
 
 
@@ -134,8 +143,6 @@ def docs_routes(title: str, version: str, description: str, models: Mapping[str,
         responses:
           "200": {description: "The OpenAPI document"}
           "401": {description: "An access or internal token was sent but is not valid",
-            content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}}}}
-          "403": {description: "The access token may not be used here yet (password change or 2FA setup pending)",
             content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}}}}
         """
         audience = "full" if await _sees_internal(request) else "public"
