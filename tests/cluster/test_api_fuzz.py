@@ -156,8 +156,6 @@ def test_no_server_errors_and_every_status_documented(cluster: Cluster) -> None:
     found = Findings()
     for service in ORDER:
         _fuzz(cluster, service, {"Authorization": f"Bearer {tokens[ROLES[service]]}"}, found)
-    print(f"{found.calls} calls")
     assert found.calls > 500
-    assert found.server_errors == []
-    print("\n".join(sorted(found.undocumented)))
-    assert sorted(found.undocumented) == []
+    assert not found.server_errors, "\n".join(found.server_errors)
+    assert not found.undocumented, "\n".join(sorted(found.undocumented))
