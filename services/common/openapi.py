@@ -26,7 +26,7 @@ from cluster.internal_auth import HEADER as INTERNAL_HEADER
 from services.common.auth import authenticate
 from services.common.internal import require_internal
 from services.common.problems import PROBLEM_SCHEMA
-from services.common.spec_responses import add_common_responses, register_common_responses
+from services.common.spec_components import add_shared, register_components
 
 _INTERNAL_PREFIXES = ("/internal/", "/cluster/")
 _INTERNAL_TAGS = {"internal", "cluster"}
@@ -69,7 +69,7 @@ def build_spec(
     spec = APISpec(title=title, version=version, openapi_version="3.1.0", info={"description": description})
     spec.components.schema("Problem", PROBLEM_SCHEMA)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
-    register_common_responses(spec)
+    register_components(spec)
     for name, model in models.items():
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for sub_name, sub_schema in schema.pop("$defs", {}).items():
@@ -78,16 +78,20 @@ def build_spec(
         spec.components.schema(name, schema)
     generator = _Generator()
     operations: dict[str, dict[str, Any]] = {}
+    left_out: dict[str, dict[str, Any]] = {}
     for endpoint in generator.get_endpoints(routes):
         operation = generator.parse_docstring(endpoint.func)
-        add_common_responses(operation, endpoint.path, endpoint.http_method, forwarded=_forwarded(endpoint.func))
-        if internal or not is_internal(endpoint.path, operation):
-            operations.setdefault(endpoint.path, {})[endpoint.http_method] = operation
+        add_shared(operation, endpoint.path, forwarded=_forwarded(endpoint.func))
+        kept = internal or not is_internal(endpoint.path, operation)
+        (operations if kept else left_out).setdefault(endpoint.path, {})[endpoint.http_method] = operation
     for path, ops in sorted(operations.items()):
         spec.path(path=path, operations=ops)
     document = spec.to_dict()
-    if not internal:
-        _drop_unused_schemas(document)
+    if left_out:
+        hidden = APISpec(title=title, version=version, openapi_version="3.1.0")  # apispec's form of the refs
+        for path, ops in left_out.items():
+            hidden.path(path=path, operations=ops)
+        _drop_internal_components(document, list(hidden.to_dict()["paths"].values()))
     return document
 
 
@@ -96,24 +100,30 @@ def _forwarded(endpoint: Any) -> bool:
     return hasattr(endpoint, "__wrapped__")
 
 
-def _drop_unused_schemas(document: dict[str, Any]) -> None:
-    """Keep only the component schemas the paths refer to (directly or through others)."""
-    schemas: dict[str, Any] = document.get("components", {}).get("schemas", {})
-    prefix = "#/components/schemas/"
-    used: set[str] = set()
-    pending: list[Any] = [document["paths"]]
+def _drop_internal_components(document: dict[str, Any], internal_operations: list[dict[str, Any]]) -> None:
+    """Drop the components only the internal operations refer to (directly or through others)."""
+    components: dict[str, dict[str, Any]] = document.get("components", {})
+    public = _references(document["paths"], components)
+    for ref in _references(internal_operations, components) - public:
+        kind, _, name = ref.removeprefix("#/components/").partition("/")
+        components.get(kind, {}).pop(name, None)
+
+
+def _references(root: Any, components: dict[str, dict[str, Any]]) -> set[str]:
+    found: set[str] = set()
+    pending: list[Any] = [root]
     while pending:
         node = pending.pop()
         if isinstance(node, dict):
             ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith(prefix) and ref[len(prefix) :] not in used:
-                used.add(ref[len(prefix) :])
-                pending.append(schemas.get(ref[len(prefix) :], {}))
+            if isinstance(ref, str) and ref.startswith("#/components/") and ref not in found:
+                found.add(ref)
+                kind, _, name = ref.removeprefix("#/components/").partition("/")
+                pending.append(components.get(kind, {}).get(name, {}))
             pending.extend(node.values())
         elif isinstance(node, list):
             pending.extend(node)
-    for name in set(schemas) - used - {"Problem"}:
-        del schemas[name]
+    return found
 
 
 async def _sees_internal(request: Request) -> bool:
