@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from cluster.config import SERVICES, ClusterConfig, ConfigError, NodeConfig, load_config
+from cluster.filemodes import secure_data_dir, use_private_umask
 from cluster.hosts import local_nodes
 from cluster.logs import configure_logging
 from cluster.redis_server import PrivateRedis, RedisServerError
@@ -29,6 +30,7 @@ log = logging.getLogger("course_selection.run")
 
 
 def main(argv: list[str] | None = None) -> int:
+    use_private_umask()  # first: every file and directory this process (or its children) makes is private
     parser = argparse.ArgumentParser(
         prog="run.py",
         description=__doc__,
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {args.config}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    secure_data_dir(config.data_dir)
     if args.target is None:
         return run_cluster(config, args.config)
     if args.target == "init":

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import redis
 
+from cluster.filemodes import PRIVATE_UMASK
 from cluster.processes import die_with_parent
 from cluster.secrets import load_or_create_secret
 
@@ -44,8 +45,10 @@ class PrivateRedis:
             )
         if self._port_taken():
             raise RedisServerError(f"port {self.port} (private redis-server) is already in use")
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         conf = self.dir / "redis.conf"
+        conf.touch(mode=0o600)
+        conf.chmod(0o600)  # private before the password is written into it
         conf.write_text(
             "\n".join(
                 [
@@ -65,7 +68,11 @@ class PrivateRedis:
         )
         conf.chmod(0o600)
         self.process = subprocess.Popen(
-            [path, str(conf)], stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent
+            [path, str(conf)],
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+            umask=PRIVATE_UMASK,  # its append-only files and log are private
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

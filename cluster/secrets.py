@@ -17,7 +17,9 @@ def load_or_create_secret(data_dir: Path, name: str, given: str | None = None) -
     if given:
         return given
     folder = data_dir / "secrets"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.mkdir(exist_ok=True, mode=0o700)
+    folder.chmod(0o700)  # also when it existed before with a looser mode
     path = folder / name
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

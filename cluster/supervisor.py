@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from cluster.config import NodeConfig
+from cluster.filemodes import PRIVATE_UMASK
 from cluster.processes import die_with_parent
 
 log = logging.getLogger("course_selection.supervisor")
@@ -75,6 +76,7 @@ class Supervisor:
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops nodes in order
             preexec_fn=die_with_parent,
+            umask=PRIVATE_UMASK,  # whatever the supervisor's own: a node's files are private
         )
         child.started_at = time.monotonic()
         log.info("started node", extra={"node": child.node.id, "pid": child.process.pid})

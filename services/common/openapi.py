@@ -1,5 +1,10 @@
 """`/openapi.json` built with apispec from the routes' YAML docstrings, and `/docs`.
 
+The public document leaves out the internal and cluster routes (`/internal/...`,
+`/cluster/...`, or tagged `internal` / `cluster`) and the schemas only they use: an
+anonymous caller learns nothing of the cluster's own surface. Callers with a valid
+internal token, or an admin's access token, get the full document.
+
 Swagger UI's assets come from the swagger-ui-bundle package, so `/docs` works offline.
 """
 
@@ -17,7 +22,14 @@ from starlette.schemas import BaseSchemaGenerator
 from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
+from cluster.internal_auth import HEADER as INTERNAL_HEADER
+from services.common.auth import authenticate
+from services.common.internal import require_internal
 from services.common.problems import PROBLEM_SCHEMA
+from services.common.spec_components import add_shared, register_components
+
+_INTERNAL_PREFIXES = ("/internal/", "/cluster/")
+_INTERNAL_TAGS = {"internal", "cluster"}
 
 _DOCS_PAGE = """<!doctype html>
 <html lang="en">
@@ -40,12 +52,24 @@ class _Generator(BaseSchemaGenerator):
         raise NotImplementedError  # we build through apispec instead
 
 
+def is_internal(path: str, operation: Mapping[str, Any]) -> bool:
+    """A route for other nodes and operator tools, kept out of the public document."""
+    return path.startswith(_INTERNAL_PREFIXES) or bool(_INTERNAL_TAGS & set(operation.get("tags", ())))
+
+
 def build_spec(
-    title: str, version: str, description: str, routes: list[BaseRoute], models: Mapping[str, type[BaseModel]]
+    title: str,
+    version: str,
+    description: str,
+    routes: list[BaseRoute],
+    models: Mapping[str, type[BaseModel]],
+    internal: bool = True,
 ) -> dict[str, Any]:
+    """The OpenAPI document; with `internal=False`, without the internal routes and their schemas."""
     spec = APISpec(title=title, version=version, openapi_version="3.1.0", info={"description": description})
     spec.components.schema("Problem", PROBLEM_SCHEMA)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    register_components(spec)
     for name, model in models.items():
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for sub_name, sub_schema in schema.pop("$defs", {}).items():
@@ -54,13 +78,65 @@ def build_spec(
         spec.components.schema(name, schema)
     generator = _Generator()
     operations: dict[str, dict[str, Any]] = {}
+    left_out: dict[str, dict[str, Any]] = {}
     for endpoint in generator.get_endpoints(routes):
         operation = generator.parse_docstring(endpoint.func)
-        operation.setdefault("responses", {"200": {"description": "OK"}})
-        operations.setdefault(endpoint.path, {})[endpoint.http_method] = operation
+        add_shared(operation, endpoint.path, forwarded=_forwarded(endpoint.func))
+        kept = internal or not is_internal(endpoint.path, operation)
+        (operations if kept else left_out).setdefault(endpoint.path, {})[endpoint.http_method] = operation
     for path, ops in sorted(operations.items()):
         spec.path(path=path, operations=ops)
-    return spec.to_dict()
+    document = spec.to_dict()
+    if left_out:
+        hidden = APISpec(title=title, version=version, openapi_version="3.1.0")  # apispec's form of the refs
+        for path, ops in left_out.items():
+            hidden.path(path=path, operations=ops)
+        _drop_internal_components(document, list(hidden.to_dict()["paths"].values()))
+    return document
+
+
+def _forwarded(endpoint: Any) -> bool:
+    """Wrapped by `on_master` (a write a slave forwards): `functools.wraps` leaves `__wrapped__`."""
+    return hasattr(endpoint, "__wrapped__")
+
+
+def _drop_internal_components(document: dict[str, Any], internal_operations: list[dict[str, Any]]) -> None:
+    """Drop the components only the internal operations refer to (directly or through others)."""
+    components: dict[str, dict[str, Any]] = document.get("components", {})
+    public = _references(document["paths"], components)
+    for ref in _references(internal_operations, components) - public:
+        kind, _, name = ref.removeprefix("#/components/").partition("/")
+        components.get(kind, {}).pop(name, None)
+
+
+def _references(root: Any, components: dict[str, dict[str, Any]]) -> set[str]:
+    found: set[str] = set()
+    pending: list[Any] = [root]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/") and ref not in found:
+                found.add(ref)
+                kind, _, name = ref.removeprefix("#/components/").partition("/")
+                pending.append(components.get(kind, {}).get(name, {}))
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return found
+
+
+async def _sees_internal(request: Request) -> bool:
+    """Internal callers (valid internal token) and admins see the internal routes; a bad token is a 401.
+
+    An admin whose token is restricted (a password change or 2FA setup pending) sees the public one."""
+    if request.headers.get(INTERNAL_HEADER):
+        require_internal(request)
+        return True
+    if request.headers.get("authorization"):
+        principal = await authenticate(request, allow_restricted=True, allow_2fa_setup=True)
+        return principal.is_admin and not (principal.must_change_password or principal.must_setup_2fa)
+    return False
 
 
 def docs_routes(title: str, version: str, description: str, models: Mapping[str, type[BaseModel]]) -> list[BaseRoute]:
@@ -70,14 +146,24 @@ def docs_routes(title: str, version: str, description: str, models: Mapping[str,
         """The OpenAPI 3.1 description of this service.
         ---
         summary: OpenAPI description
+        description: "Anonymous and non-admin callers get the public routes; an internal token or an
+          admin's access token gets the internal and cluster routes too."
         tags: [operations]
-        security: []
+        security: [{}, {bearer: []}]
         responses:
           "200": {description: "The OpenAPI document"}
+          "401": {description: "An access or internal token was sent but is not valid",
+            content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}}}}
         """
-        if "spec" not in cache:
-            cache["spec"] = build_spec(title, version, description, request.app.routes, models)
-        return JSONResponse(cache["spec"])
+        audience = "full" if await _sees_internal(request) else "public"
+        if audience not in cache:
+            cache[audience] = build_spec(
+                title, version, description, request.app.routes, models, internal=audience == "full"
+            )
+        headers = {"Vary": f"Authorization, {INTERNAL_HEADER}"}
+        if audience == "full":
+            headers["Cache-Control"] = "private, no-store"
+        return JSONResponse(cache[audience], headers=headers)
 
     async def docs(request: Request) -> Response:
         """Swagger UI for this service.

@@ -13,6 +13,7 @@ from services.common.problems import ValidationFailed
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
+_MAX_DIGITS = 18  # below 2**63: every database integer column takes it
 
 
 @dataclass(frozen=True)
@@ -28,14 +29,27 @@ class Page:
         return {"items": items, "page": self.number, "page_size": self.size, "total": total}
 
 
+def whole_number(raw: str) -> int | None:
+    """`raw` as a whole number if it is ASCII digits that fit a 64-bit column, else None.
+
+    `str.isdigit` alone is not enough: it accepts `²` and other Unicode digits that
+    `int` refuses, and a number past 64 bits overflows the database driver.
+    """
+    if raw.isascii() and raw.isdigit() and len(raw) <= _MAX_DIGITS:
+        return int(raw)
+    return None
+
+
 def number_param(request: Request, name: str) -> int | None:
     """An optional whole-number query parameter (422 naming it if it is not one)."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
-        raise ValidationFailed(f"{name}: a number", errors=[{"field": name, "message": "a number"}])
-    return int(raw)
+    value = whole_number(raw)
+    if value is None:
+        message = f"a whole number of at most {_MAX_DIGITS} digits"
+        raise ValidationFailed(f"{name}: {message}", errors=[{"field": name, "message": message}])
+    return value
 
 
 async def rows_page(conn: AsyncConnection, query: Select[Any], order: Any, page: Page) -> dict[str, Any]:
@@ -49,11 +63,7 @@ def page_of(request: Request) -> Page:
     errors = []
     values = {}
     for name, default, top in (("page", 1, 1_000_000), ("page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)):
-        raw = request.query_params.get(name, str(default))
-        try:
-            value = int(raw)
-        except ValueError:
-            value = 0
+        value = whole_number(request.query_params.get(name, str(default))) or 0
         if not 1 <= value <= top:
             errors.append({"field": name, "message": f"must be a whole number from 1 to {top}"})
         values[name] = value

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "/problems/"
+MAX_LISTED_ERRORS = 20  # a 422 lists the first ones and counts them all: its size stays small
 
 
 class ProblemError(Exception):
@@ -55,9 +58,34 @@ class UnsupportedMediaType(ProblemError):
 
 
 class ValidationFailed(ProblemError):
-    """422: `errors` lists `{field, message}` for every invalid field."""
+    """422: `errors` lists `{field, message}` for the invalid fields: the first
+    `MAX_LISTED_ERRORS`, with `error_count` saying how many there were in all."""
 
     status, slug, title = 422, "validation-error", "Invalid request"
+
+    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        errors = extra.get("errors")
+        if isinstance(errors, Sequence) and len(errors) > MAX_LISTED_ERRORS:
+            extra["errors"], extra["error_count"] = list(errors[:MAX_LISTED_ERRORS]), len(errors)
+        super().__init__(detail, headers=headers, **extra)
+
+    @classmethod
+    def of(cls, exc: ValidationError, root: str = "(body)") -> ValidationFailed:
+        """The 422 for a pydantic error: the first fields named, and how many there were."""
+        errors = [
+            {"field": ".".join(str(p) for p in err["loc"]) or root, "message": err["msg"]}
+            for err in exc.errors(include_url=False)[:MAX_LISTED_ERRORS]
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        if exc.error_count() > len(errors):
+            detail += f"; and {exc.error_count() - len(errors)} more"
+        return cls(detail, errors=errors, error_count=exc.error_count())
+
+
+class BodyTooComplex(ValidationFailed):
+    """422: the JSON body passes a parsing limit (depth, keys, values, length, 64-bit numbers)."""
+
+    slug, title = "body-too-complex", "The JSON body passes a parsing limit"
 
 
 class ServiceUnavailable(ProblemError):

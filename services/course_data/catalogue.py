@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
-from services.common.pagination import page_of
+from services.common.pagination import page_of, whole_number
 from services.common.problems import ValidationFailed
 from services.course_data.rules import WEEKDAYS, clock_text
 from storage.schemas.course_data import courses, meetings, prerequisites, waitlist
@@ -36,23 +36,25 @@ def search(params: QueryParams) -> Select[Any]:
         query = query.where(func.lower(courses.c.department) == params["department"].lower())
     if params.get("teacher"):
         teacher = params["teacher"]
+        teacher_id = whole_number(teacher)
         query = query.where(
-            courses.c.teacher_id == int(teacher)
-            if teacher.isdigit()
+            courses.c.teacher_id == teacher_id
+            if teacher_id is not None
             else func.lower(courses.c.teacher_name).like(f"%{teacher.lower()}%")
         )
     if params.get("day"):
         day = params["day"].lower()[:3]
-        weekday = int(day) if day.isdigit() else _DAYS.get(day)
+        weekday = whole_number(day) if day.isdigit() else _DAYS.get(day)
         if weekday is None or not 0 <= weekday <= 6:
             errors.append({"field": "day", "message": "a weekday: mon..sun or 0..6"})
         else:
             query = query.where(courses.c.id.in_(select(meetings.c.course_id).where(meetings.c.weekday == weekday)))
     if params.get("credits"):
-        if not params["credits"].isdigit():
+        credits = whole_number(params["credits"])
+        if credits is None:
             errors.append({"field": "credits", "message": "a whole number"})
         else:
-            query = query.where(courses.c.credits == int(params["credits"]))
+            query = query.where(courses.c.credits == credits)
     if params.get("has_seats"):
         if params["has_seats"] not in ("true", "false"):
             errors.append({"field": "has_seats", "message": "true or false"})

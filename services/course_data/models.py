@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.common.body import Absent, omit_null_defaults, refuse_null
+
 CODE = r"^[A-Za-z0-9-]{2,32}$"
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
@@ -56,16 +58,30 @@ class CourseIn(_Body):
 
 
 class CoursePatch(_Body):
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    department: str | None = Field(default=None, max_length=100)
-    teacher_id: int | None = Field(default=None, ge=1)
-    teacher_name: str | None = Field(default=None, max_length=200)
-    credits: int | None = Field(default=None, ge=0, le=30)
-    capacity: int | None = Field(default=None, ge=0, le=100_000)
-    meetings: list[MeetingIn] | None = Field(default=None, max_length=20)
-    prerequisites: list[str] | None = Field(default=None, max_length=20)
-    location: str | None = Field(default=None, max_length=100)
-    description: str | None = Field(default=None, max_length=5000)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=omit_null_defaults)
+
+    title: str | Absent = Field(default=None, min_length=1, max_length=200)
+    department: str | Absent = Field(default=None, max_length=100)
+    teacher_id: int | None = Field(default=None, ge=1, description="null: no teacher")
+    teacher_name: str | Absent = Field(default=None, max_length=200)
+    credits: int | Absent = Field(default=None, ge=0, le=30)
+    capacity: int | Absent = Field(default=None, ge=0, le=100_000)
+    meetings: list[MeetingIn] | Absent = Field(default=None, max_length=20)
+    prerequisites: list[str] | Absent = Field(default=None, max_length=20)
+    location: str | Absent = Field(default=None, max_length=100)
+    description: str | Absent = Field(default=None, max_length=5000)
+
+    _no_null = refuse_null(
+        "title",
+        "department",
+        "teacher_name",
+        "credits",
+        "capacity",
+        "meetings",
+        "prerequisites",
+        "location",
+        "description",
+    )
 
 
 class WindowIn(_Body):

@@ -17,6 +17,7 @@ from services.common.body import read_json
 from services.common.context import context_of
 from services.common.csv_body import CsvRows
 from services.common.forwarding import on_master
+from services.common.pagination import whole_number
 from services.common.problems import NotFound, ValidationFailed
 from services.course_data.audit import record
 from services.course_data.models import CODE
@@ -148,13 +149,13 @@ async def import_completed(request: Request) -> Response:
     rows = await CsvRows.of(request, ("student_id", "course_code"), ("student_id", "course_code"), MAX_ROWS)
     pairs: set[tuple[int, str]] = set()
     for line, row in rows:
-        student, code = row.get("student_id", ""), row.get("course_code", "")
-        if not student.isdigit() or int(student) < 1:
+        student, code = whole_number(row.get("student_id", "")), row.get("course_code", "")
+        if not student:
             rows.problem(line, "student_id", "must be a positive whole number")
         if not re.match(CODE, code):
             rows.problem(line, "course_code", "not a course code")
-        if student.isdigit() and int(student) >= 1 and re.match(CODE, code):
-            pairs.add((int(student), code))
+        if student and re.match(CODE, code):
+            pairs.add((student, code))
     rows.refuse_if_any(len(pairs), "recorded")
     ctx = context_of(request)
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:

@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from services.common.body import read_json
+from services.common.bounded_json import BULK_JSON_LIMITS
 from services.common.context import context_of
 from services.common.forwarding import on_master
 from services.common.internal import require_internal
@@ -78,7 +79,7 @@ async def decide_many(request: Request) -> Response:
         full_courses: course id -> the refusal (type, reason) any student without a capacity permit gets now;
         open_courses: the other courses the batch touched"}
     """
-    body = await read_json(request, LedgerBatch)
+    body = await read_json(request, LedgerBatch, BULK_JSON_LIMITS)
     ctx = context_of(request)
     timeout = body.timeout_seconds
     batch = [

@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from services.common.context import context_of
 from services.common.internal import require_internal
+from services.common.pagination import whole_number
 from services.common.problems import ValidationFailed
 from services.course_data.catalogue import courses_json, search_page
 from services.course_data.rules import Permit, decide_enroll
@@ -73,12 +74,13 @@ async def student_catalogue(request: Request) -> Response:
     require_internal(request)
     student_id = request.path_params["id"]
     raw_cohort = request.query_params.get("cohort", "")
-    if raw_cohort and not raw_cohort.isdigit():
+    cohort = whole_number(raw_cohort)
+    if raw_cohort and cohort is None:
         raise ValidationFailed("cohort: a year", errors=[{"field": "cohort", "message": "a year"}])
     ledger, now = ledger_of(request), time.time()
     async with context_of(request).database.read() as conn:
         answer = await search_page(conn, request)
-        student = await ledger.student(conn, student_id, int(raw_cohort) if raw_cohort else None)
+        student = await ledger.student(conn, student_id, cohort)
         ids = [c["id"] for c in answer["items"]]
         mine = await conn.execute(
             select(permits).where(permits.c.student_id == student_id, permits.c.course_id.in_(ids))

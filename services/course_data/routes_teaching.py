@@ -68,6 +68,9 @@ async def create_own(request: Request) -> Response:
     parameters:
       - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
       - {in: path, name: teacher_id, required: true, schema: {type: integer}}
+    requestBody:
+      required: true
+      content: {application/json: {schema: {$ref: "#/components/schemas/CourseIn"}}}
     responses:
       "201": {description: "The course"}
     """
@@ -83,6 +86,9 @@ async def update_own(request: Request) -> Response:
       - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
       - {in: path, name: teacher_id, required: true, schema: {type: integer}}
       - {in: path, name: course_id, required: true, schema: {type: integer}}
+    requestBody:
+      required: true
+      content: {application/json: {schema: {$ref: "#/components/schemas/CoursePatch"}}}
     responses:
       "200": {description: "The course"}
     """
@@ -124,6 +130,9 @@ async def remove_student(request: Request) -> Response:
       - {in: path, name: teacher_id, required: true, schema: {type: integer}}
       - {in: path, name: course_id, required: true, schema: {type: integer}}
       - {in: path, name: student_id, required: true, schema: {type: integer}}
+    requestBody:
+      required: true
+      content: {application/json: {schema: {$ref: "#/components/schemas/Removal"}}}
     responses:
       "204": {description: "Removed"}
       "404": {description: "Not your course, or the student is not in it"}
@@ -148,6 +157,9 @@ async def grant_permit(request: Request) -> Response:
       - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
       - {in: path, name: teacher_id, required: true, schema: {type: integer}}
       - {in: path, name: course_id, required: true, schema: {type: integer}}
+    requestBody:
+      required: true
+      content: {application/json: {schema: {$ref: "#/components/schemas/PermitIn"}}}
     responses:
       "201": {description: "The permit"}
     """

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from cluster.settings import Role
+from services.common.body import Absent, omit_null_defaults, refuse_null
 
 USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -57,14 +58,18 @@ class UserCreate(Profile):
 
 
 class UserUpdate(_Body):
-    full_name: str | None = Field(default=None, max_length=200)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=omit_null_defaults)
+
+    full_name: str | Absent = Field(default=None, max_length=200)
     email: str | None = Field(default=None, pattern=EMAIL, max_length=254)
     phone: str | None = Field(default=None, pattern=PHONE)
     student_number: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,32}$")
     cohort: int | None = Field(default=None, ge=1900, le=2200)
     department: str | None = Field(default=None, max_length=100)
-    role: Role | None = None
-    disabled: bool | None = None
+    role: Role | Absent = None
+    disabled: bool | Absent = None
+
+    _no_null = refuse_null("full_name", "role", "disabled")
 
 
 class SettingsPatch(BaseModel):

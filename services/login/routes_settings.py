@@ -56,11 +56,7 @@ async def patch_settings(request: Request) -> Response:
     try:
         validated = Settings.model_validate(merged)
     except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(p) for p in err["loc"]) or "(settings)", "message": err["msg"]}
-            for err in exc.errors(include_url=False)
-        ]
-        raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors) from None
+        raise ValidationFailed.of(exc, root="(settings)") from None
     stored = validated.model_dump(mode="json", exclude_defaults=True)
     try:
         version = await cluster.raft.update_settings(stored, actor.username, patch, time.time())

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from starlette.requests import Request
 
+from cluster.secrets import load_or_create_secret
 from services.common.auth import JwksSource
 from services.common.context import NodeContext, context_of
-from services.login.keys import SigningKeys
+from services.login.keys import KeySeal, SigningKeys
 from services.login.passwords import hash_password
 from services.login.sessions import MAX_ACCESS_SECONDS, SessionIssuer
 from services.login.throttle import LoginThrottle
@@ -68,7 +69,8 @@ async def ensure_default_accounts(database: Database, rounds: int) -> list[str]:
 
 async def start_login(ctx: NodeContext, stack: AsyncExitStack) -> LoginState:
     assert ctx.redis is not None
-    keys = SigningKeys(ctx.database)
+    secret = load_or_create_secret(ctx.config.data_dir, "cluster", ctx.config.secret("cluster"))
+    keys = SigningKeys(ctx.database, KeySeal(secret))
     await keys.load()
     rounds = ctx.cluster.settings().security.bcrypt_rounds
     await ensure_default_accounts(ctx.database, rounds)

@@ -6,13 +6,13 @@ import json
 import time
 from typing import Any
 
-import orjson
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from services.common.auth import ADMINS, authenticate, principal_of
+from services.common.bounded_json import parse_json
 from services.common.context import NodeContext
 from services.common.forwarding import on_master
 from services.common.hot_path import Answer, Headers, as_endpoint
@@ -52,13 +52,6 @@ def _wait_of(request: Request) -> float:
             f"wait: seconds from 0 to {MAX_WAIT_SECONDS:g}", errors=[{"field": "wait", "message": "out of range"}]
         )
     return seconds
-
-
-def _parsed(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except ValueError:
-        raise ValidationFailed("the body is not JSON", errors=[{"field": "", "message": "not JSON"}]) from None
 
 
 def _view(request_id: str, record: dict[str, str] | None) -> dict[str, Any]:
@@ -140,7 +133,7 @@ async def submit(ctx: NodeContext, headers: Headers, body: bytes) -> Answer:
     """
     me = await principal_of(ctx.verifier, headers.get(b"authorization", b"").decode("latin-1"), "student")
     key = check_key(headers.get(b"idempotency-key", b"").decode("latin-1"))
-    admitted = await _admit(ctx.service, me.user_id, me.cohort, me.username, key, _parsed(body))
+    admitted = await _admit(ctx.service, me.user_id, me.cohort, me.username, key, parse_json(body))
     if isinstance(admitted, Refused):
         raise RefusedAtOnce(admitted)
     return 202, _admitted(admitted), {"Location": f"/queue/requests/{admitted.request_id}"}
@@ -244,7 +237,7 @@ async def internal_submit(request: Request) -> Response:
     """
     require_internal(request)
     seconds = _wait_of(request)
-    body = _parsed(await request.body())
+    body = parse_json(await request.body())
     if not isinstance(body, dict) or not isinstance(body.get("student_id"), int):
         raise ValidationFailed("student_id is required", errors=[{"field": "student_id", "message": "required"}])
     change = {k: body[k] for k in ("action", "course_id", "drop_course_id") if k in body}

@@ -233,16 +233,11 @@ async def test_sqlite_read_modify_write_takes_the_lock_up_front(tmp_path: Path) 
 
 
 async def test_services_sharing_one_postgresql_database_migrate_each_in_its_own_schema(
-    postgres_dsn: str,
+    request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """Before schemas, login's migration 100 was skipped because course_data's 100 was recorded."""
-    name = f"shared{next(_counter)}"
-    admin = Database(f"{postgres_dsn}/postgres")
-    async with admin.engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f"CREATE DATABASE {name}"))
-    await admin.close()
-    databases = {service: Database(f"{postgres_dsn}/{name}", schema=service) for service in MIGRATIONS}
+    url = await new_database(request, "postgres", tmp_path)
+    databases = {service: Database(url, schema=service) for service in MIGRATIONS}
     try:
         applied = await asyncio.gather(*(migrate(databases[s], ms) for s, ms in MIGRATIONS.items()))
         for (service, migrations), versions in zip(MIGRATIONS.items(), applied, strict=True):
