@@ -28,6 +28,10 @@ from services.login.state import login_of
 from services.login.users import audit, check_manages, user_by_id, user_json
 from storage.schemas.login import users
 
+# Fields an access token carries (services/login/sessions.py): changing one ends the
+# user's sessions everywhere, or a demoted admin would keep admin powers until expiry.
+TOKEN_CLAIMS = ("role", "cohort", "username", "must_change_password")
+
 
 def temporary_password() -> str:
     return secrets.token_urlsafe(12)
@@ -160,7 +164,9 @@ async def user_contact(request: Request) -> Response:
 
 
 async def update_user(request: Request) -> Response:
-    """Change profile fields, the role, or disable the account (which ends its sessions).
+    """Change profile fields, the role, or disable the account.
+
+    Disabling it, or changing what its tokens carry (role, cohort), ends its sessions on every node.
     ---
     summary: Update a user
     tags: [users]
@@ -187,9 +193,11 @@ async def update_user(request: Request) -> Response:
                 check_manages(actor, changes["role"])
             if changes:
                 await conn.execute(update(users).where(users.c.id == user.id).values(**changes, updated_at=now))
-            if changes.get("disabled"):
-                ended = await state.issuer.end(conn, await state.issuer.sessions_of(conn, user.id), "disabled", now)
-            await audit(conn, actor.username, "user-update", user.username, changes=changes)
+            claims_changed = [k for k in TOKEN_CLAIMS if k in changes and changes[k] != getattr(user, k)]
+            if changes.get("disabled") or claims_changed:
+                reason = "disabled" if changes.get("disabled") else "claims-changed"
+                ended = await state.issuer.end(conn, await state.issuer.sessions_of(conn, user.id), reason, now)
+            await audit(conn, actor.username, "user-update", user.username, changes=changes, sessions_ended=len(ended))
             user = await user_by_id(conn, user.id)
     except IntegrityError:
         raise Conflict("the student number is already taken") from None

@@ -175,6 +175,22 @@ def test_admin_revoke_disable_and_reset_end_sessions(client: TestClient, admin: 
     assert log_in(client, "victim-disable", STRONG).status_code == 401
 
 
+def test_a_role_or_cohort_change_ends_the_sessions(client: TestClient, admin: Account, root: Account) -> None:
+    demoted = new_account(client, root, "deputy", "admin")
+    assert client.get("/users", headers=demoted.auth).status_code == 200
+    changed = client.patch(f"/users/{demoted.id}", json={"role": "student"}, headers=root.auth)
+    assert changed.status_code == 200, changed.text
+    assert client.get("/users", headers=demoted.auth).status_code == 401  # not admin powers until expiry
+    assert client.post("/auth/refresh", json={"refresh_token": demoted.refresh}).status_code == 401
+    student = new_account(client, admin, "moved", "student")
+    same = client.patch(f"/users/{student.id}", json={"full_name": "Moved On"}, headers=admin.auth)
+    assert same.status_code == 200
+    assert client.get("/auth/me", headers=student.auth).status_code == 200  # a profile edit keeps them
+    assert client.patch(f"/users/{student.id}", json={"cohort": 2024}, headers=admin.auth).status_code == 200
+    assert client.get("/auth/me", headers=student.auth).status_code == 401
+    assert log_in(client, "moved", STRONG).status_code == 200
+
+
 def test_key_rotation_keeps_old_tokens_valid(client: TestClient, root: Account) -> None:
     before = client.get("/.well-known/jwks.json").json()["keys"]
     rotated = client.post("/auth/keys/rotate", headers=root.auth)
