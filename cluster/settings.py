@@ -44,6 +44,13 @@ class SecuritySettings(_Section):
     throttle_after_failures: int = Field(3, ge=1, le=50, description="failures before delays start growing")
     lockout_threshold: int = Field(10, ge=3, le=100)
     lockout_minutes: int = Field(15, ge=1, le=24 * 60)
+    account_failures_per_hour: int = Field(
+        50,
+        ge=5,
+        le=1000,
+        description="failed logins an account takes per hour from addresses it never logged in from "
+        "(and as many from those it did): the bound on guesses, however many run at once",
+    )
     address_failure_limits: str = "30 per minute; 200 per hour"
     require_2fa_roles: list[Role] = Field(default_factory=list)
 

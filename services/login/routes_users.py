@@ -372,8 +372,47 @@ async def unlock(request: Request) -> Response:
         user = await user_by_id(conn, user_id)
         check_manages(actor, user.role)
         await audit(conn, actor.username, "unlock", user.username)
-    await login_of(request).throttle.succeeded(user.username)
+    await login_of(request).throttle.unlock(user.username)
     return JSONResponse({"id": user_id, "unlocked": True})
+
+
+async def reset_otp(request: Request) -> Response:
+    """Turn an account's two-factor authentication off (a lost authenticator); its sessions end.
+    ---
+    summary: Reset 2FA
+    description: The user is told by a notification; they can set 2FA up again after logging in.
+    tags: [users]
+    security: [{bearer: []}]
+    parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
+    responses:
+      "200": {description: "2FA is off and the sessions ended"}
+      "403": {description: "Not allowed to manage this account"}
+      "404": {description: "No such user"}
+    """
+    ctx, state = context_of(request), login_of(request)
+    actor, user_id = await _admin_action(request)
+    now = time.time()
+    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        user = await user_by_id(conn, user_id)
+        check_manages(actor, user.role)
+        await conn.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(totp_enabled=False, totp_secret=None, totp_last_step=None, updated_at=now)
+        )
+        ended = await state.issuer.end(conn, await state.issuer.sessions_of(conn, user_id), "2fa-reset", now)
+        await audit(conn, actor.username, "2fa-reset", user.username, was_enabled=bool(user.totp_enabled))
+        await notify(
+            conn,
+            user_id,
+            "2fa-reset",
+            "Your two-factor authentication was reset",
+            f"An administrator ({actor.username}) turned off two-factor authentication on your account "
+            f"{user.username}. Set it up again after you sign in. If you did not ask for this, contact the registrar.",
+            now,
+        )
+    await state.issuer.revoke_everywhere(ended)
+    return JSONResponse({"id": user_id, "totp_enabled": False, "sessions_ended": len(ended)})
 
 
 def user_routes() -> list[BaseRoute]:
@@ -387,5 +426,6 @@ def user_routes() -> list[BaseRoute]:
         Route("/users/{id:int}/password-reset", on_master(reset_password), methods=["POST"]),
         Route("/users/{id:int}/sessions/revoke", on_master(revoke_sessions), methods=["POST"]),
         Route("/users/{id:int}/unlock", on_master(unlock), methods=["POST"]),
+        Route("/users/{id:int}/otp", on_master(reset_otp), methods=["DELETE"]),
         Route("/internal/users/{id:int}/contact", user_contact, methods=["GET"]),
     ]

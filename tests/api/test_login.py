@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +46,13 @@ def admin(client: TestClient) -> Account:
 @pytest.fixture
 def root(client: TestClient) -> Account:
     return default_account(client, "super_admin")
+
+
+def audit_rows(config: ClusterConfig) -> list[tuple[str, str, str]]:
+    """(actor, action, target) of the login audit, read from its database file."""
+    path = config.database_url("login").split("///", 1)[1]
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return [tuple(r) for r in db.execute("SELECT actor, action, target FROM audit_log ORDER BY id")]
 
 
 def patch_settings(client: TestClient, root: Account, patch: dict[str, object]) -> None:
@@ -241,17 +250,15 @@ def test_one_address_is_throttled_across_usernames(client: TestClient, root: Acc
 
 
 def test_totp_enrolment_login_and_replay(client: TestClient, admin: Account) -> None:
-    setup = client.post("/auth/otp/setup", headers=admin.auth).json()
+    setup = client.post("/auth/otp/setup", json={"password": admin.password}, headers=admin.auth).json()
     assert setup["otpauth_uri"].startswith("otpauth://totp/")
     totp = pyotp.TOTP(setup["secret"])
     now = time.time()
-    assert (
-        client.post(
-            "/auth/otp/confirm", json={"code": "000000" if totp.now() != "000000" else "111111"}, headers=admin.auth
-        ).status_code
-        == 422
-    )
-    assert client.post("/auth/otp/confirm", json={"code": totp.at(now)}, headers=admin.auth).status_code == 200
+    wrong = "000000" if totp.now() != "000000" else "111111"
+    confirm = {"code": wrong, "password": admin.password}
+    assert client.post("/auth/otp/confirm", json=confirm, headers=admin.auth).status_code == 422
+    confirm["code"] = totp.at(now)
+    assert client.post("/auth/otp/confirm", json=confirm, headers=admin.auth).status_code == 200
     no_code = log_in(client, "admin", admin.password)
     assert no_code.status_code == 401
     assert no_code.json()["type"] == "/problems/otp-required"
@@ -263,6 +270,50 @@ def test_totp_enrolment_login_and_replay(client: TestClient, admin: Account) -> 
     assert log_in(client, "admin", admin.password, otp=next_code).status_code == 401  # a code works once
 
 
+def test_2fa_changes_need_the_password_and_turning_it_off_a_code(
+    client: TestClient, config: ClusterConfig, admin: Account
+) -> None:
+    """A stolen access token alone can neither enrol the thief's authenticator nor remove the owner's."""
+    user = new_account(client, admin, "owner", "student")
+    thief = user.auth
+    assert client.post("/auth/otp/setup", json={}, headers=thief).status_code == 422  # no password
+    assert client.post("/auth/otp/setup", json={"password": "a guess"}, headers=thief).status_code == 401
+    setup = client.post("/auth/otp/setup", json={"password": STRONG}, headers=thief)
+    assert setup.status_code == 200
+    totp = pyotp.TOTP(setup.json()["secret"])
+    code = totp.at(time.time())
+    assert client.post("/auth/otp/confirm", json={"code": code}, headers=thief).status_code == 422
+    guessed = client.post("/auth/otp/confirm", json={"code": code, "password": "a guess"}, headers=thief)
+    assert guessed.status_code == 401
+    assert client.post("/auth/otp/confirm", json={"code": code, "password": STRONG}, headers=thief).status_code == 200
+    off = {"password": STRONG}
+    assert client.request("DELETE", "/auth/otp", json=off, headers=thief).status_code == 422  # no code
+    off["code"] = code  # already used to confirm
+    refused = client.request("DELETE", "/auth/otp", json=off, headers=thief)
+    assert refused.status_code == 401
+    assert refused.json()["type"] == "/problems/invalid-otp"
+    off["code"] = totp.at(time.time() + totp.interval)
+    assert client.request("DELETE", "/auth/otp", json=off, headers=thief).status_code == 200
+    assert log_in(client, "owner", STRONG).status_code == 200
+
+
+def test_an_admin_resets_a_lost_authenticator_audited(
+    client: TestClient, config: ClusterConfig, admin: Account
+) -> None:
+    user = new_account(client, admin, "forgetful", "student")
+    secret = client.post("/auth/otp/setup", json={"password": STRONG}, headers=user.auth).json()["secret"]
+    code = pyotp.TOTP(secret).now()
+    confirmed = client.post("/auth/otp/confirm", json={"code": code, "password": STRONG}, headers=user.auth)
+    assert confirmed.status_code == 200
+    assert log_in(client, "forgetful", STRONG).json()["type"] == "/problems/otp-required"
+    assert client.delete(f"/users/{user.id}/otp", headers=user.auth).status_code == 403  # admins only
+    reset = client.delete(f"/users/{user.id}/otp", headers=admin.auth)
+    assert reset.status_code == 200, reset.text
+    assert client.get("/auth/me", headers=user.auth).status_code == 401  # its sessions ended
+    assert log_in(client, "forgetful", STRONG).status_code == 200
+    assert ("admin", "2fa-reset", "forgetful") in audit_rows(config)
+
+
 def test_settings_can_require_2fa_for_a_role(client: TestClient, admin: Account, root: Account) -> None:
     patch_settings(client, root, {"security": {"require_2fa_roles": ["teacher"]}})
     teacher = new_account(client, admin, "tina", "teacher")
@@ -270,7 +321,7 @@ def test_settings_can_require_2fa_for_a_role(client: TestClient, admin: Account,
     refused = client.get("/users", headers=teacher.auth)
     assert refused.status_code == 403
     assert refused.json()["type"] == "/problems/2fa-setup-required"
-    assert client.post("/auth/otp/setup", headers=teacher.auth).status_code == 200
+    assert client.post("/auth/otp/setup", json={"password": STRONG}, headers=teacher.auth).status_code == 200
 
 
 # users
