@@ -73,10 +73,10 @@ end
 full(bucket, limit, window)
 local windows = #KEYS - 4
 for i = 1, windows do full(KEYS[4 + i], tonumber(ARGV[8 + 2 * i]), tonumber(ARGV[9 + 2 * i])) end
-if wait > 0 then return {0, string.format('%.3f', wait)} end
+if wait > 0 then return {0, string.format('%.17g', wait)} end
 count, last = count + 1, now
 if count >= lock_at then locked = now + lock_for end
-redis.call('HSET', KEYS[1], addr, string.format('%d %.6f %.6f', count, last, locked))
+redis.call('HSET', KEYS[1], addr, string.format('%d %.17g %.17g', count, last, locked))
 redis.call('EXPIRE', KEYS[1], math.ceil(math.max(window, lock_for + max_delay)))
 redis.call('ZADD', bucket, now, id)
 redis.call('EXPIRE', bucket, math.ceil(window))
@@ -155,7 +155,7 @@ class LoginThrottle:
             args += [amount, seconds]
         granted, detail = await self._reserve(keys=keys, args=args)
         if not int(granted):
-            return Attempt(wait=float(detail))
+            return Attempt(wait=max(float(detail), 0.001))  # refused, however short the wait
         bucket = detail.decode() if isinstance(detail, bytes) else str(detail)
         pairs, known = keys[0], keys[1]
         return Attempt(0.0, account, address, attempt_id, (pairs, known, bucket, *window_keys))

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyotp
@@ -18,10 +19,15 @@ from joserfc.jwk import OctKey, OKPKey
 from starlette.testclient import TestClient
 
 from cluster.config import ClusterConfig
+from cluster.internal_auth import HEADER, InternalTokens
+from cluster.secrets import load_or_create_secret
 from ops.tokens import signing_key
 from services import app_factory
+from services.common.forwarding import CLIENT_ADDRESS
+from services.login import routes_auth
+from services.login.passwords import check_password
 from tests.api.login_kit import STRONG, Account, default_account, forge, log_in, new_account
-from tests.support import make_config, wait_master, wait_until
+from tests.support import make_config, wait_master
 
 
 @pytest.fixture
@@ -215,22 +221,111 @@ def test_key_rotation_keeps_old_tokens_valid(client: TestClient, root: Account) 
 # brute force
 
 
-def test_failures_slow_down_then_lock_and_admins_unlock(client: TestClient, admin: Account, root: Account) -> None:
+class Clock:
+    """The login service's throttle clock, moved by the test (never raced against)."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.now = time.time()
+        client.app_state["ctx"].service.clock = lambda: self.now
+
+
+@pytest.fixture
+def clock(client: TestClient) -> Clock:
+    return Clock(client)
+
+
+@pytest.fixture
+def evaluated(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every password the login service checks against a hash, in order."""
+    checked: list[str] = []
+
+    async def counting(password: str, hashed: str) -> bool:
+        checked.append(password)
+        return await check_password(password, hashed)
+
+    monkeypatch.setattr(routes_auth, "check_password", counting)
+    return checked
+
+
+def from_address(config: ClusterConfig, address: str) -> dict[str, str]:
+    """Headers of a login a slave forwards for a client at `address` (an internal token vouches)."""
+    secret = load_or_create_secret(config.data_dir, "cluster")
+    return {HEADER: InternalTokens(secret, "login-2").mint(), CLIENT_ADDRESS: address}
+
+
+def burst(client: TestClient, requests: list[tuple[str, str, dict[str, str]]]) -> list[int]:
+    """Send (username, password, headers) logins all at once; their statuses."""
+    with ThreadPoolExecutor(len(requests)) as pool:
+        answers = pool.map(
+            lambda r: client.post("/auth/login", json={"username": r[0], "password": r[1]}, headers=r[2]), requests
+        )
+        return [a.status_code for a in answers]
+
+
+def test_failures_slow_down_then_lock_and_admins_unlock(
+    client: TestClient, clock: Clock, admin: Account, root: Account
+) -> None:
     patch_settings(client, root, {"security": {"throttle_after_failures": 2, "lockout_threshold": 3}})
     user = new_account(client, admin, "bob", "student")
     assert [log_in(client, "bob", "wrong-guess").status_code for _ in range(2)] == [401, 401]
     throttled = log_in(client, "bob", STRONG)
     assert throttled.status_code == 429  # even the right password waits
-    assert int(throttled.headers["retry-after"]) >= 1
-    wait_until(lambda: log_in(client, "bob", "wrong-guess").status_code == 401, 10, "the delay to pass")
+    assert throttled.headers["retry-after"] == "1"
+    clock.now += 1
+    assert log_in(client, "bob", "wrong-guess").status_code == 401
     locked = log_in(client, "bob", STRONG)
     assert locked.status_code == 429
-    assert int(locked.headers["retry-after"]) > 60  # locked for lockout_minutes
+    assert int(locked.headers["retry-after"]) == 15 * 60  # locked for lockout_minutes
     assert client.post(f"/users/{user.id}/unlock", headers=admin.auth).status_code == 200
     assert log_in(client, "bob", STRONG).status_code == 200
 
 
-def test_unknown_usernames_answer_exactly_like_known_ones(client: TestClient, admin: Account, root: Account) -> None:
+def test_a_concurrent_burst_evaluates_no_more_guesses_than_the_throttle_allows(
+    client: TestClient, clock: Clock, evaluated: list[str], admin: Account
+) -> None:
+    new_account(client, admin, "erin", "student")
+    evaluated.clear()
+    statuses = burst(client, [("erin", f"guess-{i}", {}) for i in range(24)])
+    assert sorted(statuses) == [401] * 3 + [429] * 21  # throttle_after_failures 3, then a delay
+    assert len(evaluated) == 3
+    assert log_in(client, "erin", STRONG).status_code == 429  # the right one, sent after them, waits too
+    clock.now += 1
+    assert log_in(client, "erin", STRONG).status_code == 200
+    assert len(evaluated) == 4
+
+
+def test_many_addresses_get_the_account_budget_and_the_owner_still_logs_in(
+    client: TestClient, config: ClusterConfig, clock: Clock, evaluated: list[str], admin: Account, root: Account
+) -> None:
+    patch_settings(client, root, {"security": {"account_failures_per_hour": 5}})
+    new_account(client, admin, "dora", "student")  # logs in once: this address is now known
+    evaluated.clear()
+    strangers = [("dora", f"guess-{i}", from_address(config, f"203.0.113.{i}")) for i in range(30)]
+    assert sorted(burst(client, strangers)) == [401] * 5 + [429] * 25
+    assert len(evaluated) == 5  # the bound on guesses per account per hour, however many at once
+    assert log_in(client, "dora", STRONG, headers=from_address(config, "203.0.113.99")).status_code == 429
+    assert log_in(client, "dora", STRONG).status_code == 200  # the owner, from an address they used before
+    clock.now += 3600
+    assert log_in(client, "dora", STRONG, headers=from_address(config, "203.0.113.99")).status_code == 200
+
+
+def test_a_client_cannot_choose_the_address_it_is_counted_against(
+    client: TestClient, config: ClusterConfig, root: Account
+) -> None:
+    patch_settings(client, root, {"security": {"address_failure_limits": "4 per minute"}})
+    forged = from_address(config, "198.51.100.1")
+    forged[HEADER] = "not-a-token"
+    for i in range(4):
+        spoofed = {**forged, CLIENT_ADDRESS: f"198.51.100.{i}", "X-Forwarded-For": f"198.51.100.{i}"}
+        assert log_in(client, f"guess-{i}", "wrong-guess", headers=spoofed).status_code == 401
+    assert log_in(client, "guess-9", "wrong-guess", headers={CLIENT_ADDRESS: "198.51.100.9"}).status_code == 429
+    vouched = from_address(config, "198.51.100.9")  # a slave relaying another client: counted apart
+    assert log_in(client, "guess-9", "wrong-guess", headers=vouched).status_code == 401
+
+
+def test_unknown_usernames_answer_exactly_like_known_ones(
+    client: TestClient, clock: Clock, admin: Account, root: Account
+) -> None:
     patch_settings(client, root, {"security": {"throttle_after_failures": 2, "lockout_threshold": 3}})
     new_account(client, admin, "carol", "student")
     known = [log_in(client, "carol", "wrong-guess") for _ in range(3)]
@@ -239,7 +334,7 @@ def test_unknown_usernames_answer_exactly_like_known_ones(client: TestClient, ad
     assert known[0].json()["detail"] == unknown[0].json()["detail"]
 
 
-def test_one_address_is_throttled_across_usernames(client: TestClient, root: Account) -> None:
+def test_one_address_is_throttled_across_usernames(client: TestClient, clock: Clock, root: Account) -> None:
     patch_settings(client, root, {"security": {"address_failure_limits": "4 per minute"}})
     statuses = [log_in(client, f"guess-{i}", "wrong-guess").status_code for i in range(6)]
     assert statuses[:4] == [401] * 4
