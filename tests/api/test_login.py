@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import pickle
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -508,3 +509,25 @@ def test_settings_are_validated_audited_and_only_super_admins_change_them(
     audit = client.get("/settings/audit", headers=admin.auth).json()["items"][0]
     assert audit["by"] == "super_admin"
     assert audit["changes"]["course"] == {"max_credits": 30}
+
+
+def test_secret_settings_are_masked_in_the_audit_and_sealed_in_the_replicated_state(
+    client: TestClient, config: ClusterConfig, admin: Account, root: Account
+) -> None:
+    secret = "smtp-pass-6f1d2a"
+    patch_settings(client, root, {"notifications": {"smtp_password": secret, "sms_webhook_token": "tok-9c8b7a"}})
+    ctx = client.app_state["ctx"]
+    assert ctx.cluster.settings().notifications.smtp_password == secret  # what the sender uses
+    audit = client.get("/settings/audit", headers=admin.auth)
+    assert secret not in audit.text
+    assert "tok-9c8b7a" not in audit.text
+    assert audit.json()["items"][0]["changes"]["notifications"]["smtp_password"] == "********"
+    assert secret not in client.get("/settings", headers=admin.auth).text
+    patch_settings(client, root, {"notifications": {"smtp_password": "********", "smtp_host": "mail.example"}})
+    assert ctx.cluster.settings().notifications.smtp_password == secret  # the mask sent back changes nothing
+    snapshot = pickle.dumps(ctx.cluster.raft.model)  # what a Raft dump file holds
+    assert secret.encode() not in snapshot
+    on_disk = [f for f in (config.data_dir / "raft").iterdir() if f.is_file()]
+    assert on_disk  # the journal at least
+    for path in on_disk:
+        assert secret.encode() not in path.read_bytes(), path.name
