@@ -3,7 +3,10 @@
 Each service lists its migrations in order. `migrate()` applies the ones not yet
 recorded, all in one write transaction that holds the database's write lock (SQLite
 `BEGIN IMMEDIATE`, a PostgreSQL advisory lock), so nodes starting together apply each
-migration exactly once. Running it again is a no-op.
+migration exactly once. Running it again is a no-op. On SQLite the transaction runs with
+foreign key actions off (SQLite's own procedure for rebuilding a table: dropping a parent
+table must not cascade to its children) and commits only if `foreign_key_check` finds
+nothing broken.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ def check_order(migrations: Sequence[Migration]) -> None:
 async def migrate(db: Database, migrations: Sequence[Migration]) -> list[int]:
     """Apply the migrations not yet recorded; return the versions applied now."""
     check_order(migrations)
-    async with db.write() as conn:
+    async with db.write(foreign_keys=False) as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
         await conn.run_sync(lambda sync_conn: _meta.create_all(sync_conn, checkfirst=True))
@@ -67,6 +70,10 @@ async def migrate(db: Database, migrations: Sequence[Migration]) -> list[int]:
             await migration.upgrade(conn)
             await conn.execute(schema_migrations.insert().values(version=migration.version, name=migration.name))
             applied.append(migration.version)
+        if conn.dialect.name == "sqlite" and applied:
+            broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+            if broken:
+                raise RuntimeError(f"migrations {applied} would break foreign keys: {broken[:5]}")
         return applied
 
 
