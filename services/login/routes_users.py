@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from cluster.settings import ROLES
 from services.common.auth import ADMINS, Principal, authenticate
 from services.common.body import read_json
+from services.common.calls import DependencyUnavailable, call_service
 from services.common.context import context_of
 from services.common.forwarding import on_master
 from services.common.internal import require_internal
@@ -205,28 +206,60 @@ async def update_user(request: Request) -> Response:
     return JSONResponse(user_json(user))
 
 
+class StillEnrolled(Conflict):
+    slug, title = "user-has-enrollments", "The user still has enrollments"
+
+
+async def _course_places(request: Request, user_id: int) -> dict[str, list[dict[str, Any]]]:
+    """The user's enrollments and waitlist places in course_data (none in a cluster without it)."""
+    ctx = context_of(request)
+    if not any(node.service == "course_data" for node in ctx.config.nodes):
+        return {"enrolled": [], "waitlisted": []}
+    answer = await call_service(request, "course_data", "GET", f"/internal/students/{user_id}/courses")
+    if answer.status_code != 200:
+        raise DependencyUnavailable(f"course_data answered {answer.status_code}", headers={"Retry-After": "1"})
+    body = answer.json()
+    return {
+        kind: [{"course_id": c["id"], "code": c["code"]} for c in body.get(kind, [])]
+        for kind in ("enrolled", "waitlisted")
+    }
+
+
 async def delete_user(request: Request) -> Response:
-    """Delete an account and end its sessions.
+    """Delete an account and end its sessions; refused while it holds seats or waitlist places.
     ---
     summary: Delete a user
+    description: A student's enrollments and waitlist places must be dropped first (the 409 lists
+      them), so a seat is never left taken by an account that is gone. Ids are never given again.
     tags: [users]
     security: [{bearer: []}]
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
     responses:
       "204": {description: "Deleted"}
-      "409": {description: "You cannot delete yourself"}
+      "409": {description: "You cannot delete yourself, or the user still has enrollments (listed)"}
+      "503": {description: "course_data cannot be asked right now"}
     """
     ctx, state = context_of(request), login_of(request)
     actor = await authenticate(request, *ADMINS)
     if request.path_params["id"] == actor.user_id:
         raise Conflict("you cannot delete your own account")
+    async with ctx.database.read() as conn:
+        check_manages(actor, (await user_by_id(conn, request.path_params["id"])).role)
+    places = await _course_places(request, request.path_params["id"])
+    if places["enrolled"] or places["waitlisted"]:
+        codes = ", ".join(c["code"] for c in places["enrolled"] + places["waitlisted"])
+        raise StillEnrolled(
+            f"drop these enrollments and waitlist places first: {codes}",
+            enrolled=places["enrolled"],
+            waitlisted=places["waitlisted"],
+        )
     now = time.time()
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
         user = await user_by_id(conn, request.path_params["id"])
         check_manages(actor, user.role)
         ended = await state.issuer.end(conn, await state.issuer.sessions_of(conn, user.id), "deleted", now)
         await conn.execute(users.delete().where(users.c.id == user.id))
-        await audit(conn, actor.username, "user-delete", user.username)
+        await audit(conn, actor.username, "user-delete", user.username, id=user.id)
     await state.issuer.revoke_everywhere(ended)
     return Response(status_code=204)
 
