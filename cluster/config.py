@@ -108,6 +108,9 @@ class HttpConfig:
     max_body_bytes: int
     log_level: str
     graceful_shutdown_seconds: float
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (reverse proxies): IPs or
+    # CIDR networks. None by default: a client's own X-Forwarded-For never chooses its address.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -173,7 +176,12 @@ DEFAULTS: dict[str, Any] = {
         "sentinels": "",
         "sentinel_service": "cs",
     },
-    "http": {"max_body_bytes": 1_048_576, "log_level": "info", "graceful_shutdown_seconds": 5.0},
+    "http": {
+        "max_body_bytes": 1_048_576,
+        "log_level": "info",
+        "graceful_shutdown_seconds": 5.0,
+        "trusted_proxies": [],
+    },
     "raft": {
         "lease_seconds": 1.5,
         "renew_every_seconds": 0.3,
@@ -356,6 +364,10 @@ def _validate(
     if h["log_level"] not in ("debug", "info", "warning", "error"):
         problems.append("http.log_level: must be one of debug, info, warning, error")
     _check_positive(problems, "http.graceful_shutdown_seconds", h["graceful_shutdown_seconds"], float)
+    proxies = h["trusted_proxies"]
+    if not isinstance(proxies, list) or not all(_is_network(p) for p in proxies):
+        problems.append(f"http.trusted_proxies: must be a list of IP addresses or networks, not {proxies!r}")
+        proxies = []
 
     rf = data["raft"]
     for key in DEFAULTS["raft"]:
@@ -384,7 +396,7 @@ def _validate(
         redis=RedisConfig(
             r["url"], r["private_port"], r["server_binary"], r["max_connections"], sentinels, r["sentinel_service"]
         ),
-        http=HttpConfig(h["max_body_bytes"], h["log_level"], float(h["graceful_shutdown_seconds"])),
+        http=HttpConfig(h["max_body_bytes"], h["log_level"], float(h["graceful_shutdown_seconds"]), tuple(proxies)),
         raft=RaftConfig(**{k: float(v) for k, v in rf.items()}),
         debug=DebugConfig(failpoints),
         source=source,
@@ -582,6 +594,14 @@ def _parse_address(value: Any) -> Address | None:
         except ValueError:
             return None
     return Address(host, port)
+
+
+def _is_network(value: Any) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(value, str)
 
 
 def _check_type(problems: list[str], key: str, value: Any, kind: type) -> None:

@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from cluster.settings import masked_patch
+
 AUDIT_KEPT = 1000
 
 
@@ -119,10 +121,12 @@ class ClusterModel:
     # settings
 
     def update_settings(self, settings: dict[str, Any], actor: str, changes: dict[str, Any], now: float) -> int:
-        """Replace the settings (already validated) and audit who changed what, when."""
+        """Replace the settings (already validated, secrets sealed) and audit who changed what,
+        when; the audit keeps a mask for a secret's value, whatever the proposer sent."""
         self.settings = settings
         self.settings_version += 1
-        self.settings_audit.append({"version": self.settings_version, "at": now, "by": actor, "changes": changes})
+        entry = {"version": self.settings_version, "at": now, "by": actor, "changes": masked_patch(changes)}
+        self.settings_audit.append(entry)
         del self.settings_audit[:-AUDIT_KEPT]
         return self.settings_version
 

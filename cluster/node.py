@@ -15,7 +15,7 @@ from cluster.membership import MembershipAgent
 from cluster.model import Member
 from cluster.raft import RaftGroup
 from cluster.secrets import load_or_create_secret
-from cluster.settings import Settings
+from cluster.settings import SecretBox, Settings
 from cluster.status import cluster_status
 
 
@@ -36,6 +36,7 @@ class ClusterNode:
         me = Member(node.id, node.service, node.url, str(node.raft), version, time.time(), 0.0)
         self.membership = MembershipAgent(self.raft, me, config.raft.heartbeat_seconds)
         self.tokens = InternalTokens(secret, node.id)
+        self.secret_box = SecretBox(secret)  # the secret settings are sealed in the replicated state
         self.client = InternalClient(lambda: self.raft.model, self.tokens, node.id)
         self._tasks: list[asyncio.Task[None]] = []
         self._settings: tuple[int, Settings] = (-1, Settings())
@@ -45,7 +46,7 @@ class ClusterNode:
         version, parsed = self._settings
         model = self.raft.model
         if version != model.settings_version:
-            parsed = Settings.model_validate(model.settings)
+            parsed = Settings.model_validate(self.secret_box.open_settings(model.settings))
             self._settings = (model.settings_version, parsed)
         return parsed
 

@@ -3,14 +3,25 @@
 They live in the Raft-replicated state, so every node sees the same values. A change is
 a JSON merge patch, validated as a whole before it is proposed: a bad value is refused
 with the key that is wrong, and nothing changes.
+
+Secret settings (`SECRET_KEYS`) never enter the replicated state, its log or its
+snapshots in plain text: `SecretBox` seals them (AES-GCM, with a key derived from the
+cluster secret kept in `secrets/`) before they are proposed, and each node opens them
+when it parses its replica. The settings audit records a mask in their place, and every
+read path (`masked`, `masked_patch`) shows only whether a secret is set.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from limits import parse_many
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -19,6 +30,8 @@ Action = Literal["drop", "swap", "enroll"]
 ROLES: tuple[Role, ...] = ("student", "teacher", "admin", "super_admin")
 _DEFAULT_PRIORITIES: dict[Action, int] = {"drop": 0, "swap": 1, "enroll": 2}
 SECRET_KEYS = {("notifications", "smtp_password"), ("notifications", "sms_webhook_token")}
+MASK = "********"
+_SEALED = "sealed:v1:"
 
 
 class _Section(BaseModel):
@@ -44,6 +57,13 @@ class SecuritySettings(_Section):
     throttle_after_failures: int = Field(3, ge=1, le=50, description="failures before delays start growing")
     lockout_threshold: int = Field(10, ge=3, le=100, description="failures that lock the account name")
     lockout_minutes: int = Field(15, ge=1, le=24 * 60, description="how long a lock lasts (or until an admin unlocks)")
+    account_failures_per_hour: int = Field(
+        50,
+        ge=5,
+        le=1000,
+        description="failed logins an account takes per hour from addresses it never logged in from "
+        "(and as many from those it did): the bound on guesses, however many run at once",
+    )
     address_failure_limits: str = Field(
         "30 per minute; 200 per hour", description="failed logins allowed per client address, in moving windows"
     )
@@ -155,5 +175,60 @@ def masked(settings: Settings) -> dict[str, Any]:
     """The settings as JSON, with secrets replaced by whether they are set."""
     data = settings.model_dump(mode="json")
     for section, key in SECRET_KEYS:
-        data[section][key] = "********" if data[section][key] else ""
+        data[section][key] = MASK if data[section][key] else ""
     return data
+
+
+def masked_patch(patch: Mapping[str, Any]) -> dict[str, Any]:
+    """A settings patch as it may be stored or shown: a secret's value is a mask (null and
+    "" stay, so the audit still tells a secret set from one cleared)."""
+    shown = {k: dict(v) if isinstance(v, Mapping) else v for k, v in patch.items()}
+    for section, key in SECRET_KEYS:
+        part = shown.get(section)
+        if isinstance(part, dict) and part.get(key) not in (None, ""):
+            part[key] = MASK
+    return shown
+
+
+class SecretSealError(ValueError):
+    """A sealed secret that this cluster's key does not open."""
+
+
+class SecretBox:
+    """Seals the secret settings with a key derived from the cluster secret (AES-GCM)."""
+
+    def __init__(self, cluster_secret: str) -> None:
+        key = hashlib.sha256(b"course-selection settings secrets\x00" + cluster_secret.encode()).digest()
+        self._aead = AESGCM(key)
+
+    def seal(self, value: str) -> str:
+        if not value:
+            return value
+        nonce = os.urandom(12)
+        sealed = self._aead.encrypt(nonce, value.encode(), _SEALED.encode())
+        return _SEALED + base64.urlsafe_b64encode(nonce + sealed).decode()
+
+    def open(self, value: str) -> str:
+        if not value.startswith(_SEALED):
+            return value  # written before secrets were sealed: still readable (sealed at the next change)
+        try:
+            raw = base64.urlsafe_b64decode(value[len(_SEALED) :])
+            return self._aead.decrypt(raw[:12], raw[12:], _SEALED.encode()).decode()
+        except (InvalidTag, ValueError) as exc:
+            raise SecretSealError("a sealed setting does not open with this cluster's secret") from exc
+
+    def _each_secret(self, data: Mapping[str, Any], change: Any) -> dict[str, Any]:
+        out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+        for section, key in SECRET_KEYS:
+            part = out.get(section)
+            if isinstance(part, dict) and isinstance(part.get(key), str):
+                part[key] = change(part[key])
+        return out
+
+    def seal_settings(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Stored settings (or a patch) with every secret sealed."""
+        return self._each_secret(data, self.seal)
+
+    def open_settings(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Stored settings with every secret opened (what the node validates and uses)."""
+        return self._each_secret(data, self.open)

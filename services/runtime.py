@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -61,6 +62,14 @@ def settle_heap() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
+def proxy_options(config: ClusterConfig) -> dict[str, Any]:
+    """uvicorn believes X-Forwarded-For only from `http.trusted_proxies` (by default from
+    no one: uvicorn's own default trusts every loopback peer, so any local client could
+    name the address it is throttled by)."""
+    proxies = list(config.http.trusted_proxies)
+    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
+
+
 def serve_node(config: ClusterConfig, node: NodeConfig) -> int:
     """Run `node` in this process; return the process exit code."""
     configure_logging(config.http.log_level, node=node.id, service=node.service)
@@ -82,6 +91,7 @@ def serve_node(config: ClusterConfig, node: NodeConfig) -> int:
             log_config=None,
             server_header=False,
             timeout_graceful_shutdown=int(config.http.graceful_shutdown_seconds),
+            **proxy_options(config),
         )
     )
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the

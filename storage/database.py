@@ -66,16 +66,24 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def write(self, *, fence: tuple[str, int] | None = None) -> AsyncIterator[AsyncConnection]:
+    async def write(
+        self, *, fence: tuple[str, int] | None = None, foreign_keys: bool = True
+    ) -> AsyncIterator[AsyncConnection]:
         """A write transaction, committed if the block ends without an exception.
 
         With `fence=(scope, epoch)` the transaction first records `epoch` as the newest
         for `scope`, or raises StaleEpochError if a newer one was seen: the fencing rule
         is checked inside the same transaction as the write it protects.
+        `foreign_keys=False` (SQLite) runs it with foreign key actions off, as a table
+        rebuild needs (SQLite cannot switch them inside a transaction); the caller checks
+        `PRAGMA foreign_key_check` before it ends.
         """
+        toggle = self.is_sqlite and not foreign_keys
         async with self.engine.connect() as conn:
-            await conn.execution_options(**{_IMMEDIATE: True})
+            if toggle:
+                await conn.run_sync(_sqlite_foreign_keys, False)
             try:
+                await conn.execution_options(**{_IMMEDIATE: True})
                 async with conn.begin():
                     if fence is not None:
                         await check_epoch(conn, *fence)
@@ -83,6 +91,8 @@ class Database:
             finally:
                 if self.is_mysql:
                     await release_session_locks(conn)
+                if toggle:
+                    await conn.run_sync(_sqlite_foreign_keys, True)
         for callback in self._after_write:
             callback()
 
@@ -112,6 +122,13 @@ def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
     cursor = dbapi_connection.cursor()
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
         cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_foreign_keys(conn: Any, on: bool) -> None:
+    """Outside a transaction (SQLite ignores the pragma inside one)."""
+    cursor = conn.connection.dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
     cursor.close()
 
 

@@ -3,7 +3,10 @@
 Each service lists its migrations in order. `migrate()` applies the ones not yet
 recorded, all in one write transaction that holds the database's write lock (SQLite
 `BEGIN IMMEDIATE`, a PostgreSQL advisory lock), so nodes starting together apply each
-migration exactly once. Running it again is a no-op.
+migration exactly once. Running it again is a no-op. On SQLite the transaction runs with
+foreign key actions off (SQLite's own procedure for rebuilding a table: dropping a parent
+table must not cascade to its children) and commits only if `foreign_key_check` finds
+nothing broken.
 
 The record is the service's own: a database object with a schema (several services on
 one PostgreSQL database) creates that schema first and keeps `schema_migrations` in it
@@ -68,7 +71,7 @@ def check_order(migrations: Sequence[Migration]) -> None:
 async def migrate(db: Database, migrations: Sequence[Migration]) -> list[int]:
     """Apply the migrations not yet recorded; return the versions applied now."""
     check_order(migrations)
-    async with _mysql_lock(db), db.write() as conn:
+    async with _mysql_lock(db), db.write(foreign_keys=False) as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
             if db.schema:
@@ -83,6 +86,10 @@ async def migrate(db: Database, migrations: Sequence[Migration]) -> list[int]:
             await migration.upgrade(conn)
             await conn.execute(schema_migrations.insert().values(version=migration.version, name=migration.name))
             applied.append(migration.version)
+        if conn.dialect.name == "sqlite" and applied:
+            broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+            if broken:
+                raise RuntimeError(f"migrations {applied} would break foreign keys: {broken[:5]}")
         return applied
 
 

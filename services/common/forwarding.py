@@ -5,6 +5,12 @@ and otherwise forwards the request to the current master (resolved from the repl
 membership) with an internal token. A forwarded request is never forwarded again, so a
 stale view of the master cannot make a loop. A write refused by fencing makes this node
 step down at once.
+
+The master sees the slave as the peer, so the slave sends the client's address in
+`X-Client-Address`; `client_address()` believes that header only on a request with a
+valid internal token, so a client cannot choose the address it is counted against.
+The client's own `X-Forwarded-For` is not relayed (the slave's uvicorn already applied
+it if, and only if, it came from a trusted proxy: `http.trusted_proxies`).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cluster.internal_auth import HEADER, InvalidInternalToken
 from cluster.internal_client import FORWARDED_BY, NoMasterError
 from cluster.master import NotMasterError
 from services.common.calls import relay
@@ -24,6 +31,8 @@ from services.common.problems import ServiceUnavailable
 from storage.errors import StaleEpochError
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+CLIENT_ADDRESS = "X-Client-Address"
+_NOT_RELAYED = {CLIENT_ADDRESS.lower(), "x-forwarded-for", "forwarded"}
 
 
 class NoMaster(ServiceUnavailable):
@@ -53,14 +62,29 @@ def on_master(endpoint: Endpoint, authorize: Callable[[Request], None] | None = 
     return run_on_master
 
 
+def client_address(request: Request) -> str:
+    """The address of the client: a forwarding peer's word for it, else the connection's."""
+    claimed, token = request.headers.get(CLIENT_ADDRESS), request.headers.get(HEADER)
+    if claimed and token:
+        try:
+            context_of(request).cluster.tokens.verify(token)
+        except InvalidInternalToken:
+            pass
+        else:
+            return claimed[:64]
+    return request.client.host if request.client else "unknown"
+
+
 async def _forward(request: Request) -> Response:
     ctx = context_of(request)
     if request.headers.get(FORWARDED_BY):
         raise NoMaster(f"{ctx.node.id} was sent a forwarded write but is not master", headers={"Retry-After": "1"})
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _NOT_RELAYED]
+    headers.append((CLIENT_ADDRESS, client_address(request)))
     try:
         upstream = await ctx.cluster.client.forward(
-            ctx.node.service, request.method, path, request.headers.items(), await request.body()
+            ctx.node.service, request.method, path, headers, await request.body()
         )
     except NoMasterError as exc:
         raise NoMaster(str(exc), headers={"Retry-After": "1"}) from None

@@ -33,12 +33,18 @@ class PasswordChange(_Body):
     new_password: str = Field(max_length=1024)
 
 
-class OtpCode(_Body):
+class OtpSetup(_Body):
+    password: str = Field(max_length=1024, description="your password: 2FA changes need it")
+
+
+class OtpConfirm(_Body):
     code: str = Field(pattern=r"^\d{6}$")
+    password: str = Field(max_length=1024, description="your password: 2FA changes need it")
 
 
 class OtpDisable(_Body):
     password: str = Field(max_length=1024)
+    code: str = Field(pattern=r"^\d{6}$", description="a current one-time code")
 
 
 class Profile(_Body):
@@ -85,7 +91,8 @@ MODELS: dict[str, type[BaseModel]] = {
     "LoginRequest": LoginRequest,
     "RefreshRequest": RefreshRequest,
     "PasswordChange": PasswordChange,
-    "OtpCode": OtpCode,
+    "OtpSetup": OtpSetup,
+    "OtpConfirm": OtpConfirm,
     "OtpDisable": OtpDisable,
     "UserCreate": UserCreate,
     "UserUpdate": UserUpdate,

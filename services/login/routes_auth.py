@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import time
+from typing import Any
 
 import pyotp
 from sqlalchemy import update
+from sqlalchemy.engine import Row
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -13,12 +16,13 @@ from starlette.routing import BaseRoute, Route
 from services.common.auth import authenticate
 from services.common.body import read_json
 from services.common.context import context_of
-from services.common.forwarding import on_master
+from services.common.forwarding import client_address, on_master
 from services.common.problems import Conflict, ProblemError, Unauthorized, ValidationFailed
-from services.login.models import LoginRequest, OtpCode, OtpDisable, PasswordChange, RefreshRequest
+from services.login.models import LoginRequest, OtpConfirm, OtpDisable, OtpSetup, PasswordChange, RefreshRequest
 from services.login.passwords import check_password, hash_password, policy_problems
 from services.login.sessions import MAX_ACCESS_SECONDS, RefreshRefused, RefreshReused, Tokens, needs_2fa_setup
-from services.login.state import login_of
+from services.login.state import LoginState, login_of
+from services.login.throttle import Attempt, retry_after
 from services.login.users import audit, user_by_id, user_by_name, user_json
 from storage.schemas.login import users
 
@@ -42,7 +46,36 @@ class TooManyAttempts(ProblemError):
 
 
 def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    return client_address(request)
+
+
+async def _reserve(state: LoginState, request: Request, username: str, now: float) -> Attempt:
+    """Reserve one password check against the throttle (before checking), or answer 429."""
+    policy = context_of(request).cluster.settings().security
+    attempt = await state.throttle.reserve(username, _client(request), policy, now)
+    if attempt.wait > 0:
+        raise TooManyAttempts(
+            f"too many failed attempts; retry in {math.ceil(attempt.wait)} s",
+            headers={"Retry-After": retry_after(attempt.wait)},
+        )
+    return attempt
+
+
+async def reauthenticate(request: Request, user: Row[Any], password: str, code: str | None = None) -> int | None:
+    """Check the password (and a current one-time code when `code` is given) of the signed-in
+    user before a security change: throttled like a login, so a stolen access token is no
+    way around the login throttle. Returns the code's time step."""
+    state, now = login_of(request), login_of(request).clock()
+    attempt = await _reserve(state, request, user.username, now)
+    if not await check_password(password, user.password_hash):
+        raise InvalidCredentials("the password is wrong")
+    step = None
+    if code is not None:
+        step = _otp_step(user.totp_secret or "", code, user.totp_last_step, now) if user.totp_secret else None
+        if step is None:
+            raise InvalidOtp("the one-time code is wrong or was already used")
+    await state.throttle.succeeded(attempt, now)
+    return step
 
 
 def _otp_step(secret: str, code: str, last_step: int | None, now: float) -> int | None:
@@ -72,28 +105,23 @@ async def login(request: Request) -> Response:
     ctx, state = context_of(request), login_of(request)
     body = await read_json(request, LoginRequest)
     policy = ctx.cluster.settings().security
-    now, client = time.time(), _client(request)
-    wait = await state.throttle.wait_seconds(body.username, client, policy, now)
-    if wait > 0:
-        raise TooManyAttempts(
-            f"too many failed attempts; retry in {wait:.0f} s", headers={"Retry-After": str(int(wait) + 1)}
-        )
+    now, client = state.clock(), _client(request)
+    # Reserved before the check: an attempt counts as failed unless it succeeds.
+    attempt = await _reserve(state, request, body.username, now)
     async with ctx.database.read() as conn:
         user = await user_by_name(conn, body.username)
     # Unknown names cost a bcrypt check too, so timing does not tell which names exist.
     valid = await check_password(body.password, user.password_hash if user else state.dummy_hash)
     if user is None or not valid or user.disabled:
-        await state.throttle.failed(body.username, client, policy, now)
         raise InvalidCredentials("the username or the password is wrong")
     otp_step = None
     if user.totp_enabled:
-        if not body.otp:
+        if not body.otp:  # counted too: the code is the rest of the credential
             raise OtpRequired("this account uses two-factor authentication: send otp")
         otp_step = _otp_step(user.totp_secret, body.otp, user.totp_last_step, now)
         if otp_step is None:
-            await state.throttle.failed(body.username, client, policy, now)
             raise InvalidOtp("the one-time code is wrong or was already used")
-    await state.throttle.succeeded(body.username)
+    await state.throttle.succeeded(attempt, now)
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
         values: dict[str, object] = {"last_login_at": now}
         if otp_step is not None:
@@ -197,8 +225,7 @@ async def change_password(request: Request) -> Response:
     policy = ctx.cluster.settings().security
     async with ctx.database.read() as conn:
         user = await user_by_id(conn, principal.user_id)
-    if not await check_password(body.old_password, user.password_hash):
-        raise InvalidCredentials("the old password is wrong")
+    await reauthenticate(request, user, body.old_password)
     problems = policy_problems(body.new_password, policy, user.username)
     if body.new_password == body.old_password:
         problems.append("must differ from the old password")
@@ -226,45 +253,68 @@ async def change_password(request: Request) -> Response:
 
 
 async def otp_setup(request: Request) -> Response:
-    """Start two-factor setup: a new secret and its otpauth:// URI for an authenticator app.
+    """Start two-factor setup (needs your password): a new secret and its otpauth:// URI.
     ---
     summary: Set up 2FA
+    description: A stolen access token alone cannot enrol the thief's authenticator.
     tags: [auth]
     security: [{bearer: []}]
+    requestBody:
+      required: true
+      content: {application/json: {schema: {$ref: "#/components/schemas/OtpSetup"}}}
     responses:
       "200": {description: "secret and otpauth_uri; confirm with a code to turn 2FA on"}
+      "401": {description: "Wrong password"}
       "409": {description: "2FA is already on"}
+      "429": {description: "Too many failed attempts; see Retry-After"}
     """
     ctx = context_of(request)
     principal = await authenticate(request, allow_2fa_setup=True)
+    body = await read_json(request, OtpSetup)
+    async with ctx.database.read() as conn:
+        user = await user_by_id(conn, principal.user_id)
+    if user.totp_enabled:
+        raise Conflict("two-factor authentication is already on; turn it off first")
+    await reauthenticate(request, user, body.password)
     secret = pyotp.random_base32()
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
-        user = await user_by_id(conn, principal.user_id)
-        if user.totp_enabled:
+        changed = await conn.execute(
+            update(users)
+            .where(users.c.id == user.id, users.c.totp_enabled.is_(False))
+            .values(totp_secret=secret, totp_last_step=None)
+        )
+        if not changed.rowcount:
             raise Conflict("two-factor authentication is already on; turn it off first")
-        await conn.execute(update(users).where(users.c.id == user.id).values(totp_secret=secret, totp_last_step=None))
+        await audit(conn, user.username, "2fa-setup-started", user.username)
     uri = pyotp.TOTP(secret).provisioning_uri(name=principal.username, issuer_name=OTP_ISSUER)
     return JSONResponse({"secret": secret, "otpauth_uri": uri})
 
 
 async def otp_confirm(request: Request) -> Response:
-    """Turn two-factor authentication on with a code from the authenticator app.
+    """Turn two-factor authentication on with your password and a code from the authenticator app.
     ---
     summary: Confirm 2FA
     tags: [auth]
     security: [{bearer: []}]
     requestBody:
       required: true
-      content: {application/json: {schema: {$ref: "#/components/schemas/OtpCode"}}}
+      content: {application/json: {schema: {$ref: "#/components/schemas/OtpConfirm"}}}
     responses:
       "200": {description: "2FA is on; log in again for tokens without the setup restriction"}
+      "401": {description: "Wrong password"}
       "409": {description: "No setup in progress"}
       "422": {description: "Wrong code"}
+      "429": {description: "Too many failed attempts; see Retry-After"}
     """
     ctx = context_of(request)
     principal = await authenticate(request, allow_2fa_setup=True)
-    body = await read_json(request, OtpCode)
-    now = time.time()
+    body = await read_json(request, OtpConfirm)
+    async with ctx.database.read() as conn:
+        user = await user_by_id(conn, principal.user_id)
+    if user.totp_enabled or not user.totp_secret:
+        raise Conflict("no two-factor setup in progress: POST /auth/otp/setup first")
+    await reauthenticate(request, user, body.password)
+    now = login_of(request).clock()
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
         user = await user_by_id(conn, principal.user_id)
         if user.totp_enabled or not user.totp_secret:
@@ -278,9 +328,10 @@ async def otp_confirm(request: Request) -> Response:
 
 
 async def otp_disable(request: Request) -> Response:
-    """Turn two-factor authentication off (needs your password).
+    """Turn two-factor authentication off: needs your password and a current code.
     ---
     summary: Turn 2FA off
+    description: Lost the authenticator? An admin can reset it (DELETE /users/{id}/otp).
     tags: [auth]
     security: [{bearer: []}]
     requestBody:
@@ -288,15 +339,18 @@ async def otp_disable(request: Request) -> Response:
       content: {application/json: {schema: {$ref: "#/components/schemas/OtpDisable"}}}
     responses:
       "200": {description: "2FA is off"}
-      "401": {description: "Wrong password"}
+      "401": {description: "Wrong password or code"}
+      "409": {description: "2FA is not on"}
+      "429": {description: "Too many failed attempts; see Retry-After"}
     """
     ctx = context_of(request)
     principal = await authenticate(request)
     body = await read_json(request, OtpDisable)
     async with ctx.database.read() as conn:
         user = await user_by_id(conn, principal.user_id)
-    if not await check_password(body.password, user.password_hash):
-        raise InvalidCredentials("the password is wrong")
+    if not user.totp_enabled:
+        raise Conflict("two-factor authentication is not on")
+    await reauthenticate(request, user, body.password, body.code)
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
         await conn.execute(
             update(users).where(users.c.id == user.id).values(totp_enabled=False, totp_secret=None, totp_last_step=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -10,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cluster.raft import RaftError
-from cluster.settings import Settings, masked, merge_patch
+from cluster.settings import MASK, SECRET_KEYS, Settings, masked, masked_patch, merge_patch
 from services.common.auth import ADMINS, authenticate
 from services.common.body import read_json
 from services.common.context import context_of
@@ -50,19 +51,29 @@ async def patch_settings(request: Request) -> Response:
       "422": {description: "A value is invalid"}
     """
     actor = await authenticate(request, "super_admin")
-    patch = (await read_json(request, SettingsPatch)).patch()
+    patch = _unchanged_secrets_dropped((await read_json(request, SettingsPatch)).patch())
     cluster = context_of(request).cluster
-    merged = merge_patch(cluster.raft.model.settings, patch)
+    box = cluster.secret_box
+    merged = merge_patch(box.open_settings(cluster.raft.model.settings), patch)
     try:
         validated = Settings.model_validate(merged)
     except ValidationError as exc:
         raise ValidationFailed.of(exc, root="(settings)") from None
-    stored = validated.model_dump(mode="json", exclude_defaults=True)
+    stored = box.seal_settings(validated.model_dump(mode="json", exclude_defaults=True))
     try:
-        version = await cluster.raft.update_settings(stored, actor.username, patch, time.time())
+        version = await cluster.raft.update_settings(stored, actor.username, masked_patch(patch), time.time())
     except RaftError as exc:
         raise ServiceUnavailable(f"the change did not commit: {exc.reason}", headers={"Retry-After": "1"}) from None
     return JSONResponse({**masked(validated), "version": version})
+
+
+def _unchanged_secrets_dropped(patch: dict[str, Any]) -> dict[str, Any]:
+    """A secret sent back as the mask GET /settings shows means "leave it as it is"."""
+    for section, key in SECRET_KEYS:
+        part = patch.get(section)
+        if isinstance(part, dict) and part.get(key) == MASK:
+            patch[section] = {k: v for k, v in part.items() if k != key}
+    return patch
 
 
 async def settings_audit(request: Request) -> Response:
@@ -76,7 +87,11 @@ async def settings_audit(request: Request) -> Response:
     """
     await authenticate(request, *ADMINS)
     page = page_of(request)
-    entries = list(reversed(context_of(request).cluster.raft.model.settings_audit))
+    # Masked here too: entries recorded before secrets were masked at the source.
+    entries = [
+        {**e, "changes": masked_patch(e["changes"])}
+        for e in reversed(context_of(request).cluster.raft.model.settings_audit)
+    ]
     return JSONResponse(page.body(entries[page.offset : page.offset + page.size], len(entries)))
 
 

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from cluster.settings import ROLES
 from services.common.auth import ADMINS, Principal, authenticate
 from services.common.body import read_json
+from services.common.calls import DependencyUnavailable, call_service
 from services.common.context import context_of
 from services.common.forwarding import on_master
 from services.common.internal import require_internal
@@ -27,6 +28,10 @@ from services.login.passwords import hash_password, policy_problems
 from services.login.state import login_of
 from services.login.users import audit, check_manages, user_by_id, user_json
 from storage.schemas.login import users
+
+# Fields an access token carries (services/login/sessions.py): changing one ends the
+# user's sessions everywhere, or a demoted admin would keep admin powers until expiry.
+TOKEN_CLAIMS = ("role", "cohort", "username", "must_change_password")
 
 
 def temporary_password() -> str:
@@ -160,7 +165,9 @@ async def user_contact(request: Request) -> Response:
 
 
 async def update_user(request: Request) -> Response:
-    """Change profile fields, the role, or disable the account (which ends its sessions).
+    """Change profile fields, the role, or disable the account.
+
+    Disabling it, or changing what its tokens carry (role, cohort), ends its sessions on every node.
     ---
     summary: Update a user
     tags: [users]
@@ -187,9 +194,11 @@ async def update_user(request: Request) -> Response:
                 check_manages(actor, changes["role"])
             if changes:
                 await conn.execute(update(users).where(users.c.id == user.id).values(**changes, updated_at=now))
-            if changes.get("disabled"):
-                ended = await state.issuer.end(conn, await state.issuer.sessions_of(conn, user.id), "disabled", now)
-            await audit(conn, actor.username, "user-update", user.username, changes=changes)
+            claims_changed = [k for k in TOKEN_CLAIMS if k in changes and changes[k] != getattr(user, k)]
+            if changes.get("disabled") or claims_changed:
+                reason = "disabled" if changes.get("disabled") else "claims-changed"
+                ended = await state.issuer.end(conn, await state.issuer.sessions_of(conn, user.id), reason, now)
+            await audit(conn, actor.username, "user-update", user.username, changes=changes, sessions_ended=len(ended))
             user = await user_by_id(conn, user.id)
     except IntegrityError:
         raise Conflict("the student number is already taken") from None
@@ -197,28 +206,60 @@ async def update_user(request: Request) -> Response:
     return JSONResponse(user_json(user))
 
 
+class StillEnrolled(Conflict):
+    slug, title = "user-has-enrollments", "The user still has enrollments"
+
+
+async def _course_places(request: Request, user_id: int) -> dict[str, list[dict[str, Any]]]:
+    """The user's enrollments and waitlist places in course_data (none in a cluster without it)."""
+    ctx = context_of(request)
+    if not any(node.service == "course_data" for node in ctx.config.nodes):
+        return {"enrolled": [], "waitlisted": []}
+    answer = await call_service(request, "course_data", "GET", f"/internal/students/{user_id}/courses")
+    if answer.status_code != 200:
+        raise DependencyUnavailable(f"course_data answered {answer.status_code}", headers={"Retry-After": "1"})
+    body = answer.json()
+    return {
+        kind: [{"course_id": c["id"], "code": c["code"]} for c in body.get(kind, [])]
+        for kind in ("enrolled", "waitlisted")
+    }
+
+
 async def delete_user(request: Request) -> Response:
-    """Delete an account and end its sessions.
+    """Delete an account and end its sessions; refused while it holds seats or waitlist places.
     ---
     summary: Delete a user
+    description: A student's enrollments and waitlist places must be dropped first (the 409 lists
+      them), so a seat is never left taken by an account that is gone. Ids are never given again.
     tags: [users]
     security: [{bearer: []}]
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
     responses:
       "204": {description: "Deleted"}
-      "409": {description: "You cannot delete yourself"}
+      "409": {description: "You cannot delete yourself, or the user still has enrollments (listed)"}
+      "503": {description: "course_data cannot be asked right now"}
     """
     ctx, state = context_of(request), login_of(request)
     actor = await authenticate(request, *ADMINS)
     if request.path_params["id"] == actor.user_id:
         raise Conflict("you cannot delete your own account")
+    async with ctx.database.read() as conn:
+        check_manages(actor, (await user_by_id(conn, request.path_params["id"])).role)
+    places = await _course_places(request, request.path_params["id"])
+    if places["enrolled"] or places["waitlisted"]:
+        codes = ", ".join(c["code"] for c in places["enrolled"] + places["waitlisted"])
+        raise StillEnrolled(
+            f"drop these enrollments and waitlist places first: {codes}",
+            enrolled=places["enrolled"],
+            waitlisted=places["waitlisted"],
+        )
     now = time.time()
     async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
         user = await user_by_id(conn, request.path_params["id"])
         check_manages(actor, user.role)
         ended = await state.issuer.end(conn, await state.issuer.sessions_of(conn, user.id), "deleted", now)
         await conn.execute(users.delete().where(users.c.id == user.id))
-        await audit(conn, actor.username, "user-delete", user.username)
+        await audit(conn, actor.username, "user-delete", user.username, id=user.id)
     await state.issuer.revoke_everywhere(ended)
     return Response(status_code=204)
 
@@ -364,8 +405,47 @@ async def unlock(request: Request) -> Response:
         user = await user_by_id(conn, user_id)
         check_manages(actor, user.role)
         await audit(conn, actor.username, "unlock", user.username)
-    await login_of(request).throttle.succeeded(user.username)
+    await login_of(request).throttle.unlock(user.username)
     return JSONResponse({"id": user_id, "unlocked": True})
+
+
+async def reset_otp(request: Request) -> Response:
+    """Turn an account's two-factor authentication off (a lost authenticator); its sessions end.
+    ---
+    summary: Reset 2FA
+    description: The user is told by a notification; they can set 2FA up again after logging in.
+    tags: [users]
+    security: [{bearer: []}]
+    parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
+    responses:
+      "200": {description: "2FA is off and the sessions ended"}
+      "403": {description: "Not allowed to manage this account"}
+      "404": {description: "No such user"}
+    """
+    ctx, state = context_of(request), login_of(request)
+    actor, user_id = await _admin_action(request)
+    now = time.time()
+    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        user = await user_by_id(conn, user_id)
+        check_manages(actor, user.role)
+        await conn.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(totp_enabled=False, totp_secret=None, totp_last_step=None, updated_at=now)
+        )
+        ended = await state.issuer.end(conn, await state.issuer.sessions_of(conn, user_id), "2fa-reset", now)
+        await audit(conn, actor.username, "2fa-reset", user.username, was_enabled=bool(user.totp_enabled))
+        await notify(
+            conn,
+            user_id,
+            "2fa-reset",
+            "Your two-factor authentication was reset",
+            f"An administrator ({actor.username}) turned off two-factor authentication on your account "
+            f"{user.username}. Set it up again after you sign in. If you did not ask for this, contact the registrar.",
+            now,
+        )
+    await state.issuer.revoke_everywhere(ended)
+    return JSONResponse({"id": user_id, "totp_enabled": False, "sessions_ended": len(ended)})
 
 
 def user_routes() -> list[BaseRoute]:
@@ -379,5 +459,6 @@ def user_routes() -> list[BaseRoute]:
         Route("/users/{id:int}/password-reset", on_master(reset_password), methods=["POST"]),
         Route("/users/{id:int}/sessions/revoke", on_master(revoke_sessions), methods=["POST"]),
         Route("/users/{id:int}/unlock", on_master(unlock), methods=["POST"]),
+        Route("/users/{id:int}/otp", on_master(reset_otp), methods=["DELETE"]),
         Route("/internal/users/{id:int}/contact", user_contact, methods=["GET"]),
     ]

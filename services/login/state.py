@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from starlette.requests import Request
@@ -33,6 +34,7 @@ class LoginState:
     issuer: SessionIssuer
     throttle: LoginThrottle
     dummy_hash: str  # checked against for unknown usernames, so they cost as much as known ones
+    clock: Callable[[], float] = field(default=time.time)  # the throttle's time: tests set it
 
 
 def login_of(request: Request) -> LoginState:
@@ -75,7 +77,7 @@ async def start_login(ctx: NodeContext, stack: AsyncExitStack) -> LoginState:
     rounds = ctx.cluster.settings().security.bcrypt_rounds
     await ensure_default_accounts(ctx.database, rounds)
     dummy = await hash_password(secrets.token_urlsafe(16), rounds)
-    return LoginState(keys, SessionIssuer(keys, ctx.cluster), LoginThrottle(ctx.redis, ctx.config.redis.url), dummy)
+    return LoginState(keys, SessionIssuer(keys, ctx.cluster), LoginThrottle(ctx.redis), dummy)
 
 
 def local_jwks(ctx: NodeContext) -> JwksSource:

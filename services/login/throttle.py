@@ -1,77 +1,182 @@
 """Slowing down password guessing, shared by every login node through Redis.
 
-Per username, known or not (so answers never reveal which usernames exist): after
-`throttle_after_failures` failures each further attempt must wait twice as long as the
-one before (capped at five minutes); at `lockout_threshold` failures the name is locked
-for `lockout_minutes`, or until an admin unlocks it. A success clears the record.
-Per client address: failed attempts are counted in moving windows
-(`address_failure_limits`, e.g. "30 per minute; 200 per hour", by the `limits` library).
+Every password check (a login, and the re-authentication of a password or 2FA change)
+first *reserves* an attempt, in one Lua script, so concurrent requests cannot all pass a
+check made before any of them is counted: a reservation counts as a failure until a
+success settles it. What is counted (the policy, see SECURITY.md):
+
+- Per (account, address): after `throttle_after_failures` failures each further attempt
+  waits twice as long as the one before (capped at five minutes); at
+  `lockout_threshold` failures that address is locked out of that account for
+  `lockout_minutes`, or until an admin unlocks the account. Only the guessing address
+  is slowed down.
+- Per account: at most `account_failures_per_hour` failures in any hour from addresses
+  it has not logged in from, and as many again from the addresses it has (the last
+  `KNOWN_ADDRESSES` of them, for `KNOWN_DAYS`). However many requests run at once, an
+  account evaluates at most twice that many wrong passwords an hour, and a stranger who
+  fills the first budget does not lock the owner out of their known address.
+- Per address, across accounts: failures in moving windows (`address_failure_limits`,
+  e.g. "30 per minute; 200 per hour").
+
+Unknown usernames are counted exactly like known ones, so answers never reveal which
+exist. A success clears its (account, address) record and makes the address known.
+The clock is the caller's (`now`), so tests inject time instead of racing it.
 """
 
 from __future__ import annotations
 
 import math
+import secrets
+from dataclasses import dataclass
 
 from limits import parse_many
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
 
 from cluster.settings import SecuritySettings
 
-_MAX_DELAY = 300.0
-_ADDRESS_SCOPE = "login-failures-by-address"
+MAX_DELAY_SECONDS = 300.0
+ACCOUNT_WINDOW_SECONDS = 3600.0
+KNOWN_ADDRESSES = 10
+KNOWN_DAYS = 90
+
+# KEYS: pairs (hash address -> "count last locked_until"), known (hash address -> last
+# success), strangers' and known addresses' hourly buckets (sorted sets of attempt ids by
+# time), then one sorted set per address window.
+# ARGV: now, attempt id, address, throttle_after, lockout_at, lockout_seconds,
+# account_limit, account_window, max_delay, then (amount, seconds) per address window.
+_RESERVE = """
+local now, id, addr = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local after, lock_at, lock_for = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local limit, window, max_delay = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local wait = 0
+local count, last, locked = 0, 0, 0
+local record = redis.call('HGET', KEYS[1], addr)
+if record then
+  local c, l, u = string.match(record, '(%S+) (%S+) (%S+)')
+  count, last, locked = tonumber(c), tonumber(l), tonumber(u)
+end
+if locked > 0 then
+  if locked > now then wait = math.max(wait, locked - now) else count, last, locked = 0, 0, 0 end
+elseif count >= after then
+  local ready = last + math.min(max_delay, 2 ^ (count - after))
+  if ready > now then wait = math.max(wait, ready - now) end
+end
+local bucket = KEYS[3]
+if redis.call('HEXISTS', KEYS[2], addr) == 1 then bucket = KEYS[4] end
+local function full(key, amount, seconds)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - seconds)
+  if redis.call('ZCARD', key) >= amount then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    wait = math.max(wait, tonumber(oldest[2]) + seconds - now, 0.001)
+  end
+end
+full(bucket, limit, window)
+local windows = #KEYS - 4
+for i = 1, windows do full(KEYS[4 + i], tonumber(ARGV[8 + 2 * i]), tonumber(ARGV[9 + 2 * i])) end
+if wait > 0 then return {0, string.format('%.17g', wait)} end
+count, last = count + 1, now
+if count >= lock_at then locked = now + lock_for end
+redis.call('HSET', KEYS[1], addr, string.format('%d %.17g %.17g', count, last, locked))
+redis.call('EXPIRE', KEYS[1], math.ceil(math.max(window, lock_for + max_delay)))
+redis.call('ZADD', bucket, now, id)
+redis.call('EXPIRE', bucket, math.ceil(window))
+for i = 1, windows do
+  redis.call('ZADD', KEYS[4 + i], now, id)
+  redis.call('EXPIRE', KEYS[4 + i], math.ceil(tonumber(ARGV[9 + 2 * i])))
+end
+return {1, bucket}
+"""
+
+# KEYS: pairs, known, bucket, address windows...; ARGV: now, attempt id, address, known cap, known seconds.
+_SUCCEED = """
+local now, id, addr = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+redis.call('HDEL', KEYS[1], addr)
+for i = 3, #KEYS do redis.call('ZREM', KEYS[i], id) end
+redis.call('HSET', KEYS[2], addr, ARGV[1])
+local known = redis.call('HGETALL', KEYS[2])
+if #known / 2 > tonumber(ARGV[4]) then
+  local oldest, at = nil, nil
+  for i = 1, #known, 2 do
+    local t = tonumber(known[i + 1])
+    if at == nil or t < at then oldest, at = known[i], t end
+  end
+  redis.call('HDEL', KEYS[2], oldest)
+end
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A reserved attempt: `wait` > 0 means refused (retry after that many seconds)."""
+
+    wait: float
+    account: str = ""
+    address: str = ""
+    id: str = ""
+    keys: tuple[str, ...] = ()
 
 
 class LoginThrottle:
-    def __init__(self, redis: Redis, url: str) -> None:
+    def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        # Share the node's connection pool (closed with it) instead of opening another.
-        self._storage = RedisStorage(
-            url.replace("redis://", "async+redis://", 1),
-            implementation="redispy",
-            connection_pool=redis.connection_pool,  # type: ignore[arg-type]  # limits types options narrowly
-        )
-        self._limiter = MovingWindowRateLimiter(self._storage)
+        self._reserve = redis.register_script(_RESERVE)
+        self._succeed = redis.register_script(_SUCCEED)
 
     @staticmethod
-    def _key(username: str) -> str:
-        return f"login:failures:{username.strip().lower()[:64]}"
+    def account(username: str) -> str:
+        return username.strip().lower()[:64]
 
-    async def wait_seconds(self, username: str, address: str, policy: SecuritySettings, now: float) -> float:
-        """How long this attempt must wait (0: it may go ahead)."""
-        waits = [0.0]
-        for limit in parse_many(policy.address_failure_limits):
-            if not await self._limiter.test(limit, _ADDRESS_SCOPE, address):
-                stats = await self._limiter.get_window_stats(limit, _ADDRESS_SCOPE, address)
-                waits.append(max(1.0, stats.reset_time - now))
-        record = await self.redis.hgetall(self._key(username))
-        count = int(record.get(b"count", 0))
-        last = float(record.get(b"last", 0))
-        locked_until = float(record.get(b"locked_until", 0))
-        if locked_until:
-            if locked_until > now:
-                waits.append(locked_until - now)
-            else:
-                await self.redis.delete(self._key(username))  # the lock has run out: a fresh start
-        elif count >= policy.throttle_after_failures:
-            delay = min(_MAX_DELAY, 2.0 ** (count - policy.throttle_after_failures))
-            waits.append(last + delay - now)
-        return max(waits)
+    @staticmethod
+    def _account_keys(account: str) -> tuple[str, str, str, str]:
+        base = f"login:throttle:{account}"
+        return f"{base}:pairs", f"{base}:known", f"{base}:strangers", f"{base}:known-bucket"
 
-    async def failed(self, username: str, address: str, policy: SecuritySettings, now: float) -> None:
-        for limit in parse_many(policy.address_failure_limits):
-            await self._limiter.hit(limit, _ADDRESS_SCOPE, address)
-        key = self._key(username)
-        count = await self.redis.hincrby(key, "count", 1)
-        await self.redis.hset(key, "last", now)
-        if count >= policy.lockout_threshold:
-            await self.redis.hset(key, "locked_until", now + policy.lockout_minutes * 60)
-        await self.redis.expire(key, math.ceil(policy.lockout_minutes * 60 + _MAX_DELAY))
+    async def reserve(self, username: str, address: str, policy: SecuritySettings, now: float) -> Attempt:
+        """Reserve one password check for `username` from `address`, or say how long to wait."""
+        account = self.account(username)
+        windows = [(limit.amount, limit.get_expiry()) for limit in parse_many(policy.address_failure_limits)]
+        window_keys = [f"login:throttle:address:{address}:{seconds}" for _, seconds in windows]
+        attempt_id = secrets.token_hex(8)
+        keys = [*self._account_keys(account), *window_keys]
+        args: list[str | float | int] = [
+            repr(now),
+            attempt_id,
+            address,
+            policy.throttle_after_failures,
+            policy.lockout_threshold,
+            policy.lockout_minutes * 60,
+            policy.account_failures_per_hour,
+            ACCOUNT_WINDOW_SECONDS,
+            MAX_DELAY_SECONDS,
+        ]
+        for amount, seconds in windows:
+            args += [amount, seconds]
+        granted, detail = await self._reserve(keys=keys, args=args)
+        if not int(granted):
+            return Attempt(wait=max(float(detail), 0.001))  # refused, however short the wait
+        bucket = detail.decode() if isinstance(detail, bytes) else str(detail)
+        pairs, known = keys[0], keys[1]
+        return Attempt(0.0, account, address, attempt_id, (pairs, known, bucket, *window_keys))
 
-    async def succeeded(self, username: str) -> None:
-        await self.redis.delete(self._key(username))
+    async def succeeded(self, attempt: Attempt, now: float) -> None:
+        """The checked password (and code) were right: the attempt is not a failure after all."""
+        await self._succeed(
+            keys=list(attempt.keys),
+            args=[repr(now), attempt.id, attempt.address, KNOWN_ADDRESSES, KNOWN_DAYS * 86_400],
+        )
 
-    async def locked_until(self, username: str) -> float | None:
-        value = await self.redis.hget(self._key(username), "locked_until")
-        return float(value) if value else None
+    async def unlock(self, username: str) -> None:
+        """An admin clears an account's failure records (its known addresses stay known)."""
+        pairs, _, strangers, known_bucket = self._account_keys(self.account(username))
+        await self.redis.delete(pairs, strangers, known_bucket)
+
+    async def failures(self, username: str) -> int:
+        """Failed attempts counted against `username` in the last hour (for tests and operators)."""
+        _, _, strangers, known_bucket = self._account_keys(self.account(username))
+        return sum([await self.redis.zcard(strangers), await self.redis.zcard(known_bucket)])
+
+
+def retry_after(wait: float) -> str:
+    return str(max(1, math.ceil(wait)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, Double, ForeignKey, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialects import MYSQL_TABLE
 from storage.migrations import Migration, create_tables
@@ -32,6 +33,10 @@ users = Table(
     Column("password_changed_at", Double, nullable=False),
     Column("last_login_at", Double),
     **MYSQL_TABLE,
+    # AUTOINCREMENT: SQLite would otherwise give a deleted last user's id to the next one,
+    # and with it that student's enrollments and holds in course_data. (PostgreSQL's
+    # identity sequence never goes back.)
+    sqlite_autoincrement=True,
 )
 
 sessions = Table(
@@ -82,6 +87,24 @@ audit_log = Table(
     **MYSQL_TABLE,
 )
 
+
+async def _user_ids_never_reused(conn: AsyncConnection) -> None:
+    """Rebuild a SQLite users table made without AUTOINCREMENT (SQLite's 12-step way; the
+    migration runs with foreign key actions off, so sessions survive the drop)."""
+    if conn.dialect.name != "sqlite":
+        return
+    found = await conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'users'")
+    if "AUTOINCREMENT" in found.scalar_one().upper():
+        return
+    rebuilt = users.to_metadata(MetaData(), name="users_rebuilt")
+    await conn.run_sync(rebuilt.create)
+    columns = ", ".join(f'"{c.name}"' for c in users.columns)
+    await conn.exec_driver_sql(f"INSERT INTO users_rebuilt ({columns}) SELECT {columns} FROM users")
+    await conn.exec_driver_sql("DROP TABLE users")
+    await conn.exec_driver_sql("ALTER TABLE users_rebuilt RENAME TO users")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(100, "users, sessions, refresh tokens, keys, audit", create_tables(*metadata.sorted_tables)),
+    Migration(101, "user ids never reused (SQLite AUTOINCREMENT)", _user_ids_never_reused),
 )

@@ -26,8 +26,10 @@ class Account:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def log_in(client: TestClient, username: str, password: str, **extra: Any) -> Any:
-    return client.post("/auth/login", json={"username": username, "password": password, **extra})
+def log_in(
+    client: TestClient, username: str, password: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Any:
+    return client.post("/auth/login", json={"username": username, "password": password, **extra}, headers=headers)
 
 
 def default_account(client: TestClient, username: str, new_password: str = STRONG) -> Account:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import pickle
+import sqlite3
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyotp
@@ -16,10 +20,15 @@ from joserfc.jwk import OctKey, OKPKey
 from starlette.testclient import TestClient
 
 from cluster.config import ClusterConfig
+from cluster.internal_auth import HEADER, InternalTokens
+from cluster.secrets import load_or_create_secret
 from ops.tokens import signing_key
 from services import app_factory
+from services.common.forwarding import CLIENT_ADDRESS
+from services.login import routes_auth
+from services.login.passwords import check_password
 from tests.api.login_kit import STRONG, Account, default_account, forge, log_in, new_account
-from tests.support import make_config, wait_master, wait_until
+from tests.support import make_config, wait_master
 
 
 @pytest.fixture
@@ -44,6 +53,13 @@ def admin(client: TestClient) -> Account:
 @pytest.fixture
 def root(client: TestClient) -> Account:
     return default_account(client, "super_admin")
+
+
+def audit_rows(config: ClusterConfig) -> list[tuple[str, str, str]]:
+    """(actor, action, target) of the login audit, read from its database file."""
+    path = config.database_url("login").split("///", 1)[1]
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return [tuple(r) for r in db.execute("SELECT actor, action, target FROM audit_log ORDER BY id")]
 
 
 def patch_settings(client: TestClient, root: Account, patch: dict[str, object]) -> None:
@@ -175,6 +191,22 @@ def test_admin_revoke_disable_and_reset_end_sessions(client: TestClient, admin: 
     assert log_in(client, "victim-disable", STRONG).status_code == 401
 
 
+def test_a_role_or_cohort_change_ends_the_sessions(client: TestClient, admin: Account, root: Account) -> None:
+    demoted = new_account(client, root, "deputy", "admin")
+    assert client.get("/users", headers=demoted.auth).status_code == 200
+    changed = client.patch(f"/users/{demoted.id}", json={"role": "student"}, headers=root.auth)
+    assert changed.status_code == 200, changed.text
+    assert client.get("/users", headers=demoted.auth).status_code == 401  # not admin powers until expiry
+    assert client.post("/auth/refresh", json={"refresh_token": demoted.refresh}).status_code == 401
+    student = new_account(client, admin, "moved", "student")
+    same = client.patch(f"/users/{student.id}", json={"full_name": "Moved On"}, headers=admin.auth)
+    assert same.status_code == 200
+    assert client.get("/auth/me", headers=student.auth).status_code == 200  # a profile edit keeps them
+    assert client.patch(f"/users/{student.id}", json={"cohort": 2024}, headers=admin.auth).status_code == 200
+    assert client.get("/auth/me", headers=student.auth).status_code == 401
+    assert log_in(client, "moved", STRONG).status_code == 200
+
+
 def test_key_rotation_keeps_old_tokens_valid(client: TestClient, root: Account) -> None:
     before = client.get("/.well-known/jwks.json").json()["keys"]
     rotated = client.post("/auth/keys/rotate", headers=root.auth)
@@ -190,22 +222,111 @@ def test_key_rotation_keeps_old_tokens_valid(client: TestClient, root: Account) 
 # brute force
 
 
-def test_failures_slow_down_then_lock_and_admins_unlock(client: TestClient, admin: Account, root: Account) -> None:
+class Clock:
+    """The login service's throttle clock, moved by the test (never raced against)."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.now = time.time()
+        client.app_state["ctx"].service.clock = lambda: self.now
+
+
+@pytest.fixture
+def clock(client: TestClient) -> Clock:
+    return Clock(client)
+
+
+@pytest.fixture
+def evaluated(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every password the login service checks against a hash, in order."""
+    checked: list[str] = []
+
+    async def counting(password: str, hashed: str) -> bool:
+        checked.append(password)
+        return await check_password(password, hashed)
+
+    monkeypatch.setattr(routes_auth, "check_password", counting)
+    return checked
+
+
+def from_address(config: ClusterConfig, address: str) -> dict[str, str]:
+    """Headers of a login a slave forwards for a client at `address` (an internal token vouches)."""
+    secret = load_or_create_secret(config.data_dir, "cluster")
+    return {HEADER: InternalTokens(secret, "login-2").mint(), CLIENT_ADDRESS: address}
+
+
+def burst(client: TestClient, requests: list[tuple[str, str, dict[str, str]]]) -> list[int]:
+    """Send (username, password, headers) logins all at once; their statuses."""
+    with ThreadPoolExecutor(len(requests)) as pool:
+        answers = pool.map(
+            lambda r: client.post("/auth/login", json={"username": r[0], "password": r[1]}, headers=r[2]), requests
+        )
+        return [a.status_code for a in answers]
+
+
+def test_failures_slow_down_then_lock_and_admins_unlock(
+    client: TestClient, clock: Clock, admin: Account, root: Account
+) -> None:
     patch_settings(client, root, {"security": {"throttle_after_failures": 2, "lockout_threshold": 3}})
     user = new_account(client, admin, "bob", "student")
     assert [log_in(client, "bob", "wrong-guess").status_code for _ in range(2)] == [401, 401]
     throttled = log_in(client, "bob", STRONG)
     assert throttled.status_code == 429  # even the right password waits
-    assert int(throttled.headers["retry-after"]) >= 1
-    wait_until(lambda: log_in(client, "bob", "wrong-guess").status_code == 401, 10, "the delay to pass")
+    assert throttled.headers["retry-after"] == "1"
+    clock.now += 1
+    assert log_in(client, "bob", "wrong-guess").status_code == 401
     locked = log_in(client, "bob", STRONG)
     assert locked.status_code == 429
-    assert int(locked.headers["retry-after"]) > 60  # locked for lockout_minutes
+    assert int(locked.headers["retry-after"]) == 15 * 60  # locked for lockout_minutes
     assert client.post(f"/users/{user.id}/unlock", headers=admin.auth).status_code == 200
     assert log_in(client, "bob", STRONG).status_code == 200
 
 
-def test_unknown_usernames_answer_exactly_like_known_ones(client: TestClient, admin: Account, root: Account) -> None:
+def test_a_concurrent_burst_evaluates_no_more_guesses_than_the_throttle_allows(
+    client: TestClient, clock: Clock, evaluated: list[str], admin: Account
+) -> None:
+    new_account(client, admin, "erin", "student")
+    evaluated.clear()
+    statuses = burst(client, [("erin", f"guess-{i}", {}) for i in range(24)])
+    assert sorted(statuses) == [401] * 3 + [429] * 21  # throttle_after_failures 3, then a delay
+    assert len(evaluated) == 3
+    assert log_in(client, "erin", STRONG).status_code == 429  # the right one, sent after them, waits too
+    clock.now += 1
+    assert log_in(client, "erin", STRONG).status_code == 200
+    assert len(evaluated) == 4
+
+
+def test_many_addresses_get_the_account_budget_and_the_owner_still_logs_in(
+    client: TestClient, config: ClusterConfig, clock: Clock, evaluated: list[str], admin: Account, root: Account
+) -> None:
+    patch_settings(client, root, {"security": {"account_failures_per_hour": 5}})
+    new_account(client, admin, "dora", "student")  # logs in once: this address is now known
+    evaluated.clear()
+    strangers = [("dora", f"guess-{i}", from_address(config, f"203.0.113.{i}")) for i in range(30)]
+    assert sorted(burst(client, strangers)) == [401] * 5 + [429] * 25
+    assert len(evaluated) == 5  # the bound on guesses per account per hour, however many at once
+    assert log_in(client, "dora", STRONG, headers=from_address(config, "203.0.113.99")).status_code == 429
+    assert log_in(client, "dora", STRONG).status_code == 200  # the owner, from an address they used before
+    clock.now += 3600
+    assert log_in(client, "dora", STRONG, headers=from_address(config, "203.0.113.99")).status_code == 200
+
+
+def test_a_client_cannot_choose_the_address_it_is_counted_against(
+    client: TestClient, config: ClusterConfig, root: Account
+) -> None:
+    patch_settings(client, root, {"security": {"address_failure_limits": "4 per minute"}})
+    forged = from_address(config, "198.51.100.1")
+    forged[HEADER] = "not-a-token"
+    for i in range(4):
+        spoofed = {**forged, CLIENT_ADDRESS: f"198.51.100.{i}", "X-Forwarded-For": f"198.51.100.{i}"}
+        assert log_in(client, f"guess-{i}", "wrong-guess", headers=spoofed).status_code == 401
+    assert log_in(client, "guess-9", "wrong-guess", headers={CLIENT_ADDRESS: "198.51.100.9"}).status_code == 429
+    vouched = from_address(config, "198.51.100.9")  # a slave relaying another client: counted apart
+    assert log_in(client, "guess-9", "wrong-guess", headers=vouched).status_code == 401
+
+
+def test_unknown_usernames_answer_exactly_like_known_ones(
+    client: TestClient, clock: Clock, admin: Account, root: Account
+) -> None:
     patch_settings(client, root, {"security": {"throttle_after_failures": 2, "lockout_threshold": 3}})
     new_account(client, admin, "carol", "student")
     known = [log_in(client, "carol", "wrong-guess") for _ in range(3)]
@@ -214,7 +335,7 @@ def test_unknown_usernames_answer_exactly_like_known_ones(client: TestClient, ad
     assert known[0].json()["detail"] == unknown[0].json()["detail"]
 
 
-def test_one_address_is_throttled_across_usernames(client: TestClient, root: Account) -> None:
+def test_one_address_is_throttled_across_usernames(client: TestClient, clock: Clock, root: Account) -> None:
     patch_settings(client, root, {"security": {"address_failure_limits": "4 per minute"}})
     statuses = [log_in(client, f"guess-{i}", "wrong-guess").status_code for i in range(6)]
     assert statuses[:4] == [401] * 4
@@ -225,17 +346,15 @@ def test_one_address_is_throttled_across_usernames(client: TestClient, root: Acc
 
 
 def test_totp_enrolment_login_and_replay(client: TestClient, admin: Account) -> None:
-    setup = client.post("/auth/otp/setup", headers=admin.auth).json()
+    setup = client.post("/auth/otp/setup", json={"password": admin.password}, headers=admin.auth).json()
     assert setup["otpauth_uri"].startswith("otpauth://totp/")
     totp = pyotp.TOTP(setup["secret"])
     now = time.time()
-    assert (
-        client.post(
-            "/auth/otp/confirm", json={"code": "000000" if totp.now() != "000000" else "111111"}, headers=admin.auth
-        ).status_code
-        == 422
-    )
-    assert client.post("/auth/otp/confirm", json={"code": totp.at(now)}, headers=admin.auth).status_code == 200
+    wrong = "000000" if totp.now() != "000000" else "111111"
+    confirm = {"code": wrong, "password": admin.password}
+    assert client.post("/auth/otp/confirm", json=confirm, headers=admin.auth).status_code == 422
+    confirm["code"] = totp.at(now)
+    assert client.post("/auth/otp/confirm", json=confirm, headers=admin.auth).status_code == 200
     no_code = log_in(client, "admin", admin.password)
     assert no_code.status_code == 401
     assert no_code.json()["type"] == "/problems/otp-required"
@@ -247,6 +366,50 @@ def test_totp_enrolment_login_and_replay(client: TestClient, admin: Account) -> 
     assert log_in(client, "admin", admin.password, otp=next_code).status_code == 401  # a code works once
 
 
+def test_2fa_changes_need_the_password_and_turning_it_off_a_code(
+    client: TestClient, config: ClusterConfig, admin: Account
+) -> None:
+    """A stolen access token alone can neither enrol the thief's authenticator nor remove the owner's."""
+    user = new_account(client, admin, "owner", "student")
+    thief = user.auth
+    assert client.post("/auth/otp/setup", json={}, headers=thief).status_code == 422  # no password
+    assert client.post("/auth/otp/setup", json={"password": "a guess"}, headers=thief).status_code == 401
+    setup = client.post("/auth/otp/setup", json={"password": STRONG}, headers=thief)
+    assert setup.status_code == 200
+    totp = pyotp.TOTP(setup.json()["secret"])
+    code = totp.at(time.time())
+    assert client.post("/auth/otp/confirm", json={"code": code}, headers=thief).status_code == 422
+    guessed = client.post("/auth/otp/confirm", json={"code": code, "password": "a guess"}, headers=thief)
+    assert guessed.status_code == 401
+    assert client.post("/auth/otp/confirm", json={"code": code, "password": STRONG}, headers=thief).status_code == 200
+    off = {"password": STRONG}
+    assert client.request("DELETE", "/auth/otp", json=off, headers=thief).status_code == 422  # no code
+    off["code"] = code  # already used to confirm
+    refused = client.request("DELETE", "/auth/otp", json=off, headers=thief)
+    assert refused.status_code == 401
+    assert refused.json()["type"] == "/problems/invalid-otp"
+    off["code"] = totp.at(time.time() + totp.interval)
+    assert client.request("DELETE", "/auth/otp", json=off, headers=thief).status_code == 200
+    assert log_in(client, "owner", STRONG).status_code == 200
+
+
+def test_an_admin_resets_a_lost_authenticator_audited(
+    client: TestClient, config: ClusterConfig, admin: Account
+) -> None:
+    user = new_account(client, admin, "forgetful", "student")
+    secret = client.post("/auth/otp/setup", json={"password": STRONG}, headers=user.auth).json()["secret"]
+    code = pyotp.TOTP(secret).now()
+    confirmed = client.post("/auth/otp/confirm", json={"code": code, "password": STRONG}, headers=user.auth)
+    assert confirmed.status_code == 200
+    assert log_in(client, "forgetful", STRONG).json()["type"] == "/problems/otp-required"
+    assert client.delete(f"/users/{user.id}/otp", headers=user.auth).status_code == 403  # admins only
+    reset = client.delete(f"/users/{user.id}/otp", headers=admin.auth)
+    assert reset.status_code == 200, reset.text
+    assert client.get("/auth/me", headers=user.auth).status_code == 401  # its sessions ended
+    assert log_in(client, "forgetful", STRONG).status_code == 200
+    assert ("admin", "2fa-reset", "forgetful") in audit_rows(config)
+
+
 def test_settings_can_require_2fa_for_a_role(client: TestClient, admin: Account, root: Account) -> None:
     patch_settings(client, root, {"security": {"require_2fa_roles": ["teacher"]}})
     teacher = new_account(client, admin, "tina", "teacher")
@@ -254,7 +417,7 @@ def test_settings_can_require_2fa_for_a_role(client: TestClient, admin: Account,
     refused = client.get("/users", headers=teacher.auth)
     assert refused.status_code == 403
     assert refused.json()["type"] == "/problems/2fa-setup-required"
-    assert client.post("/auth/otp/setup", headers=teacher.auth).status_code == 200
+    assert client.post("/auth/otp/setup", json={"password": STRONG}, headers=teacher.auth).status_code == 200
 
 
 # users
@@ -346,3 +509,25 @@ def test_settings_are_validated_audited_and_only_super_admins_change_them(
     audit = client.get("/settings/audit", headers=admin.auth).json()["items"][0]
     assert audit["by"] == "super_admin"
     assert audit["changes"]["course"] == {"max_credits": 30}
+
+
+def test_secret_settings_are_masked_in_the_audit_and_sealed_in_the_replicated_state(
+    client: TestClient, config: ClusterConfig, admin: Account, root: Account
+) -> None:
+    secret = "smtp-pass-6f1d2a"
+    patch_settings(client, root, {"notifications": {"smtp_password": secret, "sms_webhook_token": "tok-9c8b7a"}})
+    ctx = client.app_state["ctx"]
+    assert ctx.cluster.settings().notifications.smtp_password == secret  # what the sender uses
+    audit = client.get("/settings/audit", headers=admin.auth)
+    assert secret not in audit.text
+    assert "tok-9c8b7a" not in audit.text
+    assert audit.json()["items"][0]["changes"]["notifications"]["smtp_password"] == "********"
+    assert secret not in client.get("/settings", headers=admin.auth).text
+    patch_settings(client, root, {"notifications": {"smtp_password": "********", "smtp_host": "mail.example"}})
+    assert ctx.cluster.settings().notifications.smtp_password == secret  # the mask sent back changes nothing
+    snapshot = pickle.dumps(ctx.cluster.raft.model)  # what a Raft dump file holds
+    assert secret.encode() not in snapshot
+    on_disk = [f for f in (config.data_dir / "raft").iterdir() if f.is_file()]
+    assert on_disk  # the journal at least
+    for path in on_disk:
+        assert secret.encode() not in path.read_bytes(), path.name

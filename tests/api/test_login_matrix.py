@@ -52,6 +52,7 @@ ACCESS = {
     ("POST", "/users/{id}/password-reset"): ADMIN,
     ("POST", "/users/{id}/sessions/revoke"): ADMIN,
     ("POST", "/users/{id}/unlock"): ADMIN,
+    ("DELETE", "/users/{id}/otp"): ADMIN,
     ("GET", "/internal/users/{id}/contact"): INTERNAL,
     ("GET", "/notifications"): ADMIN,
     ("GET", "/settings"): ADMIN,

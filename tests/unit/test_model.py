@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cluster.model import ClusterModel, Member
+from cluster.settings import SecretBox, SecretSealError
 
 
 def test_first_grant_then_compare_and_set_refuses_others() -> None:
@@ -70,3 +73,22 @@ def test_membership_register_heartbeat_forget() -> None:
     assert model.forget("a")
     assert "a" not in model.members
     assert model.master("login", 6.0) is None
+
+
+def test_the_settings_audit_keeps_a_mask_for_a_secret_whatever_was_proposed() -> None:
+    model = ClusterModel()
+    model.update_settings({}, "root", {"notifications": {"smtp_password": "pw", "smtp_host": "h"}}, now=1.0)
+    model.update_settings({}, "root", {"notifications": {"smtp_password": None}}, now=2.0)
+    assert [e["changes"] for e in model.settings_audit] == [
+        {"notifications": {"smtp_password": "********", "smtp_host": "h"}},
+        {"notifications": {"smtp_password": None}},  # cleared, and the audit says so
+    ]
+
+
+def test_sealed_secrets_open_only_with_the_same_cluster_secret() -> None:
+    box = SecretBox("cluster-one")
+    stored = box.seal_settings({"notifications": {"smtp_password": "pw", "smtp_port": 25}})
+    assert "pw" not in str(stored)
+    assert box.open_settings(stored) == {"notifications": {"smtp_password": "pw", "smtp_port": 25}}
+    with pytest.raises(SecretSealError):
+        SecretBox("cluster-two").open_settings(stored)
