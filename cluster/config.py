@@ -215,6 +215,9 @@ HELP: dict[str, str] = {
     "http.max_body_bytes": "larger request bodies are refused with 413",
     "http.log_level": "debug, info, warning or error",
     "http.graceful_shutdown_seconds": "how long a stopping node finishes requests in flight",
+    "http.trusted_proxies": (
+        "addresses or networks of reverse proxies whose X-Forwarded-For is believed (default: none)"
+    ),
     "raft.lease_seconds": "a master lease lives this long unless renewed",
     "raft.renew_every_seconds": "how often a master renews its lease",
     "raft.lease_margin_seconds": "a master stops acting this long before its lease ends (clock drift allowance)",
