@@ -85,6 +85,7 @@ class HttpConfig:
     max_body_bytes: int
     log_level: str
     graceful_shutdown_seconds: float
+    max_import_bytes: int = 16 * 1_048_576  # CSV imports (`POST .../import`), parsed off the event loop
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,12 @@ class ClusterConfig:
 DEFAULTS: dict[str, Any] = {
     "cluster": {"name": "course-selection", "data_dir": "./data"},
     "redis": {"url": "", "private_port": 6390, "server_binary": "redis-server", "max_connections": 64},
-    "http": {"max_body_bytes": 1_048_576, "log_level": "info", "graceful_shutdown_seconds": 5.0},
+    "http": {
+        "max_body_bytes": 1_048_576,
+        "max_import_bytes": 16 * 1_048_576,
+        "log_level": "info",
+        "graceful_shutdown_seconds": 5.0,
+    },
     "raft": {
         "lease_seconds": 1.5,
         "renew_every_seconds": 0.3,
@@ -274,6 +280,7 @@ def _validate(
 
     h = data["http"]
     _check_positive(problems, "http.max_body_bytes", h["max_body_bytes"], int)
+    _check_positive(problems, "http.max_import_bytes", h["max_import_bytes"], int)
     if h["log_level"] not in ("debug", "info", "warning", "error"):
         problems.append("http.log_level: must be one of debug, info, warning, error")
     _check_positive(problems, "http.graceful_shutdown_seconds", h["graceful_shutdown_seconds"], float)
@@ -300,7 +307,9 @@ def _validate(
         nodes=nodes,
         services=services,
         redis=RedisConfig(r["url"], r["private_port"], r["server_binary"], r["max_connections"]),
-        http=HttpConfig(h["max_body_bytes"], h["log_level"], float(h["graceful_shutdown_seconds"])),
+        http=HttpConfig(
+            h["max_body_bytes"], h["log_level"], float(h["graceful_shutdown_seconds"]), h["max_import_bytes"]
+        ),
         raft=RaftConfig(**{k: float(v) for k, v in rf.items()}),
         debug=DebugConfig(failpoints),
         source=source,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
@@ -16,14 +17,18 @@ from starlette.routing import BaseRoute, Route
 from services.common.auth import ADMINS, authenticate
 from services.common.body import read_json
 from services.common.context import context_of
-from services.common.csv_body import CsvRows
+from services.common.csv_body import Problem, chunks, csv_bytes, parse_csv, problem
 from services.common.forwarding import on_master
+from services.common.jobs import Job, accepted, jobs_of
 from services.common.problems import NotFound, ValidationFailed
 from services.course_data.audit import record
 from services.course_data.models import CODE
 from storage.schemas.course_data import completed_courses
 
 MAX_ROWS = 50_000
+COLUMNS = ("student_id", "course_code")
+CHUNK = 5000  # rows per worker call, and per progress update
+BATCH = 1000  # rows per statement
 
 
 class CompletedIn(BaseModel):
@@ -133,36 +138,63 @@ async def remove_completed(request: Request) -> Response:
     return Response(status_code=204)
 
 
+def check_completed(rows: list[tuple[int, dict[str, str]]]) -> list[tuple[int, int | None, str, list[Problem]]]:
+    """(line, student id, code, problems) of each row (runs in the import worker)."""
+    checked = []
+    for line, row in rows:
+        student, code = row.get("student_id", ""), row.get("course_code", "")
+        problems = []
+        student_id = int(student) if student.isascii() and student.isdigit() and len(student) < 19 else 0
+        if student_id < 1:
+            problems.append(problem(line, "student_id", "must be a positive whole number"))
+        if not re.match(CODE, code):
+            problems.append(problem(line, "course_code", "not a course code"))
+        checked.append((line, student_id or None, code, problems))
+    return checked
+
+
+async def run_completed_import(job: Job, data: bytes) -> None:
+    parsed = await job.in_worker(parse_csv, data, COLUMNS, COLUMNS, MAX_ROWS)
+    job.errors.extend(parsed.errors)
+    pairs: set[tuple[int, str]] = set()
+    done, total = 0, len(parsed.rows)
+    for chunk in chunks(parsed.rows, CHUNK):
+        for _, student_id, code, problems in await job.in_worker(check_completed, chunk):
+            job.errors.extend(problems)
+            if student_id is not None and not problems:
+                pairs.add((student_id, code))
+        done += len(chunk)
+        await job.progress("validating", done, total)
+    job.refuse_if_errors("recorded")
+    await job.progress("writing", 0, len(pairs))
+    ordered = sorted(pairs)
+    async with job.writing() as conn:
+        for start in range(0, len(ordered), BATCH):
+            await _record(conn, set(ordered[start : start + BATCH]))
+            await asyncio.sleep(0)
+        await record(conn, job.actor.username, "completed-import", time.time(), reason=f"{len(pairs)} record(s)")
+        job.result = {"recorded": len(pairs)}
+
+
 async def import_completed(request: Request) -> Response:
-    """Record completed courses from CSV: header `student_id,course_code`; all rows or none.
+    """Record completed courses from CSV, as a job: header `student_id,course_code`; all rows or none.
     ---
     summary: Import completed courses (CSV)
+    description: "Answers 202 at once with the job's URL (Location); GET it for progress, every
+      bad row ({line, field, reason}) and how many records were made."
     tags: [registration]
     security: [{bearer: []}]
     requestBody:
       required: true
       content: {text/csv: {schema: {type: string}}}
     responses:
-      "200": {description: "recorded: how many rows"}
-      "422": {description: "errors: every bad row with its line number and reason"}
+      "202": {description: "id and url of the import job (also in Location)"}
+      "409": {description: "Another import is running on this service (its job url; see Retry-After)"}
+      "415": {description: "Not text/csv"}
     """
     actor = await authenticate(request, *ADMINS)
-    rows = await CsvRows.of(request, ("student_id", "course_code"), ("student_id", "course_code"), MAX_ROWS)
-    pairs: set[tuple[int, str]] = set()
-    for line, row in rows:
-        student, code = row.get("student_id", ""), row.get("course_code", "")
-        if not student.isdigit() or int(student) < 1:
-            rows.problem(line, "student_id", "must be a positive whole number")
-        if not re.match(CODE, code):
-            rows.problem(line, "course_code", "not a course code")
-        if student.isdigit() and int(student) >= 1 and re.match(CODE, code):
-            pairs.add((int(student), code))
-    rows.refuse_if_any(len(pairs), "recorded")
-    ctx = context_of(request)
-    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
-        await _record(conn, pairs)
-        await record(conn, actor.username, "completed-import", time.time(), reason=f"{len(pairs)} record(s)")
-    return JSONResponse({"recorded": len(pairs)})
+    data = await csv_bytes(request)
+    return accepted(await jobs_of(request).submit("completed", actor, lambda job: run_completed_import(job, data)))
 
 
 def completed_routes() -> list[BaseRoute]:

@@ -1,4 +1,5 @@
-"""Tables every service's database has: fencing epochs, the masters' write checks, the notification outbox."""
+"""Tables every service's database has: fencing epochs, the masters' write checks, the notification
+outbox, and import jobs."""
 
 from __future__ import annotations
 
@@ -39,8 +40,34 @@ outbox = Table(
     Index("ix_outbox_due", "status", "next_attempt_at"),
 )
 
+# CSV imports run as jobs on the service's master (services/common/jobs.py): the row is the
+# client's view of the work (status, progress, every error, the result) and outlives the request.
+import_jobs = Table(
+    "import_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),  # users, courses, completed
+    Column("status", String(16), nullable=False),  # queued, running, succeeded, failed
+    Column("phase", String(16), nullable=False, default=""),  # parsing, validating, checking, hashing, writing
+    Column("rows_total", Integer, nullable=False, default=0),
+    Column("rows_done", Integer, nullable=False, default=0),
+    Column("submitted_by", String(64), nullable=False),
+    Column("submitted_role", String(16), nullable=False),
+    Column("node_id", String(64), nullable=False),  # the master that runs it
+    Column("epoch", Integer, nullable=False),  # its master epoch: a later master fails it as interrupted
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("detail", Text, nullable=False, default=""),
+    Column("error_count", Integer, nullable=False, default=0),
+    Column("errors", Text, nullable=False, default="[]"),  # JSON: [{line, field, reason}], capped
+    Column("result", Text),  # JSON, once succeeded
+    Index("ix_import_jobs_status", "status"),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "fencing epochs", create_tables(fencing_epochs)),
     Migration(2, "write checks", create_tables(write_checks)),
     Migration(3, "notification outbox", create_tables(outbox)),
+    Migration(10, "import jobs", create_tables(import_jobs)),
 )

@@ -76,6 +76,23 @@ audit_log = Table(
     Index("ix_audit_log_at", "at"),
 )
 
+# One-time set-password tokens (their SHA-256 only): imported accounts without a password get
+# one by email and cannot sign in until it is used (services/login/password_tokens.py).
+password_tokens = Table(
+    "password_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(100, "users, sessions, refresh tokens, keys, audit", create_tables(*metadata.sorted_tables)),
+    Migration(
+        100,
+        "users, sessions, refresh tokens, keys, audit",
+        create_tables(users, sessions, used_refresh_tokens, signing_keys, audit_log),
+    ),
+    Migration(110, "set-password tokens", create_tables(password_tokens)),
 )
