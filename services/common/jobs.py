@@ -74,6 +74,7 @@ class Job:
     runner: JobRunner
     errors: list[Problem] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
+    committed: bool = False
 
     @property
     def url(self) -> str:
@@ -120,11 +121,13 @@ class Job:
                 .values(
                     status="succeeded",
                     phase="done",
+                    rows_done=import_jobs.c.rows_total,
                     result=orjson.dumps(self.result).decode(),
                     updated_at=now,
                     finished_at=now,
                 )
             )
+        self.committed = True
 
 
 Work = Callable[[Job], Awaitable[None]]
@@ -194,6 +197,9 @@ class JobRunner:
         try:
             await self._set(job, status="running", phase="parsing")
             await work(job)
+            if not job.committed:  # work with nothing to write
+                async with job.writing():
+                    pass
         except ImportRefused as exc:
             await self._finish_failed(job, str(exc))
         except (Interrupted, NotMasterError, StaleEpochError) as exc:
@@ -208,19 +214,22 @@ class JobRunner:
         finally:
             self._active, self._reserved = None, False
 
-    async def _set(self, job: Job, **values: Any) -> None:
-        async with self.database.write(fence=job.fence()) as conn:
+    async def _set(self, job: Job, *, as_master: bool = False, **values: Any) -> None:
+        """Update the job's row: within its own epoch, or (`as_master`) as whichever epoch is current."""
+        async with self.database.write(fence=self.fence() if as_master else job.fence()) as conn:
             await conn.execute(
                 update(import_jobs).where(import_jobs.c.id == job.id).values(**values, updated_at=self.clock())
             )
 
     async def _finish_failed(self, job: Job, detail: str) -> None:
-        """Record the failure and its errors; if this node cannot write any more, the next master will."""
+        """Record the failure and its errors (a master of a later epoch may: the job has stopped);
+        if this node is no master any more, the next master will."""
         now = self.clock()
         errors = sorted(job.errors, key=lambda e: (e["line"], e["field"]))
         with contextlib.suppress(Interrupted, NotMasterError, StaleEpochError):
             await self._set(
                 job,
+                as_master=True,
                 status="failed",
                 detail=detail,
                 error_count=len(errors),
