@@ -1,12 +1,18 @@
-"""python -m ops.bench {catalogue,failover,login,rush} [options]   (see --help of each benchmark)"""
+"""python -m ops.bench {catalogue,failover,import,login,rush} [options]   (see --help of each benchmark)"""
 
 from __future__ import annotations
 
 import sys
 
-from ops.bench import catalogue, failover, login, rush
+from ops.bench import catalogue, failover, imports, login, rush
 
-BENCHMARKS = {"catalogue": catalogue.main, "failover": failover.main, "login": login.main, "rush": rush.main}
+BENCHMARKS = {
+    "catalogue": catalogue.main,
+    "failover": failover.main,
+    "import": imports.main,
+    "login": login.main,
+    "rush": rush.main,
+}
 
 
 def main(argv: list[str]) -> int:

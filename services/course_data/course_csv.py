@@ -41,7 +41,7 @@ COLUMNS = (
 )
 REQUIRED = ("code", "title", "credits", "capacity")
 MAX_ROWS = 10_000
-CHUNK = 1000  # rows per worker call, and per progress update
+CHUNK = 1000  # rows per worker call (its answer is unpickled holding the GIL: keep it small)
 BATCH = 500  # rows per statement (and per lookup of existing codes)
 _MEETING = re.compile(r"^(?P<day>[A-Za-z]{3})[a-z]*\s+(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})$")
 _DAYS = {d.lower(): i for i, d in enumerate(WEEKDAYS)}

@@ -33,7 +33,7 @@ from storage.schemas.login import users
 COLUMNS = ("username", "role", "full_name", "email", "phone", "student_number", "cohort", "department", "password")
 REQUIRED = ("username", "role")
 MAX_ROWS = 50_000
-CHUNK = 2000  # rows per worker call, and per progress update
+CHUNK = 1000  # rows per worker call (its answer is unpickled holding the GIL: keep it small)
 HASH_CHUNK = 8  # passwords per worker call (bcrypt: ~0.25 s each at cost 12)
 BATCH = 500  # rows per statement (and per lookup of existing names)
 
