@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -38,7 +38,7 @@ from cluster.master import NotMasterError
 from services.common.auth import ADMINS, Principal, authenticate
 from services.common.background import run_in_background
 from services.common.context import NodeContext, context_of
-from services.common.csv_body import Problem, problem
+from services.common.csv_body import Problem, decoded, plan_csv, problem
 from services.common.jobs_pool import WorkerPool
 from services.common.problems import Conflict, Forbidden, NotFound, ServiceUnavailable
 from storage.database import Database
@@ -96,6 +96,30 @@ class Job:
     async def in_worker(self, fn: Callable[..., T], *args: Any) -> T:
         self.fence()
         return await self.runner.pool.run(fn, *args)
+
+    async def csv_chunks(
+        self,
+        data: bytes,
+        columns: Sequence[str],
+        required: Sequence[str],
+        max_rows: int,
+        chunk: int,
+        check: Callable[..., tuple[list[Problem], list[T]]],
+        *args: Any,
+    ) -> AsyncIterator[list[T]]:
+        """Each chunk of the file as `check(text, header, lines_before, *args)` validated it in the
+        worker, with every problem added to the job's errors and the progress recorded."""
+        plan = await self.in_worker(plan_csv, data, columns, required, max_rows, chunk)
+        self.errors.extend(plan.errors)
+        text = decoded(data) if plan.chunks else ""
+        done = 0
+        await self.progress("validating", done, plan.rows)
+        for start, end, before, count in plan.chunks:
+            problems, checked = await self.in_worker(check, text[start:end], plan.header, before, *args)
+            self.errors.extend(problems)
+            yield checked
+            done += count
+            await self.progress("validating", done, plan.rows)
 
     async def progress(self, phase: str, done: int, total: int) -> None:
         async with self.runner.database.write(fence=self.fence()) as conn:

@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from services.common.csv_body import Problem, chunks, parse_csv, problem
+from services.common.csv_body import Problem, problem, rows_of
 from services.common.jobs import ImportRefused, Job
 from services.course_data.audit import record
 from services.course_data.models import CourseIn, minutes
@@ -47,8 +46,7 @@ _MEETING = re.compile(r"^(?P<day>[A-Za-z]{3})[a-z]*\s+(?P<start>\d{1,2}:\d{2})\s
 _DAYS = {d.lower(): i for i, d in enumerate(WEEKDAYS)}
 
 
-@dataclass(frozen=True)
-class CheckedCourse:
+class CheckedCourse(NamedTuple):  # (a tuple: cheap to send back from the worker)
     line: int
     values: dict[str, Any] | None  # CourseIn's fields (meetings and prerequisites too); None if invalid
     problems: list[Problem]
@@ -66,10 +64,11 @@ def meetings_of(text: str) -> list[dict[str, object]]:
     return found
 
 
-def check_courses(rows: list[tuple[int, dict[str, str]]]) -> list[CheckedCourse]:
-    """Validate rows as the API would (runs in the worker)."""
+def check_courses(text: str, header: list[str], before: int) -> tuple[list[Problem], list[CheckedCourse]]:
+    """Validate a chunk's rows as the API would (runs in the worker)."""
+    parsed = rows_of(text, header, before)
     checked = []
-    for line, values in rows:
+    for line, values in parsed.rows:
         data: dict[str, object] = dict(values)
         try:
             data["meetings"] = meetings_of(values.get("meetings", ""))
@@ -84,17 +83,14 @@ def check_courses(rows: list[tuple[int, dict[str, str]]]) -> list[CheckedCourse]
             checked.append(CheckedCourse(line, None, problems))
             continue
         checked.append(CheckedCourse(line, body.model_dump(), []))
-    return checked
+    return parsed.errors, checked
 
 
 async def run_course_import(job: Job, data: bytes) -> None:
-    parsed = await job.in_worker(parse_csv, data, COLUMNS, REQUIRED, MAX_ROWS)
-    job.errors.extend(parsed.errors)
-    total, done = len(parsed.rows), 0
     found: list[CheckedCourse] = []
     seen: dict[str, int] = {}
-    for chunk in chunks(parsed.rows, CHUNK):
-        for checked in await job.in_worker(check_courses, chunk):
+    async for chunk in job.csv_chunks(data, COLUMNS, REQUIRED, MAX_ROWS, CHUNK, check_courses):
+        for checked in chunk:
             job.errors.extend(checked.problems)
             if checked.values is None:
                 continue
@@ -104,8 +100,6 @@ async def run_course_import(job: Job, data: bytes) -> None:
                 continue
             seen[code] = checked.line
             found.append(checked)
-        done += len(chunk)
-        await job.progress("validating", done, total)
     for start in range(0, len(found), BATCH):
         batch = found[start : start + BATCH]
         async with job.runner.database.read() as conn:

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 from services.common.auth import ADMINS, authenticate
 from services.common.body import read_json
 from services.common.context import context_of
-from services.common.csv_body import Problem, chunks, csv_bytes, parse_csv, problem
+from services.common.csv_body import Problem, csv_bytes, problem, rows_of
 from services.common.forwarding import on_master
 from services.common.jobs import Job, accepted, jobs_of
 from services.common.problems import NotFound, ValidationFailed
@@ -139,33 +139,29 @@ async def remove_completed(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def check_completed(rows: list[tuple[int, dict[str, str]]]) -> list[tuple[int, int | None, str, list[Problem]]]:
-    """(line, student id, code, problems) of each row (runs in the import worker)."""
-    checked = []
-    for line, row in rows:
+def check_completed(text: str, header: list[str], before: int) -> tuple[list[Problem], list[tuple[int, str]]]:
+    """Every problem, and the valid (student id, code) pairs, of a chunk (runs in the import worker)."""
+    parsed = rows_of(text, header, before)
+    problems, pairs = parsed.errors, []
+    for line, row in parsed.rows:
         student, code = row.get("student_id", ""), row.get("course_code", "")
-        problems = []
         student_id = int(student) if student.isascii() and student.isdigit() and len(student) < 19 else 0
+        valid = True
         if student_id < 1:
             problems.append(problem(line, "student_id", "must be a positive whole number"))
+            valid = False
         if not re.match(CODE, code):
             problems.append(problem(line, "course_code", "not a course code"))
-        checked.append((line, student_id or None, code, problems))
-    return checked
+            valid = False
+        if valid:
+            pairs.append((student_id, code))
+    return problems, pairs
 
 
 async def run_completed_import(job: Job, data: bytes) -> None:
-    parsed = await job.in_worker(parse_csv, data, COLUMNS, COLUMNS, MAX_ROWS)
-    job.errors.extend(parsed.errors)
     pairs: set[tuple[int, str]] = set()
-    done, total = 0, len(parsed.rows)
-    for chunk in chunks(parsed.rows, CHUNK):
-        for _, student_id, code, problems in await job.in_worker(check_completed, chunk):
-            job.errors.extend(problems)
-            if student_id is not None and not problems:
-                pairs.add((student_id, code))
-        done += len(chunk)
-        await job.progress("validating", done, total)
+    async for chunk in job.csv_chunks(data, COLUMNS, COLUMNS, MAX_ROWS, CHUNK, check_completed):
+        pairs.update(chunk)
     job.refuse_if_errors("recorded")
     await job.progress("writing", 0, len(pairs))
     ordered = sorted(pairs)

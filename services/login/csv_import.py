@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from sqlalchemy import or_, select
@@ -21,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cluster.settings import SecuritySettings
 from services.common.auth import Principal
-from services.common.csv_body import Problem, chunks, parse_csv, problem
+from services.common.csv_body import Problem, problem, rows_of
 from services.common.jobs import ImportRefused, Job
 from services.common.problems import Forbidden
 from services.login.models import UserCreate
@@ -38,8 +37,7 @@ HASH_CHUNK = 8  # passwords per worker call (bcrypt: ~0.25 s each at cost 12)
 BATCH = 500  # rows per statement (and per lookup of existing names)
 
 
-@dataclass(frozen=True)
-class CheckedUser:
+class CheckedUser(NamedTuple):  # (a tuple: cheap to send back from the worker)
     line: int
     values: dict[str, Any] | None  # the account's columns, without the password; None if invalid
     password: str | None
@@ -47,11 +45,12 @@ class CheckedUser:
 
 
 def check_users(
-    rows: list[tuple[int, dict[str, str]]], policy: SecuritySettings, actor: Principal
-) -> list[CheckedUser]:
-    """Validate rows on their own (runs in the worker): the model, the role, the password policy."""
+    text: str, header: list[str], before: int, policy: SecuritySettings, actor: Principal
+) -> tuple[list[Problem], list[CheckedUser]]:
+    """Validate a chunk's rows on their own (runs in the worker): the model, the role, the password policy."""
+    parsed = rows_of(text, header, before)
     checked = []
-    for line, values in rows:
+    for line, values in parsed.rows:
         problems: list[Problem] = []
         try:
             body = UserCreate.model_validate(values)
@@ -69,7 +68,7 @@ def check_users(
         # A password from the file was chosen by the admin: the user changes it at first sign-in.
         account = {**body.model_dump(exclude={"password"}), "must_change_password": bool(body.password)}
         checked.append(CheckedUser(line, None if problems else account, body.password, problems))
-    return checked
+    return parsed.errors, checked
 
 
 async def _check_taken(job: Job, found: list[CheckedUser]) -> None:
@@ -98,15 +97,11 @@ async def _check_taken(job: Job, found: list[CheckedUser]) -> None:
 
 
 async def run_user_import(job: Job, data: bytes, policy: SecuritySettings) -> None:
-    parsed = await job.in_worker(parse_csv, data, COLUMNS, REQUIRED, MAX_ROWS)
-    job.errors.extend(parsed.errors)
-    total = len(parsed.rows)
     found: list[CheckedUser] = []
     names: dict[str, int] = {}
     numbers: dict[str, int] = {}
-    done = 0
-    for chunk in chunks(parsed.rows, CHUNK):
-        for checked in await job.in_worker(check_users, chunk, policy, job.actor):
+    async for chunk in job.csv_chunks(data, COLUMNS, REQUIRED, MAX_ROWS, CHUNK, check_users, policy, job.actor):
+        for checked in chunk:
             job.errors.extend(checked.problems)
             if checked.values is None:
                 continue
@@ -123,8 +118,6 @@ async def run_user_import(job: Job, data: bytes, policy: SecuritySettings) -> No
                 numbers.setdefault(number, checked.line)
             if not repeated:
                 found.append(checked)
-        done += len(chunk)
-        await job.progress("validating", done, total)
     await _check_taken(job, found)
     job.refuse_if_errors()
     hashes = await _hash_given_passwords(job, found, policy.bcrypt_rounds)

@@ -127,3 +127,12 @@ def test_an_import_needs_csv_and_an_admin_and_its_job_an_admin(client: TestClien
     assert [(e["line"], e["field"]) for e in header["errors"]] == [(1, "")]
     assert client.get(empty["url"]).status_code == 401
     assert client.get("/imports/999", headers=admin.auth).status_code == 404
+
+
+def test_a_super_admins_import_is_read_by_super_admins_only(client: TestClient, admin: Account) -> None:
+    root = default_account(client, "super_admin")
+    job = upload(client, root, "username,role\nadmin2,admin\n")
+    assert job["status"] == "succeeded", job
+    assert client.get(job["url"], headers=admin.auth).status_code == 403
+    mine = upload(client, admin, "username,role\nstu1,student\n")
+    assert client.get(mine["url"], headers=root.auth).status_code == 200
