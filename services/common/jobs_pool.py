@@ -16,6 +16,7 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -41,7 +42,11 @@ class WorkerPool:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` in the worker process; the event loop only waits."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool(), fn, *args)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool(), fn, *args)
+        except BrokenProcessPool:
+            self.close()  # the worker died (killed, out of memory): the next call starts a new one
+            raise
 
     def close(self) -> None:
         if self._executor is not None:
