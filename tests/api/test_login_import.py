@@ -4,6 +4,7 @@ all or nothing, ids in the result, and set-password tokens instead of a bcrypt p
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from starlette.testclient import TestClient
 
 from cluster.config import ClusterConfig
 from services import app_factory
+from services.login.passwords import UNUSABLE_PASSWORD
 from tests.api.login_kit import STRONG, Account, default_account, log_in
 from tests.api.registrar_kit import job_outcome
 from tests.support import make_config, wait_master
@@ -85,7 +87,16 @@ def test_every_bad_row_is_reported_at_once_and_nothing_is_created(client: TestCl
     assert [(e["line"], e["field"]) for e in both["errors"]] == [(2, "role"), (3, "username")]
 
 
-def test_an_import_answers_ids_and_invites_rows_without_a_password(client: TestClient, admin: Account) -> None:
+def password_hash(config: ClusterConfig, user_id: int) -> str:
+    path = config.database_url("login").removeprefix("sqlite+aiosqlite:///")
+    with sqlite3.connect(path) as db:
+        (hashed,) = db.execute("SELECT password_hash FROM users WHERE id = ?", (user_id,)).fetchone()
+    return str(hashed)
+
+
+def test_an_import_answers_ids_and_invites_rows_without_a_password(
+    client: TestClient, admin: Account, config: ClusterConfig
+) -> None:
     good = (
         "username,role,full_name,email,student_number,password\n"
         "ann,student,Ann,ann@uni.example,S100,\n"
@@ -101,7 +112,9 @@ def test_an_import_answers_ids_and_invites_rows_without_a_password(client: TestC
     assert job["result"]["set_password_tokens_sent"] == 1
     ids = job["result"]["ids"]
     assert client.get(f"/users/{ids['ann']}", headers=admin.auth).json()["student_number"] == "S100"
-    # ann has no password until she uses her token: nothing signs her in.
+    # ann has no password (no bcrypt was made for her) until she uses her token: nothing signs her in.
+    assert password_hash(config, ids["ann"]) == UNUSABLE_PASSWORD
+    assert password_hash(config, ids["ben"]).startswith("$2b$12$")
     assert log_in(client, "ann", "").status_code in (401, 422)
     assert log_in(client, "ann", STRONG).status_code == 401
     token = token_of(client, admin, ids["ann"])
