@@ -101,6 +101,7 @@ async def set_password(request: Request) -> Response:
                     password_tokens.c.token_hash == token_hash(body.token),
                     password_tokens.c.used_at.is_(None),
                     password_tokens.c.expires_at > now,
+                    users.c.created_at <= password_tokens.c.created_at,  # not a later account with its id
                 )
             )
         ).first()
