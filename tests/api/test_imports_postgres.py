@@ -1,4 +1,4 @@
-"""The course and completed-course import jobs on PostgreSQL (the other tests use SQLite)."""
+"""The import jobs on PostgreSQL (the other import tests use SQLite)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from starlette.testclient import TestClient
 
+from services import app_factory
 from storage.database import Database
+from tests.api.login_kit import default_account
 from tests.api.registrar_kit import Node, job_outcome, service_node
+from tests.support import make_config, wait_master
 
 
 async def _create(dsn: str, name: str) -> None:
@@ -55,3 +59,31 @@ def test_imports_write_all_rows_on_postgresql(node: Node) -> None:
     assert recorded["result"] == {"recorded": 1500}  # (9, P0003) was recorded already: kept once
     codes = node.client.get("/students/9/completed", headers=admin).json()["course_codes"]
     assert len(codes) == 500
+
+
+def test_the_users_import_on_postgresql(tmp_path: Path, redis_url: str, postgres_dsn: str) -> None:
+    name = f"imports_{secrets.token_hex(4)}"
+    asyncio.run(_create(postgres_dsn, name))
+    config = make_config(
+        tmp_path, redis_url=redis_url, services=("login",), CS_SERVICES__LOGIN__DATABASE_URL=f"{postgres_dsn}/{name}"
+    )
+    with TestClient(app_factory("login")(config, config.nodes[0]), raise_server_exceptions=False) as client:
+        wait_master(client, config)
+        admin = default_account(client, "admin")
+        rows = "".join(f"u{i:04d},student,S{i:04d}\n" for i in range(700))
+        answer = client.post(
+            "/users/import",
+            content="username,role,student_number\n" + rows,
+            headers={**admin.auth, "content-type": "text/csv"},
+        )
+        job = job_outcome(client, answer, admin.auth)
+        assert job["status"] == "succeeded", job
+        assert (job["result"]["created"], job["result"]["set_password_tokens_sent"]) == (700, 700)
+        assert client.get("/users?q=u0&page_size=1", headers=admin.auth).json()["total"] == 700
+        again = client.post(
+            "/users/import",
+            content="username,role,student_number\nu0001,student,\nnew1,student,S0002\n",
+            headers={**admin.auth, "content-type": "text/csv"},
+        )
+        errors = job_outcome(client, again, admin.auth)["errors"]
+        assert [(e["line"], e["field"]) for e in errors] == [(2, "username"), (3, "student_number")]
