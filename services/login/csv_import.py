@@ -128,6 +128,8 @@ async def _hash_given_passwords(job: Job, found: list[CheckedUser], rounds: int)
     """bcrypt hashes (by line) of the passwords the file gives, made in the worker a few at a time."""
     given = [c for c in found if c.password]
     hashes: dict[int, str] = {}
+    if given:
+        await job.progress("hashing", 0, len(given))
     for start in range(0, len(given), HASH_CHUNK):
         part = given[start : start + HASH_CHUNK]
         made = await job.in_worker(hash_passwords, [c.password for c in part], rounds)
