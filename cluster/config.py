@@ -111,6 +111,7 @@ class HttpConfig:
     # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (reverse proxies): IPs or
     # CIDR networks. None by default: a client's own X-Forwarded-For never chooses its address.
     trusted_proxies: tuple[str, ...] = ()
+    max_import_bytes: int = 16 * 1_048_576  # CSV imports (`POST .../import`), parsed off the event loop
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "http": {
         "max_body_bytes": 1_048_576,
+        "max_import_bytes": 16 * 1_048_576,
         "log_level": "info",
         "graceful_shutdown_seconds": 5.0,
         "trusted_proxies": [],
@@ -364,6 +366,7 @@ def _validate(
 
     h = data["http"]
     _check_positive(problems, "http.max_body_bytes", h["max_body_bytes"], int)
+    _check_positive(problems, "http.max_import_bytes", h["max_import_bytes"], int)
     if h["log_level"] not in ("debug", "info", "warning", "error"):
         problems.append("http.log_level: must be one of debug, info, warning, error")
     _check_positive(problems, "http.graceful_shutdown_seconds", h["graceful_shutdown_seconds"], float)
@@ -399,7 +402,13 @@ def _validate(
         redis=RedisConfig(
             r["url"], r["private_port"], r["server_binary"], r["max_connections"], sentinels, r["sentinel_service"]
         ),
-        http=HttpConfig(h["max_body_bytes"], h["log_level"], float(h["graceful_shutdown_seconds"]), tuple(proxies)),
+        http=HttpConfig(
+            h["max_body_bytes"],
+            h["log_level"],
+            float(h["graceful_shutdown_seconds"]),
+            trusted_proxies=tuple(proxies),
+            max_import_bytes=h["max_import_bytes"],
+        ),
         raft=RaftConfig(**{k: float(v) for k, v in rf.items()}),
         debug=DebugConfig(failpoints),
         source=source,

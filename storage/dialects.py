@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, any_, bindparam
+from sqlalchemy import ColumnElement, Table, Text, any_, bindparam
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 MYSQL_FAMILY = frozenset({"mysql", "mariadb"})
+# Text of any length: MySQL's TEXT holds 64 KiB, LONGTEXT 4 GiB (SQLite and PostgreSQL have no such limit).
+LONG_TEXT = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 MYSQL_TABLE: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 
@@ -34,11 +36,14 @@ def among(dialect: Dialect, column: ColumnElement[Any], values: Collection[Any])
 
 
 async def insert_new(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert `rows`, keeping (not failing on) those whose key is already there."""
+    """Insert `rows`, keeping (not failing on) those whose key is already there.
+
+    One small statement executed for many rows (executemany): a multi-row VALUES clause
+    of thousands of rows costs the event loop seconds to compile."""
     if is_mysql(conn.dialect):  # (not INSERT IGNORE: that would also turn strict-mode errors into warnings)
-        stmt = mysql.insert(table).values(list(rows))
+        stmt = mysql.insert(table)
         key = table.primary_key.columns.values()[0].name
-        await conn.execute(stmt.on_duplicate_key_update({key: stmt.inserted[key]}))
+        await conn.execute(stmt.on_duplicate_key_update({key: stmt.inserted[key]}), list(rows))
         return
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    await conn.execute(insert(table).values(list(rows)).on_conflict_do_nothing())
+    await conn.execute(insert(table).on_conflict_do_nothing(), list(rows))

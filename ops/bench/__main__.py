@@ -1,14 +1,15 @@
-"""python -m ops.bench {catalogue,failover,ledger,login,rush} [options]   (see --help of each benchmark)"""
+"""python -m ops.bench {catalogue,failover,import,ledger,login,rush} [options]   (see --help of each benchmark)"""
 
 from __future__ import annotations
 
 import sys
 
-from ops.bench import catalogue, failover, ledger, login, rush
+from ops.bench import catalogue, failover, imports, ledger, login, rush
 
 BENCHMARKS = {
     "catalogue": catalogue.main,
     "failover": failover.main,
+    "import": imports.main,
     "ledger": ledger.main,
     "login": login.main,
     "rush": rush.main,

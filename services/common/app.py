@@ -18,6 +18,7 @@ from services.common.auth import JwksSource, TokenVerifier
 from services.common.cluster_routes import CLUSTER_MODELS, cluster_routes
 from services.common.context import NodeContext, ServiceSpec
 from services.common.hot_path import HotPathMiddleware
+from services.common.jobs import job_routes, start_jobs
 from services.common.metrics import HttpMetrics
 from services.common.middleware import RequestContextMiddleware
 from services.common.notifications import notification_routes, start_outbox
@@ -78,6 +79,8 @@ def build_app(spec: ServiceSpec, config: ClusterConfig, node: NodeConfig) -> Sta
             ctx.verifier = TokenVerifier(jwks, cluster.raft.model.session_revoked)
             if spec.sends_notifications:
                 await start_outbox(ctx, stack)
+            if spec.runs_imports:
+                ctx.jobs = await start_jobs(ctx, stack)
             if spec.start is not None:
                 ctx.service = await spec.start(ctx, stack)
             log.info("node ready to serve", extra={"url": node.url})
@@ -89,6 +92,7 @@ def build_app(spec: ServiceSpec, config: ClusterConfig, node: NodeConfig) -> Sta
             *cluster_routes(),
             *docs_routes(spec.title, VERSION, spec.description, {**CLUSTER_MODELS, **spec.models}),
             *(notification_routes() if spec.sends_notifications else []),
+            *(job_routes() if spec.runs_imports else []),
             *spec.routes,
         ],
         middleware=[
@@ -104,7 +108,12 @@ def build_app(spec: ServiceSpec, config: ClusterConfig, node: NodeConfig) -> Sta
                 if spec.hot_routes
                 else []
             ),
-            Middleware(RequestContextMiddleware, max_body_bytes=config.http.max_body_bytes, metrics=metrics),
+            Middleware(
+                RequestContextMiddleware,
+                max_body_bytes=config.http.max_body_bytes,
+                max_import_bytes=config.http.max_import_bytes,
+                metrics=metrics,
+            ),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

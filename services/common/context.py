@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
@@ -17,6 +17,9 @@ from cluster.node import ClusterNode
 from services.common.auth import JwksSource, TokenVerifier
 from services.common.metrics import HttpMetrics
 from storage.database import Database
+
+if TYPE_CHECKING:
+    from services.common.jobs import JobRunner
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 
@@ -37,6 +40,8 @@ class ServiceSpec:
     start: Callable[[NodeContext, AsyncExitStack], Awaitable[Any]] | None = None
     # (method, path) -> raw handler, answered by services/common/hot_path.py ahead of the rest.
     hot_routes: Mapping[tuple[str, str], Callable[..., Awaitable[Any]]] = field(default_factory=dict)
+    # It has CSV imports, run as jobs by its master (services/common/jobs.py).
+    runs_imports: bool = False
     # Where this service reads the token signing keys; default: a login node over HTTP.
     local_jwks: Callable[[NodeContext], JwksSource] | None = None
 
@@ -54,6 +59,7 @@ class NodeContext:
     verifier: TokenVerifier = field(init=False)
     service: Any = None  # what the spec's `start` returned
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+    jobs: JobRunner | None = None  # when the spec runs imports
 
 
 def context_of(request: Request) -> NodeContext:

@@ -1,68 +1,122 @@
-"""CSV request bodies: the media type, UTF-8, the header, and every bad row with its line number.
+"""CSV request bodies: the media type (checked in the request), then, in the import worker,
+UTF-8, the header, and every row of the right shape with its line number.
 
-Importers read the rows with `CsvRows`, add their own problems to `errors`, and call
-`refuse_if_any` before writing anything: a file is taken whole or not at all.
+An import's request only checks the media type and keeps the bytes (`csv_bytes`). In
+the worker process, `plan_csv` checks the encoding and the header and cuts the file into
+chunks of whole rows (character offsets, and the line each starts after), and then each
+chunk is read there by `rows_of` and validated. The master's process so holds no object
+per row but the validated ones: a large file costs its event loop (and its garbage
+collector) little more than reading it.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TypedDict
 
 from starlette.requests import Request
 
-from services.common.problems import UnsupportedMediaType, ValidationFailed
+from services.common.problems import UnsupportedMediaType
 
 CSV_TYPES = ("text/csv", "application/csv")
 
 
-class CsvRows:
-    def __init__(self, text: str, columns: Sequence[str], required: Sequence[str], max_rows: int) -> None:
-        self.errors: list[dict[str, object]] = []
-        self._reader = csv.DictReader(io.StringIO(text, newline=""))
-        self._max_rows = max_rows
-        header = [h.strip() for h in self._reader.fieldnames or []]
-        missing = [c for c in required if c not in header]
-        unknown = [c for c in header if c not in columns]
+class Problem(TypedDict):
+    line: int
+    field: str
+    reason: str
+
+
+def problem(line: int, field: str, reason: str) -> Problem:
+    return {"line": line, "field": field, "reason": reason}
+
+
+@dataclass
+class CsvPlan:
+    """The header, and the file cut into chunks: (start, end, lines before, rows) each."""
+
+    header: list[str] = field(default_factory=list)
+    chunks: list[tuple[int, int, int, int]] = field(default_factory=list)
+    rows: int = 0
+    errors: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class ParsedCsv:
+    """Rows as (line number, stripped values without the empty ones), and what was wrong."""
+
+    rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    errors: list[Problem] = field(default_factory=list)
+
+
+async def csv_bytes(request: Request) -> bytes:
+    """The body of a `text/csv` request (415 otherwise); nothing is parsed here."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in CSV_TYPES:
+        raise UnsupportedMediaType("send the file as text/csv")
+    return await request.body()
+
+
+def decoded(data: bytes) -> str:
+    return data.decode("utf-8-sig")
+
+
+def plan_csv(data: bytes, columns: Sequence[str], required: Sequence[str], max_rows: int, chunk: int) -> CsvPlan:
+    """Check the encoding and the header and cut the rows into chunks (runs in the worker).
+    A bad encoding or header ends the plan there, with no chunks."""
+    plan = CsvPlan()
+    try:
+        text = decoded(data)
+    except UnicodeDecodeError:
+        plan.errors.append(problem(0, "", "the file is not UTF-8"))
+        return plan
+    source = io.StringIO(text, newline="")
+    reader = csv.reader(source)
+    try:
+        plan.header = [h.strip() for h in next(reader, [])]
+        missing = [c for c in required if c not in plan.header]
+        unknown = [c for c in plan.header if c not in columns]
         if missing or unknown:
             reason = "; ".join(
                 ([f"missing column(s): {', '.join(missing)}"] if missing else [])
                 + ([f"unknown column(s): {', '.join(unknown)}"] if unknown else [])
             )
-            raise ValidationFailed(f"line 1: {reason}", errors=[{"line": 1, "field": "", "reason": reason}])
+            plan.errors.append(problem(1, "", reason))
+            return plan
+        start, before, count = source.tell(), reader.line_num, 0
+        for row in reader:
+            if not row:
+                continue  # a blank line is no row
+            if plan.rows == max_rows:
+                plan.errors.append(problem(reader.line_num, "", f"more than {max_rows} rows"))
+                break
+            plan.rows += 1
+            count += 1
+            if count == chunk:
+                plan.chunks.append((start, source.tell(), before, count))
+                start, before, count = source.tell(), reader.line_num, 0
+        if count:
+            plan.chunks.append((start, source.tell(), before, count))
+    except csv.Error as exc:
+        plan.errors.append(problem(reader.line_num, "", f"not CSV: {exc}"))
+        plan.chunks = []
+        return plan
+    if not plan.rows and not plan.errors:
+        plan.errors.append(problem(2, "", "no rows"))
+    return plan
 
-    @classmethod
-    async def of(cls, request: Request, columns: Sequence[str], required: Sequence[str], max_rows: int) -> CsvRows:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type not in CSV_TYPES:
-            raise UnsupportedMediaType("send the file as text/csv")
-        try:
-            text = (await request.body()).decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise ValidationFailed(
-                "the file is not UTF-8", errors=[{"line": 0, "field": "", "reason": "not UTF-8"}]
-            ) from None
-        return cls(text, columns, required, max_rows)
 
-    def problem(self, line: int, field: str, reason: str) -> None:
-        self.errors.append({"line": line, "field": field, "reason": reason})
-
-    def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
-        """(line number, stripped values without the empty ones) for each row of the right shape."""
-        for count, row in enumerate(self._reader, start=1):
-            line = self._reader.line_num
-            if count > self._max_rows:
-                self.problem(line, "", f"more than {self._max_rows} rows")
-                return
-            if None in row:
-                self.problem(line, "", "more values than columns")
-                continue
-            yield line, {k.strip(): v.strip() for k, v in row.items() if k and v and v.strip()}
-
-    def refuse_if_any(self, taken: int, verb: str = "created") -> None:
-        """Raise 422 listing every problem (or that the file had no rows); nothing has been written."""
-        if not self.errors and not taken:
-            self.problem(2, "", "no rows")
-        if self.errors:
-            raise ValidationFailed(f"{len(self.errors)} problem(s) in the file; nothing was {verb}", errors=self.errors)
+def rows_of(text: str, header: list[str], before: int) -> ParsedCsv:
+    """The rows of one chunk (runs in the worker), numbered as lines of the whole file."""
+    parsed = ParsedCsv()
+    reader = csv.DictReader(io.StringIO(text, newline=""), fieldnames=header)
+    for row in reader:
+        line = before + reader.line_num
+        if None in row:
+            parsed.errors.append(problem(line, "", "more values than columns"))
+            continue
+        parsed.rows.append((line, {k: v.strip() for k, v in row.items() if k and v and v.strip()}))
+    return parsed

@@ -23,9 +23,13 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: HttpMetrics) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, metrics: HttpMetrics, max_import_bytes: int | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # CSV imports (paths ending in /import) may be larger: their jobs parse them in a worker.
+        self.max_import_bytes = max(max_body_bytes, max_import_bytes or 0)
         self.metrics = metrics
         self.ids = RequestIds()
 
@@ -47,20 +51,20 @@ class RequestContextMiddleware:
 
         try:
             declared = _content_length(scope)
-            if declared is not None and declared > self.max_body_bytes:
+            limit = self.max_import_bytes if scope["path"].endswith("/import") else self.max_body_bytes
+            if declared is not None and declared > limit:
                 status = 413
-                too_large = PayloadTooLarge(f"the body may be at most {self.max_body_bytes} bytes")
+                too_large = PayloadTooLarge(f"the body may be at most {limit} bytes")
                 response = problem_response(413, too_large.slug, too_large.title, too_large.detail, Request(scope))
                 await response(scope, receive, send_with_id)
                 return
-            await self.app(scope, self._limited(receive), send_with_id)
+            await self.app(scope, self._limited(receive, limit), send_with_id)
         finally:
             route = scope.get("route")
             record_access(self.metrics, scope, getattr(route, "path", "<unmatched>"), status, request_id, started)
 
-    def _limited(self, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, limit: int) -> Receive:
         seen = 0
-        limit = self.max_body_bytes
 
         async def limited_receive() -> Message:
             nonlocal seen

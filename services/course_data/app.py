@@ -34,6 +34,7 @@ SPEC = ServiceSpec(
     models={**MODELS, **TEACHING_MODELS, "CompletedIn": CompletedIn},
     start=start_course_data,
     sends_notifications=True,
+    runs_imports=True,
 )
 
 

@@ -1,4 +1,6 @@
-"""Reading a CSV of courses: every row validated as the API would, every bad row reported by line.
+"""The courses import as a job: every row validated as the API would (in the worker), every
+bad row reported at once (codes repeated in the file or already in the catalogue included),
+then all courses written in one fenced transaction, or none.
 
 Columns: `code,title,department,teacher_id,teacher_name,credits,capacity,meetings,
 prerequisites,location,description` (code, title, credits and capacity required).
@@ -7,15 +9,21 @@ prerequisites,location,description` (code, title, credits and capacity required)
 
 from __future__ import annotations
 
+import asyncio
 import re
-from dataclasses import dataclass
+import time
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
-from starlette.requests import Request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-from services.common.csv_body import CsvRows
-from services.course_data.models import CourseIn
+from services.common.csv_body import Problem, problem, rows_of
+from services.common.jobs import ImportRefused, Job
+from services.course_data.audit import record
+from services.course_data.models import CourseIn, minutes
 from services.course_data.rules import WEEKDAYS
+from storage.schemas.course_data import courses, meetings, prerequisites
 
 COLUMNS = (
     "code",
@@ -32,14 +40,16 @@ COLUMNS = (
 )
 REQUIRED = ("code", "title", "credits", "capacity")
 MAX_ROWS = 10_000
+CHUNK = 1000  # rows per worker call (its answer is unpickled holding the GIL: keep it small)
+BATCH = 500  # rows per statement (and per lookup of existing codes)
 _MEETING = re.compile(r"^(?P<day>[A-Za-z]{3})[a-z]*\s+(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})$")
 _DAYS = {d.lower(): i for i, d in enumerate(WEEKDAYS)}
 
 
-@dataclass(frozen=True)
-class CsvCourse:
+class CheckedCourse(NamedTuple):  # (a tuple: cheap to send back from the worker)
     line: int
-    body: CourseIn
+    values: dict[str, Any] | None  # CourseIn's fields (meetings and prerequisites too); None if invalid
+    problems: list[Problem]
 
 
 def meetings_of(text: str) -> list[dict[str, object]]:
@@ -54,27 +64,92 @@ def meetings_of(text: str) -> list[dict[str, object]]:
     return found
 
 
-async def read_course_csv(request: Request) -> tuple[CsvRows, list[CsvCourse]]:
-    rows = await CsvRows.of(request, COLUMNS, REQUIRED, MAX_ROWS)
-    found: list[CsvCourse] = []
-    seen: dict[str, int] = {}
-    for line, values in rows:
+def check_courses(text: str, header: list[str], before: int) -> tuple[list[Problem], list[CheckedCourse]]:
+    """Validate a chunk's rows as the API would (runs in the worker)."""
+    parsed = rows_of(text, header, before)
+    checked = []
+    for line, values in parsed.rows:
         data: dict[str, object] = dict(values)
         try:
             data["meetings"] = meetings_of(values.get("meetings", ""))
         except ValueError as exc:
-            rows.problem(line, "meetings", str(exc))
+            checked.append(CheckedCourse(line, None, [problem(line, "meetings", str(exc))]))
             continue
         data["prerequisites"] = re.split(r"[\s;,]+", values["prerequisites"]) if "prerequisites" in values else []
         try:
             body = CourseIn.model_validate(data)
         except ValidationError as exc:
-            for err in exc.errors(include_url=False):
-                rows.problem(line, ".".join(map(str, err["loc"])), err["msg"])
+            problems = [problem(line, ".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors(include_url=False)]
+            checked.append(CheckedCourse(line, None, problems))
             continue
-        if body.code in seen:
-            rows.problem(line, "code", f"repeats line {seen[body.code]}")
-            continue
-        seen[body.code] = line
-        found.append(CsvCourse(line, body))
-    return rows, found
+        checked.append(CheckedCourse(line, body.model_dump(), []))
+    return parsed.errors, checked
+
+
+async def run_course_import(job: Job, data: bytes) -> None:
+    found: list[CheckedCourse] = []
+    seen: dict[str, int] = {}
+    async for chunk in job.csv_chunks(data, COLUMNS, REQUIRED, MAX_ROWS, CHUNK, check_courses):
+        for checked in chunk:
+            job.errors.extend(checked.problems)
+            if checked.values is None:
+                continue
+            code = checked.values["code"]
+            if code in seen:
+                job.problem(checked.line, "code", f"repeats line {seen[code]}")
+                continue
+            seen[code] = checked.line
+            found.append(checked)
+    for start in range(0, len(found), BATCH):
+        batch = found[start : start + BATCH]
+        async with job.runner.database.read() as conn:
+            codes = [c.values["code"] for c in batch if c.values]
+            taken = set((await conn.execute(select(courses.c.code).where(courses.c.code.in_(codes)))).scalars())
+        for c in batch:
+            if c.values and c.values["code"] in taken:
+                job.problem(c.line, "code", f"a course with code {c.values['code']!r} exists")
+        await job.progress("checking", start + len(batch), len(found))
+    job.refuse_if_errors()
+    await job.progress("writing", 0, len(found))
+    try:
+        await _write(job, [c.values for c in found if c.values])
+    except IntegrityError:
+        raise ImportRefused("a course code was taken meanwhile; nothing was created") from None
+
+
+async def _write(job: Job, found: list[dict[str, Any]]) -> None:
+    """Every course, its meetings and prerequisites: one fenced transaction, statements in batches."""
+    ids: dict[str, int] = {}
+    async with job.writing() as conn:
+        now = time.time()
+        for start in range(0, len(found), BATCH):
+            batch = found[start : start + BATCH]
+            rows = [
+                {k: v for k, v in c.items() if k not in ("meetings", "prerequisites")} | {"taken": 0, "updated_at": now}
+                for c in batch
+            ]
+            await conn.execute(courses.insert(), rows)
+            codes = [c["code"] for c in batch]
+            lookup = select(courses.c.code, courses.c.id).where(courses.c.code.in_(codes))
+            made = {r[0]: r[1] for r in await conn.execute(lookup)}
+            ids.update(made)
+            times = [
+                {
+                    "course_id": made[c["code"]],
+                    "weekday": m["weekday"],
+                    "start_minute": minutes(m["start"]),
+                    "end_minute": minutes(m["end"]),
+                }
+                for c in batch
+                for m in c["meetings"]
+            ]
+            needs = [{"course_id": made[c["code"]], "required_code": p} for c in batch for p in c["prerequisites"]]
+            if times:
+                await conn.execute(meetings.insert(), times)
+            if needs:
+                await conn.execute(prerequisites.insert(), needs)
+            await asyncio.sleep(0)
+        await record(
+            conn, job.actor.username, "course-import", time.time(), reason=f"{len(ids)} course(s), job {job.id}"
+        )
+        job.result = {"created": len(ids), "ids": ids}

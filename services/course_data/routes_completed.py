@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
@@ -15,9 +16,9 @@ from starlette.routing import BaseRoute, Route
 from services.common.auth import ADMINS, authenticate
 from services.common.body import read_json
 from services.common.context import context_of
-from services.common.csv_body import CsvRows
+from services.common.csv_body import Problem, csv_bytes, problem, rows_of
 from services.common.forwarding import on_master
-from services.common.pagination import whole_number
+from services.common.jobs import Job, accepted, jobs_of
 from services.common.problems import NotFound, ValidationFailed
 from services.course_data.audit import record
 from services.course_data.models import CODE
@@ -25,6 +26,9 @@ from storage.dialects import insert_new
 from storage.schemas.course_data import completed_courses
 
 MAX_ROWS = 50_000
+COLUMNS = ("student_id", "course_code")
+CHUNK = 5000  # rows per worker call, and per progress update
+BATCH = 1000  # rows per statement
 
 
 class CompletedIn(BaseModel):
@@ -36,6 +40,7 @@ async def _record(conn: AsyncConnection, pairs: set[tuple[int, str]]) -> None:
     """Insert (student, code) pairs; ones already recorded are kept (idempotent)."""
     if not pairs:
         return
+    # executemany of one small statement: a multi-row VALUES clause costs the event loop its compilation
     await insert_new(conn, completed_courses, [{"student_id": s, "course_code": c} for s, c in sorted(pairs)])
 
 
@@ -132,36 +137,59 @@ async def remove_completed(request: Request) -> Response:
     return Response(status_code=204)
 
 
+def check_completed(text: str, header: list[str], before: int) -> tuple[list[Problem], list[tuple[int, str]]]:
+    """Every problem, and the valid (student id, code) pairs, of a chunk (runs in the import worker)."""
+    parsed = rows_of(text, header, before)
+    problems, pairs = parsed.errors, []
+    for line, row in parsed.rows:
+        student, code = row.get("student_id", ""), row.get("course_code", "")
+        student_id = int(student) if student.isascii() and student.isdigit() and len(student) < 19 else 0
+        valid = True
+        if student_id < 1:
+            problems.append(problem(line, "student_id", "must be a positive whole number"))
+            valid = False
+        if not re.match(CODE, code):
+            problems.append(problem(line, "course_code", "not a course code"))
+            valid = False
+        if valid:
+            pairs.append((student_id, code))
+    return problems, pairs
+
+
+async def run_completed_import(job: Job, data: bytes) -> None:
+    pairs: set[tuple[int, str]] = set()
+    async for chunk in job.csv_chunks(data, COLUMNS, COLUMNS, MAX_ROWS, CHUNK, check_completed):
+        pairs.update(chunk)
+    job.refuse_if_errors("recorded")
+    await job.progress("writing", 0, len(pairs))
+    ordered = sorted(pairs)
+    async with job.writing() as conn:
+        for start in range(0, len(ordered), BATCH):
+            await _record(conn, set(ordered[start : start + BATCH]))
+            await asyncio.sleep(0)
+        await record(conn, job.actor.username, "completed-import", time.time(), reason=f"{len(pairs)} record(s)")
+        job.result = {"recorded": len(pairs)}
+
+
 async def import_completed(request: Request) -> Response:
-    """Record completed courses from CSV: header `student_id,course_code`; all rows or none.
+    """Record completed courses from CSV, as a job: header `student_id,course_code`; all rows or none.
     ---
     summary: Import completed courses (CSV)
+    description: "Answers 202 at once with the job's URL (Location); GET it for progress, every
+      bad row ({line, field, reason}) and how many records were made."
     tags: [registration]
     security: [{bearer: []}]
     requestBody:
       required: true
       content: {text/csv: {schema: {type: string}}}
     responses:
-      "200": {description: "recorded: how many rows"}
-      "422": {description: "errors: every bad row with its line number and reason"}
+      "202": {description: "id and url of the import job (also in Location)"}
+      "409": {description: "Another import is running on this service (its job url; see Retry-After)"}
+      "415": {description: "Not text/csv"}
     """
     actor = await authenticate(request, *ADMINS)
-    rows = await CsvRows.of(request, ("student_id", "course_code"), ("student_id", "course_code"), MAX_ROWS)
-    pairs: set[tuple[int, str]] = set()
-    for line, row in rows:
-        student, code = whole_number(row.get("student_id", "")), row.get("course_code", "")
-        if not student:
-            rows.problem(line, "student_id", "must be a positive whole number")
-        if not re.match(CODE, code):
-            rows.problem(line, "course_code", "not a course code")
-        if student and re.match(CODE, code):
-            pairs.add((student, code))
-    rows.refuse_if_any(len(pairs), "recorded")
-    ctx = context_of(request)
-    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
-        await _record(conn, pairs)
-        await record(conn, actor.username, "completed-import", time.time(), reason=f"{len(pairs)} record(s)")
-    return JSONResponse({"recorded": len(pairs)})
+    data = await csv_bytes(request)
+    return accepted(await jobs_of(request).submit("completed", actor, lambda job: run_completed_import(job, data)))
 
 
 def completed_routes() -> list[BaseRoute]:

@@ -15,11 +15,13 @@ from starlette.routing import BaseRoute, Route
 from services.common.auth import ADMINS, authenticate
 from services.common.body import read_json
 from services.common.context import context_of
+from services.common.csv_body import csv_bytes
 from services.common.forwarding import on_master
+from services.common.jobs import accepted, jobs_of
 from services.common.problems import Conflict, NotFound
 from services.course_data.audit import record
 from services.course_data.catalogue import courses_json, search_page
-from services.course_data.course_csv import read_course_csv
+from services.course_data.course_csv import run_course_import
 from services.course_data.models import CourseIn, CoursePatch, MeetingIn, minutes
 from services.course_data.page_cache import Page
 from services.course_data.rules import Meeting
@@ -145,39 +147,27 @@ async def insert_course(request: Request, body: CourseIn, actor: str, teacher_id
 
 
 async def import_courses(request: Request) -> Response:
-    """Create courses from CSV: every row checked first; all are created or none.
+    """Create courses from CSV, as a job: every row checked first; all are created or none.
     ---
     summary: Import courses (CSV)
     description: "Columns: code, title, department, teacher_id, teacher_name, credits, capacity,
       meetings (like 'Mon 09:00-10:30; Wed 09:00-10:30'), prerequisites (codes separated by spaces),
-      location, description. Code, title, credits and capacity are required."
+      location, description. Code, title, credits and capacity are required. Answers 202 at once
+      with the job's URL (Location); GET it for progress, every bad row ({line, field, reason},
+      codes repeated in the file or in the catalogue included) and the ids created."
     tags: [courses]
     security: [{bearer: []}]
     requestBody:
       required: true
       content: {text/csv: {schema: {type: string}}}
     responses:
-      "201": {description: "created: how many; codes"}
+      "202": {description: "id and url of the import job (also in Location)"}
+      "409": {description: "Another import is running on this service (its job url; see Retry-After)"}
       "415": {description: "Not text/csv"}
-      "422": {description: "errors: every bad row with its line number, field and reason; nothing created"}
     """
     actor = await authenticate(request, *ADMINS)
-    rows, found = await read_course_csv(request)
-    rows.refuse_if_any(len(found))
-    ctx = context_of(request)
-    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
-        codes = [c.body.code for c in found]
-        taken = set((await conn.execute(select(courses.c.code).where(courses.c.code.in_(codes)))).scalars())
-        for c in found:
-            if c.body.code in taken:
-                rows.problem(c.line, "code", f"a course with code {c.body.code!r} exists")
-        rows.refuse_if_any(len(found))  # rolls back: nothing was written yet
-        for c in found:
-            values = c.body.model_dump(exclude={"meetings", "prerequisites"})
-            result = await conn.execute(courses.insert().values(**values, taken=0, updated_at=time.time()))
-            await _set_details(conn, int(result.inserted_primary_key[0]), c.body.meetings, c.body.prerequisites)  # type: ignore[index]
-        await record(conn, actor.username, "course-import", time.time(), reason=f"{len(found)} course(s)")
-    return JSONResponse({"created": len(found), "codes": codes}, status_code=201)
+    data = await csv_bytes(request)
+    return accepted(await jobs_of(request).submit("courses", actor, lambda job: run_course_import(job, data)))
 
 
 async def conflicts_for_enrolled(conn: AsyncConnection, course_id: int, new_times: list[MeetingIn]) -> list[int]:

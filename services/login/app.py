@@ -8,6 +8,7 @@ from cluster.config import ClusterConfig, NodeConfig
 from services.common.app import build_app
 from services.common.context import ServiceSpec
 from services.login.models import MODELS
+from services.login.password_tokens import PasswordSet, password_token_routes
 from services.login.routes_auth import auth_routes
 from services.login.routes_settings import settings_routes
 from services.login.routes_users import user_routes
@@ -18,10 +19,11 @@ SPEC = ServiceSpec(
     title="Login",
     description="Users, roles, passwords, sessions, two-factor authentication, the keys that sign access "
     "tokens, and the cluster-wide settings.",
-    routes=(*auth_routes(), *user_routes(), *settings_routes()),
-    models=MODELS,
+    routes=(*auth_routes(), *password_token_routes(), *user_routes(), *settings_routes()),
+    models={**MODELS, "PasswordSet": PasswordSet},
     uses_redis=True,
     sends_notifications=True,
+    runs_imports=True,
     start=start_login,
     local_jwks=local_jwks,
 )

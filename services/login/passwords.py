@@ -15,6 +15,11 @@ from zxcvbn.frequency_lists import FREQUENCY_LISTS
 from cluster.settings import SecuritySettings
 
 BCRYPT_MAX_BYTES = 72
+# The hash of an account that has no password yet (imported, waiting for its set-password
+# token): no password matches it. Checks against it cost a bcrypt check of this stand-in
+# (cost 12, of a random secret nobody kept), so timing does not tell such accounts apart.
+UNUSABLE_PASSWORD = "!no-password-yet"
+_STAND_IN = b"$2b$12$k0fDECU1Ls33nOscuwMYa.2oARWu3jpkZ/P9P1a5C2eLuUvr2PLfi"
 
 
 @cache
@@ -51,4 +56,12 @@ async def check_password(password: str, hashed: str) -> bool:
     encoded = password.encode()
     if not encoded or len(encoded) > BCRYPT_MAX_BYTES:
         return False
+    if not hashed.startswith("$2"):  # UNUSABLE_PASSWORD
+        await asyncio.to_thread(bcrypt.checkpw, encoded, _STAND_IN)
+        return False
     return await asyncio.to_thread(bcrypt.checkpw, encoded, hashed.encode())
+
+
+def hash_passwords(passwords: list[str], rounds: int) -> list[str]:
+    """bcrypt hashes, one after another (the import worker's job: runs in its process)."""
+    return [bcrypt.hashpw(p.encode(), bcrypt.gensalt(rounds)).decode() for p in passwords]

@@ -17,12 +17,14 @@ from services.common.auth import ADMINS, Principal, authenticate
 from services.common.body import read_json
 from services.common.calls import DependencyUnavailable, call_service
 from services.common.context import context_of
+from services.common.csv_body import csv_bytes
 from services.common.forwarding import on_master
 from services.common.internal import require_internal
+from services.common.jobs import accepted, jobs_of
 from services.common.outbox import notify
 from services.common.pagination import page_of
 from services.common.problems import Conflict, ValidationFailed
-from services.login.csv_import import read_user_csv
+from services.login.csv_import import run_user_import
 from services.login.models import UserCreate, UserUpdate
 from services.login.passwords import hash_password, policy_problems
 from services.login.state import login_of
@@ -265,63 +267,30 @@ async def delete_user(request: Request) -> Response:
 
 
 async def import_users(request: Request) -> Response:
-    """Create accounts from CSV; every row is checked first and nothing is created unless all are valid.
+    """Create accounts from CSV, as a job: every row is checked first and nothing is created unless all are valid.
     ---
     summary: Import users (CSV)
     description: "Header row with: username, role, full_name, email, phone, student_number, cohort,
-      department, password (all but username and role optional). Rows without a password get a
-      temporary one, returned once in the answer."
+      department, password (all but username and role optional). Answers 202 at once with the job's
+      URL (Location); GET it for progress, every bad row ({line, field, reason}) and the ids created.
+      Rows without a password get no password: a one-time set-password token is sent to them by
+      email (POST /auth/password/set); rows with one must change it at their first sign-in."
     tags: [users]
     security: [{bearer: []}]
     requestBody:
       required: true
       content: {text/csv: {schema: {type: string}}}
     responses:
-      "201": {description: "created, and temporary passwords by username"}
-      "422": {description: "errors: every bad row with its line number and reason"}
+      "202": {description: "id and url of the import job (also in Location)"}
+      "409": {description: "Another import is running on this service (its job url; see Retry-After)"}
+      "415": {description: "Not text/csv"}
     """
     ctx = context_of(request)
     actor = await authenticate(request, *ADMINS)
-    rows = await read_user_csv(request, actor, ctx.cluster.settings().security)
-    async with ctx.database.read() as conn:
-        taken = {
-            r.username: r.student_number
-            for r in await conn.execute(
-                select(users.c.username, users.c.student_number).where(
-                    or_(
-                        users.c.username.in_([r.body.username for r in rows]),
-                        users.c.student_number.in_([r.body.student_number for r in rows if r.body.student_number]),
-                    )
-                )
-            )
-        }
-    numbers_taken = {n for n in taken.values() if n}
-    errors = [
-        {"line": r.line, "field": "username", "reason": f"{r.body.username!r} already exists"}
-        for r in rows
-        if r.body.username in taken
-    ] + [
-        {"line": r.line, "field": "student_number", "reason": f"{r.body.student_number!r} already exists"}
-        for r in rows
-        if r.body.student_number in numbers_taken
-    ]
-    if errors:
-        raise ValidationFailed(f"{len(errors)} row(s) are invalid; nothing was created", errors=errors)
-    rounds = ctx.cluster.settings().security.bcrypt_rounds
-    temporary = {r.body.username: temporary_password() for r in rows if not r.body.password}
-    now = time.time()
-    values = []
-    for r in rows:
-        password = r.body.password or temporary[r.body.username]
-        body = r.body.model_copy(update={"must_change_password": True}) if not r.body.password else r.body
-        values.append(new_user_values(body, await hash_password(password, rounds), now))
-    try:
-        async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
-            await conn.execute(users.insert(), values)
-            await audit(conn, actor.username, "user-import", "", created=len(values))
-    except IntegrityError:
-        raise Conflict("a username or student number was taken meanwhile; nothing was created") from None
-    return JSONResponse({"created": len(values), "temporary_passwords": temporary}, status_code=201)
+    data = await csv_bytes(request)
+    policy = ctx.cluster.settings().security
+    job = await jobs_of(request).submit("users", actor, lambda job: run_user_import(job, data, policy))
+    return accepted(job)
 
 
 async def _admin_action(request: Request) -> tuple[Principal, int]:

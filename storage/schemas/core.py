@@ -1,10 +1,11 @@
-"""Tables every service's database has: fencing epochs, the masters' write checks, the notification outbox."""
+"""Tables every service's database has: fencing epochs, the masters' write checks, the notification
+outbox, and import jobs."""
 
 from __future__ import annotations
 
 from sqlalchemy import Column, Double, Index, Integer, MetaData, String, Table, Text
 
-from storage.dialects import MYSQL_TABLE
+from storage.dialects import LONG_TEXT, MYSQL_TABLE
 from storage.fencing import fencing_epochs
 from storage.migrations import Migration, create_tables
 
@@ -42,8 +43,35 @@ outbox = Table(
     **MYSQL_TABLE,
 )
 
+# CSV imports run as jobs on the service's master (services/common/jobs.py): the row is the
+# client's view of the work (status, progress, every error, the result) and outlives the request.
+import_jobs = Table(
+    "import_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),  # users, courses, completed
+    Column("status", String(16), nullable=False),  # queued, running, succeeded, failed
+    Column("phase", String(16), nullable=False, default=""),  # parsing, validating, checking, hashing, writing
+    Column("rows_total", Integer, nullable=False, default=0),
+    Column("rows_done", Integer, nullable=False, default=0),
+    Column("submitted_by", String(64), nullable=False),
+    Column("submitted_role", String(16), nullable=False),
+    Column("node_id", String(64), nullable=False),  # the master that runs it
+    Column("epoch", Integer, nullable=False),  # its master epoch: a later master fails it as interrupted
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("finished_at", Double),
+    Column("detail", Text, nullable=False, default=""),
+    Column("error_count", Integer, nullable=False, default=0),
+    Column("errors", LONG_TEXT, nullable=False, default="[]"),  # JSON: [{line, field, reason}], capped
+    Column("result", LONG_TEXT),  # JSON, once succeeded (the ids of 30,000 accounts: more than MySQL's TEXT)
+    Index("ix_import_jobs_status", "status"),
+    **MYSQL_TABLE,
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "fencing epochs", create_tables(fencing_epochs)),
     Migration(2, "write checks", create_tables(write_checks)),
     Migration(3, "notification outbox", create_tables(outbox)),
+    Migration(10, "import jobs", create_tables(import_jobs)),
 )

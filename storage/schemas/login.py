@@ -87,6 +87,21 @@ audit_log = Table(
     **MYSQL_TABLE,
 )
 
+# One-time set-password tokens (their SHA-256 only): imported accounts without a password get
+# one by email and cannot sign in until it is used (services/login/password_tokens.py).
+password_tokens = Table(
+    "password_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    # No foreign key (a later migration cannot rely on `users` in every test database): a token
+    # is honoured only for an account created no later than the token itself.
+    Column("user_id", Integer, nullable=False, index=True),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("used_at", Double),
+    **MYSQL_TABLE,
+)
+
 
 async def _user_ids_never_reused(conn: AsyncConnection) -> None:
     """Rebuild a SQLite users table made without AUTOINCREMENT (SQLite's 12-step way; the
@@ -105,6 +120,11 @@ async def _user_ids_never_reused(conn: AsyncConnection) -> None:
 
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(100, "users, sessions, refresh tokens, keys, audit", create_tables(*metadata.sorted_tables)),
+    Migration(
+        100,
+        "users, sessions, refresh tokens, keys, audit",
+        create_tables(users, sessions, used_refresh_tokens, signing_keys, audit_log),
+    ),
     Migration(101, "user ids never reused (SQLite AUTOINCREMENT)", _user_ids_never_reused),
+    Migration(120, "set-password tokens", create_tables(password_tokens)),
 )

@@ -19,7 +19,7 @@ from cluster.secrets import load_or_create_secret
 from services.common.app import build_app
 from services.common.context import NodeContext
 from tests.api.login_kit import forge
-from tests.support import make_config, wait_master
+from tests.support import make_config, wait_master, wait_until
 
 
 @dataclasses.dataclass
@@ -38,7 +38,7 @@ class Node:
 
 
 @contextmanager
-def service_node(name: str, tmp_path: Path, redis_url: str) -> Iterator[Node]:
+def service_node(name: str, tmp_path: Path, redis_url: str, **env: str) -> Iterator[Node]:
     key = OKPKey.generate_key("Ed25519", parameters={"kid": "tests"})
 
     def keys(ctx: NodeContext) -> Any:
@@ -48,7 +48,20 @@ def service_node(name: str, tmp_path: Path, redis_url: str) -> Iterator[Node]:
         return fetch
 
     spec = dataclasses.replace(importlib.import_module(f"services.{name}.app").SPEC, local_jwks=keys)
-    config = make_config(tmp_path, redis_url=redis_url, services=(name,))
+    config = make_config(tmp_path, redis_url=redis_url, services=(name,), **env)
     with TestClient(build_app(spec, config, config.nodes[0]), raise_server_exceptions=False) as client:
         wait_master(client, config)
         yield Node(client, config, key)
+
+
+def job_outcome(client: TestClient, answer: Any, headers: dict[str, str], timeout: float = 60) -> dict[str, Any]:
+    """The finished job an import's 202 answer points to (waiting until it has finished)."""
+    assert answer.status_code == 202, answer.text
+    url = answer.headers["location"]
+    assert answer.json()["url"] == url
+
+    def finished() -> dict[str, Any] | None:
+        job: dict[str, Any] = client.get(url, headers=headers).json()
+        return job if job["status"] in ("succeeded", "failed") else None
+
+    return wait_until(finished, timeout, f"import job {url} to finish")

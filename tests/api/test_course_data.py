@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.registrar_kit import Node, service_node
+from tests.api.registrar_kit import Node, job_outcome, service_node
 
 
 @pytest.fixture
@@ -105,14 +105,20 @@ def test_completed_courses_by_api_and_csv_feed_the_prerequisite_rule(node: Node)
     assert added.json()["course_codes"] == ["CS101"]
     assert enroll(5)["missing"] == ["CS201"]
 
-    bad_csv = "student_id,course_code\n5,CS201\nfive,CS202\n6,not a code\n"
-    refused = node.client.post("/completed/import", content=bad_csv, headers={**admin, "content-type": "text/csv"})
-    assert refused.status_code == 422
-    assert {(e["line"], e["field"]) for e in refused.json()["errors"]} == {(3, "student_id"), (4, "course_code")}
+    def upload(text: str) -> dict[str, Any]:
+        answer = node.client.post("/completed/import", content=text, headers={**admin, "content-type": "text/csv"})
+        return job_outcome(node.client, answer, admin)
+
+    refused = upload("student_id,course_code\n5,CS201\nfive,CS202\n6,not a code\n7,²\n")
+    assert refused["status"] == "failed"
+    assert {(e["line"], e["field"]) for e in refused["errors"]} == {
+        (3, "student_id"),
+        (4, "course_code"),
+        (5, "course_code"),
+    }
     assert node.client.get("/students/5/completed", headers=admin).json()["course_codes"] == ["CS101"]  # nothing
-    good_csv = "student_id,course_code\n5,CS201\n5,CS101\n6,CS101\n"
-    recorded = node.client.post("/completed/import", content=good_csv, headers={**admin, "content-type": "text/csv"})
-    assert recorded.json() == {"recorded": 3}
+    recorded = upload("student_id,course_code\n5,CS201\n5,CS101\n6,CS101\n")
+    assert (recorded["status"], recorded["result"]) == ("succeeded", {"recorded": 3})
     assert enroll(5)["outcome"] == "accepted"
     assert node.client.delete("/students/6/completed/CS101", headers=admin).status_code == 204
     assert node.client.delete("/students/6/completed/CS101", headers=admin).status_code == 404
@@ -132,25 +138,25 @@ def test_course_csv_import_reports_every_bad_row_and_creates_all_or_nothing(node
         + "OLD1,Exists,3,30,,,Math\n"  # line 6: already in the catalogue
         + "AL400,Late,3,30,Tue 11:00-10:00,,Math\n"  # line 7: ends before it starts
     )
-    refused = node.client.post("/courses/import", content=bad, headers=csv_headers)
-    assert refused.status_code == 422, refused.text
-    lines = {(e["line"], e["field"]) for e in refused.json()["errors"]}
-    assert lines == {(3, "credits"), (4, "meetings"), (5, "code"), (7, "meetings.0")}
+
+    def upload(text: str) -> dict[str, Any]:
+        return job_outcome(node.client, node.client.post("/courses/import", content=text, headers=csv_headers), admin)
+
+    refused = upload(bad)
+    assert refused["status"] == "failed", refused
+    lines = {(e["line"], e["field"]) for e in refused["errors"]}
+    # Every bad row in the one answer: the catalogue's codes too (line 6), not only after a re-upload.
+    assert lines == {(3, "credits"), (4, "meetings"), (5, "code"), (6, "code"), (7, "meetings.0")}
     assert [c["code"] for c in node.client.get("/courses", headers=admin).json()["items"]] == ["OLD1"]
-    # Rows that pass on their own but clash with the catalogue are found in the write transaction.
-    clash = node.client.post(
-        "/courses/import", content=header + "AL100,A,3,30,,,M\nOLD1,B,3,30,,,M\n", headers=csv_headers
-    )
-    assert [(e["line"], e["field"]) for e in clash.json()["errors"]] == [(3, "code")]
-    assert [c["code"] for c in node.client.get("/courses", headers=admin).json()["items"]] == ["OLD1"]
-    assert node.client.post("/courses/import", content=header, headers=csv_headers).status_code == 422  # no rows
+    assert [(e["line"], e["reason"]) for e in upload(header)["errors"]] == [(2, "no rows")]
     assert node.client.post("/courses/import", content=bad, headers=admin).status_code == 415
 
     good = header + "AL100,Algebra,3,30,Mon 09:00-10:30; wed 9:00-10:30,,Math\nAL200,Algebra II,4,25,,AL100,Math\n"
-    created = node.client.post("/courses/import", content=good, headers=csv_headers)
-    assert created.status_code == 201, created.text
-    assert created.json() == {"created": 2, "codes": ["AL100", "AL200"]}
+    created = upload(good)
+    assert created["status"] == "succeeded", created
+    assert created["progress"] == {"phase": "done", "rows_done": 2, "rows_total": 2}
     found = {c["code"]: c for c in node.client.get("/courses?department=math", headers=admin).json()["items"]}
+    assert created["result"] == {"created": 2, "ids": {"AL100": found["AL100"]["id"], "AL200": found["AL200"]["id"]}}
     assert [(m["day"], m["start"], m["end"]) for m in found["AL100"]["meetings"]] == [
         ("Mon", "09:00", "10:30"),
         ("Wed", "09:00", "10:30"),
@@ -162,6 +168,7 @@ def test_course_csv_import_reports_every_bad_row_and_creates_all_or_nothing(node
         node.client.post("/courses/import", content=good, headers={**student, "content-type": "text/csv"}).status_code
         == 403
     )
+    assert node.client.get(created["url"], headers=student).status_code == 403
 
 
 def test_every_change_leaves_an_audit_record(node: Node) -> None:

@@ -31,6 +31,7 @@ ACCESS = {
         ("GET", "/courses/{id}"): ANY,
         ("POST", "/courses"): ADMIN,
         ("POST", "/courses/import"): ADMIN,
+        ("GET", "/imports/{id}"): ADMIN,
         ("GET", "/notifications"): ADMIN,
         ("GET", "/audit"): ADMIN,
         ("PATCH", "/courses/{id}"): ADMIN,

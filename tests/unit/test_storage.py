@@ -48,9 +48,9 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
 
 
 async def test_migrations_apply_once_and_are_recorded(db: Database) -> None:
-    assert await migrate(db, TEST_MIGRATIONS) == [1, 2, 3, 100]
+    assert await migrate(db, TEST_MIGRATIONS) == [1, 2, 3, 10, 100]
     assert await migrate(db, TEST_MIGRATIONS) == []
-    assert await applied_versions(db) == [1, 2, 3, 100]
+    assert await applied_versions(db) == [1, 2, 3, 10, 100]
 
 
 async def test_concurrent_starts_apply_each_migration_once(db: Database) -> None:
@@ -59,7 +59,7 @@ async def test_concurrent_starts_apply_each_migration_once(db: Database) -> None
         results = await asyncio.gather(migrate(db, TEST_MIGRATIONS), migrate(other, TEST_MIGRATIONS))
     finally:
         await other.close()
-    assert sorted(results) == [[], [1, 2, 3, 100]]
+    assert sorted(results) == [[], [1, 2, 3, 10, 100]]
 
 
 async def test_every_service_schema_migrates(db: Database) -> None:
