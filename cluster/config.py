@@ -215,6 +215,7 @@ HELP: dict[str, str] = {
     ),
     "redis.sentinel_service": "the name the sentinels know the primary by",
     "http.max_body_bytes": "larger request bodies are refused with 413",
+    "http.max_import_bytes": "the same for CSV imports (POST .../import), parsed off the event loop",
     "http.log_level": "debug, info, warning or error",
     "http.graceful_shutdown_seconds": "how long a stopping node finishes requests in flight",
     "http.trusted_proxies": (
