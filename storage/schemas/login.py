@@ -76,6 +76,23 @@ audit_log = Table(
     Index("ix_audit_log_at", "at"),
 )
 
+# Ended sessions to put on the replicated revocation list: written in the transaction that
+# ends them, delivered by the login master until Raft has committed them (no foreign key:
+# a deleted user's sessions go, their revocations must not). See services/login/revocations.py.
+session_revocations = Table(
+    "session_revocations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(32), nullable=False),
+    Column("until", Float, nullable=False),  # no access token of the session lives past this
+    Column("created_at", Float, nullable=False),
+    Column("delivered_at", Float),  # when Raft committed it; NULL: still to deliver
+    Index("ix_session_revocations_pending", "delivered_at", "id"),
+)
+
+_FIRST = (users, sessions, used_refresh_tokens, signing_keys, audit_log)
+
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(100, "users, sessions, refresh tokens, keys, audit", create_tables(*metadata.sorted_tables)),
+    Migration(100, "users, sessions, refresh tokens, keys, audit", create_tables(*_FIRST)),
+    Migration(110, "session revocation outbox", create_tables(session_revocations)),
 )
