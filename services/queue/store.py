@@ -96,6 +96,9 @@ end
 # ({"decisions": [{request_id, outcome, type, reason, seq, ...details}], "full_courses":
 # {course: {type, reason}}, "open_courses": [course]}), ARGV[3] = how long a full course
 # refuses at once (ms, 0: never); count the decisions and announce their ids on the channel.
+# Only a request still pending or deciding takes its decision: one decided before (a batch
+# redelivered after a failover or a lost answer) keeps it and is not counted again, and a
+# record gone (expired) is not made again half-empty. So `q:decided` counts each request once.
 _FINISH = (
     _LEFT_QUEUE
     + """
@@ -103,17 +106,19 @@ local plain = {request_id = true, outcome = true, type = true, reason = true, se
 local answer = cjson.decode(ARGV[2])
 local ids = {}
 for _, d in ipairs(answer.decisions) do
-  local details, extra = {}, false
-  for k, v in pairs(d) do
-    if not plain[k] then details[k] = v; extra = true end
-  end
   local record = 'q:r:' .. d.request_id
   local was = redis.call('HMGET', record, 'status', 'action', 'course', 'drop')
-  if was[1] == 'pending' or was[1] == 'deciding' then left_queue(was[2], was[3], was[4]) end
-  redis.call('HSET', record, 'status', d.outcome, 'type', d.type, 'reason', d.reason, 'seq', d.seq,
-    'decided_at', ARGV[1])
-  if extra then redis.call('HSET', record, 'details', cjson.encode(details)) end
-  ids[#ids + 1] = d.request_id
+  if was[1] == 'pending' or was[1] == 'deciding' then
+    local details, extra = {}, false
+    for k, v in pairs(d) do
+      if not plain[k] then details[k] = v; extra = true end
+    end
+    left_queue(was[2], was[3], was[4])
+    redis.call('HSET', record, 'status', d.outcome, 'type', d.type, 'reason', d.reason, 'seq', d.seq,
+      'decided_at', ARGV[1])
+    if extra then redis.call('HSET', record, 'details', cjson.encode(details)) end
+    ids[#ids + 1] = d.request_id
+  end
 end
 local hold = tonumber(ARGV[3])
 for course, refusal in pairs(answer.full_courses or {}) do

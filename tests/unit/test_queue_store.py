@@ -98,3 +98,19 @@ async def test_the_ledger_reporting_a_place_or_the_hold_running_out_ends_refusal
     assert 0 < left <= 300
     await asyncio.sleep(left / 1000 + 0.01)  # Redis expires a key on access once its time is up
     assert isinstance(await admit(store, ask("enroll", 5)), Admitted)  # the hold ran out: the ledger decides
+
+
+async def test_each_request_is_counted_decided_once_however_often_its_decision_arrives(store: QueueStore) -> None:
+    first, second = await admit(store, ask("enroll", 1)), await admit(store, ask("enroll", 2))
+    await decide(store, first, full=False)
+    await decide(store, first, full=False)  # the same batch again (a lost answer, a failover)
+    assert isinstance(second, Admitted)
+    assert await store.cancel(second.request_id) == "cancelled"
+    assert int(await store.redis.get("q:decided")) == 2
+    gone = Admitted("expired-or-unknown", True, "pending", 0)
+    await decide(store, gone, full=False)  # no record (expired): not counted, not made again
+    assert int(await store.redis.get("q:decided")) == 2
+    assert await store.record("expired-or-unknown") is None
+    record = await store.record(first.request_id)
+    assert record is not None
+    assert record["status"] == "accepted"
