@@ -192,13 +192,18 @@ def report(redis_url: str, ledger_db: Path) -> dict[str, Any]:
     for r in finals:
         if r["action"] == "enroll" and r.get("seq"):
             by_course[r["course"]].append(r)
-    fcfs = 0
+    fcfs, timed_out_before_a_place = 0, 0
     for decided in by_course.values():
-        highest = -1
+        highest, timeouts = -1, 0
         for r in sorted(decided, key=lambda r: (int(r.get("priority", 2)), *_entry_order(r["entry"]))):
             seq = int(r["seq"])
             fcfs += seq < highest
             highest = max(highest, seq)
+            if r["status"] == "rejected" and r.get("type") == "timeout":
+                timeouts += 1
+            elif r["status"] in ("accepted", "waitlisted"):
+                timed_out_before_a_place += timeouts  # earlier requests timed out, this later one got a place
+                timeouts = 0
     with sqlite3.connect(f"file:{ledger_db}?mode=ro", uri=True) as db:
         seats = db.execute(
             "SELECT c.id, c.capacity, c.taken, (SELECT count(*) FROM enrollments e WHERE e.course_id = c.id)"
@@ -230,11 +235,16 @@ def report(redis_url: str, ledger_db: Path) -> dict[str, Any]:
             "duplicate_enrollments": duplicates,
             "admitted_without_final_outcome": len(found) - len(finals),
             "fcfs_violations": fcfs,
+            "timed_out_before_a_later_place": timed_out_before_a_place,
             "taken_differs_from_enrollments": sum(taken != count for _, _, taken, count in seats),
             "outcome_differs_from_ledger": sum(
                 r["status"] != ledger.get(r["request_id"]) for r in finals if r["status"] != "cancelled"
             ),
             "ledger_decisions_without_request": len(set(ledger) - {r["request_id"] for r in found}),
             "refused_with_places_left": sum(n for cid, n in refused.items() if cid in places_left),
+            "timed_out_with_places_left": sum(
+                r["status"] == "rejected" and r.get("type") == "timeout" and int(r["course"]) in places_left
+                for r in finals
+            ),
         },
     }

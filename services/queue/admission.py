@@ -19,9 +19,9 @@ from collections.abc import Callable
 from typing import Any
 
 from cluster.settings import QueueSettings
-from services.common.problems import Conflict, ProblemError, ValidationFailed
+from services.common.problems import Conflict, ProblemError, ServiceUnavailable, ValidationFailed
 from services.queue.rate_limit import StudentRateLimit
-from services.queue.store import Admission, Admitted, QueueStore, Refused
+from services.queue.store import Admission, Admitted, QueueStore, Refused, Stalled
 from services.queue.windows import WindowCache
 
 ACTIONS = ("enroll", "drop", "swap")
@@ -30,6 +30,10 @@ KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234
 
 class TooManyRequests(ProblemError):
     status, slug, title = 429, "rate-limited", "Too many requests"
+
+
+class QueueStalled(ServiceUnavailable):
+    slug, title = "queue-stalled", "The queue takes no new requests while the ledger cannot decide"
 
 
 class WindowClosed(Conflict):
@@ -80,7 +84,7 @@ class Admitter:
         self.windows = windows
         self._settings = settings
         self._limiter = StudentRateLimit()
-        self._waiting: list[tuple[Admission, asyncio.Future[Admitted | Refused]]] = []
+        self._waiting: list[tuple[Admission, asyncio.Future[Admitted | Refused | Stalled]]] = []
         self._flushing = False
         # Request ids: a random prefix per process and a counter. Only their owner can read a
         # request (anyone else gets 404), so they need to be unique, not secret.
@@ -107,10 +111,16 @@ class Admitter:
             settings.priorities.get(action, 2),  # type: ignore[call-overload]  # (validated 0..2)
             key,
         )
-        return await self._submit(admission)
+        answer = await self._submit(admission)
+        if isinstance(answer, Stalled):
+            raise QueueStalled(
+                f"{answer.reason}; nothing was recorded: send it again (the same Idempotency-Key) later",
+                headers={"Retry-After": "1"},
+            )
+        return answer
 
-    async def _submit(self, admission: Admission) -> Admitted | Refused:
-        future: asyncio.Future[Admitted | Refused] = asyncio.get_running_loop().create_future()
+    async def _submit(self, admission: Admission) -> Admitted | Refused | Stalled:
+        future: asyncio.Future[Admitted | Refused | Stalled] = asyncio.get_running_loop().create_future()
         self._waiting.append((admission, future))
         if not self._flushing:
             self._flushing = True

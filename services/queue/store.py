@@ -32,19 +32,22 @@ from redis.asyncio import Redis
 STREAMS = ("q:s:0", "q:s:1", "q:s:2")  # by priority, highest first
 GROUP = "deciders"
 ADMITTED, DECIDED, REFUSED, TIMES = "q:admitted", "q:decided", "q:refused", "q:times"
+STALLED = "q:stalled"  # set by the master while the ledger cannot decide: admission refuses new requests
 DONE_CHANNEL = "q:done"
 RECORD_TTL_SECONDS = 7 * 24 * 3600
 FINAL = ("accepted", "waitlisted", "rejected", "cancelled")
 
 # Admit a burst: ARGV = now, record TTL, the burst as one JSON array of admissions, each
 # [id, student, cohort, action, course, drop, actor, priority, idempotency key] (strings).
-# Per admission: the idempotency key seen before answers the request it admitted; an
+# Per admission: the idempotency key seen before answers the request it admitted; while the
+# queue is stalled (KEYS[8] set: the ledger cannot decide) nothing new is admitted; an
 # enrollment in a course reported full, with no drop or swap out of it waiting, is refused
 # (nothing written but the count); otherwise the key, the stream entry and the record are
 # written, and a drop or swap counts as waiting to free its course.
 _ADMIT = """
 local now, ttl = ARGV[1], tonumber(ARGV[2])
 local decided = tonumber(redis.call('GET', KEYS[2]) or '0')
+local stalled = redis.call('GET', KEYS[8])
 local out = {}
 for _, a in ipairs(cjson.decode(ARGV[3])) do
   local r = {id = a[1], student = a[2], cohort = a[3], action = a[4], course = a[5], drop = a[6], actor = a[7],
@@ -59,6 +62,8 @@ for _, a in ipairs(cjson.decode(ARGV[3])) do
   if existing then
     local status = redis.call('HGET', 'q:r:' .. existing, 'status')
     out[#out + 1] = {0, existing, status or 'pending', 0}
+  elseif stalled then
+    out[#out + 1] = {3, '', stalled, 0}
   elseif full then
     redis.call('HINCRBY', KEYS[6], r.course, 1)
     out[#out + 1] = {2, '', full, 0}
@@ -196,6 +201,13 @@ class Refused:
     reason: str
 
 
+@dataclass(slots=True)
+class Stalled:
+    """Not admitted: the ledger has been unable to decide for too long (retry later)."""
+
+    reason: str
+
+
 @dataclass(frozen=True)
 class Entry:
     """A stream entry: one admitted request, as the decider reads it."""
@@ -233,7 +245,9 @@ class _Replies:
     def __init__(self) -> None:
         self._refusals: dict[bytes, Refused] = {}
 
-    def of(self, r: list[Any]) -> Admitted | Refused:
+    def of(self, r: list[Any]) -> Admitted | Refused | Stalled:
+        if int(r[0]) == 3:
+            return Stalled(r[2].decode())
         if int(r[0]) != 2:
             return Admitted(r[1].decode(), bool(r[0]), r[2].decode(), int(r[3]))
         refused = self._refusals.get(r[2])
@@ -267,7 +281,7 @@ class QueueStore:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    async def admit(self, admissions: Sequence[Admission], now: float) -> list[Admitted | Refused]:
+    async def admit(self, admissions: Sequence[Admission], now: float) -> list[Admitted | Refused | Stalled]:
         """Record a burst of admissions in one script call (one round trip, one JSON argument)."""
         burst = orjson.dumps(
             [
@@ -286,7 +300,7 @@ class QueueStore:
             ]
         )
         replies: Any = await self._admit(
-            keys=[ADMITTED, DECIDED, *STREAMS, REFUSED, TIMES], args=[f"{now:.6f}", RECORD_TTL_SECONDS, burst]
+            keys=[ADMITTED, DECIDED, *STREAMS, REFUSED, TIMES, STALLED], args=[f"{now:.6f}", RECORD_TTL_SECONDS, burst]
         )
         return [self._replies.of(r) for r in replies]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import signal
 import time
@@ -123,7 +124,7 @@ def test_cancel_while_pending_and_the_student_service_through_the_queue(make_clu
     assert stats["pending_entries"] == 0
 
 
-def test_a_request_not_decided_in_time_is_rejected_as_timeout(make_cluster: MakeCluster) -> None:
+def test_a_stall_longer_than_the_timeout_delays_decisions_and_stops_admission(make_cluster: MakeCluster) -> None:
     cluster = started(make_cluster({"login": 1, "course_data": 1, "queue": 1}))
     admin, superuser = token(cluster, 1, "admin"), token(cluster, 2, "super_admin")
     course = open_registration(cluster, admin, capacity=5)
@@ -131,19 +132,37 @@ def test_a_request_not_decided_in_time_is_rejected_as_timeout(make_cluster: Make
     rules = {"queue": {"decision_timeout_seconds": 1}}
     assert httpx.patch(f"{cluster.url('login-1')}/settings", json=rules, headers=superuser).status_code == 200
     wait_for(lambda: httpx.get(f"{queue}/queue/stats", headers=admin).status_code == 200, 10, "the queue master")
-    me = token(cluster, 701, "student")
+    me, other, third = (token(cluster, n, "student") for n in (701, 702, 703))
     cluster.signal("course_data-1", signal.SIGSTOP)  # the ledger cannot answer for longer than the timeout
     try:
-        late = submit(queue, me, "t-1", action="enroll", course_id=course).json()
-        time.sleep(1.5)  # the fault itself lasts this long; nothing below waits on a clock
+        early = submit(queue, me, "t-1", action="enroll", course_id=course)
+        assert early.status_code == 202, early.text
+        keys = (f"t-{n}" for n in itertools.count(2))  # each try a new request (a known key would answer)
+
+        def refused_now() -> httpx.Response | None:
+            answer = submit(queue, other, next(keys), action="enroll", course_id=course)
+            assert answer.status_code in (202, 503), answer.text  # admitted before the mark, or refused
+            return answer if answer.status_code == 503 else None
+
+        refused = wait_for(refused_now, 20, "admission refusing while the ledger cannot decide")
+        assert refused.headers["retry-after"] == "1"
+        assert refused.json()["type"] == "/problems/queue-stalled"
+        known = submit(queue, me, "t-1", action="enroll", course_id=course)  # a known key still answers
+        assert (known.status_code, known.json()["request_id"]) == (202, early.json()["request_id"])
+        pending = httpx.get(f"{queue}/queue/requests/{early.json()['request_id']}", headers=me).json()
+        assert pending["status"] == "pending"  # delayed, never rejected for its age
     finally:
         cluster.signal("course_data-1", signal.SIGCONT)
-    final = httpx.get(f"{queue}/queue/requests/{late['request_id']}?wait=30", headers=me).json()
-    assert (final["status"], final["type"]) == ("rejected", "timeout")
-    on_time = submit(queue, me, "t-2", action="enroll", course_id=course).json()
-    assert httpx.get(f"{queue}/queue/requests/{on_time['request_id']}?wait=30", headers=me).json()["status"] == (
-        "accepted"
+    final = httpx.get(f"{queue}/queue/requests/{early.json()['request_id']}?wait=30", headers=me).json()
+    assert final["status"] == "accepted"
+    later = wait_for(
+        lambda: (r := submit(queue, third, "after", action="enroll", course_id=course)).status_code == 202 and r,
+        20,
+        "admission open again",
     )
+    assert httpx.get(f"{queue}/queue/requests/{later.json()['request_id']}?wait=30", headers=third).json()[
+        "status"
+    ] == ("accepted")
 
 
 def test_a_full_course_refuses_enrollments_at_once_until_a_place_frees(make_cluster: MakeCluster) -> None:

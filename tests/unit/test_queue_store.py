@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from services.queue.store import Admission, Admitted, QueueStore, Refused
+from services.queue.store import STALLED, Admission, Admitted, QueueStore, Refused, Stalled
 
 COURSE = 7
 FULL = {"type": "waitlist-full", "reason": "C7 is full and so is its waitlist"}
@@ -114,3 +114,19 @@ async def test_each_request_is_counted_decided_once_however_often_its_decision_a
     record = await store.record(first.request_id)
     assert record is not None
     assert record["status"] == "accepted"
+
+
+async def test_while_the_queue_is_stalled_nothing_new_is_admitted_and_known_keys_still_answer(
+    store: QueueStore,
+) -> None:
+    asked = ask("enroll", 1)
+    first = await admit(store, asked)
+    await store.redis.set(STALLED, "the ledger has been unable to decide for 31 s", px=5000)
+    assert await admit(store, ask("enroll", 2)) == Stalled("the ledger has been unable to decide for 31 s")
+    again = await admit(store, ask("enroll", 1, key=asked.idempotency_key))
+    assert isinstance(first, Admitted)
+    assert isinstance(again, Admitted)
+    assert (again.request_id, again.new) == (first.request_id, False)  # the same request, as before
+    assert int(await store.redis.get("q:admitted")) == 1
+    await store.redis.delete(STALLED)
+    assert isinstance(await admit(store, ask("enroll", 2)), Admitted)
