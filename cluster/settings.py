@@ -83,6 +83,9 @@ class QueueSettings(_Section):
     decision_timeout_seconds: float = Field(30, gt=0, le=3600)
     batch_size: int = Field(500, ge=1, le=10_000)
     student_rate_limit: str = "30 per minute"
+    max_open_requests: int = Field(
+        10, ge=0, le=1000, description="requests a student may have waiting for a decision at once (0: no cap)"
+    )
     full_course_cache_seconds: float = Field(
         1.0,
         ge=0,

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from services.queue.store import STALLED, Admission, Admitted, QueueStore, Refused, Stalled
+from services.queue.store import STALLED, Admission, Admitted, QueueStore, Refused, Stalled, TooManyOpen
 
 COURSE = 7
 FULL = {"type": "waitlist-full", "reason": "C7 is full and so is its waitlist"}
@@ -130,3 +130,28 @@ async def test_while_the_queue_is_stalled_nothing_new_is_admitted_and_known_keys
     assert int(await store.redis.get("q:admitted")) == 1
     await store.redis.delete(STALLED)
     assert isinstance(await admit(store, ask("enroll", 2)), Admitted)
+
+
+async def test_a_student_has_at_most_the_cap_of_requests_open(store: QueueStore) -> None:
+    async def admit_capped(admission: Admission) -> object:
+        [answer] = await store.admit([admission], time.time(), max_open=2)
+        return answer
+
+    first, second = ask("enroll", 1, course=1), ask("enroll", 1, course=2)
+    taken = [await admit_capped(first), await admit_capped(second)]
+    assert await admit_capped(ask("enroll", 1, course=3)) == TooManyOpen(2)  # nothing recorded
+    assert isinstance(await admit_capped(ask("enroll", 2, course=3)), Admitted)  # another student
+    again = await admit_capped(ask("enroll", 1, course=1, key=first.idempotency_key))
+    assert isinstance(again, Admitted)
+    assert not again.new  # a known key still answers at the cap
+    burst = await store.admit([ask("drop", 1, course=4), ask("drop", 1, course=5)], time.time(), max_open=2)
+    assert burst == [TooManyOpen(2), TooManyOpen(2)]  # a burst is held to the cap too
+    assert isinstance(taken[0], Admitted)
+    assert isinstance(taken[1], Admitted)
+    await decide(store, taken[0], full=False, course=1)
+    await decide(store, taken[0], full=False, course=1)  # redelivered: frees one place, not two
+    assert isinstance(await admit_capped(ask("enroll", 1, course=6)), Admitted)
+    assert await admit_capped(ask("enroll", 1, course=7)) == TooManyOpen(2)
+    assert await store.cancel(taken[1].request_id) == "cancelled"
+    assert isinstance(await admit_capped(ask("enroll", 1, course=7)), Admitted)
+    assert int(await store.redis.get("q:admitted")) == 5
