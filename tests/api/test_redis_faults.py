@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from redis.asyncio import BlockingConnectionPool
 
 from cluster.redis_server import PrivateRedis
 from storage.redis import TIMEOUT_SECONDS, connect_redis
 from tests.api.registrar_kit import Node, service_node
-from tests.support import free_port
+from tests.support import free_port, wait_until
 
 
 @pytest.fixture
@@ -72,3 +73,60 @@ def test_every_wait_on_the_pool_is_bounded() -> None:
     assert pool.connection_kwargs["socket_connect_timeout"] <= TIMEOUT_SECONDS
     assert isinstance(pool, BlockingConnectionPool)
     assert pool.timeout == TIMEOUT_SECONDS
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Iterator[tuple[PrivateRedis, Node]]:
+    server = PrivateRedis("redis-server", free_port(), tmp_path / "own-redis", max_memory="4mb")
+    server.start()
+    try:
+        with service_node("queue", tmp_path, server.url) as node:
+            yield server, node
+    finally:
+        server.stop()
+
+
+def fill(client: redis.Redis) -> None:
+    for n in range(1000):
+        client.set(f"junk:{n}", b"x" * 100_000)
+
+
+def test_redis_full_refuses_admission_with_503_and_evicts_nothing(small: tuple[PrivateRedis, Node]) -> None:
+    server, node = small
+    student = {**node.auth("student", 8), "Idempotency-Key": "m-1"}
+    taken = node.client.post("/queue/requests", json={"action": "enroll", "course_id": 1}, headers=student)
+    assert taken.status_code == 202, taken.text
+    direct = redis.Redis.from_url(server.url)
+    try:
+        assert direct.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            fill(direct)
+        used = int(direct.info("memory")["used_memory"])
+        direct.config_set("maxmemory", used // 2)  # well over it: no buffer freed later makes room
+        full = node.client.post(
+            "/queue/requests", json={"action": "enroll", "course_id": 2}, headers={**student, "Idempotency-Key": "m-2"}
+        )
+        assert full.status_code == 503, full.text
+        assert full.headers["retry-after"] == "1"
+        assert "OutOfMemoryError" in full.json()["detail"]
+        kept = node.client.get(f"/queue/requests/{taken.json()['request_id']}", headers=student)
+        assert (kept.status_code, kept.json()["status"]) == (200, "pending")  # nothing evicted, reads go on
+
+        def gauges() -> dict[str, float]:
+            lines = node.client.get("/metrics").text.splitlines()
+            found = {
+                k: float(v) for k, _, v in (line.partition(" ") for line in lines if line.startswith("queue_redis"))
+            }
+            return found if found.get("queue_redis_memory_limit_bytes") == used // 2 else {}
+
+        metrics = wait_until(gauges, 10, "the memory gauges")
+        assert metrics["queue_redis_memory_used_ratio"] > 1
+        assert metrics["queue_redis_memory_used_bytes"] > used // 2
+        direct.delete(*(f"junk:{n}" for n in range(1000)))
+        direct.config_set("maxmemory", "4mb")
+    finally:
+        direct.close()
+    again = node.client.post(
+        "/queue/requests", json={"action": "enroll", "course_id": 2}, headers={**student, "Idempotency-Key": "m-2"}
+    )
+    assert again.status_code == 202, again.text
