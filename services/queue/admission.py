@@ -151,6 +151,9 @@ class Admitter:
                         [a for a, _ in batch], time.time(), self._settings().max_open_requests
                     )
                 except Exception as exc:
+                    # Those that came while Redis failed fail with it (503: retry), rather than wait
+                    # for a second timeout: no admission waits on Redis longer than one.
+                    batch, self._waiting = batch + self._waiting, []
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
