@@ -37,17 +37,17 @@ def test_admission_results_cancel_and_stats(make_cluster: MakeCluster) -> None:
     request_id = first.json()["request_id"]
     again = submit(queue, ann, "k-1", action="enroll", course_id=course)
     assert (again.status_code, again.json()["request_id"], again.json()["new"]) == (202, request_id, False)
-    outcome = httpx.get(f"{queue}/queue/requests/{request_id}?wait=10", headers=ann).json()
+    outcome = httpx.get(f"{queue}/queue/requests/{request_id}?wait=10", headers=ann, timeout=20).json()
     assert (outcome["status"], outcome["course_id"]) == ("accepted", course)
     assert httpx.get(f"{queue}/queue/requests/{request_id}", headers=ben).status_code == 404  # not yours
     assert httpx.delete(f"{queue}/queue/requests/{request_id}", headers=ann).status_code == 409  # decided
 
     second = submit(queue, ben, "k-1", action="enroll", course_id=course).json()  # same key, another student
     assert second["request_id"] != request_id
-    waited = httpx.get(f"{queue}/queue/requests/{second['request_id']}?wait=10", headers=ben).json()
+    waited = httpx.get(f"{queue}/queue/requests/{second['request_id']}?wait=10", headers=ben, timeout=20).json()
     assert waited["status"] == "waitlisted"
     clash = submit(queue, ann, "k-2", action="enroll", course_id=course).json()
-    refused = httpx.get(f"{queue}/queue/requests/{clash['request_id']}?wait=10", headers=ann).json()
+    refused = httpx.get(f"{queue}/queue/requests/{clash['request_id']}?wait=10", headers=ann, timeout=20).json()
     assert (refused["status"], refused["type"]) == ("rejected", "already-enrolled")
 
     assert submit(queue, ann, "", action="enroll", course_id=course).status_code == 422  # no key
@@ -115,7 +115,7 @@ def test_cancel_while_pending_and_the_student_service_through_the_queue(make_clu
         assert in_flight.status_code == 409  # already with the ledger
     finally:
         cluster.signal("course_data-1", signal.SIGCONT)
-    final = httpx.get(f"{queue}/queue/requests/{stuck['request_id']}?wait=20", headers=me).json()
+    final = httpx.get(f"{queue}/queue/requests/{stuck['request_id']}?wait=20", headers=me, timeout=30).json()
     assert final["status"] == "accepted"
     assert httpx.get(f"{queue}/queue/requests/{waiting['request_id']}", headers=me).json()["status"] == "cancelled"
     stats = wait_for(
@@ -153,14 +153,14 @@ def test_a_stall_longer_than_the_timeout_delays_decisions_and_stops_admission(ma
         assert pending["status"] == "pending"  # delayed, never rejected for its age
     finally:
         cluster.signal("course_data-1", signal.SIGCONT)
-    final = httpx.get(f"{queue}/queue/requests/{early.json()['request_id']}?wait=30", headers=me).json()
+    final = httpx.get(f"{queue}/queue/requests/{early.json()['request_id']}?wait=30", headers=me, timeout=40).json()
     assert final["status"] == "accepted"
     later = wait_for(
         lambda: (r := submit(queue, third, "after", action="enroll", course_id=course)).status_code == 202 and r,
         20,
         "admission open again",
     )
-    assert httpx.get(f"{queue}/queue/requests/{later.json()['request_id']}?wait=30", headers=third).json()[
+    assert httpx.get(f"{queue}/queue/requests/{later.json()['request_id']}?wait=30", headers=third, timeout=40).json()[
         "status"
     ] == ("accepted")
 
@@ -179,7 +179,7 @@ def test_a_full_course_refuses_enrollments_at_once_until_a_place_frees(make_clus
         taken = submit(queue, who, key, **body)
         assert taken.status_code == 202, taken.text
         answer: dict[str, object] = httpx.get(
-            f"{queue}/queue/requests/{taken.json()['request_id']}?wait=10", headers=who
+            f"{queue}/queue/requests/{taken.json()['request_id']}?wait=10", headers=who, timeout=20
         ).json()
         return answer
 
