@@ -135,7 +135,8 @@ async def submit(ctx: NodeContext, headers: Headers, body: bytes) -> Answer:
       "409": {description: "Registration is not open for you now (window-closed); or refused at once,
         not queued: the course is full, seats and waitlist (waitlist-full, course-full)"}
       "422": {description: "A bad field, or no Idempotency-Key"}
-      "429": {description: "Too many requests (per student)"}
+      "429": {description: "Too many requests (per student: rate-limited), or too many waiting for a
+        decision (too-many-open-requests: queue.max_open_requests)"}
       "503": {description: "Not recorded (Redis unavailable, or queue-stalled: the ledger has been unable
         to decide for queue.decision_timeout_seconds); retry with the same Idempotency-Key"}
     """
