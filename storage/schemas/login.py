@@ -88,6 +88,7 @@ session_revocations = Table(
     Column("created_at", Float, nullable=False),
     Column("delivered_at", Float),  # when Raft committed it; NULL: still to deliver
     Index("ix_session_revocations_pending", "delivered_at", "id"),
+    Index("ix_session_revocations_session", "session_id"),
 )
 
 _FIRST = (users, sessions, used_refresh_tokens, signing_keys, audit_log)
