@@ -17,8 +17,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -37,7 +39,7 @@ BATCH = 500
 Revoke = Callable[[list[str], float, float], Awaitable[None]]  # (session ids, until, now): one Raft entry
 
 
-class Revocations:
+class Revocations(Collector):
     def __init__(
         self,
         database: Database,
@@ -52,6 +54,7 @@ class Revocations:
         self._wake = asyncio.Event()
         self._stopped = False
         self._failing = False
+        self.pending = 0  # found pending (not in Raft yet) at the master's last look
 
     async def record(self, conn: AsyncConnection, session_ids: Sequence[str], until: float, now: float) -> None:
         """In the caller's transaction: these sessions are to be revoked everywhere."""
@@ -98,7 +101,9 @@ class Revocations:
                     .limit(BATCH)
                 )
             ).all()
+        self.pending = len(rows)
         await self._deliver([(r.id, r.session_id, r.until) for r in rows], RETRY_SECONDS)
+        self.pending = 0
         return len(rows)
 
     async def _deliver(self, rows: Sequence[tuple[int, str, float]], bound: float) -> None:
@@ -120,6 +125,13 @@ class Revocations:
                     session_revocations.c.delivered_at.is_not(None), session_revocations.c.until < now
                 )
             )
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            "login_revocations_pending",
+            "Ended sessions not yet on the replicated revocation list (the master's last look): alert if it stays up.",
+            value=float(self.pending),
+        )
 
     def wake(self) -> None:
         self._wake.set()

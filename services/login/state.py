@@ -77,6 +77,7 @@ async def start_login(ctx: NodeContext, stack: AsyncExitStack) -> LoginState:
     dummy = await hash_password(secrets.token_urlsafe(16), rounds)
     revocations = Revocations(ctx.database, ctx.cluster.raft.revoke_sessions, ctx.cluster.master.is_master)
     run_in_background(stack, revocations.run(), revocations.stop)  # delivers while this node is master
+    ctx.metrics.registry.register(revocations)
     issuer = SessionIssuer(keys, ctx.cluster, revocations)
     return LoginState(keys, issuer, LoginThrottle(ctx.redis, ctx.config.redis.url), dummy)
 

@@ -93,12 +93,17 @@ async def test_without_quorum_the_push_does_not_raise_and_the_master_delivers_la
     assert await pending(db) == ["s1"]
     with pytest.raises(NotMasterError):
         await revocations.deliver_due()  # only the master delivers
-    master[0], raft.hanging = True, False
+    master[0] = True
+    with pytest.raises(TimeoutError):
+        await revocations.deliver_due()
+    assert [m.samples[0].value for m in revocations.collect()] == [1.0]  # the alert gauge
+    raft.hanging = False
     assert await revocations.deliver_due() == 1
     assert raft.model.session_revoked("s1", 200.0)
     assert await pending(db) == []
     assert await revocations.deliver_due() == 0  # delivered once: nothing proposed again
-    assert raft.proposals == 3
+    assert raft.proposals == 4
+    assert [m.samples[0].value for m in revocations.collect()] == [0.0]
 
 
 async def test_the_master_loop_delivers_once_raft_is_back_and_forgets_expired_rows(db: Database) -> None:
