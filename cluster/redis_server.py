@@ -1,7 +1,11 @@
 """A private redis-server for a cluster that has no Redis URL configured.
 
 It listens on loopback only, keeps an append-only file under the data directory and
-requires a password generated into the data directory at first start.
+requires a password generated into the data directory at first start. Its memory is
+bounded (`maxmemory`) with the `noeviction` policy: Redis never drops a key to make room
+(an admitted request's record or stream entry must not vanish), it refuses writes instead,
+which admission answers 503 (retry later) while reads and deletions go on. The queue's
+`queue_redis_memory_*` gauges show how close it is.
 """
 
 from __future__ import annotations
@@ -25,10 +29,14 @@ class RedisServerError(Exception):
     """The private redis-server could not be started."""
 
 
+MAX_MEMORY = "512mb"  # about half a million queued requests' records, at ~0.9 KiB each
+
+
 class PrivateRedis:
-    def __init__(self, binary: str, port: int, data_dir: Path) -> None:
+    def __init__(self, binary: str, port: int, data_dir: Path, max_memory: str = MAX_MEMORY) -> None:
         self.binary = binary
         self.port = port
+        self.max_memory = max_memory
         self.dir = data_dir / "redis"
         self.password = load_or_create_secret(data_dir, "redis-password")
         self.process: subprocess.Popen[bytes] | None = None
@@ -58,6 +66,8 @@ class PrivateRedis:
                     "appendonly yes",
                     "appendfsync everysec",
                     'save ""',
+                    f"maxmemory {self.max_memory}",
+                    "maxmemory-policy noeviction",
                     "daemonize no",
                     "protected-mode yes",
                     'logfile "redis.log"',

@@ -109,6 +109,9 @@ class QueueSettings(_Section):
     )
     batch_size: int = Field(500, ge=1, le=10_000, description="requests the ledger decides in one transaction")
     student_rate_limit: str = Field("30 per minute", description="admissions allowed per student")
+    max_open_requests: int = Field(
+        10, ge=0, le=1000, description="requests a student may have waiting for a decision at once (0: no cap)"
+    )
     full_course_cache_seconds: float = Field(
         1.0,
         ge=0,

@@ -1,4 +1,9 @@
-"""Redis access: one blocking pool per process (an exhausted pool waits, never raises).
+"""Redis access: one blocking pool per process, every wait on it bounded.
+
+Connect and socket timeouts make an unreachable or frozen Redis an error within
+`timeout` seconds instead of a hang (the callers answer 503 with Retry-After); the pool
+waits as long for a free connection before it raises. A blocking read such as
+XREADGROUP's must block for less than the socket timeout.
 
 With Redis Sentinel the pool asks the sentinels where the primary is, and again after a
 connection fails, so a promoted replica is found without restarting the node.
@@ -14,15 +19,21 @@ from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelMan
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-POOL_TIMEOUT = 5  # seconds a request waits for a free connection
+TIMEOUT_SECONDS = 2.0
 
 
 class SentinelBlockingPool(SentinelConnectionPool, BlockingConnectionPool):
     """The sentinel's primary discovery with the blocking pool's waiting for a free connection."""
 
 
-def connect_redis(url: str, max_connections: int = 64) -> Redis:
-    pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=POOL_TIMEOUT)
+def connect_redis(url: str, max_connections: int = 64, timeout: float = TIMEOUT_SECONDS) -> Redis:
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout,  # waiting for a free connection of the pool
+        socket_connect_timeout=min(timeout, 1.0),
+        socket_timeout=timeout,
+    )
     return Redis.from_pool(pool)
 
 
@@ -53,7 +64,11 @@ class SentinelRedis(Redis):
 
 
 def connect_sentinel(
-    sentinels: Sequence[tuple[str, int]], service: str, password: str | None = None, max_connections: int = 64
+    sentinels: Sequence[tuple[str, int]],
+    service: str,
+    password: str | None = None,
+    max_connections: int = 64,
+    timeout: float = TIMEOUT_SECONDS,
 ) -> Redis:
     """A client of the primary that `sentinels` know as `service`.
 
@@ -61,7 +76,7 @@ def connect_sentinel(
     failover then refuses writes (NOREPLICAS) instead of taking some that its successor
     never sees, while this client's pool is still connected to it.
     """
-    manager = Sentinel(list(sentinels), socket_timeout=1.0)  # type: ignore[no-untyped-call]
+    manager = Sentinel(list(sentinels), sentinel_kwargs={"socket_timeout": min(timeout, 1.0)})  # type: ignore[no-untyped-call]
     client: Redis = manager.master_for(
         service,
         redis_class=SentinelRedis,
@@ -69,6 +84,8 @@ def connect_sentinel(
         connection_class=PrimaryConnection,
         password=password,
         max_connections=max_connections,
-        timeout=POOL_TIMEOUT,
+        timeout=timeout,
+        socket_connect_timeout=min(timeout, 1.0),
+        socket_timeout=timeout,
     )
     return client

@@ -20,13 +20,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.common.metrics import HttpMetrics
 from services.common.middleware import RequestIds, record_access
-from services.common.problems import PROBLEM_MEDIA_TYPE, PayloadTooLarge, ProblemError, problem_body
+from services.common.problems import PROBLEM_MEDIA_TYPE, PayloadTooLarge, ProblemError, problem_body, redis_problem
 
 log = logging.getLogger("course_selection.app")
 
@@ -58,6 +59,11 @@ class HotPathMiddleware:
             status, body, extra = await handler(scope["state"]["ctx"], headers, await self._body(headers, receive))
         except ProblemError as exc:
             status, body, extra, media_type = exc.status, problem_body(exc, request_id), exc.headers, b""
+        except RedisError as exc:
+            problem = redis_problem(exc) or ProblemError()
+            if problem.status == 500:
+                log.exception("unhandled error", extra={"request_id": request_id, "path": scope["path"]})
+            status, body, extra, media_type = problem.status, problem_body(problem, request_id), problem.headers, b""
         except Exception:
             log.exception("unhandled error", extra={"request_id": request_id, "path": scope["path"]})
             status, body, extra, media_type = 500, problem_body(ProblemError(), request_id), {}, b""

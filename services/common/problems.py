@@ -6,6 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -92,6 +95,22 @@ class ServiceUnavailable(ProblemError):
     status, slug, title = 503, "unavailable", "Service unavailable"
 
 
+class RedisUnavailable(ServiceUnavailable):
+    slug, title = "redis-unavailable", "Redis cannot serve this request right now"
+
+
+def redis_problem(exc: RedisError) -> ProblemError | None:
+    """The 503 (with Retry-After) for Redis being unreachable, frozen, loading, read-only or out
+    of memory: a fault to retry, not a bug; None for any other Redis error (a 500)."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError | ReadOnlyError):  # (loading is a ConnectionError)
+        cause = "unreachable" if not isinstance(exc, RedisTimeoutError) else "not answering"
+    elif isinstance(exc, OutOfMemoryError) or str(exc).startswith("OOM"):  # (a script's too)
+        cause = "out of memory (maxmemory reached; nothing is evicted)"
+    else:
+        return None
+    return RedisUnavailable(f"Redis is {cause}; nothing was recorded: retry", headers={"Retry-After": "1"})
+
+
 _HTTP_SLUGS = {
     400: "bad-request",
     401: "unauthorized",
@@ -145,6 +164,14 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     return problem_response(exc.status_code, slug, title, detail, request, headers=dict(exc.headers or {}))
 
 
+async def _on_redis_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RedisError)
+    problem = redis_problem(exc)
+    if problem is None:
+        raise exc  # a bug: the 500 below, with the traceback in the log
+    return await _on_problem(request, problem)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     # The traceback goes to the log (uvicorn logs the re-raised exception); never to the client.
     request_id = getattr(request.state, "request_id", "")
@@ -161,6 +188,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     ProblemError: _on_problem,
     HTTPException: _on_http_exception,
+    RedisError: _on_redis_error,
     Exception: _on_unexpected,
 }
 

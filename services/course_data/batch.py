@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -230,7 +230,7 @@ async def _permits(conn: AsyncConnection, run: list[Queued]) -> dict[tuple[int, 
 async def _record(
     conn: AsyncConnection, requests: list[Queued], fresh: dict[str, Decision], now: float
 ) -> dict[str, int]:
-    """Record each new decision (with its order) and queue the student's notification."""
+    """Record each new decision (with its order) and queue each student's notification (one per batch)."""
     if not requests:
         return {}
     rows = [
@@ -260,19 +260,32 @@ async def _record(
         among(conn.dialect, courses.c.id, {r.course_id for r in requests})
     )
     codes = {row[0]: row[1] for row in await conn.execute(wanted)}
-    messages = defaultdict(list)
+    messages: dict[int, Counter[tuple[str, str]]] = defaultdict(Counter)
     for r in requests:
         d = fresh[r.request_id]
         code = codes.get(r.course_id, f"course {r.course_id}")
         verb = {"enroll": "Enrollment in", "drop": "Dropping", "swap": "Swapping into"}[r.action]
         result = {"accepted": "done", "waitlisted": "on the waitlist", "rejected": "refused"}[d.outcome]
-        messages[r.student_id].append((f"{verb} {code}: {result}", d.reason or result))
+        messages[r.student_id][(f"{verb} {code}: {result}", d.reason or result)] += 1
     await notify_many(
-        conn,
-        [(student, "queue-decision", subject, body) for student, items in messages.items() for subject, body in items],
-        now,
+        conn, [(student, "queue-decision", *coalesced(items)) for student, items in messages.items()], now
     )
     return seqs
+
+
+def coalesced(outcomes: Counter[tuple[str, str]]) -> tuple[str, str]:
+    """One message (subject, body) for a student's decisions in a batch: each distinct outcome
+    once, with how many requests had it. A student sending many requests gets one message per
+    batch, not one per request."""
+    if len(outcomes) == 1:
+        [((subject, body), count)] = outcomes.items()
+        return (subject if count == 1 else f"{subject} ({count} requests)"), body
+    lines = [
+        (subject if subject.endswith(f": {body}") else f"{subject}: {body}")
+        + (f" ({count} requests)" if count > 1 else "")
+        for (subject, body), count in outcomes.items()
+    ]
+    return f"{sum(outcomes.values())} registration requests decided", "\n".join(lines)
 
 
 async def full_courses(

@@ -131,7 +131,12 @@ class QueuedIn(_Body):
 
 
 class LedgerBatch(_Body):
-    timeout_seconds: float = Field(gt=0, description="a request not decided this long after admission is rejected")
+    timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="if given, a request not decided this long after admission is rejected; the queue sends "
+        "none (a stall delays its decisions in order, it never times them out)",
+    )
     requests: list[QueuedIn] = Field(min_length=1, max_length=10_000)
 
 

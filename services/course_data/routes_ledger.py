@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from starlette.requests import Request
@@ -64,10 +65,11 @@ async def decide_many(request: Request) -> Response:
     ---
     summary: Ledger batch (internal)
     description: "Every rule is checked for each request, in the order given. A request id already
-      decided answers its recorded outcome (a batch sent twice is applied once). A request past its
-      deadline is rejected with type timeout. Each decision is recorded with its order (seq) and the
-      student is notified. The answer also tells which courses the batch touched are now full, seats
-      and waitlist (the queue refuses enrollments in them at once for a moment)."
+      decided answers its recorded outcome (a batch sent twice is applied once). With timeout_seconds,
+      a request past its deadline is rejected with type timeout (the queue sends none). Each decision
+      is recorded with its order (seq) and the student is notified. The answer also tells which courses
+      the batch touched are now full, seats and waitlist (the queue refuses enrollments in them at once
+      for a moment)."
     tags: [internal]
     parameters:
       - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
@@ -91,7 +93,7 @@ async def decide_many(request: Request) -> Response:
             r.course_id,
             r.drop_course_id,
             r.actor,
-            r.admitted_at + timeout,
+            r.admitted_at + timeout if timeout is not None else math.inf,
         )
         for r in body.requests
     ]

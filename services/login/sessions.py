@@ -6,16 +6,18 @@ Refresh tokens are opaque (`<session id>.<random>`), stored as SHA-256 hashes an
 rotated on every use; presenting one that was already exchanged ends the session (it
 was stolen, or the client is confused: either way nobody keeps it).
 
-Ending a session is recorded in the login database and proposed to the replicated
-revocation list, which every node checks on every request: tokens of an ended session
-stop working everywhere once that Raft entry is applied.
+Ending a session (`end()`) is recorded in the login database together with its
+revocation, in the caller's transaction; after the commit, `revoke_everywhere()` proposes
+it to the replicated revocation list, which every node checks on every request: tokens
+of an ended session stop working everywhere once that Raft entry is applied. If Raft
+cannot take it now (no quorum), the route still answers for the change it committed,
+and the login master delivers the revocation when Raft is back (`revocations.py`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,7 @@ from cluster.settings import SecuritySettings
 from services.common.auth import ALGORITHM, AUDIENCE, ISSUER
 from services.common.problems import Unauthorized
 from services.login.keys import SigningKeys
+from services.login.revocations import Revocations
 from storage.schemas.login import sessions, used_refresh_tokens
 
 MAX_ACCESS_SECONDS = 60 * 60  # the longest access token lifetime the settings allow
@@ -77,9 +80,10 @@ def needs_2fa_setup(user: Row[Any], policy: SecuritySettings) -> bool:
 
 
 class SessionIssuer:
-    def __init__(self, keys: SigningKeys, cluster: ClusterNode) -> None:
+    def __init__(self, keys: SigningKeys, cluster: ClusterNode, revocations: Revocations) -> None:
         self.keys = keys
         self.cluster = cluster
+        self.revocations = revocations
 
     def access_token(self, user: Row[Any], session_id: str, session_expires: float, now: float) -> tuple[str, int]:
         policy = self.cluster.settings().security
@@ -155,7 +159,8 @@ class SessionIssuer:
         return Rotation(session=row, refresh_token=new_refresh)
 
     async def end(self, conn: AsyncConnection, session_ids: list[str], reason: str, now: float) -> list[str]:
-        """Mark sessions ended in the database (inside the caller's transaction)."""
+        """End sessions in the caller's transaction, their revocation everywhere recorded with it;
+        after the commit, pass what this returns to `revoke_everywhere()`."""
         live = [
             r.id
             for r in await conn.execute(
@@ -168,6 +173,7 @@ class SessionIssuer:
                 .where(sessions.c.id.in_(live))
                 .values(ended_at=now, end_reason=reason, refresh_hash=None)
             )
+            await self.revocations.record(conn, live, now + MAX_ACCESS_SECONDS, now)
         return live
 
     async def sessions_of(self, conn: AsyncConnection, user_id: int, except_session: str | None = None) -> list[str]:
@@ -176,8 +182,8 @@ class SessionIssuer:
             query = query.where(sessions.c.id != except_session)
         return [r.id for r in await conn.execute(query)]
 
-    async def revoke_everywhere(self, session_ids: list[str]) -> None:
-        """After the database commit: refuse these sessions' access tokens on every node."""
-        if session_ids:
-            now = time.time()
-            await self.cluster.raft.revoke_sessions(session_ids, now + MAX_ACCESS_SECONDS, now)
+    async def revoke_everywhere(self, session_ids: list[str]) -> bool:
+        """After the commit of `end()`: refuse these sessions' access tokens on every node now if
+        Raft can take it (within a second), else as soon as it can. Never raises (the change is
+        committed); True if Raft has the revocation already."""
+        return await self.revocations.push(session_ids)

@@ -14,9 +14,11 @@ from starlette.requests import Request
 
 from cluster.secrets import load_or_create_secret
 from services.common.auth import JwksSource
+from services.common.background import run_in_background
 from services.common.context import NodeContext, context_of
 from services.login.keys import KeySeal, SigningKeys
 from services.login.passwords import hash_password
+from services.login.revocations import Revocations
 from services.login.sessions import MAX_ACCESS_SECONDS, SessionIssuer
 from services.login.throttle import LoginThrottle
 from storage.database import Database
@@ -77,7 +79,11 @@ async def start_login(ctx: NodeContext, stack: AsyncExitStack) -> LoginState:
     rounds = ctx.cluster.settings().security.bcrypt_rounds
     await ensure_default_accounts(ctx.database, rounds)
     dummy = await hash_password(secrets.token_urlsafe(16), rounds)
-    return LoginState(keys, SessionIssuer(keys, ctx.cluster), LoginThrottle(ctx.redis), dummy)
+    revocations = Revocations(ctx.database, ctx.cluster.raft.revoke_sessions, ctx.cluster.master.is_master)
+    run_in_background(stack, revocations.run(), revocations.stop)  # delivers while this node is master
+    ctx.metrics.registry.register(revocations)
+    issuer = SessionIssuer(keys, ctx.cluster, revocations)
+    return LoginState(keys, issuer, LoginThrottle(ctx.redis), dummy)
 
 
 def local_jwks(ctx: NodeContext) -> JwksSource:

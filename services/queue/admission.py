@@ -19,17 +19,26 @@ from collections.abc import Callable
 from typing import Any
 
 from cluster.settings import QueueSettings
-from services.common.problems import Conflict, ProblemError, ValidationFailed
+from services.common.problems import Conflict, ProblemError, ServiceUnavailable, ValidationFailed
 from services.queue.rate_limit import StudentRateLimit
-from services.queue.store import Admission, Admitted, QueueStore, Refused
+from services.queue.store import Admission, Admitted, QueueStore, Refused, Stalled, TooManyOpen
 from services.queue.windows import WindowCache
 
 ACTIONS = ("enroll", "drop", "swap")
+Answer = Admitted | Refused | Stalled | TooManyOpen
 KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:")
 
 
 class TooManyRequests(ProblemError):
     status, slug, title = 429, "rate-limited", "Too many requests"
+
+
+class TooManyOpenRequests(ProblemError):
+    status, slug, title = 429, "too-many-open-requests", "Too many requests waiting for a decision"
+
+
+class QueueStalled(ServiceUnavailable):
+    slug, title = "queue-stalled", "The queue takes no new requests while the ledger cannot decide"
 
 
 class WindowClosed(Conflict):
@@ -80,7 +89,7 @@ class Admitter:
         self.windows = windows
         self._settings = settings
         self._limiter = StudentRateLimit()
-        self._waiting: list[tuple[Admission, asyncio.Future[Admitted | Refused]]] = []
+        self._waiting: list[tuple[Admission, asyncio.Future[Answer]]] = []
         self._flushing = False
         # Request ids: a random prefix per process and a counter. Only their owner can read a
         # request (anyone else gets 404), so they need to be unique, not secret.
@@ -107,10 +116,24 @@ class Admitter:
             settings.priorities.get(action, 2),  # type: ignore[call-overload]  # (validated 0..2)
             key,
         )
-        return await self._submit(admission)
+        answer = await self._submit(admission)
+        if isinstance(answer, TooManyOpen):
+            raise TooManyOpenRequests(
+                f"you have {answer.open} requests waiting for a decision (at most {settings.max_open_requests}): "
+                "wait for their outcome or cancel one; nothing was recorded",
+                headers={"Retry-After": "1"},
+                open_requests=answer.open,
+                limit=settings.max_open_requests,
+            )
+        if isinstance(answer, Stalled):
+            raise QueueStalled(
+                f"{answer.reason}; nothing was recorded: send it again (the same Idempotency-Key) later",
+                headers={"Retry-After": "1"},
+            )
+        return answer
 
-    async def _submit(self, admission: Admission) -> Admitted | Refused:
-        future: asyncio.Future[Admitted | Refused] = asyncio.get_running_loop().create_future()
+    async def _submit(self, admission: Admission) -> Admitted | Refused | Stalled | TooManyOpen:
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._waiting.append((admission, future))
         if not self._flushing:
             self._flushing = True
@@ -124,8 +147,13 @@ class Admitter:
             while self._waiting:
                 batch, self._waiting = self._waiting, []
                 try:
-                    answers = await self._store.admit([a for a, _ in batch], time.time())
+                    answers = await self._store.admit(
+                        [a for a, _ in batch], time.time(), self._settings().max_open_requests
+                    )
                 except Exception as exc:
+                    # Those that came while Redis failed fail with it (503: retry), rather than wait
+                    # for a second timeout: no admission waits on Redis longer than one.
+                    batch, self._waiting = batch + self._waiting, []
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)

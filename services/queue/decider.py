@@ -6,9 +6,16 @@ request is never decided after a later one of the same priority. Streams are rea
 highest priority first (drops before enrollments by default). A batch the ledger cannot
 take is retried with backoff (`queue.max_retries` quick attempts, then on every turn)
 and nothing newer is decided meanwhile; the ledger applies a request id once, so a batch
-sent twice is harmless. Deadlines (`queue.decision_timeout_seconds` after admission) are
-enforced by the ledger, where the outcome is recorded: a request is never decided twice,
-nor dropped silently.
+sent twice is harmless.
+
+First come, first served holds across stalls: a request is never rejected for its age.
+A rejection by deadline cannot be fair (after a stall the oldest requests would miss it
+while later ones get the seats), so a stall only delays decisions, which stay in order.
+The last resort, once the ledger has been unable to decide for
+`queue.decision_timeout_seconds`, is at the door instead: the master marks the queue
+stalled in Redis (`q:stalled`, refreshed while it lasts, expiring by itself if the master
+dies) and admission answers new requests 503 with Retry-After, so nothing more piles up
+behind a ledger that cannot decide; what is admitted is decided in order once it can.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cluster.settings import QueueSettings
-from services.queue.store import GROUP, STREAMS, Entry, QueueStore
+from services.queue.store import GROUP, STALLED, STREAMS, Entry, QueueStore
 
 log = logging.getLogger("course_selection.queue")
 
@@ -29,6 +36,8 @@ CallLedger = Callable[[dict[str, Any]], Awaitable[bytes]]  # the batch -> the le
 RECLAIM_EVERY_SECONDS = 1.0
 READ_BLOCK_MS = 50
 MAX_BACKOFF_SECONDS = 1.0
+WATCH_SECONDS = 0.5  # while a ledger call hangs, how often the stall is checked (and its mark kept)
+STALL_MARK_SECONDS = 3.0  # the mark's life: a dead master's mark goes by itself
 
 
 @dataclass
@@ -40,6 +49,7 @@ class DeciderState:
     last_batch_seconds: float = 0.0
     last_error: str = ""
     carried: int = 0  # entries read and not decided yet
+    stalled_seconds: float = 0.0  # how long the ledger has been unable to decide the batch at the head
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -60,6 +70,8 @@ class Decider:
         self._is_master = is_master
         self._call_ledger = call_ledger
         self._stopped = False
+        self._unable_since: float | None = None  # monotonic: the head batch's first attempt, until one succeeds
+        self._marked = False  # q:stalled is set (by us)
         self.state = DeciderState()
 
     def stop(self) -> None:
@@ -72,6 +84,7 @@ class Decider:
         while not self._stopped:
             if not self._is_master():
                 self.state.role, carry, reclaimed_at = "standby", [], 0.0
+                self._unable_since, self._marked, self.state.stalled_seconds = None, False, 0.0
                 await asyncio.sleep(0.1)
                 continue
             try:
@@ -92,6 +105,7 @@ class Decider:
                 carry = carry[len(batch) :]
                 failures = 0
                 self.state.last_error = ""
+                await self._decided_again()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -99,6 +113,7 @@ class Decider:
                 self.state.role, self.state.last_error = "retrying", f"{type(exc).__name__}: {exc}"
                 if failures == 1 or failures % 20 == 0:
                     log.warning("deciding a batch failed; retrying", extra={"error": self.state.last_error})
+                await self._check_stall()
                 quick = failures <= self._settings().max_retries
                 await asyncio.sleep(
                     min(0.05 * 2 ** (failures - 1), MAX_BACKOFF_SECONDS) if quick else MAX_BACKOFF_SECONDS
@@ -134,13 +149,52 @@ class Decider:
         todo = await self._store.claim(batch)
         answer = None
         if todo:
-            timeout = self._settings().decision_timeout_seconds
-            answer = await self._call_ledger({"timeout_seconds": timeout, "requests": [e.for_ledger() for e in todo]})
+            if self._unable_since is None:
+                self._unable_since = started
+            answer = await self._watched(self._call_ledger({"requests": [e.for_ledger() for e in todo]}))
         await self._store.finish(answer, batch, time.time(), self._settings().full_course_cache_seconds)
         self.state.batches += 1
         self.state.decided += len(todo)
         self.state.last_batch_size = len(batch)
         self.state.last_batch_seconds = round(time.monotonic() - started, 4)
+
+    async def _watched(self, call: Awaitable[bytes]) -> bytes:
+        """The ledger's answer; while it is awaited, the stall is checked every WATCH_SECONDS."""
+        task = asyncio.ensure_future(call)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=WATCH_SECONDS)
+                if done:
+                    return task.result()
+                await self._check_stall()
+        finally:
+            task.cancel()
+
+    async def _check_stall(self) -> None:
+        """Mark the queue stalled (admission answers 503) once the ledger has been unable to decide
+        the head batch for `decision_timeout_seconds`; keep the mark alive while that lasts."""
+        if self._unable_since is None:
+            return
+        unable = time.monotonic() - self._unable_since
+        self.state.stalled_seconds = round(unable, 3)
+        if unable < self._settings().decision_timeout_seconds:
+            return
+        reason = f"the ledger has been unable to decide for {unable:.0f} s"
+        try:
+            await self._store.redis.set(STALLED, reason, px=round(STALL_MARK_SECONDS * 1000))
+        except Exception as exc:  # Redis is down too: admission refuses anyway
+            log.debug("could not mark the queue stalled", extra={"error": f"{type(exc).__name__}: {exc}"})
+            return
+        if not self._marked:
+            log.warning("queue stalled: admission refuses new requests", extra={"reason": reason})
+        self._marked = True
+
+    async def _decided_again(self) -> None:
+        self._unable_since, self.state.stalled_seconds = None, 0.0
+        if self._marked:
+            await self._store.redis.delete(STALLED)
+            self._marked = False
+            log.warning("queue decides again: admission takes new requests")
 
 
 def _text(value: Any) -> str:

@@ -128,8 +128,10 @@ async def submit(ctx: NodeContext, headers: Headers, body: bytes) -> Answer:
       "409": {description: "Registration is not open for you now (window-closed); or refused at once,
         not queued: the course is full, seats and waitlist (waitlist-full, course-full)"}
       "422": {description: "A bad field, or no Idempotency-Key"}
-      "429": {description: "Too many requests (per student)"}
-      "503": {description: "Not recorded; retry with the same Idempotency-Key"}
+      "429": {description: "Too many requests (per student: rate-limited), or too many waiting for a
+        decision (too-many-open-requests: queue.max_open_requests)"}
+      "503": {description: "Not recorded (Redis unavailable, or queue-stalled: the ledger has been unable
+        to decide for queue.decision_timeout_seconds); retry with the same Idempotency-Key"}
     """
     me = await principal_of(ctx.verifier, headers.get(b"authorization", b"").decode("latin-1"), "student")
     key = check_key(headers.get(b"idempotency-key", b"").decode("latin-1"))

@@ -17,6 +17,10 @@ from services.queue.store import QueueStore
 from services.queue.waiters import Waiters
 from services.queue.windows import WindowCache
 
+# One ledger call's bound: a master gone without closing its connections costs this much, then
+# the batch is sent again (to the new master; a batch applied twice counts once).
+LEDGER_CALL_SECONDS = 10.0
+
 
 @dataclass(frozen=True)
 class QueueNode:
@@ -44,7 +48,9 @@ async def start_queue(ctx: NodeContext, stack: AsyncExitStack) -> QueueNode:
         return windows
 
     async def call_ledger(batch: dict[str, Any]) -> bytes:
-        answer = await client.call_master("course_data", "POST", "/internal/ledger/batch", json=batch, timeout=30)
+        answer = await client.call_master(
+            "course_data", "POST", "/internal/ledger/batch", json=batch, timeout=LEDGER_CALL_SECONDS
+        )
         if answer.status_code != 200:
             raise RuntimeError(f"the ledger answered {answer.status_code}: {answer.text[:200]}")
         return answer.content

@@ -50,6 +50,8 @@ class QueueStats(Collector):
     async def read(self) -> dict[str, Any]:
         redis = self._store.redis
         admitted, decided = (int(v or 0) for v in await redis.mget(ADMITTED, DECIDED))
+        memory: Any = await redis.info("memory")
+        used, limit = int(memory.get("used_memory", 0)), int(memory.get("maxmemory", 0))
         refused = sum(int(v) for v in await redis.hvals(REFUSED))
         self._samples.append((time.monotonic(), admitted, decided, refused))
         pending, undelivered, oldest = 0, 0, None
@@ -86,6 +88,9 @@ class QueueStats(Collector):
             "admitted_per_second": self._rate(1),
             "decided_per_second": self._rate(2),
             "refused_at_once_per_second": self._rate(3),
+            "redis_memory_used_bytes": used,
+            "redis_memory_limit_bytes": limit,  # 0: no limit (an external Redis should have one)
+            "redis_memory_used_ratio": round(used / limit, 4) if limit else 0.0,
             "streams": streams,
         }
         return self.snapshot
@@ -102,6 +107,13 @@ class QueueStats(Collector):
             ("queue_admitted_per_second", "admitted_per_second", "Admissions per second (last seconds)."),
             ("queue_decided_per_second", "decided_per_second", "Decisions per second (last seconds)."),
             ("queue_refused_at_once_per_second", "refused_at_once_per_second", "Refusals at once per second."),
+            ("queue_redis_memory_used_bytes", "redis_memory_used_bytes", "Memory Redis uses (INFO used_memory)."),
+            ("queue_redis_memory_limit_bytes", "redis_memory_limit_bytes", "Redis maxmemory (0: none set)."),
+            (
+                "queue_redis_memory_used_ratio",
+                "redis_memory_used_ratio",
+                "Used over maxmemory: alert well before 1 (then Redis refuses writes and admission answers 503).",
+            ),
         ):
             if key in snap:
                 yield GaugeMetricFamily(name, text, value=float(snap[key]))

@@ -6,6 +6,8 @@ Keys (one Redis, append-only file on):
 - `q:r:<request id>` a hash: the request, `status` (pending, deciding, accepted,
   waitlisted, rejected, cancelled), `type`, `reason`, times, decision order;
 - `q:k:<student>:<idempotency key>` the request id a key already admitted;
+- `q:o:<student>` how many of the student's requests are open (pending or being decided):
+  admission refuses more than `queue.max_open_requests`;
 - `q:full:<course>` the refusal (type, reason) the ledger last reported for a full course
   (seats and waitlist), kept `queue.full_course_cache_seconds`: while it is there and no
   admitted drop or swap out of the course waits (`q:f:<course>` counts them), an
@@ -32,19 +34,25 @@ from redis.asyncio import Redis
 STREAMS = ("q:s:0", "q:s:1", "q:s:2")  # by priority, highest first
 GROUP = "deciders"
 ADMITTED, DECIDED, REFUSED, TIMES = "q:admitted", "q:decided", "q:refused", "q:times"
+STALLED = "q:stalled"  # set by the master while the ledger cannot decide: admission refuses new requests
 DONE_CHANNEL = "q:done"
 RECORD_TTL_SECONDS = 7 * 24 * 3600
 FINAL = ("accepted", "waitlisted", "rejected", "cancelled")
 
 # Admit a burst: ARGV = now, record TTL, the burst as one JSON array of admissions, each
-# [id, student, cohort, action, course, drop, actor, priority, idempotency key] (strings).
-# Per admission: the idempotency key seen before answers the request it admitted; an
-# enrollment in a course reported full, with no drop or swap out of it waiting, is refused
-# (nothing written but the count); otherwise the key, the stream entry and the record are
-# written, and a drop or swap counts as waiting to free its course.
+# [id, student, cohort, action, course, drop, actor, priority, idempotency key] (strings),
+# the most requests a student may have open.
+# Per admission: the idempotency key seen before answers the request it admitted; while the
+# queue is stalled (KEYS[8] set: the ledger cannot decide) nothing new is admitted; a student
+# with ARGV[4] requests open (pending or being decided; `q:o:<student>`; 0: no cap) gets no
+# more until one is decided or cancelled; an enrollment in a course reported full, with no
+# drop or swap out of it waiting, is refused (nothing written but the count); otherwise the
+# key, the stream entry and the record are written, and a drop or swap counts as waiting to
+# free its course.
 _ADMIT = """
-local now, ttl = ARGV[1], tonumber(ARGV[2])
+local now, ttl, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4])
 local decided = tonumber(redis.call('GET', KEYS[2]) or '0')
+local stalled = redis.call('GET', KEYS[8])
 local out = {}
 for _, a in ipairs(cjson.decode(ARGV[3])) do
   local r = {id = a[1], student = a[2], cohort = a[3], action = a[4], course = a[5], drop = a[6], actor = a[7],
@@ -59,10 +67,16 @@ for _, a in ipairs(cjson.decode(ARGV[3])) do
   if existing then
     local status = redis.call('HGET', 'q:r:' .. existing, 'status')
     out[#out + 1] = {0, existing, status or 'pending', 0}
+  elseif stalled then
+    out[#out + 1] = {3, '', stalled, 0}
   elseif full then
     redis.call('HINCRBY', KEYS[6], r.course, 1)
     out[#out + 1] = {2, '', full, 0}
+  elseif cap > 0 and tonumber(redis.call('GET', 'q:o:' .. r.student) or '0') >= cap then
+    out[#out + 1] = {4, '', redis.call('GET', 'q:o:' .. r.student), 0}
   else
+    redis.call('INCR', 'q:o:' .. r.student)
+    redis.call('EXPIRE', 'q:o:' .. r.student, ttl)
     redis.call('SET', key, r.id, 'EX', ttl)
     r.at = now
     local entry = redis.call('XADD', KEYS[3 + tonumber(r.priority)], '*', 'r', cjson.encode(r))
@@ -84,11 +98,15 @@ redis.call('HSET', KEYS[7], 'last', now)
 return out
 """
 
-# A request leaving pending/deciding for good: the drop or swap no longer waits to free its course.
+# A request leaving pending/deciding for good: the drop or swap no longer waits to free its
+# course, and the student has one open request less.
 _LEFT_QUEUE = """
-local function left_queue(action, course, drop)
+local function left_queue(action, course, drop, student)
   local frees = (action == 'drop' and course) or (action == 'swap' and drop) or ''
   if frees ~= '' then redis.call('DECR', 'q:f:' .. frees) end
+  if student and tonumber(redis.call('GET', 'q:o:' .. student) or '0') > 0 then
+    redis.call('DECR', 'q:o:' .. student)
+  end
 end
 """
 
@@ -96,6 +114,9 @@ end
 # ({"decisions": [{request_id, outcome, type, reason, seq, ...details}], "full_courses":
 # {course: {type, reason}}, "open_courses": [course]}), ARGV[3] = how long a full course
 # refuses at once (ms, 0: never); count the decisions and announce their ids on the channel.
+# Only a request still pending or deciding takes its decision: one decided before (a batch
+# redelivered after a failover or a lost answer) keeps it and is not counted again, and a
+# record gone (expired) is not made again half-empty. So `q:decided` counts each request once.
 _FINISH = (
     _LEFT_QUEUE
     + """
@@ -103,17 +124,19 @@ local plain = {request_id = true, outcome = true, type = true, reason = true, se
 local answer = cjson.decode(ARGV[2])
 local ids = {}
 for _, d in ipairs(answer.decisions) do
-  local details, extra = {}, false
-  for k, v in pairs(d) do
-    if not plain[k] then details[k] = v; extra = true end
-  end
   local record = 'q:r:' .. d.request_id
-  local was = redis.call('HMGET', record, 'status', 'action', 'course', 'drop')
-  if was[1] == 'pending' or was[1] == 'deciding' then left_queue(was[2], was[3], was[4]) end
-  redis.call('HSET', record, 'status', d.outcome, 'type', d.type, 'reason', d.reason, 'seq', d.seq,
-    'decided_at', ARGV[1])
-  if extra then redis.call('HSET', record, 'details', cjson.encode(details)) end
-  ids[#ids + 1] = d.request_id
+  local was = redis.call('HMGET', record, 'status', 'action', 'course', 'drop', 'student')
+  if was[1] == 'pending' or was[1] == 'deciding' then
+    local details, extra = {}, false
+    for k, v in pairs(d) do
+      if not plain[k] then details[k] = v; extra = true end
+    end
+    left_queue(was[2], was[3], was[4], was[5])
+    redis.call('HSET', record, 'status', d.outcome, 'type', d.type, 'reason', d.reason, 'seq', d.seq,
+      'decided_at', ARGV[1])
+    if extra then redis.call('HSET', record, 'details', cjson.encode(details)) end
+    ids[#ids + 1] = d.request_id
+  end
 end
 local hold = tonumber(ARGV[3])
 for course, refusal in pairs(answer.full_courses or {}) do
@@ -148,11 +171,11 @@ return taken
 _CANCEL = (
     _LEFT_QUEUE
     + """
-local was = redis.call('HMGET', KEYS[1], 'status', 'action', 'course', 'drop')
+local was = redis.call('HMGET', KEYS[1], 'status', 'action', 'course', 'drop', 'student')
 local status = was[1]
 if not status then return 'missing' end
 if status ~= 'pending' then return status end
-left_queue(was[2], was[3], was[4])
+left_queue(was[2], was[3], was[4], was[5])
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'type', 'cancelled', 'reason', 'cancelled by the student',
   'decided_at', ARGV[1])
 redis.call('INCR', KEYS[2])
@@ -189,6 +212,20 @@ class Refused:
 
     type: str
     reason: str
+
+
+@dataclass(slots=True)
+class Stalled:
+    """Not admitted: the ledger has been unable to decide for too long (retry later)."""
+
+    reason: str
+
+
+@dataclass(slots=True)
+class TooManyOpen:
+    """Not admitted: the student has this many requests open (the cap, `queue.max_open_requests`)."""
+
+    open: int
 
 
 @dataclass(frozen=True)
@@ -228,7 +265,11 @@ class _Replies:
     def __init__(self) -> None:
         self._refusals: dict[bytes, Refused] = {}
 
-    def of(self, r: list[Any]) -> Admitted | Refused:
+    def of(self, r: list[Any]) -> Admitted | Refused | Stalled | TooManyOpen:
+        if int(r[0]) == 3:
+            return Stalled(r[2].decode())
+        if int(r[0]) == 4:
+            return TooManyOpen(int(r[2]))
         if int(r[0]) != 2:
             return Admitted(r[1].decode(), bool(r[0]), r[2].decode(), int(r[3]))
         refused = self._refusals.get(r[2])
@@ -262,7 +303,9 @@ class QueueStore:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    async def admit(self, admissions: Sequence[Admission], now: float) -> list[Admitted | Refused]:
+    async def admit(
+        self, admissions: Sequence[Admission], now: float, max_open: int = 0
+    ) -> list[Admitted | Refused | Stalled | TooManyOpen]:
         """Record a burst of admissions in one script call (one round trip, one JSON argument)."""
         burst = orjson.dumps(
             [
@@ -281,7 +324,8 @@ class QueueStore:
             ]
         )
         replies: Any = await self._admit(
-            keys=[ADMITTED, DECIDED, *STREAMS, REFUSED, TIMES], args=[f"{now:.6f}", RECORD_TTL_SECONDS, burst]
+            keys=[ADMITTED, DECIDED, *STREAMS, REFUSED, TIMES, STALLED],
+            args=[f"{now:.6f}", RECORD_TTL_SECONDS, burst, max_open],
         )
         return [self._replies.of(r) for r in replies]
 

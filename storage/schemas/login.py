@@ -87,6 +87,22 @@ audit_log = Table(
     **MYSQL_TABLE,
 )
 
+# Ended sessions to put on the replicated revocation list: written in the transaction that
+# ends them, delivered by the login master until Raft has committed them (no foreign key:
+# a deleted user's sessions go, their revocations must not). See services/login/revocations.py.
+session_revocations = Table(
+    "session_revocations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(32), nullable=False),
+    Column("until", Double, nullable=False),  # no access token of the session lives past this
+    Column("created_at", Double, nullable=False),
+    Column("delivered_at", Double),  # when Raft committed it; NULL: still to deliver
+    Index("ix_session_revocations_pending", "delivered_at", "id"),
+    Index("ix_session_revocations_session", "session_id"),
+    **MYSQL_TABLE,
+)
+
 # One-time set-password tokens (their SHA-256 only): imported accounts without a password get
 # one by email and cannot sign in until it is used (services/login/password_tokens.py).
 password_tokens = Table(
@@ -126,5 +142,6 @@ MIGRATIONS: tuple[Migration, ...] = (
         create_tables(users, sessions, used_refresh_tokens, signing_keys, audit_log),
     ),
     Migration(101, "user ids never reused (SQLite AUTOINCREMENT)", _user_ids_never_reused),
+    Migration(110, "session revocation outbox", create_tables(session_revocations)),
     Migration(120, "set-password tokens", create_tables(password_tokens)),
 )

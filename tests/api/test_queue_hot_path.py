@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cluster.settings import QueueSettings
 from tests.api.registrar_kit import Node, service_node
 
 
@@ -43,3 +44,23 @@ def test_errors_request_ids_limits_and_metrics(node: Node) -> None:
     metrics = node.client.get("/metrics").text
     assert 'route="/queue/requests",status="202"' in metrics
     assert 'route="/queue/requests",status="401"' in metrics
+
+
+def test_a_student_with_the_cap_of_requests_open_gets_429_with_the_reason(node: Node) -> None:
+    student = {**node.auth("student", 77), "content-type": "application/json"}
+    cap = QueueSettings().max_open_requests
+    for n in range(cap):  # no ledger here: they all stay open
+        taken = node.client.post(
+            "/queue/requests",
+            json={"action": "enroll", "course_id": n + 1},
+            headers={**student, "Idempotency-Key": f"o-{n}"},
+        )
+        assert taken.status_code == 202, taken.text
+    over = node.client.post(
+        "/queue/requests", json={"action": "enroll", "course_id": 99}, headers={**student, "Idempotency-Key": "o-over"}
+    )
+    assert over.status_code == 429, over.text
+    assert over.json()["type"] == "/problems/too-many-open-requests"
+    assert (over.json()["open_requests"], over.json()["limit"]) == (cap, cap)
+    assert "waiting for a decision" in over.json()["detail"]
+    assert over.headers["retry-after"] == "1"

@@ -5,6 +5,7 @@ still reach exactly one final outcome, and the seat checks must hold."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -22,13 +23,13 @@ pytestmark = pytest.mark.cluster
 STUDENTS, COURSES, SEATS, PER_STUDENT = 240, 3, 40, 2
 
 
-def rush_with(cluster: LocalCluster, fault: Callable[[LocalCluster], None]) -> dict[str, object]:
+def rush_with(cluster: LocalCluster, fault: Callable[[LocalCluster], None], **queue_rules: object) -> dict[str, object]:
     """Start the cluster, prepare the rush, run `fault` once a third of it is admitted, check."""
     cluster.start_serving("login", "course_data", "queue")
     via = "login-1"
     admin = token(cluster, 1, "admin")
     superuser = token(cluster, 2, "super_admin")
-    rules = {"queue": {"student_rate_limit": "1000 per minute", "batch_size": 10}}  # many batches
+    rules = {"queue": {"student_rate_limit": "1000 per minute", "batch_size": 10, **queue_rules}}  # many batches
     assert httpx.patch(f"{cluster.url('login-1')}/settings", json=rules, headers=superuser).status_code == 200
     course_master = cluster.master("course_data", via)
     assert course_master is not None
@@ -84,6 +85,29 @@ def restart_redis(cluster: LocalCluster) -> None:
     cluster.redis.stop()  # SIGTERM: the append-only file is flushed
     time.sleep(0.5)  # down for a moment: admissions are refused (503) and retried by the clients
     cluster.redis.start()
+
+
+def stall_master(service: str, seconds: float) -> Callable[[LocalCluster], None]:
+    def stall(cluster: LocalCluster) -> None:
+        master = cluster.master(service, "login-1")
+        assert master is not None
+        cluster.signal(master[0], signal.SIGSTOP)
+        try:
+            time.sleep(seconds)  # the fault itself lasts this long; nothing below waits on a clock
+        finally:
+            cluster.signal(master[0], signal.SIGCONT)
+
+    return stall
+
+
+def test_a_ledger_stalled_past_the_decision_timeout_mid_rush_keeps_first_come_first_served(
+    make_cluster: MakeCluster,
+) -> None:
+    cluster = make_cluster({"login": 1, "course_data": 1, "queue": 1})
+    found = rush_with(cluster, stall_master("course_data", 3.0), decision_timeout_seconds=1)
+    outcomes = found["outcomes"]
+    assert isinstance(outcomes, dict)
+    assert "rejected:timeout" not in outcomes  # delayed, not timed out (and the order checks are 0)
 
 
 def test_kill_the_queue_master_mid_rush(make_cluster: MakeCluster) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from cluster.settings import QueueSettings
 from services.common.problems import ValidationFailed
-from services.queue.admission import check_key, parse_body
+from services.queue.admission import Admitter, check_key, parse_body
 from services.queue.rate_limit import StudentRateLimit
+from services.queue.store import Admission
 from services.queue.windows import WindowCache
 
 
@@ -91,3 +95,32 @@ async def test_the_window_cache_checks_the_clock_and_survives_a_failing_fetch() 
 
 async def _failing() -> list[dict[str, Any]]:
     raise RuntimeError("never reachable")
+
+
+async def test_admissions_waiting_while_redis_fails_fail_with_it_not_a_timeout_later() -> None:
+    class FrozenRedis:  # a store whose Redis answers nothing, then times out
+        def __init__(self) -> None:
+            self.calls = 0
+            self.release = asyncio.Event()
+
+        async def admit(self, admissions: Any, now: float, max_open: int = 0) -> Any:
+            self.calls += 1
+            await self.release.wait()
+            raise RedisTimeoutError("Timeout reading from redis")
+
+    store = FrozenRedis()
+    admitter = Admitter(store, WindowCache(fetch=_failing), QueueSettings)  # type: ignore[arg-type]
+    asks = [Admission(f"r{n}", n, None, "enroll", 1, None, f"s{n}", 2, f"k{n}") for n in (1, 2)]
+    first = asyncio.create_task(admitter._submit(asks[0]))  # (past the checks: the round trip alone)
+    for _ in range(1000):  # until the first round trip is under way
+        if store.calls:
+            break
+        await asyncio.sleep(0)
+    second = asyncio.create_task(admitter._submit(asks[1]))
+    await asyncio.sleep(0)
+    assert store.calls == 1
+    assert admitter._waiting  # the second waits behind it
+    store.release.set()
+    results = await asyncio.gather(first, second, return_exceptions=True)
+    assert [type(r) for r in results] == [RedisTimeoutError, RedisTimeoutError]
+    assert store.calls == 1  # the second did not wait for a round trip of its own

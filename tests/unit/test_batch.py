@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 
-from services.course_data.batch import Queued, decide_batch, full_courses
+from services.course_data.batch import Queued, coalesced, decide_batch, full_courses
 from services.course_data.rules import CourseFacts, Decision, full_refusal, reject
 from storage.schemas.core import outbox
 from storage.schemas.course_data import courses, enrollments, permits, queue_decisions, waitlist
@@ -174,6 +175,28 @@ def test_past_the_deadline_a_request_is_rejected_as_timeout_and_notified(twins: 
         (1, "Enrollment in C1: done"),
         (2, "Enrollment in C1: done"),
     ]
+
+
+def test_a_students_decisions_in_a_batch_are_one_message(twins: tuple[Twin, Twin]) -> None:
+    twin, _ = twins
+    many = queued([("enroll", 1, 1, 0), ("enroll", 1, 1, 0), ("enroll", 1, 1, 0), ("enroll", 2, 1, 0)])
+    assert [a.decision.type for a in twin.batch(many)] == ["", "already-enrolled", "already-enrolled", ""]
+
+    async def messages() -> list[Any]:
+        async with twin.machine.db.read() as conn:
+            query = select(outbox.c.user_id, outbox.c.subject, outbox.c.body).order_by(outbox.c.id)
+            return list((await conn.execute(query)).all())
+
+    [first, second] = twin.machine.run(messages())
+    assert (first.user_id, first.subject) == (1, "3 registration requests decided")
+    assert first.body.splitlines()[0] == "Enrollment in C1: done"
+    assert first.body.splitlines()[1].startswith("Enrollment in C1: refused: ")
+    assert first.body.splitlines()[1].endswith("(2 requests)")
+    assert (second.user_id, second.subject) == (2, "Enrollment in C1: done")
+    assert coalesced(Counter({("Enrollment in C1: refused", "full"): 4})) == (
+        "Enrollment in C1: refused (4 requests)",
+        "full",
+    )
 
 
 def test_a_failing_request_is_refused_alone_and_the_batch_goes_on(twins: tuple[Twin, Twin]) -> None:

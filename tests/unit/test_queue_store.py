@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from services.queue.store import Admission, Admitted, QueueStore, Refused
+from services.queue.store import STALLED, Admission, Admitted, QueueStore, Refused, Stalled, TooManyOpen
 
 COURSE = 7
 FULL = {"type": "waitlist-full", "reason": "C7 is full and so is its waitlist"}
@@ -98,3 +98,60 @@ async def test_the_ledger_reporting_a_place_or_the_hold_running_out_ends_refusal
     assert 0 < left <= 300
     await asyncio.sleep(left / 1000 + 0.01)  # Redis expires a key on access once its time is up
     assert isinstance(await admit(store, ask("enroll", 5)), Admitted)  # the hold ran out: the ledger decides
+
+
+async def test_each_request_is_counted_decided_once_however_often_its_decision_arrives(store: QueueStore) -> None:
+    first, second = await admit(store, ask("enroll", 1)), await admit(store, ask("enroll", 2))
+    await decide(store, first, full=False)
+    await decide(store, first, full=False)  # the same batch again (a lost answer, a failover)
+    assert isinstance(second, Admitted)
+    assert await store.cancel(second.request_id) == "cancelled"
+    assert int(await store.redis.get("q:decided")) == 2
+    gone = Admitted("expired-or-unknown", True, "pending", 0)
+    await decide(store, gone, full=False)  # no record (expired): not counted, not made again
+    assert int(await store.redis.get("q:decided")) == 2
+    assert await store.record("expired-or-unknown") is None
+    record = await store.record(first.request_id)
+    assert record is not None
+    assert record["status"] == "accepted"
+
+
+async def test_while_the_queue_is_stalled_nothing_new_is_admitted_and_known_keys_still_answer(
+    store: QueueStore,
+) -> None:
+    asked = ask("enroll", 1)
+    first = await admit(store, asked)
+    await store.redis.set(STALLED, "the ledger has been unable to decide for 31 s", px=5000)
+    assert await admit(store, ask("enroll", 2)) == Stalled("the ledger has been unable to decide for 31 s")
+    again = await admit(store, ask("enroll", 1, key=asked.idempotency_key))
+    assert isinstance(first, Admitted)
+    assert isinstance(again, Admitted)
+    assert (again.request_id, again.new) == (first.request_id, False)  # the same request, as before
+    assert int(await store.redis.get("q:admitted")) == 1
+    await store.redis.delete(STALLED)
+    assert isinstance(await admit(store, ask("enroll", 2)), Admitted)
+
+
+async def test_a_student_has_at_most_the_cap_of_requests_open(store: QueueStore) -> None:
+    async def admit_capped(admission: Admission) -> object:
+        [answer] = await store.admit([admission], time.time(), max_open=2)
+        return answer
+
+    first, second = ask("enroll", 1, course=1), ask("enroll", 1, course=2)
+    taken = [await admit_capped(first), await admit_capped(second)]
+    assert await admit_capped(ask("enroll", 1, course=3)) == TooManyOpen(2)  # nothing recorded
+    assert isinstance(await admit_capped(ask("enroll", 2, course=3)), Admitted)  # another student
+    again = await admit_capped(ask("enroll", 1, course=1, key=first.idempotency_key))
+    assert isinstance(again, Admitted)
+    assert not again.new  # a known key still answers at the cap
+    burst = await store.admit([ask("drop", 1, course=4), ask("drop", 1, course=5)], time.time(), max_open=2)
+    assert burst == [TooManyOpen(2), TooManyOpen(2)]  # a burst is held to the cap too
+    assert isinstance(taken[0], Admitted)
+    assert isinstance(taken[1], Admitted)
+    await decide(store, taken[0], full=False, course=1)
+    await decide(store, taken[0], full=False, course=1)  # redelivered: frees one place, not two
+    assert isinstance(await admit_capped(ask("enroll", 1, course=6)), Admitted)
+    assert await admit_capped(ask("enroll", 1, course=7)) == TooManyOpen(2)
+    assert await store.cancel(taken[1].request_id) == "cancelled"
+    assert isinstance(await admit_capped(ask("enroll", 1, course=7)), Admitted)
+    assert int(await store.redis.get("q:admitted")) == 5
