@@ -28,6 +28,8 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from storage.timeouts import DatabaseTimeouts
+
 SERVICES: tuple[str, ...] = ("course_data", "login", "teacher", "student", "queue")
 ENV_PREFIX = "CS_"
 _NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -116,6 +118,7 @@ class ClusterConfig:
     http: HttpConfig
     raft: RaftConfig
     debug: DebugConfig = DebugConfig(failpoints=False)
+    database: DatabaseTimeouts = field(default_factory=DatabaseTimeouts)
     source: Path | None = None
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -151,6 +154,15 @@ DEFAULTS: dict[str, Any] = {
         "append_entries_period": 0.05,
         "connection_retry_seconds": 0.5,
         "leader_fallback_seconds": 1.5,
+    },
+    "database": {  # why these values: storage/timeouts.py
+        "lock_timeout_seconds": 3.0,
+        "idle_in_transaction_timeout_seconds": 3.0,
+        "statement_timeout_seconds": 10.0,
+        "connect_timeout_seconds": 2.0,
+        "pool_timeout_seconds": 5.0,
+        "keepalive_seconds": 1.0,
+        "keepalive_count": 3,
     },
     "debug": {"failpoints": False},
     "services": {},
@@ -286,6 +298,10 @@ def _validate(
     if not problems and rf["election_timeout_min"] >= rf["election_timeout_max"]:
         problems.append("raft.election_timeout_min: must be below election_timeout_max")
 
+    db = data["database"]
+    for key, default in DEFAULTS["database"].items():
+        _check_positive(problems, f"database.{key}", db[key], type(default))
+
     failpoints = data["debug"]["failpoints"]
     if not isinstance(failpoints, bool):
         problems.append(f"debug.failpoints: must be true or false, not {failpoints!r}")
@@ -303,6 +319,15 @@ def _validate(
         http=HttpConfig(h["max_body_bytes"], h["log_level"], float(h["graceful_shutdown_seconds"])),
         raft=RaftConfig(**{k: float(v) for k, v in rf.items()}),
         debug=DebugConfig(failpoints),
+        database=DatabaseTimeouts(
+            lock_seconds=float(db["lock_timeout_seconds"]),
+            idle_in_transaction_seconds=float(db["idle_in_transaction_timeout_seconds"]),
+            statement_seconds=float(db["statement_timeout_seconds"]),
+            connect_seconds=float(db["connect_timeout_seconds"]),
+            pool_seconds=float(db["pool_timeout_seconds"]),
+            keepalive_seconds=float(db["keepalive_seconds"]),
+            keepalive_count=int(db["keepalive_count"]),
+        ),
         source=source,
         env=dict(env),
     )

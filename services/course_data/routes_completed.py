@@ -85,7 +85,7 @@ async def add_completed(request: Request) -> Response:
         )
     student_id = request.path_params["id"]
     ctx = context_of(request)
-    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
         await _record(conn, {(student_id, code) for code in body.course_codes})
         await record(
             conn,
@@ -113,7 +113,7 @@ async def remove_completed(request: Request) -> Response:
     """
     actor = await authenticate(request, *ADMINS)
     ctx = context_of(request)
-    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
         await record(
             conn,
             actor.username,
@@ -159,7 +159,7 @@ async def import_completed(request: Request) -> Response:
             pairs.add((int(student), code))
     rows.refuse_if_any(len(pairs), "recorded")
     ctx = context_of(request)
-    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
         await _record(conn, pairs)
         await record(conn, actor.username, "completed-import", time.time(), reason=f"{len(pairs)} record(s)")
     return JSONResponse({"recorded": len(pairs)})

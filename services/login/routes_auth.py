@@ -94,7 +94,7 @@ async def login(request: Request) -> Response:
             await state.throttle.failed(body.username, client, policy, now)
             raise InvalidOtp("the one-time code is wrong or was already used")
     await state.throttle.succeeded(body.username)
-    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
         values: dict[str, object] = {"last_login_at": now}
         if otp_step is not None:
             values["totp_last_step"] = otp_step
@@ -121,7 +121,7 @@ async def refresh(request: Request) -> Response:
     ctx, state = context_of(request), login_of(request)
     body = await read_json(request, RefreshRequest)
     now = time.time()
-    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
         rotation = await state.issuer.rotate(conn, body.refresh_token, now)
         ended: list[str] = []
         if rotation.reused and rotation.session is not None:
@@ -154,7 +154,7 @@ async def logout(request: Request) -> Response:
     """
     ctx, state = context_of(request), login_of(request)
     me = await authenticate(request, allow_restricted=True)
-    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
         ended = await state.issuer.end(conn, [me.session_id], "logout", time.time())
         await audit(conn, me.username, "logout", me.username, session=me.session_id)
     await state.issuer.revoke_everywhere(ended)
@@ -209,7 +209,7 @@ async def change_password(request: Request) -> Response:
         )
     hashed = await hash_password(body.new_password, policy.bcrypt_rounds)
     now = time.time()
-    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
         await conn.execute(
             update(users)
             .where(users.c.id == user.id)
@@ -238,7 +238,7 @@ async def otp_setup(request: Request) -> Response:
     ctx = context_of(request)
     principal = await authenticate(request, allow_2fa_setup=True)
     secret = pyotp.random_base32()
-    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
         user = await user_by_id(conn, principal.user_id)
         if user.totp_enabled:
             raise Conflict("two-factor authentication is already on; turn it off first")
@@ -265,7 +265,7 @@ async def otp_confirm(request: Request) -> Response:
     principal = await authenticate(request, allow_2fa_setup=True)
     body = await read_json(request, OtpCode)
     now = time.time()
-    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
         user = await user_by_id(conn, principal.user_id)
         if user.totp_enabled or not user.totp_secret:
             raise Conflict("no two-factor setup in progress: POST /auth/otp/setup first")
@@ -297,7 +297,7 @@ async def otp_disable(request: Request) -> Response:
         user = await user_by_id(conn, principal.user_id)
     if not await check_password(body.password, user.password_hash):
         raise InvalidCredentials("the password is wrong")
-    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
         await conn.execute(
             update(users).where(users.c.id == user.id).values(totp_enabled=False, totp_secret=None, totp_last_step=None)
         )
@@ -330,8 +330,8 @@ async def rotate_keys(request: Request) -> Response:
     """
     ctx = context_of(request)
     principal = await authenticate(request, "super_admin")
-    kid = await login_of(request).keys.rotate(ctx.cluster.master.fence())
-    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+    kid = await login_of(request).keys.rotate(ctx.cluster.master.fence)
+    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
         await audit(conn, principal.username, "key-rotation", kid)
     return JSONResponse({"kid": kid})
 

@@ -111,7 +111,7 @@ async def create_user(request: Request) -> Response:
         _password_problems(request, body.password, body.username)
     hashed = await hash_password(body.password or temporary or "", ctx.cluster.settings().security.bcrypt_rounds)
     try:
-        async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
             result = await conn.execute(users.insert().values(**new_user_values(body, hashed, time.time())))
             created = await user_by_id(conn, result.inserted_primary_key[0])  # type: ignore[index]
             await audit(conn, actor.username, "user-create", body.username, role=body.role)
@@ -180,7 +180,7 @@ async def update_user(request: Request) -> Response:
     now = time.time()
     ended: list[str] = []
     try:
-        async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
             user = await user_by_id(conn, request.path_params["id"])
             check_manages(actor, user.role)
             if "role" in changes:
@@ -213,7 +213,7 @@ async def delete_user(request: Request) -> Response:
     if request.path_params["id"] == actor.user_id:
         raise Conflict("you cannot delete your own account")
     now = time.time()
-    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
         user = await user_by_id(conn, request.path_params["id"])
         check_manages(actor, user.role)
         ended = await state.issuer.end(conn, await state.issuer.sessions_of(conn, user.id), "deleted", now)
@@ -275,7 +275,7 @@ async def import_users(request: Request) -> Response:
         body = r.body.model_copy(update={"must_change_password": True}) if not r.body.password else r.body
         values.append(new_user_values(body, await hash_password(password, rounds), now))
     try:
-        async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+        async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
             await conn.execute(users.insert(), values)
             await audit(conn, actor.username, "user-import", "", created=len(values))
     except IntegrityError:
@@ -303,7 +303,7 @@ async def reset_password(request: Request) -> Response:
     temporary = temporary_password()
     hashed = await hash_password(temporary, ctx.cluster.settings().security.bcrypt_rounds)
     now = time.time()
-    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
         user = await user_by_id(conn, user_id)
         check_manages(actor, user.role)
         await conn.execute(
@@ -339,7 +339,7 @@ async def revoke_sessions(request: Request) -> Response:
     """
     ctx, state = context_of(request), login_of(request)
     actor, user_id = await _admin_action(request)
-    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
         user = await user_by_id(conn, user_id)
         check_manages(actor, user.role)
         ended = await state.issuer.end(conn, await state.issuer.sessions_of(conn, user_id), "revoked", time.time())
@@ -360,7 +360,7 @@ async def unlock(request: Request) -> Response:
     """
     ctx = context_of(request)
     actor, user_id = await _admin_action(request)
-    async with ctx.database.write(fence=ctx.cluster.master.fence()) as conn:
+    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
         user = await user_by_id(conn, user_id)
         check_manages(actor, user.role)
         await audit(conn, actor.username, "unlock", user.username)
