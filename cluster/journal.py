@@ -3,8 +3,9 @@
 PySyncObj keeps its journal in a memory-mapped file that it grows with `ftruncate`,
 which allocates no blocks. On a full disk the first write into the new pages cannot be
 backed and the kernel kills the whole node with SIGBUS. `ReservedJournal` wraps the
-journal and, before each append, reserves real blocks for it with `posix_fallocate`
-(ahead of need, doubling as the journal itself does), so a full disk surfaces as an
+journal and, before each append, reserves real blocks for it with `fallocate(2)` and
+FALLOC_FL_KEEP_SIZE (ahead of need, doubling as the journal itself does; the file's size
+stays PySyncObj's, whose `mmap.size()` reads it), so a full disk surfaces as an
 `OSError` (ENOSPC) before anything is appended: PySyncObj's tick thread logs it and
 carries on, the entry is not accepted (a leader drops the command, whose caller times
 out; a follower does not acknowledge, and the leader sends it again), and the node
@@ -18,6 +19,7 @@ fails if either moves.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import logging
 import os
@@ -30,6 +32,7 @@ log = logging.getLogger("course_selection.raft")
 
 _RECORD_OVERHEAD = 4 + 16 + 4  # length, idx and term, length again (FileJournal.add)
 _MIN_RESERVE = 64 * 1024
+_FALLOC_FL_KEEP_SIZE = 1  # linux/falloc.h
 
 
 class ReservedJournal(Journal):  # type: ignore[misc]
@@ -54,12 +57,11 @@ class ReservedJournal(Journal):  # type: ignore[misc]
         """Make sure the file's first `end` bytes have blocks; OSError(ENOSPC) if they cannot."""
         if self._unsupported:
             return
-        self._reserved = min(self._reserved, os.fstat(self._fd).st_size)  # a resize may cut back
         if end <= self._reserved:
             return
         target = max(end, 2 * self._reserved, _MIN_RESERVE)
         try:
-            os.posix_fallocate(self._fd, 0, target)
+            _fallocate_keep_size(self._fd, target)
         except OSError as exc:
             if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
                 self._unsupported = True  # this filesystem cannot reserve: as PySyncObj does
@@ -115,6 +117,18 @@ class ReservedJournal(Journal):  # type: ignore[misc]
 
     def onOneSecondTimer(self) -> None:
         self._inner.onOneSecondTimer()
+
+
+def _fallocate_keep_size(fd: int, length: int) -> None:
+    """Blocks for the first `length` bytes of `fd`, without changing the file's size."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    call = getattr(libc, "fallocate64", None) or getattr(libc, "fallocate", None)
+    if call is None:
+        raise OSError(errno.EOPNOTSUPP, "no fallocate in this C library")
+    call.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    if call(fd, _FALLOC_FL_KEEP_SIZE, 0, length) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
 
 
 def reserve_journal_blocks(sync: Any, path: str) -> ReservedJournal | None:

@@ -18,6 +18,7 @@ unreachable or timed out is `StorageUnavailableError`, a full disk `StorageFullE
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -116,12 +117,19 @@ class Database:
             async with self._turn(wait), self.engine.connect() as conn:
                 opened = True
                 await conn.execution_options(**{_IMMEDIATE: True, _BUSY_MS: round(wait * 1000)})
-                async with conn.begin():
+                transaction = await conn.begin()
+                try:
                     if pinned is not None:
                         await check_epoch(conn, *pinned)
                     yield conn
                     if fence is not None and pinned is not None:
                         confirm(fence, pinned)  # no await between this and COMMIT
+                except BaseException:
+                    # The reason stands even when the session is gone (a new master ended it).
+                    with contextlib.suppress(*_FAILURES):
+                        await transaction.rollback()
+                    raise
+                await transaction.commit()
         except _FAILURES as error:
             if (translated := _translate(error, opened)) is None:
                 raise

@@ -90,13 +90,18 @@ def test_without_the_reservation_pysyncobj_dies_of_sigbus(small_disk: Path) -> N
     assert done.returncode == -7  # SIGBUS
 
 
-def test_the_wrapper_finds_pysyncobjs_internals(tmp_path: Path) -> None:
+def test_the_wrapper_finds_pysyncobjs_internals_and_the_journal_grows_as_before(tmp_path: Path) -> None:
     path = str(tmp_path / "j.journal")
     journal = ReservedJournal(FileJournal(path), path)
     start = journal.end
     journal.add(b"entry", 2, 1)
     assert journal.end > start
-    assert len(journal) == 1
-    assert journal[0][1:] == (2, 1)
+    size = os.stat(path).st_size
+    assert os.stat(path).st_blocks * 512 > size  # reserved ahead, the file's size left alone
+    for i in range(3, 5000):  # far past the first map: PySyncObj resizes it as usual
+        journal.add(b"e" * (i % 300), i, 1)
     assert os.stat(path).st_blocks * 512 >= journal.end  # real blocks under what was written
     journal._destroy()
+    again = FileJournal(path)
+    assert [(e[1], len(e[0])) for e in again[:]] == [(2, 5)] + [(i, i % 300) for i in range(3, 5000)]
+    again._destroy()
