@@ -75,13 +75,22 @@ def started(make_cluster: MakeCluster, extra: str = "") -> tuple[LocalCluster, s
 
 def in_background(call: Callable[[], httpx.Response]) -> Callable[[], httpx.Response]:
     """Run `call` in a thread; the returned function joins it and gives its answer."""
-    answer: list[httpx.Response] = []
-    thread = threading.Thread(target=lambda: answer.append(call()), daemon=True)
+    answer: list[httpx.Response | httpx.HTTPError] = []
+
+    def run() -> None:
+        try:
+            answer.append(call())
+        except httpx.HTTPError as exc:
+            answer.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
 
     def join() -> httpx.Response:
         thread.join(60)
         assert answer, "the call did not return"
+        if isinstance(answer[0], httpx.HTTPError):
+            raise answer[0]
         return answer[0]
 
     return join
