@@ -31,7 +31,7 @@ from pysyncobj.pickle import to_bytes
 log = logging.getLogger("course_selection.raft")
 
 _RECORD_OVERHEAD = 4 + 16 + 4  # length, idx and term, length again (FileJournal.add)
-_MIN_RESERVE = 64 * 1024
+_MIN_RESERVE = 16 * 1024
 _FALLOC_FL_KEEP_SIZE = 1  # linux/falloc.h
 
 

@@ -220,3 +220,42 @@ def test_a_full_disk_under_the_ledger_answers_507_and_the_node_lives(
     assert cluster.request("course_data-1", "GET", "/health").status_code == 200
     (small_disk / "filler").unlink()
     wait_for(lambda: cluster.write_check("course_data-1").status_code == 200, TAKEOVER, "writes once space is free")
+
+
+@pytest.fixture
+def small_raft_dir(tmp_path: Path) -> Iterator[Path]:
+    """A small tmpfs as the journal directory of the cluster `make_cluster` builds (logs stay out)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root: the full-disk test is not run")
+    raft = tmp_path / "cluster" / "raft"
+    raft.mkdir(parents=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(raft)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield raft
+    finally:
+        subprocess.run(["umount", "-l", str(raft)], check=True)
+
+
+def test_a_full_disk_under_the_raft_journal_does_not_kill_the_node(
+    small_raft_dir: Path, make_cluster: MakeCluster
+) -> None:
+    # Renewals every 50 ms: the journal grows fast enough to need new blocks soon.
+    cluster = make_cluster({"course_data": 1}, extra="[raft]\nrenew_every_seconds = 0.05")
+    cluster.start()
+    cluster.wait_ready()
+    wait_for(lambda: cluster.write_check("course_data-1").status_code == 200, TAKEOVER, "a first write")
+    fill(small_raft_dir / "filler")
+    process = cluster.processes["course_data-1"]
+    wait_for(
+        lambda: process.poll() is not None or "Raft journal cannot grow" in cluster.log_text("course_data-1"),
+        120,
+        "the journal to need blocks the disk does not have",
+    )
+    assert process.poll() is None, cluster.log_text("course_data-1")[-2000:]  # alive: no SIGBUS
+    assert cluster.request("course_data-1", "GET", "/health").status_code == 200
+    assert cluster.write_check("course_data-1").status_code in (200, 503)  # never 500
+    (small_raft_dir / "filler").unlink()
+    wait_for(lambda: cluster.write_check("course_data-1").status_code == 200, TAKEOVER, "writes once space is free")
+    assert process.poll() is None
