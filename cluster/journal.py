@@ -41,6 +41,7 @@ class ReservedJournal(Journal):  # type: ignore[misc]
         self._fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         self._reserved = 0  # bytes from the start of the file known to have blocks
         self._full = False
+        self._meta_full = False
         self._unsupported = False
 
     def add(self, command: Any, idx: int, term: int) -> None:
@@ -116,7 +117,16 @@ class ReservedJournal(Journal):  # type: ignore[misc]
         return self._inner.getVotedForNodeId()
 
     def onOneSecondTimer(self) -> None:
-        self._inner.onOneSecondTimer()
+        try:  # stores the commit index; unsaved, it is tried again next second
+            self._inner.onOneSecondTimer()
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            if not self._meta_full:
+                log.error("the Raft journal's metadata cannot be stored: the disk is full")
+            self._meta_full = True
+            return
+        self._meta_full = False
 
 
 def _fallocate_keep_size(fd: int, length: int) -> None:
