@@ -160,7 +160,7 @@ DEFAULTS: dict[str, Any] = {
         "idle_in_transaction_timeout_seconds": 3.0,
         "statement_timeout_seconds": 10.0,
         "connect_timeout_seconds": 2.0,
-        "pool_timeout_seconds": 5.0,
+        "pool_timeout_seconds": 10.0,
         "keepalive_seconds": 1.0,
         "keepalive_count": 3,
     },

@@ -94,6 +94,9 @@ class InternalClient:
         """An internal call to a given node (its URL), with an internal token."""
         extra = kwargs.pop("headers", None) or {}
         headers = {**extra, HEADER: self._tokens.mint()}
+        given = kwargs.get("timeout")
+        if isinstance(given, int | float):  # a caller's answer bound: connecting stays short
+            kwargs["timeout"] = httpx.Timeout(given, connect=min(CONNECT_SECONDS, given), pool=POOL_SECONDS)
         return await self._http.request(method, url + path, headers=headers, **kwargs)
 
     async def _to_master(self, service: str, send: Callable[[str], Awaitable[httpx.Response]]) -> httpx.Response:

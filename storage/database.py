@@ -4,8 +4,9 @@ SQLite runs in WAL mode with foreign keys on, `synchronous=NORMAL` (durable acro
 process kill in WAL) and a busy timeout. `write()` opens its transaction with
 `BEGIN IMMEDIATE` on SQLite so that read-modify-write transactions take the write lock
 up front instead of failing with "database is locked" at their first write; the writes
-of one process take turns on an asyncio lock first, so the busy timeout only ever waits
-for another process (a predecessor, a tool).
+of one process take turns on an asyncio lock first (waiting at most the pool timeout,
+like a PostgreSQL write waiting for a pooled connection), so the busy timeout only ever
+waits for another process (a predecessor, a tool).
 
 PostgreSQL sessions carry their timeouts, keepalives and an `application_name` of
 `<service>/<node>` (`storage/timeouts.py`), which lets a new master end its
@@ -111,12 +112,14 @@ class Database:
         if pinned is not None and not self.is_sqlite and self._taken_over.get(pinned[0]) != pinned[1]:
             await self.end_predecessors(pinned[0])
             self._taken_over[pinned[0]] = pinned[1]
-        wait = self.timeouts.lock_seconds if fence is not None else UNFENCED_WAIT_SECONDS
+        fenced = fence is not None
+        busy = self.timeouts.lock_seconds if fenced else UNFENCED_WAIT_SECONDS  # another process
+        turn = self.timeouts.pool_seconds if fenced else UNFENCED_WAIT_SECONDS  # this process's queue
         opened = False
         try:
-            async with self._turn(wait), self.engine.connect() as conn:
+            async with self._turn(turn), self.engine.connect() as conn:
                 opened = True
-                await conn.execution_options(**{_IMMEDIATE: True, _BUSY_MS: round(wait * 1000)})
+                await conn.execution_options(**{_IMMEDIATE: True, _BUSY_MS: round(busy * 1000)})
                 transaction = await conn.begin()
                 try:
                     if pinned is not None:

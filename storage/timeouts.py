@@ -15,8 +15,11 @@ transaction that holds the fencing row's lock.
   that long inside a transaction.
 - `statement_seconds` (10 s): a runaway statement is cancelled; the client side gives
   up a little later (`command_timeout`) when the server itself is gone.
-- `connect_seconds` (2 s) and `pool_seconds` (5 s): a connection that cannot be opened,
-  or taken from the pool, in that time is an outage (503), not a hang.
+- `connect_seconds` (2 s): a connection that cannot be opened in that time is an outage
+  (503), not a hang.
+- `pool_seconds` (10 s): the longest a request queues behind this process's own work
+  (for a pooled connection; on SQLite for its turn to write). That is load, not a
+  failover: the bound is as long as an internal call's answer may take.
 - `keepalive_seconds` (1 s) with `keepalive_count` (3): the server notices a dead or cut
   off client within about 4 s (`tcp_keepalives_*`, `tcp_user_timeout`).
 """
@@ -32,7 +35,7 @@ class DatabaseTimeouts:
     idle_in_transaction_seconds: float = 3.0
     statement_seconds: float = 10.0
     connect_seconds: float = 2.0
-    pool_seconds: float = 5.0
+    pool_seconds: float = 10.0
     keepalive_seconds: float = 1.0
     keepalive_count: int = 3
 
