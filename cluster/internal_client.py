@@ -1,13 +1,15 @@
 """Calls between nodes: find a service's master from the replicated state and call it.
 
 Every call is bounded: connecting takes at most `CONNECT_SECONDS` (a node that does not
-accept within that on a LAN is down), waiting for a pooled connection `POOL_SECONDS`,
-and the answer `timeout` (a forwarded write, which may be an import, `FORWARD_SECONDS`).
+accept within that on a LAN is down), and waiting for a pooled connection and for the
+answer `timeout` each (a forwarded write, which may be an import, `FORWARD_SECONDS`).
 
-A call to a master is also given up as soon as that master is gone: when its lease (as
-this node's replica has it) ends without a renewal, or another holds it, the call ends
-with `MasterGoneError` (a 503 with Retry-After for the client), at most one lease after
-the master stopped renewing, instead of waiting for the read timeout. A master that lost
+A call to a master is also given up as soon as that master is gone: when another holds
+its lease, or the lease (as this node's replica has it) ended `LAPSE_GRACE_SECONDS` ago
+without a renewal, the call ends with `MasterGoneError` (a 503 with Retry-After for the
+client): within a lease and the grace (1.5 + 0.4 s by default) of the master's last
+renewal, instead of at the read timeout. The grace covers a replica that applies a
+renewal late, or a renewal that commits late, on a busy machine. A master that lost
 its lease cannot commit any more (its commit re-checks the lease), so the caller stops
 waiting for an answer that can only be a refusal. A call that could not even connect
 is sent once more if the replica already names a new master.
@@ -29,8 +31,8 @@ FORWARDED_BY = "X-Forwarded-By"
 _HOP_HEADERS = {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "te", "upgrade"}
 _DROP = _HOP_HEADERS | {HEADER.lower(), FORWARDED_BY.lower()}
 
-CONNECT_SECONDS = 1.0
-POOL_SECONDS = 2.0
+CONNECT_SECONDS = 3.0  # the kernel accepts at once; a saturated event loop may see it late
+LAPSE_GRACE_SECONDS = 0.4
 CALL_SECONDS = 10.0
 FORWARD_SECONDS = 60.0
 _SLACK = 0.05  # look again just after the lease's end, when a renewal would have come
@@ -58,7 +60,7 @@ class InternalClient:
         self._node_id = node_id
         self._wall = wall
         self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=CONNECT_SECONDS, pool=POOL_SECONDS),
+            timeout=httpx.Timeout(timeout, connect=CONNECT_SECONDS),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
         )
 
@@ -79,7 +81,7 @@ class InternalClient:
         """Send a client's request on to the master of `service`, as this node."""
         kept = [(k, v) for k, v in headers if k.lower() not in _DROP]
         kept += [(HEADER, self._tokens.mint()), (FORWARDED_BY, self._node_id)]
-        timeout = httpx.Timeout(FORWARD_SECONDS, connect=CONNECT_SECONDS, pool=POOL_SECONDS)
+        timeout = httpx.Timeout(FORWARD_SECONDS, connect=CONNECT_SECONDS)
 
         def send(url: str) -> Awaitable[httpx.Response]:
             return self._http.request(method, url + path, headers=kept, content=body, timeout=timeout)
@@ -96,7 +98,7 @@ class InternalClient:
         headers = {**extra, HEADER: self._tokens.mint()}
         given = kwargs.get("timeout")
         if isinstance(given, int | float):  # a caller's answer bound: connecting stays short
-            kwargs["timeout"] = httpx.Timeout(given, connect=min(CONNECT_SECONDS, given), pool=POOL_SECONDS)
+            kwargs["timeout"] = httpx.Timeout(given, connect=min(CONNECT_SECONDS, given))
         return await self._http.request(method, url + path, headers=headers, **kwargs)
 
     async def _to_master(self, service: str, send: Callable[[str], Awaitable[httpx.Response]]) -> httpx.Response:
@@ -117,16 +119,18 @@ class InternalClient:
 
         def look(scope: asyncio.Timeout) -> None:
             nonlocal gone
-            now = self._model().master(service, self._wall())
-            if now is None or (now.holder, now.epoch) != (lease.holder, lease.epoch):
+            now = self._model().leases.get(service)
+            due = now.expires_at + LAPSE_GRACE_SECONDS - self._wall() if now is not None else 0.0
+            if now is None or (now.holder, now.epoch) != (lease.holder, lease.epoch) or due <= 0:
                 gone = True
                 scope.reschedule(loop.time())  # ends the wait below with TimeoutError
             else:
-                pending[:] = [loop.call_later(now.expires_at - self._wall() + _SLACK, look, scope)]
+                pending[:] = [loop.call_later(due + _SLACK, look, scope)]
 
         try:
             async with asyncio.timeout(None) as scope:
-                pending.append(loop.call_later(lease.expires_at - self._wall() + _SLACK, look, scope))
+                first = lease.expires_at + LAPSE_GRACE_SECONDS - self._wall() + _SLACK
+                pending.append(loop.call_later(first, look, scope))
                 try:
                     return await answer
                 finally:
