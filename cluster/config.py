@@ -29,6 +29,8 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from storage.timeouts import DatabaseTimeouts
+
 SERVICES: tuple[str, ...] = ("course_data", "login", "teacher", "student", "queue")
 ENV_PREFIX = "CS_"
 _NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -144,6 +146,7 @@ class ClusterConfig:
     http: HttpConfig
     raft: RaftConfig
     debug: DebugConfig = DebugConfig(failpoints=False)
+    database: DatabaseTimeouts = field(default_factory=DatabaseTimeouts)
     source: Path | None = None
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -196,6 +199,15 @@ DEFAULTS: dict[str, Any] = {
         "connection_retry_seconds": 0.5,
         "leader_fallback_seconds": 1.5,
     },
+    "database": {  # why these values: storage/timeouts.py
+        "lock_timeout_seconds": 3.0,
+        "idle_in_transaction_timeout_seconds": 3.0,
+        "statement_timeout_seconds": 10.0,
+        "connect_timeout_seconds": 2.0,
+        "pool_timeout_seconds": 10.0,
+        "keepalive_seconds": 1.0,
+        "keepalive_count": 3,
+    },
     "debug": {"failpoints": False},
     "services": {},
     "nodes": [],
@@ -231,9 +243,21 @@ HELP: dict[str, str] = {
     "raft.append_entries_period": "how often the Raft leader replicates",
     "raft.connection_retry_seconds": "how often a Raft peer reconnects",
     "raft.leader_fallback_seconds": "a leader without quorum steps down after this long",
-    "debug.failpoints": "fault injection for tests only; never in production",
+    "database.lock_timeout_seconds": (
+        "a master's write waits this long for a lock (PostgreSQL lock_timeout, SQLite busy timeout), then 503"
+    ),
+    "database.idle_in_transaction_timeout_seconds": "PostgreSQL ends a session idle this long inside a transaction",
+    "database.statement_timeout_seconds": "PostgreSQL cancels a statement running this long",
+    "database.connect_timeout_seconds": "opening a database connection takes at most this long, then 503",
+    "database.pool_timeout_seconds": (
+        "a request queues this long at most for a pooled connection (SQLite: for this process's turn to write)"
+    ),
+    "database.keepalive_seconds": "PostgreSQL's TCP keepalive period towards this node",
+    "database.keepalive_count": "keepalives missed before PostgreSQL drops this node's session",
+    "debug.failpoints": "fault injection for tests only (pause_ms, pause_in_transaction_ms); never in production",
     "services.<service>.database_url": (
-        "sqlite+aiosqlite:// or postgresql+asyncpg://; empty: <data_dir>/db/<service>.db"
+        "sqlite+aiosqlite://, postgresql+asyncpg:// or mysql+asyncmy:// (MySQL, MariaDB); "
+        "empty: <data_dir>/db/<service>.db"
     ),
     "nodes.id": "1-64 letters, digits, '.', '_' or '-'; unique",
     "nodes.service": "course_data, login, teacher, student or queue",
@@ -384,6 +408,10 @@ def _validate(
     if not problems and rf["election_timeout_min"] >= rf["election_timeout_max"]:
         problems.append("raft.election_timeout_min: must be below election_timeout_max")
 
+    db = data["database"]
+    for key, default in DEFAULTS["database"].items():
+        _check_positive(problems, f"database.{key}", db[key], type(default))
+
     failpoints = data["debug"]["failpoints"]
     if not isinstance(failpoints, bool):
         problems.append(f"debug.failpoints: must be true or false, not {failpoints!r}")
@@ -412,6 +440,15 @@ def _validate(
         ),
         raft=RaftConfig(**{k: float(v) for k, v in rf.items()}),
         debug=DebugConfig(failpoints),
+        database=DatabaseTimeouts(
+            lock_seconds=float(db["lock_timeout_seconds"]),
+            idle_in_transaction_seconds=float(db["idle_in_transaction_timeout_seconds"]),
+            statement_seconds=float(db["statement_timeout_seconds"]),
+            connect_seconds=float(db["connect_timeout_seconds"]),
+            pool_seconds=float(db["pool_timeout_seconds"]),
+            keepalive_seconds=float(db["keepalive_seconds"]),
+            keepalive_count=int(db["keepalive_count"]),
+        ),
         source=source,
         env=dict(env),
     )

@@ -19,6 +19,7 @@ from typing import Any
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
 
 from cluster.config import RaftConfig
+from cluster.journal import reserve_journal_blocks
 from cluster.model import ClusterModel, LeaseResult, Member
 
 _STATES = {0: "follower", 1: "candidate", 2: "leader"}
@@ -124,6 +125,7 @@ class RaftGroup:
     def start(self) -> None:
         """Create the SyncObj: call from the main thread (PySyncObj's requirement)."""
         self._sync = SyncObj(self.address, self.partners, conf=self._conf, consumers=[self.state])
+        reserve_journal_blocks(self._sync, self._conf.journalFile)  # a full disk: ENOSPC, not SIGBUS
 
     async def close(self) -> None:
         sync, self._sync = self._sync, None

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.database import Database
+from storage.database import UNFENCED_WAIT_SECONDS, Database
 from storage.dialects import MYSQL_TABLE, is_mysql
 
 Upgrade = Callable[[AsyncConnection], Awaitable[None]]
@@ -72,7 +72,9 @@ async def migrate(db: Database, migrations: Sequence[Migration]) -> list[int]:
     """Apply the migrations not yet recorded; return the versions applied now."""
     check_order(migrations)
     async with _mysql_lock(db), db.write(foreign_keys=False) as conn:
-        if conn.dialect.name == "postgresql":
+        if conn.dialect.name == "postgresql":  # wait for another node's migration; DDL may be slow
+            await conn.execute(text(f"SET LOCAL lock_timeout = '{round(UNFENCED_WAIT_SECONDS)}s'"))
+            await conn.execute(text("SET LOCAL statement_timeout = 0"))
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
             if db.schema:
                 quoted = conn.dialect.identifier_preparer.quote_identifier(db.schema)

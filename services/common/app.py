@@ -53,7 +53,12 @@ def build_app(spec: ServiceSpec, config: ClusterConfig, node: NodeConfig) -> Sta
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with AsyncExitStack() as stack:
-            database = Database(config.database_url(spec.name), schema=config.database_schema(spec.name))
+            database = Database(
+                config.database_url(spec.name),
+                timeouts=config.database,
+                name=f"{spec.name}/{node.id}",
+                schema=config.database_schema(spec.name),
+            )
             stack.push_async_callback(database.close)
             applied = await migrate(database, MIGRATIONS[spec.name])
             if applied:

@@ -18,6 +18,7 @@ from services.common.context import context_of
 from services.common.forwarding import on_master
 from services.common.internal import require_internal, require_internal_or_admin
 from services.common.problems import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from storage.fencing import Fence
 from storage.schemas.core import write_checks
 
 log = logging.getLogger("course_selection.cluster")
@@ -25,7 +26,12 @@ _ADDRESS = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
 
 
 class WriteCheck(BaseModel):
-    pause_ms: int = Field(default=0, ge=0, le=30_000, description="failpoint: pause before the write")
+    pause_ms: int = Field(
+        default=0, ge=0, le=30_000, description="failpoint: take the epoch, pause, then write with that epoch"
+    )
+    pause_in_transaction_ms: int = Field(
+        default=0, ge=0, le=30_000, description="failpoint: pause inside the write's transaction, before commit"
+    )
 
 
 class NewMember(BaseModel):
@@ -72,19 +78,28 @@ async def write_check(request: Request) -> Response:
     """
     ctx = context_of(request)
     check = await read_json(request, WriteCheck) if await request.body() else WriteCheck()
-    scope, epoch = ctx.cluster.master.fence()
-    if check.pause_ms:
-        if not ctx.config.debug.failpoints:
+    for name in ("pause_ms", "pause_in_transaction_ms"):
+        if getattr(check, name) and not ctx.config.debug.failpoints:
             raise ValidationFailed(
-                "pause_ms needs debug.failpoints", errors=[{"field": "pause_ms", "message": "failpoints are off"}]
+                f"{name} needs debug.failpoints", errors=[{"field": name, "message": "failpoints are off"}]
             )
+    scope, epoch = ctx.cluster.master.fence()
+    fence: Fence = ctx.cluster.master.fence
+    if check.pause_ms:  # the stale epoch itself reaches the database: its own rule must refuse it
         log.warning("failpoint: pausing before the fenced write", extra={"epoch": epoch, "pause_ms": check.pause_ms})
         await asyncio.sleep(check.pause_ms / 1000)
-    async with ctx.database.write(fence=(scope, epoch)) as conn:
+        fence = (scope, epoch)
+    async with ctx.database.write(fence=fence) as conn:
         result = await conn.execute(
             write_checks.insert().values(node_id=ctx.node.id, epoch=epoch, written_at=time.time())
         )
         row_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+        if check.pause_in_transaction_ms:  # holding the fencing row's lock and the written row
+            log.warning(
+                "failpoint: pausing inside the fenced write",
+                extra={"epoch": epoch, "row": row_id, "pause_ms": check.pause_in_transaction_ms},
+            )
+            await asyncio.sleep(check.pause_in_transaction_ms / 1000)
     return JSONResponse({"id": row_id, "node": ctx.node.id, "epoch": epoch})
 
 

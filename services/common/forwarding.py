@@ -3,8 +3,10 @@
 `on_master(endpoint)` runs the endpoint here when this node holds a valid master lease,
 and otherwise forwards the request to the current master (resolved from the replicated
 membership) with an internal token. A forwarded request is never forwarded again, so a
-stale view of the master cannot make a loop. A write refused by fencing makes this node
-step down at once.
+stale view of the master cannot make a loop. A forward to a master that stops renewing
+its lease ends with 503 once that lease is over (`cluster/internal_client.py`). A write
+refused by fencing, or rolled back because the lease ended while it ran, makes this
+node step down at once.
 
 The master sees the slave as the peer, so the slave sends the client's address in
 `X-Client-Address`; `client_address()` believes that header only on a request with a
@@ -55,7 +57,7 @@ def on_master(endpoint: Endpoint, authorize: Callable[[Request], None] | None = 
             return await endpoint(request)
         except NotMasterError:  # the lease lapsed between the check and the write
             raise NoMaster("this node's master lease lapsed; retry", headers={"Retry-After": "1"}) from None
-        except StaleEpochError:
+        except StaleEpochError:  # and LeaseEndedError: rolled back at commit
             cluster.master.step_down("a write was refused by fencing")
             raise Fenced("a newer master has written; retry", headers={"Retry-After": "1"}) from None
 

@@ -122,7 +122,7 @@ class Job:
             await self.progress("validating", done, plan.rows)
 
     async def progress(self, phase: str, done: int, total: int) -> None:
-        async with self.runner.database.write(fence=self.fence()) as conn:
+        async with self.runner.database.write(fence=self.fence) as conn:
             await conn.execute(
                 update(import_jobs)
                 .where(import_jobs.c.id == self.id)
@@ -136,7 +136,7 @@ class Job:
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncConnection]:
         """The import's one fenced transaction; set `result` inside it: the job succeeds with it."""
-        async with self.runner.database.write(fence=self.fence()) as conn:
+        async with self.runner.database.write(fence=self.fence) as conn:
             yield conn
             now = self.runner.clock()
             await conn.execute(
@@ -190,11 +190,11 @@ class JobRunner:
         self._reserved = True  # before the first await: two submits cannot both pass
         try:
             try:
-                scope, epoch = self.fence()
+                _scope, epoch = self.fence()
             except NotMasterError:
                 raise ServiceUnavailable("this node stopped being the master; try again") from None
             now = self.clock()
-            async with self.database.write(fence=(scope, epoch)) as conn:
+            async with self.database.write(fence=self.fence) as conn:
                 await self._fail_orphans(conn, now)
                 made = await conn.execute(
                     import_jobs.insert().values(
@@ -240,7 +240,7 @@ class JobRunner:
 
     async def _set(self, job: Job, *, as_master: bool = False, **values: Any) -> None:
         """Update the job's row: within its own epoch, or (`as_master`) as whichever epoch is current."""
-        async with self.database.write(fence=self.fence() if as_master else job.fence()) as conn:
+        async with self.database.write(fence=self.fence if as_master else job.fence) as conn:
             await conn.execute(
                 update(import_jobs).where(import_jobs.c.id == job.id).values(**values, updated_at=self.clock())
             )
@@ -278,7 +278,7 @@ class JobRunner:
 
     async def sweep(self) -> int:
         """As the master: mark the jobs earlier masters left unfinished as failed."""
-        fence = self.fence()
+        self.fence()  # as the master only
         async with self.database.read() as conn:
             unfinished = set(
                 (await conn.execute(select(import_jobs.c.id).where(import_jobs.c.status.in_(UNFINISHED)))).scalars()
@@ -287,7 +287,7 @@ class JobRunner:
             unfinished.discard(self._active.id)
         if not unfinished:
             return 0
-        async with self.database.write(fence=fence) as conn:
+        async with self.database.write(fence=self.fence) as conn:
             swept = await self._fail_orphans(conn, self.clock())
         log.warning("marked interrupted import jobs as failed", extra={"jobs": swept})
         return swept

@@ -124,7 +124,7 @@ class Outbox:
             return await self._log_only(due)
         results = [(row.id, await self._attempt(row, settings)) for row in due]
         if results:  # one transaction for the whole batch, not one per message
-            async with self._database.write(fence=self._fence()) as conn:
+            async with self._database.write(fence=self._fence) as conn:
                 for row_id, changes in results:
                     await conn.execute(update(outbox).where(outbox.c.id == row_id).values(**changes))
         return len(due)
@@ -136,7 +136,7 @@ class Outbox:
                 "notification recorded (no email or SMS configured)",
                 extra={"user_id": row.user_id, "kind": row.kind, "subject": row.subject},
             )
-        async with self._database.write(fence=self._fence()) as conn:
+        async with self._database.write(fence=self._fence) as conn:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id.in_([row.id for row in due]))

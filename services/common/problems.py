@@ -13,6 +13,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from storage.errors import StorageError, StorageFullError
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "/problems/"
 MAX_LISTED_ERRORS = 20  # a 422 lists the first ones and counts them all: its size stays small
@@ -185,8 +187,20 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _on_storage(request: Request, exc: Exception) -> Response:
+    # A database that is busy, unreachable or full is an outage to retry, never a 500.
+    # (StaleEpochError is turned into 503 /problems/fenced by on_master, which steps down.)
+    if isinstance(exc, StorageFullError):
+        return problem_response(507, "insufficient-storage", "The database's disk is full", str(exc), request)
+    headers = {"Retry-After": "1"}
+    return problem_response(
+        503, "storage-unavailable", "The database cannot take this now", str(exc), request, headers=headers
+    )
+
+
 EXCEPTION_HANDLERS = {
     ProblemError: _on_problem,
+    StorageError: _on_storage,
     HTTPException: _on_http_exception,
     RedisError: _on_redis_error,
     Exception: _on_unexpected,

@@ -28,6 +28,7 @@ from joserfc.jwk import OKPKey
 from sqlalchemy import select, update
 
 from storage.database import Database
+from storage.fencing import Fence
 from storage.schemas.login import signing_keys
 
 log = logging.getLogger("course_selection.login")
@@ -129,7 +130,7 @@ class SigningKeys:
         active = [k for k in self._keys if k.retired_at is None] or self._keys
         return active[-1]
 
-    async def rotate(self, fence: tuple[str, int]) -> str:
+    async def rotate(self, fence: Fence) -> str:
         """Sign with a new key from now on; the old ones stay published until their tokens expire."""
         kid, key = _new_key()
         now = time.time()

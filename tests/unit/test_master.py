@@ -13,7 +13,7 @@ from cluster.master import MasterRole, NotMasterError
 from cluster.model import ClusterModel, LeaseResult
 from cluster.raft import RaftError
 from storage.database import Database
-from storage.errors import StaleEpochError
+from storage.errors import LeaseEndedError, StaleEpochError
 from storage.migrations import migrate
 from storage.schemas.core import MIGRATIONS, write_checks
 
@@ -109,6 +109,32 @@ async def test_a_paused_master_is_replaced_and_its_stale_write_is_fenced(tmp_pat
         async with db.read() as conn:
             rows = (await conn.execute(write_checks.select())).all()
         assert [(r.node_id, r.epoch) for r in rows] == [("b", 2)]
+    finally:
+        await db.close()
+
+
+async def test_a_master_frozen_inside_a_transaction_past_its_lease_rolls_back(tmp_path: Path) -> None:
+    """The successor has not written (it waits on the lock): only the commit-time re-check refuses."""
+    clock, model = Clock(), ClusterModel()
+    a = role("a", TwinRaft(model), clock)
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'f.db'}")
+    try:
+        await migrate(db, MIGRATIONS)
+        await a.attempt()
+
+        async def write_and_freeze() -> None:
+            async with db.write(fence=a.fence) as conn:
+                await conn.execute(write_checks.insert().values(node_id="a", epoch=a.epoch, written_at=clock.now))
+                clock.now += TIMING.lease_seconds  # SIGSTOP here, woken after the lease
+
+        with pytest.raises(LeaseEndedError):
+            await write_and_freeze()
+        assert await a.attempt()  # the lease was free again: a takes a new epoch and writes
+        async with db.write(fence=a.fence) as conn:
+            await conn.execute(write_checks.insert().values(node_id="a", epoch=a.epoch, written_at=clock.now))
+        async with db.read() as conn:
+            rows = (await conn.execute(write_checks.select())).all()
+        assert [(r.node_id, r.epoch) for r in rows] == [("a", 2)]
     finally:
         await db.close()
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,14 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.database import Database
 from storage.dialects import insert_new
-from storage.errors import StaleEpochError
+from storage.errors import LeaseEndedError, StaleEpochError, StorageUnavailableError
 from storage.locks import lock_keys, mysql_lock_name
 from storage.migrations import Migration, applied_versions, create_tables, migrate
 from storage.schemas import MIGRATIONS
 from storage.schemas.core import MIGRATIONS as CORE
 from storage.schemas.course_data import completed_courses
 from storage.schemas.login import users
+from storage.timeouts import DatabaseTimeouts
 from tests.databases import KINDS, new_database
 
 meta = MetaData()
@@ -253,3 +255,181 @@ async def test_services_sharing_one_postgresql_database_migrate_each_in_its_own_
     finally:
         for database in databases.values():
             await database.close()
+
+
+class Lease:
+    """A fence source like MasterRole.fence: `(scope, epoch)` while held, else it raises."""
+
+    def __init__(self, scope: str, epoch: int) -> None:
+        self.scope, self.epoch, self.held = scope, epoch, True
+
+    def __call__(self) -> tuple[str, int]:
+        if not self.held:
+            raise RuntimeError("not the master")
+        return self.scope, self.epoch
+
+
+def twin(db: Database, name: str, **timeouts: float) -> Database:
+    """Another node's connection pool to the same database."""
+    url = db.url.render_as_string(hide_password=False)
+    return Database(url, name=name, timeouts=DatabaseTimeouts(**timeouts))  # type: ignore[arg-type]
+
+
+async def taken(db: Database) -> list[int]:
+    async with db.read() as conn:
+        return list((await conn.execute(select(courses.c.taken).order_by(courses.c.id))).scalars())
+
+
+async def test_a_write_whose_lease_ends_before_commit_is_rolled_back(db: Database) -> None:
+    await migrate(db, TEST_MIGRATIONS)
+    lease = Lease("course_data", 3)
+    async with db.write(fence=lease) as conn:  # held throughout: committed
+        await conn.execute(courses.insert().values(id=1, capacity=10, taken=0))
+
+    async def write_then(change: Callable[[], None], value: int) -> None:
+        async with db.write(fence=lease) as conn:
+            await conn.execute(update(courses).values(taken=value))
+            change()
+
+    def lose() -> None:  # frozen here past the lease: nobody else has written yet
+        lease.held = False
+
+    def regain() -> None:  # lost the lease and got a new one while the transaction ran
+        lease.epoch += 1
+
+    with pytest.raises(LeaseEndedError):
+        await write_then(lose, 5)
+    lease.held = True
+    with pytest.raises(LeaseEndedError):
+        await write_then(regain, 6)
+    assert await taken(db) == [0]
+    async with db.write(fence=lease) as conn:  # the same source, holding again: writes
+        await conn.execute(update(courses).values(taken=7))
+    assert await taken(db) == [7]
+
+
+async def test_a_fence_that_refuses_at_the_start_begins_nothing(db: Database) -> None:
+    await migrate(db, TEST_MIGRATIONS)
+    lease = Lease("course_data", 1)
+    lease.held = False
+    with pytest.raises(RuntimeError, match="not the master"):
+        async with db.write(fence=lease):
+            raise AssertionError("the block must not run")
+
+
+async def test_postgres_sessions_carry_their_timeouts_and_name(postgres_dsn: str) -> None:
+    db = Database(f"{postgres_dsn}/postgres", name="course_data/course_data-2", timeouts=DatabaseTimeouts())
+    try:
+        async with db.read() as conn:
+            shown = {
+                name: (await conn.execute(text(f"SHOW {name}"))).scalar_one()
+                for name in (
+                    "application_name",
+                    "lock_timeout",
+                    "statement_timeout",
+                    "idle_in_transaction_session_timeout",
+                    "tcp_keepalives_idle",
+                )
+            }
+    finally:
+        await db.close()
+    assert shown == {
+        "application_name": "course_data/course_data-2",
+        "lock_timeout": "3s",
+        "statement_timeout": "10s",
+        "idle_in_transaction_session_timeout": "3s",
+        "tcp_keepalives_idle": "1",
+    }
+
+
+async def pg(db: Database) -> None:
+    if not db.is_postgres:
+        pytest.skip("PostgreSQL only")
+    await migrate(db, TEST_MIGRATIONS)
+    async with db.write() as conn:
+        await conn.execute(courses.insert().values(id=1, capacity=10, taken=0))
+
+
+async def test_a_new_master_ends_the_fenced_session_its_predecessor_left_open(db: Database) -> None:
+    """The predecessor sits inside a fenced write (frozen, cut off): the successor writes anyway."""
+    await pg(db)
+    old = twin(db, "course_data/a", lock_seconds=30, idle_in_transaction_seconds=60)
+    new = twin(db, "course_data/b", lock_seconds=30)
+    other_service = twin(db, "login/c", idle_in_transaction_seconds=60)
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def frozen(database: Database, scope: str, epoch: int, value: int) -> None:
+        async with database.write(fence=(scope, epoch)) as conn:
+            await conn.execute(update(courses).where(courses.c.id == 1).values(taken=value))
+            inside.set()
+            await release.wait()
+
+    try:
+        stuck = asyncio.create_task(frozen(old, "course_data", 1, 99))
+        await inside.wait()
+        inside.clear()
+        bystander = asyncio.create_task(frozen(other_service, "login", 1, 98))  # waits on the row
+        async with new.write(fence=("course_data", 2)) as conn:  # does not wait 30 s behind it
+            await conn.execute(courses.insert().values(id=2, capacity=1, taken=1))
+        release.set()
+        with pytest.raises(StorageUnavailableError):
+            await stuck  # its session was terminated: it cannot commit
+        await bystander  # another service's session is not touched
+    finally:
+        release.set()
+        for database in (old, new, other_service):
+            await database.close()
+    assert await taken(db) == [98, 1]
+
+
+async def test_postgres_ends_a_session_left_idle_inside_a_transaction(db: Database) -> None:
+    await pg(db)
+    idle = twin(db, "course_data/a", idle_in_transaction_seconds=0.3)
+    try:
+
+        async def write_and_idle() -> None:
+            async with idle.write(fence=("course_data", 1)) as conn:
+                await conn.execute(update(courses).values(taken=50))
+                await asyncio.sleep(3)  # a frozen client sends nothing
+
+        with pytest.raises(StorageUnavailableError):
+            await write_and_idle()
+    finally:
+        await idle.close()
+    assert await taken(db) == [0]
+
+
+async def test_a_fenced_sqlite_write_waits_for_another_process_only_the_lock_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    db = Database(f"sqlite+aiosqlite:///{path}", timeouts=DatabaseTimeouts(lock_seconds=0.2))
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        await migrate(db, TEST_MIGRATIONS)
+        other.execute("BEGIN IMMEDIATE")  # a frozen predecessor holding the write lock
+        with pytest.raises(StorageUnavailableError, match="locked"):
+            async with db.write(fence=("course_data", 1)) as conn:
+                await conn.execute(courses.insert().values(id=1, capacity=1, taken=0))
+        other.execute("ROLLBACK")
+        async with db.write(fence=("course_data", 1)) as conn:
+            await conn.execute(courses.insert().values(id=1, capacity=1, taken=0))
+    finally:
+        other.close()
+        await db.close()
+
+
+async def test_the_writes_of_one_process_take_turns_instead_of_timing_out(tmp_path: Path) -> None:
+    """Many writers in one process wait on each other in turn, not in SQLite's busy loop."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'turns.db'}", timeouts=DatabaseTimeouts(lock_seconds=5))
+    try:
+        await migrate(db, TEST_MIGRATIONS)
+        async with db.write() as conn:
+            await conn.execute(courses.insert().values(id=1, capacity=100, taken=0))
+
+        async def bump() -> None:
+            async with db.write(fence=("course_data", 1)) as conn:
+                await conn.execute(update(courses).values(taken=courses.c.taken + 1))
+
+        await asyncio.gather(*(bump() for _ in range(40)))
+        assert await taken(db) == [40]
+    finally:
+        await db.close()
