@@ -105,10 +105,14 @@ class LeaseKeeper:
         self.step_down("lease held by another node")
         return False
 
+    async def tick(self) -> None:
+        """One round: renew only while the app checks in; else let the lease run out."""
+        if self._alive():
+            await self.attempt()
+
     async def run(self) -> None:
         while not self.released:
-            if self._alive():
-                await self.attempt()
+            await self.tick()
             await asyncio.sleep(self.timing.renew_every_seconds)
 
     async def release(self) -> None:
