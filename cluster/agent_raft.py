@@ -22,9 +22,11 @@ re-send entries the follower has since appended, committed and applied. Those en
 are committed, so by Raft's log matching and leader completeness the leader re-sends
 the very same ones (same index, term, command); `lastApplied` does not move back, so
 nothing is applied twice or differently. The message is therefore benign here and is
-logged at debug level (`TruncationNotice`), counted in the agent's status; the cluster
-test `test_replicated_state_is_identical_after_elections_and_a_restart` checks, with
-the truncations counted, that every node's state digest agrees.
+logged at debug level (`TruncationNotice`) and counted (`cluster_raft_truncations_total`).
+Evidence: `tests/unit/test_agent_raft.py` replays the re-send on a real follower (the
+CRITICAL fires, nothing is applied twice, the state digest is unchanged), and the
+cluster test `tests/cluster/test_replicated_state.py` compares every node's state
+digests after elections and after a whole-cluster restart.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ class TruncationNotice(logging.Filter):
             self.count += 1
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             record.msg = f"{record.msg} [benign: the leader re-sent committed entries, see cluster/agent_raft.py]"
-            return logging.getLogger().isEnabledFor(logging.DEBUG)
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
         return True
 
 
