@@ -34,7 +34,7 @@ from cluster.agent_lease import LeaseKeeper
 from cluster.agent_metrics import RenewalStats
 from cluster.agent_raft import RaftMember, ReplicatedState, TruncationNotice
 from cluster.agent_replica import COMMANDS
-from cluster.agent_watchdog import TICK_SECONDS, AppWatchdog
+from cluster.agent_watchdog import TICK_SECONDS, AppWatchdog, proc_probe
 from cluster.logs import configure_logging
 from cluster.membership import MembershipAgent
 from cluster.processes import raise_priority
@@ -92,7 +92,7 @@ class Agent:
         self.state = ReplicatedState(emit=lambda message: self.outbox.put(message))
         self.outbox = Outbox(channel, self.state.snapshot_message)
         self.raft = RaftMember(params, self.state)
-        self.watchdog = AppWatchdog(timing.lease_seconds, timing.lease_margin_seconds)
+        self.watchdog = AppWatchdog(timing.lease_seconds, timing.lease_margin_seconds, probe=proc_probe(params.app_pid))
         self.stats = RenewalStats()
         self.keeper = LeaseKeeper(
             self.raft,
@@ -182,7 +182,7 @@ class Agent:
             await asyncio.sleep(TICK_SECONDS)
             if self.watchdog.must_kill(self.keeper.granted_sent):
                 log.error(
-                    "the app has not checked in for longer than a lease while master: killing it",
+                    "the app has been stopped or silent for longer than a lease while master: killing it",
                     extra={"app_pid": self.params.app_pid, "service": self.keeper.service},
                 )
                 if os.getppid() == self.params.app_pid:
@@ -203,6 +203,7 @@ class Agent:
             applied=self.state.applied,
             checkpoints=dict(self.state.checkpoints.digests),
             checkin_gap_max=round(self.watchdog.gap_max, 6),
+            busy_seconds=round(self.watchdog.busy_seconds, 3),
             truncations=self.notice.count,
             pid=os.getpid(),
         )

@@ -89,6 +89,7 @@ class AgentStatus:
     applied: int
     checkpoints: dict[int, str]
     checkin_gap_max: float
+    busy_seconds: float
     truncations: int
     pid: int
 
@@ -244,7 +245,11 @@ class RaftGroup:
         assert self._channel is not None
         try:
             while True:
-                self._handle(self._channel.recv())
+                message = self._channel.recv()
+                try:
+                    self._handle(message)
+                except Exception:
+                    log.exception("cannot handle a message from the Raft agent", extra={"kind": message[0]})
         except (EOFError, OSError):
             pass
         self._gone = True

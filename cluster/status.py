@@ -21,6 +21,7 @@ def agent_report(raft: RaftGroup, is_master: bool, lease_seconds: float) -> dict
         "is_master": 1 if is_master else 0,
         "renewal": None if agent is None else agent.renewal,
         "app_checkin_gap_max_seconds": None if agent is None else agent.checkin_gap_max,
+        "app_busy_seconds": None if agent is None else agent.busy_seconds,
         "raft_truncations": 0 if agent is None else agent.truncations,
         "epochs": dict(raft.model.epochs),
     }

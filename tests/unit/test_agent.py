@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import pickle
+import signal
 import socket
+import subprocess
+import sys
 from dataclasses import asdict
 from typing import Any
 
@@ -15,8 +19,9 @@ from cluster.agent_channel import Channel
 from cluster.agent_metrics import LeaseCollector, RenewalStats
 from cluster.agent_raft import ReplicatedState, TruncationNotice
 from cluster.agent_replica import CHECKPOINT_EVERY, Replica, digest
-from cluster.agent_watchdog import AppWatchdog
+from cluster.agent_watchdog import BUSY_GRACE_SECONDS, AppWatchdog, ProcessSample, proc_probe
 from cluster.model import ClusterModel, Member
+from tests.support import wait_until
 
 LEASE, MARGIN = 1.5, 0.3
 
@@ -55,8 +60,42 @@ def test_a_silent_master_is_killed_once_its_lease_has_surely_expired() -> None:
     clock = Clock()
     dog = AppWatchdog(LEASE, MARGIN, clock)
     granted_sent = clock.now  # the last grant, just before the app froze
-    assert not advance(clock, dog, LEASE + MARGIN - 0.1, granted_sent)
-    assert advance(clock, dog, 0.2, granted_sent)
+    assert not advance(clock, dog, LEASE + MARGIN, granted_sent)
+    assert advance(clock, dog, dog.alive_window + 0.1, granted_sent)
+
+
+class Process:
+    """A fake /proc sample: running or stopped, and CPU ticks that advance while it works."""
+
+    def __init__(self) -> None:
+        self.running, self.working, self.ticks = True, True, 0
+
+    def __call__(self) -> ProcessSample:
+        if self.running and self.working:
+            self.ticks += 1
+        return ProcessSample(self.running, self.ticks)
+
+
+def test_a_busy_app_keeps_its_lease_without_checking_in_but_not_forever() -> None:
+    clock, process = Clock(), Process()
+    dog = AppWatchdog(LEASE, MARGIN, clock, probe=process)
+    granted_sent = clock.now
+    assert not advance(clock, dog, BUSY_GRACE_SECONDS - 0.5, granted_sent)  # one long C call holding the GIL
+    assert dog.alive()
+    assert dog.busy_seconds > BUSY_GRACE_SECONDS - 1.5
+    assert advance(clock, dog, LEASE + MARGIN + 1.0, granted_sent=clock.now - 1.0)
+
+
+def test_a_stopped_or_idle_silent_app_is_not_alive() -> None:
+    clock, process = Clock(), Process()
+    dog = AppWatchdog(LEASE, MARGIN, clock, probe=process)
+    advance(clock, dog, 0.2, 0.0, checkin=True)
+    process.running = False  # SIGSTOP: the kernel shows it stopped
+    advance(clock, dog, dog.alive_window + 0.1, 0.0)
+    assert not dog.alive()
+    process.running, process.working = True, False  # not stopped, but not progressing either
+    advance(clock, dog, 0.2, 0.0)
+    assert not dog.alive()
 
 
 def test_a_silent_slave_and_a_live_master_are_left_alone() -> None:
@@ -188,3 +227,19 @@ def test_the_truncation_notice_is_logged_at_debug_and_counted(caplog: Any) -> No
         assert notice.count == 1
     finally:
         logger.removeFilter(notice)
+
+
+def test_the_proc_probe_sees_a_running_a_stopped_and_a_gone_process() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        probe = proc_probe(child.pid)
+        first = probe()
+        assert first is not None
+        assert first.running
+        wait_until(lambda: (s := probe()) is not None and s.cpu_ticks > first.cpu_ticks, 10, "CPU time to advance")
+        os.kill(child.pid, signal.SIGSTOP)
+        wait_until(lambda: (s := probe()) is not None and not s.running, 10, "the child shown stopped")
+    finally:
+        child.kill()
+        child.wait()
+    assert probe() is None
