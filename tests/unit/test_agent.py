@@ -59,9 +59,9 @@ def test_the_app_is_alive_while_it_checks_in() -> None:
 def test_a_silent_master_is_killed_once_its_lease_has_surely_expired() -> None:
     clock = Clock()
     dog = AppWatchdog(LEASE, MARGIN, clock)
-    granted_sent = clock.now  # the last grant, just before the app froze
-    assert not advance(clock, dog, LEASE + MARGIN, granted_sent)
-    assert advance(clock, dog, dog.alive_window + 0.1, granted_sent)
+    granted_sent = clock.now + 0.4  # the app froze now; its agent renewed once more, still within the window
+    assert not advance(clock, dog, 0.4 + LEASE + MARGIN - 0.05, granted_sent)
+    assert advance(clock, dog, 0.15, granted_sent)
 
 
 class Process:
@@ -154,6 +154,8 @@ def drive(state: ReplicatedState, count: int) -> None:
             state.acquire("login", "n1", 10.0 + i, 1.5, _doApply=True)
         elif i % 3 == 1:
             state.revoke_sessions([f"s{i}"], 1000.0 + i, 10.0 + i, _doApply=True)
+        elif i % 2:
+            state.update_settings({"n": i}, "admin", {"n": i}, 10.0 + i, _doApply=True)
         else:
             state.heartbeat("n1", 10.0 + i, _doApply=True)
 
@@ -204,13 +206,16 @@ def test_a_loaded_snapshot_keeps_the_count_and_is_streamed() -> None:
 def test_a_backlog_past_its_limit_becomes_one_snapshot() -> None:
     state = ReplicatedState()
     mine, theirs = socket.socketpair()
-    outbox = Outbox(Channel(mine), state.snapshot_message)
-    for i in range(BACKLOG_LIMIT + 5):
-        outbox.put(("apply", i + 1, "heartbeat", ("n1", 1.0)))
-    assert outbox.backlog() == 6
-    assert outbox._queue[0] == ("resync",)
-    mine.close()
-    theirs.close()
+    channel = Channel(mine)
+    try:
+        outbox = Outbox(channel, state.snapshot_message)
+        for i in range(BACKLOG_LIMIT + 5):
+            outbox.put(("apply", i + 1, "heartbeat", ("n1", 1.0)))
+        assert outbox.backlog() == 6
+        assert outbox._queue[0] == ("resync",)
+    finally:
+        channel.close()
+        theirs.close()
 
 
 def test_the_truncation_notice_is_logged_at_debug_and_counted(caplog: Any) -> None:
