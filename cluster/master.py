@@ -1,10 +1,11 @@
-"""This node's claim on its service's master lease.
+"""This node's claim on its service's master lease, as the app sees it.
 
-A node acts as master only while its lease is valid by its own monotonic clock, with a
-safety margin: validity is counted from the moment it *sent* the acquire/renew request,
-not from when the grant came back, so a slow commit can only shorten it. Every write
-a master makes carries its epoch (`fence()`), and storage refuses an epoch older than
-the newest it has seen: a master that was paused past its lease can never commit.
+The Raft agent keeps the lease (`cluster.agent_lease`) and pushes each outcome here as
+`(epoch, valid_until, sent)`, where `valid_until` is on CLOCK_MONOTONIC, the clock every
+process of the host shares: the renewal's send time plus the lease minus the margin. A
+node acts as master only while that moment is ahead, so `is_master()` and `fence()` are
+local reads that cost nothing. Every write a master makes carries its epoch (`fence()`),
+and storage refuses an epoch older than the newest it has seen.
 """
 
 from __future__ import annotations
@@ -33,63 +34,49 @@ class MasterRole:
         node_id: str,
         timing: RaftConfig,
         clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
     ) -> None:
         self.raft = raft
         self.service = service
         self.node_id = node_id
         self.timing = timing
         self._clock = clock
-        self._wall = wall
-        self._valid_until = 0.0
-        self.epoch = 0
+        self._lease = (0, 0.0)  # (epoch, valid until): one tuple, replaced whole by the agent's reader thread
+        self._ignore_before = 0.0
+
+    @property
+    def epoch(self) -> int:
+        return self._lease[0]
+
+    def on_lease(self, epoch: int, valid_until: float, sent: float) -> None:
+        """The agent's latest outcome (called on the thread that reads from the agent)."""
+        if sent < self._ignore_before:
+            return  # decided before this node stepped down: not evidence it may act
+        if valid_until > 0 and epoch != self._lease[0]:
+            log.info("became master", extra={"service": self.service, "epoch": epoch})
+        self._lease = (epoch, valid_until)
 
     def is_master(self) -> bool:
-        return self._clock() < self._valid_until
+        return self._clock() < self._lease[1]
 
     def fence(self) -> tuple[str, int]:
         """`(scope, epoch)` for a fenced write; raises NotMasterError unless master now."""
-        if not self.is_master():
+        epoch, valid_until = self._lease
+        if self._clock() >= valid_until:
             raise NotMasterError(f"{self.node_id} is not the master of {self.service}")
-        return self.service, self.epoch
+        return self.service, epoch
 
     def step_down(self, reason: str) -> None:
-        if self._valid_until:
+        epoch, valid_until = self._lease
+        if valid_until:
             log.warning("stepping down as master", extra={"service": self.service, "reason": reason})
-        self._valid_until = 0.0
-
-    async def attempt(self) -> bool:
-        """Acquire or renew the lease if it is free or ours; True if master afterwards."""
-        lease = self.raft.model.master(self.service, self._wall())
-        if lease is not None and lease.holder != self.node_id:
-            self.step_down(f"{lease.holder} holds the lease")
-            return False  # no point asking while another holds a valid lease
-        sent = self._clock()
-        try:
-            result = await self.raft.acquire(self.service, self.node_id, self._wall(), self.timing.lease_seconds)
-        except RaftError as exc:
-            if self._clock() >= self._valid_until:
-                self.step_down(f"renewal failed: {exc.reason}")
-            return self.is_master()
-        if result.granted and result.lease is not None and result.lease.holder == self.node_id:
-            if result.lease.epoch != self.epoch:
-                log.info("became master", extra={"service": self.service, "epoch": result.lease.epoch})
-            self.epoch = result.lease.epoch
-            self._valid_until = sent + self.timing.lease_seconds - self.timing.lease_margin_seconds
-            return True
-        self.step_down("lease held by another node")
-        return False
-
-    async def run(self) -> None:
-        while True:
-            await self.attempt()
-            await asyncio.sleep(self.timing.renew_every_seconds)
+        self._ignore_before = self._clock()
+        self._lease = (epoch, 0.0)
+        self.raft.op("step_down", reason)
 
     async def release(self) -> None:
         """Give the lease up at shutdown so a successor need not wait for it to expire."""
-        if not self.is_master():
-            return
-        epoch, self._valid_until = self.epoch, 0.0
+        self._ignore_before = float("inf")
+        self._lease = (self._lease[0], 0.0)
         with contextlib.suppress(RaftError, TimeoutError):  # else it expires on its own
-            async with asyncio.timeout(1.0):
-                await self.raft.release(self.service, self.node_id, epoch, self._wall())
+            async with asyncio.timeout(1.5):
+                await self.raft.release_lease()

@@ -1,22 +1,20 @@
-"""One node's part in the cluster: Raft group, membership, master role, internal calls."""
+"""One node's part in the cluster: its Raft agent, master role, internal calls, status."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from typing import Any
 
+from cluster.agent_metrics import LeaseCollector
 from cluster.config import ClusterConfig, NodeConfig
 from cluster.internal_auth import InternalTokens
 from cluster.internal_client import InternalClient
 from cluster.master import MasterRole
-from cluster.membership import MembershipAgent
 from cluster.model import Member
 from cluster.raft import RaftGroup
 from cluster.secrets import load_or_create_secret
 from cluster.settings import SecretBox, Settings
-from cluster.status import cluster_status
+from cluster.status import agent_report, cluster_status
 
 
 class NotReadyError(Exception):
@@ -29,17 +27,25 @@ class ClusterNode:
         self.node = node
         secret = load_or_create_secret(config.data_dir, "cluster", config.secret("cluster"))
         partners = [str(n.raft) for n in config.nodes if n.id != node.id]
+        me = Member(node.id, node.service, node.url, str(node.raft), version, time.time(), 0.0)
         self.raft = RaftGroup(
-            str(node.raft), partners, config.data_dir, node.id, secret, config.raft, bind=str(node.raft_listen)
+            str(node.raft),
+            partners,
+            config.data_dir,
+            node.id,
+            secret,
+            config.raft,
+            me,
+            config.http.log_level,
+            bind=str(node.raft_listen),
         )
         self.master = MasterRole(self.raft, node.service, node.id, config.raft)
-        me = Member(node.id, node.service, node.url, str(node.raft), version, time.time(), 0.0)
-        self.membership = MembershipAgent(self.raft, me, config.raft.heartbeat_seconds)
+        self.raft.on_lease = self.master.on_lease
         self.tokens = InternalTokens(secret, node.id)
         self.secret_box = SecretBox(secret)  # the secret settings are sealed in the replicated state
         self.client = InternalClient(lambda: self.raft.model, self.tokens, node.id)
-        self._tasks: list[asyncio.Task[None]] = []
         self._settings: tuple[int, Settings] = (-1, Settings())
+        self.metrics = LeaseCollector(lambda: self.agent_report())
 
     def settings(self) -> Settings:
         """The cluster-wide settings as this node's replica has them (parsed once per version)."""
@@ -51,18 +57,10 @@ class ClusterNode:
         return parsed
 
     async def start(self) -> None:
-        self.raft.start()
-        self._tasks = [
-            asyncio.create_task(self.membership.run(), name="membership"),
-            asyncio.create_task(self.master.run(), name="master"),
-        ]
+        """Spawn the Raft agent and wait for the replicated state (call from the main thread)."""
+        await self.raft.start()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         await self.master.release()
         await self.client.aclose()
         await self.raft.close()
@@ -71,8 +69,11 @@ class ClusterNode:
         status = self.raft.status()
         if status.leader is None or not status.has_quorum:
             raise NotReadyError(f"raft has no leader with quorum (state {status.state}, term {status.term})")
-        if not self.membership.registered.is_set():
+        if self.raft.agent is None or not self.raft.agent.registered:
             raise NotReadyError("not yet registered in the membership")
+
+    def agent_report(self) -> dict[str, Any]:
+        return agent_report(self.raft, self.master.is_master(), self.config.raft.lease_seconds)
 
     def status(self) -> dict[str, Any]:
         me = {
@@ -82,5 +83,26 @@ class ClusterNode:
             "epoch": self.master.epoch,
         }
         return cluster_status(
-            me, self.raft.status(), self.raft.model, time.time(), self.config.raft.member_down_after_seconds
+            me,
+            self.raft.status(),
+            self.raft.model,
+            time.time(),
+            self.config.raft.member_down_after_seconds,
+            self.agent_report(),
         )
+
+    def replicated_state(self) -> dict[str, Any]:
+        """Digests of the replicated state, the app's replica and its agent's, by command count."""
+        replica, agent = self.raft.replica, self.raft.agent
+        return {
+            "node": self.node.id,
+            "applied": replica.applied,
+            "checkpoints": {str(k): v for k, v in sorted(replica.checkpoints.digests.items())},
+            "agent": None
+            if agent is None
+            else {
+                "applied": agent.applied,
+                "checkpoints": {str(k): v for k, v in sorted(agent.checkpoints.items())},
+                "truncations": agent.truncations,
+            },
+        }

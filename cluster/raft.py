@@ -1,29 +1,49 @@
-"""PySyncObj behind a small async adapter: nothing else sees camelCase or FAIL_REASON.
+"""The app's handle on its node's Raft agent: a read replica and replicated calls.
 
-PySyncObj runs its own tick thread; replicated calls and their callbacks happen there.
-`RaftGroup` submits a call with a callback that settles an asyncio future through
-`loop.call_soon_threadsafe`, so the event loop never blocks on Raft. Raft traffic is
-encrypted and authenticated with the cluster password and bound to the node's
-configured Raft address; the journal and snapshots live in the data directory, so a
-restarted node (or a whole restarted cluster) comes back with its replicated state.
+The PySyncObj member, the master lease keeper and the membership heartbeat run in a
+small process of their own, the Raft agent (`cluster.agent`), so request work in the
+app (its event loop, its GIL) cannot starve them. The app spawns it at start (it dies
+with the app: PR_SET_PDEATHSIG) and talks to it over a private socketpair:
+
+- the agent streams the replicated state, a snapshot then every applied command, into
+  `model`, a read replica that services read locally (membership, leases, settings,
+  revocations on every request);
+- replicated writes are calls to the agent that return the Raft result, or raise
+  RaftError with the reason, within `call_timeout`;
+- `status()` is the Raft status the agent last pushed (every 0.2 s);
+- a thread of its own checks in with the agent several times a second: the agent keeps
+  the lease only while the app does (`cluster.agent_watchdog`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
+import os
+import pickle
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
-
+from cluster.agent_channel import Channel
+from cluster.agent_replica import Replica
 from cluster.config import RaftConfig
-from cluster.journal import reserve_journal_blocks
 from cluster.model import ClusterModel, LeaseResult, Member
+from cluster.processes import die_with_parent, raise_priority
 
-_STATES = {0: "follower", 1: "candidate", 2: "leader"}
-_REASONS = {value: name.lower() for name, value in vars(FAIL_REASON).items() if name.isupper()}
+log = logging.getLogger("course_selection.raft")
+_ROOT = Path(__file__).resolve().parent.parent
+_STOP = ("stop-writer",)
+START_SECONDS = 30.0
 
 
 class RaftError(Exception):
@@ -32,42 +52,6 @@ class RaftError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(f"raft call failed: {reason}")
         self.reason = reason
-
-
-class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
-    """The consumer whose replicated methods apply log entries to a ClusterModel."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.model = ClusterModel()  # set after __init__: included in snapshots
-
-    @replicated  # type: ignore[untyped-decorator]
-    def register(self, member: dict[str, Any]) -> None:
-        self.model.register(Member(**member))
-
-    @replicated  # type: ignore[untyped-decorator]
-    def heartbeat(self, node_id: str, now: float) -> bool:
-        return self.model.heartbeat(node_id, now)
-
-    @replicated  # type: ignore[untyped-decorator]
-    def forget(self, node_id: str) -> bool:
-        return self.model.forget(node_id)
-
-    @replicated  # type: ignore[untyped-decorator]
-    def acquire(self, service: str, node_id: str, now: float, ttl: float) -> LeaseResult:
-        return self.model.acquire(service, node_id, now, ttl)
-
-    @replicated  # type: ignore[untyped-decorator]
-    def update_settings(self, settings: dict[str, Any], actor: str, changes: dict[str, Any], now: float) -> int:
-        return self.model.update_settings(settings, actor, changes, now)
-
-    @replicated  # type: ignore[untyped-decorator]
-    def revoke_sessions(self, session_ids: list[str], until: float, now: float) -> None:
-        self.model.revoke_sessions(session_ids, until, now)
-
-    @replicated  # type: ignore[untyped-decorator]
-    def release(self, service: str, node_id: str, epoch: int, now: float) -> bool:
-        return self.model.release(service, node_id, epoch, now)
 
 
 @dataclass(frozen=True)
@@ -82,6 +66,35 @@ class RaftStatus:
     partners: dict[str, bool]  # address -> connected
 
 
+@dataclass(frozen=True)
+class AgentParams:
+    """What the agent needs, sent as its first message (the password never on a command line)."""
+
+    address: str
+    partners: list[str]
+    data_dir: Path
+    node_id: str
+    password: str = field(repr=False)
+    timing: RaftConfig
+    member: Member
+    log_level: str
+    app_pid: int
+    bind: str = ""  # the address the member binds (default: `address`, which the peers reach)
+
+
+@dataclass(frozen=True)
+class AgentStatus:
+    raft: RaftStatus
+    registered: bool
+    renewal: dict[str, Any]
+    applied: int
+    checkpoints: dict[int, str]
+    checkin_gap_max: float
+    busy_seconds: float
+    truncations: int
+    pid: int
+
+
 class RaftGroup:
     def __init__(
         self,
@@ -91,119 +104,216 @@ class RaftGroup:
         node_id: str,
         password: str,
         timing: RaftConfig,
+        member: Member,
+        log_level: str = "info",
         bind: str | None = None,
     ) -> None:
         self.address = address
         self.partners = partners
-        self.state = ReplicatedState()
-        folder = data_dir / "raft"
-        folder.mkdir(parents=True, exist_ok=True)
-        self._conf = SyncObjConf(
-            password=password,
-            bindAddress=bind or address,
-            journalFile=str(folder / f"{node_id}.journal"),
-            fullDumpFile=str(folder / f"{node_id}.dump"),
-            dynamicMembershipChange=True,
-            useFork=False,
-            commandsWaitLeader=False,
-            appendEntriesUseBatch=False,
-            appendEntriesPeriod=timing.append_entries_period,
-            raftMinTimeout=timing.election_timeout_min,
-            raftMaxTimeout=timing.election_timeout_max,
-            connectionRetryTime=timing.connection_retry_seconds,
-            connectionTimeout=max(2 * timing.election_timeout_max, 1.5),
-            leaderFallbackTimeout=timing.leader_fallback_seconds,
+        self._params = AgentParams(
+            address,
+            partners,
+            data_dir.resolve(),
+            node_id,
+            password,
+            timing,
+            member,
+            log_level,
+            os.getpid(),
+            bind or address,
         )
-        self._sync: SyncObj | None = None
+        self.ping_seconds = min(0.1, timing.lease_seconds / 15)
+        self.replica = Replica()
+        self.agent: AgentStatus | None = None
+        self.agent_seen = 0.0  # monotonic time of the last status push
+        self.on_lease: Callable[[int, float, float], None] = lambda epoch, until, sent: None
         self.call_timeout = 5.0  # callers narrow it with asyncio.timeout() where they must
+        self.process: subprocess.Popen[bytes] | None = None
+        self._channel: Channel | None = None
+        self._outgoing: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = {}
+        self._ids = itertools.count(1)
+        self._synced = threading.Event()
+        self._closing = False
+        self._gone = False
 
     @property
     def model(self) -> ClusterModel:
-        """This node's copy of the replicated state (may lag the leader slightly)."""
-        return self.state.model
+        """This node's replica of the replicated state (may lag the leader slightly)."""
+        return self.replica.model
 
-    def start(self) -> None:
-        """Create the SyncObj: call from the main thread (PySyncObj's requirement)."""
-        self._sync = SyncObj(self.address, self.partners, conf=self._conf, consumers=[self.state])
-        reserve_journal_blocks(self._sync, self._conf.journalFile)  # a full disk: ENOSPC, not SIGBUS
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
+    async def start(self) -> None:
+        """Spawn the agent and wait until its replica has the replicated state."""
+        self.spawn()
+        deadline = time.monotonic() + START_SECONDS
+        while not self._synced.is_set():
+            if self._gone or time.monotonic() > deadline:
+                raise RuntimeError("the Raft agent did not send the replicated state")
+            await asyncio.sleep(0.02)
+
+    def spawn(self) -> None:
+        """Start the agent (from the main thread: the death signal follows the spawning thread)."""
+        mine, theirs = socket.socketpair()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cluster.agent", "--fd", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches the app, which stops its agent in order
+            preexec_fn=die_with_parent,
+        )
+        theirs.close()
+        self._channel = Channel(mine)
+        self._channel.send(("hello", self._params))
+        threading.Thread(target=self._read, name="raft-agent-reader", daemon=True).start()
+        threading.Thread(target=self._write, name="raft-agent-liveness", daemon=True).start()
+        log.info("started the Raft agent", extra={"pid": self.process.pid})
 
     async def close(self) -> None:
-        sync, self._sync = self._sync, None
-        if sync is not None:
-            await asyncio.to_thread(sync.destroy_synchronous)
+        self._closing = True
+        process = self.process
+        if process is None:
+            return
+        self._outgoing.put(("op", "stop", ()))
+        try:
+            await asyncio.to_thread(process.wait, 10)
+        except subprocess.TimeoutExpired:
+            log.warning("the Raft agent did not stop in time; killing it", extra={"pid": process.pid})
+            process.kill()
+            await asyncio.to_thread(process.wait)
+        self._outgoing.put(_STOP)
+        if self._channel is not None:
+            self._channel.close()
 
     def status(self) -> RaftStatus:
-        if self._sync is None:
-            return RaftStatus(self.address, "stopped", 0, None, False, 0, 0, {})
-        raw = self._sync.getStatus()
-        prefix = "partner_node_status_server_"
-        leader = raw.get("leader")
-        return RaftStatus(
-            address=self.address,
-            state=_STATES.get(raw["state"], str(raw["state"])),
-            term=raw["raft_term"],
-            leader=getattr(leader, "address", None) if leader is not None else None,
-            has_quorum=bool(raw["has_quorum"]),
-            commit_index=raw["commit_idx"],
-            last_applied=raw["last_applied"],
-            partners={k[len(prefix) :]: v == 2 for k, v in raw.items() if k.startswith(prefix)},
-        )
+        agent = self.agent
+        if agent is None:
+            return RaftStatus(self.address, "starting", 0, None, False, 0, 0, {})
+        return agent.raft
+
+    def op(self, name: str, *args: Any) -> None:
+        """Tell the agent something that needs no answer (e.g. step down)."""
+        self._outgoing.put(("op", name, args))
 
     # replicated calls
 
     async def register(self, member: Member) -> None:
-        await self._call(self.state.register, asdict(member))
+        await self.call("register", asdict(member))
 
     async def heartbeat(self, node_id: str, now: float) -> bool:
-        return bool(await self._call(self.state.heartbeat, node_id, now))
+        return bool(await self.call("heartbeat", node_id, now))
 
     async def forget(self, node_id: str) -> bool:
-        return bool(await self._call(self.state.forget, node_id))
+        return bool(await self.call("forget", node_id))
 
     async def acquire(self, service: str, node_id: str, now: float, ttl: float) -> LeaseResult:
-        result: LeaseResult = await self._call(self.state.acquire, service, node_id, now, ttl)
+        result: LeaseResult = await self.call("acquire", service, node_id, now, ttl)
         return result
 
     async def release(self, service: str, node_id: str, epoch: int, now: float) -> bool:
-        return bool(await self._call(self.state.release, service, node_id, epoch, now))
+        return bool(await self.call("release", service, node_id, epoch, now))
 
     async def update_settings(self, settings: dict[str, Any], actor: str, changes: dict[str, Any], now: float) -> int:
-        return int(await self._call(self.state.update_settings, settings, actor, changes, now))
+        return int(await self.call("update_settings", settings, actor, changes, now))
 
     async def revoke_sessions(self, session_ids: list[str], until: float, now: float) -> None:
-        await self._call(self.state.revoke_sessions, session_ids, until, now)
+        await self.call("revoke_sessions", session_ids, until, now)
 
     async def add_node(self, address: str) -> None:
         """Add a Raft member (one change at a time); start the new node after this returns."""
-        await self._call(self._require().addNodeToCluster, address)
+        await self.call("add_node", address)
 
     async def remove_node(self, address: str) -> None:
-        await self._call(self._require().removeNodeFromCluster, address)
+        await self.call("remove_node", address)
 
-    def _require(self) -> SyncObj:
-        if self._sync is None:
-            raise RaftError("not started")
-        return self._sync
+    async def release_lease(self) -> None:
+        """Stop the agent renewing this node's lease, and give it up."""
+        await self.call("release_lease")
 
-    async def _call(self, method: Callable[..., Any], *args: Any) -> Any:
-        self._require()
+    async def call(self, name: str, *args: Any) -> Any:
+        if self._channel is None or self._gone:
+            raise RaftError("agent_unavailable")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-
-        def settle(result: Any, error: int) -> None:  # runs on PySyncObj's tick thread
-            loop.call_soon_threadsafe(_settle, future, result, error)
-
-        method(*args, callback=settle)
+        call_id = next(self._ids)
+        self._pending[call_id] = (loop, future)
+        self._outgoing.put(("call", call_id, name, args))
         try:
             return await asyncio.wait_for(future, self.call_timeout)
         except TimeoutError:
             raise RaftError("timeout") from None
+        finally:
+            self._pending.pop(call_id, None)
+
+    # the two threads
+
+    def _read(self) -> None:
+        assert self._channel is not None
+        try:
+            while True:
+                message = self._channel.recv()
+                try:
+                    self._handle(message)
+                except Exception:
+                    log.exception("cannot handle a message from the Raft agent", extra={"kind": message[0]})
+        except (EOFError, OSError):
+            pass
+        self._gone = True
+        for loop, future in list(self._pending.values()):
+            loop.call_soon_threadsafe(_settle, future, False, "agent_unavailable")
+        if not self._closing:
+            log.error("the Raft agent is gone; stopping this node so it restarts with a new one")
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def _handle(self, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "apply":
+            self.replica.apply(message[1], message[2], message[3])
+        elif kind == "lease":
+            self.on_lease(message[1], message[2], message[3])
+        elif kind == "result":
+            entry = self._pending.get(message[1])
+            if entry is not None:
+                entry[0].call_soon_threadsafe(_settle, entry[1], message[2], message[3])
+        elif kind == "status":
+            self.agent, self.agent_seen = message[1], time.monotonic()
+        elif kind == "snapshot":
+            self.replica.load(message[1], pickle.loads(message[2]))
+            self._synced.set()
+
+    def _write(self) -> None:
+        """Sends queued messages, and checks in every `ping_seconds` (the app's liveness)."""
+        assert self._channel is not None
+        raise_priority()
+        next_ping = 0.0
+        while True:
+            message: tuple[Any, ...] | None
+            try:
+                message = self._outgoing.get(timeout=max(0.0, next_ping - time.monotonic()))
+            except queue.Empty:
+                message = None
+            if message == _STOP:
+                return
+            try:
+                if message is not None:
+                    self._channel.send(message)
+                now = time.monotonic()
+                if now >= next_ping:
+                    self._channel.send(("alive",))
+                    next_ping = now + self.ping_seconds
+            except OSError:
+                return
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: int) -> None:
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
     if future.done():
         return
-    if error == FAIL_REASON.SUCCESS:
-        future.set_result(result)
+    if ok:
+        future.set_result(value)
     else:
-        future.set_exception(RaftError(_REASONS.get(error, str(error))))
+        future.set_exception(RaftError(str(value)))

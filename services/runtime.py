@@ -7,6 +7,7 @@ import gc
 import signal
 import socket
 import sys
+import time
 from types import FrameType
 from typing import Any
 
@@ -38,18 +39,27 @@ def bind_socket(node: NodeConfig) -> socket.socket:
     return sock
 
 
-def check_raft_port(node: NodeConfig) -> None:
-    """PySyncObj binds its port itself, later: find a taken port now, with a clear message."""
+def check_raft_port(node: NodeConfig, patience: float = 5.0) -> None:
+    """The Raft agent binds the port later: find a taken port now, with a clear message.
+
+    A node restarted at once after a kill may find its old agent still exiting (it
+    leaves within moments of its app): wait up to `patience` seconds before giving up.
+    """
     listen = node.raft_listen
     family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((listen.host, listen.port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError(f"raft port {listen.port} of node {node.id} is already in use") from None
-            raise
+    deadline = time.monotonic() + patience
+    while True:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((listen.host, listen.port))
+                return
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                if time.monotonic() > deadline:
+                    raise PortInUseError(f"raft port {listen.port} of node {node.id} is already in use") from None
+        time.sleep(0.1)
 
 
 def settle_heap() -> None:

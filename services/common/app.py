@@ -69,6 +69,7 @@ def build_app(spec: ServiceSpec, config: ClusterConfig, node: NodeConfig) -> Sta
                 stack.push_async_callback(redis.aclose)
             cluster = ClusterNode(config, node, VERSION)
             await cluster.start()
+            metrics.registry.register(cluster.metrics)
             stack.push_async_callback(cluster.stop)  # first to stop: gives the master lease up
             ctx = NodeContext(config, node, spec, cluster, database, redis, metrics, time.monotonic())
             ctx.readiness["database"] = database.ping

@@ -58,6 +58,24 @@ async def status(request: Request) -> Response:
     return JSONResponse(context_of(request).cluster.status())
 
 
+async def replicated_state(request: Request) -> Response:
+    """Digests of this node's replicated state, to compare across nodes.
+    ---
+    summary: Replicated state digests
+    description: The number of state-machine commands applied, and a digest of the canonical dump of
+      the replicated state after every 16th command (the last 64), both for the app's read replica
+      and for its Raft agent. Equal digests at equal counts on every node prove the state identical.
+    tags: [cluster]
+    parameters:
+      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+    responses:
+      "200": {description: "The digests"}
+      "401": {description: "No valid internal token"}
+    """
+    require_internal(request)
+    return JSONResponse(context_of(request).cluster.replicated_state())
+
+
 async def write_check(request: Request) -> Response:
     """Commit one row through this service's master, fenced by its epoch.
     ---
@@ -170,6 +188,7 @@ async def remove_member(request: Request) -> Response:
 def cluster_routes() -> list[BaseRoute]:
     return [
         Route("/cluster/status", status, methods=["GET"]),
+        Route("/cluster/state", replicated_state, methods=["GET"]),
         Route("/cluster/write-check", on_master(write_check, authorize=require_internal), methods=["POST"]),
         Route("/cluster/members", add_member, methods=["POST"]),
         Route("/cluster/members/{node_id}", remove_member, methods=["DELETE"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -10,6 +11,7 @@ import threading
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from cluster.config import SERVICES, load_config
@@ -78,12 +80,27 @@ def test_kill_9_the_master_and_another_takes_over_then_the_old_one_rejoins(make_
     assert write_epochs(cluster, "course_data")[-1] == (survivor, new_epoch)
 
 
+def agent_pid(cluster: LocalCluster, node_id: str) -> int:
+    pid: int = wait_for(lambda: cluster.status(node_id)["agent"]["pid"], 10, f"the Raft agent of {node_id}")
+    return pid
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE  # reaped by whoever adopted it
+    except psutil.NoSuchProcess:
+        return True
+
+
 def test_a_paused_master_is_fenced_and_steps_down(make_cluster: MakeCluster) -> None:
+    """The whole node is paused (its app and its Raft agent, as a frozen host): no watchdog
+    acts, and the woken master's stale write is refused."""
     cluster = make_cluster({"course_data": 2, "login": 1}, extra="[debug]\nfailpoints = true")
     cluster.start()
     cluster.wait_ready()
     old, old_epoch = master_of(cluster, "course_data", via="login-1")
     other = next(n.id for n in cluster.config.nodes_of("course_data") if n.id != old)
+    agent = agent_pid(cluster, old)
 
     # The old master checks its lease and takes its epoch, then pauses before writing...
     stale: dict[str, httpx.Response] = {}
@@ -91,6 +108,7 @@ def test_a_paused_master_is_fenced_and_steps_down(make_cluster: MakeCluster) -> 
     writer.start()
     wait_for(lambda: "failpoint: pausing" in cluster.log_text(old), 10, "the write to reach its pause")
     cluster.signal(old, signal.SIGSTOP)  # ...and is stopped for longer than its lease.
+    os.kill(agent, signal.SIGSTOP)
     try:
         new, new_epoch = wait_for(
             lambda: (m := cluster.master("course_data", other)) and m[0] != old and m, TAKEOVER, "a new master"
@@ -100,6 +118,7 @@ def test_a_paused_master_is_fenced_and_steps_down(make_cluster: MakeCluster) -> 
         written = wait_for(lambda: (r := cluster.write_check(other)).status_code == 200 and r.json(), TAKEOVER, "write")
         assert written["epoch"] == new_epoch
     finally:
+        os.kill(agent, signal.SIGCONT)
         cluster.signal(old, signal.SIGCONT)
     writer.join(30)
 
@@ -114,6 +133,40 @@ def test_a_paused_master_is_fenced_and_steps_down(make_cluster: MakeCluster) -> 
     # the old master forwards writes to the new one.
     via_old = wait_for(lambda: (r := cluster.write_check(old)).status_code == 200 and r.json(), TAKEOVER, "forward")
     assert via_old["node"] == other
+    assert cluster.processes[old].poll() is None  # nobody killed it
+
+
+def test_a_frozen_master_app_is_killed_by_its_agent_and_comes_back_as_a_slave(make_cluster: MakeCluster) -> None:
+    """Only the app is frozen (SIGSTOP): its agent stops renewing, a new master writes, and
+    once the old lease has surely expired the agent kills its app (it could hold the
+    database's write lock). Restarted, the node is a slave."""
+    cluster = make_cluster({"course_data": 2, "login": 1})
+    cluster.start()
+    cluster.wait_ready()
+    old, old_epoch = master_of(cluster, "course_data", via="login-1")
+    other = next(n.id for n in cluster.config.nodes_of("course_data") if n.id != old)
+    agent = agent_pid(cluster, old)
+    process = cluster.processes[old]
+
+    cluster.signal(old, signal.SIGSTOP)
+    new, new_epoch = wait_for(
+        lambda: (m := cluster.master("course_data", other)) and m[0] != old and m, TAKEOVER, "a new master"
+    )
+    assert (new, new_epoch > old_epoch) == (other, True)
+    written = wait_for(lambda: (r := cluster.write_check(other)).status_code == 200 and r.json(), TAKEOVER, "write")
+    assert (written["node"], written["epoch"]) == (other, new_epoch)
+    wait_for(lambda: process.poll() is not None, TAKEOVER, "the frozen app killed")
+    assert process.returncode == -signal.SIGKILL
+    wait_for(lambda: gone(agent), 10, "its agent gone with it")
+    assert "killing it" in cluster.log_text(old)
+
+    cluster.processes.pop(old)
+    cluster.start(old)
+    cluster.wait_ready(old)
+    assert cluster.status(old)["node"]["is_master"] is False
+    holder, epoch = master_of(cluster, "course_data", via=old)
+    assert (holder, epoch >= new_epoch) == (other, True)
+    assert cluster.write_check(old).json()["node"] == other
 
 
 def test_internal_endpoints_refuse_calls_without_an_internal_token(make_cluster: MakeCluster) -> None:

@@ -135,7 +135,9 @@ def test_no_process_outlives_a_killed_supervisor(tmp_path: Path, processes: Proc
     supervisor = processes.run_py("--config", str(config))
     wait_until(lambda: ready(ports["queue-1"]), START_TIMEOUT, "queue ready")
     children = processes.descendants(supervisor)
-    assert len(children) == 2
+    names = sorted(" ".join(c.cmdline()) for c in children)
+    assert len(children) == 3, names  # redis-server, the node and the node's Raft agent
+    assert sum("cluster.agent" in n for n in names) == 1, names
     supervisor.kill()
     supervisor.wait(timeout=10)
     wait_until(lambda: not any(alive(c) for c in children), 20, "children gone after the supervisor died")
