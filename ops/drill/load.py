@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -66,8 +67,11 @@ class Rush:
         master = wait_for(lambda: self.cluster.master("course_data", self._via()), 60, "a course_data master")
         assert master is not None
         url = self.cluster.url(master[0])
+        attempts = itertools.count(1)  # a failed attempt may have made some: the next uses new codes
         ids = wait_for(
-            lambda: create_courses(url, admin, self.courses, self.seats, prefix=f"W{number}R"), 60, "the courses"
+            lambda: create_courses(url, admin, self.courses, self.seats, prefix=f"W{number}A{next(attempts)}R"),
+            60,
+            "the courses",
         )
         return plan(
             self.cluster.config, self.students, ids, self.per_student, seed=number, first_student=number * 10_000
