@@ -49,6 +49,7 @@ class Rush:
     told: Told = field(default_factory=Told)
     prepared: list[Prepared] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
+    waves_not_started: int = 0
     _thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -86,7 +87,11 @@ class Rush:
                 for number in range(1, self.waves + 1):
                     if self._stop.is_set():
                         break
-                    wave = self._wave(number)
+                    try:
+                        wave = self._wave(number)
+                    except TimeoutError:  # its courses could not be made: the cluster refused writes
+                        self.waves_not_started += 1
+                        continue
                     self.prepared += wave
                     answered = asyncio.run(submit_all(self.queue_urls(), wave, self.concurrency, give_up_after=120))
                     self.told.taken.update(answered.taken)
@@ -121,7 +126,9 @@ class Rush:
         with contextlib.suppress(TimeoutError):  # the checker counts what stayed undecided
             wait_for(with_decisions, timeout, "every admitted request decided", interval=0.2)
         asyncio.run(read_outcomes(self.queue_urls(), self.prepared, self.told, give_up_after=30))
-        return report(self.redis_url, self.cluster.config.database_url("course_data"), self.told)
+        found = report(self.redis_url, self.cluster.config.database_url("course_data"), self.told)
+        found["checks"]["rush_waves_not_started"] = self.waves_not_started  # no course made within 60 s
+        return found
 
 
 def write_through(cluster: LocalCluster, via: str, not_by: str, timeout: float) -> tuple[float, dict[str, Any]] | None:

@@ -25,10 +25,12 @@ pytestmark = pytest.mark.cluster
 PENDING = {
     "old_master_committed_after_lease": "issue 11 item 4: lease re-check before commit",
     "no_write_until_dead_backend_terminated_by_hand": "issue 11 item 3: database timeouts, keepalives",
-    "served_after_earlier_timeout": "issue 11 item 5: first come, first served across stalls",
+    "timed_out_before_a_later_place": "issue 11 item 5: first come, first served across stalls",
+    "timed_out_with_places_left": "issue 11 item 5: first come, first served across stalls",
     "unplanned_master_changes": "issue 11 item 1: lease keeping isolated from request work",
     "samples_without_master": "issue 11 item 1: lease keeping isolated from request work",
     "lease_renewal_p99_over_half_lease": "issue 11 item 1: lease keeping isolated from request work",
+    "rush_waves_not_started": "issue 11 item 1: lease keeping isolated from request work",
 }
 
 
