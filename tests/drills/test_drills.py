@@ -71,6 +71,7 @@ def test_saturation_rush_imports_wide_logins_and_hog() -> None:
     pressure = outcome["figures"]["pressure"]
     assert sum(pressure["import"].values()) >= 1  # the imports and wide logins did run beside the rush
     assert sum(pressure["wide_login"].values()) >= 1
+    assert "413" not in pressure["wide_login"]  # under the body limit: each one is parsed and answered
     expect_clean(outcome)
 
 
