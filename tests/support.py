@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -17,36 +16,16 @@ import httpx
 import psutil
 
 from cluster.config import SERVICES, ClusterConfig, parse_config
+from ops.drill import layout as drill_layout
+from ops.drill.layout import free_ports
 from ops.localcluster import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
 
-# Below the kernel's ephemeral range (32768-60999 here): a port picked by binding port 0
-# can be taken by an outgoing connection (a Raft peer, an HTTP client) before the node
-# under test binds it. Ports from this range are only ever taken by a bind.
-_PORT_RANGE = (20000, 32000)
-
-
 def free_port() -> int:
     return free_ports(1)[0]
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct ports that are free now, outside the ephemeral range."""
-    found: list[int] = []
-    while len(found) < count:
-        port = random.randrange(*_PORT_RANGE)
-        if port in found:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        found.append(port)
-    return found
 
 
 def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
@@ -70,33 +49,7 @@ def cluster_toml(
     `counts` (service -> number of nodes) overrides `services` and `nodes_per_service`.
     """
     layout = counts or dict.fromkeys(services, nodes_per_service)
-    count = sum(layout.values())
-    ports = free_ports(2 * count + 1)
-    lines = [
-        "[cluster]",
-        f'data_dir = "{data_dir}"',
-        "[redis]",
-        f'url = "{redis_url}"',
-        f"private_port = {ports[-1]}",
-        "[http]",
-        'log_level = "warning"',
-        extra,
-    ]
-    http_ports = {}
-    i = 0
-    for service, how_many in layout.items():
-        for n in range(1, how_many + 1):
-            node_id = f"{service}-{n}"
-            http_ports[node_id] = ports[i]
-            lines += [
-                "[[nodes]]",
-                f'id = "{node_id}"',
-                f'service = "{service}"',
-                f'http = "127.0.0.1:{ports[i]}"',
-                f'raft = "127.0.0.1:{ports[count + i]}"',
-            ]
-            i += 1
-    return "\n".join(lines) + "\n", http_ports
+    return drill_layout.cluster_toml(data_dir, layout, redis_url=redis_url, extra=extra)
 
 
 def make_config(tmp_path: Path, redis_url: str = "", services: tuple[str, ...] = SERVICES, **env: str) -> ClusterConfig:

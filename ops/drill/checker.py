@@ -10,7 +10,8 @@ PostgreSQL, by the service's database URL), and counts what must never happen:
   the ledger made for a request nobody sent;
 - oversold: more enrollments than seats, or a seat count that disagrees with the rows;
 - order: first come, first served per course (decisions in admission order, and no
-  later request served while an earlier one for the course ended `rejected: timeout`);
+  later request served while an earlier one for the course ended `rejected: timeout`,
+  nor a timeout while the course still had places);
 - told differently: a client told an outcome (when it read one) that Redis or the
   ledger does not hold.
 
@@ -147,26 +148,27 @@ def order_checks(finals: list[dict[str, str]]) -> dict[str, int]:
     """First come, first served per course, from the decided enrollments' records.
 
     `fcfs_violations`: a request decided (given a ledger sequence number) before one that
-    arrived earlier. `served_after_earlier_timeout`: a request given a seat or a waitlist
-    place while one that arrived earlier for the same course ended `rejected: timeout`."""
+    arrived earlier. `timed_out_before_a_later_place`: requests that ended `rejected:
+    timeout` although one that arrived later for the same course got a seat or a waitlist
+    place (each such timeout counted once)."""
     by_course: dict[str, list[dict[str, str]]] = defaultdict(list)
     for r in finals:
         if r["action"] == "enroll" and "entry" in r:
             by_course[r["course"]].append(r)
-    fcfs = served_after_timeout = 0
+    fcfs = timed_out_before_a_place = 0
     for decided in by_course.values():
-        highest = -1
-        timed_out = False
+        highest, timeouts = -1, 0
         for r in sorted(decided, key=_arrival):
             if r.get("seq"):
                 seq = int(r["seq"])
                 fcfs += seq < highest
                 highest = max(highest, seq)
             if r["status"] == "rejected" and r.get("type") == "timeout":
-                timed_out = True
-            elif timed_out and r["status"] in ("accepted", "waitlisted"):
-                served_after_timeout += 1
-    return {"fcfs_violations": fcfs, "served_after_earlier_timeout": served_after_timeout}
+                timeouts += 1
+            elif r["status"] in ("accepted", "waitlisted"):
+                timed_out_before_a_place += timeouts  # earlier requests timed out, this later one got a place
+                timeouts = 0
+    return {"fcfs_violations": fcfs, "timed_out_before_a_later_place": timed_out_before_a_place}
 
 
 def report(redis_url: str, ledger_url: str, told: Told | None = None) -> dict[str, Any]:
@@ -221,6 +223,9 @@ def report(redis_url: str, ledger_url: str, told: Told | None = None) -> dict[st
         ),
         "ledger_decisions_without_request": len(set(ledger.decisions) - set(by_id)),
         "refused_with_places_left": sum(n for cid, n in refused.items() if cid in places_left),
+        "timed_out_with_places_left": sum(
+            r["status"] == "rejected" and r.get("type") == "timeout" and int(r["course"]) in places_left for r in finals
+        ),
     }
     if told is not None:
         checks.update(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class Rush:
     told: Told = field(default_factory=Told)
     prepared: list[Prepared] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
+    waves_not_started: int = 0
     _thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -66,8 +68,11 @@ class Rush:
         master = wait_for(lambda: self.cluster.master("course_data", self._via()), 60, "a course_data master")
         assert master is not None
         url = self.cluster.url(master[0])
+        attempts = itertools.count(1)  # a failed attempt may have made some: the next uses new codes
         ids = wait_for(
-            lambda: create_courses(url, admin, self.courses, self.seats, prefix=f"W{number}R"), 60, "the courses"
+            lambda: create_courses(url, admin, self.courses, self.seats, prefix=f"W{number}A{next(attempts)}R"),
+            60,
+            "the courses",
         )
         return plan(
             self.cluster.config, self.students, ids, self.per_student, seed=number, first_student=number * 10_000
@@ -82,7 +87,11 @@ class Rush:
                 for number in range(1, self.waves + 1):
                     if self._stop.is_set():
                         break
-                    wave = self._wave(number)
+                    try:
+                        wave = self._wave(number)
+                    except TimeoutError:  # its courses could not be made: the cluster refused writes
+                        self.waves_not_started += 1
+                        continue
                     self.prepared += wave
                     answered = asyncio.run(submit_all(self.queue_urls(), wave, self.concurrency, give_up_after=120))
                     self.told.taken.update(answered.taken)
@@ -117,7 +126,9 @@ class Rush:
         with contextlib.suppress(TimeoutError):  # the checker counts what stayed undecided
             wait_for(with_decisions, timeout, "every admitted request decided", interval=0.2)
         asyncio.run(read_outcomes(self.queue_urls(), self.prepared, self.told, give_up_after=30))
-        return report(self.redis_url, self.cluster.config.database_url("course_data"), self.told)
+        found = report(self.redis_url, self.cluster.config.database_url("course_data"), self.told)
+        found["checks"]["rush_waves_not_started"] = self.waves_not_started  # no course made within 60 s
+        return found
 
 
 def write_through(cluster: LocalCluster, via: str, not_by: str, timeout: float) -> tuple[float, dict[str, Any]] | None:

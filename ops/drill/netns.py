@@ -20,6 +20,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 
 _CLONE_NEWNET = 0x40000000
@@ -95,7 +96,7 @@ class Lab:
     @contextlib.contextmanager
     def enter(self) -> Iterator[None]:
         """Run the calling thread (and the threads and processes it starts) in the hub."""
-        home = os.open(f"/proc/{os.getpid()}/task/{ctypes.CDLL(None).gettid()}/ns/net", os.O_RDONLY)
+        home = os.open(f"/proc/{os.getpid()}/task/{threading.get_native_id()}/ns/net", os.O_RDONLY)
         try:
             _setns(f"/run/netns/{self.hub}")
             try:
