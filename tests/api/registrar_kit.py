@@ -38,7 +38,7 @@ class Node:
 
 
 @contextmanager
-def service_node(name: str, tmp_path: Path, redis_url: str) -> Iterator[Node]:
+def service_node(name: str, tmp_path: Path, redis_url: str, **env: str) -> Iterator[Node]:
     key = OKPKey.generate_key("Ed25519", parameters={"kid": "tests"})
 
     def keys(ctx: NodeContext) -> Any:
@@ -48,7 +48,7 @@ def service_node(name: str, tmp_path: Path, redis_url: str) -> Iterator[Node]:
         return fetch
 
     spec = dataclasses.replace(importlib.import_module(f"services.{name}.app").SPEC, local_jwks=keys)
-    config = make_config(tmp_path, redis_url=redis_url, services=(name,))
+    config = make_config(tmp_path, redis_url=redis_url, services=(name,), **env)
     with TestClient(build_app(spec, config, config.nodes[0]), raise_server_exceptions=False) as client:
         wait_master(client, config)
         yield Node(client, config, key)
