@@ -58,10 +58,9 @@ def mysql_lock_name(database: str, namespace: int, key: int | str) -> str:
 
 async def release_session_locks(conn: AsyncConnection) -> None:
     """After a MySQL/MariaDB transaction: release the key locks it took (or drop the session)."""
-    raw = await conn.get_raw_connection()
-    if not raw.info.pop(HELD, False):
-        return
     try:
-        await conn.exec_driver_sql("DO RELEASE_ALL_LOCKS()")
+        raw = await conn.get_raw_connection()
+        if raw.info.pop(HELD, False):
+            await conn.exec_driver_sql("DO RELEASE_ALL_LOCKS()")
     except Exception:  # the write itself is over (committed or not): do not fail it here
         await conn.invalidate()  # the server releases a closed session's locks

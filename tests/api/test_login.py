@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -28,13 +29,22 @@ from services.common.forwarding import CLIENT_ADDRESS
 from services.login import routes_auth
 from services.login.passwords import check_password
 from tests.api.login_kit import STRONG, Account, default_account, forge, log_in, new_account
+from tests.databases import new_database
 from tests.support import make_config, wait_master
 
 
 @pytest.fixture
-def config(tmp_path: Path, redis_url: str) -> ClusterConfig:
+def config(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str) -> ClusterConfig:
+    """One login node on SQLite, or on MariaDB for the tests marked ON_MARIADB_TOO."""
     redis.Redis.from_url(redis_url).flushdb()  # throttling state of earlier tests must not leak in
-    return make_config(tmp_path, redis_url=redis_url, services=("login",))
+    env = {}
+    if getattr(request, "param", "sqlite") != "sqlite":
+        env["CS_SERVICES__LOGIN__DATABASE_URL"] = asyncio.run(new_database(request, request.param, tmp_path))
+    return make_config(tmp_path, redis_url=redis_url, services=("login",), **env)
+
+
+# The tests whose SQL varies most (accounts, sessions, keys, search, imports, 2FA) run on MariaDB too.
+ON_MARIADB_TOO = pytest.mark.parametrize("config", ["sqlite", "mariadb"], indirect=True)
 
 
 @pytest.fixture
@@ -70,6 +80,7 @@ def patch_settings(client: TestClient, root: Account, patch: dict[str, object]) 
 # default accounts
 
 
+@ON_MARIADB_TOO
 def test_default_accounts_can_do_nothing_but_change_their_password(client: TestClient) -> None:
     first = log_in(client, "admin", "admin123")
     assert first.status_code == 200
@@ -163,6 +174,7 @@ def test_a_logged_out_session_is_refused(client: TestClient, admin: Account) -> 
     assert client.post("/auth/refresh", json={"refresh_token": admin.refresh}).status_code == 401
 
 
+@ON_MARIADB_TOO
 def test_refresh_rotates_and_reuse_revokes_the_session(client: TestClient, admin: Account) -> None:
     first = client.post("/auth/refresh", json={"refresh_token": admin.refresh})
     assert first.status_code == 200
@@ -177,6 +189,7 @@ def test_refresh_rotates_and_reuse_revokes_the_session(client: TestClient, admin
     assert client.post("/auth/refresh", json={"refresh_token": rotated["refresh_token"]}).status_code == 401
 
 
+@ON_MARIADB_TOO
 def test_admin_revoke_disable_and_reset_end_sessions(client: TestClient, admin: Account) -> None:
     for action in ("revoke", "disable", "reset"):
         user = new_account(client, admin, f"victim-{action}", "student")
@@ -207,6 +220,7 @@ def test_a_role_or_cohort_change_ends_the_sessions(client: TestClient, admin: Ac
     assert log_in(client, "moved", STRONG).status_code == 200
 
 
+@ON_MARIADB_TOO
 def test_key_rotation_keeps_old_tokens_valid(client: TestClient, root: Account) -> None:
     before = client.get("/.well-known/jwks.json").json()["keys"]
     rotated = client.post("/auth/keys/rotate", headers=root.auth)
@@ -345,6 +359,7 @@ def test_one_address_is_throttled_across_usernames(client: TestClient, clock: Cl
 # two-factor authentication
 
 
+@ON_MARIADB_TOO
 def test_totp_enrolment_login_and_replay(client: TestClient, admin: Account) -> None:
     setup = client.post("/auth/otp/setup", json={"password": admin.password}, headers=admin.auth).json()
     assert setup["otpauth_uri"].startswith("otpauth://totp/")
@@ -423,6 +438,7 @@ def test_settings_can_require_2fa_for_a_role(client: TestClient, admin: Account,
 # users
 
 
+@ON_MARIADB_TOO
 def test_user_crud_filters_and_pagination(client: TestClient, admin: Account) -> None:
     for i in range(3):
         new_account(client, admin, f"student{i}", "student")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from storage.database import Database
 from storage.dialects import insert_new
@@ -200,6 +200,20 @@ async def test_insert_new_keeps_the_rows_already_there(db: Database) -> None:
         await insert_new(conn, completed_courses, [{"student_id": 1, "course_code": c} for c in ("A", "B")])
     async with db.read() as conn:
         assert sorted((await conn.execute(select(completed_courses))).all()) == [(1, "A"), (1, "B")]
+
+
+async def test_mysql_sessions_are_strict_and_read_committed(db: Database) -> None:
+    """A too-long value is an error (never cut short), and each statement sees the newest commits."""
+    if not db.is_mysql:
+        pytest.skip("MySQL/MariaDB session settings")
+    async with db.read() as conn:
+        mode, isolation = (await conn.execute(text("SELECT @@SESSION.sql_mode, @@SESSION.tx_isolation"))).one()
+    assert "STRICT_ALL_TABLES" in mode.split(",")
+    assert isolation == "READ-COMMITTED"
+    await migrate(db, TEST_MIGRATIONS)
+    with pytest.raises(DataError):
+        async with db.write() as conn:
+            await conn.execute(enrollments.insert().values(course_id=1, student="x" * 33))
 
 
 async def test_unique_constraint_backs_the_rules(db: Database) -> None:
