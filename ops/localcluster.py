@@ -75,9 +75,10 @@ class LocalCluster:
             self.redis = PrivateRedis(self.config.redis.server_binary, self.config.redis.private_port, self.data_dir)
             self.redis.start()
             self.env["CS_REDIS__URL"] = self.redis.url
-        self.logs.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True, mode=0o700)  # private, as everything under the data directory
         for node_id in node_ids or [n.id for n in self.config.nodes]:
             with (self.logs / f"{node_id}.log").open("ab") as log:
+                os.fchmod(log.fileno(), 0o600)
                 self.processes[node_id] = subprocess.Popen(
                     [
                         *self.prefix(node_id),

@@ -85,7 +85,7 @@ class HotPathMiddleware:
 
     async def _body(self, headers: Headers, receive: Receive) -> bytes:
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+        if declared is not None and declared.isdigit() and (len(declared) > 18 or int(declared) > self.max_body_bytes):
             raise PayloadTooLarge(f"the body may be at most {self.max_body_bytes} bytes")
         chunks, size, more = [], 0, True
         while more:

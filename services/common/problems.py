@@ -70,8 +70,9 @@ class ValidationFailed(ProblemError):
 
     def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
         errors = extra.get("errors")
-        if isinstance(errors, Sequence) and len(errors) > MAX_LISTED_ERRORS:
-            extra["errors"], extra["error_count"] = list(errors[:MAX_LISTED_ERRORS]), len(errors)
+        if isinstance(errors, Sequence):
+            extra.setdefault("error_count", len(errors))
+            extra["errors"] = list(errors[:MAX_LISTED_ERRORS])
         super().__init__(detail, headers=headers, **extra)
 
     @classmethod
@@ -218,10 +219,12 @@ PROBLEM_SCHEMA = {
         "request_id": {"type": "string"},
         "errors": {
             "type": "array",
+            "description": f"the first {MAX_LISTED_ERRORS} invalid fields",
             "items": {
                 "type": "object",
                 "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
             },
         },
+        "error_count": {"type": "integer", "description": "how many invalid fields there were in all"},
     },
 }
