@@ -126,8 +126,9 @@ class ClusterModel:
         self.settings = settings
         self.settings_version += 1
         entry = {"version": self.settings_version, "at": now, "by": actor, "changes": masked_patch(changes)}
-        self.settings_audit.append(entry)
-        del self.settings_audit[:-AUDIT_KEPT]
+        # Earlier entries masked again: one recorded before masking existed leaves the state here.
+        kept = self.settings_audit[-(AUDIT_KEPT - 1) :]
+        self.settings_audit = [{**e, "changes": masked_patch(e["changes"])} for e in kept] + [entry]
         return self.settings_version
 
     # sessions

@@ -71,7 +71,7 @@ async def reauthenticate(request: Request, user: Row[Any], password: str, code: 
         raise InvalidCredentials("the password is wrong")
     step = None
     if code is not None:
-        step = _otp_step(user.totp_secret or "", code, user.totp_last_step, now) if user.totp_secret else None
+        step = _otp_step(user.totp_secret, code, user.totp_last_step, now) if user.totp_secret else None
         if step is None:
             raise InvalidOtp("the one-time code is wrong or was already used")
     await state.throttle.succeeded(attempt, now)
@@ -116,7 +116,8 @@ async def login(request: Request) -> Response:
         raise InvalidCredentials("the username or the password is wrong")
     otp_step = None
     if user.totp_enabled:
-        if not body.otp:  # counted too: the code is the rest of the credential
+        if not body.otp:
+            await state.throttle.password_only(attempt)
             raise OtpRequired("this account uses two-factor authentication: send otp")
         otp_step = _otp_step(user.totp_secret, body.otp, user.totp_last_step, now)
         if otp_step is None:

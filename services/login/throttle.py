@@ -19,7 +19,8 @@ success settles it. What is counted (the policy, see SECURITY.md):
   e.g. "30 per minute; 200 per hour").
 
 Unknown usernames are counted exactly like known ones, so answers never reveal which
-exist. A success clears its (account, address) record and makes the address known.
+exist. A success clears its (account, address) record and makes the address known; a
+right password without its one-time code still counts for (account, address) only.
 The clock is the caller's (`now`), so tests inject time instead of racing it.
 """
 
@@ -172,10 +173,13 @@ class LoginThrottle:
         pairs, _, strangers, known_bucket = self._account_keys(self.account(username))
         await self.redis.delete(pairs, strangers, known_bucket)
 
-    async def failures(self, username: str) -> int:
-        """Failed attempts counted against `username` in the last hour (for tests and operators)."""
-        _, _, strangers, known_bucket = self._account_keys(self.account(username))
-        return sum([await self.redis.zcard(strangers), await self.redis.zcard(known_bucket)])
+    async def password_only(self, attempt: Attempt) -> None:
+        """The password was right but the one-time code missing: not a guess at the password,
+        so it leaves the hourly and per-address counts; it still counts for (account, address),
+        so a thief who has the password cannot reset the delays that slow down guessing codes."""
+        await self.redis.zrem(attempt.keys[2], attempt.id)
+        for key in attempt.keys[3:]:
+            await self.redis.zrem(key, attempt.id)
 
 
 def retry_after(wait: float) -> str:

@@ -83,6 +83,10 @@ def test_the_settings_audit_keeps_a_mask_for_a_secret_whatever_was_proposed() ->
         {"notifications": {"smtp_password": "********", "smtp_host": "h"}},
         {"notifications": {"smtp_password": None}},  # cleared, and the audit says so
     ]
+    model.settings_audit[0]["changes"] = {"notifications": {"smtp_password": "pw"}}  # as an older version kept it
+    model.update_settings({}, "root", {}, now=3.0)
+    assert model.settings_audit[0]["changes"] == {"notifications": {"smtp_password": "********"}}
+    assert len(model.settings_audit) == 3
 
 
 def test_sealed_secrets_open_only_with_the_same_cluster_secret() -> None:
