@@ -11,7 +11,7 @@ lease (holder, epoch, time left). From the samples:
   after another node's claim of a newer epoch had been answered;
 - lease renewal latency. Until the nodes report it themselves, it is estimated from the
   leases' ages (lease_seconds - time left) as sampled: a renewal that lags shows as an
-  old lease. `renewal_from_status` is the hook for the nodes' own figure.
+  old lease, where no node reports its own figure (`renewal_from_status`).
 """
 
 from __future__ import annotations
@@ -42,13 +42,18 @@ class Sample:
 
 
 def renewal_from_status(status: dict[str, Any]) -> dict[str, float] | None:
-    """The node's own lease renewal latency figures, where it reports them.
-
-    Hook: a node that exposes `status["node"]["lease_renewal"]` as seconds
-    (`{"p50": .., "p99": .., "max": .., "count": ..}`, over its recent renewals) is read
-    as is; until then this returns None and the watch estimates from the leases' ages."""
-    found = status.get("node", {}).get("lease_renewal")
-    return {k: float(v) for k, v in found.items()} if isinstance(found, dict) else None
+    """The node's own lease renewal latency figures, as its Raft agent reports them in
+    `/cluster/status` (`agent.renewal`: seconds over its recent renewals; only a master
+    renews), or None where it has none yet (the watch then estimates from the leases' ages)."""
+    found = (status.get("agent") or {}).get("renewal")
+    if not isinstance(found, dict) or not found.get("count") or found.get("p99_seconds") is None:
+        return None
+    return {
+        "p50": float(found["p50_seconds"]),
+        "p99": float(found["p99_seconds"]),
+        "max": float(found["max_seconds"]),
+        "count": float(found["count"]),
+    }
 
 
 class MasterWatch:

@@ -19,19 +19,10 @@ from ops.drill.netns import lab, unavailable
 
 pytestmark = pytest.mark.cluster
 
-# Checks that fail on main until the rest of issue 11 is merged: a drill failing only these
-# is reported as xfail (with the counts), any other failed check fails the test. Remove an
-# entry once its fix is in.
-PENDING = {
-    "old_master_committed_after_lease": "issue 11 item 4: lease re-check before commit",
-    "no_write_until_dead_backend_terminated_by_hand": "issue 11 item 3: database timeouts, keepalives",
-    "timed_out_before_a_later_place": "issue 11 item 5: first come, first served across stalls",
-    "timed_out_with_places_left": "issue 11 item 5: first come, first served across stalls",
-    "unplanned_master_changes": "issue 11 item 1: lease keeping isolated from request work",
-    "samples_without_master": "issue 11 item 1: lease keeping isolated from request work",
-    "lease_renewal_p99_over_half_lease": "issue 11 item 1: lease keeping isolated from request work",
-    "rush_waves_not_started": "issue 11 item 1: lease keeping isolated from request work",
-}
+# Checks known to fail, each with the reason (the issue that will fix it): a drill failing
+# only these is reported as xfail with the counts; any other failed check fails the test.
+# Empty: every check of every drill must hold.
+PENDING: dict[str, str] = {}
 
 
 def expect_clean(outcome: dict[str, Any]) -> None:
