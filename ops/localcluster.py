@@ -96,7 +96,23 @@ class LocalCluster:
                 )
 
     def signal(self, node_id: str, sig: signal.Signals) -> None:
+        """Signal the node's app only (its Raft agent goes on, and kills an app frozen past its lease)."""
         os.kill(self.processes[node_id].pid, sig)
+
+    def agent_pid(self, node_id: str) -> int:
+        pid: int = wait_for(lambda: self.status(node_id)["agent"]["pid"], 10, f"the Raft agent of {node_id}")
+        return pid
+
+    def freeze(self, node_id: str) -> int:
+        """SIGSTOP the whole node, app and Raft agent (a frozen host or VM); returns the agent's pid."""
+        agent = self.agent_pid(node_id)
+        os.kill(agent, signal.SIGSTOP)
+        os.kill(self.processes[node_id].pid, signal.SIGSTOP)
+        return agent
+
+    def thaw(self, node_id: str, agent: int) -> None:
+        for pid in (self.processes[node_id].pid, agent):
+            os.kill(pid, signal.SIGCONT)
 
     def kill(self, node_id: str) -> None:
         """kill -9, and reap it."""

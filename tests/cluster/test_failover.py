@@ -96,12 +96,17 @@ def in_background(call: Callable[[], httpx.Response]) -> Callable[[], httpx.Resp
     return join
 
 
-def freeze_inside_a_write(cluster: LocalCluster, old: str, via: str | None = None) -> Callable[[], httpx.Response]:
-    """Send a write check that pauses inside its transaction and SIGSTOP the master there."""
+def freeze_inside_a_write(
+    cluster: LocalCluster, old: str, via: str | None = None
+) -> tuple[Callable[[], httpx.Response], int]:
+    """Send a write check that pauses inside its transaction and freeze the master's whole
+    node there (app and Raft agent, as a frozen host: no watchdog kills it); the join and
+    the agent's pid (to thaw)."""
+    agent = cluster.agent_pid(old)
     join = in_background(lambda: cluster.write_check(via or old, pause_in_transaction_ms=2000))
     wait_for(lambda: "failpoint: pausing inside" in cluster.log_text(old), TAKEOVER, "the write to pause inside")
-    cluster.signal(old, signal.SIGSTOP)
-    return join
+    cluster.freeze(old)
+    return join, agent
 
 
 def new_master(cluster: LocalCluster, old: str, via: str) -> tuple[str, int]:
@@ -116,7 +121,7 @@ def test_a_master_frozen_inside_a_write_is_replaced_and_woken_it_rolls_back(
 ) -> None:
     cluster, old, old_epoch, other = started(make_cluster, backend)
     postgres = "postgresql" in backend
-    stale = freeze_inside_a_write(cluster, old)
+    stale, agent = freeze_inside_a_write(cluster, old)
     try:
         assert new_master(cluster, old, other)[0] == other
         if postgres:  # the successor ends the frozen session and writes while the old one sleeps on
@@ -129,7 +134,7 @@ def test_a_master_frozen_inside_a_write_is_replaced_and_woken_it_rolls_back(
             assert refused.status_code == 503, refused.text
             assert refused.headers["Retry-After"] == "1"
     finally:
-        cluster.signal(old, signal.SIGCONT)
+        cluster.thaw(old, agent)
     answer = stale()
     assert answer.status_code == 503, answer.text  # woken after its lease: rolled back
     assert answer.json()["type"] in ("/problems/fenced", "/problems/storage-unavailable")
@@ -140,12 +145,16 @@ def test_a_master_frozen_inside_a_write_is_replaced_and_woken_it_rolls_back(
     assert old_epoch not in [epoch for _, epoch in committed]
 
 
-def test_the_successor_writes_once_a_frozen_sqlite_master_is_killed(make_cluster: MakeCluster) -> None:
-    """The node's watchdog kills a frozen app after its lease; here the test plays the watchdog."""
+def test_the_successor_writes_once_the_watchdog_kills_a_frozen_sqlite_master(make_cluster: MakeCluster) -> None:
+    """Only the app is frozen, holding SQLite's write lock: its Raft agent stops renewing,
+    and kills it once the lease has expired, which frees the lock for the successor."""
     cluster, old, _, other = started(make_cluster)
-    stale = freeze_inside_a_write(cluster, old)
+    stale = in_background(lambda: cluster.write_check(old, pause_in_transaction_ms=2000))
+    wait_for(lambda: "failpoint: pausing inside" in cluster.log_text(old), TAKEOVER, "the write to pause inside")
+    cluster.signal(old, signal.SIGSTOP)
     new_master(cluster, old, other)
-    cluster.kill(old)
+    wait_for(lambda: cluster.processes[old].poll() is not None, TAKEOVER, "the frozen app killed by its agent")
+    assert cluster.processes[old].returncode == -signal.SIGKILL
     written = wait_for(lambda: (r := cluster.write_check(other)).status_code == 200 and r.json(), TAKEOVER, "a write")
     assert written["node"] == other
     with pytest.raises(httpx.HTTPError):
@@ -157,11 +166,11 @@ def test_a_write_forwarded_to_a_master_that_freezes_answers_503_once_its_lease_e
     make_cluster: MakeCluster,
 ) -> None:
     cluster, old, _, other = started(make_cluster)
-    forwarded = freeze_inside_a_write(cluster, old, via=other)
+    forwarded, agent = freeze_inside_a_write(cluster, old, via=other)
     try:
         answer = forwarded()  # while the master is still stopped
     finally:
-        cluster.signal(old, signal.SIGCONT)
+        cluster.thaw(old, agent)
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "1"
     assert "lost its lease" in answer.json()["detail"]  # not the read timeout
