@@ -268,6 +268,8 @@ def _rush_through_the_three_queue_nodes(place: Deployment, admin: dict[str, str]
     assert len(told.taken) + len(told.refused) == len(prepared)
     assert found["outcomes"].get("accepted", 0) == 120, found["outcomes"]
     assert not failed(found["checks"]), found
+    assert len(told.outcomes) == len(told.taken)  # every client read its request's final outcome
+    print(f"rush: {found['outcomes']}, {found['decided_per_s']} decided/s")
 
 
 def _kill_the_ledger_masters_host(place: Deployment, admin: dict[str, str]) -> None:
