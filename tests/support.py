@@ -75,13 +75,16 @@ class Processes:
         self.logs: dict[int, Path] = {}
         self.seen: set[psutil.Process] = set()
 
-    def run_py(self, *args: str, env: dict[str, str] | None = None, **kwargs: Any) -> subprocess.Popen[bytes]:
+    def run_py(
+        self, *args: str, env: dict[str, str] | None = None, prefix: list[str] | None = None, **kwargs: Any
+    ) -> subprocess.Popen[bytes]:
+        """`prefix` goes before the command (e.g. `ip netns exec NS`, which execs it: same pid)."""
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("CS_")}
         full_env.update(env or {})
         log = self.log_dir / f"process-{len(self.started)}.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(
-                [sys.executable, str(ROOT / "run.py"), *args],
+                [*(prefix or []), sys.executable, str(ROOT / "run.py"), *args],
                 cwd=ROOT,
                 env=full_env,
                 stdin=subprocess.DEVNULL,

@@ -124,16 +124,25 @@ class Lab:
             self._iptables(host, "-D")
             self.cut_hosts.discard(host)
 
+    def kill(self, host: str) -> int:
+        """kill -9 every process running on `host`, as its death would; how many there were."""
+        return _kill_all(self.namespaces[host])
+
     def close(self) -> None:
         """End what still runs in the namespaces, then delete them (and so their links)."""
         for name in reversed(self._made):
-            found = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
-            for pid in found:
-                with contextlib.suppress(ProcessLookupError, ValueError):
-                    os.kill(int(pid), 9)
+            _kill_all(name)
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
         self._made.clear()
         atexit.unregister(self.close)
+
+
+def _kill_all(namespace: str) -> int:
+    found = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True).stdout.split()
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid), 9)
+    return len(found)
 
 
 @contextlib.contextmanager

@@ -23,8 +23,11 @@ def postgres_bin() -> Path | None:
 
 
 class Postgres:
-    def __init__(self, host: str, port: int, prefix: list[str] | None = None, allow: str | None = None) -> None:
-        """`allow`: a network (CIDR) whose clients may connect without a password, besides loopback."""
+    def __init__(
+        self, host: str, port: int, prefix: list[str] | None = None, allow: str | None = None, options: str = ""
+    ) -> None:
+        """`allow`: a network (CIDR) whose clients may connect without a password, besides loopback;
+        `options`: more server options (e.g. `-c max_connections=300`)."""
         bindir = postgres_bin()
         if bindir is None:
             raise RuntimeError("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin): apt-get install postgresql")
@@ -36,6 +39,7 @@ class Postgres:
             self.as_postgres = ["runuser", "-u", "postgres", "--"]
         self.data = self.root / "data"
         self.allow = allow
+        self.options = options
         self.started = False
 
     def url(self, database: str = "postgres") -> str:
@@ -49,7 +53,7 @@ class Postgres:
         if self.allow:
             with (self.data / "pg_hba.conf").open("a") as hba:
                 hba.write(f"host all all {self.allow} trust\n")
-        options = f"-p {self.port} -k {self.root} -c listen_addresses={self.host} -c fsync=off"
+        options = f"-p {self.port} -k {self.root} -c listen_addresses={self.host} -c fsync=off {self.options}"
         log = str(self.root / "log")
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
         self.started = True
