@@ -61,6 +61,7 @@ ACCESS = {
     ("PATCH", "/settings"): SUPER,
     ("GET", "/settings/audit"): ADMIN,
     ("GET", "/cluster/status"): INTERNAL_OR_ADMIN,
+    ("GET", "/cluster/state"): INTERNAL,
     ("POST", "/cluster/write-check"): INTERNAL,
     ("POST", "/cluster/members"): INTERNAL,
     ("DELETE", "/cluster/members/{node_id}"): INTERNAL,

@@ -19,6 +19,7 @@ OPERATIONS = {
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
     ("GET", "/cluster/status"): INTERNAL_OR_ADMIN,
+    ("GET", "/cluster/state"): INTERNAL,
     ("POST", "/cluster/write-check"): INTERNAL,
     ("POST", "/cluster/members"): INTERNAL,
     ("DELETE", "/cluster/members/{node_id}"): INTERNAL,
