@@ -103,9 +103,9 @@ class LocalCluster:
         pid: int = wait_for(lambda: self.status(node_id)["agent"]["pid"], 10, f"the Raft agent of {node_id}")
         return pid
 
-    def freeze(self, node_id: str) -> int:
+    def freeze(self, node_id: str, agent: int | None = None) -> int:
         """SIGSTOP the whole node, app and Raft agent (a frozen host or VM); returns the agent's pid."""
-        agent = self.agent_pid(node_id)
+        agent = agent or self.agent_pid(node_id)
         os.kill(agent, signal.SIGSTOP)
         os.kill(self.processes[node_id].pid, signal.SIGSTOP)
         return agent

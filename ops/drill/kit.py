@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import signal
 import sqlite3
 import subprocess
 import tempfile
@@ -165,22 +164,25 @@ def wait_converged(place: Site, services: list[str], timeout: float = 60) -> flo
 
 
 def stop_inside_transaction(place: Site, node: str, budget: float = 3.0) -> dict[str, Any]:
-    """SIGSTOP `node` while it holds an open write transaction on the ledger's database, if
-    that can be caught within `budget` seconds (else it is stopped anyway, outside one).
+    """Freeze `node` (SIGSTOP of its app and its Raft agent: a frozen host or VM, which no
+    watchdog of its own ends) while it holds an open write transaction on the ledger's
+    database, if that can be caught within `budget` seconds (else it is frozen anyway,
+    outside one); `cluster.thaw(node, result["agent"])` wakes it.
 
     SQLite: the write lock is held (a `BEGIN IMMEDIATE` with no wait fails). PostgreSQL: a
     backend other than ours has a transaction id (it has written). Returns `inside` and,
     on PostgreSQL, the stopped transaction's `xid`."""
     cluster = place.cluster
+    agent = cluster.agent_pid(node)
     deadline = time.monotonic() + budget
     tries = 0
     while True:
         tries += 1
-        cluster.signal(node, signal.SIGSTOP)
+        cluster.freeze(node, agent)
         xid = _open_write(place)
         if xid is not None or time.monotonic() > deadline:
-            return {"inside": xid is not None, "xid": xid or None, "tries": tries}
-        cluster.signal(node, signal.SIGCONT)
+            return {"inside": xid is not None, "xid": xid or None, "tries": tries, "agent": agent}
+        cluster.thaw(node, agent)
         time.sleep(0.002 * (tries % 5))
 
 

@@ -45,7 +45,7 @@ def cluster_toml(
 
     Without `hosts`, every node is on 127.0.0.1 on free ports. With `hosts` (node id ->
     an address in the node's own network namespace), every node uses the same fixed ports
-    on its own address."""
+    on its own address, and all name one host: the namespaces share this machine's files."""
     ids = node_ids(counts)
     ports = free_ports(2 * len(ids) + 1)
     lines = [
@@ -70,4 +70,6 @@ def cluster_toml(
             f'http = "{host}:{http}"',
             f'raft = "{host}:{raft}"',
         ]
+        if hosts:  # namespaces of one machine, one filesystem: SQLite and one Redis serve them all
+            lines.append('host = "lab"')
     return "\n".join(lines) + "\n", http_ports

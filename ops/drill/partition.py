@@ -10,7 +10,6 @@ a time, convergence after healing. Figures: time to a new master and to its firs
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from typing import Any
@@ -44,7 +43,7 @@ def run(options: kit.Options) -> dict[str, Any]:
         with watch.planned(grace=2 * lease):
             caught = kit.stop_inside_transaction(place, old, budget=0.5)  # cut in the middle of a write
             lab.cut(old)
-            cluster.signal(old, signal.SIGCONT)  # it runs on, alone
+            cluster.thaw(old, caught["agent"])  # it runs on, alone
             struck, struck_wall = time.monotonic(), time.time()
             heal = threading.Timer(cut_seconds, lab.heal, (old,))
             heal.start()

@@ -10,7 +10,6 @@ to its first write, and whether the stop was caught inside a transaction.
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from typing import Any
@@ -38,7 +37,7 @@ def run(options: kit.Options) -> dict[str, Any]:
         with watch.planned(grace=2 * lease):
             caught = kit.stop_inside_transaction(place, old, budget=0.25)
             struck, struck_wall = time.monotonic(), time.time()
-            resume = threading.Timer(stop_seconds, cluster.signal, (old, signal.SIGCONT))
+            resume = threading.Timer(stop_seconds, cluster.thaw, (old, caught["agent"]))
             resume.start()
             try:
                 failover = time_failover(cluster, "course_data", old, survivor, struck, timeout=stop_seconds + 40)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import secrets
-import signal
 import time
 
 import httpx
@@ -103,7 +102,7 @@ def test_cancel_while_pending_and_the_student_service_through_the_queue(make_clu
     assert dropped.status_code == 200, dropped.text
 
     # A request waits while an earlier one is being decided; the waiting one can be cancelled.
-    cluster.signal("course_data-1", signal.SIGSTOP)  # the ledger hangs: the first request stays in flight
+    agent = cluster.freeze("course_data-1")  # the ledger's host hangs: the first request stays in flight
     try:
         stuck = submit(queue, me, "c-1", action="enroll", course_id=course).json()
         wait_for(lambda: httpx.get(f"{queue}/queue/stats", headers=admin).json()["pending_entries"] == 1, 10, "read")
@@ -114,7 +113,7 @@ def test_cancel_while_pending_and_the_student_service_through_the_queue(make_clu
         in_flight = httpx.delete(f"{queue}/queue/requests/{stuck['request_id']}", headers=me)
         assert in_flight.status_code == 409  # already with the ledger
     finally:
-        cluster.signal("course_data-1", signal.SIGCONT)
+        cluster.thaw("course_data-1", agent)
     final = httpx.get(f"{queue}/queue/requests/{stuck['request_id']}?wait=20", headers=me, timeout=30).json()
     assert final["status"] == "accepted"
     assert httpx.get(f"{queue}/queue/requests/{waiting['request_id']}", headers=me).json()["status"] == "cancelled"
@@ -133,7 +132,7 @@ def test_a_stall_longer_than_the_timeout_delays_decisions_and_stops_admission(ma
     assert httpx.patch(f"{cluster.url('login-1')}/settings", json=rules, headers=superuser).status_code == 200
     wait_for(lambda: httpx.get(f"{queue}/queue/stats", headers=admin).status_code == 200, 10, "the queue master")
     me, other, third = (token(cluster, n, "student") for n in (701, 702, 703))
-    cluster.signal("course_data-1", signal.SIGSTOP)  # the ledger cannot answer for longer than the timeout
+    agent = cluster.freeze("course_data-1")  # the ledger cannot answer for longer than the timeout
     try:
         early = submit(queue, me, "t-1", action="enroll", course_id=course)
         assert early.status_code == 202, early.text
@@ -152,7 +151,7 @@ def test_a_stall_longer_than_the_timeout_delays_decisions_and_stops_admission(ma
         pending = httpx.get(f"{queue}/queue/requests/{early.json()['request_id']}", headers=me).json()
         assert pending["status"] == "pending"  # delayed, never rejected for its age
     finally:
-        cluster.signal("course_data-1", signal.SIGCONT)
+        cluster.thaw("course_data-1", agent)
     final = httpx.get(f"{queue}/queue/requests/{early.json()['request_id']}?wait=30", headers=me, timeout=40).json()
     assert final["status"] == "accepted"
     later = wait_for(

@@ -3,7 +3,6 @@ and the revocation reaches every node within a second of the quorum coming back.
 
 from __future__ import annotations
 
-import signal
 import time
 
 import httpx
@@ -80,8 +79,7 @@ def test_sessions_ended_without_quorum_are_revoked_everywhere_once_it_returns(ma
         for auth in ending:
             assert httpx.get(f"{cluster.url(node)}/cluster/status", headers=auth).status_code == 200
 
-    for node in ("course_data-1", "course_data-2"):
-        cluster.signal(node, signal.SIGSTOP)  # two of three: no quorum
+    agents = {node: cluster.freeze(node) for node in ("course_data-1", "course_data-2")}  # two of three: no quorum
     try:
         wait_for(lambda: not _quorum(cluster, "login-1"), 20, "Raft without quorum")
         logout = httpx.post(f"{login}/auth/logout", headers=_bearer(to_log_out), timeout=10)
@@ -95,8 +93,8 @@ def test_sessions_ended_without_quorum_are_revoked_everywhere_once_it_returns(ma
         assert password.status_code == 200, password.text  # ... with the new tokens
         assert not _quorum(cluster, "login-1")  # (all of it while there was no quorum)
     finally:
-        for node in ("course_data-1", "course_data-2"):
-            cluster.signal(node, signal.SIGCONT)
+        for node, agent in agents.items():
+            cluster.thaw(node, agent)
     resumed = time.monotonic()
     wait_for(lambda: _quorum(cluster, "login-1"), 30, "the quorum back")
     print(f"quorum seen back {1000 * (time.monotonic() - resumed):.0f} ms after the resume")

@@ -5,7 +5,6 @@ still reach exactly one final outcome, and the seat checks must hold."""
 from __future__ import annotations
 
 import asyncio
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -91,11 +90,11 @@ def stall_master(service: str, seconds: float) -> Callable[[LocalCluster], None]
     def stall(cluster: LocalCluster) -> None:
         master = cluster.master(service, "login-1")
         assert master is not None
-        cluster.signal(master[0], signal.SIGSTOP)
+        agent = cluster.freeze(master[0])  # the whole node, as a frozen host: no watchdog of its own kills it
         try:
             time.sleep(seconds)  # the fault itself lasts this long; nothing below waits on a clock
         finally:
-            cluster.signal(master[0], signal.SIGCONT)
+            cluster.thaw(master[0], agent)
 
     return stall
 
