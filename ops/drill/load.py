@@ -180,9 +180,10 @@ def time_failover(
 
 
 class PausedWrite:
-    """A fenced write check sent to `node` that pauses `pause_ms` before writing (debug
-    failpoint): its fence (epoch) is taken before the pause, so if the node stops being
-    master meanwhile the write must be refused. Runs in a thread; `answer` when done."""
+    """A fenced write check sent to `node` that pauses `pause_ms` inside its transaction
+    (debug failpoint `pause_in_transaction_ms`), through the same fenced write as every
+    write of the services: if the node stops being master meanwhile, the write must not
+    commit. Runs in a thread; `answer` when done."""
 
     def __init__(self, cluster: LocalCluster, node: str, pause_ms: int) -> None:
         self.cluster, self.node, self.pause_ms = cluster, node, pause_ms
@@ -194,7 +195,7 @@ class PausedWrite:
     def _send(self) -> None:
         try:
             self.answer = self.cluster.request(
-                self.node, "POST", "/cluster/write-check", json={"pause_ms": self.pause_ms}, timeout=60
+                self.node, "POST", "/cluster/write-check", json={"pause_in_transaction_ms": self.pause_ms}, timeout=60
             )
         except httpx.HTTPError as exc:
             self.error = exc
