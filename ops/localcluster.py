@@ -114,11 +114,15 @@ class LocalCluster:
         for pid in (self.processes[node_id].pid, agent):
             os.kill(pid, signal.SIGCONT)
 
-    def kill(self, node_id: str) -> None:
-        """kill -9, and reap it."""
+    def kill(self, node_id: str, agent: int | None = None) -> None:
+        """kill -9, and reap it; with `agent`, its Raft agent too (a frozen agent would not
+        hear its app die: a stopped process keeps its death signal pending)."""
         process = self.processes.pop(node_id)
         process.kill()
         process.wait(10)
+        if agent is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(agent, signal.SIGKILL)
 
     def stop(self, node_id: str, timeout: float = 20) -> int:
         process = self.processes.pop(node_id)

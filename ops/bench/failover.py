@@ -72,7 +72,7 @@ def _kill9(place: kit.Site, old: str) -> tuple[Callable[[], None], bool | None]:
 
 def _sigstop(place: kit.Site, old: str) -> tuple[Callable[[], None], bool | None]:
     caught = kit.stop_inside_transaction(place, old, budget=1.0)
-    resume = threading.Timer(STOP_SECONDS, place.cluster.signal, (old, signal.SIGCONT))
+    resume = threading.Timer(STOP_SECONDS, place.cluster.thaw, (old, caught["agent"]))
     resume.start()
     return resume.join, bool(caught["inside"])
 
@@ -82,7 +82,7 @@ def _partition(place: kit.Site, old: str) -> tuple[Callable[[], None], bool | No
     lab = place.lab
     caught = kit.stop_inside_transaction(place, old, budget=1.0)  # cut in the middle of a write
     lab.cut(old)
-    place.cluster.signal(old, signal.SIGCONT)
+    place.cluster.thaw(old, caught["agent"])
     heal = threading.Timer(CUT_SECONDS, lab.heal, (old,))
     heal.start()
 
@@ -98,7 +98,7 @@ def _dead_host(place: kit.Site, old: str) -> tuple[Callable[[], None], bool | No
     lab = place.lab
     caught = kit.stop_inside_transaction(place, old, budget=1.0)
     lab.cut(old)
-    place.cluster.kill(old)
+    place.cluster.kill(old, caught["agent"])
 
     def restore() -> None:
         assert place.postgres is not None

@@ -46,7 +46,7 @@ def run(options: kit.Options) -> dict[str, Any]:
         with watch.planned(grace=patience):
             caught = kit.stop_inside_transaction(place, old, budget=2.0)
             lab.cut(old)
-            cluster.kill(old)  # kill -9 behind the cut: PostgreSQL never hears of it
+            cluster.kill(old, caught["agent"])  # kill -9 behind the cut: PostgreSQL never hears of it
             struck = time.monotonic()
             failover = time_failover(cluster, "course_data", old, survivor, struck, timeout=patience)
             rescued = 0
