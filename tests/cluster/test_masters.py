@@ -238,8 +238,14 @@ def test_a_node_is_added_and_removed_without_restarting_the_others(make_cluster:
 
     removed = ops_cluster(cluster, "--config", str(grown), "remove", "teacher-1")
     assert removed.returncode == 0, removed.stderr
-    status = cluster.status("login-1")
-    assert "teacher-1" not in [m["id"] for m in status["members"]]
-    assert str(teacher.raft) not in status["raft"]["partners"]
+
+    def gone_from_login() -> bool:  # login-1 applies the change, and its agent reports it, on its own time
+        status = cluster.status("login-1")
+        return (
+            "teacher-1" not in [m["id"] for m in status["members"]]
+            and str(teacher.raft) not in (status["raft"]["partners"])
+        )
+
+    wait_for(gone_from_login, 30, "login-1 to see teacher-1 gone from the membership and the Raft group")
     assert cluster.stop("teacher-1") == 0
     assert cluster.write_check("login-1").status_code == 200  # the rest carries on
