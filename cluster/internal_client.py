@@ -38,6 +38,9 @@ FORWARD_SECONDS = 60.0
 _SLACK = 0.05  # look again just after the lease's end, when a renewal would have come
 
 
+KEEPALIVE_SECONDS = 2.0  # below uvicorn's timeout_keep_alive (5 s)
+
+
 class NoMasterError(Exception):
     """The service has no master right now (an election is under way)."""
 
@@ -61,7 +64,10 @@ class InternalClient:
         self._wall = wall
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=CONNECT_SECONDS),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            # Idle connections are dropped before the other node's server closes them (uvicorn
+            # after 5 s): a request sent on a connection the server is closing fails with a
+            # ReadError after the server may or may not have read it, so it is never retried.
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=KEEPALIVE_SECONDS),
         )
 
     def master_url(self, service: str) -> str:
