@@ -177,6 +177,7 @@ class JobRunner:
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
         self._wake = asyncio.Event()
+        self._orphan_lock = asyncio.Lock()  # a sweep never runs between a submit's insert and its `_active`
 
     async def submit(self, kind: str, actor: Principal, work: Work) -> Job:
         """Record a queued job and start it; 409 while another import of this service runs."""
@@ -194,26 +195,27 @@ class JobRunner:
             except NotMasterError:
                 raise ServiceUnavailable("this node stopped being the master; try again") from None
             now = self.clock()
-            async with self.database.write(fence=self.fence) as conn:
-                await self._fail_orphans(conn, now)
-                made = await conn.execute(
-                    import_jobs.insert().values(
-                        kind=kind,
-                        status="queued",
-                        phase="",
-                        submitted_by=actor.username,
-                        submitted_role=actor.role,
-                        node_id=self.node_id,
-                        epoch=epoch,
-                        created_at=now,
-                        updated_at=now,
+            async with self._orphan_lock:
+                async with self.database.write(fence=self.fence) as conn:
+                    await self._fail_orphans(conn, now)
+                    made = await conn.execute(
+                        import_jobs.insert().values(
+                            kind=kind,
+                            status="queued",
+                            phase="",
+                            submitted_by=actor.username,
+                            submitted_role=actor.role,
+                            node_id=self.node_id,
+                            epoch=epoch,
+                            created_at=now,
+                            updated_at=now,
+                        )
                     )
-                )
-            job = Job(int(made.inserted_primary_key[0]), kind, actor, epoch, self)  # type: ignore[index]
+                job = Job(int(made.inserted_primary_key[0]), kind, actor, epoch, self)  # type: ignore[index]
+                self._active = job
         except BaseException:
             self._reserved = False
             raise
-        self._active = job
         self._task = asyncio.create_task(self._run(job, work))
         return job
 
@@ -279,16 +281,17 @@ class JobRunner:
     async def sweep(self) -> int:
         """As the master: mark the jobs earlier masters left unfinished as failed."""
         self.fence()  # as the master only
-        async with self.database.read() as conn:
-            unfinished = set(
-                (await conn.execute(select(import_jobs.c.id).where(import_jobs.c.status.in_(UNFINISHED)))).scalars()
-            )
-        if self._active is not None:
-            unfinished.discard(self._active.id)
-        if not unfinished:
-            return 0
-        async with self.database.write(fence=self.fence) as conn:
-            swept = await self._fail_orphans(conn, self.clock())
+        async with self._orphan_lock:
+            async with self.database.read() as conn:
+                unfinished = set(
+                    (await conn.execute(select(import_jobs.c.id).where(import_jobs.c.status.in_(UNFINISHED)))).scalars()
+                )
+            if self._active is not None:
+                unfinished.discard(self._active.id)
+            if not unfinished:
+                return 0
+            async with self.database.write(fence=self.fence) as conn:
+                swept = await self._fail_orphans(conn, self.clock())
         log.warning("marked interrupted import jobs as failed", extra={"jobs": swept})
         return swept
 

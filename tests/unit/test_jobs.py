@@ -57,6 +57,15 @@ async def job_row(db: Database, job_id: int) -> Any:
         return (await conn.execute(select(import_jobs).where(import_jobs.c.id == job_id))).one()
 
 
+async def wait_for_status(db: Database, job_id: int, status: str) -> None:
+    """Within 10 s: the job's `_run` task has not necessarily run yet when `submit` returns."""
+    async with asyncio.timeout(10.0):
+        while True:
+            if (await job_row(db, job_id)).status == status:
+                return
+            await asyncio.sleep(0.01)
+
+
 async def written(db: Database) -> int:
     async with db.read() as conn:
         return len((await conn.execute(select(write_checks))).all())
@@ -179,7 +188,10 @@ async def test_the_next_master_fails_the_jobs_an_earlier_one_left_running(
 
     mine = await jobs.submit("tests", ADMIN, slow)  # submitting sweeps too
     assert [(await job_row(db, i)).status for i in (1, 2, 3)] == ["failed", "failed", "succeeded"]
-    assert await jobs.sweep() == 0  # its own running job is not an orphan
+    assert await jobs.sweep() == 0  # its own job is not an orphan, queued or running
+    assert (await job_row(db, mine.id)).status in ("queued", "running")
+    await wait_for_status(db, mine.id, "running")
+    assert await jobs.sweep() == 0
     assert (await job_row(db, mine.id)).status == "running"
     release.set()
     await jobs.idle()
