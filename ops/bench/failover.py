@@ -1,6 +1,6 @@
 """Failover: strike the master of a service, time the takeover, per scenario.
 
-    python -m ops.bench failover [--scenarios kill9,sigstop,partition,dead-host,kill9-hog]
+    python -m ops.bench failover [--scenarios kill9,sigstop,sigstop-app,partition,dead-host,kill9-hog]
                                  [--rounds 5] [--database sqlite|postgres] [--json FILE]
 
 Each scenario gets a fresh cluster (course_data x2, login, queue; the drill kit's) with
@@ -10,8 +10,11 @@ course_data node every 10 ms for (a) its view of a new master and (b) a write ch
 committed by a node other than the old one. Times are from the strike, in seconds.
 
 - kill9: kill -9 of the master process; it is restarted after the round.
-- sigstop: SIGSTOP while it holds an open write transaction (caught within 1 s, else
-  anywhere), SIGCONT after 5 s (over three leases).
+- sigstop: SIGSTOP of the whole node (app and Raft agent: a frozen VM or container)
+  while it holds an open write transaction (caught within 1 s, else anywhere), SIGCONT
+  after 5 s (over three leases).
+- sigstop-app: SIGSTOP of the app alone (the process inside the transaction), caught as
+  in sigstop; its agent stops renewing the lease and kills it; restarted after the round.
 - partition: while it holds an open write transaction (as sigstop), every packet to and
   from its host dropped (network namespaces, root); it runs on; healed after 8 s.
 - dead-host: PostgreSQL; frozen inside a write transaction, its host cut off, then
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -77,6 +81,22 @@ def _sigstop(place: kit.Site, old: str) -> tuple[Callable[[], None], bool | None
     return resume.join, bool(caught["inside"])
 
 
+def _sigstop_app(place: kit.Site, old: str) -> tuple[Callable[[], None], bool | None]:
+    caught = kit.stop_inside_transaction(place, old, budget=1.0, app_only=True)
+    process = place.cluster.processes[old]
+
+    def restore() -> None:
+        try:  # its agent kills it once the lease has run out
+            process.wait(STOP_SECONDS * 6)
+        except subprocess.TimeoutExpired:
+            place.cluster.signal(old, signal.SIGCONT)
+            raise RuntimeError(f"{old}'s agent did not kill its frozen app") from None
+        place.cluster.processes.pop(old)
+        _restart(place, old)
+
+    return restore, bool(caught["inside"])
+
+
 def _partition(place: kit.Site, old: str) -> tuple[Callable[[], None], bool | None]:
     assert place.lab is not None
     lab = place.lab
@@ -114,6 +134,7 @@ def _dead_host(place: kit.Site, old: str) -> tuple[Callable[[], None], bool | No
 SCENARIOS = {
     "kill9": Scenario("kill9", _kill9),
     "sigstop": Scenario("sigstop", _sigstop),
+    "sigstop-app": Scenario("sigstop-app", _sigstop_app),
     "partition": Scenario("partition", _partition, namespaces=True),
     "dead-host": Scenario("dead-host", _dead_host, namespaces=True, postgres=True, patience=DEAD_PATIENCE),
     "kill9-hog": Scenario("kill9-hog", _kill9, hog=True),

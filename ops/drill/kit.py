@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import signal
 import sqlite3
 import subprocess
 import tempfile
@@ -163,11 +164,13 @@ def wait_converged(place: Site, services: list[str], timeout: float = 60) -> flo
     return round(time.monotonic() - began, 3)
 
 
-def stop_inside_transaction(place: Site, node: str, budget: float = 3.0) -> dict[str, Any]:
+def stop_inside_transaction(place: Site, node: str, budget: float = 3.0, app_only: bool = False) -> dict[str, Any]:
     """Freeze `node` (SIGSTOP of its app and its Raft agent: a frozen host or VM, which no
     watchdog of its own ends) while it holds an open write transaction on the ledger's
     database, if that can be caught within `budget` seconds (else it is frozen anyway,
-    outside one); `cluster.thaw(node, result["agent"])` wakes it.
+    outside one); `cluster.thaw(node, result["agent"])` wakes it. With `app_only`, only the
+    app (the process inside the transaction) is stopped: its agent goes on, stops renewing
+    the lease, and kills it once the lease has run out.
 
     SQLite: the write lock is held (a `BEGIN IMMEDIATE` with no wait fails). PostgreSQL: a
     backend other than ours has a transaction id (it has written). Returns `inside` and,
@@ -178,11 +181,17 @@ def stop_inside_transaction(place: Site, node: str, budget: float = 3.0) -> dict
     tries = 0
     while True:
         tries += 1
-        cluster.freeze(node, agent)
+        if app_only:
+            cluster.signal(node, signal.SIGSTOP)
+        else:
+            cluster.freeze(node, agent)
         xid = _open_write(place)
         if xid is not None or time.monotonic() > deadline:
             return {"inside": xid is not None, "xid": xid or None, "tries": tries, "agent": agent}
-        cluster.thaw(node, agent)
+        if app_only:
+            cluster.signal(node, signal.SIGCONT)
+        else:
+            cluster.thaw(node, agent)
         time.sleep(0.002 * (tries % 5))
 
 
