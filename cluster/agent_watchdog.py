@@ -10,10 +10,11 @@ stopped, and its CPU time advancing (`/proc/<pid>/stat`). A busy app keeps the l
 at most BUSY_GRACE_SECONDS without checking in. A stopped (SIGSTOP) or dead app is
 neither, and loses the lease within a window.
 
-If the app stays not alive for longer than a lease while this node may have been
-master, and the lease it held has surely expired for everyone, the agent kills it: a
-frozen master must not keep holding the SQLite write lock or a PostgreSQL row lock its
-successor needs. The supervisor then restarts the node, which comes back as a slave.
+If the app is not alive when the lease it held as master has ended by its own reckoning
+(the point after which its pre-COMMIT check refuses every commit), the agent kills it:
+a frozen master must not keep holding the SQLite write lock or a PostgreSQL row lock its
+successor needs, and by then the successor is about to take over (the replicated lease
+expires `lease_margin_seconds` later). The supervisor then restarts the node, which comes back as a slave.
 
 A gap in the agent's own ticks (the agent was paused too, e.g. the whole host) gives the
 app a fresh window: the agent cannot tell how long the app was silent on its own.
@@ -101,9 +102,10 @@ class AppWatchdog:
                 self.busy_seconds += elapsed
             self._last_alive = now
             return False
-        if now - self._last_alive <= self.lease_seconds:
-            return False
-        lease_end = granted_sent + self.lease_seconds
-        if lease_end <= self._last_alive:
+        # The app's own lease ended at `granted_sent + lease - margin` by this host's monotonic
+        # clock (it re-checks that before every COMMIT), so from then on it can no longer commit
+        # and killing it only frees the locks its successor is about to need.
+        valid_until = granted_sent + self.lease_seconds - self.margin_seconds
+        if valid_until <= self._last_alive:
             return False  # it was not master when it stopped
-        return now > lease_end + self.margin_seconds
+        return now > valid_until
