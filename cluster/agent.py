@@ -35,10 +35,11 @@ from cluster.agent_metrics import RenewalStats
 from cluster.agent_raft import RaftMember, ReplicatedState, TruncationNotice
 from cluster.agent_replica import COMMANDS
 from cluster.agent_watchdog import TICK_SECONDS, AppWatchdog, proc_probe
+from cluster.errors import RaftError
 from cluster.logs import configure_logging
 from cluster.membership import MembershipAgent
 from cluster.processes import raise_priority
-from cluster.raft import AgentParams, AgentStatus, RaftError
+from cluster.raft import AgentParams, AgentStatus
 
 log = logging.getLogger("course_selection.agent")
 STATUS_SECONDS = 0.2

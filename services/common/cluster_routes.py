@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cluster.raft import RaftError
+from cluster.errors import RaftError
 from services.common.body import read_json
 from services.common.context import context_of
 from services.common.forwarding import on_master

@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cluster.master import NotMasterError
+from cluster.errors import LeaseNotHeldError
 from services.common.auth import ADMINS, Principal, authenticate
 from services.common.background import run_in_background
 from services.common.context import NodeContext, context_of
@@ -84,7 +84,7 @@ class Job:
         """The master's fence, only while it is still the epoch this job started in."""
         try:
             scope, epoch = self.runner.fence()
-        except NotMasterError as exc:
+        except LeaseNotHeldError as exc:
             raise Interrupted(str(exc)) from None
         if epoch != self.epoch:
             raise Interrupted(f"the master epoch changed from {self.epoch} to {epoch}")
@@ -192,7 +192,7 @@ class JobRunner:
         try:
             try:
                 _scope, epoch = self.fence()
-            except NotMasterError:
+            except LeaseNotHeldError:
                 raise ServiceUnavailable("this node stopped being the master; try again") from None
             now = self.clock()
             async with self._orphan_lock:
@@ -228,7 +228,7 @@ class JobRunner:
                     pass
         except ImportRefused as exc:
             await self._finish_failed(job, str(exc))
-        except (Interrupted, NotMasterError, StaleEpochError) as exc:
+        except (Interrupted, LeaseNotHeldError, StaleEpochError) as exc:
             log.warning("import interrupted", extra={"job": job.id, "reason": str(exc)})
             await self._finish_failed(job, f"interrupted: {exc}")
         except asyncio.CancelledError:
@@ -252,7 +252,7 @@ class JobRunner:
         if this node is no master any more, the next master will."""
         now = self.clock()
         errors = sorted(job.errors, key=lambda e: (e["line"], e["field"]))
-        with contextlib.suppress(Interrupted, NotMasterError, StaleEpochError):
+        with contextlib.suppress(Interrupted, LeaseNotHeldError, StaleEpochError):
             await self._set(
                 job,
                 as_master=True,
@@ -299,7 +299,7 @@ class JobRunner:
         while not self._stopped:
             try:
                 await self.sweep()
-            except (NotMasterError, StaleEpochError):
+            except (LeaseNotHeldError, StaleEpochError):
                 pass  # the master sweeps
             except Exception:
                 log.exception("the import job sweep failed; trying again")

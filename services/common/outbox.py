@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cluster.master import NotMasterError
+from cluster.errors import LeaseNotHeldError
 from cluster.settings import NotificationSettings
 from services.common.senders import Contact, SmsProvider, send_email
 from storage.database import Database
@@ -97,7 +97,7 @@ class Outbox:
             try:
                 while not self._stopped and await self.deliver_due():
                     pass
-            except (NotMasterError, StaleEpochError):
+            except (LeaseNotHeldError, StaleEpochError):
                 pass  # another node sends
             except Exception:
                 log.exception("notification delivery stopped; trying again")

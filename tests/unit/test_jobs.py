@@ -12,7 +12,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from cluster.master import NotMasterError
+from cluster.errors import LeaseNotHeldError
 from services.common.auth import Principal
 from services.common.jobs import MAX_LISTED_ERRORS, Job, JobRunner
 from services.common.jobs_pool import WorkerPool
@@ -32,7 +32,7 @@ class Master:
 
     def fence(self) -> tuple[str, int]:
         if self.epoch is None:
-            raise NotMasterError("not the master")
+            raise LeaseNotHeldError("not the master")
         return "tests", self.epoch
 
 
@@ -178,7 +178,7 @@ async def test_the_next_master_fails_the_jobs_an_earlier_one_left_running(
                 )
             )
     master.epoch = None
-    with pytest.raises(NotMasterError):
+    with pytest.raises(LeaseNotHeldError):
         await jobs.sweep()  # only a master sweeps
     master.epoch = 2
     release = asyncio.Event()

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from cluster.master import NotMasterError
+from cluster.errors import LeaseNotHeldError
 from cluster.settings import NotificationSettings
 from services.common.outbox import Outbox, notify
 from services.common.senders import Contact, WebhookSms
@@ -43,7 +43,7 @@ class Harness:
 
         def fence() -> tuple[str, int]:
             if not self.master:
-                raise NotMasterError("not the master")
+                raise LeaseNotHeldError("not the master")
             return ("tests", 1)
 
         async def contact_of(user_id: int) -> Contact | None:
@@ -134,7 +134,7 @@ async def test_unknown_users_missing_addresses_and_non_masters(db: Database, smt
     await harness.queue(99)  # no such user
     await harness.queue(2)  # no phone: the email goes, the SMS cannot
     harness.master = False
-    with pytest.raises(NotMasterError):
+    with pytest.raises(LeaseNotHeldError):
         await harness.outbox.deliver_due()
     assert [r.status for r in await harness.rows()] == ["pending", "pending"]
     harness.master = True
