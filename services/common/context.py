@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.routing import BaseRoute
 
 from cluster.config import ClusterConfig, NodeConfig
+from cluster.master_writer import MasterWriter
 from cluster.node import ClusterNode
 from services.common.auth import JwksSource, TokenVerifier
 from services.common.metrics import HttpMetrics
@@ -60,6 +62,15 @@ class NodeContext:
     service: Any = None  # what the spec's `start` returned
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
     jobs: JobRunner | None = None  # when the spec runs imports
+    writer: MasterWriter = field(init=False)  # this node's one way to write as the master
+
+    def __post_init__(self) -> None:
+        self.writer = MasterWriter(self.database, self.cluster.master)
+
+    def master_write(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A write transaction as this service's master: fenced by its lease, and stepping the
+        node down if fencing refuses it (`cluster/master_writer.py`). Routes write through this."""
+        return self.writer.write()
 
 
 def context_of(request: Request) -> NodeContext:

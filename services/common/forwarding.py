@@ -5,8 +5,9 @@ and otherwise forwards the request to the current master (resolved from the repl
 membership) with an internal token. A forwarded request is never forwarded again, so a
 stale view of the master cannot make a loop. A forward to a master that stops renewing
 its lease ends with 503 once that lease is over (`cluster/internal_client.py`). A write
-refused by fencing, or rolled back because the lease ended while it ran, makes this
-node step down at once.
+refused by fencing, or rolled back because the lease ended while it ran, has made this
+node step down already (`cluster/master_writer.py`); `services/common/problems.py`
+answers it, and a lease that lapsed between the check and the write, with 503.
 
 The master sees the slave as the peer, so the slave sends the client's address in
 `X-Client-Address`; `client_address()` believes that header only on a request with a
@@ -29,8 +30,7 @@ from cluster.internal_auth import HEADER
 from cluster.internal_client import FORWARDED_BY
 from services.common.calls import relay
 from services.common.context import context_of
-from services.common.problems import MasterUnavailable, WriteFenced
-from storage.errors import StaleEpochError
+from services.common.problems import MasterUnavailable
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 CLIENT_ADDRESS = "X-Client-Address"
@@ -42,14 +42,9 @@ def on_master(endpoint: Endpoint, authorize: Callable[[Request], None] | None = 
     async def run_on_master(request: Request) -> Response:
         if authorize is not None:
             authorize(request)
-        cluster = context_of(request).cluster
-        if not cluster.master.is_master():
+        if not context_of(request).cluster.master.is_master():
             return await _forward(request)
-        try:
-            return await endpoint(request)  # (a lease that lapsed meanwhile: problems.cluster_problem)
-        except StaleEpochError:  # and LeaseEndedError: rolled back at commit
-            cluster.master.step_down("a write was refused by fencing")
-            raise WriteFenced("a newer master has written; retry", headers={"Retry-After": "1"}) from None
+        return await endpoint(request)
 
     return run_on_master
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cluster.errors import ClusterError, LeaseNotHeldError, MasterUnknownError
-from storage.errors import StorageError, StorageFullError
+from storage.errors import StaleEpochError, StorageError, StorageFullError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "/problems/"
@@ -216,7 +216,9 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 
 async def _on_storage(request: Request, exc: Exception) -> Response:
     # A database that is busy, unreachable or full is an outage to retry, never a 500.
-    # (StaleEpochError is turned into 503 /problems/fenced by on_master, which steps down.)
+    if isinstance(exc, StaleEpochError):  # (and LeaseEndedError) the writer has stepped down
+        fenced = WriteFenced("a newer master has written; retry", headers={"Retry-After": "1"})
+        return await _on_problem(request, fenced)
     if isinstance(exc, StorageFullError):
         return problem_response(507, "insufficient-storage", "The database's disk is full", str(exc), request)
     headers = {"Retry-After": "1"}

@@ -135,7 +135,7 @@ async def insert_course(request: Request, body: CourseIn, actor: str, teacher_id
     if teacher_id is not None:
         values["teacher_id"] = teacher_id
     try:
-        async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+        async with ctx.master_write() as conn:
             result = await conn.execute(courses.insert().values(**values, taken=0, updated_at=time.time()))
             course_id = int(result.inserted_primary_key[0])  # type: ignore[index]
             await _set_details(conn, course_id, body.meetings, body.prerequisites)
@@ -219,7 +219,7 @@ async def apply_course_patch(
     """Change a course (only one `teacher_id` teaches, when given: checked in the same transaction)."""
     ctx = context_of(request)
     changes = body.model_dump(exclude_unset=True, exclude={"meetings", "prerequisites"})
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         current = await course_by_id(conn, course_id)
         if teacher_id is not None and current["teacher_id"] != teacher_id:
             raise NotFound(f"you teach no course {course_id}")
@@ -254,7 +254,7 @@ async def delete_course(request: Request) -> Response:
     """
     actor = await authenticate(request, *ADMINS)
     ctx = context_of(request)
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         course = await course_by_id(conn, request.path_params["id"])
         if course["taken"]:
             raise Conflict(f"{course['taken']} student(s) are enrolled: remove them first")

@@ -26,6 +26,7 @@ from cluster.errors import (
 )
 from services.common.forwarding import on_master
 from services.common.problems import EXCEPTION_HANDLERS
+from storage.errors import LeaseEndedError, StaleEpochError
 from tests.support import ROOT
 
 
@@ -119,9 +120,11 @@ def app_raising(error: BaseException, *, master: bool = True) -> Starlette:
             "n2 lost its lease before answering",
         ),
         (RaftError("timeout"), True, "unavailable", "raft call failed: timeout"),  # was a 500
+        (StaleEpochError("course_data", 3), True, "fenced", "a newer master has written; retry"),
+        (LeaseEndedError("course_data", 3), True, "fenced", "a newer master has written; retry"),
     ],
 )
-def test_cluster_errors_answer_clients_as_before(error: ClusterError, master: bool, kind: str, detail: str) -> None:
+def test_cluster_errors_answer_clients_as_before(error: Exception, master: bool, kind: str, detail: str) -> None:
     with TestClient(app_raising(error, master=master), raise_server_exceptions=False) as client:
         answer = client.post("/write")
     assert answer.status_code == 503
