@@ -33,8 +33,7 @@ class QueueNode:
 
 
 def queue_of(request: Request) -> QueueNode:
-    node: QueueNode = context_of(request).service
-    return node
+    return context_of(request).state(QueueNode)
 
 
 async def start_queue(ctx: NodeContext, stack: AsyncExitStack) -> QueueNode:
