@@ -17,11 +17,12 @@ import os
 import sys
 from pathlib import Path
 
-from cluster.config import SERVICES, ClusterConfig, ConfigError, NodeConfig, load_config
+from cluster.config import SERVICES, ClusterConfig, NodeConfig, load_config
+from cluster.errors import ConfigError, RedisServerError
 from cluster.filemodes import secure_data_dir, use_private_umask
 from cluster.hosts import local_nodes
 from cluster.logs import configure_logging
-from cluster.redis_server import PrivateRedis, RedisServerError
+from cluster.redis_server import PrivateRedis
 from cluster.supervisor import Supervisor
 
 ROOT = Path(__file__).resolve().parent

@@ -35,17 +35,18 @@ from cluster.agent_metrics import RenewalStats
 from cluster.agent_raft import RaftMember, ReplicatedState, TruncationNotice
 from cluster.agent_replica import COMMANDS
 from cluster.agent_watchdog import TICK_SECONDS, AppWatchdog, proc_probe
+from cluster.errors import RaftError
 from cluster.logs import configure_logging
 from cluster.membership import MembershipAgent
 from cluster.processes import raise_priority
-from cluster.raft import AgentParams, AgentStatus, RaftError
+from cluster.raft import AgentParams, AgentStatus
 
 log = logging.getLogger("course_selection.agent")
 STATUS_SECONDS = 0.2
 BACKLOG_LIMIT = 20_000
 
 
-class Outbox:
+class AppMessages:
     """Messages to the app, sent by a thread of their own: Raft's tick thread never blocks.
 
     If the app stops reading (frozen) and the backlog passes BACKLOG_LIMIT, the queued
@@ -90,7 +91,7 @@ class Agent:
         self.notice = notice
         timing = params.timing
         self.state = ReplicatedState(emit=lambda message: self.outbox.put(message))
-        self.outbox = Outbox(channel, self.state.snapshot_message)
+        self.outbox = AppMessages(channel, self.state.snapshot_message)
         self.raft = RaftMember(params, self.state)
         self.watchdog = AppWatchdog(timing.lease_seconds, timing.lease_margin_seconds, probe=proc_probe(params.app_pid))
         self.stats = RenewalStats()

@@ -20,8 +20,8 @@ from typing import Protocol
 
 from cluster.agent_metrics import RenewalStats
 from cluster.config import RaftConfig
+from cluster.errors import RaftError
 from cluster.model import ClusterModel, LeaseResult
-from cluster.raft import RaftError
 
 log = logging.getLogger("course_selection.master")
 Publish = Callable[[int, float, float], None]

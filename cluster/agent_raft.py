@@ -41,9 +41,10 @@ from typing import Any
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
 
 from cluster.agent_replica import Checkpoints, apply_command
+from cluster.errors import RaftError
 from cluster.journal import reserve_journal_blocks
 from cluster.model import ClusterModel
-from cluster.raft import AgentParams, RaftError, RaftStatus
+from cluster.raft import AgentParams, RaftStatus
 
 _STATES = {0: "follower", 1: "candidate", 2: "leader"}
 _REASONS = {value: name.lower() for name, value in vars(FAIL_REASON).items() if name.isupper()}

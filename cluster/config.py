@@ -29,20 +29,13 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from cluster.errors import ConfigError
 from storage.timeouts import DatabaseTimeouts
 
 SERVICES: tuple[str, ...] = ("course_data", "login", "teacher", "student", "queue")
 ENV_PREFIX = "CS_"
 _NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
-
-
-class ConfigError(Exception):
-    """The configuration is invalid; `problems` lists every problem, each naming its key."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ import os
 import stat
 from pathlib import Path
 
+from cluster.errors import UmaskNotSetError
+
 PRIVATE_UMASK = 0o077
 _OTHERS = 0o077
 
@@ -27,7 +29,7 @@ def use_private_umask() -> None:
     """Set umask 077 for this process and the processes it starts, and check it took."""
     os.umask(PRIVATE_UMASK)
     if os.umask(PRIVATE_UMASK) != PRIVATE_UMASK:  # reading the umask means setting it
-        raise RuntimeError("could not set umask 077")
+        raise UmaskNotSetError("could not set umask 077")
 
 
 def secure_data_dir(path: Path) -> int:

@@ -18,14 +18,12 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 from joserfc.jwt import JWTClaimsRegistry
 
+from cluster.errors import InvalidInternalTokenError
+
 AUDIENCE = "course-selection-internal"
 HEADER = "X-Internal-Token"
 _ALGORITHMS = ["HS256"]
 _CACHE_LIMIT = 4096
-
-
-class InvalidInternalToken(Exception):
-    pass
 
 
 class InternalTokens:
@@ -57,7 +55,7 @@ class InternalTokens:
         return token
 
     def verify(self, token: str) -> dict[str, Any]:
-        """The token's claims; raises InvalidInternalToken for anything not minted by a peer."""
+        """The token's claims; raises InvalidInternalTokenError for anything not minted by a peer."""
         now = self._clock()
         cached = self._verified.get(token)
         if cached is not None and now < cached[1]:
@@ -66,7 +64,7 @@ class InternalTokens:
             claims = dict(jwt.decode(token, self._key, algorithms=_ALGORITHMS).claims)
             self._registry.validate(claims)
         except (JoseError, ValueError) as exc:
-            raise InvalidInternalToken(f"invalid internal token: {type(exc).__name__}") from None
+            raise InvalidInternalTokenError(f"invalid internal token: {type(exc).__name__}") from None
         if len(self._verified) >= _CACHE_LIMIT:
             self._verified = {t: v for t, v in self._verified.items() if now < v[1]}
             if len(self._verified) >= _CACHE_LIMIT:

@@ -6,7 +6,7 @@ answer `timeout` each (a forwarded write, which may be an import, `FORWARD_SECON
 
 A call to a master is also given up as soon as that master is gone: when another holds
 its lease, or the lease (as this node's replica has it) ended `LAPSE_GRACE_SECONDS` ago
-without a renewal, the call ends with `MasterGoneError` (a 503 with Retry-After for the
+without a renewal, the call ends with `MasterLostLeaseError` (a 503 with Retry-After for the
 client): within a lease and the grace (1.5 + 0.4 s by default) of the master's last
 renewal, instead of at the read timeout. The grace covers a replica that applies a
 renewal late, or a renewal that commits late, on a busy machine. A master that lost
@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from cluster.errors import MasterLostLeaseError, MasterUnknownError
 from cluster.internal_auth import HEADER, InternalTokens
 from cluster.model import ClusterModel, Lease
 
@@ -39,14 +40,6 @@ _SLACK = 0.05  # look again just after the lease's end, when a renewal would hav
 
 
 KEEPALIVE_SECONDS = 2.0  # below uvicorn's timeout_keep_alive (5 s)
-
-
-class NoMasterError(Exception):
-    """The service has no master right now (an election is under way)."""
-
-
-class MasterGoneError(NoMasterError):
-    """The master a call was sent to lost its lease before it answered."""
 
 
 class InternalClient:
@@ -78,7 +71,7 @@ class InternalClient:
         lease = model.master(service, self._wall())
         member = model.members.get(lease.holder) if lease is not None else None
         if lease is None or member is None:
-            raise NoMasterError(f"{service} has no master right now")
+            raise MasterUnknownError(f"{service} has no master right now")
         return lease, member.url
 
     async def forward(
@@ -95,7 +88,7 @@ class InternalClient:
         return await self._to_master(service, send)
 
     async def call_master(self, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """An internal call to the master of another service (NoMasterError if it has none)."""
+        """An internal call to the master of another service (MasterUnknownError if it has none)."""
         return await self._to_master(service, lambda url: self.call(url, method, path, **kwargs))
 
     async def call(self, url: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -144,7 +137,7 @@ class InternalClient:
                         handle.cancel()
         except TimeoutError:
             if gone:
-                raise MasterGoneError(
+                raise MasterLostLeaseError(
                     f"{lease.holder}, the master of {service} this was sent to, lost its lease before answering"
                 ) from None
             raise

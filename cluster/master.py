@@ -17,13 +17,10 @@ import time
 from collections.abc import Callable
 
 from cluster.config import RaftConfig
-from cluster.raft import RaftError, RaftGroup
+from cluster.errors import LeaseNotHeldError, RaftError
+from cluster.raft import RaftGroup
 
 log = logging.getLogger("course_selection.master")
-
-
-class NotMasterError(Exception):
-    """This node does not hold a valid lease for its service."""
 
 
 class MasterRole:
@@ -59,10 +56,10 @@ class MasterRole:
         return self._clock() < self._lease[1]
 
     def fence(self) -> tuple[str, int]:
-        """`(scope, epoch)` for a fenced write; raises NotMasterError unless master now."""
+        """`(scope, epoch)` for a fenced write; raises LeaseNotHeldError unless master now."""
         epoch, valid_until = self._lease
         if self._clock() >= valid_until:
-            raise NotMasterError(f"{self.node_id} is not the master of {self.service}")
+            raise LeaseNotHeldError(f"{self.node_id} is not the master of {self.service}")
         return self.service, epoch
 
     def step_down(self, reason: str) -> None:

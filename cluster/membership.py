@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any, Protocol
 
+from cluster.errors import RaftError
 from cluster.model import Member
-from cluster.raft import RaftError
 
 log = logging.getLogger("course_selection.membership")
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from cluster.agent_metrics import LeaseCollector
 from cluster.config import ClusterConfig, NodeConfig
+from cluster.errors import NotReadyError
 from cluster.internal_auth import InternalTokens
 from cluster.internal_client import InternalClient
 from cluster.master import MasterRole
@@ -15,10 +16,6 @@ from cluster.raft import RaftGroup
 from cluster.secrets import load_or_create_secret
 from cluster.settings import SecretBox, Settings
 from cluster.status import agent_report, cluster_status
-
-
-class NotReadyError(Exception):
-    pass
 
 
 class ClusterNode:

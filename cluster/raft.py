@@ -37,6 +37,7 @@ from typing import Any
 from cluster.agent_channel import Channel
 from cluster.agent_replica import Replica
 from cluster.config import RaftConfig
+from cluster.errors import RaftAgentStartError, RaftError
 from cluster.model import ClusterModel, LeaseResult, Member
 from cluster.processes import die_with_parent, raise_priority
 
@@ -44,14 +45,6 @@ log = logging.getLogger("course_selection.raft")
 _ROOT = Path(__file__).resolve().parent.parent
 _STOP = ("stop-writer",)
 START_SECONDS = 30.0
-
-
-class RaftError(Exception):
-    """A replicated call did not commit (no leader, leader changed, timed out...)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"raft call failed: {reason}")
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -152,7 +145,7 @@ class RaftGroup:
         deadline = time.monotonic() + START_SECONDS
         while not self._synced.is_set():
             if self._gone or time.monotonic() > deadline:
-                raise RuntimeError("the Raft agent did not send the replicated state")
+                raise RaftAgentStartError("the Raft agent did not send the replicated state")
             await asyncio.sleep(0.02)
 
     def spawn(self) -> None:

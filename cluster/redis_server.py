@@ -20,14 +20,10 @@ from urllib.parse import quote
 
 import redis
 
+from cluster.errors import RedisServerError
 from cluster.filemodes import PRIVATE_UMASK
 from cluster.processes import die_with_parent
 from cluster.secrets import load_or_create_secret
-
-
-class RedisServerError(Exception):
-    """The private redis-server could not be started."""
-
 
 MAX_MEMORY = "512mb"  # about half a million queued requests' records, at ~0.9 KiB each
 

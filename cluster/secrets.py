@@ -7,6 +7,8 @@ import secrets
 import time
 from pathlib import Path
 
+from cluster.errors import SecretFileEmptyError
+
 
 def load_or_create_secret(data_dir: Path, name: str, given: str | None = None) -> str:
     """Return `given` if set, else the secret stored as `<data_dir>/secrets/<name>`.
@@ -30,7 +32,7 @@ def load_or_create_secret(data_dir: Path, name: str, given: str | None = None) -
             if value:
                 return value
             time.sleep(0.01)
-        raise RuntimeError(f"secret file {path} is empty") from None
+        raise SecretFileEmptyError(f"secret file {path} is empty") from None
     value = secrets.token_urlsafe(32)
     with os.fdopen(fd, "w") as handle:
         handle.write(value)

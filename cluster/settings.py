@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from limits import parse_many
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cluster.errors import SecretSealError
+
 Role = Literal["student", "teacher", "admin", "super_admin"]
 Action = Literal["drop", "swap", "enroll"]
 ROLES: tuple[Role, ...] = ("student", "teacher", "admin", "super_admin")
@@ -191,10 +193,6 @@ def masked_patch(patch: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(part, dict) and part.get(key) not in (None, ""):
             part[key] = MASK
     return shown
-
-
-class SecretSealError(ValueError):
-    """A sealed secret that this cluster's key does not open."""
 
 
 class SecretBox:

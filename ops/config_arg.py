@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from cluster.config import ClusterConfig, ConfigError, load_config
+from cluster.config import ClusterConfig, load_config
+from cluster.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from cluster.config import ClusterConfig, NodeConfig
+from cluster.errors import ConfigError, NoHealthyMemberError
 from cluster.node import ClusterNode
 from services.common.auth import JwksSource, TokenVerifier
 from services.common.cluster_routes import CLUSTER_MODELS, cluster_routes
@@ -41,7 +42,7 @@ def _connect_redis(config: ClusterConfig) -> Redis:
         sentinels = [(a.host, a.port) for a in settings.sentinels]
         return connect_sentinel(sentinels, settings.sentinel_service, config.secret("redis"), settings.max_connections)
     if not settings.url:
-        raise RuntimeError("no Redis URL: start the node through run.py or set CS_REDIS__URL")
+        raise ConfigError(["redis.url: no Redis URL: start the node through run.py or set CS_REDIS__URL"])
     return connect_redis(settings.url, settings.max_connections)
 
 
@@ -137,7 +138,7 @@ def _remote_jwks(cluster: ClusterNode) -> JwksSource:
             if m.service == "login" and m.healthy(now, cluster.config.raft.member_down_after_seconds)
         ]
         if not logins:
-            raise RuntimeError("no login node is up")
+            raise NoHealthyMemberError("no login node is up")
         response = await cluster.client.call(logins[0].url, "GET", "/.well-known/jwks.json")
         response.raise_for_status()
         keys: dict[str, Any] = response.json()

@@ -8,7 +8,7 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cluster.internal_client import NoMasterError
+from cluster.errors import MasterUnknownError
 from services.common.context import context_of
 from services.common.problems import ServiceUnavailable
 
@@ -23,7 +23,7 @@ async def call_service(request: Request, service: str, method: str, path: str, *
     """An internal call to `service`'s master; 503 with Retry-After when it cannot be reached."""
     try:
         return await context_of(request).cluster.client.call_master(service, method, path, **kwargs)
-    except NoMasterError as exc:
+    except MasterUnknownError as exc:
         raise DependencyUnavailable(str(exc), headers={"Retry-After": "1"}) from None
     except httpx.HTTPError as exc:
         raise DependencyUnavailable(f"{service}: {type(exc).__name__}", headers={"Retry-After": "1"}) from None

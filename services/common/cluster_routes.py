@@ -12,13 +12,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cluster.raft import RaftError
+from cluster.errors import RaftError
 from services.common.body import read_json
 from services.common.context import context_of
 from services.common.forwarding import on_master
 from services.common.internal import require_internal, require_internal_or_admin
 from services.common.problems import Conflict, NotFound, ServiceUnavailable, ValidationFailed
-from storage.fencing import Fence
 from storage.schemas.core import write_checks
 
 log = logging.getLogger("course_selection.cluster")
@@ -102,12 +101,12 @@ async def write_check(request: Request) -> Response:
                 f"{name} needs debug.failpoints", errors=[{"field": name, "message": "failpoints are off"}]
             )
     scope, epoch = ctx.cluster.master.fence()
-    fence: Fence = ctx.cluster.master.fence
+    pinned = None
     if check.pause_ms:  # the stale epoch itself reaches the database: its own rule must refuse it
         log.warning("failpoint: pausing before the fenced write", extra={"epoch": epoch, "pause_ms": check.pause_ms})
         await asyncio.sleep(check.pause_ms / 1000)
-        fence = (scope, epoch)
-    async with ctx.database.write(fence=fence) as conn:
+        pinned = (scope, epoch)
+    async with ctx.writer.write(pinned=pinned) as conn:
         result = await conn.execute(
             write_checks.insert().values(node_id=ctx.node.id, epoch=epoch, written_at=time.time())
         )

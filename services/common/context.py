@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.routing import BaseRoute
 
 from cluster.config import ClusterConfig, NodeConfig
+from cluster.master_writer import MasterWriter
 from cluster.node import ClusterNode
 from services.common.auth import JwksSource, TokenVerifier
 from services.common.metrics import HttpMetrics
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from services.common.jobs import JobRunner
 
 ReadinessCheck = Callable[[], Awaitable[None]]
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class ServiceSpec:
     # Its master delivers the notification outbox (services/common/outbox.py).
     sends_notifications: bool = False
     # Service-specific resources, created after the shared ones and closed through the stack.
-    start: Callable[[NodeContext, AsyncExitStack], Awaitable[Any]] | None = None
+    start: Callable[[NodeContext, AsyncExitStack], Awaitable[object]] | None = None
     # (method, path) -> raw handler, answered by services/common/hot_path.py ahead of the rest.
     hot_routes: Mapping[tuple[str, str], Callable[..., Awaitable[Any]]] = field(default_factory=dict)
     # It has CSV imports, run as jobs by its master (services/common/jobs.py).
@@ -57,9 +60,26 @@ class NodeContext:
     metrics: HttpMetrics
     started_at: float
     verifier: TokenVerifier = field(init=False)
-    service: Any = None  # what the spec's `start` returned
+    service: object = None  # what the spec's `start` returned: read it with `state(ItsClass)`
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
     jobs: JobRunner | None = None  # when the spec runs imports
+    writer: MasterWriter = field(init=False)  # this node's one way to write as the master
+
+    def __post_init__(self) -> None:
+        self.writer = MasterWriter(self.database, self.cluster.master)
+
+    def state(self, kind: type[S]) -> S:
+        """This service's own state (what its spec's `start` returned), typed as its class:
+        each service's accessor (`queue_of`, `login_of`, `course_data_of`) asks for its own."""
+        state = self.service
+        if not isinstance(state, kind):
+            raise TypeError(f"{self.spec.name} keeps {type(state).__name__}, not {kind.__name__}")
+        return state
+
+    def master_write(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A write transaction as this service's master: fenced by its lease, and stepping the
+        node down if fencing refuses it (`cluster/master_writer.py`). Routes write through this."""
+        return self.writer.write()
 
 
 def context_of(request: Request) -> NodeContext:

@@ -5,8 +5,9 @@ and otherwise forwards the request to the current master (resolved from the repl
 membership) with an internal token. A forwarded request is never forwarded again, so a
 stale view of the master cannot make a loop. A forward to a master that stops renewing
 its lease ends with 503 once that lease is over (`cluster/internal_client.py`). A write
-refused by fencing, or rolled back because the lease ended while it ran, makes this
-node step down at once.
+refused by fencing, or rolled back because the lease ended while it ran, has made this
+node step down already (`cluster/master_writer.py`); `services/common/problems.py`
+answers it, and a lease that lapsed between the check and the write, with 503.
 
 The master sees the slave as the peer, so the slave sends the client's address in
 `X-Client-Address`; `client_address()` believes that header only on a request with a
@@ -24,25 +25,16 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cluster.internal_auth import HEADER, InvalidInternalToken
-from cluster.internal_client import FORWARDED_BY, NoMasterError
-from cluster.master import NotMasterError
+from cluster.errors import InvalidInternalTokenError
+from cluster.internal_auth import HEADER
+from cluster.internal_client import FORWARDED_BY
 from services.common.calls import relay
 from services.common.context import context_of
-from services.common.problems import ServiceUnavailable
-from storage.errors import StaleEpochError
+from services.common.problems import MasterUnavailable
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 CLIENT_ADDRESS = "X-Client-Address"
 _NOT_RELAYED = {CLIENT_ADDRESS.lower(), "x-forwarded-for", "forwarded"}
-
-
-class NoMaster(ServiceUnavailable):
-    slug, title = "no-master", "No master for this service right now"
-
-
-class Fenced(ServiceUnavailable):
-    slug, title = "fenced", "This node is no longer the master"
 
 
 def on_master(endpoint: Endpoint, authorize: Callable[[Request], None] | None = None) -> Endpoint:
@@ -50,16 +42,9 @@ def on_master(endpoint: Endpoint, authorize: Callable[[Request], None] | None = 
     async def run_on_master(request: Request) -> Response:
         if authorize is not None:
             authorize(request)
-        cluster = context_of(request).cluster
-        if not cluster.master.is_master():
+        if not context_of(request).cluster.master.is_master():
             return await _forward(request)
-        try:
-            return await endpoint(request)
-        except NotMasterError:  # the lease lapsed between the check and the write
-            raise NoMaster("this node's master lease lapsed; retry", headers={"Retry-After": "1"}) from None
-        except StaleEpochError:  # and LeaseEndedError: rolled back at commit
-            cluster.master.step_down("a write was refused by fencing")
-            raise Fenced("a newer master has written; retry", headers={"Retry-After": "1"}) from None
+        return await endpoint(request)
 
     return run_on_master
 
@@ -70,7 +55,7 @@ def client_address(request: Request) -> str:
     if claimed and token:
         try:
             context_of(request).cluster.tokens.verify(token)
-        except InvalidInternalToken:
+        except InvalidInternalTokenError:
             pass
         else:
             return claimed[:64]
@@ -80,7 +65,9 @@ def client_address(request: Request) -> str:
 async def _forward(request: Request) -> Response:
     ctx = context_of(request)
     if request.headers.get(FORWARDED_BY):
-        raise NoMaster(f"{ctx.node.id} was sent a forwarded write but is not master", headers={"Retry-After": "1"})
+        raise MasterUnavailable(
+            f"{ctx.node.id} was sent a forwarded write but is not master", headers={"Retry-After": "1"}
+        )
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _NOT_RELAYED]
     headers.append((CLIENT_ADDRESS, client_address(request)))
@@ -88,8 +75,8 @@ async def _forward(request: Request) -> Response:
         upstream = await ctx.cluster.client.forward(
             ctx.node.service, request.method, path, headers, await request.body()
         )
-    except NoMasterError as exc:
-        raise NoMaster(str(exc), headers={"Retry-After": "1"}) from None
-    except httpx.HTTPError as exc:
-        raise NoMaster(f"the master did not answer: {type(exc).__name__}", headers={"Retry-After": "1"}) from None
+    except httpx.HTTPError as exc:  # (no master known: problems.cluster_problem)
+        raise MasterUnavailable(
+            f"the master did not answer: {type(exc).__name__}", headers={"Retry-After": "1"}
+        ) from None
     return relay(upstream)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from cluster.internal_auth import HEADER, InvalidInternalToken
+from cluster.errors import InvalidInternalTokenError
+from cluster.internal_auth import HEADER
 from services.common.auth import ADMINS, authenticate
 from services.common.context import context_of
 from services.common.problems import Unauthorized
@@ -21,7 +22,7 @@ def require_internal(request: Request) -> None:
         raise InternalTokenRequired(f"this endpoint is for internal callers: send {HEADER}")
     try:
         context_of(request).cluster.tokens.verify(token)
-    except InvalidInternalToken as exc:
+    except InvalidInternalTokenError as exc:
         raise InternalTokenRequired(str(exc)) from None
 
 

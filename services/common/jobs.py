@@ -34,14 +34,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cluster.master import NotMasterError
+from cluster.errors import LeaseNotHeldError
+from cluster.master_writer import MasterWriter
 from services.common.auth import ADMINS, Principal, authenticate
 from services.common.background import run_in_background
 from services.common.context import NodeContext, context_of
 from services.common.csv_body import Problem, decoded, plan_csv, problem
 from services.common.jobs_pool import WorkerPool
 from services.common.problems import Conflict, Forbidden, NotFound, ServiceUnavailable
-from storage.database import Database
 from storage.errors import StaleEpochError
 from storage.schemas.core import import_jobs
 
@@ -52,7 +52,6 @@ MAX_LISTED_ERRORS = 1000  # the job lists this many errors (in file order) and c
 SWEEP_SECONDS = 2.0
 RETRY_AFTER_SECONDS = 5
 UNFINISHED = ("queued", "running")
-Fence = Callable[[], tuple[str, int]]
 
 
 class ImportRefused(Exception):
@@ -84,7 +83,7 @@ class Job:
         """The master's fence, only while it is still the epoch this job started in."""
         try:
             scope, epoch = self.runner.fence()
-        except NotMasterError as exc:
+        except LeaseNotHeldError as exc:
             raise Interrupted(str(exc)) from None
         if epoch != self.epoch:
             raise Interrupted(f"the master epoch changed from {self.epoch} to {epoch}")
@@ -122,7 +121,7 @@ class Job:
             await self.progress("validating", done, plan.rows)
 
     async def progress(self, phase: str, done: int, total: int) -> None:
-        async with self.runner.database.write(fence=self.fence) as conn:
+        async with self.runner.writer.write(epoch=self.epoch) as conn:
             await conn.execute(
                 update(import_jobs)
                 .where(import_jobs.c.id == self.id)
@@ -136,7 +135,7 @@ class Job:
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncConnection]:
         """The import's one fenced transaction; set `result` inside it: the job succeeds with it."""
-        async with self.runner.database.write(fence=self.fence) as conn:
+        async with self.runner.writer.write(epoch=self.epoch) as conn:
             yield conn
             now = self.runner.clock()
             await conn.execute(
@@ -165,10 +164,11 @@ class JobRunner:
     """The import jobs of one node: runs them while it is the master, one at a time."""
 
     def __init__(
-        self, database: Database, fence: Fence, node_id: str, pool: WorkerPool, clock: Callable[[], float] = time.time
+        self, writer: MasterWriter, node_id: str, pool: WorkerPool, clock: Callable[[], float] = time.time
     ) -> None:
-        self.database = database
-        self.fence = fence
+        self.writer = writer  # every write of a job goes through it: a refused one steps the node down
+        self.database = writer.database
+        self.fence = writer.fence
         self.node_id = node_id
         self.pool = pool
         self.clock = clock
@@ -192,11 +192,11 @@ class JobRunner:
         try:
             try:
                 _scope, epoch = self.fence()
-            except NotMasterError:
+            except LeaseNotHeldError:
                 raise ServiceUnavailable("this node stopped being the master; try again") from None
             now = self.clock()
             async with self._orphan_lock:
-                async with self.database.write(fence=self.fence) as conn:
+                async with self.writer.write() as conn:
                     await self._fail_orphans(conn, now)
                     made = await conn.execute(
                         import_jobs.insert().values(
@@ -228,7 +228,7 @@ class JobRunner:
                     pass
         except ImportRefused as exc:
             await self._finish_failed(job, str(exc))
-        except (Interrupted, NotMasterError, StaleEpochError) as exc:
+        except (Interrupted, LeaseNotHeldError, StaleEpochError) as exc:
             log.warning("import interrupted", extra={"job": job.id, "reason": str(exc)})
             await self._finish_failed(job, f"interrupted: {exc}")
         except asyncio.CancelledError:
@@ -242,7 +242,7 @@ class JobRunner:
 
     async def _set(self, job: Job, *, as_master: bool = False, **values: Any) -> None:
         """Update the job's row: within its own epoch, or (`as_master`) as whichever epoch is current."""
-        async with self.database.write(fence=self.fence if as_master else job.fence) as conn:
+        async with self.writer.write(epoch=None if as_master else job.epoch) as conn:
             await conn.execute(
                 update(import_jobs).where(import_jobs.c.id == job.id).values(**values, updated_at=self.clock())
             )
@@ -252,7 +252,7 @@ class JobRunner:
         if this node is no master any more, the next master will."""
         now = self.clock()
         errors = sorted(job.errors, key=lambda e: (e["line"], e["field"]))
-        with contextlib.suppress(Interrupted, NotMasterError, StaleEpochError):
+        with contextlib.suppress(Interrupted, LeaseNotHeldError, StaleEpochError):
             await self._set(
                 job,
                 as_master=True,
@@ -290,7 +290,7 @@ class JobRunner:
                 unfinished.discard(self._active.id)
             if not unfinished:
                 return 0
-            async with self.database.write(fence=self.fence) as conn:
+            async with self.writer.write() as conn:
                 swept = await self._fail_orphans(conn, self.clock())
         log.warning("marked interrupted import jobs as failed", extra={"jobs": swept})
         return swept
@@ -299,7 +299,7 @@ class JobRunner:
         while not self._stopped:
             try:
                 await self.sweep()
-            except (NotMasterError, StaleEpochError):
+            except (LeaseNotHeldError, StaleEpochError):
                 pass  # the master sweeps
             except Exception:
                 log.exception("the import job sweep failed; trying again")
@@ -327,7 +327,7 @@ class JobRunner:
 
 
 async def start_jobs(ctx: NodeContext, stack: AsyncExitStack) -> JobRunner:
-    runner = JobRunner(ctx.database, ctx.cluster.master.fence, ctx.node.id, WorkerPool())
+    runner = JobRunner(ctx.writer, ctx.node.id, WorkerPool())
     stack.push_async_callback(runner.close)
     run_in_background(stack, runner.run(), runner.stop)
     return runner

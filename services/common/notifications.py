@@ -36,9 +36,8 @@ async def start_outbox(ctx: NodeContext, stack: AsyncExitStack) -> Outbox:
         return Contact(user["full_name"] or user["username"], user["email"], user["phone"])
 
     sender = Outbox(
-        ctx.database,
+        ctx.writer,
         lambda: ctx.cluster.settings().notifications,
-        ctx.cluster.master.fence,
         contact_of,
         WebhookSms(client),
     )

@@ -22,10 +22,10 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cluster.master import NotMasterError
+from cluster.errors import LeaseNotHeldError
+from cluster.master_writer import MasterWriter
 from cluster.settings import NotificationSettings
 from services.common.senders import Contact, SmsProvider, send_email
-from storage.database import Database
 from storage.errors import StaleEpochError
 from storage.schemas.core import outbox
 
@@ -68,16 +68,15 @@ async def notify_many(conn: AsyncConnection, messages: Sequence[tuple[int, str, 
 class Outbox:
     def __init__(
         self,
-        database: Database,
+        writer: MasterWriter,
         settings: Callable[[], NotificationSettings],
-        fence: Callable[[], tuple[str, int]],
         contact_of: ContactOf,
         sms: SmsProvider,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._database = database
+        self._writer = writer  # a refused write steps the node down
+        self._database = writer.database
         self._settings = settings
-        self._fence = fence
         self._contact_of = contact_of
         self._sms = sms
         self._clock = clock
@@ -97,7 +96,7 @@ class Outbox:
             try:
                 while not self._stopped and await self.deliver_due():
                     pass
-            except (NotMasterError, StaleEpochError):
+            except (LeaseNotHeldError, StaleEpochError):
                 pass  # another node sends
             except Exception:
                 log.exception("notification delivery stopped; trying again")
@@ -109,7 +108,7 @@ class Outbox:
 
     async def deliver_due(self) -> int:
         """Try every message due now (up to a batch); return how many were tried."""
-        self._fence()  # only the master sends
+        self._writer.fence()  # only the master sends
         async with self._database.read() as conn:
             due = (
                 await conn.execute(
@@ -124,7 +123,7 @@ class Outbox:
             return await self._log_only(due)
         results = [(row.id, await self._attempt(row, settings)) for row in due]
         if results:  # one transaction for the whole batch, not one per message
-            async with self._database.write(fence=self._fence) as conn:
+            async with self._writer.write() as conn:
                 for row_id, changes in results:
                     await conn.execute(update(outbox).where(outbox.c.id == row_id).values(**changes))
         return len(due)
@@ -136,7 +135,7 @@ class Outbox:
                 "notification recorded (no email or SMS configured)",
                 extra={"user_id": row.user_id, "kind": row.kind, "subject": row.subject},
             )
-        async with self._database.write(fence=self._fence) as conn:
+        async with self._writer.write() as conn:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id.in_([row.id for row in due]))

@@ -17,7 +17,7 @@ _MAX_DIGITS = 18  # below 2**63: every database integer column takes it
 
 
 @dataclass(frozen=True)
-class Page:
+class PageRequest:
     number: int
     size: int
 
@@ -52,14 +52,14 @@ def number_param(request: Request, name: str) -> int | None:
     return value
 
 
-async def rows_page(conn: AsyncConnection, query: Select[Any], order: Any, page: Page) -> dict[str, Any]:
+async def rows_page(conn: AsyncConnection, query: Select[Any], order: Any, page: PageRequest) -> dict[str, Any]:
     """One page of `query`'s rows (as objects) in `order`, with the total."""
     total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     rows = await conn.execute(query.order_by(order).limit(page.size).offset(page.offset))
     return page.body([dict(r._mapping) for r in rows], total)
 
 
-def page_of(request: Request) -> Page:
+def page_of(request: Request) -> PageRequest:
     errors = []
     values = {}
     for name, default, top in (("page", 1, 1_000_000), ("page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)):
@@ -69,4 +69,4 @@ def page_of(request: Request) -> Page:
         values[name] = value
     if errors:
         raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
-    return Page(values["page"], values["page_size"])
+    return PageRequest(values["page"], values["page_size"])

@@ -13,7 +13,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from storage.errors import StorageError, StorageFullError
+from cluster.errors import ClusterError, LeaseNotHeldError, MasterUnknownError
+from storage.errors import StaleEpochError, StorageError, StorageFullError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "/problems/"
@@ -98,6 +99,26 @@ class ServiceUnavailable(ProblemError):
     status, slug, title = 503, "unavailable", "Service unavailable"
 
 
+class MasterUnavailable(ServiceUnavailable):
+    slug, title = "no-master", "No master for this service right now"
+
+
+class WriteFenced(ServiceUnavailable):
+    slug, title = "fenced", "This node is no longer the master"
+
+
+def cluster_problem(exc: ClusterError) -> ProblemError:
+    """The 503 (with Retry-After) for a cluster error that reached a handler: an election
+    or a lease that lapsed is a moment to wait out, never a 500. (A call to another
+    service's master maps its own `MasterUnknownError` to `dependency-unavailable`.)"""
+    retry = {"Retry-After": "1"}
+    if isinstance(exc, LeaseNotHeldError):  # the lease lapsed between the check and the write
+        return MasterUnavailable("this node's master lease lapsed; retry", headers=retry)
+    if isinstance(exc, MasterUnknownError):
+        return MasterUnavailable(str(exc), headers=retry)
+    return ServiceUnavailable(str(exc), headers=retry)
+
+
 class RedisUnavailable(ServiceUnavailable):
     slug, title = "redis-unavailable", "Redis cannot serve this request right now"
 
@@ -175,6 +196,11 @@ async def _on_redis_error(request: Request, exc: Exception) -> Response:
     return await _on_problem(request, problem)
 
 
+async def _on_cluster_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ClusterError)
+    return await _on_problem(request, cluster_problem(exc))
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     # The traceback goes to the log (uvicorn logs the re-raised exception); never to the client.
     request_id = getattr(request.state, "request_id", "")
@@ -190,7 +216,9 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 
 async def _on_storage(request: Request, exc: Exception) -> Response:
     # A database that is busy, unreachable or full is an outage to retry, never a 500.
-    # (StaleEpochError is turned into 503 /problems/fenced by on_master, which steps down.)
+    if isinstance(exc, StaleEpochError):  # (and LeaseEndedError) the writer has stepped down
+        fenced = WriteFenced("a newer master has written; retry", headers={"Retry-After": "1"})
+        return await _on_problem(request, fenced)
     if isinstance(exc, StorageFullError):
         return problem_response(507, "insufficient-storage", "The database's disk is full", str(exc), request)
     headers = {"Retry-After": "1"}
@@ -202,6 +230,7 @@ async def _on_storage(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     ProblemError: _on_problem,
     StorageError: _on_storage,
+    ClusterError: _on_cluster_error,
     HTTPException: _on_http_exception,
     RedisError: _on_redis_error,
     Exception: _on_unexpected,

@@ -18,12 +18,13 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import and_, bindparam, case, delete, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cluster.settings import Action
 from services.common.outbox import notify_many
 from services.course_data.audit import audit_row, outcome_of
 from services.course_data.catalogue import waitlist_lengths
@@ -40,7 +41,6 @@ from services.course_data.rules import (
 from storage.dialects import among
 from storage.schemas.course_data import courses, enrollments, ledger_audit, permits, queue_decisions, waitlist
 
-Action = Literal["enroll", "drop", "swap"]
 log = logging.getLogger("course_selection.ledger")
 
 

@@ -24,8 +24,8 @@ from services.course_data.rules import (
     Decision,
     Meeting,
     Permit,
+    RegistrationWindow,
     StudentFacts,
-    Window,
     decide_drop,
     decide_enroll,
     eligibility,
@@ -125,12 +125,14 @@ class Ledger:
         all_windows = (await conn.execute(select(windows))).all()
         general = [w for w in all_windows if w.cohort is None]
 
-        by_cohort: dict[int | None, tuple[Window, ...]] = {}
+        by_cohort: dict[int | None, tuple[RegistrationWindow, ...]] = {}
 
-        def applicable(cohort: int | None) -> tuple[Window, ...]:
+        def applicable(cohort: int | None) -> tuple[RegistrationWindow, ...]:
             if cohort not in by_cohort:  # (a batch has thousands of students and a few cohorts)
                 mine = [w for w in all_windows if cohort is not None and w.cohort == cohort]
-                by_cohort[cohort] = tuple(Window(w.opens_at, w.closes_at, w.drop_deadline) for w in (mine or general))
+                by_cohort[cohort] = tuple(
+                    RegistrationWindow(w.opens_at, w.closes_at, w.drop_deadline) for w in (mine or general)
+                )
             return by_cohort[cohort]
 
         return {

@@ -21,12 +21,12 @@ from cachetools import TTLCache
 
 
 @dataclass(frozen=True)
-class Page:
+class CachedPage:
     body: bytes
     etag: str
 
     @classmethod
-    def of(cls, answer: dict[str, Any] | list[Any]) -> Page:
+    def of(cls, answer: dict[str, Any] | list[Any]) -> CachedPage:
         body = json.dumps(answer, separators=(",", ":"), sort_keys=True).encode()
         return cls(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
@@ -36,13 +36,13 @@ class PageCache:
         self._seconds = seconds
         self._max_entries = max_entries
         self._ttl = seconds()
-        self._entries: TTLCache[Hashable, asyncio.Future[Page]] = TTLCache(max_entries, self._ttl or 1)
+        self._entries: TTLCache[Hashable, asyncio.Future[CachedPage]] = TTLCache(max_entries, self._ttl or 1)
 
     def clear(self) -> None:
         # A computation already running keeps its callers, but is no longer found by new ones.
         self._entries = TTLCache(self._max_entries, self._ttl or 1)
 
-    async def get(self, key: Hashable, compute: Callable[[], Awaitable[Page]]) -> Page:
+    async def get(self, key: Hashable, compute: Callable[[], Awaitable[CachedPage]]) -> CachedPage:
         ttl = self._seconds()
         if ttl != self._ttl:  # the setting changed: start over with the new lifetime
             self._ttl = ttl
@@ -58,6 +58,8 @@ class PageCache:
         return await asyncio.shield(found)
 
 
-def _forget_failure(entries: TTLCache[Hashable, asyncio.Future[Page]], key: Hashable, f: asyncio.Future[Page]) -> None:
+def _forget_failure(
+    entries: TTLCache[Hashable, asyncio.Future[CachedPage]], key: Hashable, f: asyncio.Future[CachedPage]
+) -> None:
     if (f.cancelled() or f.exception() is not None) and entries.get(key) is f:
         del entries[key]

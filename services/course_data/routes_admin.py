@@ -59,7 +59,7 @@ async def put_windows(request: Request) -> Response:
     actor = await authenticate(request, *ADMINS)
     body = await read_json(request, WindowsIn)
     ctx = context_of(request)
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         await conn.execute(delete(windows))
         for window in body.windows:
             await conn.execute(windows.insert().values(**window.model_dump()))
@@ -105,7 +105,7 @@ async def add_hold(request: Request) -> Response:
     actor = await authenticate(request, *ADMINS)
     body = await read_json(request, HoldIn)
     ctx = context_of(request)
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         result = await conn.execute(
             holds.insert().values(**body.model_dump(), created_by=actor.username, created_at=time.time())
         )
@@ -127,7 +127,7 @@ async def remove_hold(request: Request) -> Response:
     """
     actor = await authenticate(request, *ADMINS)
     ctx = context_of(request)
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         hold = (await conn.execute(select(holds).where(holds.c.id == request.path_params["id"]))).first()
         if hold is None:
             raise NotFound(f"no hold {request.path_params['id']}")

@@ -89,7 +89,7 @@ async def add_completed(request: Request) -> Response:
         )
     student_id = request.path_params["id"]
     ctx = context_of(request)
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         await _record(conn, {(student_id, code) for code in body.course_codes})
         await record(
             conn,
@@ -117,7 +117,7 @@ async def remove_completed(request: Request) -> Response:
     """
     actor = await authenticate(request, *ADMINS)
     ctx = context_of(request)
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         await record(
             conn,
             actor.username,

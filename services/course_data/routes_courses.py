@@ -23,13 +23,13 @@ from services.course_data.audit import record
 from services.course_data.catalogue import courses_json, search_page
 from services.course_data.course_csv import run_course_import
 from services.course_data.models import CourseIn, CoursePatch, MeetingIn, minutes
-from services.course_data.page_cache import Page
+from services.course_data.page_cache import CachedPage
 from services.course_data.rules import Meeting
 from services.course_data.state import course_data_of, ledger_of
 from storage.schemas.course_data import courses, enrollments, meetings, prerequisites
 
 
-def _answer(request: Request, page: Page) -> Response:
+def _answer(request: Request, page: CachedPage) -> Response:
     if page.etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers={"ETag": page.etag})
     return Response(page.body, media_type="application/json", headers={"ETag": page.etag, "Cache-Control": "no-cache"})
@@ -58,9 +58,9 @@ async def list_courses(request: Request) -> Response:
     """
     await authenticate(request)
 
-    async def compute() -> Page:
+    async def compute() -> CachedPage:
         async with context_of(request).database.read() as conn:
-            return Page.of(await search_page(conn, request))
+            return CachedPage.of(await search_page(conn, request))
 
     key = ("search", tuple(sorted(request.query_params.multi_items())))
     return _answer(request, await course_data_of(request).pages.get(key, compute))
@@ -87,9 +87,9 @@ async def get_course(request: Request) -> Response:
     await authenticate(request)
     course_id = request.path_params["id"]
 
-    async def compute() -> Page:
+    async def compute() -> CachedPage:
         async with context_of(request).database.read() as conn:
-            return Page.of(await course_by_id(conn, course_id))
+            return CachedPage.of(await course_by_id(conn, course_id))
 
     return _answer(request, await course_data_of(request).pages.get(("course", course_id), compute))
 
@@ -135,7 +135,7 @@ async def insert_course(request: Request, body: CourseIn, actor: str, teacher_id
     if teacher_id is not None:
         values["teacher_id"] = teacher_id
     try:
-        async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+        async with ctx.master_write() as conn:
             result = await conn.execute(courses.insert().values(**values, taken=0, updated_at=time.time()))
             course_id = int(result.inserted_primary_key[0])  # type: ignore[index]
             await _set_details(conn, course_id, body.meetings, body.prerequisites)
@@ -219,7 +219,7 @@ async def apply_course_patch(
     """Change a course (only one `teacher_id` teaches, when given: checked in the same transaction)."""
     ctx = context_of(request)
     changes = body.model_dump(exclude_unset=True, exclude={"meetings", "prerequisites"})
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         current = await course_by_id(conn, course_id)
         if teacher_id is not None and current["teacher_id"] != teacher_id:
             raise NotFound(f"you teach no course {course_id}")
@@ -254,7 +254,7 @@ async def delete_course(request: Request) -> Response:
     """
     actor = await authenticate(request, *ADMINS)
     ctx = context_of(request)
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         course = await course_by_id(conn, request.path_params["id"])
         if course["taken"]:
             raise Conflict(f"{course['taken']} student(s) are enrolled: remove them first")

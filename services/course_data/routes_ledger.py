@@ -46,7 +46,7 @@ async def decide(request: Request) -> Response:
     body = await read_json(request, LedgerRequest)
     ctx, ledger = context_of(request), ledger_of(request)
     now = time.time()
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         if body.action == "enroll":
             decision = await ledger.enroll(conn, body.student_id, body.cohort, body.course_id, body.actor, now)
         elif body.action == "drop":
@@ -98,7 +98,7 @@ async def decide_many(request: Request) -> Response:
         for r in body.requests
     ]
     touched = {r.course_id for r in batch} | {r.drop_course_id for r in batch if r.drop_course_id}
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         decided = await decide_batch(conn, ledger_of(request), batch, time.time())
         courses = await full_courses(conn, ledger_of(request), touched)
     return JSONResponse(

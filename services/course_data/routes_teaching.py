@@ -141,7 +141,7 @@ async def remove_student(request: Request) -> Response:
     student_id = int(request.path_params["student_id"])
     body = await read_json(request, Removal)
     ctx = context_of(request)
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         await _own_course(conn, teacher_id, course_id)
         actor = f"teacher:{teacher_id}"
         if not await ledger_of(request).remove(conn, student_id, course_id, actor, body.reason, time.time()):
@@ -166,7 +166,7 @@ async def grant_permit(request: Request) -> Response:
     teacher_id, course_id = _ids(request)
     body = await read_json(request, PermitIn)
     ctx = context_of(request)
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         await _own_course(conn, teacher_id, course_id)
         await conn.execute(
             delete(permits).where(permits.c.course_id == course_id, permits.c.student_id == body.student_id)

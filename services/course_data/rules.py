@@ -46,7 +46,7 @@ class CourseFacts:
 
 
 @dataclass(frozen=True)
-class Window:
+class RegistrationWindow:
     opens_at: float
     closes_at: float
     drop_deadline: float
@@ -65,7 +65,7 @@ class StudentFacts:
     waitlisted: frozenset[int] = frozenset()  # course ids
     completed: frozenset[str] = frozenset()  # course codes
     holds: tuple[str, ...] = ()  # reasons
-    windows: tuple[Window, ...] = ()  # those that apply to the student's cohort
+    windows: tuple[RegistrationWindow, ...] = ()  # those that apply to the student's cohort
 
 
 @dataclass(frozen=True)

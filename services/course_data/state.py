@@ -19,8 +19,7 @@ class CourseData:
 
 
 def course_data_of(request: Request) -> CourseData:
-    state: CourseData = context_of(request).service
-    return state
+    return context_of(request).state(CourseData)
 
 
 def ledger_of(request: Request) -> Ledger:

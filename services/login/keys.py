@@ -17,6 +17,8 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +28,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc.jwk import OKPKey
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
-from storage.fencing import Fence
 from storage.schemas.login import signing_keys
 
 log = logging.getLogger("course_selection.login")
@@ -130,11 +132,11 @@ class SigningKeys:
         active = [k for k in self._keys if k.retired_at is None] or self._keys
         return active[-1]
 
-    async def rotate(self, fence: Fence) -> str:
+    async def rotate(self, master_write: Callable[[], AbstractAsyncContextManager[AsyncConnection]]) -> str:
         """Sign with a new key from now on; the old ones stay published until their tokens expire."""
         kid, key = _new_key()
         now = time.time()
-        async with self.database.write(fence=fence) as conn:
+        async with master_write() as conn:
             await conn.execute(update(signing_keys).where(signing_keys.c.retired_at.is_(None)).values(retired_at=now))
             await conn.execute(
                 signing_keys.insert().values(kid=kid, private_jwk=self.seal.seal(kid, key), created_at=now)

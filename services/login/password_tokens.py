@@ -114,7 +114,7 @@ async def set_password(request: Request) -> Response:
             "new_password: " + "; ".join(problems), errors=[{"field": "new_password", "message": p} for p in problems]
         )
     hashed = await hash_password(body.new_password, policy.bcrypt_rounds)
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         used = await conn.execute(
             update(password_tokens)
             .where(password_tokens.c.token_hash == token_hash(body.token), password_tokens.c.used_at.is_(None))

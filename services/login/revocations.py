@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cluster.master import NotMasterError
+from cluster.errors import LeaseNotHeldError
 from storage.database import Database
 from storage.schemas.login import session_revocations
 
@@ -91,7 +91,7 @@ class Revocations(Collector):
     async def deliver_due(self) -> int:
         """Propose every pending revocation (up to a batch) if this node is the master; how many."""
         if not self._is_master():
-            raise NotMasterError("only the login master delivers revocations")
+            raise LeaseNotHeldError("only the login master delivers revocations")
         async with self._database.read() as conn:
             rows = (
                 await conn.execute(
@@ -155,7 +155,7 @@ class Revocations(Collector):
                 if self._failing:
                     log.info("pending revocations delivered")
                 self._failing = False
-            except NotMasterError:
+            except LeaseNotHeldError:
                 pass
             except Exception as exc:
                 if not self._failing:

@@ -123,7 +123,7 @@ async def login(request: Request) -> Response:
         if otp_step is None:
             raise InvalidOtp("the one-time code is wrong or was already used")
     await state.throttle.succeeded(attempt, now)
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         values: dict[str, object] = {"last_login_at": now}
         if otp_step is not None:
             values["totp_last_step"] = otp_step
@@ -150,7 +150,7 @@ async def refresh(request: Request) -> Response:
     ctx, state = context_of(request), login_of(request)
     body = await read_json(request, RefreshRequest)
     now = time.time()
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         rotation = await state.issuer.rotate(conn, body.refresh_token, now)
         ended: list[str] = []
         if rotation.reused and rotation.session is not None:
@@ -183,7 +183,7 @@ async def logout(request: Request) -> Response:
     """
     ctx, state = context_of(request), login_of(request)
     me = await authenticate(request, allow_restricted=True)
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         ended = await state.issuer.end(conn, [me.session_id], "logout", time.time())
         await audit(conn, me.username, "logout", me.username, session=me.session_id)
     await state.issuer.revoke_everywhere(ended)
@@ -237,7 +237,7 @@ async def change_password(request: Request) -> Response:
         )
     hashed = await hash_password(body.new_password, policy.bcrypt_rounds)
     now = time.time()
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         await conn.execute(
             update(users)
             .where(users.c.id == user.id)
@@ -278,7 +278,7 @@ async def otp_setup(request: Request) -> Response:
         raise Conflict("two-factor authentication is already on; turn it off first")
     await reauthenticate(request, user, body.password)
     secret = pyotp.random_base32()
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         changed = await conn.execute(
             update(users)
             .where(users.c.id == user.id, users.c.totp_enabled.is_(False))
@@ -316,7 +316,7 @@ async def otp_confirm(request: Request) -> Response:
         raise Conflict("no two-factor setup in progress: POST /auth/otp/setup first")
     await reauthenticate(request, user, body.password)
     now = login_of(request).clock()
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         user = await user_by_id(conn, principal.user_id)
         if user.totp_enabled or not user.totp_secret:
             raise Conflict("no two-factor setup in progress: POST /auth/otp/setup first")
@@ -352,7 +352,7 @@ async def otp_disable(request: Request) -> Response:
     if not user.totp_enabled:
         raise Conflict("two-factor authentication is not on")
     await reauthenticate(request, user, body.password, body.code)
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         await conn.execute(
             update(users).where(users.c.id == user.id).values(totp_enabled=False, totp_secret=None, totp_last_step=None)
         )
@@ -385,8 +385,8 @@ async def rotate_keys(request: Request) -> Response:
     """
     ctx = context_of(request)
     principal = await authenticate(request, "super_admin")
-    kid = await login_of(request).keys.rotate(ctx.cluster.master.fence)
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    kid = await login_of(request).keys.rotate(ctx.master_write)
+    async with ctx.master_write() as conn:
         await audit(conn, principal.username, "key-rotation", kid)
     return JSONResponse({"kid": kid})
 

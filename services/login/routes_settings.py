@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cluster.raft import RaftError
+from cluster.errors import RaftError
 from cluster.settings import MASK, SECRET_KEYS, Settings, masked, masked_patch, merge_patch
 from services.common.auth import ADMINS, authenticate
 from services.common.body import read_json

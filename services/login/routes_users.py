@@ -118,7 +118,7 @@ async def create_user(request: Request) -> Response:
         _password_problems(request, body.password, body.username)
     hashed = await hash_password(body.password or temporary or "", ctx.cluster.settings().security.bcrypt_rounds)
     try:
-        async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+        async with ctx.master_write() as conn:
             result = await conn.execute(users.insert().values(**new_user_values(body, hashed, time.time())))
             created = await user_by_id(conn, result.inserted_primary_key[0])  # type: ignore[index]
             await audit(conn, actor.username, "user-create", body.username, role=body.role)
@@ -189,7 +189,7 @@ async def update_user(request: Request) -> Response:
     now = time.time()
     ended: list[str] = []
     try:
-        async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+        async with ctx.master_write() as conn:
             user = await user_by_id(conn, request.path_params["id"])
             check_manages(actor, user.role)
             if "role" in changes:
@@ -256,7 +256,7 @@ async def delete_user(request: Request) -> Response:
             waitlisted=places["waitlisted"],
         )
     now = time.time()
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         user = await user_by_id(conn, request.path_params["id"])
         check_manages(actor, user.role)
         ended = await state.issuer.end(conn, await state.issuer.sessions_of(conn, user.id), "deleted", now)
@@ -313,7 +313,7 @@ async def reset_password(request: Request) -> Response:
     temporary = temporary_password()
     hashed = await hash_password(temporary, ctx.cluster.settings().security.bcrypt_rounds)
     now = time.time()
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         user = await user_by_id(conn, user_id)
         check_manages(actor, user.role)
         await conn.execute(
@@ -349,7 +349,7 @@ async def revoke_sessions(request: Request) -> Response:
     """
     ctx, state = context_of(request), login_of(request)
     actor, user_id = await _admin_action(request)
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         user = await user_by_id(conn, user_id)
         check_manages(actor, user.role)
         ended = await state.issuer.end(conn, await state.issuer.sessions_of(conn, user_id), "revoked", time.time())
@@ -370,7 +370,7 @@ async def unlock(request: Request) -> Response:
     """
     ctx = context_of(request)
     actor, user_id = await _admin_action(request)
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         user = await user_by_id(conn, user_id)
         check_manages(actor, user.role)
         await audit(conn, actor.username, "unlock", user.username)
@@ -394,7 +394,7 @@ async def reset_otp(request: Request) -> Response:
     ctx, state = context_of(request), login_of(request)
     actor, user_id = await _admin_action(request)
     now = time.time()
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         user = await user_by_id(conn, user_id)
         check_manages(actor, user.role)
         await conn.execute(

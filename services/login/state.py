@@ -40,8 +40,7 @@ class LoginState:
 
 
 def login_of(request: Request) -> LoginState:
-    state: LoginState = context_of(request).service
-    return state
+    return context_of(request).state(LoginState)
 
 
 async def ensure_default_accounts(database: Database, rounds: int) -> list[str]:
@@ -88,7 +87,6 @@ async def start_login(ctx: NodeContext, stack: AsyncExitStack) -> LoginState:
 
 def local_jwks(ctx: NodeContext) -> JwksSource:
     async def fetch() -> dict[str, object]:
-        state: LoginState = ctx.service
-        return await state.keys.jwks(MAX_ACCESS_SECONDS)
+        return await ctx.state(LoginState).keys.jwks(MAX_ACCESS_SECONDS)
 
     return fetch

@@ -25,7 +25,7 @@ from services.queue.store import Admission, Admitted, QueueStore, Refused, Stall
 from services.queue.windows import WindowCache
 
 ACTIONS = ("enroll", "drop", "swap")
-Answer = Admitted | Refused | Stalled | TooManyOpen
+AdmissionOutcome = Admitted | Refused | Stalled | TooManyOpen
 KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:")
 
 
@@ -89,7 +89,7 @@ class Admitter:
         self.windows = windows
         self._settings = settings
         self._limiter = StudentRateLimit()
-        self._waiting: list[tuple[Admission, asyncio.Future[Answer]]] = []
+        self._waiting: list[tuple[Admission, asyncio.Future[AdmissionOutcome]]] = []
         self._flushing = False
         # Request ids: a random prefix per process and a counter. Only their owner can read a
         # request (anyone else gets 404), so they need to be unique, not secret.
@@ -133,7 +133,7 @@ class Admitter:
         return answer
 
     async def _submit(self, admission: Admission) -> Admitted | Refused | Stalled | TooManyOpen:
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[AdmissionOutcome] = asyncio.get_running_loop().create_future()
         self._waiting.append((admission, future))
         if not self._flushing:
             self._flushing = True

@@ -135,7 +135,7 @@ async def submit(ctx: NodeContext, headers: Headers, body: bytes) -> Answer:
     """
     me = await principal_of(ctx.verifier, headers.get(b"authorization", b"").decode("latin-1"), "student")
     key = check_key(headers.get(b"idempotency-key", b"").decode("latin-1"))
-    admitted = await _admit(ctx.service, me.user_id, me.cohort, me.username, key, parse_json(body))
+    admitted = await _admit(ctx.state(QueueNode), me.user_id, me.cohort, me.username, key, parse_json(body))
     if isinstance(admitted, Refused):
         raise RefusedAtOnce(admitted)
     return 202, _admitted(admitted), {"Location": f"/queue/requests/{admitted.request_id}"}

@@ -8,6 +8,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from cluster.errors import InternalCallRefusedError
 from services.common.background import run_in_background
 from services.common.context import NodeContext, context_of
 from services.queue.admission import Admitter
@@ -32,8 +33,7 @@ class QueueNode:
 
 
 def queue_of(request: Request) -> QueueNode:
-    node: QueueNode = context_of(request).service
-    return node
+    return context_of(request).state(QueueNode)
 
 
 async def start_queue(ctx: NodeContext, stack: AsyncExitStack) -> QueueNode:
@@ -52,7 +52,7 @@ async def start_queue(ctx: NodeContext, stack: AsyncExitStack) -> QueueNode:
             "course_data", "POST", "/internal/ledger/batch", json=batch, timeout=LEDGER_CALL_SECONDS
         )
         if answer.status_code != 200:
-            raise RuntimeError(f"the ledger answered {answer.status_code}: {answer.text[:200]}")
+            raise InternalCallRefusedError("the ledger", answer.status_code, answer.text)
         return answer.content
 
     settings = lambda: ctx.cluster.settings().queue  # noqa: E731

@@ -19,7 +19,7 @@ Fetch = Callable[[], Awaitable[list[dict[str, Any]]]]
 
 
 @dataclass(frozen=True)
-class Window:
+class CohortWindow:
     cohort: int | None
     opens_at: float
     closes_at: float
@@ -31,20 +31,22 @@ class WindowCache:
         self._fetch = fetch
         self._seconds = seconds
         self._clock = clock
-        self._windows: list[Window] | None = None
+        self._windows: list[CohortWindow] | None = None
         self._fetched_at = -1e9
 
-    async def _current(self) -> list[Window] | None:
+    async def _current(self) -> list[CohortWindow] | None:
         if self._clock() - self._fetched_at > self._seconds:
             self._fetched_at = self._clock()  # one fetch per period, even when it fails
             try:
                 rows = await self._fetch()
-                self._windows = [Window(r["cohort"], r["opens_at"], r["closes_at"], r["drop_deadline"]) for r in rows]
+                self._windows = [
+                    CohortWindow(r["cohort"], r["opens_at"], r["closes_at"], r["drop_deadline"]) for r in rows
+                ]
             except Exception as exc:
                 log.warning("registration windows unavailable; using the last known", extra={"error": repr(exc)})
         return self._windows
 
-    async def applicable(self, cohort: int | None) -> list[Window] | None:
+    async def applicable(self, cohort: int | None) -> list[CohortWindow] | None:
         """The windows of the student's cohort if it has any, else those for everyone (None: unknown)."""
         windows = await self._current()
         if windows is None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from cluster.agent import BACKLOG_LIMIT, Outbox
+from cluster.agent import BACKLOG_LIMIT, AppMessages
 from cluster.agent_channel import Channel
 from cluster.agent_metrics import LeaseCollector, RenewalStats
 from cluster.agent_raft import ReplicatedState, TruncationNotice
@@ -210,7 +210,7 @@ def test_a_backlog_past_its_limit_becomes_one_snapshot() -> None:
     mine, theirs = socket.socketpair()
     channel = Channel(mine)
     try:
-        outbox = Outbox(channel, state.snapshot_message)
+        outbox = AppMessages(channel, state.snapshot_message)
         for i in range(BACKLOG_LIMIT + 5):
             outbox.put(("apply", i + 1, "heartbeat", ("n1", 1.0)))
         assert outbox.backlog() == 6

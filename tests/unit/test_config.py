@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster.config import SERVICES, ConfigError, load_config, parse_config
+from cluster.config import SERVICES, load_config, parse_config
+from cluster.errors import ConfigError
 from tests.support import ROOT
 
 GOOD = """

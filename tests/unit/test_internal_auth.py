@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from cluster.internal_auth import InternalTokens, InvalidInternalToken
+from cluster.errors import InvalidInternalTokenError
+from cluster.internal_auth import InternalTokens
 
 
 class Clock:
@@ -39,13 +40,13 @@ def test_expired_tokens_are_refused_even_from_the_cache() -> None:
     token = tokens.mint()
     tokens.verify(token)
     clock.now += 61
-    with pytest.raises(InvalidInternalToken):
+    with pytest.raises(InvalidInternalTokenError):
         tokens.verify(token)
 
 
 def test_another_clusters_secret_is_refused() -> None:
     token = InternalTokens("x" * 43, "a").mint()
-    with pytest.raises(InvalidInternalToken):
+    with pytest.raises(InvalidInternalTokenError):
         InternalTokens("y" * 43, "b").verify(token)
 
 
@@ -62,7 +63,7 @@ def _b64(data: dict[str, object]) -> str:
     ],
 )
 def test_garbage_and_unsigned_tokens_are_refused(token: str) -> None:
-    with pytest.raises(InvalidInternalToken):
+    with pytest.raises(InvalidInternalTokenError):
         InternalTokens("s" * 43, "a").verify(token)
 
 
@@ -71,5 +72,5 @@ def test_wrong_audience_is_refused() -> None:
 
     tokens = InternalTokens("s" * 43, "a")
     forged = jwt.encode({"alg": "HS256"}, {"iss": "a", "aud": "users", "exp": 4_000_000_000}, tokens._key)
-    with pytest.raises(InvalidInternalToken):
+    with pytest.raises(InvalidInternalTokenError):
         tokens.verify(forged)

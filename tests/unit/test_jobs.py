@@ -12,12 +12,14 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from cluster.master import NotMasterError
+from cluster.errors import LeaseNotHeldError
+from cluster.master_writer import STEP_DOWN_REASON, MasterWriter
 from services.common.auth import Principal
 from services.common.jobs import MAX_LISTED_ERRORS, Job, JobRunner
 from services.common.jobs_pool import WorkerPool
 from services.common.problems import Conflict
 from storage.database import Database
+from storage.errors import StaleEpochError
 from storage.migrations import migrate
 from storage.schemas.core import MIGRATIONS, import_jobs, write_checks
 
@@ -29,11 +31,15 @@ class Master:
 
     def __init__(self) -> None:
         self.epoch: int | None = 1
+        self.step_downs: list[str] = []
 
     def fence(self) -> tuple[str, int]:
         if self.epoch is None:
-            raise NotMasterError("not the master")
+            raise LeaseNotHeldError("not the master")
         return "tests", self.epoch
+
+    def step_down(self, reason: str) -> None:
+        self.step_downs.append(reason)
 
 
 @pytest.fixture
@@ -47,7 +53,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 @pytest.fixture
 async def runner(db: Database) -> AsyncIterator[tuple[JobRunner, Master]]:
     master = Master()
-    made = JobRunner(db, master.fence, "node-1", WorkerPool())
+    made = JobRunner(MasterWriter(db, master), "node-1", WorkerPool())
     yield made, master
     await made.close()
 
@@ -157,6 +163,16 @@ async def test_a_job_stops_when_its_master_epoch_ends_and_writes_nothing(
     assert row.status == "failed"
     assert row.detail.startswith("interrupted")
     assert await written(db) == 0
+    assert master.step_downs == []  # the master of epoch 2 is not deposed by its old job
+
+
+async def test_an_import_refused_by_fencing_steps_the_node_down(runner: tuple[JobRunner, Master], db: Database) -> None:
+    jobs, master = runner
+    async with db.write(fence=("tests", 7)):  # a newer master has written
+        pass
+    with pytest.raises(StaleEpochError):
+        await jobs.submit("tests", ADMIN, lambda job: asyncio.sleep(0))
+    assert master.step_downs == [STEP_DOWN_REASON]
 
 
 async def test_the_next_master_fails_the_jobs_an_earlier_one_left_running(
@@ -178,7 +194,7 @@ async def test_the_next_master_fails_the_jobs_an_earlier_one_left_running(
                 )
             )
     master.epoch = None
-    with pytest.raises(NotMasterError):
+    with pytest.raises(LeaseNotHeldError):
         await jobs.sweep()  # only a master sweeps
     master.epoch = 2
     release = asyncio.Event()
@@ -199,7 +215,7 @@ async def test_the_next_master_fails_the_jobs_an_earlier_one_left_running(
 
 async def test_a_node_that_stops_records_its_running_job_as_interrupted(db: Database) -> None:
     master = Master()
-    jobs = JobRunner(db, master.fence, "node-1", WorkerPool())
+    jobs = JobRunner(MasterWriter(db, master), "node-1", WorkerPool())
 
     async def forever(job: Job) -> None:
         await asyncio.Event().wait()

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from cluster.agent_lease import LeaseKeeper
 from cluster.config import RaftConfig
-from cluster.master import MasterRole, NotMasterError
+from cluster.errors import LeaseNotHeldError, RaftError
+from cluster.master import MasterRole
 from cluster.model import ClusterModel, LeaseResult
-from cluster.raft import RaftError
 from storage.database import Database
 from storage.errors import LeaseEndedError, StaleEpochError
 from storage.migrations import migrate
@@ -106,7 +106,7 @@ async def test_one_master_and_the_others_wait() -> None:
     assert await a.attempt()
     assert not await b.attempt()
     assert a.role.fence() == ("course_data", 1)
-    with pytest.raises(NotMasterError):
+    with pytest.raises(LeaseNotHeldError):
         b.role.fence()
 
 

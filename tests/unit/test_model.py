@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from cluster.errors import SecretSealError
 from cluster.model import ClusterModel, Member
-from cluster.settings import SecretBox, SecretSealError
+from cluster.settings import SecretBox
 
 
 def test_first_grant_then_compare_and_set_refuses_others() -> None:

@@ -11,11 +11,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from cluster.master import NotMasterError
+from cluster.errors import LeaseNotHeldError
+from cluster.master_writer import STEP_DOWN_REASON, MasterWriter
 from cluster.settings import NotificationSettings
 from services.common.outbox import Outbox, notify
 from services.common.senders import Contact, WebhookSms
 from storage.database import Database
+from storage.errors import StaleEpochError
 from storage.migrations import migrate
 from storage.schemas.core import MIGRATIONS, outbox
 from tests.conftest import MailCatcher
@@ -29,6 +31,8 @@ class Harness:
         self.now = 1_000.0
         self.settings = settings
         self.master = True
+        self.epoch = 1
+        self.step_downs: list[str] = []
         self.sms_sent: list[dict[str, Any]] = []
         self.sms_failures = 0
         self.contacts: dict[int, Contact] = {1: ADA, 2: Contact("No Phone", "np@example.edu", None)}
@@ -41,16 +45,22 @@ class Harness:
             self.sms_sent.append({"auth": request.headers.get("authorization"), **json.loads(request.content)})
             return httpx.Response(200)
 
-        def fence() -> tuple[str, int]:
-            if not self.master:
-                raise NotMasterError("not the master")
-            return ("tests", 1)
-
         async def contact_of(user_id: int) -> Contact | None:
             return self.contacts.get(user_id)
 
         self.client = httpx.AsyncClient(transport=httpx.MockTransport(webhook))
-        self.outbox = Outbox(db, lambda: self.settings, fence, contact_of, WebhookSms(self.client), lambda: self.now)
+        self.outbox = Outbox(
+            MasterWriter(db, self), lambda: self.settings, contact_of, WebhookSms(self.client), lambda: self.now
+        )
+
+    def fence(self) -> tuple[str, int]:
+        if not self.master:
+            raise LeaseNotHeldError("not the master")
+        return ("tests", self.epoch)
+
+    def step_down(self, reason: str) -> None:
+        self.step_downs.append(reason)
+        self.master = False
 
     async def queue(self, user_id: int, subject: str = "You are enrolled in CS101") -> None:
         async with self.db.write() as conn:
@@ -129,12 +139,23 @@ async def test_backoff_doubles_then_the_message_is_marked_failed(db: Database) -
     assert "email" in row.last_error
 
 
+async def test_a_delivery_refused_by_fencing_steps_the_node_down(db: Database) -> None:
+    harness = Harness(db, NotificationSettings())
+    await harness.queue(1)
+    async with db.write(fence=("tests", 2)):  # a newer master has written
+        pass
+    with pytest.raises(StaleEpochError):
+        await harness.outbox.deliver_due()
+    assert harness.step_downs == [STEP_DOWN_REASON]
+    assert [r.status for r in await harness.rows()] == ["pending"]  # the next master sends it
+
+
 async def test_unknown_users_missing_addresses_and_non_masters(db: Database, smtp_server: MailCatcher) -> None:
     harness = Harness(db, mail(smtp_server.port, sms_enabled=True, sms_webhook_url="http://sms.invalid/"))
     await harness.queue(99)  # no such user
     await harness.queue(2)  # no phone: the email goes, the SMS cannot
     harness.master = False
-    with pytest.raises(NotMasterError):
+    with pytest.raises(LeaseNotHeldError):
         await harness.outbox.deliver_due()
     assert [r.status for r in await harness.rows()] == ["pending", "pending"]
     harness.master = True

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.course_data.page_cache import Page, PageCache
+from services.course_data.page_cache import CachedPage, PageCache
 
 
 async def test_concurrent_misses_share_one_computation_and_clear_drops_it() -> None:
@@ -14,11 +14,11 @@ async def test_concurrent_misses_share_one_computation_and_clear_drops_it() -> N
     calls = 0
     release = asyncio.Event()
 
-    async def compute() -> Page:
+    async def compute() -> CachedPage:
         nonlocal calls
         calls += 1
         await release.wait()
-        return Page.of({"n": calls})
+        return CachedPage.of({"n": calls})
 
     waiting = [asyncio.ensure_future(cache.get("k", compute)) for _ in range(20)]
     await asyncio.sleep(0)
@@ -29,7 +29,7 @@ async def test_concurrent_misses_share_one_computation_and_clear_drops_it() -> N
     assert (await cache.get("k", compute)).body == b'{"n":1}'  # served from memory
     cache.clear()
     assert (await cache.get("k", compute)).body == b'{"n":2}'
-    assert Page.of({"n": 2}).etag == (await cache.get("k", compute)).etag
+    assert CachedPage.of({"n": 2}).etag == (await cache.get("k", compute)).etag
 
 
 async def test_a_failed_computation_is_not_kept_and_zero_seconds_means_no_cache() -> None:
@@ -37,12 +37,12 @@ async def test_a_failed_computation_is_not_kept_and_zero_seconds_means_no_cache(
     cache = PageCache(lambda: seconds)
     attempts = 0
 
-    async def flaky() -> Page:
+    async def flaky() -> CachedPage:
         nonlocal attempts
         attempts += 1
         if attempts == 1:
             raise RuntimeError("database went away")
-        return Page.of([attempts])
+        return CachedPage.of([attempts])
 
     with pytest.raises(RuntimeError):
         await cache.get("k", flaky)

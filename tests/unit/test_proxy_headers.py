@@ -62,7 +62,7 @@ def test_a_configured_proxy_is_believed_and_no_one_else(tmp_path: Path, trusted:
 
 
 def test_trusted_proxies_must_be_addresses(tmp_path: Path) -> None:
-    from cluster.config import ConfigError
+    from cluster.errors import ConfigError
 
     with pytest.raises(ConfigError, match="trusted_proxies"):
         make_config(tmp_path, services=("login",), CS_HTTP__TRUSTED_PROXIES='["proxy.example"]')

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from cluster.master import NotMasterError
+from cluster.errors import LeaseNotHeldError, RaftError
 from cluster.model import ClusterModel
-from cluster.raft import RaftError
 from services.login.revocations import Revocations
 from storage.database import Database
 from storage.migrations import migrate
@@ -91,7 +90,7 @@ async def test_without_quorum_the_push_does_not_raise_and_the_master_delivers_la
     raft.hanging, raft.failing = True, False
     assert await revocations.push(["s1"]) is False  # a leader that never answers: bounded, not stuck
     assert await pending(db) == ["s1"]
-    with pytest.raises(NotMasterError):
+    with pytest.raises(LeaseNotHeldError):
         await revocations.deliver_due()  # only the master delivers
     master[0] = True
     with pytest.raises(TimeoutError):

@@ -41,7 +41,7 @@ def private_part(key: OKPKey) -> str:
 async def test_new_and_rotated_keys_are_stored_encrypted(database: Database) -> None:
     keys = SigningKeys(database, KeySeal("cluster secret"))
     await keys.load()
-    await keys.rotate(fence=("login", 1))
+    await keys.rotate(lambda: database.write(fence=("login", 1)))
     rows = await stored(database)
     assert len(rows) == 2
     for kid, value in rows.items():
