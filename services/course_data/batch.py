@@ -37,7 +37,7 @@ from services.course_data.rules import (
     full_refusal,
     reject,
 )
-from storage.dialects import among
+from storage.dialects import among, insert_rows
 from storage.schemas.course_data import courses, enrollments, ledger_audit, permits, queue_decisions, waitlist
 
 Action = Literal["enroll", "drop", "swap"]
@@ -183,15 +183,15 @@ async def _enroll_run(conn: AsyncConnection, ledger: Ledger, run: list[Queued], 
         )
     await _take_seats(conn, facts, {cid: c.taken for cid, c in current.items()})
     if seats:
-        await conn.execute(enrollments.insert(), [{**s, "created_at": now} for s in seats])
+        await insert_rows(conn, enrollments, [{**s, "created_at": now} for s in seats])
     if left_waitlist:
         gone = delete(waitlist).where(
             and_(waitlist.c.course_id == bindparam("c"), waitlist.c.student_id == bindparam("s"))
         )
         await conn.execute(gone, left_waitlist)
     if joined_waitlist:
-        await conn.execute(waitlist.insert(), joined_waitlist)
-    await conn.execute(ledger_audit.insert(), audit)
+        await insert_rows(conn, waitlist, joined_waitlist)
+    await insert_rows(conn, ledger_audit, audit)
     return decided
 
 
@@ -247,7 +247,7 @@ async def _record(
         }
         for r in requests
     ]
-    await conn.execute(queue_decisions.insert(), rows)
+    await insert_rows(conn, queue_decisions, rows)
     seqs = {
         row.request_id: row.seq
         for row in await conn.execute(
