@@ -13,18 +13,24 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+from sqlalchemy import text
+
 from ops.localcluster import wait_for
+from storage.database import Database
+
+KINDS = ("sqlite", "postgresql", "mariadb")
 
 
 @dataclass(frozen=True)
 class Server:
     url: str  # SQLAlchemy URL without a database name
-    pid: int  # the server's main process (its CPU time is the database's, with its children)
+    pid: int  # the server's main process (its CPU time is the database's, with its children); 0: not ours
 
 
 def postgres_bin() -> Path | None:
@@ -110,6 +116,60 @@ def private_mariadb(port: int, start_timeout: float = 120) -> Iterator[Server]:
                 process.wait()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def create_database(kind: str, server: str | None, folder: Path, name: str) -> str:
+    """The URL of a new empty database `name` of `kind`: a file in `folder` (SQLite), or
+    created on `server` (a URL without a database, PostgreSQL or MySQL/MariaDB)."""
+    if kind == "sqlite":
+        return f"sqlite+aiosqlite:///{folder / f'{name}.db'}"
+    if server is None:
+        raise ValueError(f"a {kind} database needs a server URL")
+    admin = Database(f"{server}/{'postgres' if kind == 'postgresql' else 'mysql'}")
+    try:
+        async with admin.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f"CREATE DATABASE {name}"))
+    finally:
+        await admin.close()
+    return f"{server}/{name}"
+
+
+def cpu_seconds(*pids: int | None) -> float:
+    """CPU seconds used so far by these processes and their children (PostgreSQL's backends,
+    a node's Raft agent); a process gone or not given counts 0."""
+    total = 0.0
+    for pid in pids:
+        if not pid:
+            continue
+        try:
+            process = psutil.Process(pid)
+            family = [process, *process.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for p in family:
+            try:
+                times = p.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                continue
+    return total
+
+
+def database_servers(stack: ExitStack, kinds: Iterable[str], given: Mapping[str, str | None]) -> dict[str, Server]:
+    """A server for each of `kinds` but SQLite: the URL `given` for it (its CPU is not
+    measured: pid 0), or a private one started here until `stack` closes."""
+    servers: dict[str, Server] = {}
+    for kind in kinds:
+        if kind == "sqlite":
+            continue
+        if url := given.get(kind):
+            servers[kind] = Server(url.rstrip("/"), 0)
+            continue
+        print(f"starting a private {kind} server ...", flush=True)
+        start = private_postgres if kind == "postgresql" else private_mariadb
+        servers[kind] = stack.enter_context(start(free_loopback_port()))
+    return servers
 
 
 def free_loopback_port() -> int:

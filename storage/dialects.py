@@ -8,10 +8,24 @@ servers, as it is on SQLite and PostgreSQL (the servers' default collations igno
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, Text, any_, bindparam
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ColumnElement,
+    Double,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,12 +41,35 @@ def is_mysql(dialect: Dialect) -> bool:
 
 
 def among(dialect: Dialect, column: ColumnElement[Any], values: Collection[Any]) -> ColumnElement[bool]:
-    """`column IN (values)`; on PostgreSQL `column = ANY(:array)`: one parameter, whatever the
-    number of values, so the statement's text (and asyncpg's prepared statement) is reused
-    instead of rendering, binding and preparing a new one for each length."""
+    """`column IN (values)`, with the values as one parameter on PostgreSQL and MySQL/MariaDB
+    whatever their number, so the statement's text (and asyncpg's prepared statement) is
+    reused instead of rendering, binding and preparing a new one for each length.
+
+    PostgreSQL: `IN (SELECT unnest(:array))`, a join the planner can hash (`= ANY(:array)`
+    compares every row with every value when it scans a table it thinks small, as a new
+    one is). MySQL/MariaDB: `IN (SELECT ... FROM JSON_TABLE(:json ...))`, materialized and
+    looked up by index (for whole numbers and strings; other types are expanded). Use it
+    once per column in a statement (the parameter is named after the column)."""
     if dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+        array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        return column.in_(select(func.unnest(array)))
+    if dialect.name in MYSQL_FAMILY and (kind := _json_table_type(column)) is not None:
+        table = getattr(column, "table", None)
+        name = f"among_{getattr(table, 'name', '')}_{column.key}"
+        rows = f"SELECT j.v FROM JSON_TABLE(:{name}, '$[*]' COLUMNS (v {kind} PATH '$')) AS j"
+        listed = [int(v) if kind == "BIGINT" else str(v) for v in values]
+        return column.in_(text(rows).bindparams(bindparam(name, json.dumps(listed))).columns(v=column.type))
     return column.in_(list(values))
+
+
+def _json_table_type(column: ColumnElement[Any]) -> str | None:
+    """The JSON_TABLE column type that compares with `column` as the column itself does."""
+    kind = column.type
+    if isinstance(kind, Integer):
+        return "BIGINT"
+    if isinstance(kind, String) and kind.length:
+        return f"VARCHAR({kind.length}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"  # as MYSQL_TABLE's columns
+    return None
 
 
 async def insert_new(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -47,3 +84,39 @@ async def insert_new(conn: AsyncConnection, table: Table, rows: Sequence[dict[st
         return
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     await conn.execute(insert(table).on_conflict_do_nothing(), list(rows))
+
+
+async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert `rows` (dicts with the same keys) in one statement whatever their number.
+
+    PostgreSQL: `INSERT ... SELECT * FROM unnest(:column_arrays...)`, one array per column:
+    the server runs one statement instead of one per row, and the client binds a few arrays
+    instead of each row's values. Elsewhere the plain executemany (which the MySQL driver
+    already sends as one multi-row INSERT; measured: a JSON_TABLE of the rows costs MariaDB
+    more than it saves), as for a table whose missing columns have computed defaults."""
+    if not rows:
+        return
+    keys = list(rows[0])
+    defaults = {
+        c.key: c.default.arg  # type: ignore[attr-defined]
+        for c in table.columns
+        if c.key not in rows[0] and c.default is not None and c.default.is_scalar
+    }
+    computed = any(c.key not in rows[0] and c.default is not None and not c.default.is_scalar for c in table.columns)
+    kinds = [_bulk_type(conn.dialect, table.c[k]) for k in [*keys, *defaults]]
+    if conn.dialect.name != "postgresql" or computed or None in kinds or any(list(r) != keys for r in rows):
+        await conn.execute(table.insert(), list(rows))
+        return
+    names = [*keys, *defaults]
+    quote = conn.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(table.c[k].name) for k in names)
+    into = f"INSERT INTO {conn.dialect.identifier_preparer.format_table(table)} ({columns}) "
+    values = [[r[k] for r in rows] for k in keys] + [[v] * len(rows) for v in defaults.values()]
+    arrays = ", ".join(f"CAST(:c{i} AS {kind}[])" for i, kind in enumerate(kinds))
+    await conn.execute(text(f"{into}SELECT * FROM unnest({arrays})"), {f"c{i}": v for i, v in enumerate(values)})
+
+
+def _bulk_type(dialect: Dialect, column: Column[Any]) -> str | None:
+    """The array element type of a column in `insert_rows` (None: not supported, use executemany)."""
+    kind = column.type
+    return kind.compile(dialect=dialect) if isinstance(kind, (Integer, String, Double, Boolean)) else None

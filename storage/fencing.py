@@ -18,6 +18,9 @@ service's other nodes that still hold the fencing row (`end_predecessors`): a fr
 cut-off or dead predecessor's open transaction would otherwise hold that lock until a
 timeout.
 
+A write at the epoch already recorded only share-locks the row (`check_epoch`); the first
+write at a new epoch upserts it.
+
 On MySQL/MariaDB the upsert keeps the larger epoch and reports the row's epoch through
 `LAST_INSERT_ID(expr)` in the same statement's answer: its affected-row count cannot tell
 a refusal from a repeat of the same epoch (both leave the row unchanged).
@@ -28,7 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, text
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, text
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -83,7 +86,18 @@ def confirm(fence: Fence, pinned: tuple[str, int]) -> None:
 
 
 async def check_epoch(conn: AsyncConnection, scope: str, epoch: int) -> None:
-    """Record `epoch` as the newest for `scope`, or raise StaleEpochError if one is newer."""
+    """Record `epoch` as the newest for `scope`, or raise StaleEpochError if one is newer.
+
+    Most writes come from a master whose epoch is already recorded: for them a shared row
+    lock on the epoch's row is enough (a read, no new row version, and the writes of one
+    master do not queue behind each other). A successor's upsert of a newer epoch waits
+    for every such lock, so a deposed master's open transaction still ends before its
+    successor's first write, as with the upsert. Only a row at least as new as `epoch` is
+    locked: a master at a new epoch takes no shared lock before its upsert, so two of its
+    first writes cannot deadlock upgrading their locks.
+    """
+    if await _recorded(conn, scope, epoch):
+        return
     if is_mysql(conn.dialect):
         await _check_epoch_mysql(conn, scope, epoch)
         return
@@ -97,6 +111,17 @@ async def check_epoch(conn: AsyncConnection, scope: str, epoch: int) -> None:
     result = await conn.execute(stmt)
     if result.rowcount == 0:
         raise StaleEpochError(scope, epoch)
+
+
+async def _recorded(conn: AsyncConnection, scope: str, epoch: int) -> bool:
+    """True if `epoch` is the recorded one (now share-locked); StaleEpochError if a newer one is."""
+    query = select(fencing_epochs.c.epoch).where(fencing_epochs.c.scope == scope, fencing_epochs.c.epoch >= epoch)
+    if conn.dialect.name != "sqlite":  # (SQLite: BEGIN IMMEDIATE already holds the database's write lock)
+        query = query.with_for_update(read=True)
+    recorded = (await conn.execute(query)).scalar_one_or_none()
+    if recorded is not None and recorded > epoch:
+        raise StaleEpochError(scope, epoch)
+    return recorded == epoch
 
 
 async def _check_epoch_mysql(conn: AsyncConnection, scope: str, epoch: int) -> None:

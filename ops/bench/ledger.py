@@ -25,12 +25,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import psutil
-from sqlalchemy import text
-
 from cluster.settings import CourseSettings
 from ops.bench.report import save
-from ops.dbservers import free_loopback_port, private_mariadb, private_postgres
+from ops.dbservers import KINDS, cpu_seconds, create_database, database_servers
 from services.course_data.batch import Queued, decide_batch, full_courses
 from services.course_data.ledger import Ledger
 from storage.database import Database
@@ -38,37 +35,7 @@ from storage.migrations import migrate
 from storage.schemas import MIGRATIONS
 from storage.schemas.course_data import courses, meetings, windows
 
-KINDS = ("sqlite", "postgresql", "mariadb")
 COURSES = 40
-
-
-def server_cpu(pid: int | None) -> float:
-    """CPU seconds used so far by a server and its children (PostgreSQL's backends)."""
-    if pid is None:
-        return 0.0
-    process = psutil.Process(pid)
-    total = 0.0
-    for p in [process, *process.children(recursive=True)]:
-        try:
-            times = p.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            continue
-    return total
-
-
-async def new_database(kind: str, server: str | None, folder: Path, name: str) -> str:
-    if kind == "sqlite":
-        return f"sqlite+aiosqlite:///{folder / f'{name}.db'}"
-    assert server is not None
-    admin = Database(f"{server}/{'postgres' if kind == 'postgresql' else 'mysql'}")
-    try:
-        async with admin.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f"CREATE DATABASE {name}"))
-    finally:
-        await admin.close()
-    return f"{server}/{name}"
 
 
 async def seed(database: Database, requests: int, now: float) -> None:
@@ -130,10 +97,10 @@ async def one_round(kind: str, url: str, pid: int | None, requests: int, size: i
 
         for warm in batches(size, size, 10_000_000):  # connections opened, statements cached
             await decide(warm)
-        cpu, server, wall = time.process_time(), server_cpu(pid), time.perf_counter()
+        cpu, server, wall = time.process_time(), cpu_seconds(pid), time.perf_counter()
         for batch in batches(requests, size, 1):
             await decide(batch)
-        wall, cpu, server = time.perf_counter() - wall, time.process_time() - cpu, server_cpu(pid) - server
+        wall, cpu, server = time.perf_counter() - wall, time.process_time() - cpu, cpu_seconds(pid) - server
     finally:
         await database.close()
     return {
@@ -166,26 +133,15 @@ def main(argv: list[str]) -> int:
         kinds.insert(0, "sqlite")  # the baseline of the ratios
     results: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="cs-bench-ledger-") as tmp:
-        servers: dict[str, tuple[str, int | None]] = {}
-        if "postgresql" in kinds:
-            if args.postgresql_url:
-                servers["postgresql"] = (args.postgresql_url.rstrip("/"), None)
-            else:
-                print("starting a private PostgreSQL server ...", flush=True)
-                pg = stack.enter_context(private_postgres(free_loopback_port()))
-                servers["postgresql"] = (pg.url, pg.pid)
-        if "mariadb" in kinds:
-            if args.mariadb_url:
-                servers["mariadb"] = (args.mariadb_url.rstrip("/"), None)
-            else:
-                print("starting a private MariaDB server ...", flush=True)
-                my = stack.enter_context(private_mariadb(free_loopback_port()))
-                servers["mariadb"] = (my.url, my.pid)
+        given = {"postgresql": args.postgresql_url, "mariadb": args.mariadb_url}
+        servers = {
+            kind: (server.url, server.pid or None) for kind, server in database_servers(stack, kinds, given).items()
+        }
         for n in range(args.rounds):
             for kind in kinds:
                 server, pid = servers.get(kind, (None, None))
                 name = f"bench_{n}_{kind}_{uuid.uuid4().hex[:6]}"
-                url = asyncio.run(new_database(kind, server, Path(tmp), name))
+                url = asyncio.run(create_database(kind, server, Path(tmp), name))
                 figures = asyncio.run(one_round(kind, url, pid, args.requests, args.batch))
                 results[kind].append(figures)
                 print(

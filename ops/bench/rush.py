@@ -1,9 +1,17 @@
 """The registration rush: admission and decision rates, time to outcome, and the checks.
 
-    python -m ops.bench rush [--students 2000] [--courses 5] [--seats 100] [--per-student 3]
-                             [--connections 64] [--cold] [--json FILE]
+    python -m ops.bench rush [--database sqlite,postgresql,mariadb] [--students 2000] [--courses 5]
+        [--seats 100] [--per-student 3] [--connections 64] [--cold] [--postgresql-url URL]
+        [--mariadb-url URL] [--redis-url URL] [--json FILE]
 
-A login, a course_data and a queue node are started (one node each, private Redis).
+A login, a course_data and a queue node are started (one node each). Each kind of
+`--database` gets a run of its own, back to back, on new databases (one per service: a
+SQLite file, or a database created on a PostgreSQL or MariaDB server that the benchmark
+starts as the test suite does, or on the server given by `--postgresql-url` /
+`--mariadb-url`, a URL without a database name). Redis is a private redis-server, or the
+one at `--redis-url`, whose database is emptied (FLUSHDB) before each run: give the
+benchmark a database of its own. With several kinds, the decision rate and the CPU per
+decision are also given as ratios to the first kind (SQLite by default).
 `--courses` courses of `--seats` seats are created and registration is opened; every
 student gets a token signed directly with the login key (no bcrypt logins) and asks for
 `--per-student` of the courses, all requests shuffled. Before the rush each student
@@ -14,7 +22,10 @@ trivial Starlette endpoint that parses the same JSON body, then to `POST /queue/
 then to the trivial endpoint again (the baseline is the mean of the two runs: this
 machine is shared and its speed drifts).
 Rates are measured by the servers' own clocks (first to last admission); time to outcome
-is from admission to decision as the queue recorded them.
+is from admission to decision as the queue recorded them. CPU per decision is counted
+from the rush's start until every admitted request is decided: the ledger's (the
+course_data node and the database server, when the benchmark started it) and the
+whole system's (every node, Redis and the database server).
 """
 
 from __future__ import annotations
@@ -27,40 +38,41 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
+import redis
 
 from ops.bench.catalogue import admin_token
 from ops.bench.report import save
 from ops.bench.wrk import require_wrk
-from ops.localcluster import local_cluster, wait_for
+from ops.dbservers import KINDS, Server, cpu_seconds, create_database, database_servers, free_loopback_port
+from ops.localcluster import LocalCluster, local_cluster, wait_for
 from ops.rush import Prepared, counters, create_courses, plan, report
 
 LUA = Path(__file__).with_name("rush.lua")
-CONFIG = """[http]
-log_level = "warning"
-[redis]
-private_port = 26392
-[[nodes]]
-id = "login-1"
-service = "login"
-http = "127.0.0.1:28022"
-raft = "127.0.0.1:29022"
-[[nodes]]
-id = "course_data-1"
-service = "course_data"
-http = "127.0.0.1:28021"
-raft = "127.0.0.1:29021"
-[[nodes]]
-id = "queue-1"
-service = "queue"
-http = "127.0.0.1:28025"
-raft = "127.0.0.1:29025"
-"""
-TRIVIAL_PORT = 28029
+SERVICES = ("login", "course_data", "queue")
+
+
+def cluster_config(redis_url: str, databases: dict[str, str]) -> str:
+    """One node per service on free loopback ports, with its database and Redis."""
+    lines = ["[http]", 'log_level = "warning"', "[redis]"]
+    lines.append(f'url = "{redis_url}"' if redis_url else f"private_port = {free_loopback_port()}")
+    for service, url in databases.items():
+        lines += [f"[services.{service}]", f'database_url = "{url}"']
+    for service in SERVICES:
+        lines += [
+            "[[nodes]]",
+            f'id = "{service}-1"',
+            f'service = "{service}"',
+            f'http = "127.0.0.1:{free_loopback_port()}"',
+            f'raft = "127.0.0.1:{free_loopback_port()}"',
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def fire(url: str, requests_file: Path, total: int, connections: int, served: Any) -> dict[str, Any]:
@@ -88,8 +100,9 @@ def fire(url: str, requests_file: Path, total: int, connections: int, served: An
 
 
 def trivial_rate(requests_file: Path, total: int, connections: int) -> dict[str, Any]:
-    server = subprocess.Popen([sys.executable, "-m", "ops.bench.trivial", str(TRIVIAL_PORT)])
-    base = f"http://127.0.0.1:{TRIVIAL_PORT}"
+    port = free_loopback_port()
+    server = subprocess.Popen([sys.executable, "-m", "ops.bench.trivial", str(port)])
+    base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: httpx.get(f"{base}/health").status_code == 200, 20, "the trivial endpoint")
         load = fire(base, requests_file, total, connections, lambda: httpx.get(f"{base}/count").json()["count"])
@@ -124,18 +137,67 @@ def write_requests(path: Path, prepared: list[Prepared]) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.bench rush", description=__doc__.split("\n")[0])
+    parser.add_argument("--database", default="sqlite", help=f"comma-separated, run back to back: {', '.join(KINDS)}")
     parser.add_argument("--students", type=int, default=2000)
     parser.add_argument("--courses", type=int, default=5)
-    parser.add_argument("--seats", type=int, default=100)
+    parser.add_argument("--seats", type=int, default=100, help="per course (2000: every request queued and decided)")
     parser.add_argument("--per-student", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--cold", action="store_true", help="skip the waiting room: tokens first seen in the rush")
+    parser.add_argument("--postgresql-url", help="an existing server (no database in the URL); default: start one")
+    parser.add_argument("--mariadb-url", help="an existing server, mysql+asyncmy:// (no database); default: start one")
+    parser.add_argument("--redis-url", help="an external Redis, emptied before each run; default: a private one")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    kinds = [k.strip() for k in args.database.split(",") if k.strip()]
+    if not kinds or set(kinds) - set(KINDS) or len(set(kinds)) != len(kinds):
+        parser.error(f"--database: a comma-separated list of distinct kinds among {', '.join(KINDS)}")
     require_wrk()
+    runs: dict[str, dict[str, Any]] = {}
+    with ExitStack() as stack:
+        given = {"postgresql": args.postgresql_url, "mariadb": args.mariadb_url}
+        servers = database_servers(stack, kinds, given)
+        for kind in kinds:
+            print(f"--- the rush on {kind} ---", flush=True)
+            runs[kind] = one_rush(args, kind, servers.get(kind))
+    base = runs[kinds[0]]
+    for figures in runs.values():
+        figures["decided_per_s_vs_first"] = round(figures["decided_per_s"] / max(1e-6, base["decided_per_s"]), 3)
+        for part in ("ledger", "total"):
+            key = f"{part}_cpu_s_per_1000_decisions"
+            figures[f"{part}_cpu_vs_first"] = round(figures[key] / max(1e-6, base[key]), 3)
+    for kind, figures in runs.items():
+        print(f"--- {kind} ---")
+        for key, value in figures.items():
+            print(f"{key}: {value}")
+    if len(kinds) > 1:
+        print(f"--- against {kinds[0]} (decisions/s; CPU per decision, ledger and total) ---")
+        for kind, figures in runs.items():
+            print(
+                f"{kind:10s} {figures['decided_per_s']:8.0f}/s ({figures['decided_per_s_vs_first']:.2f}x)  "
+                f"ledger CPU {figures['ledger_cpu_s_per_1000_decisions']:.3f} s/1000 "
+                f"({figures['ledger_cpu_vs_first']:.2f}x)  total CPU {figures['total_cpu_s_per_1000_decisions']:.3f} "
+                f"s/1000 ({figures['total_cpu_vs_first']:.2f}x)"
+            )
+    save(args.json, runs[kinds[0]] if len(kinds) == 1 else {"benchmark": "rush", "runs": runs})
+    return 0 if not any(any(f["checks"].values()) for f in runs.values()) else 1
+
+
+def one_rush(args: argparse.Namespace, kind: str, server: Server | None) -> dict[str, Any]:
+    """One rush on new databases of `kind`; its figures and checks."""
     with tempfile.TemporaryDirectory(prefix="cs-bench-rush-") as tmp:
+        tag = uuid.uuid4().hex[:8]
+        databases = {
+            service: asyncio.run(
+                create_database(kind, server.url if server else None, Path(tmp), f"rush_{tag}_{service}")
+            )
+            for service in SERVICES
+        }
+        if args.redis_url:
+            with redis.Redis.from_url(args.redis_url) as client:
+                client.flushdb()
         config = Path(tmp) / "rush.toml"
-        config.write_text(CONFIG)
+        config.write_text(cluster_config(args.redis_url or "", databases))
         with local_cluster(config, Path(tmp) / "data") as cluster:
             print("starting a login, a course_data and a queue node ...", flush=True)
             cluster.start_serving("login", "course_data", "queue")
@@ -155,17 +217,24 @@ def main(argv: list[str]) -> int:
                 print("the students wait in the waiting room (GET /queue/opening) ...", flush=True)
                 tokens = list({p.student_id: p.token for p in prepared}.values())
                 asyncio.run(waiting_room(cluster.url("queue-1"), tokens, args.connections))
-            assert cluster.redis is not None
-            redis_url = cluster.redis.url
+            redis_url = args.redis_url or (cluster.redis.url if cluster.redis else "")
+            db_pid = server.pid if server else 0
+            ledger_pids = [cluster.processes["course_data-1"].pid, db_pid]
+            all_pids = [*(p.pid for p in cluster.processes.values()), db_pid, redis_pid(cluster)]
+            ledger_cpu, total_cpu = cpu_seconds(*ledger_pids), cpu_seconds(*all_pids)
             print("the rush: POST /queue/requests ...", flush=True)
             load = fire(cluster.url("queue-1"), requests_file, total, args.connections, lambda: answered(redis_url))
             wait_for(lambda: (c := counters(redis_url))[0] == c[1], 60, "every admitted request decided")
+            ledger_cpu, total_cpu = cpu_seconds(*ledger_pids) - ledger_cpu, cpu_seconds(*all_pids) - total_cpu
             print("the trivial endpoint again ...", flush=True)
             after = trivial_rate(requests_file, total, args.connections)
             found = report(redis_url, cluster.config.database_url("course_data"))
             consumer = httpx.get(f"{cluster.url('queue-1')}/queue/stats", headers=admin, timeout=10).json()["consumer"]
+    decided = max(1, consumer["decided"])
     figures = {
         "benchmark": "rush",
+        "database": kind,
+        "server_cpu_measured": kind == "sqlite" or bool(server and server.pid),
         "students": args.students,
         "courses": args.courses,
         "seats": args.seats,
@@ -180,6 +249,8 @@ def main(argv: list[str]) -> int:
         "admitted_per_s": found["admitted_per_s"],
         "admitted_to_trivial_ratio": round(2 * found["admitted_per_s"] / (baseline["per_s"] + after["per_s"]), 3),
         "decided_per_s": found["decided_per_s"],
+        "ledger_cpu_s_per_1000_decisions": round(1000 * ledger_cpu / decided, 4),
+        "total_cpu_s_per_1000_decisions": round(1000 * total_cpu / decided, 4),
         "outcome_p50_s": found["outcome_p50_s"],
         "outcome_p99_s": found["outcome_p99_s"],
         "drained_after_last_admission_s": found["drained_after_last_admission_s"],
@@ -193,7 +264,10 @@ def main(argv: list[str]) -> int:
         "outcomes": found["outcomes"],
         "checks": found["checks"],
     }
-    for key, value in figures.items():
-        print(f"{key}: {value}")
-    save(args.json, figures)
-    return 0 if not any(found["checks"].values()) else 1
+    return figures
+
+
+def redis_pid(cluster: LocalCluster) -> int:
+    """The private redis-server's pid (0: an external Redis, not counted)."""
+    process = cluster.redis.process if cluster.redis is not None else None
+    return process.pid if process is not None else 0

@@ -26,6 +26,7 @@ from cluster.errors import LeaseNotHeldError
 from cluster.master_writer import MasterWriter
 from cluster.settings import NotificationSettings
 from services.common.senders import Contact, SmsProvider, send_email
+from storage.dialects import insert_rows
 from storage.errors import StaleEpochError
 from storage.schemas.core import outbox
 
@@ -45,8 +46,9 @@ async def notify(conn: AsyncConnection, user_id: int, kind: str, subject: str, b
 async def notify_many(conn: AsyncConnection, messages: Sequence[tuple[int, str, str, str]], now: float) -> None:
     """Queue (user_id, kind, subject, body) messages in the current transaction, in one statement."""
     if messages:
-        await conn.execute(
-            outbox.insert(),
+        await insert_rows(
+            conn,
+            outbox,
             [
                 {
                     "user_id": user_id,

@@ -20,7 +20,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, select, update
+from sqlalchemy import and_, bindparam, delete, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -38,7 +38,8 @@ from services.course_data.rules import (
     full_refusal,
     reject,
 )
-from storage.dialects import among
+from services.course_data.seats import Seats, take_seats
+from storage.dialects import among, insert_rows
 from storage.schemas.course_data import courses, enrollments, ledger_audit, permits, queue_decisions, waitlist
 
 log = logging.getLogger("course_selection.ledger")
@@ -181,39 +182,33 @@ async def _enroll_run(conn: AsyncConnection, ledger: Ledger, run: list[Queued], 
                 reason=decision.reason,
             )
         )
-    await _take_seats(conn, facts, {cid: c.taken for cid, c in current.items()})
+    await _take_seats(conn, facts, seats)
     if seats:
-        await conn.execute(enrollments.insert(), [{**s, "created_at": now} for s in seats])
+        await insert_rows(conn, enrollments, [{**s, "created_at": now} for s in seats])
     if left_waitlist:
         gone = delete(waitlist).where(
             and_(waitlist.c.course_id == bindparam("c"), waitlist.c.student_id == bindparam("s"))
         )
         await conn.execute(gone, left_waitlist)
     if joined_waitlist:
-        await conn.execute(waitlist.insert(), joined_waitlist)
-    await conn.execute(ledger_audit.insert(), audit)
+        await insert_rows(conn, waitlist, joined_waitlist)
+    await insert_rows(conn, ledger_audit, audit)
     return decided
 
 
-async def _take_seats(conn: AsyncConnection, facts: dict[int, CourseFacts], taken: dict[int, int]) -> None:
-    """Move each course's seat count from what was read to what was decided, or fail the batch.
+async def _take_seats(conn: AsyncConnection, facts: dict[int, CourseFacts], seats: list[dict[str, Any]]) -> None:
+    """Take the run's seats in one statement, through the seat guard of every path, or fail the batch.
 
-    One statement for all the courses. The guard (`taken` is still what this run read) makes
-    a concurrent change (PostgreSQL, MariaDB) roll the batch back to be retried, instead of
-    deciding on stale counts.
+    The counts must still be what this run read: a concurrent change (PostgreSQL, MariaDB)
+    rolls the batch back to be retried, instead of deciding on stale counts.
     """
-    changed = {course_id: count for course_id, count in taken.items() if count != facts[course_id].taken}
-    if not changed:
-        return
-    before = case({course_id: facts[course_id].taken for course_id in changed}, value=courses.c.id)
-    after = case(changed, value=courses.c.id)
-    moved = await conn.execute(
-        update(courses)
-        .where(among(conn.dialect, courses.c.id, sorted(changed)), courses.c.taken == before)
-        .values(taken=after)
-    )
-    if moved.rowcount != len(changed):
-        raise RuntimeError(f"seat counts of courses {sorted(changed)} changed under the batch; retry it")
+    wanted: dict[int, Seats] = defaultdict(Seats)
+    for s in seats:
+        cid = s["course_id"]
+        before = wanted[cid]
+        wanted[cid] = Seats(before.regular + (not s["via_permit"]), before.permitted + s["via_permit"])
+    if not await take_seats(conn, wanted, read={cid: facts[cid].taken for cid in wanted}):
+        raise RuntimeError(f"seat counts of courses {sorted(wanted)} changed under the batch; retry it")
 
 
 async def _permits(conn: AsyncConnection, run: list[Queued]) -> dict[tuple[int, int], Permit]:
@@ -247,7 +242,7 @@ async def _record(
         }
         for r in requests
     ]
-    await conn.execute(queue_decisions.insert(), rows)
+    await insert_rows(conn, queue_decisions, rows)
     seqs = {
         row.request_id: row.seq
         for row in await conn.execute(

@@ -3,7 +3,8 @@
 Every function here runs inside the caller's write transaction (fenced by the master's
 epoch): it reads the facts, decides with `rules`, and writes the outcome, so a check
 and its write can never be separated. The seat rule is enforced twice: by the decision,
-and by the guarded update `taken = taken + 1 WHERE taken < capacity` (permits aside).
+and by the one seat guard of every path (`seats.take_seats`, the same rule as the
+database's CHECK constraint).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cluster.settings import CourseSettings
@@ -31,6 +32,7 @@ from services.course_data.rules import (
     eligibility,
     reject,
 )
+from services.course_data.seats import Seats, give_back_seat, take_seats
 from storage.dialects import among
 from storage.locks import lock_keys
 from storage.schemas.course_data import (
@@ -176,11 +178,8 @@ class Ledger:
     async def _take_seat(
         self, conn: AsyncConnection, course_id: int, student_id: int, via_permit: bool, now: float
     ) -> bool:
-        guard = courses.c.id == course_id
-        if not via_permit:
-            guard = guard & (courses.c.taken < courses.c.capacity)
-        taken = await conn.execute(update(courses).where(guard).values(taken=courses.c.taken + 1))
-        if taken.rowcount != 1:
+        seat = Seats(permitted=1) if via_permit else Seats(regular=1)
+        if not await take_seats(conn, {course_id: seat}):
             return False
         await conn.execute(
             enrollments.insert().values(
@@ -247,15 +246,18 @@ class Ledger:
         self, conn: AsyncConnection, student: StudentFacts, course_id: int, now: float, actor: str
     ) -> None:
         if any(c.id == course_id for c in student.enrolled):
-            await conn.execute(
-                delete(enrollments).where(enrollments.c.course_id == course_id, enrollments.c.student_id == student.id)
-            )
-            await conn.execute(update(courses).where(courses.c.id == course_id).values(taken=courses.c.taken - 1))
+            await self._end_enrollment(conn, course_id, student.id)
             await self.promote(conn, course_id, actor, now)
         else:
             await conn.execute(
                 delete(waitlist).where(waitlist.c.course_id == course_id, waitlist.c.student_id == student.id)
             )
+
+    async def _end_enrollment(self, conn: AsyncConnection, course_id: int, student_id: int) -> None:
+        mine = (enrollments.c.course_id == course_id) & (enrollments.c.student_id == student_id)
+        via_permit = (await conn.execute(select(enrollments.c.via_permit).where(mine))).scalar_one()
+        await conn.execute(delete(enrollments).where(mine))
+        await give_back_seat(conn, course_id, bool(via_permit))
 
     async def swap(
         self,
@@ -286,12 +288,7 @@ class Ledger:
             if decision.outcome == "waitlisted":
                 decision = reject("course-full", f"{add.code} is full: nothing was changed")
             if decision.outcome == "accepted":
-                await conn.execute(
-                    delete(enrollments).where(
-                        enrollments.c.course_id == drop_id, enrollments.c.student_id == student_id
-                    )
-                )
-                await conn.execute(update(courses).where(courses.c.id == drop_id).values(taken=courses.c.taken - 1))
+                await self._end_enrollment(conn, drop_id, student_id)
                 if not await self._take_seat(conn, add_id, student_id, decision.via_permit, now):
                     raise RuntimeError("seat guard refused a checked swap")  # rolls the drop back too
                 await self.promote(conn, drop_id, actor, now)

@@ -1,8 +1,10 @@
 """The registrar ledger: courses, meeting times, enrollments, waitlists, rules' inputs.
 
-The seat rule lives in the data itself: `courses.taken` counts enrollments, is changed
-only by guarded updates (`... WHERE taken < capacity`), and (course, student) is unique
-in both enrollments and waitlist entries.
+The seat rule lives in the data itself: `courses.taken` counts enrollments and
+`courses.permit_seats` those past the capacity through a capacity permit; the CHECK
+`taken <= capacity + permit_seats` refuses any other seat past the capacity (and
+`services/course_data/seats.py` guards every change by the same rule). (course, student)
+is unique in both enrollments and waitlist entries.
 """
 
 from __future__ import annotations
@@ -20,12 +22,16 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
 )
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialects import MYSQL_TABLE
 from storage.migrations import Migration, create_tables
 
 metadata = MetaData()
+# Seats taken without a permit never exceed the capacity (`services/course_data/seats.py`).
+SEAT_RULE = "taken <= capacity + permit_seats AND permit_seats >= 0 AND permit_seats <= taken"
 
 courses = Table(
     "courses",
@@ -39,11 +45,13 @@ courses = Table(
     Column("credits", Integer, nullable=False),
     Column("capacity", Integer, nullable=False),
     Column("taken", Integer, nullable=False, default=0),
+    Column("permit_seats", Integer, nullable=False, default=0, server_default="0"),  # (migration 102)
     Column("location", String(100), nullable=False, default=""),
     Column("description", Text, nullable=False, default=""),
     Column("updated_at", Double, nullable=False),
     CheckConstraint("capacity >= 0", name="ck_courses_capacity"),
     CheckConstraint("taken >= 0", name="ck_courses_taken"),
+    CheckConstraint(SEAT_RULE, name="ck_courses_seats"),
     CheckConstraint("credits >= 0", name="ck_courses_credits"),
     **MYSQL_TABLE,
 )
@@ -170,6 +178,35 @@ queue_decisions = Table(
     **MYSQL_TABLE,
 )
 
+
+async def _seat_rule(conn: AsyncConnection) -> None:
+    """Count the permit seats of existing courses and add the seat rule's CHECK (a course
+    created since already has both). SQLite cannot add a constraint to a table: the table
+    is rebuilt (SQLite's 12-step way; migrations run with foreign key actions off)."""
+    found = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("courses")})
+    checks = await conn.run_sync(lambda c: {ck["name"] for ck in inspect(c).get_check_constraints("courses")})
+    if "permit_seats" in found and "ck_courses_seats" in checks:
+        return
+    counted = "(SELECT count(*) FROM enrollments e WHERE e.course_id = courses.id AND e.via_permit = {true})"
+    if conn.dialect.name == "sqlite":
+        rebuilt = courses.to_metadata(MetaData(), name="courses_rebuilt")
+        for index in courses.indexes:
+            await conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{index.name}"')
+        await conn.run_sync(rebuilt.create)
+        old = ", ".join(f'"{c.name}"' for c in courses.columns if c.name != "permit_seats")
+        copied = (
+            f"INSERT INTO courses_rebuilt ({old}, permit_seats) SELECT {old}, {counted.format(true=1)} FROM courses"
+        )
+        await conn.exec_driver_sql(copied)
+        await conn.exec_driver_sql("DROP TABLE courses")
+        await conn.exec_driver_sql("ALTER TABLE courses_rebuilt RENAME TO courses")
+        return
+    if "permit_seats" not in found:
+        await conn.exec_driver_sql("ALTER TABLE courses ADD COLUMN permit_seats INTEGER NOT NULL DEFAULT 0")
+    await conn.exec_driver_sql(f"UPDATE courses SET permit_seats = {counted.format(true='TRUE')}")
+    await conn.exec_driver_sql(f"ALTER TABLE courses ADD CONSTRAINT ck_courses_seats CHECK ({SEAT_RULE})")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         100,
@@ -188,4 +225,5 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(101, "decisions of queued requests", create_tables(queue_decisions)),
+    Migration(102, "the seat rule as a CHECK constraint (permit seats counted)", _seat_rule),
 )

@@ -12,13 +12,15 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, t
 from sqlalchemy.exc import DataError, IntegrityError
 
 from storage.database import Database
-from storage.dialects import insert_new
+from storage.dialects import among, insert_new, insert_rows
 from storage.errors import LeaseEndedError, StaleEpochError, StorageUnavailableError
 from storage.locks import lock_keys, mysql_lock_name
 from storage.migrations import Migration, applied_versions, create_tables, migrate
 from storage.schemas import MIGRATIONS
 from storage.schemas.core import MIGRATIONS as CORE
-from storage.schemas.course_data import completed_courses
+from storage.schemas.course_data import completed_courses, ledger_audit
+from storage.schemas.course_data import courses as course_table
+from storage.schemas.course_data import enrollments as enrollment_table
 from storage.schemas.login import users
 from storage.timeouts import DatabaseTimeouts
 from tests.databases import KINDS, new_database
@@ -447,3 +449,112 @@ async def test_the_writes_of_one_process_take_turns_instead_of_timing_out(tmp_pa
         assert await taken(db) == [40]
     finally:
         await db.close()
+
+
+async def _lock_waits(db: Database) -> int:
+    """Sessions of this server waiting for a row lock now."""
+    query = (
+        "SELECT count(*) FROM pg_locks WHERE NOT granted"
+        if db.is_postgres
+        else "SELECT count(*) FROM information_schema.INNODB_LOCK_WAITS"
+    )
+    async with db.read() as conn:
+        return int((await conn.execute(text(query))).scalar_one())
+
+
+async def test_a_deposed_masters_write_at_its_recorded_epoch_ends_before_its_successors_first_write(
+    db: Database,
+) -> None:
+    """The old master's epoch is already recorded, so its write only reads the epoch's row: its
+    successor's first write must still wait for that transaction, never commit before it."""
+    if db.is_sqlite:
+        pytest.skip("SQLite: BEGIN IMMEDIATE serializes every write")
+    await migrate(db, TEST_MIGRATIONS)
+    async with db.write(fence=("course_data", 1)) as conn:  # epoch 1 recorded
+        await conn.execute(courses.insert().values(id=1, capacity=10, taken=0))
+    old, new = twin(db, "course_data/a", lock_seconds=30), twin(db, "course_data/b", lock_seconds=30)
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def deposed() -> None:
+        async with old.write(fence=("course_data", 1)) as conn:
+            inside.set()
+            await release.wait()
+            await conn.execute(update(courses).where(courses.c.id == 1).values(taken=99))
+
+    async def successor() -> None:
+        async with new.write(fence=("course_data", 2)) as conn:
+            await conn.execute(update(courses).where(courses.c.id == 1).values(taken=2))
+
+    try:
+        stuck = asyncio.create_task(deposed())
+        await inside.wait()
+        following = asyncio.create_task(successor())
+        deadline = asyncio.get_running_loop().time() + 30
+        while not following.done() and await _lock_waits(db) == 0:  # until it waits or is through
+            assert asyncio.get_running_loop().time() < deadline, "the successor neither waited nor wrote"
+            await asyncio.sleep(0.02)
+        release.set()
+        await asyncio.gather(stuck, following, return_exceptions=True)
+        if db.is_postgres:  # (a PostgreSQL successor may also have ended the predecessor's session)
+            assert following.exception() is None
+    finally:
+        release.set()
+        await old.close()
+        await new.close()
+    assert await taken(db) == [2]
+
+
+async def test_rows_inserted_at_once_and_looked_up_among_many_keep_their_values(db: Database) -> None:
+    """`insert_rows` (one statement for all rows) keeps text, times, flags, NULLs and defaults as
+    a plain insert does; `among` finds exactly the listed keys, text compared byte by byte."""
+    await migrate(db, MIGRATIONS["course_data"])
+    at = 1764582000.123456
+    async with db.write() as conn:
+        await conn.execute(
+            course_table.insert(),
+            [{"id": i, "code": f"C{i}", "title": "t", "credits": 3, "capacity": 9, "updated_at": at} for i in (1, 2)],
+        )
+        rows = [
+            {"course_id": 1 + i % 2, "student_id": 10 + i, "via_permit": i == 0, "created_at": at + i}
+            for i in range(600)
+        ]
+        await insert_rows(conn, enrollment_table, rows)
+        audit = [  # (no outcome: its default)
+            {"at": at, "actor": "Zoë 😀", "action": "enroll", "student_id": None if i else 7, "reason": "Łukasz"}
+            for i in range(3)
+        ]
+        await insert_rows(conn, ledger_audit, audit)
+        await insert_rows(conn, ledger_audit, [])
+    async with db.read() as conn:
+        got = (
+            await conn.execute(
+                select(
+                    enrollment_table.c.course_id,
+                    enrollment_table.c.student_id,
+                    enrollment_table.c.via_permit,
+                    enrollment_table.c.created_at,
+                ).order_by(enrollment_table.c.student_id)
+            )
+        ).all()
+        logged = (await conn.execute(select(ledger_audit).order_by(ledger_audit.c.id))).all()
+        wanted = [10, 11, 599, 10_000]
+        found = (
+            await conn.execute(
+                select(enrollment_table.c.student_id).where(among(conn.dialect, enrollment_table.c.student_id, wanted))
+            )
+        ).scalars()
+        codes = (
+            await conn.execute(
+                select(course_table.c.id).where(among(conn.dialect, course_table.c.code, ["C1", "c2", "C3"]))
+            )
+        ).scalars()
+    assert [tuple(r) for r in got] == [
+        (r["course_id"], r["student_id"], r["via_permit"], r["created_at"]) for r in rows
+    ]
+    assert [(r.actor, r.student_id, r.reason, r.outcome, r.at) for r in logged] == [
+        ("Zoë 😀", 7, "Łukasz", "", at),
+        ("Zoë 😀", None, "Łukasz", "", at),
+        ("Zoë 😀", None, "Łukasz", "", at),
+    ]
+    assert sorted(found) == [10, 11, 599]
+    assert list(codes) == [1]
