@@ -5,7 +5,9 @@ Keys (one Redis, append-only file on):
   consumer group `deciders`;
 - `q:r:<request id>` a hash: the request, `status` (pending, deciding, accepted,
   waitlisted, rejected, cancelled), `type`, `reason`, times, decision order;
-- `q:k:<student>:<idempotency key>` the request id a key already admitted;
+- `q:k:<student>:<idempotency key>` the request id a key already admitted, or `!` and the
+  refusal (type, reason) it was answered at once: the same key always gets the same answer;
+- `q:u:<student>` the student's requests, scored by admission number (`GET /queue/requests`);
 - `q:o:<student>` how many of the student's requests are open (pending or being decided):
   admission refuses more than `queue.max_open_requests`;
 - `q:full:<course>` the refusal (type, reason) the ledger last reported for a full course
@@ -40,9 +42,12 @@ RECORD_TTL_SECONDS = 7 * 24 * 3600
 FINAL = ("accepted", "waitlisted", "rejected", "cancelled")
 
 # Admit a burst: ARGV = now, record TTL, the burst as one JSON array of admissions, each
-# [id, student, cohort, action, course, drop, actor, priority, idempotency key] (strings),
+# [id, student, cohort, action, course, drop, actor, priority, idempotency key, refusal] (strings;
+# refusal: the JSON {type, reason} admission refuses it with, e.g. its window closed, or ''),
 # the most requests a student may have open.
-# Per admission: the idempotency key seen before answers the request it admitted; while the
+# Per admission: the idempotency key seen before answers the request it admitted, or the
+# refusal it was answered with (`!` and the JSON), whatever has changed since; a refusal
+# given by admission or for a full course is recorded under the key in the same step; while the
 # queue is stalled (KEYS[8] set: the ledger cannot decide) nothing new is admitted; a student
 # with ARGV[4] requests open (pending or being decided; `q:o:<student>`; 0: no cap) gets no
 # more until one is decided or cancelled; an enrollment in a course reported full, with no
@@ -64,13 +69,19 @@ for _, a in ipairs(cjson.decode(ARGV[3])) do
     full = redis.call('GET', 'q:full:' .. r.course)
     if full and tonumber(redis.call('GET', 'q:f:' .. r.course) or '0') > 0 then full = false end
   end
-  if existing then
+  if existing and string.sub(existing, 1, 1) == '!' then
+    out[#out + 1] = {2, '', string.sub(existing, 2), 0}
+  elseif existing then
     local status = redis.call('HGET', 'q:r:' .. existing, 'status')
     out[#out + 1] = {0, existing, status or 'pending', 0}
+  elseif a[10] and a[10] ~= '' then
+    redis.call('SET', key, '!' .. a[10], 'EX', ttl)
+    out[#out + 1] = {2, '', a[10], 0}
   elseif stalled then
     out[#out + 1] = {3, '', stalled, 0}
   elseif full then
     redis.call('HINCRBY', KEYS[6], r.course, 1)
+    redis.call('SET', key, '!' .. full, 'EX', ttl)
     out[#out + 1] = {2, '', full, 0}
   elseif cap > 0 and tonumber(redis.call('GET', 'q:o:' .. r.student) or '0') >= cap then
     out[#out + 1] = {4, '', redis.call('GET', 'q:o:' .. r.student), 0}
@@ -85,6 +96,8 @@ for _, a in ipairs(cjson.decode(ARGV[3])) do
     redis.call('HSET', record, 'student', r.student, 'action', r.action, 'course', r.course, 'drop', r.drop,
       'at', now, 'priority', r.priority, 'entry', entry, 'n', n, 'status', 'pending')
     redis.call('EXPIRE', record, ttl)
+    redis.call('ZADD', 'q:u:' .. r.student, n, r.id)
+    redis.call('EXPIRE', 'q:u:' .. r.student, ttl)
     local frees = (r.action == 'drop' and r.course) or (r.action == 'swap' and r.drop) or ''
     if frees ~= '' then
       redis.call('INCR', 'q:f:' .. frees)
@@ -196,6 +209,7 @@ class Admission:
     actor: str
     priority: int
     idempotency_key: str
+    refusal: str = ""  # JSON {type, reason}: admission refuses it (recorded under the key), e.g. its window closed
 
 
 @dataclass(slots=True)
@@ -319,6 +333,7 @@ class QueueStore:
                     a.actor,
                     str(a.priority),
                     a.idempotency_key,
+                    a.refusal,
                 ]
                 for a in admissions
             ]
