@@ -99,6 +99,8 @@ class RedisConfig:
     # Redis Sentinel: the sentinels' addresses and the name of the primary they watch.
     sentinels: tuple[Address, ...] = ()
     sentinel_service: str = "cs"
+    # With sentinels, an admission is answered 202 only once a replica has it (WAIT 1, this long at most).
+    replica_wait_seconds: float = 1.0
 
     @property
     def private(self) -> bool:
@@ -179,6 +181,7 @@ DEFAULTS: dict[str, Any] = {
         "max_connections": 64,
         "sentinels": "",
         "sentinel_service": "cs",
+        "replica_wait_seconds": 1.0,
     },
     "http": {
         "max_body_bytes": 1_048_576,
@@ -226,6 +229,10 @@ HELP: dict[str, str] = {
         "from CS_SECRET_REDIS"
     ),
     "redis.sentinel_service": "the name the sentinels know the primary by",
+    "redis.replica_wait_seconds": (
+        "with sentinels: how long an admission waits for a replica to acknowledge it (WAIT 1) before "
+        "answering 503 queue-not-replicated instead of 202"
+    ),
     "http.max_body_bytes": "larger request bodies are refused with 413",
     "http.max_import_bytes": "the same for CSV imports (POST .../import), parsed off the event loop",
     "http.log_level": "debug, info, warning or error",
@@ -388,6 +395,7 @@ def _validate(
     if sentinels and r["url"]:
         problems.append("redis.url: leave it empty when redis.sentinels is set (the sentinels name the primary)")
     _check_type(problems, "redis.sentinel_service", r["sentinel_service"], str)
+    _check_positive(problems, "redis.replica_wait_seconds", r["replica_wait_seconds"], float)
 
     h = data["http"]
     _check_positive(problems, "http.max_body_bytes", h["max_body_bytes"], int)
@@ -429,7 +437,13 @@ def _validate(
         nodes=nodes,
         services=services,
         redis=RedisConfig(
-            r["url"], r["private_port"], r["server_binary"], r["max_connections"], sentinels, r["sentinel_service"]
+            r["url"],
+            r["private_port"],
+            r["server_binary"],
+            r["max_connections"],
+            sentinels,
+            r["sentinel_service"],
+            float(r["replica_wait_seconds"]),
         ),
         http=HttpConfig(
             h["max_body_bytes"],

@@ -22,13 +22,21 @@ from services.common.problems import Conflict, NotFound, ServiceUnavailable, Val
 from services.queue.admission import check_key
 from services.queue.listing import student_requests
 from services.queue.state import QueueNode, queue_of
-from services.queue.store import Admitted, Refused
+from services.queue.store import Admitted, NotReplicated, Refused
 
 MAX_WAIT_SECONDS = 60.0
 
 
 class QueueUnavailable(ServiceUnavailable):
     slug, title = "queue-unavailable", "The queue cannot record requests right now"
+
+
+class QueueNotReplicated(ServiceUnavailable):
+    """With Redis Sentinel: the primary took the request but no replica acknowledged it within
+    `redis.replica_wait_seconds`. It may or may not be queued (a failover may lose it); the
+    same Idempotency-Key makes the retry safe: it answers the request if it was kept."""
+
+    slug, title = "queue-not-replicated", "The request may not survive a Redis failover"
 
 
 class RefusedAtOnce(Conflict):
@@ -99,6 +107,12 @@ async def _admit(
             f"the request was not recorded ({type(exc).__name__}); send it again with the same Idempotency-Key",
             headers={"Retry-After": "1"},
         ) from None
+    except NotReplicated as exc:
+        raise QueueNotReplicated(
+            f"no Redis replica confirmed the request ({exc}): it may or may not be queued; send it again "
+            "with the same Idempotency-Key",
+            headers={"Retry-After": "1"},
+        ) from None
 
 
 def _admitted(admitted: Admitted) -> dict[str, Any]:
@@ -135,7 +149,8 @@ async def submit(ctx: NodeContext, headers: Headers, body: bytes) -> Answer:
       "429": {description: "Too many requests (per student: rate-limited), or too many waiting for a
         decision (too-many-open-requests: queue.max_open_requests)"}
       "503": {description: "Not recorded (Redis unavailable, or queue-stalled: the ledger has been unable
-        to decide for queue.decision_timeout_seconds); retry with the same Idempotency-Key"}
+        to decide for queue.decision_timeout_seconds), or with Redis Sentinel queue-not-replicated (no
+        replica confirmed it: it may or may not be queued); retry with the same Idempotency-Key"}
     """
     me = await principal_of(ctx.verifier, headers.get(b"authorization", b"").decode("latin-1"), "student")
     key = check_key(headers.get(b"idempotency-key", b"").decode("latin-1"))

@@ -299,9 +299,16 @@ def record_key(request_id: str) -> str:
     return f"q:r:{request_id}"
 
 
+class NotReplicated(Exception):
+    """No replica acknowledged an admission in time: it may or may not survive a failover."""
+
+
 class QueueStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, replicas: int = 0, replica_wait_seconds: float = 1.0) -> None:
+        """`replicas` (with Redis Sentinel: 1): an admission counts only once that many replicas have it."""
         self.redis = redis
+        self.replicas = replicas
+        self.replica_wait_ms = max(1, round(replica_wait_seconds * 1000))
         self._admit = redis.register_script(_ADMIT)
         self._claim = redis.register_script(_CLAIM)
         self._cancel = redis.register_script(_CANCEL)
@@ -338,11 +345,27 @@ class QueueStore:
                 for a in admissions
             ]
         )
-        replies: Any = await self._admit(
-            keys=[ADMITTED, DECIDED, *STREAMS, REFUSED, TIMES, STALLED],
-            args=[f"{now:.6f}", RECORD_TTL_SECONDS, burst, max_open],
-        )
+        keys = [ADMITTED, DECIDED, *STREAMS, REFUSED, TIMES, STALLED]
+        args: list[Any] = [f"{now:.6f}", RECORD_TTL_SECONDS, burst, max_open]
+        if self.replicas:
+            replies = await self._admit_replicated(keys, args)
+        else:
+            replies = await self._admit(keys=keys, args=args)
         return [self._replies.of(r) for r in replies]
+
+    async def _admit_replicated(self, keys: list[str], args: list[Any]) -> Any:
+        """The admit script, then WAIT on the same connection (one round trip): its writes are
+        answered only once `replicas` replicas acknowledge them, so a failover cannot lose an
+        admission answered 202. Raises NotReplicated after `replica_wait_ms` without them."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            await self._admit(keys=keys, args=args, client=pipe)
+            pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms)
+            replies, acknowledged = await pipe.execute()
+        if int(acknowledged) < self.replicas:
+            raise NotReplicated(
+                f"{acknowledged} of {self.replicas} Redis replicas acknowledged within {self.replica_wait_ms} ms"
+            )
+        return replies
 
     async def record(self, request_id: str) -> dict[str, str] | None:
         raw: Any = await self.redis.hgetall(record_key(request_id))
