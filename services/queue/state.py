@@ -39,9 +39,10 @@ def queue_of(request: Request) -> QueueNode:
 async def start_queue(ctx: NodeContext, stack: AsyncExitStack) -> QueueNode:
     assert ctx.redis is not None  # the spec asks for Redis
     # its consumer group is made by the decider (Redis may be down now); with sentinels an
-    # admission is answered once a replica has it
+    # admission is answered, and a batch decided, once every replica has it
     redis_settings = ctx.config.redis
-    store = QueueStore(ctx.redis, 1 if redis_settings.sentinels else 0, redis_settings.replica_wait_seconds)
+    replicas = redis_settings.replicas if redis_settings.sentinels else 0
+    store = QueueStore(ctx.redis, replicas, redis_settings.replica_wait_seconds)
     client = ctx.cluster.client
 
     async def fetch_windows() -> list[dict[str, Any]]:

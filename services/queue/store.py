@@ -355,17 +355,22 @@ class QueueStore:
 
     async def _admit_replicated(self, keys: list[str], args: list[Any]) -> Any:
         """The admit script, then WAIT on the same connection (one round trip): its writes are
-        answered only once `replicas` replicas acknowledge them, so a failover cannot lose an
-        admission answered 202. Raises NotReplicated after `replica_wait_ms` without them."""
+        answered only once `replicas` replicas (all of them) acknowledge them, so whichever
+        replica a failover promotes has every admission answered 202. A primary being demoted
+        has lost the promoted replica, so it cannot gather them: its admissions are refused.
+        Raises NotReplicated after `replica_wait_ms` without them."""
         async with self.redis.pipeline(transaction=False) as pipe:
             await self._admit(keys=keys, args=args, client=pipe)
             pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms)
             replies, acknowledged = await pipe.execute()
+        self._check_acknowledged(acknowledged)
+        return replies
+
+    def _check_acknowledged(self, acknowledged: Any) -> None:
         if int(acknowledged) < self.replicas:
             raise NotReplicated(
                 f"{acknowledged} of {self.replicas} Redis replicas acknowledged within {self.replica_wait_ms} ms"
             )
-        return replies
 
     async def record(self, request_id: str) -> dict[str, str] | None:
         raw: Any = await self.redis.hgetall(record_key(request_id))
@@ -380,7 +385,14 @@ class QueueStore:
     async def claim(self, entries: Sequence[Entry]) -> list[Entry]:
         if not entries:
             return []
-        taken: Any = await self._claim(args=[e.request_id for e in entries])
+        if self.replicas:  # decide only what every replica has: WAIT covers the entries read before
+            async with self.redis.pipeline(transaction=False) as pipe:
+                await self._claim(args=[e.request_id for e in entries], client=pipe)
+                pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms)
+                taken, acknowledged = await pipe.execute()
+            self._check_acknowledged(acknowledged)
+        else:
+            taken = await self._claim(args=[e.request_id for e in entries])
         return [entries[int(i) - 1] for i in taken]
 
     async def finish(self, answer: bytes | None, acked: Sequence[Entry], now: float, full_for: float = 0.0) -> None:
