@@ -22,6 +22,7 @@ from cluster.errors import ConfigError, RedisServerError
 from cluster.filemodes import secure_data_dir, use_private_umask
 from cluster.hosts import local_nodes
 from cluster.logs import configure_logging
+from cluster.peer_auth import secret_problems
 from cluster.redis_server import PrivateRedis
 from cluster.supervisor import Supervisor
 
@@ -57,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.config}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     secure_data_dir(config.data_dir)
+    for problem in secret_problems(config):
+        print(f"error: {args.config}: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     if args.target is None:
         return run_cluster(config, args.config)
     if args.target == "init":

@@ -92,6 +92,10 @@ class RedisConfig:
     # Redis Sentinel: the sentinels' addresses and the name of the primary they watch.
     sentinels: tuple[Address, ...] = ()
     sentinel_service: str = "cs"
+    # With sentinels, an admission is answered 202 only once all `replicas` replicas have it (WAIT,
+    # this long at most): any replica the sentinels promote then has it.
+    replica_wait_seconds: float = 1.0
+    replicas: int = 1
 
     @property
     def private(self) -> bool:
@@ -172,6 +176,8 @@ DEFAULTS: dict[str, Any] = {
         "max_connections": 64,
         "sentinels": "",
         "sentinel_service": "cs",
+        "replica_wait_seconds": 1.0,
+        "replicas": 1,
     },
     "http": {
         "max_body_bytes": 1_048_576,
@@ -219,6 +225,14 @@ HELP: dict[str, str] = {
         "from CS_SECRET_REDIS"
     ),
     "redis.sentinel_service": "the name the sentinels know the primary by",
+    "redis.replica_wait_seconds": (
+        "with sentinels: how long an admission waits for the replicas to acknowledge it (WAIT) before "
+        "answering 503 queue-not-replicated instead of 202"
+    ),
+    "redis.replicas": (
+        "with sentinels: the replicas the primary has, every one of which must acknowledge an admission "
+        "(so whichever the sentinels promote has it)"
+    ),
     "http.max_body_bytes": "larger request bodies are refused with 413",
     "http.max_import_bytes": "the same for CSV imports (POST .../import), parsed off the event loop",
     "http.log_level": "debug, info, warning or error",
@@ -381,6 +395,8 @@ def _validate(
     if sentinels and r["url"]:
         problems.append("redis.url: leave it empty when redis.sentinels is set (the sentinels name the primary)")
     _check_type(problems, "redis.sentinel_service", r["sentinel_service"], str)
+    _check_positive(problems, "redis.replica_wait_seconds", r["replica_wait_seconds"], float)
+    _check_positive(problems, "redis.replicas", r["replicas"], int)
 
     h = data["http"]
     _check_positive(problems, "http.max_body_bytes", h["max_body_bytes"], int)
@@ -422,7 +438,14 @@ def _validate(
         nodes=nodes,
         services=services,
         redis=RedisConfig(
-            r["url"], r["private_port"], r["server_binary"], r["max_connections"], sentinels, r["sentinel_service"]
+            r["url"],
+            r["private_port"],
+            r["server_binary"],
+            r["max_connections"],
+            sentinels,
+            r["sentinel_service"],
+            float(r["replica_wait_seconds"]),
+            r["replicas"],
         ),
         http=HttpConfig(
             h["max_body_bytes"],

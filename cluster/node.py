@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -12,6 +14,7 @@ from cluster.internal_auth import InternalTokens
 from cluster.internal_client import InternalClient
 from cluster.master import MasterRole
 from cluster.model import Member
+from cluster.peer_auth import PeerAuthProbe
 from cluster.raft import RaftGroup
 from cluster.secrets import load_or_create_secret
 from cluster.settings import SecretBox, Settings
@@ -43,6 +46,10 @@ class ClusterNode:
         self.client = InternalClient(lambda: self.raft.model, self.tokens, node.id)
         self._settings: tuple[int, Settings] = (-1, Settings())
         self.metrics = LeaseCollector(lambda: self.agent_report())
+        self.peer_auth = PeerAuthProbe(
+            node, [n for n in config.nodes if n.id != node.id], self.tokens, self.raft.status
+        )
+        self._probing: asyncio.Task[None] | None = None
 
     def settings(self) -> Settings:
         """The cluster-wide settings as this node's replica has them (parsed once per version)."""
@@ -56,8 +63,14 @@ class ClusterNode:
     async def start(self) -> None:
         """Spawn the Raft agent and wait for the replicated state (call from the main thread)."""
         await self.raft.start()
+        self._probing = asyncio.create_task(self.peer_auth.run(), name="peer-auth-probe")
 
     async def stop(self) -> None:
+        self.peer_auth.stop()
+        if self._probing is not None:
+            self._probing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probing
         await self.master.release()
         await self.client.aclose()
         await self.raft.close()
@@ -65,6 +78,9 @@ class ClusterNode:
     async def check_ready(self) -> None:
         status = self.raft.status()
         if status.leader is None or not status.has_quorum:
+            refused = self.peer_auth.reason()
+            if refused is not None:
+                raise NotReadyError(f"raft has no leader with quorum: {refused}")
             raise NotReadyError(f"raft has no leader with quorum (state {status.state}, term {status.term})")
         if self.raft.agent is None or not self.raft.agent.registered:
             raise NotReadyError("not yet registered in the membership")
@@ -86,7 +102,7 @@ class ClusterNode:
             time.time(),
             self.config.raft.member_down_after_seconds,
             self.agent_report(),
-        )
+        ) | {"peer_auth": self.peer_auth.report()}
 
     def replicated_state(self) -> dict[str, Any]:
         """Digests of the replicated state, the app's replica and its agent's, by command count."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -43,6 +44,9 @@ class QueueStalled(ServiceUnavailable):
 
 class WindowClosed(Conflict):
     slug, title = "window-closed", "Registration is not open for you now"
+
+
+_WINDOW_REFUSAL = json.dumps({"type": WindowClosed.slug, "reason": "registration is not open for you now"})
 
 
 def check_key(key: str | None) -> str:
@@ -103,8 +107,9 @@ class Admitter:
         settings, now = self._settings(), time.time() if now is None else now
         if not await self._limiter.allow(student_id, settings.student_rate_limit):
             raise TooManyRequests(f"at most {settings.student_rate_limit}", headers={"Retry-After": "1"})
-        if await self.windows.allows(cohort, action, now) is False:
-            raise WindowClosed("registration is not open for you now")
+        # A closed window is refused through Redis like a full course: the key records the
+        # refusal, so a click with it on a node whose clock or windows differ answers the same.
+        closed = await self.windows.allows(cohort, action, now) is False
         admission = Admission(
             f"{self._prefix}{next(self._count):x}",
             student_id,
@@ -115,8 +120,11 @@ class Admitter:
             actor,
             settings.priorities.get(action, 2),  # type: ignore[call-overload]  # (validated 0..2)
             key,
+            _WINDOW_REFUSAL if closed else "",
         )
         answer = await self._submit(admission)
+        if isinstance(answer, Refused) and answer.type == WindowClosed.slug:
+            raise WindowClosed(answer.reason)
         if isinstance(answer, TooManyOpen):
             raise TooManyOpenRequests(
                 f"you have {answer.open} requests waiting for a decision (at most {settings.max_open_requests}): "

@@ -7,6 +7,7 @@ from starlette.applications import Starlette
 from cluster.config import ClusterConfig, NodeConfig
 from services.common.app import build_app
 from services.common.context import ServiceSpec
+from services.queue.listing import LISTING_MODELS
 from services.queue.routes import queue_routes, submit
 from services.queue.state import start_queue
 
@@ -18,6 +19,7 @@ SPEC = ServiceSpec(
     hot_routes={("POST", "/queue/requests"): submit},
     uses_redis=True,
     start=start_queue,
+    models=LISTING_MODELS,
 )
 
 

@@ -17,10 +17,12 @@ from services.common.context import NodeContext
 from services.common.forwarding import on_master
 from services.common.hot_path import Answer, Headers, as_endpoint
 from services.common.internal import require_internal
+from services.common.pagination import page_of
 from services.common.problems import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from services.queue.admission import check_key
+from services.queue.listing import student_requests
 from services.queue.state import QueueNode, queue_of
-from services.queue.store import Admitted, Refused
+from services.queue.store import Admitted, NotReplicated, Refused
 
 MAX_WAIT_SECONDS = 60.0
 
@@ -29,10 +31,19 @@ class QueueUnavailable(ServiceUnavailable):
     slug, title = "queue-unavailable", "The queue cannot record requests right now"
 
 
+class QueueNotReplicated(ServiceUnavailable):
+    """With Redis Sentinel: the primary took the request but no replica acknowledged it within
+    `redis.replica_wait_seconds`. It may or may not be queued (a failover may lose it); the
+    same Idempotency-Key makes the retry safe: it answers the request if it was kept."""
+
+    slug, title = "queue-not-replicated", "The request may not survive a Redis failover"
+
+
 class RefusedAtOnce(Conflict):
     """An enrollment the ledger would refuse (its course is full, seats and waitlist): answered
     now, not queued. The problem type is the rule's (waitlist-full, course-full), as the ledger
-    would give it; nothing was recorded, so the same Idempotency-Key may be sent again later."""
+    would give it. Nothing was queued, and the refusal is recorded under the Idempotency-Key:
+    the same key gets the same refusal again (a new key tries again)."""
 
     title = "Enrollment refused at once"
 
@@ -96,6 +107,12 @@ async def _admit(
             f"the request was not recorded ({type(exc).__name__}); send it again with the same Idempotency-Key",
             headers={"Retry-After": "1"},
         ) from None
+    except NotReplicated as exc:
+        raise QueueNotReplicated(
+            f"no Redis replica confirmed the request ({exc}): it may or may not be queued; send it again "
+            "with the same Idempotency-Key",
+            headers={"Retry-After": "1"},
+        ) from None
 
 
 def _admitted(admitted: Admitted) -> dict[str, Any]:
@@ -113,8 +130,9 @@ async def submit(ctx: NodeContext, headers: Headers, body: bytes) -> Answer:
     ---
     summary: Submit a request
     description: "Body: {action: enroll|drop|swap, course_id, drop_course_id (swap only)}. The
-      Idempotency-Key header is required: the same key again returns the same request, never a
-      second one. Answers 202 with the request id and its position once the request is recorded;
+      Idempotency-Key header is required: the same key again gets the same answer, the same request
+      (never a second one) or the same refusal at once (window-closed, course-full, waitlist-full).
+      Answers 202 with the request id and its position once the request is recorded;
       follow it with GET /queue/requests/{id}?wait=N."
     tags: [queue]
     security: [{bearer: []}]
@@ -131,7 +149,8 @@ async def submit(ctx: NodeContext, headers: Headers, body: bytes) -> Answer:
       "429": {description: "Too many requests (per student: rate-limited), or too many waiting for a
         decision (too-many-open-requests: queue.max_open_requests)"}
       "503": {description: "Not recorded (Redis unavailable, or queue-stalled: the ledger has been unable
-        to decide for queue.decision_timeout_seconds); retry with the same Idempotency-Key"}
+        to decide for queue.decision_timeout_seconds), or with Redis Sentinel queue-not-replicated (no
+        replica confirmed it: it may or may not be queued); retry with the same Idempotency-Key"}
     """
     me = await principal_of(ctx.verifier, headers.get(b"authorization", b"").decode("latin-1"), "student")
     key = check_key(headers.get(b"idempotency-key", b"").decode("latin-1"))
@@ -148,6 +167,30 @@ async def _owned(request: Request) -> tuple[str, dict[str, str]]:
     if record is None or int(record["student"]) != me.user_id:
         raise NotFound(f"no request {request_id}")  # another student's request does not exist for you
     return request_id, record
+
+
+async def list_requests(request: Request) -> Response:
+    """Your own queue requests, newest first.
+    ---
+    summary: List my requests
+    description: Every request you queued (a week's worth), newest first, each as GET
+      /queue/requests/{id} shows it. Refusals at once were not queued and are not listed.
+    tags: [queue]
+    security: [{bearer: []}]
+    parameters:
+      - {in: query, name: page, schema: {type: integer, minimum: 1, maximum: 1000000}}
+      - {in: query, name: page_size, schema: {type: integer, minimum: 1, maximum: 100}}
+    responses:
+      "200":
+        description: items, page, page_size, total
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/QueueRequestPage"}
+    """
+    me = await authenticate(request, "student")
+    page = page_of(request)
+    found, total = await student_requests(queue_of(request).store.redis, me.user_id, page)
+    return JSONResponse(page.body([_view(request_id, record) for request_id, record in found], total))
 
 
 async def get_request(request: Request) -> Response:
@@ -271,6 +314,7 @@ async def stats(request: Request) -> Response:
 def queue_routes() -> list[BaseRoute]:
     return [
         Route("/queue/requests", as_endpoint(submit), methods=["POST"]),
+        Route("/queue/requests", list_requests, methods=["GET"]),
         Route("/queue/requests/{id}", get_request, methods=["GET"]),
         Route("/queue/requests/{id}", cancel_request, methods=["DELETE"]),
         Route("/queue/stats", on_master(stats), methods=["GET"]),

@@ -38,7 +38,11 @@ def queue_of(request: Request) -> QueueNode:
 
 async def start_queue(ctx: NodeContext, stack: AsyncExitStack) -> QueueNode:
     assert ctx.redis is not None  # the spec asks for Redis
-    store = QueueStore(ctx.redis)  # its consumer group is made by the decider (Redis may be down now)
+    # its consumer group is made by the decider (Redis may be down now); with sentinels an
+    # admission is answered, and a batch decided, once every replica has it
+    redis_settings = ctx.config.redis
+    replicas = redis_settings.replicas if redis_settings.sentinels else 0
+    store = QueueStore(ctx.redis, replicas, redis_settings.replica_wait_seconds)
     client = ctx.cluster.client
 
     async def fetch_windows() -> list[dict[str, Any]]:

@@ -5,7 +5,9 @@ Keys (one Redis, append-only file on):
   consumer group `deciders`;
 - `q:r:<request id>` a hash: the request, `status` (pending, deciding, accepted,
   waitlisted, rejected, cancelled), `type`, `reason`, times, decision order;
-- `q:k:<student>:<idempotency key>` the request id a key already admitted;
+- `q:k:<student>:<idempotency key>` the request id a key already admitted, or `!` and the
+  refusal (type, reason) it was answered at once: the same key always gets the same answer;
+- `q:u:<student>` the student's requests, scored by admission number (`GET /queue/requests`);
 - `q:o:<student>` how many of the student's requests are open (pending or being decided):
   admission refuses more than `queue.max_open_requests`;
 - `q:full:<course>` the refusal (type, reason) the ledger last reported for a full course
@@ -40,9 +42,12 @@ RECORD_TTL_SECONDS = 7 * 24 * 3600
 FINAL = ("accepted", "waitlisted", "rejected", "cancelled")
 
 # Admit a burst: ARGV = now, record TTL, the burst as one JSON array of admissions, each
-# [id, student, cohort, action, course, drop, actor, priority, idempotency key] (strings),
+# [id, student, cohort, action, course, drop, actor, priority, idempotency key, refusal] (strings;
+# refusal: the JSON {type, reason} admission refuses it with, e.g. its window closed, or ''),
 # the most requests a student may have open.
-# Per admission: the idempotency key seen before answers the request it admitted; while the
+# Per admission: the idempotency key seen before answers the request it admitted, or the
+# refusal it was answered with (`!` and the JSON), whatever has changed since; a refusal
+# given by admission or for a full course is recorded under the key in the same step; while the
 # queue is stalled (KEYS[8] set: the ledger cannot decide) nothing new is admitted; a student
 # with ARGV[4] requests open (pending or being decided; `q:o:<student>`; 0: no cap) gets no
 # more until one is decided or cancelled; an enrollment in a course reported full, with no
@@ -64,13 +69,19 @@ for _, a in ipairs(cjson.decode(ARGV[3])) do
     full = redis.call('GET', 'q:full:' .. r.course)
     if full and tonumber(redis.call('GET', 'q:f:' .. r.course) or '0') > 0 then full = false end
   end
-  if existing then
+  if existing and string.sub(existing, 1, 1) == '!' then
+    out[#out + 1] = {2, '', string.sub(existing, 2), 0}
+  elseif existing then
     local status = redis.call('HGET', 'q:r:' .. existing, 'status')
     out[#out + 1] = {0, existing, status or 'pending', 0}
+  elseif a[10] and a[10] ~= '' then
+    redis.call('SET', key, '!' .. a[10], 'EX', ttl)
+    out[#out + 1] = {2, '', a[10], 0}
   elseif stalled then
     out[#out + 1] = {3, '', stalled, 0}
   elseif full then
     redis.call('HINCRBY', KEYS[6], r.course, 1)
+    redis.call('SET', key, '!' .. full, 'EX', ttl)
     out[#out + 1] = {2, '', full, 0}
   elseif cap > 0 and tonumber(redis.call('GET', 'q:o:' .. r.student) or '0') >= cap then
     out[#out + 1] = {4, '', redis.call('GET', 'q:o:' .. r.student), 0}
@@ -85,6 +96,8 @@ for _, a in ipairs(cjson.decode(ARGV[3])) do
     redis.call('HSET', record, 'student', r.student, 'action', r.action, 'course', r.course, 'drop', r.drop,
       'at', now, 'priority', r.priority, 'entry', entry, 'n', n, 'status', 'pending')
     redis.call('EXPIRE', record, ttl)
+    redis.call('ZADD', 'q:u:' .. r.student, n, r.id)
+    redis.call('EXPIRE', 'q:u:' .. r.student, ttl)
     local frees = (r.action == 'drop' and r.course) or (r.action == 'swap' and r.drop) or ''
     if frees ~= '' then
       redis.call('INCR', 'q:f:' .. frees)
@@ -196,6 +209,7 @@ class Admission:
     actor: str
     priority: int
     idempotency_key: str
+    refusal: str = ""  # JSON {type, reason}: admission refuses it (recorded under the key), e.g. its window closed
 
 
 @dataclass(slots=True)
@@ -285,9 +299,16 @@ def record_key(request_id: str) -> str:
     return f"q:r:{request_id}"
 
 
+class NotReplicated(Exception):
+    """No replica acknowledged an admission in time: it may or may not survive a failover."""
+
+
 class QueueStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, replicas: int = 0, replica_wait_seconds: float = 1.0) -> None:
+        """`replicas` (with Redis Sentinel: 1): an admission counts only once that many replicas have it."""
         self.redis = redis
+        self.replicas = replicas
+        self.replica_wait_ms = max(1, round(replica_wait_seconds * 1000))
         self._admit = redis.register_script(_ADMIT)
         self._claim = redis.register_script(_CLAIM)
         self._cancel = redis.register_script(_CANCEL)
@@ -319,15 +340,37 @@ class QueueStore:
                     a.actor,
                     str(a.priority),
                     a.idempotency_key,
+                    a.refusal,
                 ]
                 for a in admissions
             ]
         )
-        replies: Any = await self._admit(
-            keys=[ADMITTED, DECIDED, *STREAMS, REFUSED, TIMES, STALLED],
-            args=[f"{now:.6f}", RECORD_TTL_SECONDS, burst, max_open],
-        )
+        keys = [ADMITTED, DECIDED, *STREAMS, REFUSED, TIMES, STALLED]
+        args: list[Any] = [f"{now:.6f}", RECORD_TTL_SECONDS, burst, max_open]
+        if self.replicas:
+            replies = await self._admit_replicated(keys, args)
+        else:
+            replies = await self._admit(keys=keys, args=args)
         return [self._replies.of(r) for r in replies]
+
+    async def _admit_replicated(self, keys: list[str], args: list[Any]) -> Any:
+        """The admit script, then WAIT on the same connection (one round trip): its writes are
+        answered only once `replicas` replicas (all of them) acknowledge them, so whichever
+        replica a failover promotes has every admission answered 202. A primary being demoted
+        has lost the promoted replica, so it cannot gather them: its admissions are refused.
+        Raises NotReplicated after `replica_wait_ms` without them."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            await self._admit(keys=keys, args=args, client=pipe)
+            pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms)
+            replies, acknowledged = await pipe.execute()
+        self._check_acknowledged(acknowledged)
+        return replies
+
+    def _check_acknowledged(self, acknowledged: Any) -> None:
+        if int(acknowledged) < self.replicas:
+            raise NotReplicated(
+                f"{acknowledged} of {self.replicas} Redis replicas acknowledged within {self.replica_wait_ms} ms"
+            )
 
     async def record(self, request_id: str) -> dict[str, str] | None:
         raw: Any = await self.redis.hgetall(record_key(request_id))
@@ -342,7 +385,14 @@ class QueueStore:
     async def claim(self, entries: Sequence[Entry]) -> list[Entry]:
         if not entries:
             return []
-        taken: Any = await self._claim(args=[e.request_id for e in entries])
+        if self.replicas:  # decide only what every replica has: WAIT covers the entries read before
+            async with self.redis.pipeline(transaction=False) as pipe:
+                await self._claim(args=[e.request_id for e in entries], client=pipe)
+                pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms)
+                taken, acknowledged = await pipe.execute()
+            self._check_acknowledged(acknowledged)
+        else:
+            taken = await self._claim(args=[e.request_id for e in entries])
         return [entries[int(i) - 1] for i in taken]
 
     async def finish(self, answer: bytes | None, acked: Sequence[Entry], now: float, full_for: float = 0.0) -> None:

@@ -64,3 +64,44 @@ def test_a_student_with_the_cap_of_requests_open_gets_429_with_the_reason(node: 
     assert (over.json()["open_requests"], over.json()["limit"]) == (cap, cap)
     assert "waiting for a decision" in over.json()["detail"]
     assert over.headers["retry-after"] == "1"
+
+
+def test_a_student_lists_their_own_requests_newest_first_a_page_at_a_time(node: Node) -> None:
+    student = {**node.auth("student", 41), "content-type": "application/json"}
+    ids = []
+    for n in range(5):
+        taken = node.client.post(
+            "/queue/requests",
+            json={"action": "enroll", "course_id": n + 1},
+            headers={**student, "Idempotency-Key": f"l-{n}"},
+        )
+        assert taken.status_code == 202, taken.text
+        ids.append(taken.json()["request_id"])
+    other = {**node.auth("student", 42), "content-type": "application/json", "Idempotency-Key": "l-0"}
+    assert (
+        node.client.post("/queue/requests", json={"action": "drop", "course_id": 9}, headers=other).status_code == 202
+    )
+
+    first = node.client.get("/queue/requests?page_size=2", headers=student)
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert (body["page"], body["page_size"], body["total"]) == (1, 2, 5)
+    assert [r["request_id"] for r in body["items"]] == [ids[4], ids[3]]
+    assert body["items"][0] == {
+        "request_id": ids[4],
+        "status": "pending",
+        "action": "enroll",
+        "course_id": 5,
+        "admitted_at": body["items"][0]["admitted_at"],
+    }
+    rest = node.client.get("/queue/requests?page=3&page_size=2", headers=student).json()
+    assert [r["request_id"] for r in rest["items"]] == [ids[0]]
+    mine = node.client.get("/queue/requests", headers=other).json()
+    assert [(r["action"], r["course_id"]) for r in mine["items"]] == [("drop", 9)]  # only their own
+    bad = node.client.get("/queue/requests?page_size=1000", headers=student)
+    assert (bad.status_code, bad.json()["errors"][0]["field"]) == (422, "page_size")
+    assert node.client.get("/queue/requests").status_code == 401
+    spec = node.client.get("/openapi.json").json()
+    listed = spec["paths"]["/queue/requests"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert listed == {"$ref": "#/components/schemas/QueueRequestPage"}
+    assert "QueueRequestView" in spec["components"]["schemas"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sqlite3
 from pathlib import Path
@@ -174,7 +175,13 @@ def test_one_file_copied_to_three_hosts_starts_each_hosts_nodes_only(
     config = tmp_path / "cluster.toml"
     config.write_text("\n".join(lines) + "\n")
 
-    first = processes.run_py("--config", str(config), env={"CS_CLUSTER__HOST": "reg-a"})
+    unset = processes.run_py("--config", str(config), env={"CS_CLUSTER__HOST": "reg-a"})
+    code, err = processes.finish(unset)  # each host would generate a secret of its own
+    assert code == 2
+    assert "CS_SECRET_CLUSTER: the nodes are on hosts reg-a, reg-b, reg-c, but it is not set" in err
+    secret = {"CS_SECRET_CLUSTER": secrets.token_urlsafe(32)}
+
+    first = processes.run_py("--config", str(config), env={"CS_CLUSTER__HOST": "reg-a", **secret})
     for port in http["reg-a"].values():
         wait_until(lambda p=port: _answers(p), START_TIMEOUT, "reg-a's nodes serving")
     assert not any(_answers(p) for host in ("reg-b", "reg-c") for p in http[host].values())
@@ -182,12 +189,12 @@ def test_one_file_copied_to_three_hosts_starts_each_hosts_nodes_only(
     assert sorted(" ".join(c.cmdline()).split()[-1] for c in nodes) == ["course_data-1", "login-1"]
 
     for host in ("reg-b", "reg-c"):
-        processes.run_py("--config", str(config), env={"CS_CLUSTER__HOST": host})
+        processes.run_py("--config", str(config), env={"CS_CLUSTER__HOST": host, **secret})
     for host_ports in http.values():
         for node_id, port in host_ports.items():
             wait_until(lambda p=port: ready(p), START_TIMEOUT, f"{node_id} ready across the three hosts")
 
-    nowhere = processes.run_py("--config", str(config), env={"CS_CLUSTER__HOST": "reg-z"})
+    nowhere = processes.run_py("--config", str(config), env={"CS_CLUSTER__HOST": "reg-z", **secret})
     code, err = processes.finish(nowhere)
     assert code == 2
     assert "no node of the configuration lives on this host (host 'reg-z'" in err

@@ -40,3 +40,44 @@ async def test_the_client_finds_the_primary_and_follows_a_failover(tmp_path: Pat
             assert await client.get("k") == b"after"
         finally:
             await client.aclose()
+
+
+async def test_an_admission_is_answered_only_once_a_replica_has_it(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from services.queue.store import Admission, Admitted, NotReplicated, QueueStore
+
+    with sentinel_group(tmp_path) as group:
+        client = connect_sentinel([("127.0.0.1", p) for p in group.sentinel_ports], SERVICE, max_connections=4)
+        store = QueueStore(client, replicas=1, replica_wait_seconds=0.3)
+        replicas = group.processes[1:3]  # the primary first, then its two replicas
+
+        def ask(n: int, key: str) -> Admission:
+            return Admission(f"r{n}", 1, None, "enroll", 7, None, "s1", 2, key)
+
+        try:
+            [kept] = await store.admit([ask(1, "a")], time.time())
+            assert isinstance(kept, Admitted)
+            assert kept.new
+            for process in replicas:
+                os.kill(process.pid, signal.SIGSTOP)  # no replica acknowledges any more
+            try:
+                with pytest.raises(NotReplicated, match="0 of 1 Redis replicas acknowledged within 300 ms"):
+                    await store.admit([ask(2, "b")], time.time())
+            finally:
+                for process in replicas:
+                    os.kill(process.pid, signal.SIGCONT)
+            # it may or may not have been kept: the same key answers the request if it was
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    [again] = await store.admit([ask(3, "b")], time.time())
+                    break
+                except (NotReplicated, RedisConnectionError):  # the replicas catching up
+                    if time.monotonic() > deadline:
+                        raise
+            assert isinstance(again, Admitted)
+            assert (again.request_id, again.new) == ("r2", False)
+        finally:
+            await client.aclose()

@@ -1,0 +1,70 @@
+"""A student's own queue requests, newest first (`GET /queue/requests`).
+
+The admit script adds every request it queues to `q:u:<student>`, scored by its admission
+number, so a page is one ZREVRANGE and one HGETALL per request on it. A record that has
+expired (a week after admission) is dropped from the index when a page meets it.
+Refusals at once are not requests (they have no id) and are not listed.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from redis.asyncio import Redis
+
+from services.common.pagination import PageRequest
+from services.queue.store import record_key
+
+
+def requests_key(student_id: int) -> str:
+    return f"q:u:{student_id}"
+
+
+async def student_requests(redis: Redis, student_id: int, page: PageRequest) -> tuple[list[tuple[str, dict[str, str]]], int]:
+    """(request id, record) of one page of the student's requests, newest first, and how many there are."""
+    key = requests_key(student_id)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zcard(key)
+        pipe.zrevrange(key, page.offset, page.offset + page.size - 1)
+        total, raw_ids = await pipe.execute()
+    ids = [i.decode() for i in raw_ids]
+    if not ids:
+        return [], int(total)
+    async with redis.pipeline(transaction=False) as pipe:
+        for request_id in ids:
+            pipe.hgetall(record_key(request_id))
+        records = await pipe.execute()
+    found, gone = [], []
+    for request_id, raw in zip(ids, records, strict=True):
+        if raw:
+            found.append((request_id, {k.decode(): v.decode() for k, v in raw.items()}))
+        else:
+            gone.append(request_id)
+    if gone:
+        await redis.zrem(key, *gone)
+    return found, int(total) - len(gone)
+
+
+class QueueRequestView(BaseModel):
+    """A request as its student reads it (also `GET /queue/requests/{id}`)."""
+
+    request_id: str
+    status: str = Field(description="pending, accepted, waitlisted, rejected or cancelled")
+    action: str = Field(description="enroll, drop or swap")
+    course_id: int
+    drop_course_id: int | None = Field(None, description="a swap's course given up")
+    admitted_at: float = Field(description="Unix time")
+    type: str | None = Field(None, description="once decided: the rule's problem type (rejected), or ''")
+    reason: str | None = Field(None, description="once decided: why")
+    decided_at: float | None = Field(None, description="once decided: Unix time")
+
+
+class QueueRequestPage(BaseModel):
+    """One page of the student's queue requests, newest first."""
+
+    items: list[QueueRequestView]
+    page: int
+    page_size: int
+    total: int
+
+
+LISTING_MODELS: dict[str, type[BaseModel]] = {"QueueRequestPage": QueueRequestPage}
