@@ -19,7 +19,9 @@ def requests_key(student_id: int) -> str:
     return f"q:u:{student_id}"
 
 
-async def student_requests(redis: Redis, student_id: int, page: PageRequest) -> tuple[list[tuple[str, dict[str, str]]], int]:
+async def student_requests(
+    redis: Redis, student_id: int, page: PageRequest
+) -> tuple[list[tuple[str, dict[str, str]]], int]:
     """(request id, record) of one page of the student's requests, newest first, and how many there are."""
     key = requests_key(student_id)
     async with redis.pipeline(transaction=False) as pipe:
