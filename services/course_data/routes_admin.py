@@ -50,6 +50,9 @@ async def put_windows(request: Request) -> Response:
     """Replace every registration window.
     ---
     summary: Set registration windows
+    description: "All are replaced, or none (422). Times are Unix seconds, with opens_at < closes_at
+      <= drop_deadline: enroll and swap from opens_at until before closes_at, drop up to drop_deadline.
+      cohort null: the window of every cohort without windows of its own."
     tags: [registration]
     security: [{bearer: []}]
     requestBody:
