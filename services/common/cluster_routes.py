@@ -49,7 +49,9 @@ async def status(request: Request) -> Response:
       - {in: header, name: X-Internal-Token, required: false, schema: {type: string}}
     security: [{bearer: []}, {}]
     responses:
-      "200": {description: "The status"}
+      "200":
+        description: "The status"
+        content: {application/json: {schema: {$ref: "#/components/schemas/ClusterStatus"}}}
       "401": {description: "No valid internal token or access token"}
       "403": {description: "Not an admin"}
     """
@@ -66,9 +68,11 @@ async def replicated_state(request: Request) -> Response:
       and for its Raft agent. Equal digests at equal counts on every node prove the state identical.
     tags: [cluster]
     parameters:
-      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - $ref: "#/components/parameters/InternalToken"
     responses:
-      "200": {description: "The digests"}
+      "200":
+        description: "The digests"
+        content: {application/json: {schema: {$ref: "#/components/schemas/ReplicatedState"}}}
       "401": {description: "No valid internal token"}
     """
     require_internal(request)
@@ -83,14 +87,16 @@ async def write_check(request: Request) -> Response:
       master. Answers which node wrote and with which epoch.
     tags: [cluster]
     parameters:
-      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - $ref: "#/components/parameters/InternalToken"
     requestBody:
       required: false
       content:
         application/json:
           schema: {$ref: "#/components/schemas/WriteCheck"}
     responses:
-      "200": {description: "Written"}
+      "200":
+        description: "Written"
+        content: {application/json: {schema: {$ref: "#/components/schemas/WriteCheckDone"}}}
       "503": {description: "No master right now, or this master was fenced"}
     """
     ctx = context_of(request)
@@ -126,14 +132,16 @@ async def add_member(request: Request) -> Response:
     summary: Add a cluster member
     tags: [cluster]
     parameters:
-      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - $ref: "#/components/parameters/InternalToken"
     requestBody:
       required: true
       content:
         application/json:
           schema: {$ref: "#/components/schemas/NewMember"}
     responses:
-      "200": {description: "Added; start the node now"}
+      "200":
+        description: "Added; start the node now"
+        content: {application/json: {schema: {$ref: "#/components/schemas/MemberAdded"}}}
       "409": {description: "Already a member"}
     """
     require_internal(request)
@@ -158,10 +166,12 @@ async def remove_member(request: Request) -> Response:
     summary: Remove a cluster member
     tags: [cluster]
     parameters:
-      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - $ref: "#/components/parameters/InternalToken"
       - {in: path, name: node_id, required: true, schema: {type: string}}
     responses:
-      "200": {description: "Removed"}
+      "200":
+        description: "Removed"
+        content: {application/json: {schema: {$ref: "#/components/schemas/MemberRemoved"}}}
       "404": {description: "No such member"}
       "409": {description: "A node cannot remove itself; ask another node"}
     """

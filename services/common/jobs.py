@@ -379,7 +379,9 @@ async def get_job(request: Request) -> Response:
     security: [{bearer: []}]
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
     responses:
-      "200": {description: "The job"}
+      "200":
+        description: "The job"
+        content: {application/json: {schema: {$ref: "#/components/schemas/ImportJob"}}}
       "403": {description: "Not an admin, or a job a super_admin submitted"}
       "404": {description: "No such job"}
     """

@@ -57,10 +57,12 @@ async def list_notifications(request: Request) -> Response:
     parameters:
       - {in: query, name: status, schema: {type: string, enum: [pending, sent, logged, failed]}}
       - {in: query, name: user_id, schema: {type: integer}}
-      - {in: query, name: page, schema: {type: integer, minimum: 1}}
-      - {in: query, name: page_size, schema: {type: integer, minimum: 1, maximum: 100}}
+      - $ref: "#/components/parameters/Page"
+      - $ref: "#/components/parameters/PageSize"
     responses:
-      "200": {description: "items, page, page_size, total"}
+      "200":
+        description: "items, page, page_size, total"
+        content: {application/json: {schema: {$ref: "#/components/schemas/NotificationPage"}}}
     """
     await authenticate(request, *ADMINS)
     page = page_of(request)

@@ -3,7 +3,9 @@
 The public document leaves out the internal and cluster routes (`/internal/...`,
 `/cluster/...`, or tagged `internal` / `cluster`) and the schemas only they use: an
 anonymous caller learns nothing of the cluster's own surface. Callers with a valid
-internal token, or an admin's access token, get the full document.
+internal token, or an admin's access token, get the full document. Either keeps only
+the components its operations refer to (the answer schemas of `spec_schemas` are
+shared by all five services; each document carries those of its own routes).
 
 Swagger UI's assets come from the swagger-ui-bundle package, so `/docs` works offline.
 """
@@ -27,6 +29,7 @@ from services.common.auth import authenticate
 from services.common.internal import require_internal
 from services.common.problems import PROBLEM_SCHEMA
 from services.common.spec_components import add_shared, register_components
+from services.common.spec_schemas import answer_schemas
 
 _INTERNAL_PREFIXES = ("/internal/", "/cluster/")
 _INTERNAL_TAGS = {"internal", "cluster"}
@@ -76,22 +79,20 @@ def build_spec(
             if sub_name not in spec.components.schemas:  # shared by several bodies
                 spec.components.schema(sub_name, sub_schema)
         spec.components.schema(name, schema)
+    for name, schema in answer_schemas().items():
+        if name not in spec.components.schemas:  # (a settings section a body model brought already)
+            spec.components.schema(name, schema)
     generator = _Generator()
     operations: dict[str, dict[str, Any]] = {}
-    left_out: dict[str, dict[str, Any]] = {}
     for endpoint in generator.get_endpoints(routes):
         operation = generator.parse_docstring(endpoint.func)
         add_shared(operation, endpoint.path, forwarded=_forwarded(endpoint.func))
-        kept = internal or not is_internal(endpoint.path, operation)
-        (operations if kept else left_out).setdefault(endpoint.path, {})[endpoint.http_method] = operation
+        if internal or not is_internal(endpoint.path, operation):
+            operations.setdefault(endpoint.path, {})[endpoint.http_method] = operation
     for path, ops in sorted(operations.items()):
         spec.path(path=path, operations=ops)
     document = spec.to_dict()
-    if left_out:
-        hidden = APISpec(title=title, version=version, openapi_version="3.1.0")  # apispec's form of the refs
-        for path, ops in left_out.items():
-            hidden.path(path=path, operations=ops)
-        _drop_internal_components(document, list(hidden.to_dict()["paths"].values()))
+    _keep_referenced_components(document)
     return document
 
 
@@ -100,13 +101,15 @@ def _forwarded(endpoint: Any) -> bool:
     return hasattr(endpoint, "__wrapped__")
 
 
-def _drop_internal_components(document: dict[str, Any], internal_operations: list[dict[str, Any]]) -> None:
-    """Drop the components only the internal operations refer to (directly or through others)."""
+def _keep_referenced_components(document: dict[str, Any]) -> None:
+    """Drop the schemas, responses and parameters no operation of the document refers to
+    (directly or through others): those of the routes left out, and other services' answers."""
     components: dict[str, dict[str, Any]] = document.get("components", {})
-    public = _references(document["paths"], components)
-    for ref in _references(internal_operations, components) - public:
-        kind, _, name = ref.removeprefix("#/components/").partition("/")
-        components.get(kind, {}).pop(name, None)
+    used = _references(document["paths"], components)
+    for kind in ("schemas", "responses", "parameters"):
+        for name in list(components.get(kind, {})):
+            if f"#/components/{kind}/{name}" not in used:
+                del components[kind][name]
 
 
 def _references(root: Any, components: dict[str, dict[str, Any]]) -> set[str]:
@@ -151,7 +154,9 @@ def docs_routes(title: str, version: str, description: str, models: Mapping[str,
         tags: [operations]
         security: [{}, {bearer: []}]
         responses:
-          "200": {description: "The OpenAPI document"}
+          "200":
+            description: "The OpenAPI document"
+            content: {application/json: {schema: {$ref: "#/components/schemas/OpenApiDocument"}}}
           "401": {description: "An access or internal token was sent but is not valid",
             content: {application/problem+json: {schema: {$ref: "#/components/schemas/Problem"}}}}
         """
@@ -172,7 +177,9 @@ def docs_routes(title: str, version: str, description: str, models: Mapping[str,
         tags: [operations]
         security: []
         responses:
-          "200": {description: "An HTML page"}
+          "200":
+            description: "An HTML page"
+            content: {text/html: {schema: {type: string}}}
         """
         return HTMLResponse(_DOCS_PAGE.format(title=title))
 

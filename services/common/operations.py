@@ -22,7 +22,9 @@ async def health(request: Request) -> Response:
     tags: [operations]
     security: []
     responses:
-      "200": {description: "The node is alive"}
+      "200":
+        description: "The node is alive"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Health"}}}
     """
     ctx = context_of(request)
     return JSONResponse(
@@ -42,7 +44,9 @@ async def ready(request: Request) -> Response:
     tags: [operations]
     security: []
     responses:
-      "200": {description: "Ready to serve"}
+      "200":
+        description: "Ready to serve"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Ready"}}}
       "503":
         description: A dependency does not answer
         content:

@@ -241,7 +241,12 @@ PROBLEM_SCHEMA = {
     "description": "RFC 9457 problem details",
     "required": ["type", "title", "status", "detail"],
     "properties": {
-        "type": {"type": "string", "example": "/problems/not-found"},
+        "type": {
+            "type": "string",
+            "pattern": "^/problems/[a-z0-9-]+$",
+            "description": "the stable problem type (the catalogue: docs/api.md)",
+            "examples": ["/problems/not-found"],
+        },
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
@@ -251,6 +256,7 @@ PROBLEM_SCHEMA = {
             "description": f"the first {MAX_LISTED_ERRORS} invalid fields",
             "items": {
                 "type": "object",
+                "required": ["field", "message"],
                 "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
             },
         },

@@ -10,8 +10,10 @@ password change), 401 wherever an internal token is, 404 for a path with paramet
 validate, 413 and 415 for bodies (too large; not the media type), and 503 for the
 writes a slave forwards to its master (none elected right now, or it did not answer).
 
-The internal-token header and `page` / `page_size`, written out in the docstrings,
-become references to one shared parameter each.
+The internal-token header and `page` / `page_size` are shared parameters: a docstring
+refers to them (`- $ref: "#/components/parameters/Page"`); one that spells one out gets
+the reference too. An error answer a docstring documents by its description alone gets
+the problem+json content: every 4xx and 5xx of every operation is a `Problem`.
 """
 
 from __future__ import annotations
@@ -63,8 +65,11 @@ def register_components(spec: APISpec) -> None:
 
 
 def _shared(parameter: dict[str, Any]) -> dict[str, Any] | str:
-    """The name of the shared parameter `parameter` spells out (apispec makes it a
-    reference), or `parameter` itself."""
+    """The name of the shared parameter `parameter` refers to or spells out (apispec makes
+    it a reference), or `parameter` itself."""
+    ref = parameter.get("$ref", "")
+    if ref.startswith("#/components/parameters/"):
+        return str(ref.removeprefix("#/components/parameters/"))
     for name, shared in SHARED_PARAMETERS.items():
         if (parameter.get("in"), parameter.get("name")) == (shared["in"], shared["name"]) and parameter.get(
             "required", False
@@ -77,7 +82,10 @@ def add_shared(operation: dict[str, Any], path: str, forwarded: bool) -> None:
     """Reference the shared answers `operation` can give (keeping those its docstring
     documents), and the shared parameters for those it spells out."""
     responses = operation.setdefault("responses", {"200": {"description": "OK"}})
-    parameters = operation.get("parameters", [])
+    for code, response in responses.items():
+        if str(code)[0] in "45" and "$ref" not in response and "content" not in response:
+            response["content"] = _PROBLEM
+    parameters = [_spelled_out(p) for p in operation.get("parameters", [])]
     internal = any(p.get("name", "").lower() == "x-internal-token" for p in parameters)
     security = operation.get("security", [])
     bearer = bool(security) and all("bearer" in requirement for requirement in security)  # `{}`: optional
@@ -100,4 +108,10 @@ def add_shared(operation: dict[str, Any], path: str, forwarded: bool) -> None:
     for code in sorted(codes):
         responses.setdefault(code, {"$ref": f"#/components/responses/{COMMON_RESPONSES[code][0]}"})
     if parameters:
-        operation["parameters"] = [_shared(p) for p in parameters]
+        operation["parameters"] = [_shared(p) for p in operation["parameters"]]
+
+
+def _spelled_out(parameter: dict[str, Any]) -> dict[str, Any]:
+    """The shared parameter `parameter` refers to, or `parameter` itself."""
+    name = parameter.get("$ref", "").removeprefix("#/components/parameters/")
+    return SHARED_PARAMETERS.get(name, parameter)

@@ -65,10 +65,12 @@ async def list_audit(request: Request) -> Response:
       - {in: query, name: student_id, schema: {type: integer}}
       - {in: query, name: course_id, schema: {type: integer}}
       - {in: query, name: action, schema: {type: string}}
-      - {in: query, name: page, schema: {type: integer, minimum: 1}}
-      - {in: query, name: page_size, schema: {type: integer, minimum: 1, maximum: 100}}
+      - $ref: "#/components/parameters/Page"
+      - $ref: "#/components/parameters/PageSize"
     responses:
-      "200": {description: "items (at, actor, action, student_id, course_id, outcome, reason), page, page_size, total"}
+      "200":
+        description: "items (at, actor, action, student_id, course_id, outcome, reason), page, page_size, total"
+        content: {application/json: {schema: {$ref: "#/components/schemas/AuditPage"}}}
     """
     await authenticate(request, *ADMINS)
     page = page_of(request)

@@ -37,7 +37,9 @@ async def get_windows(request: Request) -> Response:
     tags: [registration]
     security: [{bearer: []}]
     responses:
-      "200": {description: "windows: cohort, opens_at, closes_at, drop_deadline"}
+      "200":
+        description: "windows: cohort, opens_at, closes_at, drop_deadline"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Windows"}}}
     """
     await require_internal_or_admin(request)
     async with context_of(request).database.read() as conn:
@@ -48,13 +50,18 @@ async def put_windows(request: Request) -> Response:
     """Replace every registration window.
     ---
     summary: Set registration windows
+    description: "All are replaced, or none (422). Times are Unix seconds, with opens_at < closes_at
+      <= drop_deadline: enroll and swap from opens_at until before closes_at, drop up to drop_deadline.
+      cohort null: the window of every cohort without windows of its own."
     tags: [registration]
     security: [{bearer: []}]
     requestBody:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/WindowsIn"}}}
     responses:
-      "200": {description: "The windows"}
+      "200":
+        description: "The windows"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Windows"}}}
     """
     actor = await authenticate(request, *ADMINS)
     body = await read_json(request, WindowsIn)
@@ -75,10 +82,12 @@ async def list_holds(request: Request) -> Response:
     security: [{bearer: []}]
     parameters:
       - {in: query, name: student_id, schema: {type: integer}}
-      - {in: query, name: page, schema: {type: integer, minimum: 1}}
-      - {in: query, name: page_size, schema: {type: integer, minimum: 1, maximum: 100}}
+      - $ref: "#/components/parameters/Page"
+      - $ref: "#/components/parameters/PageSize"
     responses:
-      "200": {description: "items, page, page_size, total"}
+      "200":
+        description: "items, page, page_size, total"
+        content: {application/json: {schema: {$ref: "#/components/schemas/HoldPage"}}}
     """
     await authenticate(request, *ADMINS)
     page = page_of(request)
@@ -100,7 +109,9 @@ async def add_hold(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/HoldIn"}}}
     responses:
-      "201": {description: "The hold"}
+      "201":
+        description: "The hold"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Hold"}}}
     """
     actor = await authenticate(request, *ADMINS)
     body = await read_json(request, HoldIn)

@@ -52,7 +52,9 @@ async def list_completed(request: Request) -> Response:
     security: [{bearer: []}]
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
     responses:
-      "200": {description: "student_id and course_codes"}
+      "200":
+        description: "student_id and course_codes"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Completed"}}}
     """
     await authenticate(request, *ADMINS)
     student_id = request.path_params["id"]
@@ -78,7 +80,9 @@ async def add_completed(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/CompletedIn"}}}
     responses:
-      "200": {description: "student_id and all their course_codes"}
+      "200":
+        description: "student_id and all their course_codes"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Completed"}}}
     """
     actor = await authenticate(request, *ADMINS)
     body = await read_json(request, CompletedIn)
@@ -183,7 +187,9 @@ async def import_completed(request: Request) -> Response:
       required: true
       content: {text/csv: {schema: {type: string}}}
     responses:
-      "202": {description: "id and url of the import job (also in Location)"}
+      "202":
+        description: "id and url of the import job (also in Location)"
+        content: {application/json: {schema: {$ref: "#/components/schemas/ImportAccepted"}}}
       "409": {description: "Another import is running on this service (its job url; see Retry-After)"}
       "415": {description: "Not text/csv"}
     """

@@ -50,10 +50,12 @@ async def list_courses(request: Request) -> Response:
       - {in: query, name: day, schema: {type: string}, description: "mon..sun or 0..6"}
       - {in: query, name: credits, schema: {type: integer}}
       - {in: query, name: has_seats, schema: {type: boolean}}
-      - {in: query, name: page, schema: {type: integer, minimum: 1}}
-      - {in: query, name: page_size, schema: {type: integer, minimum: 1, maximum: 100}}
+      - $ref: "#/components/parameters/Page"
+      - $ref: "#/components/parameters/PageSize"
     responses:
-      "200": {description: "items, page, page_size, total"}
+      "200":
+        description: "items, page, page_size, total"
+        content: {application/json: {schema: {$ref: "#/components/schemas/CoursePage"}}}
       "304": {description: "Not modified"}
     """
     await authenticate(request)
@@ -81,7 +83,9 @@ async def get_course(request: Request) -> Response:
     security: [{bearer: []}]
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
     responses:
-      "200": {description: "The course"}
+      "200":
+        description: "The course"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Course"}}}
       "404": {description: "No such course"}
     """
     await authenticate(request)
@@ -121,7 +125,9 @@ async def create_course(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/CourseIn"}}}
     responses:
-      "201": {description: "The course"}
+      "201":
+        description: "The course"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Course"}}}
       "409": {description: "The code is taken"}
     """
     actor = await authenticate(request, *ADMINS)
@@ -161,7 +167,9 @@ async def import_courses(request: Request) -> Response:
       required: true
       content: {text/csv: {schema: {type: string}}}
     responses:
-      "202": {description: "id and url of the import job (also in Location)"}
+      "202":
+        description: "id and url of the import job (also in Location)"
+        content: {application/json: {schema: {$ref: "#/components/schemas/ImportAccepted"}}}
       "409": {description: "Another import is running on this service (its job url; see Retry-After)"}
       "415": {description: "Not text/csv"}
     """
@@ -204,7 +212,9 @@ async def update_course(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/CoursePatch"}}}
     responses:
-      "200": {description: "The course"}
+      "200":
+        description: "The course"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Course"}}}
       "409": {description: "Capacity below seats taken, or meeting times that clash for enrolled students"}
     """
     actor = await authenticate(request, *ADMINS)

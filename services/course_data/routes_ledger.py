@@ -36,7 +36,7 @@ async def decide(request: Request) -> Response:
     summary: Ledger decision (internal)
     tags: [internal]
     parameters:
-      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - $ref: "#/components/parameters/InternalToken"
     requestBody:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/LedgerRequest"}}}
@@ -72,7 +72,7 @@ async def decide_many(request: Request) -> Response:
       for a moment)."
     tags: [internal]
     parameters:
-      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - $ref: "#/components/parameters/InternalToken"
     requestBody:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/LedgerBatch"}}}

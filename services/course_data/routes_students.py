@@ -25,10 +25,12 @@ async def student_courses(request: Request) -> Response:
     summary: A student's courses (internal)
     tags: [internal]
     parameters:
-      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - $ref: "#/components/parameters/InternalToken"
       - {in: path, name: id, required: true, schema: {type: integer}}
     responses:
-      "200": {description: "enrolled: courses; waitlisted: courses with position"}
+      "200":
+        description: "enrolled: courses; waitlisted: courses with position"
+        content: {application/json: {schema: {$ref: "#/components/schemas/StudentCourses"}}}
     """
     require_internal(request)
     student_id = request.path_params["id"]
@@ -65,11 +67,13 @@ async def student_catalogue(request: Request) -> Response:
       decided by the ledger's own rules on the facts read now (the ledger decides again when asked).
     tags: [internal]
     parameters:
-      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - $ref: "#/components/parameters/InternalToken"
       - {in: path, name: id, required: true, schema: {type: integer}}
       - {in: query, name: cohort, schema: {type: integer}}
     responses:
-      "200": {description: "items (courses with outcome, can_enroll, type, reason), page, page_size, total"}
+      "200":
+        description: "items (courses with outcome, can_enroll, type, reason), page, page_size, total"
+        content: {application/json: {schema: {$ref: "#/components/schemas/CourseForStudentPage"}}}
     """
     require_internal(request)
     student_id = request.path_params["id"]

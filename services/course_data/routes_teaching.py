@@ -47,10 +47,12 @@ async def own_courses(request: Request) -> Response:
     ---
     tags: [internal]
     parameters:
-      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - $ref: "#/components/parameters/InternalToken"
       - {in: path, name: teacher_id, required: true, schema: {type: integer}}
     responses:
-      "200": {description: "items: the teacher's courses"}
+      "200":
+        description: "items: the teacher's courses"
+        content: {application/json: {schema: {$ref: "#/components/schemas/CourseList"}}}
     """
     require_internal(request)
     teacher_id, _ = _ids(request)
@@ -66,13 +68,15 @@ async def create_own(request: Request) -> Response:
     ---
     tags: [internal]
     parameters:
-      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - $ref: "#/components/parameters/InternalToken"
       - {in: path, name: teacher_id, required: true, schema: {type: integer}}
     requestBody:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/CourseIn"}}}
     responses:
-      "201": {description: "The course"}
+      "201":
+        description: "The course"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Course"}}}
     """
     teacher_id, _ = _ids(request)
     return await insert_course(request, await read_json(request, CourseIn), f"teacher:{teacher_id}", teacher_id)
@@ -83,14 +87,16 @@ async def update_own(request: Request) -> Response:
     ---
     tags: [internal]
     parameters:
-      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - $ref: "#/components/parameters/InternalToken"
       - {in: path, name: teacher_id, required: true, schema: {type: integer}}
       - {in: path, name: course_id, required: true, schema: {type: integer}}
     requestBody:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/CoursePatch"}}}
     responses:
-      "200": {description: "The course"}
+      "200":
+        description: "The course"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Course"}}}
     """
     teacher_id, course_id = _ids(request)
     body = await read_json(request, CoursePatch)
@@ -104,11 +110,13 @@ async def roster(request: Request) -> Response:
     ---
     tags: [internal]
     parameters:
-      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - $ref: "#/components/parameters/InternalToken"
       - {in: path, name: teacher_id, required: true, schema: {type: integer}}
       - {in: path, name: course_id, required: true, schema: {type: integer}}
     responses:
-      "200": {description: "course, and students: student_id, enrolled_at, via_permit"}
+      "200":
+        description: "course, and students: student_id, enrolled_at, via_permit"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Roster"}}}
     """
     require_internal(request)
     teacher_id, course_id = _ids(request)
@@ -126,7 +134,7 @@ async def remove_student(request: Request) -> Response:
     ---
     tags: [internal]
     parameters:
-      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - $ref: "#/components/parameters/InternalToken"
       - {in: path, name: teacher_id, required: true, schema: {type: integer}}
       - {in: path, name: course_id, required: true, schema: {type: integer}}
       - {in: path, name: student_id, required: true, schema: {type: integer}}
@@ -154,14 +162,16 @@ async def grant_permit(request: Request) -> Response:
     ---
     tags: [internal]
     parameters:
-      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - $ref: "#/components/parameters/InternalToken"
       - {in: path, name: teacher_id, required: true, schema: {type: integer}}
       - {in: path, name: course_id, required: true, schema: {type: integer}}
     requestBody:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/PermitIn"}}}
     responses:
-      "201": {description: "The permit"}
+      "201":
+        description: "The permit"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Permit"}}}
     """
     teacher_id, course_id = _ids(request)
     body = await read_json(request, PermitIn)

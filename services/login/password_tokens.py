@@ -85,7 +85,9 @@ async def set_password(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/PasswordSet"}}}
     responses:
-      "200": {description: "id and username: the account can sign in with the new password"}
+      "200":
+        description: "id and username: the account can sign in with the new password"
+        content: {application/json: {schema: {$ref: "#/components/schemas/PasswordIsSet"}}}
       "400": {description: "The token is unknown, used or expired"}
       "422": {description: "The new password does not meet the policy"}
     """

@@ -98,7 +98,9 @@ async def login(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/LoginRequest"}}}
     responses:
-      "200": {description: "access_token, refresh_token, token_type, expires_in, must_change_password"}
+      "200":
+        description: "access_token, refresh_token, token_type, expires_in, must_change_password"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Tokens"}}}
       "401": {description: "Invalid credentials, or a one-time code is required or wrong"}
       "429": {description: "Too many failed attempts for this name or address; see Retry-After"}
     """
@@ -144,7 +146,9 @@ async def refresh(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/RefreshRequest"}}}
     responses:
-      "200": {description: "A new token pair"}
+      "200":
+        description: "A new token pair"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Tokens"}}}
       "401": {description: "Unknown, expired, or reused refresh token"}
     """
     ctx, state = context_of(request), login_of(request)
@@ -197,7 +201,9 @@ async def me(request: Request) -> Response:
     tags: [auth]
     security: [{bearer: []}]
     responses:
-      "200": {description: "The account"}
+      "200":
+        description: "The account"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Me"}}}
     """
     ctx = context_of(request)
     principal = await authenticate(request, allow_restricted=True)
@@ -216,7 +222,9 @@ async def change_password(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/PasswordChange"}}}
     responses:
-      "200": {description: "Changed; a new token pair for this session"}
+      "200":
+        description: "Changed; a new token pair for this session"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Tokens"}}}
       "401": {description: "The old password is wrong"}
       "422": {description: "The new password does not meet the policy"}
     """
@@ -264,7 +272,9 @@ async def otp_setup(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/OtpSetup"}}}
     responses:
-      "200": {description: "secret and otpauth_uri; confirm with a code to turn 2FA on"}
+      "200":
+        description: "secret and otpauth_uri; confirm with a code to turn 2FA on"
+        content: {application/json: {schema: {$ref: "#/components/schemas/OtpSecret"}}}
       "401": {description: "Wrong password"}
       "409": {description: "2FA is already on"}
       "429": {description: "Too many failed attempts; see Retry-After"}
@@ -301,7 +311,9 @@ async def otp_confirm(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/OtpConfirm"}}}
     responses:
-      "200": {description: "2FA is on; log in again for tokens without the setup restriction"}
+      "200":
+        description: "2FA is on; log in again for tokens without the setup restriction"
+        content: {application/json: {schema: {$ref: "#/components/schemas/OtpState"}}}
       "401": {description: "Wrong password"}
       "409": {description: "No setup in progress"}
       "422": {description: "Wrong code"}
@@ -339,7 +351,9 @@ async def otp_disable(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/OtpDisable"}}}
     responses:
-      "200": {description: "2FA is off"}
+      "200":
+        description: "2FA is off"
+        content: {application/json: {schema: {$ref: "#/components/schemas/OtpState"}}}
       "401": {description: "Wrong password or code"}
       "409": {description: "2FA is not on"}
       "429": {description: "Too many failed attempts; see Retry-After"}
@@ -367,7 +381,9 @@ async def jwks(request: Request) -> Response:
     tags: [auth]
     security: []
     responses:
-      "200": {description: "The key set"}
+      "200":
+        description: "The key set"
+        content: {application/json: {schema: {$ref: "#/components/schemas/JsonWebKeySet"}}}
     """
     keys = await login_of(request).keys.jwks(MAX_ACCESS_SECONDS)
     return JSONResponse(keys, headers={"Cache-Control": "max-age=60"})
@@ -380,7 +396,9 @@ async def rotate_keys(request: Request) -> Response:
     tags: [auth]
     security: [{bearer: []}]
     responses:
-      "200": {description: "The new key id"}
+      "200":
+        description: "The new key id"
+        content: {application/json: {schema: {$ref: "#/components/schemas/KeyRotated"}}}
       "403": {description: "Only a super_admin may rotate keys"}
     """
     ctx = context_of(request)

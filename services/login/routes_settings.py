@@ -27,7 +27,9 @@ async def get_settings(request: Request) -> Response:
     tags: [settings]
     security: [{bearer: []}]
     responses:
-      "200": {description: "security, course, queue, notifications; and the version"}
+      "200":
+        description: "security, course, queue, notifications; and the version"
+        content: {application/json: {schema: {$ref: "#/components/schemas/SettingsAnswer"}}}
     """
     await authenticate(request, *ADMINS)
     cluster = context_of(request).cluster
@@ -44,9 +46,11 @@ async def patch_settings(request: Request) -> Response:
     security: [{bearer: []}]
     requestBody:
       required: true
-      content: {application/json: {schema: {type: object}}}
+      content: {application/json: {schema: {$ref: "#/components/schemas/SettingsPatch"}}}
     responses:
-      "200": {description: "The new settings"}
+      "200":
+        description: "The new settings"
+        content: {application/json: {schema: {$ref: "#/components/schemas/SettingsAnswer"}}}
       "403": {description: "Only a super_admin may change settings"}
       "422": {description: "A value is invalid"}
     """
@@ -83,7 +87,9 @@ async def settings_audit(request: Request) -> Response:
     tags: [settings]
     security: [{bearer: []}]
     responses:
-      "200": {description: "items, page, page_size, total"}
+      "200":
+        description: "items, page, page_size, total"
+        content: {application/json: {schema: {$ref: "#/components/schemas/SettingsChangePage"}}}
     """
     await authenticate(request, *ADMINS)
     page = page_of(request)

@@ -63,10 +63,12 @@ async def list_users(request: Request) -> Response:
       - {in: query, name: q, schema: {type: string}, description: "part of username, name or email"}
       - {in: query, name: role, schema: {type: string, enum: [student, teacher, admin, super_admin]}}
       - {in: query, name: disabled, schema: {type: boolean}}
-      - {in: query, name: page, schema: {type: integer, minimum: 1}}
-      - {in: query, name: page_size, schema: {type: integer, minimum: 1, maximum: 100}}
+      - $ref: "#/components/parameters/Page"
+      - $ref: "#/components/parameters/PageSize"
     responses:
-      "200": {description: "items, page, page_size, total"}
+      "200":
+        description: "items, page, page_size, total"
+        content: {application/json: {schema: {$ref: "#/components/schemas/UserPage"}}}
     """
     await authenticate(request, *ADMINS)
     page = page_of(request)
@@ -103,7 +105,9 @@ async def create_user(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/UserCreate"}}}
     responses:
-      "201": {description: "The account (and its temporary password, if one was made)"}
+      "201":
+        description: "The account (and its temporary password, if one was made)"
+        content: {application/json: {schema: {$ref: "#/components/schemas/CreatedUser"}}}
       "409": {description: "The username or student number is taken"}
     """
     ctx = context_of(request)
@@ -138,7 +142,9 @@ async def get_user(request: Request) -> Response:
     security: [{bearer: []}]
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
     responses:
-      "200": {description: "The account"}
+      "200":
+        description: "The account"
+        content: {application/json: {schema: {$ref: "#/components/schemas/User"}}}
       "404": {description: "No such user"}
     """
     await authenticate(request, *ADMINS)
@@ -153,10 +159,12 @@ async def user_contact(request: Request) -> Response:
     summary: A user's contact (internal)
     tags: [internal]
     parameters:
-      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - $ref: "#/components/parameters/InternalToken"
       - {in: path, name: id, required: true, schema: {type: integer}}
     responses:
-      "200": {description: "id, username, full_name, email, phone"}
+      "200":
+        description: "id, username, full_name, email, phone"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Contact"}}}
       "404": {description: "No such user"}
     """
     require_internal(request)
@@ -179,7 +187,9 @@ async def update_user(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/UserUpdate"}}}
     responses:
-      "200": {description: "The account"}
+      "200":
+        description: "The account"
+        content: {application/json: {schema: {$ref: "#/components/schemas/User"}}}
       "403": {description: "Not allowed to manage this account or grant this role"}
     """
     ctx, state = context_of(request), login_of(request)
@@ -281,7 +291,9 @@ async def import_users(request: Request) -> Response:
       required: true
       content: {text/csv: {schema: {type: string}}}
     responses:
-      "202": {description: "id and url of the import job (also in Location)"}
+      "202":
+        description: "id and url of the import job (also in Location)"
+        content: {application/json: {schema: {$ref: "#/components/schemas/ImportAccepted"}}}
       "409": {description: "Another import is running on this service (its job url; see Retry-After)"}
       "415": {description: "Not text/csv"}
     """
@@ -306,7 +318,9 @@ async def reset_password(request: Request) -> Response:
     security: [{bearer: []}]
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
     responses:
-      "200": {description: "The temporary password, shown once"}
+      "200":
+        description: "The temporary password, shown once"
+        content: {application/json: {schema: {$ref: "#/components/schemas/TemporaryPassword"}}}
     """
     ctx, state = context_of(request), login_of(request)
     actor, user_id = await _admin_action(request)
@@ -345,7 +359,9 @@ async def revoke_sessions(request: Request) -> Response:
     security: [{bearer: []}]
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
     responses:
-      "200": {description: "How many sessions ended"}
+      "200":
+        description: "How many sessions ended"
+        content: {application/json: {schema: {$ref: "#/components/schemas/SessionsEnded"}}}
     """
     ctx, state = context_of(request), login_of(request)
     actor, user_id = await _admin_action(request)
@@ -366,7 +382,9 @@ async def unlock(request: Request) -> Response:
     security: [{bearer: []}]
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
     responses:
-      "200": {description: "Unlocked"}
+      "200":
+        description: "Unlocked"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Unlocked"}}}
     """
     ctx = context_of(request)
     actor, user_id = await _admin_action(request)
@@ -387,7 +405,9 @@ async def reset_otp(request: Request) -> Response:
     security: [{bearer: []}]
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
     responses:
-      "200": {description: "2FA is off and the sessions ended"}
+      "200":
+        description: "2FA is off and the sessions ended"
+        content: {application/json: {schema: {$ref: "#/components/schemas/OtpReset"}}}
       "403": {description: "Not allowed to manage this account"}
       "404": {description: "No such user"}
     """

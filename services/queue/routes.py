@@ -244,7 +244,9 @@ async def opening(request: Request) -> Response:
     tags: [queue]
     security: [{bearer: []}]
     responses:
-      "200": {description: "open, opens_at, closes_at, drop_deadline, seconds_to_open"}
+      "200":
+        description: "open, opens_at, closes_at, drop_deadline, seconds_to_open"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Opening"}}}
     """
     me = await authenticate(request, "student")
     now = time.time()
@@ -272,7 +274,7 @@ async def internal_submit(request: Request) -> Response:
     summary: Submit and wait (internal)
     tags: [internal]
     parameters:
-      - {in: header, name: X-Internal-Token, required: true, schema: {type: string}}
+      - $ref: "#/components/parameters/InternalToken"
       - {in: query, name: wait, schema: {type: number, minimum: 0, maximum: 60}}
     requestBody:
       required: true
@@ -303,7 +305,9 @@ async def stats(request: Request) -> Response:
     tags: [queue]
     security: [{bearer: []}]
     responses:
-      "200": {description: "admitted, decided, depth, pending_entries, lag_seconds, rates, streams, consumer"}
+      "200":
+        description: "admitted, decided, depth, pending_entries, lag_seconds, rates, streams, consumer"
+        content: {application/json: {schema: {$ref: "#/components/schemas/QueueStats"}}}
     """
     await authenticate(request, *ADMINS)
     node = queue_of(request)

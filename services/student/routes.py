@@ -112,8 +112,12 @@ async def enroll(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/EnrollIn"}}}
     responses:
-      "201": {description: "Enrolled"}
-      "202": {description: "The course is full; you are on its waitlist"}
+      "201":
+        description: "Enrolled"
+        content: {application/json: {schema: {$ref: "#/components/schemas/EnrollmentAnswer"}}}
+      "202":
+        description: "The course is full; you are on its waitlist"
+        content: {application/json: {schema: {$ref: "#/components/schemas/EnrollmentAnswer"}}}
       "409": {description: "Refused: the problem type names the rule (time-conflict, credit-limit, ...)"}
     """
     me = await authenticate(request, "student")
@@ -129,7 +133,9 @@ async def drop(request: Request) -> Response:
     security: [{bearer: []}]
     parameters: [{in: path, name: course_id, required: true, schema: {type: integer}}]
     responses:
-      "200": {description: "Dropped"}
+      "200":
+        description: "Dropped"
+        content: {application/json: {schema: {$ref: "#/components/schemas/EnrollmentAnswer"}}}
       "409": {description: "Refused (not-enrolled, drop-deadline)"}
     """
     me = await authenticate(request, "student")
@@ -146,7 +152,9 @@ async def swap(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/SwapIn"}}}
     responses:
-      "200": {description: "Swapped"}
+      "200":
+        description: "Swapped"
+        content: {application/json: {schema: {$ref: "#/components/schemas/EnrollmentAnswer"}}}
       "409": {description: "Refused; nothing changed"}
     """
     me = await authenticate(request, "student")
@@ -161,7 +169,9 @@ async def my_enrollments(request: Request) -> Response:
     tags: [enrollment]
     security: [{bearer: []}]
     responses:
-      "200": {description: "enrolled and waitlisted (with position)"}
+      "200":
+        description: "enrolled and waitlisted (with position)"
+        content: {application/json: {schema: {$ref: "#/components/schemas/StudentCourses"}}}
     """
     me = await authenticate(request, "student")
     return JSONResponse(await ledger_answer(request, "GET", f"/internal/students/{me.user_id}/courses"))

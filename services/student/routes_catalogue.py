@@ -32,10 +32,12 @@ async def catalogue(request: Request) -> Response:
       - {in: query, name: day, schema: {type: string}}
       - {in: query, name: credits, schema: {type: integer}}
       - {in: query, name: has_seats, schema: {type: boolean}}
-      - {in: query, name: page, schema: {type: integer, minimum: 1}}
-      - {in: query, name: page_size, schema: {type: integer, minimum: 1, maximum: 100}}
+      - $ref: "#/components/parameters/Page"
+      - $ref: "#/components/parameters/PageSize"
     responses:
-      "200": {description: "items, page, page_size, total"}
+      "200":
+        description: "items, page, page_size, total"
+        content: {application/json: {schema: {$ref: "#/components/schemas/CourseForStudentPage"}}}
       "422": {description: "A bad search parameter"}
     """
     me = await authenticate(request, "student")
@@ -56,7 +58,11 @@ async def timetable(request: Request) -> Response:
     tags: [catalogue]
     security: [{bearer: []}]
     responses:
-      "200": {description: "The timetable (application/json or text/calendar)"}
+      "200":
+        description: "The timetable (application/json or text/calendar)"
+        content:
+          application/json: {schema: {$ref: "#/components/schemas/Timetable"}}
+          text/calendar: {schema: {type: string}}
       "409": {description: "iCalendar asked for but the term dates are not set"}
     """
     me = await authenticate(request, "student")

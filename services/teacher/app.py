@@ -7,6 +7,7 @@ from starlette.applications import Starlette
 from cluster.config import ClusterConfig, NodeConfig
 from services.common.app import build_app
 from services.common.context import ServiceSpec
+from services.common.course_models import COURSE_MODELS
 from services.common.teaching import TEACHING_MODELS
 from services.teacher.routes import teacher_routes
 
@@ -15,7 +16,7 @@ SPEC = ServiceSpec(
     title="Teacher",
     description="Teacher-facing operations: own courses, rosters, permits and exports.",
     routes=tuple(teacher_routes()),
-    models=TEACHING_MODELS,
+    models={**TEACHING_MODELS, **COURSE_MODELS},
 )
 
 

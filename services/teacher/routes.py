@@ -29,7 +29,9 @@ async def list_own(request: Request) -> Response:
     tags: [teaching]
     security: [{bearer: []}]
     responses:
-      "200": {description: "items: your courses"}
+      "200":
+        description: "items: your courses"
+        content: {application/json: {schema: {$ref: "#/components/schemas/CourseList"}}}
     """
     return await _forward(request, "GET")
 
@@ -42,9 +44,11 @@ async def create_own(request: Request) -> Response:
     security: [{bearer: []}]
     requestBody:
       required: true
-      content: {application/json: {schema: {type: object}}}
+      content: {application/json: {schema: {$ref: "#/components/schemas/CourseIn"}}}
     responses:
-      "201": {description: "The course"}
+      "201":
+        description: "The course"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Course"}}}
       "422": {description: "Invalid fields"}
     """
     return await _forward(request, "POST")
@@ -60,9 +64,11 @@ async def update_own(request: Request) -> Response:
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
     requestBody:
       required: true
-      content: {application/json: {schema: {type: object}}}
+      content: {application/json: {schema: {$ref: "#/components/schemas/CoursePatch"}}}
     responses:
-      "200": {description: "The course"}
+      "200":
+        description: "The course"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Course"}}}
       "404": {description: "Not your course"}
       "409": {description: "Capacity below seats taken, or clashes (students lists who)"}
     """
@@ -80,7 +86,7 @@ async def roster(request: Request) -> Response:
       "200":
         description: The roster
         content:
-          application/json: {schema: {type: object}}
+          application/json: {schema: {$ref: "#/components/schemas/Roster"}}
           text/csv: {schema: {type: string}}
       "404": {description: "Not your course"}
     """
@@ -135,7 +141,9 @@ async def grant_permit(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/PermitIn"}}}
     responses:
-      "201": {description: "The permit"}
+      "201":
+        description: "The permit"
+        content: {application/json: {schema: {$ref: "#/components/schemas/Permit"}}}
       "404": {description: "Not your course"}
     """
     return await _forward(request, "POST", f"/{request.path_params['id']}/permits")

@@ -1,0 +1,86 @@
+"""A course's request bodies: the catalogue's (course_data) and a teacher's own (the teacher
+service relays them to course_data, and documents the same schemas)."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from services.common.body import Absent, omit_null_defaults, refuse_null
+
+CODE = r"^[A-Za-z0-9-]{2,32}$"
+HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+def minutes(hhmm: str) -> int:
+    hours, mins = hhmm.split(":")
+    return int(hours) * 60 + int(mins)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MeetingIn(_Body):
+    weekday: int = Field(ge=0, le=6, description="0 Monday .. 6 Sunday")
+    start: str = Field(pattern=HHMM, examples=["09:00"])
+    end: str = Field(pattern=HHMM, examples=["10:30"])
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MeetingIn:
+        if minutes(self.end) <= minutes(self.start):
+            raise ValueError("end must be after start")
+        return self
+
+
+class CourseIn(_Body):
+    code: str = Field(pattern=CODE)
+    title: str = Field(min_length=1, max_length=200)
+    department: str = Field(default="", max_length=100)
+    teacher_id: int | None = Field(default=None, ge=1)
+    teacher_name: str = Field(default="", max_length=200)
+    credits: int = Field(ge=0, le=30)
+    capacity: int = Field(ge=0, le=100_000)
+    meetings: list[MeetingIn] = Field(default_factory=list, max_length=20)
+    prerequisites: list[str] = Field(default_factory=list, max_length=20)
+    location: str = Field(default="", max_length=100)
+    description: str = Field(default="", max_length=5000)
+
+    @field_validator("prerequisites")
+    @classmethod
+    def _codes(cls, value: list[str]) -> list[str]:
+        bad = [code for code in value if not re.match(CODE, code)]
+        if bad:
+            raise ValueError(f"not course codes: {', '.join(bad)}")
+        return sorted(set(value))
+
+
+class CoursePatch(_Body):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=omit_null_defaults)
+
+    title: str | Absent = Field(default=None, min_length=1, max_length=200)
+    department: str | Absent = Field(default=None, max_length=100)
+    teacher_id: int | None = Field(default=None, ge=1, description="null: no teacher")
+    teacher_name: str | Absent = Field(default=None, max_length=200)
+    credits: int | Absent = Field(default=None, ge=0, le=30)
+    capacity: int | Absent = Field(default=None, ge=0, le=100_000)
+    meetings: list[MeetingIn] | Absent = Field(default=None, max_length=20)
+    prerequisites: list[str] | Absent = Field(default=None, max_length=20)
+    location: str | Absent = Field(default=None, max_length=100)
+    description: str | Absent = Field(default=None, max_length=5000)
+
+    _no_null = refuse_null(
+        "title",
+        "department",
+        "teacher_name",
+        "credits",
+        "capacity",
+        "meetings",
+        "prerequisites",
+        "location",
+        "description",
+    )
+
+
+COURSE_MODELS: dict[str, type[BaseModel]] = {"CourseIn": CourseIn, "CoursePatch": CoursePatch}

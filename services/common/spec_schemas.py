@@ -1,0 +1,437 @@
+"""The JSON Schemas of the answers, one component each, for every service's OpenAPI.
+
+The routes build their answers as dicts (the catalogue's JSON is cached as bytes; an
+import job's errors are spliced in as stored), so these schemas are the contract written
+down once: the route docstrings refer to them by name, every service's document carries
+the ones its routes use, and `tests/cluster/test_openapi_conformance.py` checks real
+answers against them. Objects list every field they carry and allow no other
+(`additionalProperties: false`): a field added to an answer without its schema fails
+that test. The problem+json shape is `services.common.problems.PROBLEM_SCHEMA`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cluster.settings import Settings
+
+UNIX_TIME = {"type": "number", "description": "Unix time (seconds)"}
+UNIX_TIME_OR_NULL = {"type": ["number", "null"], "description": "Unix time (seconds), or null"}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(summary: str, /, *, open_fields: bool = False, **properties: Any) -> dict[str, Any]:
+    """An object with all of `properties` required; `open_fields`: others may follow."""
+    return {
+        "type": "object",
+        "description": summary,
+        "required": list(properties),
+        "properties": properties,
+        "additionalProperties": open_fields,
+    }
+
+
+def page(item: str, description: str) -> dict[str, Any]:
+    """`{items, page, page_size, total}`: one page of a list (`?page=&page_size=`)."""
+    return obj(
+        description,
+        items={"type": "array", "items": ref(item)},
+        page={"type": "integer", "minimum": 1},
+        page_size={"type": "integer", "minimum": 1, "maximum": 100},
+        total={"type": "integer", "minimum": 0, "description": "items on every page"},
+    )
+
+
+def _nullable(kind: str) -> dict[str, Any]:
+    return {"type": [kind, "null"]}
+
+
+_STRING, _INT, _BOOL, _NUMBER = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, {"type": "number"}
+_COURSE_FIELDS: dict[str, Any] = {
+    "id": _INT,
+    "code": _STRING,
+    "title": _STRING,
+    "department": _STRING,
+    "teacher_id": _nullable("integer"),
+    "teacher_name": _STRING,
+    "credits": _INT,
+    "capacity": _INT,
+    "taken": {"type": "integer", "description": "seats taken"},
+    "seats_left": _INT,
+    "waitlist_length": _INT,
+    "meetings": {"type": "array", "items": ref("MeetingTime")},
+    "prerequisites": {"type": "array", "items": _STRING, "description": "course codes, sorted"},
+    "location": _STRING,
+    "description": _STRING,
+}
+_USER_FIELDS: dict[str, Any] = {
+    "id": _INT,
+    "username": _STRING,
+    "role": {"type": "string", "enum": ["student", "teacher", "admin", "super_admin"]},
+    "full_name": _STRING,
+    "email": _nullable("string"),
+    "phone": _nullable("string"),
+    "student_number": _nullable("string"),
+    "cohort": _nullable("integer"),
+    "department": _nullable("string"),
+    "disabled": _BOOL,
+    "must_change_password": _BOOL,
+    "totp_enabled": _BOOL,
+    "created_at": UNIX_TIME,
+    "updated_at": UNIX_TIME,
+    "last_login_at": UNIX_TIME_OR_NULL,
+}
+_TOKEN_FIELDS: dict[str, Any] = {
+    "access_token": {"type": "string", "description": "a JWT (EdDSA), sent as `Authorization: Bearer`"},
+    "refresh_token": _STRING,
+    "token_type": {"type": "string", "const": "Bearer"},
+    "expires_in": {"type": "integer", "description": "seconds the access token is valid"},
+    "must_change_password": _BOOL,
+    "must_set_up_2fa": _BOOL,
+}
+_JOB_STATUS = {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]}
+
+
+def _settings_answer() -> dict[str, Any]:
+    schema = Settings.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    schema["properties"]["version"] = {"type": "integer", "description": "bumped by every change"}
+    schema["required"] = [*schema["properties"]]
+    schema["description"] = "The cluster-wide settings (secrets masked), and their version"
+    return schema
+
+
+def _settings_sections() -> dict[str, Any]:
+    """The settings models' sections (SecuritySettings, ...), as components the answer refers to."""
+    return dict(Settings.model_json_schema(ref_template="#/components/schemas/{model}")["$defs"])
+
+
+def answer_schemas() -> dict[str, dict[str, Any]]:
+    """Every answer's schema, by component name (a service's document keeps those it uses)."""
+    return {
+        # every node
+        "Health": obj(
+            "The node is up",
+            status={"type": "string", "const": "ok"},
+            service=_STRING,
+            node=_STRING,
+            uptime_seconds=_NUMBER,
+        ),
+        "Ready": obj(
+            "Every dependency answered",
+            ready={"type": "boolean", "const": True},
+            node=_STRING,
+            checks={"type": "object", "additionalProperties": {"type": "string", "const": "ok"}},
+        ),
+        "OpenApiDocument": {"type": "object", "description": "An OpenAPI 3.1 document", "required": ["openapi"]},
+        "ClusterStatus": obj(
+            "This node's view of the cluster",
+            open_fields=True,
+            node={"type": "object", "required": ["id", "service", "is_master", "epoch"]},
+            raft={"type": "object", "required": ["state", "term", "leader", "has_quorum", "commit_index"]},
+            members={"type": "array", "items": ref("Member")},
+            masters={
+                "type": "object",
+                "description": "service -> its master (null: none now)",
+                "additionalProperties": {
+                    "anyOf": [
+                        obj("A master", node=_STRING, epoch=_INT, expires_in=_NUMBER),
+                        {"type": "null"},
+                    ]
+                },
+            },
+            epochs={"type": "object", "additionalProperties": _INT},
+        ),
+        "Member": obj(
+            "A node of the membership",
+            id=_STRING,
+            service=_STRING,
+            url=_STRING,
+            raft=_STRING,
+            version=_STRING,
+            started_at=UNIX_TIME,
+            last_heartbeat=UNIX_TIME,
+            seconds_since_heartbeat=_NUMBER,
+            healthy=_BOOL,
+            raft_connected=_BOOL,
+        ),
+        "ReplicatedState": obj(
+            "Digests of the replicated state, to compare across nodes",
+            open_fields=True,
+            node=_STRING,
+            applied={"type": "integer", "description": "state-machine commands applied"},
+            checkpoints={
+                "type": "object",
+                "description": "command count -> digest",
+                "additionalProperties": _STRING,
+            },
+        ),
+        "WriteCheckDone": obj("The row written", id=_nullable("integer"), node=_STRING, epoch=_INT),
+        "MemberAdded": obj("Added to the Raft group", added=_STRING, raft=_STRING),
+        "MemberRemoved": obj("Removed from the Raft group", removed=_STRING),
+        "Notification": obj(
+            "A message in the outbox",
+            id=_INT,
+            user_id=_INT,
+            kind=_STRING,
+            subject=_STRING,
+            body=_STRING,
+            created_at=UNIX_TIME,
+            status={"type": "string", "enum": ["pending", "sent", "logged", "failed"]},
+            attempts=_INT,
+            next_attempt_at=UNIX_TIME,
+            delivered={"type": "string", "description": "the channel it went by"},
+            last_error=_STRING,
+            finished_at=UNIX_TIME_OR_NULL,
+        ),
+        "NotificationPage": page("Notification", "Notifications, newest first"),
+        # imports
+        "ImportAccepted": obj(
+            "The import job, queued (its url is in Location too)",
+            id=_INT,
+            kind=_STRING,
+            status={"type": "string", "const": "queued"},
+            url=_STRING,
+        ),
+        "ImportJob": obj(
+            "An import job",
+            id=_INT,
+            kind={"type": "string", "enum": ["users", "courses", "completed"]},
+            url=_STRING,
+            status=_JOB_STATUS,
+            progress=obj(
+                "How far it is",
+                phase={"type": "string", "description": "parsing, validating, checking, hashing, writing, done"},
+                rows_done=_INT,
+                rows_total=_INT,
+            ),
+            submitted_by=_STRING,
+            created_at=UNIX_TIME,
+            updated_at=UNIX_TIME,
+            finished_at=UNIX_TIME_OR_NULL,
+            detail=_STRING,
+            error_count={"type": "integer", "description": "bad rows in all"},
+            errors_listed=_INT,
+            errors={"type": "array", "items": ref("ImportError")},
+            result={
+                "description": "succeeded: what was made (created and ids, or recorded); otherwise null",
+                "anyOf": [{"type": "object"}, {"type": "null"}],
+            },
+        ),
+        "ImportError": obj(
+            "A bad row of an imported file",
+            line={"type": "integer", "description": "the file's line (the header is line 1)"},
+            field=_STRING,
+            reason=_STRING,
+        ),
+        # courses (course_data, and the teacher and student services that relay it)
+        "MeetingTime": obj(
+            "A weekly meeting",
+            weekday={"type": "integer", "minimum": 0, "maximum": 6, "description": "0 Monday .. 6 Sunday"},
+            day={"type": "string", "enum": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]},
+            start={"type": "string", "examples": ["09:00"]},
+            end={"type": "string", "examples": ["10:30"]},
+        ),
+        "Course": obj("A course", **_COURSE_FIELDS),
+        "CoursePage": page("Course", "Courses, by code"),
+        "CourseList": obj("Courses", items={"type": "array", "items": ref("Course")}),
+        "CourseForStudent": obj(
+            "A course, and what enrolling now would give this student",
+            **_COURSE_FIELDS,
+            outcome={"type": "string", "enum": ["accepted", "waitlisted", "rejected"]},
+            can_enroll=_BOOL,
+            type={"type": "string", "description": "the refusing rule's problem type; empty if none"},
+            reason=_STRING,
+        ),
+        "CourseForStudentPage": page("CourseForStudent", "Courses, by code, as this student would fare"),
+        "WaitlistPlace": obj(
+            "A course with the student's place on its waitlist",
+            **_COURSE_FIELDS,
+            position={"type": "integer", "minimum": 1},
+        ),
+        "StudentCourses": obj(
+            "A student's enrollments and waitlist places",
+            enrolled={"type": "array", "items": ref("Course")},
+            waitlisted={"type": "array", "items": ref("WaitlistPlace")},
+        ),
+        "Roster": obj(
+            "A course's students",
+            course=ref("Course"),
+            students={
+                "type": "array",
+                "items": obj("An enrolled student", student_id=_INT, enrolled_at=UNIX_TIME, via_permit=_BOOL),
+            },
+        ),
+        "Permit": obj(
+            "A permit for one student in one course",
+            course_id=_INT,
+            student_id=_INT,
+            capacity={"type": "boolean", "description": "may enroll past capacity"},
+            prerequisites={"type": "boolean", "description": "may skip prerequisites"},
+        ),
+        "EnrollmentAnswer": {
+            **obj(
+                "The ledger's decision on a change (accepted or waitlisted; a refusal is a 409 problem)",
+                course_id=_INT,
+                outcome={"type": "string", "enum": ["accepted", "waitlisted", "pending"]},
+            ),
+            "additionalProperties": True,  # its other fields are the rush contract's (issue 13)
+        },
+        "Timetable": obj(
+            "A student's week",
+            term_start={"type": ["string", "null"], "format": "date"},
+            term_end={"type": ["string", "null"], "format": "date"},
+            credits=_INT,
+            courses={
+                "type": "array",
+                "items": obj(
+                    "An enrolled course",
+                    id=_INT,
+                    code=_STRING,
+                    title=_STRING,
+                    credits=_INT,
+                    location=_STRING,
+                    meetings={"type": "array", "items": ref("MeetingTime")},
+                ),
+            },
+            week={
+                "type": "array",
+                "description": "every meeting, by day and time",
+                "items": obj(
+                    "A meeting of an enrolled course",
+                    weekday=_INT,
+                    day=_STRING,
+                    start=_STRING,
+                    end=_STRING,
+                    course_id=_INT,
+                    code=_STRING,
+                    title=_STRING,
+                    location=_STRING,
+                ),
+            },
+        ),
+        # registration (course_data)
+        "Window": obj(
+            "A registration window (null cohort: every cohort)",
+            id=_INT,
+            cohort=_nullable("integer"),
+            opens_at=UNIX_TIME,
+            closes_at=UNIX_TIME,
+            drop_deadline=UNIX_TIME,
+        ),
+        "Windows": obj("The registration windows", windows={"type": "array", "items": ref("Window")}),
+        "Hold": obj(
+            "A hold: the student may not enroll until it is lifted",
+            id=_INT,
+            student_id=_INT,
+            reason=_STRING,
+            created_by=_STRING,
+            created_at=UNIX_TIME,
+        ),
+        "HoldPage": page("Hold", "Holds"),
+        "Completed": obj(
+            "A student's completed courses",
+            student_id=_INT,
+            course_codes={"type": "array", "items": _STRING},
+        ),
+        "AuditEntry": obj(
+            "One change to the registrar's data",
+            id=_INT,
+            at=UNIX_TIME,
+            actor=_STRING,
+            action=_STRING,
+            student_id=_nullable("integer"),
+            course_id=_nullable("integer"),
+            outcome=_STRING,
+            reason=_STRING,
+        ),
+        "AuditPage": page("AuditEntry", "Audit records, newest first"),
+        # accounts (login)
+        "User": obj("An account", **_USER_FIELDS),
+        "UserPage": page("User", "Accounts"),
+        "CreatedUser": {
+            **obj("The account made", **_USER_FIELDS, temporary_password=_STRING),
+            "required": list(_USER_FIELDS),  # temporary_password: only when one was made
+        },
+        "Me": obj("Your account, and this session's id", **_USER_FIELDS, session_id=_STRING),
+        "Tokens": obj("A token pair", **_TOKEN_FIELDS),
+        "Contact": obj(
+            "Where to reach a user",
+            id=_INT,
+            username=_STRING,
+            full_name=_STRING,
+            email=_nullable("string"),
+            phone=_nullable("string"),
+        ),
+        "TemporaryPassword": obj(
+            "A temporary password, shown once; the account must change it",
+            id=_INT,
+            temporary_password=_STRING,
+            sessions_ended=_INT,
+        ),
+        "SessionsEnded": obj("How many sessions ended", id=_INT, sessions_ended=_INT),
+        "Unlocked": obj("The account's lockout is lifted", id=_INT, unlocked={"type": "boolean", "const": True}),
+        "OtpReset": obj(
+            "2FA is off and the account's sessions ended",
+            id=_INT,
+            totp_enabled={"type": "boolean", "const": False},
+            sessions_ended=_INT,
+        ),
+        "OtpState": obj("Whether 2FA is on", totp_enabled=_BOOL),
+        "OtpSecret": obj(
+            "A new TOTP secret; confirm it with a code to turn 2FA on",
+            secret={"type": "string", "description": "base32"},
+            otpauth_uri=_STRING,
+        ),
+        "PasswordIsSet": obj("The account can sign in with the new password", id=_INT, username=_STRING),
+        "KeyRotated": obj("The new signing key's id", kid=_STRING),
+        "JsonWebKeySet": {
+            "type": "object",
+            "description": "The public keys that verify access tokens (RFC 7517)",
+            "required": ["keys"],
+            "properties": {"keys": {"type": "array", "items": {"type": "object", "required": ["kty", "kid"]}}},
+        },
+        "SettingsAnswer": _settings_answer(),
+        **_settings_sections(),
+        "SettingsPatch": {
+            "type": "object",
+            "description": 'A JSON merge patch (RFC 7396) of the settings: `{"course": {"max_credits": 30}}`; '
+            "null resets a value to its default",
+            "properties": {
+                name: {"type": ["object", "null"], "description": f"changes to `{name}`"}
+                for name in Settings.model_fields
+            },
+            "additionalProperties": False,
+        },
+        "SettingsChange": obj(
+            "One change of the settings",
+            version=_INT,
+            at=UNIX_TIME,
+            by=_STRING,
+            changes={"type": "object", "description": "the merge patch applied"},
+        ),
+        "SettingsChangePage": page("SettingsChange", "Settings changes, newest first"),
+        # the queue's own routes (its requests and decisions: the rush contract, issue 13)
+        "Opening": obj(
+            "When registration opens for you (nulls: no window is known)",
+            open=_BOOL,
+            opens_at=UNIX_TIME_OR_NULL,
+            closes_at=UNIX_TIME_OR_NULL,
+            drop_deadline=UNIX_TIME_OR_NULL,
+            seconds_to_open=_nullable("number"),
+        ),
+        "QueueStats": obj(
+            "The queue's figures, from its master",
+            open_fields=True,
+            admitted=_INT,
+            decided=_INT,
+            depth=_INT,
+            pending_entries=_INT,
+            lag_seconds=_NUMBER,
+            streams={"type": "object", "additionalProperties": {"type": "object"}},
+            consumer={"type": "object", "required": ["role"]},
+        ),
+    }
