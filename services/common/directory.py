@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
+from pydantic import Field
 
 from cluster.internal_client import NoMasterError
 from services.common.calls import DependencyUnavailable
@@ -24,6 +25,9 @@ from services.common.context import NodeContext
 
 BATCH = 1000  # identifiers per call: the route's bound (services/login/routes_directory.py)
 PATH = "/internal/people"
+
+# A person as a request body names them: an internal id, or a student number or username.
+PersonRef = Annotated[int, Field(ge=1)] | Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.common.body import Absent, omit_null_defaults, refuse_null
+from services.common.directory import PersonRef
 
 CODE = r"^[A-Za-z0-9-]{2,32}$"
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -37,8 +38,8 @@ class CourseIn(_Body):
     code: str = Field(pattern=CODE)
     title: str = Field(min_length=1, max_length=200)
     department: str = Field(default="", max_length=100)
-    teacher_id: int | None = Field(default=None, ge=1)
-    teacher_name: str = Field(default="", max_length=200)
+    teacher_id: PersonRef | None = Field(default=None, description="the teacher's id or username")
+    teacher_name: str = Field(default="", max_length=200, description="empty: the teacher's full name")
     credits: int = Field(ge=0, le=30)
     capacity: int = Field(ge=0, le=100_000)
     meetings: list[MeetingIn] = Field(default_factory=list, max_length=20)
@@ -62,7 +63,7 @@ class CoursePatch(_Body):
 
     title: str | Absent = Field(default=None, min_length=1, max_length=200)
     department: str | Absent = Field(default=None, max_length=100)
-    teacher_id: int | None = Field(default=None, ge=1, description="null: no teacher")
+    teacher_id: PersonRef | None = Field(default=None, description="the teacher's id or username; null: no teacher")
     teacher_name: str | Absent = Field(default=None, max_length=200)
     credits: int | Absent = Field(default=None, ge=0, le=30)
     capacity: int | Absent = Field(default=None, ge=0, le=100_000)
@@ -102,7 +103,7 @@ class WindowsIn(_Body):
 
 
 class HoldIn(_Body):
-    student_id: int = Field(ge=1)
+    student_id: PersonRef = Field(description="the student's id, student number or username")
     reason: str = Field(min_length=1, max_length=500)
 
 

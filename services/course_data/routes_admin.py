@@ -20,6 +20,7 @@ from services.common.pagination import number_param, page_of, rows_page
 from services.common.problems import NotFound
 from services.course_data.audit import record
 from services.course_data.models import HoldIn, WindowsIn
+from services.course_data.people import one
 from storage.schemas.course_data import holds, windows
 
 
@@ -100,17 +101,32 @@ async def add_hold(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/HoldIn"}}}
     responses:
-      "201": {description: "The hold"}
+      "201":
+        description: "The hold"
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                id: {type: integer}
+                student_id: {type: integer, description: "the internal id of the student named"}
+                reason: {type: string}
+                created_by: {type: string}
+                created_at: {type: number}
+      "422": {description: "Invalid fields, or a student_id naming no student"}
     """
     actor = await authenticate(request, *ADMINS)
     body = await read_json(request, HoldIn)
     ctx = context_of(request)
+    student = await one(ctx, body.student_id, "student", "student_id")
     async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
         result = await conn.execute(
-            holds.insert().values(**body.model_dump(), created_by=actor.username, created_at=time.time())
+            holds.insert().values(
+                student_id=student.id, reason=body.reason, created_by=actor.username, created_at=time.time()
+            )
         )
         row = (await conn.execute(select(holds).where(holds.c.id == result.inserted_primary_key[0]))).one()  # type: ignore[index]
-        await record(conn, actor.username, "hold-add", time.time(), student_id=body.student_id, reason=body.reason)
+        await record(conn, actor.username, "hold-add", time.time(), student_id=student.id, reason=body.reason)
     return JSONResponse(dict(row._mapping), status_code=201)
 
 
