@@ -206,9 +206,11 @@ async def import_courses(request: Request) -> Response:
     summary: Import courses (CSV)
     description: "Columns: code, title, department, teacher_id, teacher_name, credits, capacity,
       meetings (like 'Mon 09:00-10:30; Wed 09:00-10:30'), prerequisites (codes separated by spaces),
-      location, description. Code, title, credits and capacity are required. Answers 202 at once
-      with the job's URL (Location); GET it for progress, every bad row ({line, field, reason},
-      codes repeated in the file or in the catalogue included) and the ids created."
+      location, description. Code, title, credits and capacity are required; teacher_id is a
+      teacher's id or username, each prerequisite a course of the catalogue or of the file (no
+      cycle). Answers 202 at once with the job's URL (Location); GET it for progress, every bad
+      row ({line, field, reason}, codes repeated in the file or in the catalogue included) and
+      the ids created (code -> id)."
     tags: [courses]
     security: [{bearer: []}]
     requestBody:
