@@ -20,7 +20,7 @@ from services.common.pagination import number_param, page_of, rows_page
 from services.common.problems import NotFound
 from services.course_data.audit import record
 from services.course_data.models import HoldIn, WindowsIn
-from services.course_data.people import one
+from services.course_data.people import has_directory, one
 from storage.schemas.course_data import holds, windows
 
 
@@ -75,16 +75,21 @@ async def list_holds(request: Request) -> Response:
     tags: [registration]
     security: [{bearer: []}]
     parameters:
-      - {in: query, name: student_id, schema: {type: integer}}
+      - {in: query, name: student_id, schema: {type: string}, description: "id, student number or username"}
       - {in: query, name: page, schema: {type: integer, minimum: 1}}
       - {in: query, name: page_size, schema: {type: integer, minimum: 1, maximum: 100}}
     responses:
       "200": {description: "items, page, page_size, total"}
+      "422": {description: "student_id names no student"}
     """
     await authenticate(request, *ADMINS)
     page = page_of(request)
     query = select(holds)
-    student = number_param(request, "student_id")
+    given, ctx = request.query_params.get("student_id", ""), context_of(request)
+    if given and has_directory(ctx):  # an id, a student number or a username
+        student: int | None = (await one(ctx, given, "student", "student_id")).id
+    else:
+        student = number_param(request, "student_id")
     if student is not None:
         query = query.where(holds.c.student_id == student)
     async with context_of(request).database.read() as conn:

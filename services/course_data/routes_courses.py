@@ -314,7 +314,7 @@ async def delete_course(request: Request) -> Response:
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
     responses:
       "204": {description: "Deleted"}
-      "409": {description: "Students are enrolled"}
+      "409": {description: "Students are enrolled, or other courses require it (required_by)"}
     """
     actor = await authenticate(request, *ADMINS)
     ctx = context_of(request)
@@ -322,6 +322,20 @@ async def delete_course(request: Request) -> Response:
         course = await course_by_id(conn, request.path_params["id"])
         if course["taken"]:
             raise Conflict(f"{course['taken']} student(s) are enrolled: remove them first")
+        needed_by = (
+            await conn.execute(
+                select(courses.c.code)
+                .join(prerequisites, prerequisites.c.course_id == courses.c.id)
+                .where(prerequisites.c.required_code == course["code"])
+                .order_by(courses.c.code)
+            )
+        ).scalars()
+        required_by = list(needed_by)
+        if required_by:
+            raise Conflict(
+                f"{', '.join(required_by)} require(s) {course['code']}: change their prerequisites first",
+                required_by=required_by,
+            )
         await conn.execute(delete(courses).where(courses.c.id == course["id"]))
         await record(conn, actor.username, "course-delete", time.time(), course_id=course["id"], reason=course["code"])
     return Response(status_code=204)

@@ -267,6 +267,11 @@ def test_prerequisites_name_other_courses_of_the_catalogue(node: Node) -> None:
     assert missing.status_code == 422
     assert node.client.get(f"/courses/{base['id']}", headers=admin).json()["prerequisites"] == []
     assert node.client.get(f"/courses/{second['id']}", headers=admin).json()["prerequisites"] == ["BA100"]
+    # Nor may a course others require be deleted from under them.
+    required = node.client.delete(f"/courses/{base['id']}", headers=admin)
+    assert (required.status_code, required.json()["required_by"]) == (409, ["BA200"])
+    assert node.client.delete(f"/courses/{second['id']}", headers=admin).status_code == 204
+    assert node.client.delete(f"/courses/{base['id']}", headers=admin).status_code == 204
 
 
 def test_course_import_checks_prerequisites_and_reports_every_problem_of_a_row(node: Node) -> None:

@@ -56,6 +56,9 @@ def test_students_and_teachers_are_named_by_number_or_username_and_must_exist(ma
         in httpx.post(f"{course_data}/holds", json={"student_id": "ada", "reason": "x"}, headers=admin).json()["detail"]
     )
     assert httpx.get(f"{course_data}/holds", headers=admin).json()["total"] == 2
+    listed = httpx.get(f"{course_data}/holds?student_id=S1234567", headers=admin).json()["items"]
+    assert [h["student_id"] for h in listed] == [ann]
+    assert refused_field(httpx.get(f"{course_data}/holds?student_id=ada", headers=admin)) == "student_id"
 
     # Courses: the teacher by username (their name filled in) or id; a student or nobody is refused.
     made = httpx.post(
