@@ -81,6 +81,7 @@ async def list_holds(request: Request) -> Response:
     responses:
       "200": {description: "items, page, page_size, total"}
       "422": {description: "student_id names no student"}
+      "503": {description: "login cannot be asked who student_id names right now (Retry-After)"}
     """
     await authenticate(request, *ADMINS)
     page = page_of(request)

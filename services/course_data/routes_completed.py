@@ -80,6 +80,7 @@ async def list_completed(request: Request) -> Response:
                 student_id: {type: integer}
                 course_codes: {type: array, items: {type: string}}
       "422": {description: "The path names no student"}
+      "503": {description: "login cannot be asked who the path names right now (Retry-After)"}
     """
     await authenticate(request, *ADMINS)
     student_id = await _student(request)
