@@ -78,7 +78,8 @@ def courses_csv(count: int) -> bytes:
 
 
 def completed_csv(count: int) -> bytes:
-    lines = ["student_id,course_code"] + [f"{1 + i // 5},K{i % 5000:05d}" for i in range(count)]
+    # Students named by their student numbers (from students_csv): each is looked up in login.
+    lines = ["student_id,course_code"] + [f"S{i // 5:06d},K{i % 5000:05d}" for i in range(count)]
     return ("\n".join(lines) + "\n").encode()
 
 

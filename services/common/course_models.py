@@ -8,6 +8,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.common.body import Absent, omit_null_defaults, refuse_null
+from services.common.directory import PersonRef
 
 CODE = r"^[A-Za-z0-9-]{2,32}$"
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -38,7 +39,7 @@ class CourseIn(_Body):
     code: str = Field(pattern=CODE)
     title: str = Field(min_length=1, max_length=200)
     department: str = Field(default="", max_length=100)
-    teacher_id: int | None = Field(default=None, ge=1)
+    teacher_id: PersonRef | None = Field(default=None, description="the teacher's id or username")
     teacher_name: str = Field(default="", max_length=200)
     credits: int = Field(ge=0, le=30)
     capacity: int = Field(ge=0, le=100_000)
@@ -61,7 +62,7 @@ class CoursePatch(_Body):
 
     title: str | Absent = Field(default=None, min_length=1, max_length=200)
     department: str | Absent = Field(default=None, max_length=100)
-    teacher_id: int | None = Field(default=None, ge=1, description="null: no teacher")
+    teacher_id: PersonRef | None = Field(default=None, description="the teacher's id or username; null: no teacher")
     teacher_name: str | Absent = Field(default=None, max_length=200)
     credits: int | Absent = Field(default=None, ge=0, le=30)
     capacity: int | Absent = Field(default=None, ge=0, le=100_000)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.directory import PersonRef
+
 
 class PermitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    student_id: int = Field(ge=1)
+    student_id: PersonRef = Field(description="the student's id, student number or username")
     capacity: bool = Field(default=True, description="may enroll past capacity")
     prerequisites: bool = Field(default=False, description="may skip prerequisites")
 

@@ -18,10 +18,12 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from services.common.context import NodeContext
 from services.common.csv_body import Problem, problem, rows_of
 from services.common.jobs import ImportRefused, Job
 from services.course_data.audit import record
-from services.course_data.models import CourseIn, minutes
+from services.course_data.models import CODE, CourseIn, minutes
+from services.course_data.people import named
 from services.course_data.rules import WEEKDAYS
 from storage.schemas.course_data import courses, meetings, prerequisites
 
@@ -50,6 +52,7 @@ class CheckedCourse(NamedTuple):  # (a tuple: cheap to send back from the worker
     line: int
     values: dict[str, Any] | None  # CourseIn's fields (meetings and prerequisites too); None if invalid
     problems: list[Problem]
+    code: str | None  # the row's code if it is one, even when another field is bad (for repeats)
 
 
 def meetings_of(text: str) -> list[dict[str, object]]:
@@ -70,51 +73,112 @@ def check_courses(text: str, header: list[str], before: int) -> tuple[list[Probl
     checked = []
     for line, values in parsed.rows:
         data: dict[str, object] = dict(values)
+        code = values.get("code", "")
+        well_formed = code if re.match(CODE, code) else None
+        problems: list[Problem] = []
         try:
             data["meetings"] = meetings_of(values.get("meetings", ""))
         except ValueError as exc:
-            checked.append(CheckedCourse(line, None, [problem(line, "meetings", str(exc))]))
-            continue
+            problems.append(problem(line, "meetings", str(exc)))
+            data["meetings"] = []
         data["prerequisites"] = re.split(r"[\s;,]+", values["prerequisites"]) if "prerequisites" in values else []
         try:
             body = CourseIn.model_validate(data)
         except ValidationError as exc:
-            problems = [problem(line, ".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors(include_url=False)]
-            checked.append(CheckedCourse(line, None, problems))
+            problems += [problem(line, ".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors(include_url=False)]
+            checked.append(CheckedCourse(line, None, problems, well_formed))
             continue
-        checked.append(CheckedCourse(line, body.model_dump(), []))
+        checked.append(CheckedCourse(line, None if problems else body.model_dump(), problems, well_formed))
     return parsed.errors, checked
 
 
-async def run_course_import(job: Job, data: bytes) -> None:
+async def run_course_import(job: Job, data: bytes, ctx: NodeContext) -> None:
     found: list[CheckedCourse] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, int] = {}  # code -> the line that has it (every row with a well-formed code)
     async for chunk in job.csv_chunks(data, COLUMNS, REQUIRED, MAX_ROWS, CHUNK, check_courses):
         for checked in chunk:
             job.errors.extend(checked.problems)
-            if checked.values is None:
-                continue
-            code = checked.values["code"]
-            if code in seen:
-                job.problem(checked.line, "code", f"repeats line {seen[code]}")
-                continue
-            seen[code] = checked.line
-            found.append(checked)
-    for start in range(0, len(found), BATCH):
-        batch = found[start : start + BATCH]
-        async with job.runner.database.read() as conn:
-            codes = [c.values["code"] for c in batch if c.values]
-            taken = set((await conn.execute(select(courses.c.code).where(courses.c.code.in_(codes)))).scalars())
-        for c in batch:
-            if c.values and c.values["code"] in taken:
-                job.problem(c.line, "code", f"a course with code {c.values['code']!r} exists")
-        await job.progress("checking", start + len(batch), len(found))
+            if checked.code is not None:
+                if checked.code in seen:
+                    job.problem(checked.line, "code", f"repeats line {seen[checked.code]}")
+                    continue
+                seen[checked.code] = checked.line
+            if checked.values is not None:
+                found.append(checked)
+    await _check_taken(job, seen)
+    await _check_prerequisites(job, found, seen)
+    await _check_teachers(job, found, ctx)
     job.refuse_if_errors()
     await job.progress("writing", 0, len(found))
     try:
         await _write(job, [c.values for c in found if c.values])
     except IntegrityError:
         raise ImportRefused("a course code was taken meanwhile; nothing was created") from None
+
+
+async def _check_taken(job: Job, seen: dict[str, int]) -> None:
+    """Codes the catalogue already has: a problem on the row of each."""
+    codes = list(seen)
+    for start in range(0, len(codes), BATCH):
+        batch = codes[start : start + BATCH]
+        async with job.runner.database.read() as conn:
+            taken = set((await conn.execute(select(courses.c.code).where(courses.c.code.in_(batch)))).scalars())
+        for code in sorted(taken, key=seen.__getitem__):
+            job.problem(seen[code], "code", f"a course with code {code!r} exists")
+        await job.progress("checking", start + len(batch), len(codes))
+
+
+async def _check_prerequisites(job: Job, found: list[CheckedCourse], seen: dict[str, int]) -> None:
+    """Each prerequisite is another course: in the file or in the catalogue; none in a cycle."""
+    outside = sorted({p for c in found if c.values for p in c.values["prerequisites"]} - set(seen))
+    known: set[str] = set()
+    for start in range(0, len(outside), BATCH):
+        async with job.runner.database.read() as conn:
+            batch = outside[start : start + BATCH]
+            known.update((await conn.execute(select(courses.c.code).where(courses.c.code.in_(batch)))).scalars())
+    graph = {c.values["code"]: list(c.values["prerequisites"]) for c in found if c.values}
+    for c in found:
+        assert c.values is not None
+        needs = c.values["prerequisites"]
+        missing = [p for p in needs if p not in seen and p not in known]
+        if c.values["code"] in needs:
+            job.problem(c.line, "prerequisites", f"{c.values['code']} cannot require itself")
+        elif missing:
+            job.problem(c.line, "prerequisites", f"no course has the code(s) {', '.join(missing)}")
+        elif (cycle := requires_itself(c.values["code"], graph)) is not None:
+            job.problem(c.line, "prerequisites", f"{' -> '.join(cycle)}: a cycle, no student could take them")
+
+
+def requires_itself(code: str, graph: dict[str, list[str]]) -> list[str] | None:
+    """A path of prerequisites from `code` back to itself (None if there is none)."""
+    stack: list[tuple[str, list[str]]] = [(p, [code, p]) for p in graph.get(code, []) if p != code]
+    visited: set[str] = set()
+    while stack:
+        current, path = stack.pop()
+        if current == code:
+            return path
+        if current in visited:
+            continue
+        visited.add(current)
+        stack.extend((p, [*path, p]) for p in graph.get(current, []))
+    return None
+
+
+async def _check_teachers(job: Job, found: list[CheckedCourse], ctx: NodeContext) -> None:
+    """Each teacher_id names a teacher (by id or username): kept as the id, the name filled in."""
+    refs = [c.values["teacher_id"] for c in found if c.values and c.values["teacher_id"] is not None]
+    if not refs:
+        return
+    teachers = await named(ctx, refs, "teacher")
+    for c in found:
+        if c.values is None or c.values["teacher_id"] is None:
+            continue
+        teacher = teachers[c.values["teacher_id"]]
+        if isinstance(teacher, str):
+            job.problem(c.line, "teacher_id", teacher)
+        else:
+            c.values["teacher_id"] = teacher.id
+            c.values["teacher_name"] = c.values["teacher_name"] or teacher.full_name
 
 
 async def _write(job: Job, found: list[dict[str, Any]]) -> None:

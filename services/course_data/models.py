@@ -12,6 +12,7 @@ from services.common.course_models import CourseIn as CourseIn
 from services.common.course_models import CoursePatch as CoursePatch
 from services.common.course_models import MeetingIn as MeetingIn
 from services.common.course_models import minutes as minutes
+from services.common.directory import PersonRef
 
 
 class _Body(BaseModel):
@@ -36,7 +37,7 @@ class WindowsIn(_Body):
 
 
 class HoldIn(_Body):
-    student_id: int = Field(ge=1)
+    student_id: PersonRef = Field(description="the student's id, student number or username")
     reason: str = Field(min_length=1, max_length=500)
 
 

@@ -20,6 +20,7 @@ from services.common.pagination import number_param, page_of, rows_page
 from services.common.problems import NotFound
 from services.course_data.audit import record
 from services.course_data.models import HoldIn, WindowsIn
+from services.course_data.people import has_directory, one
 from storage.schemas.course_data import holds, windows
 
 
@@ -81,18 +82,24 @@ async def list_holds(request: Request) -> Response:
     tags: [registration]
     security: [{bearer: []}]
     parameters:
-      - {in: query, name: student_id, schema: {type: integer}}
+      - {in: query, name: student_id, schema: {type: string}, description: "id, student number or username"}
       - $ref: "#/components/parameters/Page"
       - $ref: "#/components/parameters/PageSize"
     responses:
       "200":
         description: "items, page, page_size, total"
         content: {application/json: {schema: {$ref: "#/components/schemas/HoldPage"}}}
+      "422": {description: "student_id names no student"}
+      "503": {description: "login cannot be asked who student_id names right now (Retry-After)"}
     """
     await authenticate(request, *ADMINS)
     page = page_of(request)
     query = select(holds)
-    student = number_param(request, "student_id")
+    given, ctx = request.query_params.get("student_id", ""), context_of(request)
+    if given and has_directory(ctx):  # an id, a student number or a username
+        student: int | None = (await one(ctx, given, "student", "student_id")).id
+    else:
+        student = number_param(request, "student_id")
     if student is not None:
         query = query.where(holds.c.student_id == student)
     async with context_of(request).database.read() as conn:
@@ -112,16 +119,20 @@ async def add_hold(request: Request) -> Response:
       "201":
         description: "The hold"
         content: {application/json: {schema: {$ref: "#/components/schemas/Hold"}}}
+      "422": {description: "Invalid fields, or a student_id naming no student"}
     """
     actor = await authenticate(request, *ADMINS)
     body = await read_json(request, HoldIn)
     ctx = context_of(request)
+    student = await one(ctx, body.student_id, "student", "student_id")
     async with ctx.master_write() as conn:
         result = await conn.execute(
-            holds.insert().values(**body.model_dump(), created_by=actor.username, created_at=time.time())
+            holds.insert().values(
+                student_id=student.id, reason=body.reason, created_by=actor.username, created_at=time.time()
+            )
         )
         row = (await conn.execute(select(holds).where(holds.c.id == result.inserted_primary_key[0]))).one()  # type: ignore[index]
-        await record(conn, actor.username, "hold-add", time.time(), student_id=body.student_id, reason=body.reason)
+        await record(conn, actor.username, "hold-add", time.time(), student_id=student.id, reason=body.reason)
     return JSONResponse(dict(row._mapping), status_code=201)
 
 

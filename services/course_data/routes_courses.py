@@ -24,6 +24,7 @@ from services.course_data.catalogue import courses_json, search_page
 from services.course_data.course_csv import run_course_import
 from services.course_data.models import CourseIn, CoursePatch, MeetingIn, minutes
 from services.course_data.page_cache import CachedPage
+from services.course_data.people import Named, one, refused
 from services.course_data.rules import Meeting
 from services.course_data.state import course_data_of, ledger_of
 from storage.schemas.course_data import courses, enrollments, meetings, prerequisites
@@ -115,6 +116,54 @@ async def _set_details(
             await conn.execute(prerequisites.insert().values(course_id=course_id, required_code=code))
 
 
+async def unknown_codes(conn: AsyncConnection, codes: list[str]) -> list[str]:
+    """Those of `codes` no course in the catalogue has."""
+    if not codes:
+        return []
+    known = set((await conn.execute(select(courses.c.code).where(courses.c.code.in_(codes)))).scalars())
+    return sorted(set(codes) - known)
+
+
+async def check_prerequisites(conn: AsyncConnection, code: str, needs: list[str] | None) -> None:
+    """422 naming `prerequisites` unless each is another course of the catalogue (a course
+    requiring an unknown code, or itself, could never be taken)."""
+    if not needs:
+        return
+    if code in needs:
+        raise refused("prerequisites", f"{code} cannot require itself")
+    missing = await unknown_codes(conn, needs)
+    if missing:
+        raise refused("prerequisites", f"no course has the code(s) {', '.join(missing)}")
+    cycle = await cycle_through(conn, code, needs)
+    if cycle:
+        raise refused("prerequisites", f"{' -> '.join(cycle)}: a cycle, no student could take them")
+
+
+async def cycle_through(conn: AsyncConnection, code: str, needs: list[str]) -> list[str] | None:
+    """A chain of the catalogue's prerequisites from `needs` back to `code` (None if there is none)."""
+    paths = {need: [code, need] for need in needs}
+    frontier = list(needs)
+    while frontier:
+        rows = await conn.execute(
+            select(courses.c.code, prerequisites.c.required_code)
+            .join(prerequisites, prerequisites.c.course_id == courses.c.id)
+            .where(courses.c.code.in_(frontier))
+        )
+        frontier = []
+        for have, need in rows:
+            if need == code:
+                return [*paths[have], code]
+            if need not in paths:
+                paths[need] = [*paths[have], need]
+                frontier.append(need)
+    return None
+
+
+async def teacher_named(request: Request, ref: int | str | None) -> Named | None:
+    """The teacher a body's `teacher_id` names (an id or a username); 422 if nobody or not a teacher."""
+    return None if ref is None else await one(context_of(request), ref, "teacher", "teacher_id")
+
+
 async def create_course(request: Request) -> Response:
     """Create a course.
     ---
@@ -129,6 +178,7 @@ async def create_course(request: Request) -> Response:
         description: "The course"
         content: {application/json: {schema: {$ref: "#/components/schemas/Course"}}}
       "409": {description: "The code is taken"}
+      "422": {description: "Invalid fields; a teacher_id naming no teacher, or prerequisites naming no course"}
     """
     actor = await authenticate(request, *ADMINS)
     return await insert_course(request, await read_json(request, CourseIn), actor.username)
@@ -140,8 +190,12 @@ async def insert_course(request: Request, body: CourseIn, actor: str, teacher_id
     values = body.model_dump(exclude={"meetings", "prerequisites"})
     if teacher_id is not None:
         values["teacher_id"] = teacher_id
+    elif (teacher := await teacher_named(request, body.teacher_id)) is not None:
+        values["teacher_id"] = teacher.id
+        values["teacher_name"] = body.teacher_name or teacher.full_name
     try:
         async with ctx.master_write() as conn:
+            await check_prerequisites(conn, body.code, body.prerequisites)
             result = await conn.execute(courses.insert().values(**values, taken=0, updated_at=time.time()))
             course_id = int(result.inserted_primary_key[0])  # type: ignore[index]
             await _set_details(conn, course_id, body.meetings, body.prerequisites)
@@ -158,9 +212,11 @@ async def import_courses(request: Request) -> Response:
     summary: Import courses (CSV)
     description: "Columns: code, title, department, teacher_id, teacher_name, credits, capacity,
       meetings (like 'Mon 09:00-10:30; Wed 09:00-10:30'), prerequisites (codes separated by spaces),
-      location, description. Code, title, credits and capacity are required. Answers 202 at once
-      with the job's URL (Location); GET it for progress, every bad row ({line, field, reason},
-      codes repeated in the file or in the catalogue included) and the ids created."
+      location, description. Code, title, credits and capacity are required; teacher_id is a
+      teacher's id or username, each prerequisite a course of the catalogue or of the file (no
+      cycle). Answers 202 at once with the job's URL (Location); GET it for progress, every bad
+      row ({line, field, reason}, codes repeated in the file or in the catalogue included) and
+      the ids created (code -> id)."
     tags: [courses]
     security: [{bearer: []}]
     requestBody:
@@ -175,7 +231,8 @@ async def import_courses(request: Request) -> Response:
     """
     actor = await authenticate(request, *ADMINS)
     data = await csv_bytes(request)
-    return accepted(await jobs_of(request).submit("courses", actor, lambda job: run_course_import(job, data)))
+    ctx = context_of(request)
+    return accepted(await jobs_of(request).submit("courses", actor, lambda job: run_course_import(job, data, ctx)))
 
 
 async def conflicts_for_enrolled(conn: AsyncConnection, course_id: int, new_times: list[MeetingIn]) -> list[int]:
@@ -216,6 +273,7 @@ async def update_course(request: Request) -> Response:
         description: "The course"
         content: {application/json: {schema: {$ref: "#/components/schemas/Course"}}}
       "409": {description: "Capacity below seats taken, or meeting times that clash for enrolled students"}
+      "422": {description: "Invalid fields; a teacher_id naming no teacher, or prerequisites naming no course"}
     """
     actor = await authenticate(request, *ADMINS)
     return await apply_course_patch(
@@ -229,10 +287,16 @@ async def apply_course_patch(
     """Change a course (only one `teacher_id` teaches, when given: checked in the same transaction)."""
     ctx = context_of(request)
     changes = body.model_dump(exclude_unset=True, exclude={"meetings", "prerequisites"})
+    teacher = await teacher_named(request, body.teacher_id)
+    if teacher is not None:
+        if teacher_id is not None and teacher.id != teacher_id:
+            raise Conflict("a teacher cannot hand a course to another teacher; ask an admin")
+        changes["teacher_id"] = teacher.id
     async with ctx.master_write() as conn:
         current = await course_by_id(conn, course_id)
         if teacher_id is not None and current["teacher_id"] != teacher_id:
             raise NotFound(f"you teach no course {course_id}")
+        await check_prerequisites(conn, current["code"], body.prerequisites)
         if body.capacity is not None and body.capacity < current["taken"]:
             raise Conflict(f"capacity {body.capacity} is below the {current['taken']} seats taken")
         if body.meetings is not None:
@@ -260,7 +324,7 @@ async def delete_course(request: Request) -> Response:
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
     responses:
       "204": {description: "Deleted"}
-      "409": {description: "Students are enrolled"}
+      "409": {description: "Students are enrolled, or other courses require it (required_by)"}
     """
     actor = await authenticate(request, *ADMINS)
     ctx = context_of(request)
@@ -268,6 +332,20 @@ async def delete_course(request: Request) -> Response:
         course = await course_by_id(conn, request.path_params["id"])
         if course["taken"]:
             raise Conflict(f"{course['taken']} student(s) are enrolled: remove them first")
+        needed_by = (
+            await conn.execute(
+                select(courses.c.code)
+                .join(prerequisites, prerequisites.c.course_id == courses.c.id)
+                .where(prerequisites.c.required_code == course["code"])
+                .order_by(courses.c.code)
+            )
+        ).scalars()
+        required_by = list(needed_by)
+        if required_by:
+            raise Conflict(
+                f"{', '.join(required_by)} require(s) {course['code']}: change their prerequisites first",
+                required_by=required_by,
+            )
         await conn.execute(delete(courses).where(courses.c.id == course["id"]))
         await record(conn, actor.username, "course-delete", time.time(), course_id=course["id"], reason=course["code"])
     return Response(status_code=204)

@@ -19,11 +19,12 @@ from services.common.body import read_json
 from services.common.context import context_of
 from services.common.forwarding import on_master
 from services.common.internal import require_internal
-from services.common.problems import Conflict, NotFound
+from services.common.problems import NotFound
 from services.common.teaching import PermitIn, Removal
 from services.course_data.audit import record
 from services.course_data.catalogue import courses_json
 from services.course_data.models import CourseIn, CoursePatch
+from services.course_data.people import one
 from services.course_data.routes_courses import apply_course_patch, insert_course
 from services.course_data.state import ledger_of
 from storage.schemas.course_data import courses, enrollments, permits
@@ -100,8 +101,6 @@ async def update_own(request: Request) -> Response:
     """
     teacher_id, course_id = _ids(request)
     body = await read_json(request, CoursePatch)
-    if body.teacher_id is not None and body.teacher_id != teacher_id:
-        raise Conflict("a teacher cannot hand a course to another teacher; ask an admin")
     return await apply_course_patch(request, course_id, body, f"teacher:{teacher_id}", teacher_id)
 
 
@@ -172,18 +171,19 @@ async def grant_permit(request: Request) -> Response:
       "201":
         description: "The permit"
         content: {application/json: {schema: {$ref: "#/components/schemas/Permit"}}}
+      "422": {description: "Invalid fields, or a student_id naming no student"}
     """
     teacher_id, course_id = _ids(request)
     body = await read_json(request, PermitIn)
     ctx = context_of(request)
+    student = await one(ctx, body.student_id, "student", "student_id")
+    permit = {**body.model_dump(), "student_id": student.id}
     async with ctx.master_write() as conn:
         await _own_course(conn, teacher_id, course_id)
-        await conn.execute(
-            delete(permits).where(permits.c.course_id == course_id, permits.c.student_id == body.student_id)
-        )
+        await conn.execute(delete(permits).where(permits.c.course_id == course_id, permits.c.student_id == student.id))
         await conn.execute(
             permits.insert().values(
-                course_id=course_id, **body.model_dump(), created_by=f"teacher:{teacher_id}", created_at=time.time()
+                course_id=course_id, **permit, created_by=f"teacher:{teacher_id}", created_at=time.time()
             )
         )
         await record(
@@ -191,12 +191,12 @@ async def grant_permit(request: Request) -> Response:
             f"teacher:{teacher_id}",
             "permit",
             time.time(),
-            student_id=body.student_id,
+            student_id=student.id,
             course_id=course_id,
             reason=", ".join(k for k in ("capacity", "prerequisites") if getattr(body, k)),
         )
         await ledger_of(request).promote(conn, course_id, f"teacher:{teacher_id}", time.time())  # may now fit
-    return JSONResponse({"course_id": course_id, **body.model_dump()}, status_code=201)
+    return JSONResponse({"course_id": course_id, **permit}, status_code=201)
 
 
 def teaching_routes() -> list[BaseRoute]:

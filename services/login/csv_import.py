@@ -11,6 +11,7 @@ the file and names already taken included, and nothing is created unless all row
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any, NamedTuple
 
@@ -23,7 +24,7 @@ from services.common.auth import Principal
 from services.common.csv_body import Problem, problem, rows_of
 from services.common.jobs import ImportRefused, Job
 from services.common.problems import Forbidden
-from services.login.models import UserCreate
+from services.login.models import STUDENT_NUMBER, USERNAME, UserCreate
 from services.login.password_tokens import invite
 from services.login.passwords import UNUSABLE_PASSWORD, hash_passwords, policy_problems
 from services.login.users import audit, check_manages
@@ -42,6 +43,8 @@ class CheckedUser(NamedTuple):  # (a tuple: cheap to send back from the worker)
     values: dict[str, Any] | None  # the account's columns, without the password; None if invalid
     password: str | None
     problems: list[Problem]
+    username: str | None  # the row's username and student number when well formed, even if another
+    student_number: str | None  # field is bad: repeats and names taken are reported in the same answer
 
 
 def check_users(
@@ -52,12 +55,15 @@ def check_users(
     checked = []
     for line, values in parsed.rows:
         problems: list[Problem] = []
+        name, number = values.get("username", ""), values.get("student_number", "")
+        name_ok = name if re.match(USERNAME, name) else None
+        number_ok = number if number and re.match(STUDENT_NUMBER, number) else None
         try:
             body = UserCreate.model_validate(values)
         except ValidationError as exc:
             for err in exc.errors(include_url=False):
                 problems.append(problem(line, ".".join(map(str, err["loc"])), err["msg"]))
-            checked.append(CheckedUser(line, None, None, problems))
+            checked.append(CheckedUser(line, None, None, problems, name_ok, number_ok))
             continue
         try:
             check_manages(actor, body.role)
@@ -67,16 +73,16 @@ def check_users(
             problems.extend(problem(line, "password", p) for p in policy_problems(body.password, policy, body.username))
         # A password from the file was chosen by the admin: the user changes it at first sign-in.
         account = {**body.model_dump(exclude={"password"}), "must_change_password": bool(body.password)}
-        checked.append(CheckedUser(line, None if problems else account, body.password, problems))
+        checked.append(CheckedUser(line, None if problems else account, body.password, problems, name_ok, number_ok))
     return parsed.errors, checked
 
 
-async def _check_taken(job: Job, found: list[CheckedUser]) -> None:
+async def _check_taken(job: Job, keyed: list[CheckedUser]) -> None:
     """Names and student numbers that already exist: a problem on every row that uses one."""
-    for start in range(0, len(found), BATCH):
-        batch = found[start : start + BATCH]
-        names = [c.values["username"] for c in batch if c.values]
-        numbers = [c.values["student_number"] for c in batch if c.values and c.values["student_number"]]
+    for start in range(0, len(keyed), BATCH):
+        batch = keyed[start : start + BATCH]
+        names = [c.username for c in batch if c.username]
+        numbers = [c.student_number for c in batch if c.student_number]
         async with job.runner.database.read() as conn:
             rows = (
                 await conn.execute(
@@ -88,37 +94,38 @@ async def _check_taken(job: Job, found: list[CheckedUser]) -> None:
         taken_names = {r.username for r in rows}
         taken_numbers = {r.student_number for r in rows if r.student_number}
         for c in batch:
-            assert c.values is not None
-            if c.values["username"] in taken_names:
-                job.problem(c.line, "username", f"{c.values['username']!r} already exists")
-            if c.values["student_number"] in taken_numbers:
-                job.problem(c.line, "student_number", f"{c.values['student_number']!r} already exists")
-        await job.progress("checking", start + len(batch), len(found))
+            if c.username in taken_names:
+                job.problem(c.line, "username", f"{c.username!r} already exists")
+            if c.student_number in taken_numbers:
+                job.problem(c.line, "student_number", f"{c.student_number!r} already exists")
+        await job.progress("checking", start + len(batch), len(keyed))
 
 
 async def run_user_import(job: Job, data: bytes, policy: SecuritySettings) -> None:
     found: list[CheckedUser] = []
+    keyed: list[CheckedUser] = []  # every row with a well-formed name or number, checked against the accounts
     names: dict[str, int] = {}
     numbers: dict[str, int] = {}
     async for chunk in job.csv_chunks(data, COLUMNS, REQUIRED, MAX_ROWS, CHUNK, check_users, policy, job.actor):
         for checked in chunk:
             job.errors.extend(checked.problems)
-            if checked.values is None:
-                continue
-            name, number = checked.values["username"], checked.values["student_number"]
+            name, number = checked.username, checked.student_number
             repeated = False
-            if name in names:
+            if name and name in names:
                 job.problem(checked.line, "username", f"repeats line {names[name]}")
                 repeated = True
             if number and number in numbers:
                 job.problem(checked.line, "student_number", f"repeats line {numbers[number]}")
                 repeated = True
-            names.setdefault(name, checked.line)
+            if name:
+                names.setdefault(name, checked.line)
             if number:
                 numbers.setdefault(number, checked.line)
-            if not repeated:
+            if name or number:
+                keyed.append(checked)
+            if not repeated and checked.values is not None:
                 found.append(checked)
-    await _check_taken(job, found)
+    await _check_taken(job, keyed)
     job.refuse_if_errors()
     hashes = await _hash_given_passwords(job, found, policy.bcrypt_rounds)
     await _write(job, found, hashes)
@@ -142,6 +149,7 @@ async def _write(job: Job, found: list[CheckedUser], hashes: dict[int, str]) -> 
     """Every account in one fenced transaction, in batches; tokens and messages for the rest."""
     now = time.time()
     ids: dict[str, int] = {}
+    numbers: dict[str, int] = {}  # student number -> id, of the rows that have one
     invited = 0
     await job.progress("writing", 0, len(found))  # (the transaction's own progress is not visible)
     try:
@@ -164,6 +172,7 @@ async def _write(job: Job, found: list[CheckedUser], hashes: dict[int, str]) -> 
                 lookup = select(users.c.username, users.c.id).where(users.c.username.in_(names))
                 made = {r[0]: r[1] for r in await conn.execute(lookup)}
                 ids.update(made)
+                numbers.update({v["student_number"]: made[v["username"]] for v in values if v["student_number"]})
                 to_invite = [
                     (made[v["username"]], v["username"]) for v in values if v["password_hash"] == UNUSABLE_PASSWORD
                 ]
@@ -171,6 +180,11 @@ async def _write(job: Job, found: list[CheckedUser], hashes: dict[int, str]) -> 
                 invited += len(to_invite)
                 await asyncio.sleep(0)
             await audit(conn, job.actor.username, "user-import", "", created=len(ids), job=job.id)
-            job.result = {"created": len(ids), "ids": ids, "set_password_tokens_sent": invited}
+            job.result = {
+                "created": len(ids),
+                "ids": ids,
+                "student_numbers": numbers,
+                "set_password_tokens_sent": invited,
+            }
     except IntegrityError:
         raise ImportRefused("a username or student number was taken meanwhile; nothing was created") from None

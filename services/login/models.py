@@ -12,6 +12,7 @@ from services.common.body import Absent, omit_null_defaults, refuse_null
 USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 PHONE = r"^\+?[0-9 ()-]{6,32}$"
+STUDENT_NUMBER = r"^[A-Za-z0-9-]{1,32}$"
 
 
 class _Body(BaseModel):
@@ -51,7 +52,7 @@ class Profile(_Body):
     full_name: str = Field(default="", max_length=200)
     email: str | None = Field(default=None, pattern=EMAIL, max_length=254)
     phone: str | None = Field(default=None, pattern=PHONE, description="for SMS notifications")
-    student_number: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,32}$")
+    student_number: str | None = Field(default=None, pattern=STUDENT_NUMBER)
     cohort: int | None = Field(default=None, ge=1900, le=2200, description="year of entry")
     department: str | None = Field(default=None, max_length=100)
 
@@ -69,7 +70,7 @@ class UserUpdate(_Body):
     full_name: str | Absent = Field(default=None, max_length=200)
     email: str | None = Field(default=None, pattern=EMAIL, max_length=254)
     phone: str | None = Field(default=None, pattern=PHONE)
-    student_number: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,32}$")
+    student_number: str | None = Field(default=None, pattern=STUDENT_NUMBER)
     cohort: int | None = Field(default=None, ge=1900, le=2200)
     department: str | None = Field(default=None, max_length=100)
     role: Role | Absent = None

@@ -282,7 +282,8 @@ async def import_users(request: Request) -> Response:
     summary: Import users (CSV)
     description: "Header row with: username, role, full_name, email, phone, student_number, cohort,
       department, password (all but username and role optional). Answers 202 at once with the job's
-      URL (Location); GET it for progress, every bad row ({line, field, reason}) and the ids created.
+      URL (Location); GET it for progress, every bad row ({line, field, reason}) and the ids created
+      (result.ids: username -> id; result.student_numbers: student number -> id).
       Rows without a password get no password: a one-time set-password token is sent to them by
       email (POST /auth/password/set); rows with one must change it at their first sign-in."
     tags: [users]

@@ -90,7 +90,8 @@ def test_course_changes_keep_the_seat_rules(node: Node) -> None:
 
 def test_completed_courses_by_api_and_csv_feed_the_prerequisite_rule(node: Node) -> None:
     admin = node.auth("admin")
-    node.client.post("/courses", json=course("CS101"), headers=admin)
+    for code in ("CS101", "CS201"):  # (a prerequisite must be a course of the catalogue)
+        node.client.post("/courses", json=course(code), headers=admin)
     advanced = node.client.post(
         "/courses", json=course("CS301", prerequisites=["CS101", "CS201"]), headers=admin
     ).json()
@@ -244,3 +245,62 @@ def test_the_batch_endpoint_decides_in_order_and_once_per_request_id(node: Node)
     )
     assert bad.status_code == 422
     assert node.client.post("/internal/ledger/batch", json=batch).status_code == 401
+
+
+def test_prerequisites_name_other_courses_of_the_catalogue(node: Node) -> None:
+    """Issue 15: a course requiring an unknown code, itself, or (through others) itself could
+    never be taken: 422 naming `prerequisites`, and nothing changed."""
+    admin = node.auth("admin")
+    base = node.client.post("/courses", json=course("BA100"), headers=admin).json()
+    unknown = node.client.post("/courses", json=course("BA200", prerequisites=["BA100", "NOPE1"]), headers=admin)
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "prerequisites"
+    assert "NOPE1" in unknown.json()["detail"]
+    itself = node.client.post("/courses", json=course("BA300", prerequisites=["BA300"]), headers=admin)
+    assert (itself.status_code, itself.json()["errors"][0]["field"]) == (422, "prerequisites")
+    assert [c["code"] for c in node.client.get("/courses", headers=admin).json()["items"]] == ["BA100"]
+    second = node.client.post("/courses", json=course("BA200", prerequisites=["BA100"]), headers=admin).json()
+    cycle = node.client.patch(f"/courses/{base['id']}", json={"prerequisites": ["BA200"]}, headers=admin)
+    assert (cycle.status_code, cycle.json()["errors"][0]["field"]) == (422, "prerequisites")
+    assert "BA100 -> BA200 -> BA100" in cycle.json()["detail"]
+    missing = node.client.patch(f"/courses/{second['id']}", json={"prerequisites": ["ZZ999"]}, headers=admin)
+    assert missing.status_code == 422
+    assert node.client.get(f"/courses/{base['id']}", headers=admin).json()["prerequisites"] == []
+    assert node.client.get(f"/courses/{second['id']}", headers=admin).json()["prerequisites"] == ["BA100"]
+    # Nor may a course others require be deleted from under them.
+    required = node.client.delete(f"/courses/{base['id']}", headers=admin)
+    assert (required.status_code, required.json()["required_by"]) == (409, ["BA200"])
+    assert node.client.delete(f"/courses/{second['id']}", headers=admin).status_code == 204
+    assert node.client.delete(f"/courses/{base['id']}", headers=admin).status_code == 204
+
+
+def test_course_import_checks_prerequisites_and_reports_every_problem_of_a_row(node: Node) -> None:
+    admin = node.auth("admin")
+    csv_headers = {**admin, "content-type": "text/csv"}
+    node.client.post("/courses", json=course("OLD1"), headers=admin)
+    header = "code,title,credits,capacity,meetings,prerequisites\n"
+    bad = (
+        header
+        + "PR100,Base,3,30,,OLD1\n"  # 2: fine (a prerequisite in the catalogue)
+        + "PR200,Next,3,30,,PR100 PR900\n"  # 3: PR900 is nowhere
+        + "PR300,Self,3,30,,PR300\n"  # 4: requires itself
+        + "PR400,Loop,3,30,,PR500\n"  # 5: PR400 -> PR500 -> PR400
+        + "PR500,Loop,3,30,,PR400\n"  # 6: the same cycle
+        + "OLD1,Taken,lots,30,Someday,\n"  # 7: credits, meetings, and the code exists
+        + "PR600,Bad,x,30,,\n"  # 8: credits
+        + "PR600,Again,3,30,,\n"  # 9: repeats line 8, which was invalid itself
+    )
+    job = job_outcome(node.client, node.client.post("/courses/import", content=bad, headers=csv_headers), admin)
+    assert job["status"] == "failed", job
+    assert {(e["line"], e["field"]) for e in job["errors"]} == {
+        (3, "prerequisites"),
+        (4, "prerequisites"),
+        (5, "prerequisites"),
+        (6, "prerequisites"),
+        (7, "credits"),
+        (7, "meetings"),
+        (7, "code"),
+        (8, "credits"),
+        (9, "code"),
+    }
+    assert [c["code"] for c in node.client.get("/courses", headers=admin).json()["items"]] == ["OLD1"]

@@ -149,3 +149,29 @@ def test_a_super_admins_import_is_read_by_super_admins_only(client: TestClient, 
     assert client.get(job["url"], headers=admin.auth).status_code == 403
     mine = upload(client, admin, "username,role\nstu1,student\n")
     assert client.get(mine["url"], headers=root.auth).status_code == 200
+
+
+def test_a_bad_row_is_also_checked_for_repeats_and_names_taken(client: TestClient, admin: Account) -> None:
+    """Issue 15: a row with a bad field and a username that exists (or repeats an invalid row)
+    gets every one of its problems in the first answer, not the rest after a re-upload."""
+    job = upload(
+        client,
+        admin,
+        "username,role,student_number\nadmin,wizard,\nwiz,wizard,N1\nwiz,student,N1\nsam,student,N1\n",
+    )
+    assert {(e["line"], e["field"]) for e in job["errors"]} == {
+        (2, "role"),
+        (2, "username"),  # admin exists
+        (3, "role"),
+        (4, "username"),  # repeats line 3
+        (4, "student_number"),
+        (5, "student_number"),
+    }
+    assert client.get("/users?q=wiz", headers=admin.auth).json()["total"] == 0
+
+
+def test_an_import_answers_the_ids_of_its_student_numbers(client: TestClient, admin: Account) -> None:
+    job = upload(client, admin, "username,role,student_number\nann,student,S1\nada,teacher,\n")
+    assert job["status"] == "succeeded", job
+    ids = job["result"]["ids"]
+    assert job["result"]["student_numbers"] == {"S1": ids["ann"]}

@@ -37,9 +37,10 @@ def test_removal_promotion_and_password_reset_reach_the_users_by_mail(
         assert made.status_code == 201, made.text
         ids[name] = made.json()["id"]
     course = open_registration(cluster, admin, capacity=1)
-    # the course belongs to no teacher: let an admin-made course be taught by teacher 10
-    taught = httpx.patch(f"{cluster.url('course_data-1')}/courses/{course}", json={"teacher_id": 10}, headers=admin)
-    assert taught.status_code == 200
+    # the course belongs to no teacher: let an admin-made course be taught by a teacher (named by username)
+    tess = httpx.post(f"{login}/users", json={"username": "tess", "role": "teacher"}, headers=admin).json()["id"]
+    taught = httpx.patch(f"{cluster.url('course_data-1')}/courses/{course}", json={"teacher_id": "tess"}, headers=admin)
+    assert (taught.status_code, taught.json()["teacher_id"]) == (200, tess)
     ann, ben = (token(cluster, ids[n], "student") for n in ("ann", "ben"))
     enroll = {"course_id": course}
     assert httpx.post(f"{student_url}/student/enrollments", json=enroll, headers=ann).status_code == 201
@@ -50,7 +51,7 @@ def test_removal_promotion_and_password_reset_reach_the_users_by_mail(
         "DELETE",
         f"{cluster.url('teacher-1')}/teacher/courses/{course}/students/{ids['ann']}",
         json={"reason": "the course is for second-years"},
-        headers=token(cluster, 10, "teacher"),
+        headers=token(cluster, tess, "teacher"),
     )
     assert removed.status_code == 204, removed.text
     wait_for(lambda: smtp_server.to("ann@example.edu") and smtp_server.to("ben@example.edu"), 15, "two messages")

@@ -26,6 +26,17 @@ def token(cluster: LocalCluster, user_id: int, role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {signed}"}
 
 
+def account(cluster: LocalCluster, username: str, role: str = "student", **fields: Any) -> int:
+    """A user made in login (holds, permits and teachers must name real users); its id."""
+    made = httpx.post(
+        f"{cluster.url('login-1')}/users",
+        json={"username": username, "role": role, **fields},
+        headers=token(cluster, 1, "admin"),
+    )
+    assert made.status_code == 201, made.text
+    return int(made.json()["id"])
+
+
 def started(cluster: LocalCluster) -> LocalCluster:
     """Start every node and wait until login and course_data have masters."""
     return cluster.start_serving("login", "course_data")
@@ -120,7 +131,8 @@ def test_rules_reach_the_student_with_their_reasons(make_cluster: MakeCluster) -
         },
         headers=admin,
     ).json()["id"]
-    me = token(cluster, 77, "student")
+    me_id = account(cluster, "student77")
+    me = token(cluster, me_id, "student")
     assert httpx.post(f"{student}/student/enrollments", json={"course_id": course_id}, headers=me).status_code == 201
     again = httpx.post(f"{student}/student/enrollments", json={"course_id": course_id}, headers=me)
     assert again.status_code == 409
@@ -155,7 +167,7 @@ def test_rules_reach_the_student_with_their_reasons(make_cluster: MakeCluster) -
     assert calendar.headers["content-type"].startswith("text/calendar")
     assert "DTSTART:20270111T100000" in calendar.text  # the first Monday of the term
     assert "RRULE:FREQ=WEEKLY;UNTIL=20270430T235959" in calendar.text
-    hold = httpx.post(f"{course_data}/holds", json={"student_id": 77, "reason": "library fines"}, headers=admin)
+    hold = httpx.post(f"{course_data}/holds", json={"student_id": me_id, "reason": "library fines"}, headers=admin)
     assert hold.status_code == 201
     held = httpx.post(f"{student}/student/enrollments", json={"course_id": course_id}, headers=me)
     assert held.json()["type"] == "/problems/hold"
@@ -230,10 +242,11 @@ def test_teachers_manage_only_their_own_courses(make_cluster: MakeCluster) -> No
     assert [c["code"] for c in mine["enrolled"]] == ["PH100"]  # promoted from the waitlist
 
     assert httpx.post(f"{student_url}/student/enrollments", json=enroll, headers=third).status_code == 202
-    permit = httpx.post(f"{teacher_url}/teacher/courses/{course}/permits", json={"student_id": 504}, headers=ada)
+    fourth = account(cluster, "student504", student_number="S504")
+    permit = httpx.post(f"{teacher_url}/teacher/courses/{course}/permits", json={"student_id": "S504"}, headers=ada)
     assert permit.status_code == 201
     past_capacity = httpx.post(
-        f"{student_url}/student/enrollments", json=enroll, headers=token(cluster, 504, "student")
+        f"{student_url}/student/enrollments", json=enroll, headers=token(cluster, fourth, "student")
     )
     assert past_capacity.status_code == 201
     assert httpx.get(f"{cluster.url('course_data-1')}/courses/{course}", headers=admin).json()["taken"] == 2
