@@ -10,6 +10,7 @@ from services.common.context import ServiceSpec
 from services.login.models import MODELS
 from services.login.password_tokens import PasswordSet, password_token_routes
 from services.login.routes_auth import auth_routes
+from services.login.routes_directory import DIRECTORY_MODELS, directory_routes
 from services.login.routes_settings import settings_routes
 from services.login.routes_users import user_routes
 from services.login.state import local_jwks, start_login
@@ -19,8 +20,8 @@ SPEC = ServiceSpec(
     title="Login",
     description="Users, roles, passwords, sessions, two-factor authentication, the keys that sign access "
     "tokens, and the cluster-wide settings.",
-    routes=(*auth_routes(), *password_token_routes(), *user_routes(), *settings_routes()),
-    models={**MODELS, "PasswordSet": PasswordSet},
+    routes=(*auth_routes(), *password_token_routes(), *user_routes(), *settings_routes(), *directory_routes()),
+    models={**MODELS, **DIRECTORY_MODELS, "PasswordSet": PasswordSet},
     uses_redis=True,
     sends_notifications=True,
     runs_imports=True,

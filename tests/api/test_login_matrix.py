@@ -56,6 +56,7 @@ ACCESS = {
     ("POST", "/users/{id}/unlock"): ADMIN,
     ("DELETE", "/users/{id}/otp"): ADMIN,
     ("GET", "/internal/users/{id}/contact"): INTERNAL,
+    ("POST", "/internal/people"): INTERNAL,
     ("GET", "/notifications"): ADMIN,
     ("GET", "/settings"): ADMIN,
     ("PATCH", "/settings"): SUPER,
