@@ -9,7 +9,11 @@ from services.common.app import build_app
 from services.common.context import ServiceSpec
 from services.common.teaching import TEACHING_MODELS
 from services.course_data.audit import audit_routes
+from services.course_data.desk import desk_routes
+from services.course_data.desk_models import DESK_MODELS
+from services.course_data.exports import export_routes
 from services.course_data.models import MODELS
+from services.course_data.rosters import roster_routes
 from services.course_data.routes_admin import admin_routes
 from services.course_data.routes_completed import CompletedIn, completed_routes
 from services.course_data.routes_courses import course_routes
@@ -30,8 +34,11 @@ SPEC = ServiceSpec(
         *ledger_routes(),
         *student_view_routes(),
         *teaching_routes(),
+        *desk_routes(),
+        *roster_routes(),
+        *export_routes(),
     ),
-    models={**MODELS, **TEACHING_MODELS, "CompletedIn": CompletedIn},
+    models={**MODELS, **TEACHING_MODELS, **DESK_MODELS, "CompletedIn": CompletedIn},
     start=start_course_data,
     sends_notifications=True,
     runs_imports=True,

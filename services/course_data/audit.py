@@ -30,6 +30,7 @@ def audit_row(
     course_id: int | None = None,
     outcome: str = "done",
     reason: str = "",
+    overrides: str = "",
 ) -> dict[str, Any]:
     """One record's values (for `record`, or many written at once)."""
     return {
@@ -40,6 +41,7 @@ def audit_row(
         "course_id": course_id,
         "outcome": outcome[:32],
         "reason": reason[:500],
+        "overrides": overrides[:200],
     }
 
 
@@ -48,7 +50,7 @@ def outcome_of(decision: Decision) -> str:
 
 
 async def record(conn: AsyncConnection, actor: str, action: str, now: float, **about: Any) -> None:
-    """Write one record (`about`: student_id, course_id, outcome, reason) in the caller's transaction."""
+    """Write one record (`about`: student_id, course_id, outcome, reason, overrides) in the caller's transaction."""
     await conn.execute(ledger_audit.insert().values(**audit_row(actor, action, now, **about)))
 
 

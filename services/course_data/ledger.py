@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -48,6 +49,19 @@ from storage.schemas.course_data import (
 )
 
 _STUDENT_LOCKS = 1  # the key lock namespace of student ids
+
+
+@dataclass(frozen=True)
+class Desk:
+    """A registrar acting for a student (services/course_data/desk.py): the rules they named to
+    skip (`rules.Override`) and the reason they gave, both written in the audit record."""
+
+    reason: str
+    overrides: frozenset[str] = frozenset()
+
+
+def _skipped(desk: Desk | None) -> frozenset[str]:
+    return desk.overrides if desk else frozenset()
 
 
 class Ledger:
@@ -169,10 +183,26 @@ class Ledger:
         await lock_keys(conn, _STUDENT_LOCKS, student_ids)
 
     async def _audit(
-        self, conn: AsyncConnection, actor: str, action: str, student_id: int, course_id: int, d: Decision, now: float
+        self,
+        conn: AsyncConnection,
+        actor: str,
+        action: str,
+        student_id: int,
+        course_id: int,
+        d: Decision,
+        now: float,
+        desk: Desk | None = None,
     ) -> None:
         await record(
-            conn, actor, action, now, student_id=student_id, course_id=course_id, outcome=outcome_of(d), reason=d.reason
+            conn,
+            actor,
+            action,
+            now,
+            student_id=student_id,
+            course_id=course_id,
+            outcome=outcome_of(d),
+            reason=desk.reason if desk else d.reason,
+            overrides=",".join(sorted(desk.overrides)) if desk else "",
         )
 
     async def _take_seat(
@@ -192,33 +222,48 @@ class Ledger:
         return True
 
     async def enroll(
-        self, conn: AsyncConnection, student_id: int, cohort: int | None, course_id: int, actor: str, now: float
+        self,
+        conn: AsyncConnection,
+        student_id: int,
+        cohort: int | None,
+        course_id: int,
+        actor: str,
+        now: float,
+        desk: Desk | None = None,
     ) -> Decision:
         await self._lock_student(conn, student_id)
         course = await self.course(conn, course_id)
         if course is None:
             return reject("no-such-course", f"there is no course {course_id}")
         student = await self.student(conn, student_id, cohort)
-        decision = decide_enroll(student, course, await self.permit(conn, course_id, student_id), self.rules(), now)
+        permit = await self.permit(conn, course_id, student_id)
+        decision = decide_enroll(student, course, permit, self.rules(), now, overrides=_skipped(desk))
         if decision.outcome == "accepted" and not await self._take_seat(
             conn, course_id, student_id, decision.via_permit, now
         ):
             decision = reject("course-full", f"{course.code} is full")  # the guard caught what the check missed
         elif decision.outcome == "waitlisted":
             await conn.execute(waitlist.insert().values(course_id=course_id, student_id=student_id, created_at=now))
-        await self._audit(conn, actor, "enroll", student_id, course_id, decision, now)
+        await self._audit(conn, actor, "enroll", student_id, course_id, decision, now, desk)
         return decision
 
     async def drop(
-        self, conn: AsyncConnection, student_id: int, cohort: int | None, course_id: int, actor: str, now: float
+        self,
+        conn: AsyncConnection,
+        student_id: int,
+        cohort: int | None,
+        course_id: int,
+        actor: str,
+        now: float,
+        desk: Desk | None = None,
     ) -> Decision:
         await self._lock_student(conn, student_id)
         student = await self.student(conn, student_id, cohort)
-        decision = decide_drop(student, course_id, now)
+        decision = decide_drop(student, course_id, now, _skipped(desk))
         if decision.ok:
             await self._release(conn, student, course_id, now, actor)
             await self.promote_waiting(conn, student_id, actor, now)
-        await self._audit(conn, actor, "drop", student_id, course_id, decision, now)
+        await self._audit(conn, actor, "drop", student_id, course_id, decision, now, desk)
         return decision
 
     async def remove(
@@ -268,6 +313,7 @@ class Ledger:
         add_id: int,
         actor: str,
         now: float,
+        desk: Desk | None = None,
     ) -> Decision:
         """Drop `drop_id` only if `add_id` is accepted, both in this one transaction."""
         await self._lock_student(conn, student_id)
@@ -279,12 +325,11 @@ class Ledger:
             decision = reject("invalid-swap", "the two courses must differ")
         elif not any(c.id == drop_id for c in student.enrolled):
             decision = reject("not-enrolled", "you are not enrolled in the course to drop")
-        elif not (dropping := decide_drop(student, drop_id, now)).ok:
+        elif not (dropping := decide_drop(student, drop_id, now, _skipped(desk))).ok:
             decision = dropping
         else:
-            decision = decide_enroll(
-                student, add, await self.permit(conn, add_id, student_id), self.rules(), now, frozenset({drop_id})
-            )
+            permit = await self.permit(conn, add_id, student_id)
+            decision = decide_enroll(student, add, permit, self.rules(), now, frozenset({drop_id}), _skipped(desk))
             if decision.outcome == "waitlisted":
                 decision = reject("course-full", f"{add.code} is full: nothing was changed")
             if decision.outcome == "accepted":
@@ -293,7 +338,7 @@ class Ledger:
                     raise RuntimeError("seat guard refused a checked swap")  # rolls the drop back too
                 await self.promote(conn, drop_id, actor, now)
                 await self.promote_waiting(conn, student_id, actor, now)
-        await self._audit(conn, actor, "swap", student_id, add_id, decision, now)
+        await self._audit(conn, actor, "swap", student_id, add_id, decision, now, desk)
         return decision
 
     async def promote_waiting(self, conn: AsyncConnection, student_id: int, actor: str, now: float) -> None:

@@ -25,9 +25,10 @@ from services.course_data.audit import record
 from services.course_data.catalogue import courses_json
 from services.course_data.models import CourseIn, CoursePatch
 from services.course_data.people import one
+from services.course_data.rosters import read_roster, with_people
 from services.course_data.routes_courses import apply_course_patch, insert_course
 from services.course_data.state import ledger_of
-from storage.schemas.course_data import courses, enrollments, permits
+from storage.schemas.course_data import courses, permits
 
 
 async def _own_course(conn: AsyncConnection, teacher_id: int, course_id: int) -> dict[str, Any]:
@@ -105,7 +106,7 @@ async def update_own(request: Request) -> Response:
 
 
 async def roster(request: Request) -> Response:
-    """The students of an own course (internal).
+    """The students of an own course and its waitlist in order, with names (internal).
     ---
     tags: [internal]
     parameters:
@@ -114,18 +115,15 @@ async def roster(request: Request) -> Response:
       - {in: path, name: course_id, required: true, schema: {type: integer}}
     responses:
       "200":
-        description: "course, and students: student_id, enrolled_at, via_permit"
+        description: The roster, as GET /courses/{id}/roster answers it
         content: {application/json: {schema: {$ref: "#/components/schemas/Roster"}}}
     """
     require_internal(request)
     teacher_id, course_id = _ids(request)
-    async with context_of(request).database.read() as conn:
-        course = await _own_course(conn, teacher_id, course_id)
-        rows = await conn.execute(
-            select(enrollments).where(enrollments.c.course_id == course_id).order_by(enrollments.c.created_at)
-        )
-        students = [{"student_id": r.student_id, "enrolled_at": r.created_at, "via_permit": r.via_permit} for r in rows]
-    return JSONResponse({"course": course, "students": students})
+    ctx = context_of(request)
+    async with ctx.database.read() as conn:
+        found = await read_roster(conn, course_id, teacher_id)
+    return JSONResponse(await with_people(ctx, found))
 
 
 async def remove_student(request: Request) -> Response:

@@ -7,12 +7,19 @@ stable type (the problem type clients see) and a human reason.
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, field
 from typing import Literal
 
 from cluster.settings import CourseSettings
 
 Outcome = Literal["accepted", "waitlisted", "rejected"]
+# What a registrar may name to skip one rule for one desk action (services/course_data/desk.py):
+# each skips exactly the rule of its name and nothing else. `capacity` enrolls past the seats
+# (never onto the waitlist); `credit-load` skips both load limits (credits and course count);
+# `window` the registration window; `drop-deadline` the drop deadline. Holds are never skipped.
+Override = Literal["capacity", "prerequisites", "time-conflict", "credit-load", "window", "drop-deadline"]
+OVERRIDES: tuple[Override, ...] = typing.get_args(Override)
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -101,31 +108,34 @@ def eligibility(
     now: float,
     dropping: frozenset[int] = frozenset(),
     check_window: bool = True,
+    overrides: frozenset[str] = frozenset(),
 ) -> Decision | None:
     """Why `student` may not take `course` (None: they may, seats aside).
 
     `dropping`: courses the same request gives up (a swap), left out of the limits.
+    `overrides`: rules a registrar named to skip (`Override`).
     """
     if student.holds:
         return reject("hold", f"a hold blocks your registration: {student.holds[0]}")
-    if check_window and not window_open(student, now):
+    if check_window and "window" not in overrides and not window_open(student, now):
         return reject("window-closed", "registration is not open for you now")
     if any(c.id == course.id for c in student.enrolled):
         return reject("already-enrolled", f"you are already enrolled in {course.code}")
     missing = course.prerequisites - student.completed
-    if rules.prerequisite_checking and missing and not permit.prerequisites:
+    if rules.prerequisite_checking and missing and not permit.prerequisites and "prerequisites" not in overrides:
         return reject(
             "prerequisites-missing",
             f"{course.code} requires {', '.join(sorted(missing))}",
             missing=sorted(missing),
         )
     keeping = [c for c in student.enrolled if c.id not in dropping]
-    if len(keeping) + 1 > rules.max_courses:
+    load = "credit-load" not in overrides
+    if load and len(keeping) + 1 > rules.max_courses:
         return reject("too-many-courses", f"at most {rules.max_courses} courses")
     credits = sum(c.credits for c in keeping) + course.credits
-    if credits > rules.max_credits:
+    if load and credits > rules.max_credits:
         return reject("credit-limit", f"{credits} credits would exceed the limit of {rules.max_credits}")
-    if rules.conflict_checking:
+    if rules.conflict_checking and "time-conflict" not in overrides:
         clashes = sorted({c.code for c in keeping for m in c.meetings for n in course.meetings if m.overlaps(n)})
         if clashes:
             return reject(
@@ -141,13 +151,14 @@ def decide_enroll(
     rules: CourseSettings,
     now: float,
     dropping: frozenset[int] = frozenset(),
+    overrides: frozenset[str] = frozenset(),
 ) -> Decision:
-    refused = eligibility(student, course, permit, rules, now, dropping)
+    refused = eligibility(student, course, permit, rules, now, dropping, overrides=overrides)
     if refused is not None:
         return refused
     if course.taken < course.capacity:
         return Decision("accepted")
-    if permit.capacity:
+    if permit.capacity or "capacity" in overrides:
         return Decision("accepted", via_permit=True)
     if course.id in student.waitlisted:
         return reject("already-waitlisted", f"you are already on the waitlist of {course.code}")
@@ -167,10 +178,10 @@ def full_refusal(course: CourseFacts, rules: CourseSettings) -> Decision | None:
     return None
 
 
-def decide_drop(student: StudentFacts, course_id: int, now: float) -> Decision:
+def decide_drop(student: StudentFacts, course_id: int, now: float, overrides: frozenset[str] = frozenset()) -> Decision:
     enrolled = any(c.id == course_id for c in student.enrolled)
     if not enrolled and course_id not in student.waitlisted:
         return reject("not-enrolled", "you are neither enrolled in this course nor on its waitlist")
-    if enrolled and not can_drop_now(student, now):
+    if enrolled and "drop-deadline" not in overrides and not can_drop_now(student, now):
         return reject("drop-deadline", "the drop deadline has passed")
     return Decision("accepted")

@@ -9,13 +9,14 @@ from services.common.app import build_app
 from services.common.context import ServiceSpec
 from services.queue.listing import LISTING_MODELS
 from services.queue.routes import queue_routes, submit
+from services.queue.routes_desk import desk_routes
 from services.queue.state import start_queue
 
 SPEC = ServiceSpec(
     name="queue",
     title="Queue buffer",
     description=("The registration rush: admission into Redis streams, decisions in batches by the ledger, results."),
-    routes=tuple(queue_routes()),
+    routes=(*queue_routes(), *desk_routes()),
     hot_routes={("POST", "/queue/requests"): submit},
     uses_redis=True,
     start=start_queue,

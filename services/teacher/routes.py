@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
+import json
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -11,6 +10,7 @@ from starlette.routing import BaseRoute, Route
 
 from services.common.auth import authenticate
 from services.common.calls import call_service, relay
+from services.common.csv_out import csv_response, roster_csv, wants_csv
 
 
 async def _forward(request: Request, method: str, suffix: str = "") -> Response:
@@ -76,37 +76,29 @@ async def update_own(request: Request) -> Response:
 
 
 async def roster(request: Request) -> Response:
-    """The students of your course: JSON, or CSV with Accept: text/csv.
+    """The students of your course and its waitlist in order, with names, student numbers and emails:
+    JSON, or CSV with Accept: text/csv (or ?format=csv).
     ---
     summary: Roster
     tags: [teaching]
     security: [{bearer: []}]
-    parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
+    parameters:
+      - {in: path, name: id, required: true, schema: {type: integer}}
+      - {in: query, name: format, schema: {type: string, enum: [json, csv]}}
     responses:
       "200":
-        description: The roster
+        description: "The roster: course, students (in order of enrollment), waitlist (in order)"
         content:
           application/json: {schema: {$ref: "#/components/schemas/Roster"}}
           text/csv: {schema: {type: string}}
       "404": {description: "Not your course"}
     """
     answer = await _forward(request, "GET", f"/{request.path_params['id']}/roster")
-    if answer.status_code != 200 or "text/csv" not in request.headers.get("accept", ""):
+    as_csv = wants_csv(request.headers.get("accept", ""), request.query_params.get("format"))
+    if answer.status_code != 200 or not as_csv:
         return answer
-    import json
-
     data = json.loads(bytes(answer.body))
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["course", "student_id", "enrolled_at", "via_permit"])
-    for student in data["students"]:
-        writer.writerow([data["course"]["code"], student["student_id"], student["enrolled_at"], student["via_permit"]])
-    filename = f"roster-{data['course']['code']}.csv"
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return csv_response(roster_csv(data), f"roster-{data['course']['code']}.csv")
 
 
 async def remove_student(request: Request) -> Response:

@@ -155,6 +155,8 @@ ledger_audit = Table(
     Column("course_id", Integer),
     Column("outcome", String(32), nullable=False, default=""),
     Column("reason", String(500), nullable=False, default=""),
+    # The rules a registrar's desk action named to skip, comma-separated ("" for every other record).
+    Column("overrides", String(200), nullable=False, default="", server_default=""),
     Index("ix_ledger_audit_student", "student_id"),
     **MYSQL_TABLE,
 )
@@ -207,6 +209,13 @@ async def _seat_rule(conn: AsyncConnection) -> None:
     await conn.exec_driver_sql(f"ALTER TABLE courses ADD CONSTRAINT ck_courses_seats CHECK ({SEAT_RULE})")
 
 
+async def _audit_overrides(conn: AsyncConnection) -> None:
+    """Add `ledger_audit.overrides` to a database made before it (migration 100 makes it now)."""
+    names = await conn.run_sync(lambda sync: [c["name"] for c in inspect(sync).get_columns("ledger_audit")])
+    if "overrides" not in names:
+        await conn.exec_driver_sql("ALTER TABLE ledger_audit ADD COLUMN overrides VARCHAR(200) NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         100,
@@ -226,4 +235,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(101, "decisions of queued requests", create_tables(queue_decisions)),
     Migration(102, "the seat rule as a CHECK constraint (permit seats counted)", _seat_rule),
+    Migration(103, "the overrides a desk action named, in the audit", _audit_overrides),
 )

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from tests.api.registrar_kit import Node, service_node
 from tests.api.test_login_matrix import ADMIN, ANY, INTERNAL, INTERNAL_OR_ADMIN, PUBLIC, routes_of
 
-STUDENT, TEACHER = "student-only", "teacher-only"
+STUDENT, TEACHER, STAFF = "student-only", "teacher-only", "admin-or-teacher"
 OPERATIONS = {
     ("GET", "/health"): PUBLIC,
     ("GET", "/ready"): PUBLIC,
@@ -56,6 +56,12 @@ ACCESS = {
         ("GET", TEACHING + "/{course_id}/roster"): INTERNAL,
         ("DELETE", TEACHING + "/{course_id}/students/{student_id}"): INTERNAL,
         ("POST", TEACHING + "/{course_id}/permits"): INTERNAL,
+        ("GET", "/desk/students/{ref}"): ADMIN,
+        ("POST", "/desk/students/{ref}/enroll"): ADMIN,
+        ("POST", "/desk/students/{ref}/drop"): ADMIN,
+        ("POST", "/desk/students/{ref}/swap"): ADMIN,
+        ("GET", "/courses/{id}/roster"): STAFF,
+        ("GET", "/exports/enrollments"): ADMIN,
     },
     "teacher": {
         **OPERATIONS,
@@ -83,6 +89,7 @@ ACCESS = {
         ("GET", "/queue/stats"): ADMIN,
         ("GET", "/queue/opening"): STUDENT,
         ("POST", "/internal/queue/requests"): INTERNAL,
+        ("GET", "/internal/queue/students/{id}/open"): INTERNAL,
     },
 }
 ALLOWED = {
@@ -91,6 +98,7 @@ ALLOWED = {
     INTERNAL_OR_ADMIN: {"admin", "super_admin"},
     STUDENT: {"student"},
     TEACHER: {"teacher"},
+    STAFF: {"teacher", "admin", "super_admin"},
     INTERNAL: set(),
 }
 ROLES = ("anonymous", "student", "teacher", "admin", "super_admin")
@@ -109,7 +117,7 @@ def test_every_role_gets_exactly_its_access(service: tuple[str, TestClient, Node
     mismatches = []
     for (method, path), kind in sorted(access.items()):
         url = path
-        for param in ("{id}", "{node_id}", "{teacher_id}", "{course_id}", "{student_id}", "{code}"):
+        for param in ("{id}", "{node_id}", "{teacher_id}", "{course_id}", "{student_id}", "{code}", "{ref}"):
             url = url.replace(param, "1")
         for role in ROLES:
             headers = {}

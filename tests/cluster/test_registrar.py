@@ -229,7 +229,7 @@ def test_teachers_manage_only_their_own_courses(make_cluster: MakeCluster) -> No
     assert [s["student_id"] for s in listed["students"]] == [501]
     as_csv = httpx.get(f"{teacher_url}/teacher/courses/{course}/roster", headers={**ada, "Accept": "text/csv"})
     assert as_csv.headers["content-type"].startswith("text/csv")
-    assert as_csv.text.splitlines()[1].startswith("PH100,501,")
+    assert as_csv.text.splitlines()[1].startswith("PH100,enrolled,1,501,")
 
     removed = httpx.request(
         "DELETE",
