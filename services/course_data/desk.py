@@ -191,7 +191,7 @@ async def _act(request: Request, action: str, body: DeskEnroll | DeskDrop | Desk
     desk = Desk(body.reason, frozenset(body.overrides))
     now, cohort = time.time(), _cohort(person)
     drop_id: int | None = None
-    async with ctx.database.write(fence=ctx.cluster.master.fence) as conn:
+    async with ctx.master_write() as conn:
         if isinstance(body, DeskSwap):
             course_id, drop_id = body.add_course_id, body.drop_course_id
             decision: Decision = await ledger.swap(

@@ -14,20 +14,22 @@ from services.course_data.rules import (
     CourseFacts,
     Meeting,
     Permit,
+    RegistrationWindow,
     StudentFacts,
-    Window,
     decide_drop,
     decide_enroll,
 )
 
 NOW = 1000.0
-OPEN = Window(NOW - 10, NOW + 10, NOW + 20)
-CLOSED = Window(NOW + 100, NOW + 200, NOW + 300)
+OPEN = RegistrationWindow(NOW - 10, NOW + 10, NOW + 20)
+CLOSED = RegistrationWindow(NOW + 100, NOW + 200, NOW + 300)
 RULES = CourseSettings(max_credits=10, max_courses=2)
 MONDAY_9 = (Meeting(0, 540, 600),)
 
 
-def _enrolled(*courses: CourseFacts, windows: tuple[Window, ...] = (OPEN,), **extra: object) -> StudentFacts:
+def _enrolled(
+    *courses: CourseFacts, windows: tuple[RegistrationWindow, ...] = (OPEN,), **extra: object
+) -> StudentFacts:
     return StudentFacts(1, enrolled=courses, windows=windows, **extra)  # type: ignore[arg-type]
 
 
@@ -72,7 +74,7 @@ def test_a_hold_is_never_overridden() -> None:
 
 
 def test_the_drop_deadline_override_skips_only_the_deadline() -> None:
-    late = Window(NOW - 100, NOW - 50, NOW - 10)
+    late = RegistrationWindow(NOW - 100, NOW - 50, NOW - 10)
     student = _enrolled(course(2), windows=(late,))
     assert decide_drop(student, 2, NOW).type == "drop-deadline"
     others = frozenset(OVERRIDES) - {"drop-deadline"}
