@@ -84,6 +84,7 @@ ACCESS = {
     "queue": {
         **OPERATIONS,
         ("POST", "/queue/requests"): STUDENT,
+        ("GET", "/queue/requests"): STUDENT,
         ("GET", "/queue/requests/{id}"): STUDENT,
         ("DELETE", "/queue/requests/{id}"): STUDENT,
         ("GET", "/queue/stats"): ADMIN,
