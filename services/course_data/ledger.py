@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cluster.settings import CourseSettings
 from services.common.outbox import notify
+from services.common.registration import RegistrationWindow, applicable
 from services.course_data.audit import outcome_of, record
 from services.course_data.catalogue import waitlist_lengths
 from services.course_data.rules import (
@@ -25,11 +26,11 @@ from services.course_data.rules import (
     Meeting,
     Permit,
     StudentFacts,
-    Window,
     decide_drop,
     decide_enroll,
     eligibility,
     reject,
+    window_decision,
 )
 from storage.dialects import among
 from storage.locks import lock_keys
@@ -123,14 +124,13 @@ class Ledger:
         ):
             reasons[h.student_id].append(h.reason)
         all_windows = (await conn.execute(select(windows))).all()
-        general = [w for w in all_windows if w.cohort is None]
 
-        by_cohort: dict[int | None, tuple[Window, ...]] = {}
+        known = [RegistrationWindow(w.opens_at, w.closes_at, w.drop_deadline, w.cohort) for w in all_windows]
+        by_cohort: dict[int | None, tuple[RegistrationWindow, ...]] = {}
 
-        def applicable(cohort: int | None) -> tuple[Window, ...]:
+        def windows_of(cohort: int | None) -> tuple[RegistrationWindow, ...]:
             if cohort not in by_cohort:  # (a batch has thousands of students and a few cohorts)
-                mine = [w for w in all_windows if cohort is not None and w.cohort == cohort]
-                by_cohort[cohort] = tuple(Window(w.opens_at, w.closes_at, w.drop_deadline) for w in (mine or general))
+                by_cohort[cohort] = applicable(known, cohort)
             return by_cohort[cohort]
 
         return {
@@ -140,7 +140,7 @@ class Ledger:
                 frozenset(waiting[sid]),
                 frozenset(done[sid]),
                 tuple(reasons[sid]),
-                applicable(cohorts[sid]),
+                windows_of(cohorts[sid]),
             )
             for sid in ids
         }
@@ -194,10 +194,12 @@ class Ledger:
         self, conn: AsyncConnection, student_id: int, cohort: int | None, course_id: int, actor: str, now: float
     ) -> Decision:
         await self._lock_student(conn, student_id)
-        course = await self.course(conn, course_id)
-        if course is None:
-            return reject("no-such-course", f"there is no course {course_id}")
         student = await self.student(conn, student_id, cohort)
+        course = await self.course(conn, course_id)
+        if course is None:  # (the window is checked first, as admission checks it)
+            return window_decision(student, "enroll", now) or reject(
+                "no-such-course", f"there is no course {course_id}"
+            )
         decision = decide_enroll(student, course, await self.permit(conn, course_id, student_id), self.rules(), now)
         if decision.outcome == "accepted" and not await self._take_seat(
             conn, course_id, student_id, decision.via_permit, now
@@ -269,7 +271,9 @@ class Ledger:
         await self._lock_student(conn, student_id)
         student = await self.student(conn, student_id, cohort)
         add = await self.course(conn, add_id)
-        if add is None:
+        if (closed := window_decision(student, "swap", now)) is not None:
+            decision = closed  # before any other rule, as admission checks it
+        elif add is None:
             decision = reject("no-such-course", f"there is no course {add_id}")
         elif drop_id == add_id:
             decision = reject("invalid-swap", "the two courses must differ")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cluster.settings import CourseSettings
+from services.common.registration import RegistrationWindow, WindowRefusal, window_refusal
 
 Outcome = Literal["accepted", "waitlisted", "rejected"]
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -46,13 +47,6 @@ class CourseFacts:
 
 
 @dataclass(frozen=True)
-class Window:
-    opens_at: float
-    closes_at: float
-    drop_deadline: float
-
-
-@dataclass(frozen=True)
 class Permit:
     capacity: bool = False
     prerequisites: bool = False
@@ -65,7 +59,7 @@ class StudentFacts:
     waitlisted: frozenset[int] = frozenset()  # course ids
     completed: frozenset[str] = frozenset()  # course codes
     holds: tuple[str, ...] = ()  # reasons
-    windows: tuple[Window, ...] = ()  # those that apply to the student's cohort
+    windows: tuple[RegistrationWindow, ...] = ()  # those that apply to the student's cohort
 
 
 @dataclass(frozen=True)
@@ -85,12 +79,14 @@ def reject(kind: str, reason: str, **details: object) -> Decision:
     return Decision("rejected", kind, reason, details=details)
 
 
-def window_open(student: StudentFacts, now: float) -> bool:
-    return any(w.opens_at <= now < w.closes_at for w in student.windows)
+def refused(refusal: WindowRefusal | None) -> Decision | None:
+    return None if refusal is None else reject(refusal.type, refusal.reason)
 
 
-def can_drop_now(student: StudentFacts, now: float) -> bool:
-    return any(w.opens_at <= now <= w.drop_deadline for w in student.windows)
+def window_decision(student: StudentFacts, action: str, now: float, enrolled: bool | None = None) -> Decision | None:
+    """The window rule's refusal (the one admission applies too): checked before any other rule,
+    so the queue, which knows only the windows, answers as the ledger would."""
+    return refused(window_refusal(student.windows, action, now, enrolled))
 
 
 def eligibility(
@@ -106,10 +102,10 @@ def eligibility(
 
     `dropping`: courses the same request gives up (a swap), left out of the limits.
     """
+    if check_window and (closed := window_decision(student, "enroll", now)) is not None:
+        return closed
     if student.holds:
         return reject("hold", f"a hold blocks your registration: {student.holds[0]}")
-    if check_window and not window_open(student, now):
-        return reject("window-closed", "registration is not open for you now")
     if any(c.id == course.id for c in student.enrolled):
         return reject("already-enrolled", f"you are already enrolled in {course.code}")
     missing = course.prerequisites - student.completed
@@ -171,6 +167,4 @@ def decide_drop(student: StudentFacts, course_id: int, now: float) -> Decision:
     enrolled = any(c.id == course_id for c in student.enrolled)
     if not enrolled and course_id not in student.waitlisted:
         return reject("not-enrolled", "you are neither enrolled in this course nor on its waitlist")
-    if enrolled and not can_drop_now(student, now):
-        return reject("drop-deadline", "the drop deadline has passed")
-    return Decision("accepted")
+    return window_decision(student, "drop", now, enrolled) or Decision("accepted")

@@ -20,6 +20,7 @@ from typing import Any
 
 from cluster.settings import QueueSettings
 from services.common.problems import Conflict, ProblemError, ServiceUnavailable, ValidationFailed
+from services.common.registration import WindowRefusal
 from services.queue.rate_limit import StudentRateLimit
 from services.queue.store import Admission, Admitted, QueueStore, Refused, Stalled, TooManyOpen
 from services.queue.windows import WindowCache
@@ -41,8 +42,15 @@ class QueueStalled(ServiceUnavailable):
     slug, title = "queue-stalled", "The queue takes no new requests while the ledger cannot decide"
 
 
-class WindowClosed(Conflict):
-    slug, title = "window-closed", "Registration is not open for you now"
+class WindowRefused(Conflict):
+    """The window rule's refusal (`services.common.registration`): its type and reason, as the
+    ledger gives them."""
+
+    title = "Registration is not open for you now"
+
+    def __init__(self, refusal: WindowRefusal) -> None:
+        super().__init__(refusal.reason, outcome="rejected")
+        self.slug = refusal.type
 
 
 def check_key(key: str | None) -> str:
@@ -103,8 +111,9 @@ class Admitter:
         settings, now = self._settings(), time.time() if now is None else now
         if not await self._limiter.allow(student_id, settings.student_rate_limit):
             raise TooManyRequests(f"at most {settings.student_rate_limit}", headers={"Retry-After": "1"})
-        if await self.windows.allows(cohort, action, now) is False:
-            raise WindowClosed("registration is not open for you now")
+        refusal = await self.windows.refusal(cohort, action, now)
+        if refusal is not None:
+            raise WindowRefused(refusal)
         admission = Admission(
             f"{self._prefix}{next(self._count):x}",
             student_id,

@@ -205,7 +205,7 @@ async def opening(request: Request) -> Response:
     """
     me = await authenticate(request, "student")
     now = time.time()
-    windows = await queue_of(request).admitter.windows.applicable(me.cohort) or []
+    windows = await queue_of(request).admitter.windows.applicable(me.cohort) or ()
     upcoming = sorted((w for w in windows if w.closes_at > now), key=lambda w: w.opens_at)
     if not upcoming:
         return JSONResponse(
