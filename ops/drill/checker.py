@@ -58,7 +58,7 @@ def records(redis_url: str) -> list[dict[str, str]]:
     finally:
         client.close()
     return [
-        {"request_id": k.decode()[4:], **{a.decode(): b.decode() for a, b in r.items()}}
+        {"queue_request_id": k.decode()[4:], **{a.decode(): b.decode() for a, b in r.items()}}
         for k, r in zip(keys, found, strict=True)
         if r
     ]
@@ -154,7 +154,7 @@ def order_checks(finals: list[dict[str, str]]) -> dict[str, int]:
     by_course: dict[str, list[dict[str, str]]] = defaultdict(list)
     for r in finals:
         if r["action"] == "enroll" and "entry" in r:
-            by_course[r["course"]].append(r)
+            by_course[r["course_id"]].append(r)
     fcfs = timed_out_before_a_place = 0
     for decided in by_course.values():
         highest, timeouts = -1, 0
@@ -186,11 +186,11 @@ def report(redis_url: str, ledger_url: str, told: Told | None = None) -> dict[st
     finally:
         client.close()
     ledger = read_ledger(ledger_url)
-    by_id = {r["request_id"]: r for r in found}
-    admitted_at = [float(r["at"]) for r in found]
+    by_id = {r["queue_request_id"]: r for r in found}
+    admitted_at = [float(r["admitted_at"]) for r in found]
     finals = [r for r in found if r["status"] in FINAL and "decided_at" in r]
     decided_at = [float(r["decided_at"]) for r in finals]
-    latencies = [float(r["decided_at"]) - float(r["at"]) for r in finals]
+    latencies = [float(r["decided_at"]) - float(r["admitted_at"]) for r in finals]
     outcomes: dict[str, int] = defaultdict(int)
     for r in found:
         outcomes[r["status"] if r["status"] != "rejected" else f"rejected:{r.get('type', '')}"] += 1
@@ -201,7 +201,7 @@ def report(redis_url: str, ledger_url: str, told: Told | None = None) -> dict[st
     }
 
     def holds(r: dict[str, str]) -> bool:  # the ledger holds what this record says
-        place = (int(r["student"]), int(r["course"]))
+        place = (int(r["student_id"]), int(r["course_id"]))
         if r["status"] == "accepted":
             return place in ledger.enrolled
         if r["status"] == "waitlisted":
@@ -216,7 +216,7 @@ def report(redis_url: str, ledger_url: str, told: Told | None = None) -> dict[st
         **order_checks(finals),
         "taken_differs_from_enrollments": sum(taken != count for _, _, taken, count in ledger.seats),
         "outcome_differs_from_ledger": sum(
-            r["status"] != ledger.decisions.get(r["request_id"]) for r in finals if r["status"] != "cancelled"
+            r["status"] != ledger.decisions.get(r["queue_request_id"]) for r in finals if r["status"] != "cancelled"
         ),
         "outcome_missing_in_ledger_tables": sum(
             not holds(r) for r in finals if r["action"] == "enroll" and r["status"] != "cancelled"
@@ -224,7 +224,8 @@ def report(redis_url: str, ledger_url: str, told: Told | None = None) -> dict[st
         "ledger_decisions_without_request": len(set(ledger.decisions) - set(by_id)),
         "refused_with_places_left": sum(n for cid, n in refused.items() if cid in places_left),
         "timed_out_with_places_left": sum(
-            r["status"] == "rejected" and r.get("type") == "timeout" and int(r["course"]) in places_left for r in finals
+            r["status"] == "rejected" and r.get("type") == "timeout" and int(r["course_id"]) in places_left
+            for r in finals
         ),
     }
     if told is not None:

@@ -147,7 +147,11 @@ def decide_enroll(
         return Decision("accepted", via_permit=True)
     if course.id in student.waitlisted:
         return reject("already-waitlisted", f"you are already on the waitlist of {course.code}")
-    waitlisted = Decision("waitlisted", reason=f"{course.code} is full: you are on its waitlist")
+    waitlisted = Decision(
+        "waitlisted",
+        reason=f"{course.code} is full: you are on its waitlist",
+        details={"waitlist_position": course.waitlist_length + 1},
+    )
     return full_refusal(course, rules) or waitlisted
 
 

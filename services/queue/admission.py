@@ -19,13 +19,13 @@ from collections.abc import Callable
 from typing import Any
 
 from cluster.settings import QueueSettings
+from services.common.enrollment_contract import ACTIONS
 from services.common.problems import Conflict, ProblemError, ServiceUnavailable, ValidationFailed
 from services.common.registration import WindowRefusal
 from services.queue.rate_limit import StudentRateLimit
 from services.queue.store import Admission, Admitted, QueueStore, Refused, Stalled, TooManyOpen
 from services.queue.windows import WindowCache
 
-ACTIONS = ("enroll", "drop", "swap")
 Answer = Admitted | Refused | Stalled | TooManyOpen
 KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:")
 
@@ -67,28 +67,37 @@ def check_key(key: str | None) -> str:
     return key
 
 
+def _course_id(value: Any) -> int | None:
+    """A course id (a JSON integer from 1: `3.0` is one, as JSON Schema counts it; `true` is not)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
+
+
 def parse_body(body: Any) -> tuple[str, int, int | None]:
-    """(action, course_id, drop_course_id) of a request body, or 422 naming each bad field."""
+    """(action, course_id, drop_course_id) of a request body, or 422 naming each bad field: what
+    `enrollment_contract.EnrollmentChange` (the schema) accepts, no more, no less (tested)."""
     errors = []
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object", errors=[{"field": "", "message": "an object"}])
-    action, course, drop = body.get("action"), body.get("course_id"), body.get("drop_course_id")
+    action, given_drop = body.get("action"), body.get("drop_course_id")
+    course, drop = _course_id(body.get("course_id")), _course_id(given_drop)
     unknown = set(body) - {"action", "course_id", "drop_course_id"}
     if unknown:
         errors.append({"field": ", ".join(sorted(unknown)), "message": "unknown field"})
     if action not in ACTIONS:
         errors.append({"field": "action", "message": "enroll, drop or swap"})
-    if not isinstance(course, int) or isinstance(course, bool) or course < 1:
+    if course is None:
         errors.append({"field": "course_id", "message": "a course id"})
     if action == "swap":
-        if not isinstance(drop, int) or isinstance(drop, bool) or drop < 1:
+        if drop is None:
             errors.append({"field": "drop_course_id", "message": "a swap needs the course id to give up"})
-    elif drop is not None:
+    elif given_drop is not None:
         errors.append({"field": "drop_course_id", "message": "only for a swap"})
     if errors:
         raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
-    assert isinstance(course, int)
-    return str(action), course, drop if isinstance(drop, int) else None
+    assert course is not None
+    return str(action), course, drop
 
 
 class Admitter:

@@ -1,10 +1,11 @@
 """The queue's data in Redis: streams of admitted requests, each request's record, counters.
 
 Keys (one Redis, append-only file on):
-- `q:s:<priority>` a stream per priority (0 first), entries carry the whole request;
-  consumer group `deciders`;
-- `q:r:<request id>` a hash: the request, `status` (pending, deciding, accepted,
-  waitlisted, rejected, cancelled), `type`, `reason`, times, decision order;
+- `q:s:<priority>` a stream per priority (0 first), entries carry the whole request
+  (`enrollment_contract.ENTRY_FIELDS`, as JSON); consumer group `deciders`;
+- `q:r:<queue request id>` a hash, the request's record (`enrollment_contract.RECORD_FIELDS`):
+  the request, `status` (pending, deciding, accepted, waitlisted, rejected, cancelled),
+  `type`, `reason`, times, decision order, details;
 - `q:k:<student>:<idempotency key>` the request id a key already admitted;
 - `q:o:<student>` how many of the student's requests are open (pending or being decided):
   admission refuses more than `queue.max_open_requests`;
@@ -26,10 +27,21 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from string import Template
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+
+from services.common.enrollment_contract import (
+    ADMISSION_FIELDS,
+    ENTRY_FIELDS,
+    RECORD_FIELDS,
+    RECORDED_DECISION_FIELDS,
+    BatchAnswer,
+    Refusal,
+    ledger_request_of,
+)
 
 STREAMS = ("q:s:0", "q:s:1", "q:s:2")  # by priority, highest first
 GROUP = "deciders"
@@ -37,7 +49,35 @@ ADMITTED, DECIDED, REFUSED, TIMES = "q:admitted", "q:decided", "q:refused", "q:t
 STALLED = "q:stalled"  # set by the master while the ledger cannot decide: admission refuses new requests
 DONE_CHANNEL = "q:done"
 RECORD_TTL_SECONDS = 7 * 24 * 3600
-FINAL = ("accepted", "waitlisted", "rejected", "cancelled")
+
+
+def _lua_list(names: Sequence[str]) -> str:
+    return "{" + ", ".join(f"'{name}'" for name in names) + "}"
+
+
+# Every field name a script writes or reads, from the contract: `$name` in a script is the
+# name (an unknown one fails here, at import), `$admission_fields` and
+# `$recorded_decision_fields` are the contract's lists as Lua tables.
+SCRIPT_NAMES: dict[str, str] = {
+    **{
+        name: name
+        for name in (
+            *RECORD_FIELDS,
+            *ADMISSION_FIELDS,
+            *ENTRY_FIELDS,
+            *RECORDED_DECISION_FIELDS,
+            *BatchAnswer.model_fields,
+            *Refusal.model_fields,
+        )
+    },
+    "admission_fields": _lua_list(ADMISSION_FIELDS),
+    "recorded_decision_fields": _lua_list(RECORDED_DECISION_FIELDS),
+}
+
+
+def _lua(source: str) -> str:
+    return Template(source).substitute(SCRIPT_NAMES)
+
 
 # Admit a burst: ARGV = now, record TTL, the burst as one JSON array of admissions, each
 # [id, student, cohort, action, course, drop, actor, priority, idempotency key] (strings),
@@ -49,54 +89,57 @@ FINAL = ("accepted", "waitlisted", "rejected", "cancelled")
 # drop or swap out of it waiting, is refused (nothing written but the count); otherwise the
 # key, the stream entry and the record are written, and a drop or swap counts as waiting to
 # free its course.
-_ADMIT = """
+_ADMIT = _lua("""
 local now, ttl, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4])
 local decided = tonumber(redis.call('GET', KEYS[2]) or '0')
 local stalled = redis.call('GET', KEYS[8])
 local out = {}
+local ADMISSION_FIELDS = $admission_fields
 for _, a in ipairs(cjson.decode(ARGV[3])) do
-  local r = {id = a[1], student = a[2], cohort = a[3], action = a[4], course = a[5], drop = a[6], actor = a[7],
-    priority = a[8]}
-  local key = 'q:k:' .. r.student .. ':' .. a[9]
+  local r = {}
+  for i, name in ipairs(ADMISSION_FIELDS) do r[name] = a[i] end
+  local key = 'q:k:' .. r.$student_id .. ':' .. r.$idempotency_key
+  r.$idempotency_key = nil
   local existing = redis.call('GET', key)
   local full = false
-  if not existing and r.action == 'enroll' then
-    full = redis.call('GET', 'q:full:' .. r.course)
-    if full and tonumber(redis.call('GET', 'q:f:' .. r.course) or '0') > 0 then full = false end
+  if not existing and r.$action == 'enroll' then
+    full = redis.call('GET', 'q:full:' .. r.$course_id)
+    if full and tonumber(redis.call('GET', 'q:f:' .. r.$course_id) or '0') > 0 then full = false end
   end
   if existing then
-    local status = redis.call('HGET', 'q:r:' .. existing, 'status')
+    local status = redis.call('HGET', 'q:r:' .. existing, '$status')
     out[#out + 1] = {0, existing, status or 'pending', 0}
   elseif stalled then
     out[#out + 1] = {3, '', stalled, 0}
   elseif full then
-    redis.call('HINCRBY', KEYS[6], r.course, 1)
+    redis.call('HINCRBY', KEYS[6], r.$course_id, 1)
     out[#out + 1] = {2, '', full, 0}
-  elseif cap > 0 and tonumber(redis.call('GET', 'q:o:' .. r.student) or '0') >= cap then
-    out[#out + 1] = {4, '', redis.call('GET', 'q:o:' .. r.student), 0}
+  elseif cap > 0 and tonumber(redis.call('GET', 'q:o:' .. r.$student_id) or '0') >= cap then
+    out[#out + 1] = {4, '', redis.call('GET', 'q:o:' .. r.$student_id), 0}
   else
-    redis.call('INCR', 'q:o:' .. r.student)
-    redis.call('EXPIRE', 'q:o:' .. r.student, ttl)
-    redis.call('SET', key, r.id, 'EX', ttl)
-    r.at = now
-    local entry = redis.call('XADD', KEYS[3 + tonumber(r.priority)], '*', 'r', cjson.encode(r))
+    redis.call('INCR', 'q:o:' .. r.$student_id)
+    redis.call('EXPIRE', 'q:o:' .. r.$student_id, ttl)
+    redis.call('SET', key, r.$queue_request_id, 'EX', ttl)
+    r.$admitted_at = now
+    local entry = redis.call('XADD', KEYS[3 + tonumber(r.$priority)], '*', 'r', cjson.encode(r))
     local n = redis.call('INCR', KEYS[1])
-    local record = 'q:r:' .. r.id
-    redis.call('HSET', record, 'student', r.student, 'action', r.action, 'course', r.course, 'drop', r.drop,
-      'at', now, 'priority', r.priority, 'entry', entry, 'n', n, 'status', 'pending')
+    local record = 'q:r:' .. r.$queue_request_id
+    redis.call('HSET', record, '$student_id', r.$student_id, '$action', r.$action, '$course_id', r.$course_id,
+      '$drop_course_id', r.$drop_course_id, '$admitted_at', now, '$priority', r.$priority, '$entry', entry, '$n', n,
+      '$status', 'pending')
     redis.call('EXPIRE', record, ttl)
-    local frees = (r.action == 'drop' and r.course) or (r.action == 'swap' and r.drop) or ''
+    local frees = (r.$action == 'drop' and r.$course_id) or (r.$action == 'swap' and r.$drop_course_id) or ''
     if frees ~= '' then
       redis.call('INCR', 'q:f:' .. frees)
       redis.call('EXPIRE', 'q:f:' .. frees, ttl)
     end
-    out[#out + 1] = {1, r.id, 'pending', n - decided}
+    out[#out + 1] = {1, r.$queue_request_id, 'pending', n - decided}
   end
 end
 redis.call('HSETNX', KEYS[7], 'first', now)
 redis.call('HSET', KEYS[7], 'last', now)
 return out
-"""
+""")
 
 # A request leaving pending/deciding for good: the drop or swap no longer waits to free its
 # course, and the student has one open request less.
@@ -117,34 +160,35 @@ end
 # Only a request still pending or deciding takes its decision: one decided before (a batch
 # redelivered after a failover or a lost answer) keeps it and is not counted again, and a
 # record gone (expired) is not made again half-empty. So `q:decided` counts each request once.
-_FINISH = (
+_FINISH = _lua(
     _LEFT_QUEUE
     + """
-local plain = {request_id = true, outcome = true, type = true, reason = true, seq = true, via_permit = true}
+local plain = {}
+for _, name in ipairs($recorded_decision_fields) do plain[name] = true end
 local answer = cjson.decode(ARGV[2])
 local ids = {}
-for _, d in ipairs(answer.decisions) do
-  local record = 'q:r:' .. d.request_id
-  local was = redis.call('HMGET', record, 'status', 'action', 'course', 'drop', 'student')
+for _, d in ipairs(answer.$decisions) do
+  local record = 'q:r:' .. d.$queue_request_id
+  local was = redis.call('HMGET', record, '$status', '$action', '$course_id', '$drop_course_id', '$student_id')
   if was[1] == 'pending' or was[1] == 'deciding' then
     local details, extra = {}, false
     for k, v in pairs(d) do
       if not plain[k] then details[k] = v; extra = true end
     end
     left_queue(was[2], was[3], was[4], was[5])
-    redis.call('HSET', record, 'status', d.outcome, 'type', d.type, 'reason', d.reason, 'seq', d.seq,
-      'decided_at', ARGV[1])
-    if extra then redis.call('HSET', record, 'details', cjson.encode(details)) end
-    ids[#ids + 1] = d.request_id
+    redis.call('HSET', record, '$status', d.$outcome, '$type', d.$type, '$reason', d.$reason, '$seq', d.$seq,
+      '$decided_at', ARGV[1])
+    if extra then redis.call('HSET', record, '$details', cjson.encode(details)) end
+    ids[#ids + 1] = d.$queue_request_id
   end
 end
 local hold = tonumber(ARGV[3])
-for course, refusal in pairs(answer.full_courses or {}) do
+for course, refusal in pairs(answer.$full_courses or {}) do
   if hold > 0 then
-    redis.call('SET', 'q:full:' .. course, cjson.encode({type = refusal.type, reason = refusal.reason}), 'PX', hold)
+    redis.call('SET', 'q:full:' .. course, cjson.encode({$type = refusal.$type, $reason = refusal.$reason}), 'PX', hold)
   end
 end
-for _, course in ipairs(answer.open_courses or {}) do redis.call('DEL', 'q:full:' .. course) end
+for _, course in ipairs(answer.$open_courses or {}) do redis.call('DEL', 'q:full:' .. course) end
 if #ids > 0 then
   redis.call('INCRBY', KEYS[1], #ids)
   redis.call('PUBLISH', KEYS[2], cjson.encode(ids))
@@ -155,29 +199,29 @@ return #ids
 
 # Take the requests that are still to be decided (pending, or deciding after a failover);
 # answer which were taken. Cancelled and decided ones are left out (their entries are acked).
-_CLAIM = """
+_CLAIM = _lua("""
 local taken = {}
 for i, id in ipairs(ARGV) do
   local key = 'q:r:' .. id
-  local status = redis.call('HGET', key, 'status')
+  local status = redis.call('HGET', key, '$status')
   if status == 'pending' or status == 'deciding' then
-    redis.call('HSET', key, 'status', 'deciding')
+    redis.call('HSET', key, '$status', 'deciding')
     table.insert(taken, i)
   end
 end
 return taken
-"""
+""")
 
-_CANCEL = (
+_CANCEL = _lua(
     _LEFT_QUEUE
     + """
-local was = redis.call('HMGET', KEYS[1], 'status', 'action', 'course', 'drop', 'student')
+local was = redis.call('HMGET', KEYS[1], '$status', '$action', '$course_id', '$drop_course_id', '$student_id')
 local status = was[1]
 if not status then return 'missing' end
 if status ~= 'pending' then return status end
 left_queue(was[2], was[3], was[4], was[5])
-redis.call('HSET', KEYS[1], 'status', 'cancelled', 'type', 'cancelled', 'reason', 'cancelled by the student',
-  'decided_at', ARGV[1])
+redis.call('HSET', KEYS[1], '$status', 'cancelled', '$type', 'cancelled', '$reason', 'cancelled by the student',
+  '$decided_at', ARGV[1])
 redis.call('INCR', KEYS[2])
 redis.call('PUBLISH', KEYS[3], cjson.encode({ARGV[2]}))
 return 'cancelled'
@@ -187,7 +231,9 @@ return 'cancelled'
 
 @dataclass(slots=True)
 class Admission:
-    request_id: str
+    """A request to admit; its fields are the contract's `ADMISSION_FIELDS`, in that order."""
+
+    queue_request_id: str
     student_id: int
     cohort: int | None
     action: str
@@ -200,7 +246,7 @@ class Admission:
 
 @dataclass(slots=True)
 class Admitted:
-    request_id: str
+    queue_request_id: str
     new: bool  # False: the idempotency key had admitted this request before
     status: str
     position: int
@@ -234,28 +280,18 @@ class Entry:
 
     stream: str
     entry_id: str
-    request: dict[str, Any]  # id, student, cohort, action, course, drop, actor, priority, at (all strings)
+    request: dict[str, Any]  # ENTRY_FIELDS (all strings)
 
     @property
     def request_id(self) -> str:
-        return str(self.request["id"])
+        return str(self.request["queue_request_id"])
 
     @classmethod
     def of(cls, stream: str, entry_id: str, fields: dict[bytes, bytes]) -> Entry:
         return cls(stream, entry_id, json.loads(fields[b"r"]))
 
     def for_ledger(self) -> dict[str, Any]:
-        r = self.request
-        return {
-            "request_id": r["id"],
-            "action": r["action"],
-            "student_id": int(r["student"]),
-            "cohort": int(r["cohort"]) if r["cohort"] else None,
-            "course_id": int(r["course"]),
-            "drop_course_id": int(r["drop"]) if r["drop"] else None,
-            "actor": r["actor"],
-            "admitted_at": float(r["at"]),
-        }
+        return ledger_request_of(self.request)
 
 
 class _Replies:
@@ -279,6 +315,10 @@ class _Replies:
             refusal = json.loads(r[2])
             refused = self._refusals[r[2]] = Refused(str(refusal["type"]), str(refusal["reason"]))
         return refused
+
+
+def _arg(value: object) -> str:
+    return "" if value is None else str(value)
 
 
 def record_key(request_id: str) -> str:
@@ -307,22 +347,7 @@ class QueueStore:
         self, admissions: Sequence[Admission], now: float, max_open: int = 0
     ) -> list[Admitted | Refused | Stalled | TooManyOpen]:
         """Record a burst of admissions in one script call (one round trip, one JSON argument)."""
-        burst = orjson.dumps(
-            [
-                [
-                    a.request_id,
-                    str(a.student_id),
-                    "" if a.cohort is None else str(a.cohort),
-                    a.action,
-                    str(a.course_id),
-                    "" if a.drop_course_id is None else str(a.drop_course_id),
-                    a.actor,
-                    str(a.priority),
-                    a.idempotency_key,
-                ]
-                for a in admissions
-            ]
-        )
+        burst = orjson.dumps([[_arg(getattr(a, name)) for name in ADMISSION_FIELDS] for a in admissions])
         replies: Any = await self._admit(
             keys=[ADMITTED, DECIDED, *STREAMS, REFUSED, TIMES, STALLED],
             args=[f"{now:.6f}", RECORD_TTL_SECONDS, burst, max_open],

@@ -16,7 +16,8 @@ from collections import defaultdict
 
 from redis.asyncio import Redis
 
-from services.queue.store import DONE_CHANNEL, FINAL, QueueStore
+from services.common.enrollment_contract import FINAL
+from services.queue.store import DONE_CHANNEL, QueueStore
 
 log = logging.getLogger("course_selection.queue")
 RECHECK_SECONDS = 0.5

@@ -76,7 +76,7 @@ class Recorded:
 
     async def admit(self, admissions: list[Admission], now: float, max_open: int = 0) -> list[Admitted]:
         self.admitted += admissions
-        return [Admitted(a.request_id, True, "pending", n) for n, a in enumerate(admissions, 1)]
+        return [Admitted(a.queue_request_id, True, "pending", n) for n, a in enumerate(admissions, 1)]
 
 
 def ledger_for(case: Case) -> LedgerMachine:
@@ -147,7 +147,7 @@ def queue_on(case: Case) -> str:
             return refused.slug
         [a] = store.admitted
         queued = Queued(
-            a.request_id, a.action, a.student_id, a.cohort, a.course_id, a.drop_course_id, a.actor, math.inf
+            a.queue_request_id, a.action, a.student_id, a.cohort, a.course_id, a.drop_course_id, a.actor, math.inf
         )  # type: ignore[arg-type]
         async with machine.db.write() as conn:
             [decided] = await decide_batch(conn, machine.ledger, [queued], machine.now)
