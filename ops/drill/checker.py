@@ -30,6 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from cluster.settings import CourseSettings
+from services.queue import keys
 
 FINAL = ("accepted", "waitlisted", "rejected", "cancelled")
 
@@ -47,19 +48,19 @@ class Told:
 
 
 def records(redis_url: str) -> list[dict[str, str]]:
-    """Every request record the queue keeps in Redis (`q:r:<id>`), with its id."""
+    """Every request record the queue keeps in Redis (`keys.RECORD_PREFIX` + id), with its id."""
     client = redis.Redis.from_url(redis_url)
     try:
-        keys = list(client.scan_iter("q:r:*", count=1000))
+        found_keys = list(client.scan_iter(keys.RECORD_PATTERN, count=1000))
         with client.pipeline(transaction=False) as pipe:
-            for key in keys:
+            for key in found_keys:
                 pipe.hgetall(key)
             found = pipe.execute()
     finally:
         client.close()
     return [
-        {"queue_request_id": k.decode()[4:], **{a.decode(): b.decode() for a, b in r.items()}}
-        for k, r in zip(keys, found, strict=True)
+        {"queue_request_id": keys.request_id_of(k), **{a.decode(): b.decode() for a, b in r.items()}}
+        for k, r in zip(found_keys, found, strict=True)
         if r
     ]
 
@@ -68,8 +69,8 @@ def counters(redis_url: str) -> tuple[int, int, int]:
     """(admitted, decided, refused at once) so far."""
     client = redis.Redis.from_url(redis_url)
     try:
-        admitted, decided = client.mget("q:admitted", "q:decided")
-        refused = sum(int(n) for n in client.hvals("q:refused"))
+        admitted, decided = client.mget(keys.ADMITTED, keys.DECIDED)
+        refused = sum(int(n) for n in client.hvals(keys.REFUSED))
     finally:
         client.close()
     return int(admitted or 0), int(decided or 0), refused
@@ -181,8 +182,8 @@ def report(redis_url: str, ledger_url: str, told: Told | None = None) -> dict[st
     found = records(redis_url)
     client = redis.Redis.from_url(redis_url)
     try:
-        refused = {int(k): int(v) for k, v in client.hgetall("q:refused").items()}
-        times = {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in client.hgetall("q:times").items()}
+        refused = {int(k): int(v) for k, v in client.hgetall(keys.REFUSED).items()}
+        times = {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in client.hgetall(keys.TIMES).items()}
     finally:
         client.close()
     ledger = read_ledger(ledger_url)

@@ -23,7 +23,8 @@ from services.common.enrollment_contract import ACTIONS
 from services.common.problems import Conflict, ProblemError, ServiceUnavailable, ValidationFailed
 from services.common.registration import WindowRefusal
 from services.queue.rate_limit import StudentRateLimit
-from services.queue.store import Admission, Admitted, QueueStore, Refused, Stalled, TooManyOpen
+from services.queue.records import Admission, Admitted, Refused, Stalled, TooManyOpen
+from services.queue.store import QueueStorage
 from services.queue.windows import WindowCache
 
 Answer = Admitted | Refused | Stalled | TooManyOpen
@@ -101,7 +102,7 @@ def parse_body(body: Any) -> tuple[str, int, int | None]:
 
 
 class Admitter:
-    def __init__(self, store: QueueStore, windows: WindowCache, settings: Callable[[], QueueSettings]) -> None:
+    def __init__(self, store: QueueStorage, windows: WindowCache, settings: Callable[[], QueueSettings]) -> None:
         self._store = store
         self.windows = windows
         self._settings = settings

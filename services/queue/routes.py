@@ -19,8 +19,8 @@ from services.common.hot_path import Answer, Headers, as_endpoint
 from services.common.internal import require_internal
 from services.common.problems import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from services.queue.admission import check_key
+from services.queue.records import Admitted, Refused
 from services.queue.state import QueueNode, queue_of
-from services.queue.store import Admitted, Refused
 
 MAX_WAIT_SECONDS = 60.0
 

@@ -29,9 +29,10 @@ from services.common.enrollment_contract import (
 from services.common.problems import ValidationFailed
 from services.course_data.routes_ledger import decision_json
 from services.course_data.rules import Decision as RuleDecision
-from services.queue import store as store_module
+from services.queue import scripts
 from services.queue.admission import parse_body
-from services.queue.store import Admission, QueueStore
+from services.queue.records import Admission, Entry
+from services.queue.store import QueueStore
 
 
 @pytest.fixture
@@ -44,8 +45,8 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 def test_a_script_naming_a_field_outside_the_contract_does_not_load() -> None:
     with pytest.raises(KeyError, match="course"):
-        store_module._lua("redis.call('HGET', KEYS[1], '$course')")  # the name before: gone
-    for script in (store_module._ADMIT, store_module._FINISH, store_module._CLAIM, store_module._CANCEL):
+        scripts.lua("redis.call('HGET', KEYS[1], '$course')")  # the name before: gone
+    for script in (scripts.ADMIT, scripts.FINISH, scripts.CLAIM, scripts.CANCEL):
         assert "$" not in script
 
 
@@ -61,7 +62,7 @@ async def test_a_request_keeps_the_contract_s_names_from_admission_to_its_view(r
     [(_, entries)] = await redis.xread({"q:s:2": "0"})
     requests = [json.loads(fields[b"r"]) for _, fields in entries]
     assert [set(r) for r in requests] == [set(ENTRY_FIELDS)] * 2
-    entry = store_module.Entry("q:s:2", "0-1", requests[0])
+    entry = Entry("q:s:2", "0-1", requests[0])
     assert QueuedRequest.model_validate(entry.for_ledger()).drop_course_id == 4
     assert (await store.record("q-0000001") or {}).keys() <= set(RECORD_FIELDS)
 

@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from services.queue.store import STALLED, Admission, Admitted, QueueStore, Refused, Stalled, TooManyOpen
+from services.queue.keys import STALLED
+from services.queue.records import Admission, Admitted, Refused, Stalled, TooManyOpen
+from services.queue.store import QueueStore
 
 COURSE = 7
 FULL = {"type": "waitlist-full", "reason": "C7 is full and so is its waitlist"}

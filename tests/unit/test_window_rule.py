@@ -15,7 +15,7 @@ from cluster.settings import QueueSettings
 from services.common.problems import ProblemError
 from services.course_data.batch import Queued, decide_batch
 from services.queue.admission import Admitter
-from services.queue.store import Admission, Admitted
+from services.queue.records import Admission, Admitted
 from services.queue.windows import WindowCache
 from storage.schemas.course_data import holds, windows
 from tests.unit.test_ledger_stateful import LedgerMachine
