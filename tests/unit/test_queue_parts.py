@@ -1,5 +1,5 @@
 """The waiters (`?wait=N`) and the statistics, against the in-memory store; the membership
-agent against a Raft twin."""
+agent against the Raft twin (`tests/kit/raft.py`)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 from cluster.membership import MembershipAgent
-from cluster.model import Member
-from cluster.raft import RaftError
+from cluster.model import ClusterModel, Member
 from services.queue.records import Admission
 from services.queue.stats import QueueStats
 from services.queue.waiters import Waiters
+from tests.kit.partition import partitioned
 from tests.kit.queue_store import MemoryStore
+from tests.kit.raft import Network, TwinRaft
 from tests.kit.waiting import eventually
 
 
@@ -107,64 +107,40 @@ async def test_stats_record_the_error_while_the_store_fails() -> None:
     assert "ConnectionError" in stats.snapshot["error"]
 
 
-class MembershipRaft:
-    """The replicated membership, applied at once; `failing` makes every call fail to commit."""
-
-    def __init__(self) -> None:
-        self.members: dict[str, dict[str, Any]] = {}
-        self.failing = False
-        self.calls: list[str] = []
-
-    async def register(self, member: dict[str, Any]) -> None:
-        self.calls.append("register")
-        if self.failing:
-            raise RaftError("missing_leader")
-        self.members[member["node_id"]] = member
-
-    async def heartbeat(self, node_id: str, now: float) -> bool:
-        self.calls.append("heartbeat")
-        if self.failing:
-            raise RaftError("missing_leader")
-        if node_id not in self.members:
-            return False
-        self.members[node_id]["last_heartbeat"] = now
-        return True
-
-
 def me() -> Member:
     return Member("queue-1", "queue", "http://127.0.0.1:1", "127.0.0.1:2", "test", 1.0, 0.0)
 
 
 async def test_a_member_registers_then_beats_and_registers_again_when_forgotten() -> None:
-    raft, wall = MembershipRaft(), [10.0]
-    agent = MembershipAgent(raft, me(), 0.01, wall=lambda: wall[0])
+    model, wall = ClusterModel(), [10.0]
+    agent = MembershipAgent(TwinRaft(model, node_id="queue-1"), me(), 0.01, wall=lambda: wall[0])
     await agent.beat()
-    assert raft.calls == ["register"]
-    assert raft.members["queue-1"]["last_heartbeat"] == 10.0
+    assert model.members["queue-1"].last_heartbeat == 10.0
+    assert agent.registered.is_set()
     wall[0] = 11.0
     await agent.beat()
-    assert raft.calls[-1] == "heartbeat"
-    assert raft.members["queue-1"]["last_heartbeat"] == 11.0
-    del raft.members["queue-1"]  # removed (or the state was reset): the next beat registers it again
+    assert model.members["queue-1"].last_heartbeat == 11.0
+    model.forget("queue-1")  # removed (or the state was reset): the next beat registers it again
+    wall[0] = 12.0
     await agent.beat()
-    assert raft.calls[-2:] == ["heartbeat", "register"]
-    assert "queue-1" in raft.members
+    assert model.members["queue-1"].last_heartbeat == 12.0
 
 
-async def test_a_member_whose_app_is_not_alive_does_not_beat_and_commit_failures_are_retried() -> None:
-    raft, alive = MembershipRaft(), [False]
-    raft.failing = True
-    agent = MembershipAgent(raft, me(), 0.01, alive=lambda: alive[0])
+async def test_a_member_whose_app_is_not_alive_does_not_beat_and_a_cut_off_one_retries() -> None:
+    model, network, alive, wall = ClusterModel(), Network(), [False], [10.0]
+    raft = TwinRaft(model, node_id="queue-1", network=network)
+    agent = MembershipAgent(raft, me(), 0.01, wall=lambda: wall[0], alive=lambda: alive[0])
     task = asyncio.create_task(agent.run())
     try:
-        await asyncio.sleep(0.05)
-        assert raft.calls == []  # a frozen or dead app: no heartbeat, the entry goes stale
-        alive[0] = True
-        await eventually(lambda: len(raft.calls) >= 2, 5, "attempts while Raft cannot commit")
-        assert not agent.registered.is_set()
-        raft.failing = False
-        await asyncio.wait_for(agent.registered.wait(), 5)
-        await eventually(lambda: raft.calls[-1] == "heartbeat", 5, "heartbeats once registered")
+        with partitioned(network, "queue-1"):
+            await asyncio.sleep(0.05)
+            assert model.members == {}  # a frozen or dead app: no heartbeat, the entry goes stale
+            alive[0] = True
+            await asyncio.sleep(0.15)  # (turns of 0.1 s until registered: it tried, and could not commit)
+            assert not agent.registered.is_set()
+        await asyncio.wait_for(agent.registered.wait(), 5)  # healed: registered on the next turn
+        wall[0] = 20.0
+        await eventually(lambda: model.members["queue-1"].last_heartbeat == 20.0, 5, "heartbeats once registered")
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
