@@ -1,5 +1,8 @@
 """A cluster of real node processes on this host, for benchmarks, fault drills and tests.
 
+The processes are started and stopped by `ops/processes.ProcessKit`, the kit the tests use
+for theirs (`tests/support.Processes`).
+
 Each node runs as `run.py --config FILE NODE_ID` in its own process (not under the
 supervisor, so a drill decides when a killed node comes back). The kit starts the
 private redis-server itself, so no node owns it, and gives every node the same
@@ -13,7 +16,6 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -24,8 +26,8 @@ import httpx
 from cluster.config import ClusterConfig, load_config
 from cluster.internal_auth import HEADER, InternalTokens
 from cluster.redis_server import PrivateRedis
+from ops.processes import ProcessKit, clean_environment
 
-ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
 
@@ -58,13 +60,14 @@ class LocalCluster:
         self.config_path = config_path
         self.prefix = prefix or (lambda node_id: [])
         self.data_dir = data_dir
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CS_")}
-        self.env.update({"CS_CLUSTER__DATA_DIR": str(data_dir), "CS_SECRET_CLUSTER": secrets.token_urlsafe(32)})
-        self.env.update(env or {})
+        self.env = clean_environment(
+            {"CS_CLUSTER__DATA_DIR": str(data_dir), "CS_SECRET_CLUSTER": secrets.token_urlsafe(32), **(env or {})}
+        )
         self.config: ClusterConfig = load_config(config_path, environ=self.env)
         self.redis: PrivateRedis | None = None
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.logs = data_dir / "logs"
+        self.kit = ProcessKit(self.logs, self.env)  # (the same kit as the tests')
         self.tokens = InternalTokens(self.env["CS_SECRET_CLUSTER"], "ops")
         self.http = httpx.Client(timeout=5)
 
@@ -75,25 +78,10 @@ class LocalCluster:
             self.redis = PrivateRedis(self.config.redis.server_binary, self.config.redis.private_port, self.data_dir)
             self.redis.start()
             self.env["CS_REDIS__URL"] = self.redis.url
-        self.logs.mkdir(parents=True, exist_ok=True, mode=0o700)  # private, as everything under the data directory
         for node_id in node_ids or [n.id for n in self.config.nodes]:
-            with (self.logs / f"{node_id}.log").open("ab") as log:
-                os.fchmod(log.fileno(), 0o600)
-                self.processes[node_id] = subprocess.Popen(
-                    [
-                        *self.prefix(node_id),
-                        sys.executable,
-                        str(ROOT / "run.py"),
-                        "--config",
-                        str(config_path or self.config_path),
-                        node_id,
-                    ],
-                    cwd=ROOT,
-                    env=self.env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
+            self.processes[node_id] = self.kit.run_py(
+                "--config", str(config_path or self.config_path), node_id, name=node_id, prefix=self.prefix(node_id)
+            )
 
     def signal(self, node_id: str, sig: signal.Signals) -> None:
         """Signal the node's app only (its Raft agent goes on, and kills an app frozen past its lease)."""
@@ -125,35 +113,18 @@ class LocalCluster:
                 os.kill(agent, signal.SIGKILL)
 
     def stop(self, node_id: str, timeout: float = 20) -> int:
-        process = self.processes.pop(node_id)
-        process.send_signal(signal.SIGTERM)
-        try:
-            return process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise
+        return self.kit.stop(self.processes.pop(node_id), timeout)
 
     def stop_all(self) -> None:
-        for process in list(self.processes.values()):
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signal.SIGCONT)  # a paused node cannot handle SIGTERM
-                    process.send_signal(signal.SIGTERM)
-        for node_id in list(self.processes):
-            process = self.processes.pop(node_id)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        self.kit.stop_all()  # (every node started, and what they started)
+        self.processes.clear()
         if self.redis is not None:
             self.redis.stop()
             self.redis = None
         self.http.close()
 
     def log_text(self, node_id: str) -> str:
-        return (self.logs / f"{node_id}.log").read_text(errors="replace")
+        return (self.logs / f"{node_id}.log").read_text(errors="replace")  # (every run of the node)
 
     # HTTP
 

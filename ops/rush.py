@@ -125,7 +125,7 @@ async def submit_all(
                             },
                         )
                         if answer.status_code == 202:
-                            request_id = answer.json()["request_id"]
+                            request_id = answer.json()["queue_request_id"]
                             answered.duplicate_ids += request_id in ids and ids[request_id] != p.key
                             ids[request_id] = p.key
                             answered.taken[p.key] = request_id

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +15,7 @@ from cluster.config import SERVICES, ClusterConfig, parse_config
 from ops.drill import layout as drill_layout
 from ops.drill.layout import free_ports
 from ops.localcluster import wait_for
+from ops.processes import ProcessKit
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -66,64 +63,9 @@ def ready(port: int) -> bool:
         return False
 
 
-class Processes:
-    """Processes a test started; `stop_all` ends each and every descendant it left."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.started: list[subprocess.Popen[bytes]] = []
-        self.logs: dict[int, Path] = {}
-        self.seen: set[psutil.Process] = set()
-
-    def run_py(
-        self, *args: str, env: dict[str, str] | None = None, prefix: list[str] | None = None, **kwargs: Any
-    ) -> subprocess.Popen[bytes]:
-        """`prefix` goes before the command (e.g. `ip netns exec NS`, which execs it: same pid)."""
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("CS_")}
-        full_env.update(env or {})
-        log = self.log_dir / f"process-{len(self.started)}.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [*(prefix or []), sys.executable, str(ROOT / "run.py"), *args],
-                cwd=ROOT,
-                env=full_env,
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                **kwargs,
-            )
-        self.started.append(process)
-        self.logs[process.pid] = log
-        return process
-
-    def finish(self, process: subprocess.Popen[bytes], timeout: float = 60) -> tuple[int, str]:
-        """Wait for `process` to exit; return its exit code and everything it printed."""
-        code = process.wait(timeout=timeout)
-        return code, self.output(process)
-
-    def output(self, process: subprocess.Popen[bytes]) -> str:
-        return self.logs[process.pid].read_text(errors="replace")
-
-    def descendants(self, process: subprocess.Popen[bytes]) -> list[psutil.Process]:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            found = psutil.Process(process.pid).children(recursive=True)
-            self.seen.update(found)
-            return found
-        return []
-
-    def stop_all(self) -> None:
-        for process in self.started:
-            self.descendants(process)
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-        for leftover in self.seen:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                leftover.kill()
+class Processes(ProcessKit):
+    """Processes a test started (`ops/processes.ProcessKit`, the benchmarks' and drills' kit too);
+    `stop_all` ends each and every descendant it left."""
 
 
 def alive(process: psutil.Process) -> bool:

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-ANSWER = {"request_id": "0" * 20, "status": "pending", "position": 1}
+ANSWER = {"queue_request_id": "0" * 20, "status": "pending", "position": 1}
 
 
 def create_app() -> Starlette:

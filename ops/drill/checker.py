@@ -30,6 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from cluster.settings import CourseSettings
+from services.queue import keys
 
 FINAL = ("accepted", "waitlisted", "rejected", "cancelled")
 
@@ -47,19 +48,19 @@ class Told:
 
 
 def records(redis_url: str) -> list[dict[str, str]]:
-    """Every request record the queue keeps in Redis (`q:r:<id>`), with its id."""
+    """Every request record the queue keeps in Redis (`keys.RECORD_PREFIX` + id), with its id."""
     client = redis.Redis.from_url(redis_url)
     try:
-        keys = list(client.scan_iter("q:r:*", count=1000))
+        found_keys = list(client.scan_iter(keys.RECORD_PATTERN, count=1000))
         with client.pipeline(transaction=False) as pipe:
-            for key in keys:
+            for key in found_keys:
                 pipe.hgetall(key)
             found = pipe.execute()
     finally:
         client.close()
     return [
-        {"request_id": k.decode()[4:], **{a.decode(): b.decode() for a, b in r.items()}}
-        for k, r in zip(keys, found, strict=True)
+        {"queue_request_id": keys.request_id_of(k), **{a.decode(): b.decode() for a, b in r.items()}}
+        for k, r in zip(found_keys, found, strict=True)
         if r
     ]
 
@@ -68,8 +69,8 @@ def counters(redis_url: str) -> tuple[int, int, int]:
     """(admitted, decided, refused at once) so far."""
     client = redis.Redis.from_url(redis_url)
     try:
-        admitted, decided = client.mget("q:admitted", "q:decided")
-        refused = sum(int(n) for n in client.hvals("q:refused"))
+        admitted, decided = client.mget(keys.ADMITTED, keys.DECIDED)
+        refused = sum(int(n) for n in client.hvals(keys.REFUSED))
     finally:
         client.close()
     return int(admitted or 0), int(decided or 0), refused
@@ -154,7 +155,7 @@ def order_checks(finals: list[dict[str, str]]) -> dict[str, int]:
     by_course: dict[str, list[dict[str, str]]] = defaultdict(list)
     for r in finals:
         if r["action"] == "enroll" and "entry" in r:
-            by_course[r["course"]].append(r)
+            by_course[r["course_id"]].append(r)
     fcfs = timed_out_before_a_place = 0
     for decided in by_course.values():
         highest, timeouts = -1, 0
@@ -181,16 +182,16 @@ def report(redis_url: str, ledger_url: str, told: Told | None = None) -> dict[st
     found = records(redis_url)
     client = redis.Redis.from_url(redis_url)
     try:
-        refused = {int(k): int(v) for k, v in client.hgetall("q:refused").items()}
-        times = {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in client.hgetall("q:times").items()}
+        refused = {int(k): int(v) for k, v in client.hgetall(keys.REFUSED).items()}
+        times = {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in client.hgetall(keys.TIMES).items()}
     finally:
         client.close()
     ledger = read_ledger(ledger_url)
-    by_id = {r["request_id"]: r for r in found}
-    admitted_at = [float(r["at"]) for r in found]
+    by_id = {r["queue_request_id"]: r for r in found}
+    admitted_at = [float(r["admitted_at"]) for r in found]
     finals = [r for r in found if r["status"] in FINAL and "decided_at" in r]
     decided_at = [float(r["decided_at"]) for r in finals]
-    latencies = [float(r["decided_at"]) - float(r["at"]) for r in finals]
+    latencies = [float(r["decided_at"]) - float(r["admitted_at"]) for r in finals]
     outcomes: dict[str, int] = defaultdict(int)
     for r in found:
         outcomes[r["status"] if r["status"] != "rejected" else f"rejected:{r.get('type', '')}"] += 1
@@ -201,7 +202,7 @@ def report(redis_url: str, ledger_url: str, told: Told | None = None) -> dict[st
     }
 
     def holds(r: dict[str, str]) -> bool:  # the ledger holds what this record says
-        place = (int(r["student"]), int(r["course"]))
+        place = (int(r["student_id"]), int(r["course_id"]))
         if r["status"] == "accepted":
             return place in ledger.enrolled
         if r["status"] == "waitlisted":
@@ -216,7 +217,7 @@ def report(redis_url: str, ledger_url: str, told: Told | None = None) -> dict[st
         **order_checks(finals),
         "taken_differs_from_enrollments": sum(taken != count for _, _, taken, count in ledger.seats),
         "outcome_differs_from_ledger": sum(
-            r["status"] != ledger.decisions.get(r["request_id"]) for r in finals if r["status"] != "cancelled"
+            r["status"] != ledger.decisions.get(r["queue_request_id"]) for r in finals if r["status"] != "cancelled"
         ),
         "outcome_missing_in_ledger_tables": sum(
             not holds(r) for r in finals if r["action"] == "enroll" and r["status"] != "cancelled"
@@ -224,7 +225,8 @@ def report(redis_url: str, ledger_url: str, told: Told | None = None) -> dict[st
         "ledger_decisions_without_request": len(set(ledger.decisions) - set(by_id)),
         "refused_with_places_left": sum(n for cid, n in refused.items() if cid in places_left),
         "timed_out_with_places_left": sum(
-            r["status"] == "rejected" and r.get("type") == "timeout" and int(r["course"]) in places_left for r in finals
+            r["status"] == "rejected" and r.get("type") == "timeout" and int(r["course_id"]) in places_left
+            for r in finals
         ),
     }
     if told is not None:

@@ -10,7 +10,6 @@ a time, convergence after healing. Figures: time to a new master and to its firs
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -18,6 +17,7 @@ from ops.drill import kit
 from ops.drill.load import PausedWrite, Rush, time_failover
 from ops.drill.netns import unavailable
 from ops.drill.watch import MasterWatch
+from ops.partitions import heal_after
 
 SERVICES = ["login", "course_data", "queue"]
 COUNTS = {"login": 1, "course_data": 2, "queue": 2}
@@ -45,8 +45,7 @@ def run(options: kit.Options) -> dict[str, Any]:
             lab.cut(old)
             cluster.thaw(old, caught["agent"])  # it runs on, alone
             struck, struck_wall = time.monotonic(), time.time()
-            heal = threading.Timer(cut_seconds, lab.heal, (old,))
-            heal.start()
+            heal = heal_after(lab, old, cut_seconds)
             try:
                 failover = time_failover(cluster, "course_data", old, survivor, struck, timeout=cut_seconds + 30)
             finally:

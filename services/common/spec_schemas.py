@@ -258,11 +258,33 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
             waitlisted={"type": "array", "items": ref("WaitlistPlace")},
         ),
         "Roster": obj(
-            "A course's students",
+            "A course's students, in order of enrollment, and its waitlist, first come first served",
             course=ref("Course"),
             students={
                 "type": "array",
-                "items": obj("An enrolled student", student_id=_INT, enrolled_at=UNIX_TIME, via_permit=_BOOL),
+                "items": obj(
+                    "An enrolled student",
+                    student_id=_INT,
+                    student_number={"type": ["string", "null"]},
+                    full_name=_STRING,
+                    email=_STRING,
+                    username=_STRING,
+                    enrolled_at=UNIX_TIME,
+                    via_permit=_BOOL,
+                ),
+            },
+            waitlist={
+                "type": "array",
+                "items": obj(
+                    "A student on the waitlist",
+                    position={"type": "integer", "description": "1 is next for a free seat"},
+                    student_id=_INT,
+                    student_number={"type": ["string", "null"]},
+                    full_name=_STRING,
+                    email=_STRING,
+                    username=_STRING,
+                    joined_at=UNIX_TIME,
+                ),
             },
         ),
         "Permit": obj(
@@ -272,14 +294,6 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
             capacity={"type": "boolean", "description": "may enroll past capacity"},
             prerequisites={"type": "boolean", "description": "may skip prerequisites"},
         ),
-        "EnrollmentAnswer": {
-            **obj(
-                "The ledger's decision on a change (accepted or waitlisted; a refusal is a 409 problem)",
-                course_id=_INT,
-                outcome={"type": "string", "enum": ["accepted", "waitlisted", "pending"]},
-            ),
-            "additionalProperties": True,  # its other fields are the rush contract's (issue 13)
-        },
         "Timetable": obj(
             "A student's week",
             term_start={"type": ["string", "null"], "format": "date"},

@@ -37,6 +37,7 @@ from services.course_data.rules import (
     decide_enroll,
     full_refusal,
     reject,
+    window_decision,
 )
 from services.course_data.seats import Seats, take_seats
 from storage.dialects import among, insert_rows
@@ -149,8 +150,9 @@ async def _enroll_run(conn: AsyncConnection, ledger: Ledger, run: list[Queued], 
     decided: dict[str, Decision] = {}
     for r in run:
         course = current.get(r.course_id)
-        if course is None:
-            decision = reject("no-such-course", f"there is no course {r.course_id}")
+        if course is None:  # (the window first, as admission and the one-at-a-time ledger check it)
+            closed = window_decision(students[r.student_id], "enroll", now)
+            decision = closed or reject("no-such-course", f"there is no course {r.course_id}")
         else:
             student = students[r.student_id]
             decision = decide_enroll(student, course, granted.get((course.id, r.student_id), Permit()), rules, now)

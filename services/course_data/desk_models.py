@@ -72,32 +72,6 @@ class DeskDecision(BaseModel):
     desk_reason: str = Field(description="the registrar's reason, as audited")
 
 
-class RosterStudent(BaseModel):
-    student_id: int
-    student_number: str | None
-    full_name: str
-    email: str
-    username: str
-    enrolled_at: float = Field(description="Unix time")
-    via_permit: bool
-
-
-class RosterWaiting(BaseModel):
-    position: int = Field(description="1 is next for a free seat")
-    student_id: int
-    student_number: str | None
-    full_name: str
-    email: str
-    username: str
-    joined_at: float = Field(description="Unix time")
-
-
-class Roster(BaseModel):
-    course: dict[str, object] = Field(description="the course, as GET /courses/{id} shows it")
-    students: list[RosterStudent] = Field(description="in order of enrollment")
-    waitlist: list[RosterWaiting] = Field(description="in order: first come, first served")
-
-
 class EnrollmentRow(BaseModel):
     course_id: int
     course_code: str
@@ -139,6 +113,5 @@ DESK_MODELS: dict[str, type[BaseModel]] = {
     "DeskSwap": DeskSwap,
     "DeskDecision": DeskDecision,
     "StudentPicture": StudentPicture,
-    "Roster": Roster,
     "EnrollmentExport": EnrollmentExport,
 }

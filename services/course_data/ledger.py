@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cluster.settings import CourseSettings
 from services.common.outbox import notify
+from services.common.registration import RegistrationWindow, applicable
 from services.course_data.audit import outcome_of, record
 from services.course_data.catalogue import waitlist_lengths
 from services.course_data.rules import (
@@ -26,12 +27,12 @@ from services.course_data.rules import (
     Decision,
     Meeting,
     Permit,
-    RegistrationWindow,
     StudentFacts,
     decide_drop,
     decide_enroll,
     eligibility,
     reject,
+    window_decision,
 )
 from services.course_data.seats import Seats, give_back_seat, take_seats
 from storage.dialects import among
@@ -139,16 +140,13 @@ class Ledger:
         ):
             reasons[h.student_id].append(h.reason)
         all_windows = (await conn.execute(select(windows))).all()
-        general = [w for w in all_windows if w.cohort is None]
 
+        known = [RegistrationWindow(w.opens_at, w.closes_at, w.drop_deadline, w.cohort) for w in all_windows]
         by_cohort: dict[int | None, tuple[RegistrationWindow, ...]] = {}
 
-        def applicable(cohort: int | None) -> tuple[RegistrationWindow, ...]:
+        def windows_of(cohort: int | None) -> tuple[RegistrationWindow, ...]:
             if cohort not in by_cohort:  # (a batch has thousands of students and a few cohorts)
-                mine = [w for w in all_windows if cohort is not None and w.cohort == cohort]
-                by_cohort[cohort] = tuple(
-                    RegistrationWindow(w.opens_at, w.closes_at, w.drop_deadline) for w in (mine or general)
-                )
+                by_cohort[cohort] = applicable(known, cohort)
             return by_cohort[cohort]
 
         return {
@@ -158,7 +156,7 @@ class Ledger:
                 frozenset(waiting[sid]),
                 frozenset(done[sid]),
                 tuple(reasons[sid]),
-                applicable(cohorts[sid]),
+                windows_of(cohorts[sid]),
             )
             for sid in ids
         }
@@ -232,10 +230,12 @@ class Ledger:
         desk: Desk | None = None,
     ) -> Decision:
         await self._lock_student(conn, student_id)
-        course = await self.course(conn, course_id)
-        if course is None:
-            return reject("no-such-course", f"there is no course {course_id}")
         student = await self.student(conn, student_id, cohort)
+        course = await self.course(conn, course_id)
+        if course is None:  # (the window is checked first, as admission checks it)
+            return window_decision(student, "enroll", now, overrides=_skipped(desk)) or reject(
+                "no-such-course", f"there is no course {course_id}"
+            )
         permit = await self.permit(conn, course_id, student_id)
         decision = decide_enroll(student, course, permit, self.rules(), now, overrides=_skipped(desk))
         if decision.outcome == "accepted" and not await self._take_seat(
@@ -319,7 +319,9 @@ class Ledger:
         await self._lock_student(conn, student_id)
         student = await self.student(conn, student_id, cohort)
         add = await self.course(conn, add_id)
-        if add is None:
+        if (closed := window_decision(student, "swap", now, overrides=_skipped(desk))) is not None:
+            decision = closed  # before any other rule, as admission checks it
+        elif add is None:
             decision = reject("no-such-course", f"there is no course {add_id}")
         elif drop_id == add_id:
             decision = reject("invalid-swap", "the two courses must differ")

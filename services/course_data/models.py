@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.common.course_models import CODE as CODE
@@ -13,6 +11,7 @@ from services.common.course_models import CoursePatch as CoursePatch
 from services.common.course_models import MeetingIn as MeetingIn
 from services.common.course_models import minutes as minutes
 from services.common.directory import PersonRef
+from services.common.enrollment_contract import BatchAnswer, Decision, LedgerBatch, LedgerRequest
 
 
 class _Body(BaseModel):
@@ -41,44 +40,12 @@ class HoldIn(_Body):
     reason: str = Field(min_length=1, max_length=500)
 
 
-class LedgerRequest(_Body):
-    """An enrollment change, as the student (or queue) service sends it to the ledger."""
-
-    action: Literal["enroll", "drop", "swap"]
-    student_id: int = Field(ge=1)
-    cohort: int | None = None
-    course_id: int = Field(ge=1, description="the course to enroll in or drop; for a swap, the one to add")
-    drop_course_id: int | None = Field(default=None, ge=1, description="swap only: the course to give up")
-    actor: str = Field(max_length=64)
-
-
-class QueuedIn(_Body):
-    """A request the queue admitted, as its master sends it to the ledger."""
-
-    request_id: str = Field(min_length=8, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
-    action: Literal["enroll", "drop", "swap"]
-    student_id: int = Field(ge=1)
-    cohort: int | None = None
-    course_id: int = Field(ge=1)
-    drop_course_id: int | None = Field(default=None, ge=1)
-    actor: str = Field(max_length=64)
-    admitted_at: float = Field(description="Unix time the queue admitted it")
-
-
-class LedgerBatch(_Body):
-    timeout_seconds: float | None = Field(
-        default=None,
-        gt=0,
-        description="if given, a request not decided this long after admission is rejected; the queue sends "
-        "none (a stall delays its decisions in order, it never times them out)",
-    )
-    requests: list[QueuedIn] = Field(min_length=1, max_length=10_000)
-
-
 MODELS: dict[str, type[BaseModel]] = {
     **COURSE_MODELS,
     "WindowsIn": WindowsIn,
     "HoldIn": HoldIn,
     "LedgerRequest": LedgerRequest,
     "LedgerBatch": LedgerBatch,
+    "Decision": Decision,
+    "BatchAnswer": BatchAnswer,
 }

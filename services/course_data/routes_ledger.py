@@ -12,22 +12,17 @@ from starlette.routing import BaseRoute, Route
 from services.common.body import read_json
 from services.common.bounded_json import BULK_JSON_LIMITS
 from services.common.context import context_of
+from services.common.enrollment_contract import LedgerBatch, LedgerRequest, decision_fields
 from services.common.forwarding import on_master
 from services.common.internal import require_internal
 from services.course_data.batch import Queued, decide_batch, full_courses
-from services.course_data.models import LedgerBatch, LedgerRequest
 from services.course_data.rules import Decision
 from services.course_data.state import ledger_of
 
 
 def decision_json(decision: Decision) -> dict[str, object]:
-    return {
-        "outcome": decision.outcome,
-        "type": decision.type,
-        "reason": decision.reason,
-        "via_permit": decision.via_permit,
-        **decision.details,
-    }
+    """The decision as the contract has it (`enrollment_contract.Decision`)."""
+    return decision_fields(decision.outcome, decision.type, decision.reason, decision.via_permit, decision.details)
 
 
 async def decide(request: Request) -> Response:
@@ -41,7 +36,8 @@ async def decide(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/LedgerRequest"}}}
     responses:
-      "200": {description: "outcome: accepted, waitlisted or rejected (with type and reason)"}
+      "200": {description: "outcome: accepted, waitlisted (with waitlist_position) or rejected (with type and reason)",
+        content: {application/json: {schema: {$ref: "#/components/schemas/Decision"}}}}
     """
     body = await read_json(request, LedgerRequest)
     ctx, ledger = context_of(request), ledger_of(request)
@@ -77,16 +73,17 @@ async def decide_many(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/LedgerBatch"}}}
     responses:
-      "200": {description: "decisions: request_id, outcome, type, reason, seq (one per request, in order);
+      "200": {description: "decisions: queue_request_id, outcome, type, reason, seq (one per request, in order);
         full_courses: course id -> the refusal (type, reason) any student without a capacity permit gets now;
-        open_courses: the other courses the batch touched"}
+        open_courses: the other courses the batch touched",
+        content: {application/json: {schema: {$ref: "#/components/schemas/BatchAnswer"}}}}
     """
     body = await read_json(request, LedgerBatch, BULK_JSON_LIMITS)
     ctx = context_of(request)
     timeout = body.timeout_seconds
     batch = [
         Queued(
-            r.request_id,
+            r.queue_request_id,
             r.action,
             r.student_id,
             r.cohort,
@@ -103,8 +100,12 @@ async def decide_many(request: Request) -> Response:
         courses = await full_courses(conn, ledger_of(request), touched)
     return JSONResponse(
         {
-            "decisions": [{"request_id": d.request_id, "seq": d.seq, **decision_json(d.decision)} for d in decided],
-            "full_courses": {str(cid): decision_json(d) for cid, d in courses.items() if d is not None},
+            "decisions": [
+                {"queue_request_id": d.request_id, "seq": d.seq, **decision_json(d.decision)} for d in decided
+            ],
+            "full_courses": {
+                str(cid): {"type": d.type, "reason": d.reason} for cid, d in courses.items() if d is not None
+            },
             "open_courses": [cid for cid, d in courses.items() if d is None],
         }
     )

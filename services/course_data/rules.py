@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cluster.settings import CourseSettings
+from services.common.registration import RegistrationWindow, WindowRefusal, window_refusal
 
 Outcome = Literal["accepted", "waitlisted", "rejected"]
 # What a registrar may name to skip one rule for one desk action (services/course_data/desk.py):
@@ -53,13 +54,6 @@ class CourseFacts:
 
 
 @dataclass(frozen=True)
-class RegistrationWindow:
-    opens_at: float
-    closes_at: float
-    drop_deadline: float
-
-
-@dataclass(frozen=True)
 class Permit:
     capacity: bool = False
     prerequisites: bool = False
@@ -92,12 +86,28 @@ def reject(kind: str, reason: str, **details: object) -> Decision:
     return Decision("rejected", kind, reason, details=details)
 
 
-def window_open(student: StudentFacts, now: float) -> bool:
-    return any(w.opens_at <= now < w.closes_at for w in student.windows)
+def refused(refusal: WindowRefusal | None) -> Decision | None:
+    return None if refusal is None else reject(refusal.type, refusal.reason)
 
 
-def can_drop_now(student: StudentFacts, now: float) -> bool:
-    return any(w.opens_at <= now <= w.drop_deadline for w in student.windows)
+# The desk's override that skips each of the window rule's refusals.
+_SKIPPED_BY: dict[str, Override] = {"window-closed": "window", "drop-deadline": "drop-deadline"}
+
+
+def window_decision(
+    student: StudentFacts,
+    action: str,
+    now: float,
+    enrolled: bool | None = None,
+    overrides: frozenset[str] = frozenset(),
+) -> Decision | None:
+    """The window rule's refusal (the one admission applies too): checked before any other rule,
+    so the queue, which knows only the windows, answers as the ledger would; a registrar's
+    `window` / `drop-deadline` override skips its refusal."""
+    refusal = window_refusal(student.windows, action, now, enrolled)
+    if refusal is not None and _SKIPPED_BY.get(refusal.type) in overrides:
+        return None
+    return refused(refusal)
 
 
 def eligibility(
@@ -115,10 +125,10 @@ def eligibility(
     `dropping`: courses the same request gives up (a swap), left out of the limits.
     `overrides`: rules a registrar named to skip (`Override`).
     """
+    if check_window and (closed := window_decision(student, "enroll", now, overrides=overrides)) is not None:
+        return closed
     if student.holds:
         return reject("hold", f"a hold blocks your registration: {student.holds[0]}")
-    if check_window and "window" not in overrides and not window_open(student, now):
-        return reject("window-closed", "registration is not open for you now")
     if any(c.id == course.id for c in student.enrolled):
         return reject("already-enrolled", f"you are already enrolled in {course.code}")
     missing = course.prerequisites - student.completed
@@ -162,7 +172,11 @@ def decide_enroll(
         return Decision("accepted", via_permit=True)
     if course.id in student.waitlisted:
         return reject("already-waitlisted", f"you are already on the waitlist of {course.code}")
-    waitlisted = Decision("waitlisted", reason=f"{course.code} is full: you are on its waitlist")
+    waitlisted = Decision(
+        "waitlisted",
+        reason=f"{course.code} is full: you are on its waitlist",
+        details={"waitlist_position": course.waitlist_length + 1},
+    )
     return full_refusal(course, rules) or waitlisted
 
 
@@ -182,6 +196,4 @@ def decide_drop(student: StudentFacts, course_id: int, now: float, overrides: fr
     enrolled = any(c.id == course_id for c in student.enrolled)
     if not enrolled and course_id not in student.waitlisted:
         return reject("not-enrolled", "you are neither enrolled in this course nor on its waitlist")
-    if enrolled and "drop-deadline" not in overrides and not can_drop_now(student, now):
-        return reject("drop-deadline", "the drop deadline has passed")
-    return Decision("accepted")
+    return window_decision(student, "drop", now, enrolled, overrides) or Decision("accepted")

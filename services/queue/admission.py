@@ -20,12 +20,14 @@ from collections.abc import Callable
 from typing import Any
 
 from cluster.settings import QueueSettings
+from services.common.enrollment_contract import ACTIONS
 from services.common.problems import Conflict, ProblemError, ServiceUnavailable, ValidationFailed
+from services.common.registration import DROP_CLOSED, WINDOW_CLOSED, WindowRefusal
 from services.queue.rate_limit import StudentRateLimit
-from services.queue.store import Admission, Admitted, QueueStore, Refused, Stalled, TooManyOpen
+from services.queue.records import Admission, Admitted, Refused, Stalled, TooManyOpen
+from services.queue.store import QueueStorage
 from services.queue.windows import WindowCache
 
-ACTIONS = ("enroll", "drop", "swap")
 AdmissionOutcome = Admitted | Refused | Stalled | TooManyOpen
 KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:")
 
@@ -42,11 +44,18 @@ class QueueStalled(ServiceUnavailable):
     slug, title = "queue-stalled", "The queue takes no new requests while the ledger cannot decide"
 
 
-class WindowClosed(Conflict):
-    slug, title = "window-closed", "Registration is not open for you now"
+class WindowRefused(Conflict):
+    """The window rule's refusal (`services.common.registration`): its type and reason, as the
+    ledger gives them."""
+
+    title = "Registration is not open for you now"
+
+    def __init__(self, refusal: WindowRefusal) -> None:
+        super().__init__(refusal.reason, outcome="rejected")
+        self.slug = refusal.type
 
 
-_WINDOW_REFUSAL = json.dumps({"type": WindowClosed.slug, "reason": "registration is not open for you now"})
+_WINDOW_TYPES = frozenset({WINDOW_CLOSED.type, DROP_CLOSED.type})
 
 
 def check_key(key: str | None) -> str:
@@ -63,32 +72,41 @@ def check_key(key: str | None) -> str:
     return key
 
 
+def _course_id(value: Any) -> int | None:
+    """A course id (a JSON integer from 1: `3.0` is one, as JSON Schema counts it; `true` is not)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
+
+
 def parse_body(body: Any) -> tuple[str, int, int | None]:
-    """(action, course_id, drop_course_id) of a request body, or 422 naming each bad field."""
+    """(action, course_id, drop_course_id) of a request body, or 422 naming each bad field: what
+    `enrollment_contract.EnrollmentChange` (the schema) accepts, no more, no less (tested)."""
     errors = []
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object", errors=[{"field": "", "message": "an object"}])
-    action, course, drop = body.get("action"), body.get("course_id"), body.get("drop_course_id")
+    action, given_drop = body.get("action"), body.get("drop_course_id")
+    course, drop = _course_id(body.get("course_id")), _course_id(given_drop)
     unknown = set(body) - {"action", "course_id", "drop_course_id"}
     if unknown:
         errors.append({"field": ", ".join(sorted(unknown)), "message": "unknown field"})
     if action not in ACTIONS:
         errors.append({"field": "action", "message": "enroll, drop or swap"})
-    if not isinstance(course, int) or isinstance(course, bool) or course < 1:
+    if course is None:
         errors.append({"field": "course_id", "message": "a course id"})
     if action == "swap":
-        if not isinstance(drop, int) or isinstance(drop, bool) or drop < 1:
+        if drop is None:
             errors.append({"field": "drop_course_id", "message": "a swap needs the course id to give up"})
-    elif drop is not None:
+    elif given_drop is not None:
         errors.append({"field": "drop_course_id", "message": "only for a swap"})
     if errors:
         raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
-    assert isinstance(course, int)
-    return str(action), course, drop if isinstance(drop, int) else None
+    assert course is not None
+    return str(action), course, drop
 
 
 class Admitter:
-    def __init__(self, store: QueueStore, windows: WindowCache, settings: Callable[[], QueueSettings]) -> None:
+    def __init__(self, store: QueueStorage, windows: WindowCache, settings: Callable[[], QueueSettings]) -> None:
         self._store = store
         self.windows = windows
         self._settings = settings
@@ -109,7 +127,7 @@ class Admitter:
             raise TooManyRequests(f"at most {settings.student_rate_limit}", headers={"Retry-After": "1"})
         # A closed window is refused through Redis like a full course: the key records the
         # refusal, so a click with it on a node whose clock or windows differ answers the same.
-        closed = await self.windows.allows(cohort, action, now) is False
+        refusal = await self.windows.refusal(cohort, action, now)
         admission = Admission(
             f"{self._prefix}{next(self._count):x}",
             student_id,
@@ -120,11 +138,11 @@ class Admitter:
             actor,
             settings.priorities.get(action, 2),  # type: ignore[call-overload]  # (validated 0..2)
             key,
-            _WINDOW_REFUSAL if closed else "",
+            "" if refusal is None else json.dumps({"type": refusal.type, "reason": refusal.reason}),
         )
         answer = await self._submit(admission)
-        if isinstance(answer, Refused) and answer.type == WindowClosed.slug:
-            raise WindowClosed(answer.reason)
+        if isinstance(answer, Refused) and answer.type in _WINDOW_TYPES:
+            raise WindowRefused(WindowRefusal(answer.type, answer.reason))
         if isinstance(answer, TooManyOpen):
             raise TooManyOpenRequests(
                 f"you have {answer.open} requests waiting for a decision (at most {settings.max_open_requests}): "

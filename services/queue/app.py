@@ -7,6 +7,7 @@ from starlette.applications import Starlette
 from cluster.config import ClusterConfig, NodeConfig
 from services.common.app import build_app
 from services.common.context import ServiceSpec
+from services.common.enrollment_contract import EnrollmentChange, QueuedAnswer, QueuedView
 from services.queue.listing import LISTING_MODELS
 from services.queue.routes import queue_routes, submit
 from services.queue.routes_desk import desk_routes
@@ -18,9 +19,14 @@ SPEC = ServiceSpec(
     description=("The registration rush: admission into Redis streams, decisions in batches by the ledger, results."),
     routes=(*queue_routes(), *desk_routes()),
     hot_routes={("POST", "/queue/requests"): submit},
+    models={
+        "EnrollmentChange": EnrollmentChange,
+        "QueuedAnswer": QueuedAnswer,
+        "QueuedView": QueuedView,
+        **LISTING_MODELS,
+    },
     uses_redis=True,
     start=start_queue,
-    models=LISTING_MODELS,
 )
 
 

@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cluster.settings import QueueSettings
-from services.queue.store import GROUP, STALLED, STREAMS, Entry, QueueStore
+from services.queue.keys import STREAMS
+from services.queue.records import Entry
+from services.queue.store import QueueStorage
 
 log = logging.getLogger("course_selection.queue")
 
@@ -58,7 +60,7 @@ class DeciderState:
 class Decider:
     def __init__(
         self,
-        store: QueueStore,
+        store: QueueStorage,
         consumer: str,
         settings: Callable[[], QueueSettings],
         is_master: Callable[[], bool],
@@ -124,25 +126,10 @@ class Decider:
 
     async def _reclaim(self) -> list[Entry]:
         """Take over every entry read but not acknowledged (by a dead master, or by us before)."""
-        found: list[Entry] = []
-        for stream in STREAMS:
-            start = "0-0"
-            while True:
-                reply = await self._store.redis.xautoclaim(
-                    stream, GROUP, self._consumer, min_idle_time=0, start_id=start, count=1000
-                )
-                start, items = reply[0], reply[1]
-                found += [Entry.of(stream, _text(i), f) for i, f in items if f]
-                if _text(start) == "0-0" or not items:
-                    break
-        return found
+        return _merge([], await self._store.reclaim(self._consumer))
 
     async def _read_new(self, size: int) -> list[Entry]:
-        reply: Any = await self._store.redis.xreadgroup(
-            GROUP, self._consumer, dict.fromkeys(STREAMS, ">"), count=size, block=READ_BLOCK_MS
-        )
-        entries = [Entry.of(_text(stream), _text(i), f) for stream, items in reply or [] for i, f in items if f]
-        return _merge([], entries)
+        return _merge([], await self._store.read_new(self._consumer, size, READ_BLOCK_MS))
 
     async def _decide(self, batch: Sequence[Entry]) -> None:
         started = time.monotonic()
@@ -181,7 +168,7 @@ class Decider:
             return
         reason = f"the ledger has been unable to decide for {unable:.0f} s"
         try:
-            await self._store.redis.set(STALLED, reason, px=round(STALL_MARK_SECONDS * 1000))
+            await self._store.mark_stalled(reason, STALL_MARK_SECONDS)
         except Exception as exc:  # Redis is down too: admission refuses anyway
             log.debug("could not mark the queue stalled", extra={"error": f"{type(exc).__name__}: {exc}"})
             return
@@ -192,13 +179,9 @@ class Decider:
     async def _decided_again(self) -> None:
         self._unable_since, self.state.stalled_seconds = None, 0.0
         if self._marked:
-            await self._store.redis.delete(STALLED)
+            await self._store.clear_stalled()
             self._marked = False
             log.warning("queue decides again: admission takes new requests")
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _entry_order(e: Entry) -> tuple[int, int, int]:

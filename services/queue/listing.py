@@ -8,15 +8,16 @@ Refusals at once are not requests (they have no id) and are not listed.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from services.common.enrollment_contract import QueuedView
 from services.common.pagination import PageRequest
-from services.queue.store import record_key
+from services.queue.keys import STUDENT_REQUESTS_PREFIX, record_key
 
 
 def requests_key(student_id: int) -> str:
-    return f"q:u:{student_id}"
+    return f"{STUDENT_REQUESTS_PREFIX}{student_id}"
 
 
 async def student_requests(
@@ -46,24 +47,10 @@ async def student_requests(
     return found, int(total) - len(gone)
 
 
-class QueueRequestView(BaseModel):
-    """A request as its student reads it (also `GET /queue/requests/{id}`)."""
-
-    request_id: str
-    status: str = Field(description="pending, accepted, waitlisted, rejected or cancelled")
-    action: str = Field(description="enroll, drop or swap")
-    course_id: int
-    drop_course_id: int | None = Field(None, description="a swap's course given up")
-    admitted_at: float = Field(description="Unix time")
-    type: str | None = Field(None, description="once decided: the rule's problem type (rejected), or ''")
-    reason: str | None = Field(None, description="once decided: why")
-    decided_at: float | None = Field(None, description="once decided: Unix time")
-
-
 class QueueRequestPage(BaseModel):
     """One page of the student's queue requests, newest first."""
 
-    items: list[QueueRequestView]
+    items: list[QueuedView]
     page: int
     page_size: int
     total: int

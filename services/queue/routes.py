@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -14,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 from services.common.auth import ADMINS, authenticate, principal_of
 from services.common.bounded_json import parse_json
 from services.common.context import NodeContext
+from services.common.enrollment_contract import queued_answer, queued_view, refused_view
 from services.common.forwarding import on_master
 from services.common.hot_path import Answer, Headers, as_endpoint
 from services.common.internal import require_internal
@@ -21,8 +21,9 @@ from services.common.pagination import page_of
 from services.common.problems import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from services.queue.admission import check_key
 from services.queue.listing import student_requests
+from services.queue.records import Admitted, Refused
 from services.queue.state import QueueNode, queue_of
-from services.queue.store import Admitted, NotReplicated, Refused
+from services.queue.store import NotReplicated
 
 MAX_WAIT_SECONDS = 60.0
 
@@ -65,36 +66,10 @@ def _wait_of(request: Request) -> float:
     return seconds
 
 
-def _view(request_id: str, record: dict[str, str] | None) -> dict[str, Any]:
+def _view(queue_request_id: str, record: dict[str, str] | None) -> dict[str, Any]:
     if record is None:
-        raise NotFound(f"no request {request_id}")
-    view: dict[str, Any] = {
-        "request_id": request_id,
-        "status": record["status"] if record["status"] != "deciding" else "pending",
-        "action": record["action"],
-        "course_id": int(record["course"]),
-        "admitted_at": float(record["at"]),
-    }
-    if record.get("drop"):
-        view["drop_course_id"] = int(record["drop"])
-    if "decided_at" in record:
-        view.update(
-            type=record.get("type", ""), reason=record.get("reason", ""), decided_at=float(record["decided_at"])
-        )
-        view.update(json.loads(record.get("details", "{}")))  # e.g. conflicts, missing
-    return view
-
-
-def _refused_view(refused: Refused, change: dict[str, Any]) -> dict[str, Any]:
-    """A request refused at once, shown as a decided one (it has no id: nothing was recorded)."""
-    return {
-        "request_id": None,
-        "status": "rejected",
-        "type": refused.type,
-        "reason": refused.reason,
-        "action": change.get("action"),
-        "course_id": change.get("course_id"),
-    }
+        raise NotFound(f"no request {queue_request_id}")
+    return queued_view(queue_request_id, record)
 
 
 async def _admit(
@@ -115,16 +90,6 @@ async def _admit(
         ) from None
 
 
-def _admitted(admitted: Admitted) -> dict[str, Any]:
-    return {
-        "request_id": admitted.request_id,
-        "status": admitted.status if admitted.status != "deciding" else "pending",
-        "position": admitted.position,
-        "new": admitted.new,
-        "links": {"self": f"/queue/requests/{admitted.request_id}"},
-    }
-
-
 async def submit(ctx: NodeContext, headers: Headers, body: bytes) -> Answer:
     """Queue an enrollment change (the registration rush's way in).
     ---
@@ -140,9 +105,10 @@ async def submit(ctx: NodeContext, headers: Headers, body: bytes) -> Answer:
       - {in: header, name: Idempotency-Key, required: true, schema: {type: string, maxLength: 100}}
     requestBody:
       required: true
-      content: {application/json: {schema: {type: object}}}
+      content: {application/json: {schema: {$ref: "#/components/schemas/EnrollmentChange"}}}
     responses:
-      "202": {description: "request_id, status, position"}
+      "202": {description: "Recorded: queue_request_id, status, position",
+        content: {application/json: {schema: {$ref: "#/components/schemas/QueuedAnswer"}}}}
       "409": {description: "Registration is not open for you now (window-closed); or refused at once,
         not queued: the course is full, seats and waitlist (waitlist-full, course-full)"}
       "422": {description: "A bad field, or no Idempotency-Key"}
@@ -157,14 +123,15 @@ async def submit(ctx: NodeContext, headers: Headers, body: bytes) -> Answer:
     admitted = await _admit(ctx.state(QueueNode), me.user_id, me.cohort, me.username, key, parse_json(body))
     if isinstance(admitted, Refused):
         raise RefusedAtOnce(admitted)
-    return 202, _admitted(admitted), {"Location": f"/queue/requests/{admitted.request_id}"}
+    answer = queued_answer(admitted.queue_request_id, admitted.status, admitted.position, admitted.new)
+    return 202, answer, {"Location": f"/queue/requests/{admitted.queue_request_id}"}
 
 
 async def _owned(request: Request) -> tuple[str, dict[str, str]]:
     me = await authenticate(request, "student")
     request_id = request.path_params["id"]
     record = await queue_of(request).store.record(request_id)
-    if record is None or int(record["student"]) != me.user_id:
+    if record is None or int(record["student_id"]) != me.user_id:
         raise NotFound(f"no request {request_id}")  # another student's request does not exist for you
     return request_id, record
 
@@ -204,7 +171,9 @@ async def get_request(request: Request) -> Response:
       - {in: path, name: id, required: true, schema: {type: string}}
       - {in: query, name: wait, schema: {type: number, minimum: 0, maximum: 60}}
     responses:
-      "200": {description: "request_id, status, type, reason, action, course_id, admitted_at, decided_at"}
+      "200": {description: "queue_request_id, status, type, reason, action, course_id, admitted_at, decided_at,
+        and the decision's details (waitlist_position, conflicts, missing)",
+        content: {application/json: {schema: {$ref: "#/components/schemas/QueuedView"}}}}
       "404": {description: "No such request of yours"}
     """
     seconds = _wait_of(request)
@@ -221,7 +190,8 @@ async def cancel_request(request: Request) -> Response:
     security: [{bearer: []}]
     parameters: [{in: path, name: id, required: true, schema: {type: string}}]
     responses:
-      "200": {description: "The request, now cancelled"}
+      "200": {description: "The request, now cancelled",
+        content: {application/json: {schema: {$ref: "#/components/schemas/QueuedView"}}}}
       "404": {description: "No such request of yours"}
       "409": {description: "Already being decided, or decided"}
     """
@@ -250,7 +220,7 @@ async def opening(request: Request) -> Response:
     """
     me = await authenticate(request, "student")
     now = time.time()
-    windows = await queue_of(request).admitter.windows.applicable(me.cohort) or []
+    windows = await queue_of(request).admitter.windows.applicable(me.cohort) or ()
     upcoming = sorted((w for w in windows if w.closes_at > now), key=lambda w: w.opens_at)
     if not upcoming:
         return JSONResponse(
@@ -280,7 +250,8 @@ async def internal_submit(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {type: object}}}
     responses:
-      "200": {description: "The request as GET /queue/requests/{id} shows it (request_id null when refused at once)"}
+      "200": {description: "The request as GET /queue/requests/{id} shows it (queue_request_id null when refused
+        at once)", content: {application/json: {schema: {$ref: "#/components/schemas/QueuedView"}}}}
     """
     require_internal(request)
     seconds = _wait_of(request)
@@ -293,9 +264,9 @@ async def internal_submit(request: Request) -> Response:
         queue_of(request), body["student_id"], body.get("cohort"), str(body.get("actor", ""))[:64], key, change
     )
     if isinstance(admitted, Refused):
-        return JSONResponse(_refused_view(admitted, change))
-    final = await queue_of(request).waiters.final(admitted.request_id, seconds)
-    return JSONResponse(_view(admitted.request_id, final))
+        return JSONResponse(refused_view(admitted.type, admitted.reason, change))
+    final = await queue_of(request).waiters.final(admitted.queue_request_id, seconds)
+    return JSONResponse(_view(admitted.queue_request_id, final))
 
 
 async def stats(request: Request) -> Response:

@@ -63,7 +63,7 @@ async def start_queue(ctx: NodeContext, stack: AsyncExitStack) -> QueueNode:
     node = QueueNode(
         store,
         Admitter(store, WindowCache(fetch_windows), settings),
-        Waiters(ctx.redis, store),
+        Waiters(store),
         Decider(store, ctx.node.id, settings, ctx.cluster.master.is_master, call_ledger),
         QueueStats(store),
     )

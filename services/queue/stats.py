@@ -5,26 +5,25 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from services.queue.store import ADMITTED, DECIDED, GROUP, REFUSED, STREAMS, QueueStore
+from services.queue.store import QueueStorage
 
 SAMPLE_EVERY_SECONDS = 1.0
 RATE_OVER_SECONDS = 5.0
 
 
-def _millis(entry_id: Any) -> float:
-    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    return int(text.split("-")[0]) / 1000
-
-
 class QueueStats(Collector):
-    def __init__(self, store: QueueStore) -> None:
+    def __init__(
+        self, store: QueueStorage, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time
+    ) -> None:
         self._store = store
+        self._clock = clock
+        self._wall = wall
         self._samples: deque[tuple[float, int, int, int]] = deque(maxlen=64)
         self.snapshot: dict[str, Any] = {}
         self._stopped = False
@@ -41,57 +40,36 @@ class QueueStats(Collector):
             await asyncio.sleep(SAMPLE_EVERY_SECONDS)
 
     def _rate(self, index: int) -> float:
-        now = time.monotonic()
+        now = self._clock()
         recent = [s for s in self._samples if now - s[0] <= RATE_OVER_SECONDS + 0.5]
         if len(recent) < 2 or recent[-1][0] == recent[0][0]:
             return 0.0
         return round((recent[-1][index] - recent[0][index]) / (recent[-1][0] - recent[0][0]), 1)
 
     async def read(self) -> dict[str, Any]:
-        redis = self._store.redis
-        admitted, decided = (int(v or 0) for v in await redis.mget(ADMITTED, DECIDED))
-        memory: Any = await redis.info("memory")
-        used, limit = int(memory.get("used_memory", 0)), int(memory.get("maxmemory", 0))
-        refused = sum(int(v) for v in await redis.hvals(REFUSED))
-        self._samples.append((time.monotonic(), admitted, decided, refused))
-        pending, undelivered, oldest = 0, 0, None
-        streams = {}
-        for stream in STREAMS:
-            groups = {g["name"].decode(): g for g in await redis.xinfo_groups(stream)}
-            group = groups.get(GROUP)
-            length = await redis.xlen(stream)
-            if group is None:
-                continue
-            in_flight = int(group["pending"])
-            waiting = int(group.get("lag") or 0)
-            pending += in_flight
-            undelivered += waiting
-            streams[stream] = {"length": length, "pending": in_flight, "undelivered": waiting}
-            if in_flight:
-                summary: Any = await redis.xpending(stream, GROUP)
-                oldest = min(filter(None, (oldest, _millis(summary["min"]))))
-            if waiting:
-                after = group["last-delivered-id"]
-                nxt = await redis.xrange(
-                    stream, min=f"({after.decode() if isinstance(after, bytes) else after}", count=1
-                )
-                if nxt:
-                    oldest = min(filter(None, (oldest, _millis(nxt[0][0]))))
+        figures = await self._store.figures()
+        self._samples.append((self._clock(), figures.admitted, figures.decided, figures.refused))
+        times = [t for f in figures.streams.values() for t in (f.oldest_pending, f.oldest_undelivered) if t]
+        oldest = min(times) if times else None
+        used, limit = figures.memory_used, figures.memory_limit
         self.snapshot = {
-            "admitted": admitted,
-            "decided": decided,
-            "refused_at_once": refused,
-            "depth": admitted - decided,
-            "pending_entries": pending,
-            "undelivered_entries": undelivered,
-            "lag_seconds": round(max(0.0, time.time() - oldest), 3) if oldest else 0.0,
+            "admitted": figures.admitted,
+            "decided": figures.decided,
+            "refused_at_once": figures.refused,
+            "depth": figures.admitted - figures.decided,
+            "pending_entries": sum(f.pending for f in figures.streams.values()),
+            "undelivered_entries": sum(f.undelivered for f in figures.streams.values()),
+            "lag_seconds": round(max(0.0, self._wall() - oldest), 3) if oldest else 0.0,
             "admitted_per_second": self._rate(1),
             "decided_per_second": self._rate(2),
             "refused_at_once_per_second": self._rate(3),
             "redis_memory_used_bytes": used,
             "redis_memory_limit_bytes": limit,  # 0: no limit (an external Redis should have one)
             "redis_memory_used_ratio": round(used / limit, 4) if limit else 0.0,
-            "streams": streams,
+            "streams": {
+                name: {"length": f.length, "pending": f.pending, "undelivered": f.undelivered}
+                for name, f in figures.streams.items()
+            },
         }
         return self.snapshot
 

@@ -1,302 +1,60 @@
-"""The queue's data in Redis: streams of admitted requests, each request's record, counters.
+"""The queue's store: the Redis operations on the queue's keys (`keys.py`), through its
+scripts (`scripts.py`), in the records' terms (`records.py`).
 
-Keys (one Redis, append-only file on):
-- `q:s:<priority>` a stream per priority (0 first), entries carry the whole request;
-  consumer group `deciders`;
-- `q:r:<request id>` a hash: the request, `status` (pending, deciding, accepted,
-  waitlisted, rejected, cancelled), `type`, `reason`, times, decision order;
-- `q:k:<student>:<idempotency key>` the request id a key already admitted, or `!` and the
-  refusal (type, reason) it was answered at once: the same key always gets the same answer;
-- `q:u:<student>` the student's requests, scored by admission number (`GET /queue/requests`);
-- `q:o:<student>` how many of the student's requests are open (pending or being decided):
-  admission refuses more than `queue.max_open_requests`;
-- `q:full:<course>` the refusal (type, reason) the ledger last reported for a full course
-  (seats and waitlist), kept `queue.full_course_cache_seconds`: while it is there and no
-  admitted drop or swap out of the course waits (`q:f:<course>` counts them), an
-  enrollment in it is refused at once instead of queued, since the ledger would refuse it;
-- `q:admitted`, `q:decided` counters, `q:refused` a count per course; `q:times` the first and
-  last admission's time (admitted or refused); `q:done` the channel announcing decisions.
-
-Every change of a request's state is one Lua script, so admission (key check, stream
-append, record) and cancellation (only while pending) are atomic. The scripts build
-some key names themselves: one Redis server, not Redis Cluster.
+Everything the queue does to Redis goes through here (admission, the decider, the
+waiters, the statistics), so `tests/kit/queue_store.MemoryStore`, a twin of this class,
+can stand in for it in unit tests.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import orjson
 from redis.asyncio import Redis
 
-STREAMS = ("q:s:0", "q:s:1", "q:s:2")  # by priority, highest first
-GROUP = "deciders"
-ADMITTED, DECIDED, REFUSED, TIMES = "q:admitted", "q:decided", "q:refused", "q:times"
-STALLED = "q:stalled"  # set by the master while the ledger cannot decide: admission refuses new requests
-DONE_CHANNEL = "q:done"
-RECORD_TTL_SECONDS = 7 * 24 * 3600
-FINAL = ("accepted", "waitlisted", "rejected", "cancelled")
-
-# Admit a burst: ARGV = now, record TTL, the burst as one JSON array of admissions, each
-# [id, student, cohort, action, course, drop, actor, priority, idempotency key, refusal] (strings;
-# refusal: the JSON {type, reason} admission refuses it with, e.g. its window closed, or ''),
-# the most requests a student may have open.
-# Per admission: the idempotency key seen before answers the request it admitted, or the
-# refusal it was answered with (`!` and the JSON), whatever has changed since; a refusal
-# given by admission or for a full course is recorded under the key in the same step; while the
-# queue is stalled (KEYS[8] set: the ledger cannot decide) nothing new is admitted; a student
-# with ARGV[4] requests open (pending or being decided; `q:o:<student>`; 0: no cap) gets no
-# more until one is decided or cancelled; an enrollment in a course reported full, with no
-# drop or swap out of it waiting, is refused (nothing written but the count); otherwise the
-# key, the stream entry and the record are written, and a drop or swap counts as waiting to
-# free its course.
-_ADMIT = """
-local now, ttl, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4])
-local decided = tonumber(redis.call('GET', KEYS[2]) or '0')
-local stalled = redis.call('GET', KEYS[8])
-local out = {}
-for _, a in ipairs(cjson.decode(ARGV[3])) do
-  local r = {id = a[1], student = a[2], cohort = a[3], action = a[4], course = a[5], drop = a[6], actor = a[7],
-    priority = a[8]}
-  local key = 'q:k:' .. r.student .. ':' .. a[9]
-  local existing = redis.call('GET', key)
-  local full = false
-  if not existing and r.action == 'enroll' then
-    full = redis.call('GET', 'q:full:' .. r.course)
-    if full and tonumber(redis.call('GET', 'q:f:' .. r.course) or '0') > 0 then full = false end
-  end
-  if existing and string.sub(existing, 1, 1) == '!' then
-    out[#out + 1] = {2, '', string.sub(existing, 2), 0}
-  elseif existing then
-    local status = redis.call('HGET', 'q:r:' .. existing, 'status')
-    out[#out + 1] = {0, existing, status or 'pending', 0}
-  elseif a[10] and a[10] ~= '' then
-    redis.call('SET', key, '!' .. a[10], 'EX', ttl)
-    out[#out + 1] = {2, '', a[10], 0}
-  elseif stalled then
-    out[#out + 1] = {3, '', stalled, 0}
-  elseif full then
-    redis.call('HINCRBY', KEYS[6], r.course, 1)
-    redis.call('SET', key, '!' .. full, 'EX', ttl)
-    out[#out + 1] = {2, '', full, 0}
-  elseif cap > 0 and tonumber(redis.call('GET', 'q:o:' .. r.student) or '0') >= cap then
-    out[#out + 1] = {4, '', redis.call('GET', 'q:o:' .. r.student), 0}
-  else
-    redis.call('INCR', 'q:o:' .. r.student)
-    redis.call('EXPIRE', 'q:o:' .. r.student, ttl)
-    redis.call('SET', key, r.id, 'EX', ttl)
-    r.at = now
-    local entry = redis.call('XADD', KEYS[3 + tonumber(r.priority)], '*', 'r', cjson.encode(r))
-    local n = redis.call('INCR', KEYS[1])
-    local record = 'q:r:' .. r.id
-    redis.call('HSET', record, 'student', r.student, 'action', r.action, 'course', r.course, 'drop', r.drop,
-      'at', now, 'priority', r.priority, 'entry', entry, 'n', n, 'status', 'pending')
-    redis.call('EXPIRE', record, ttl)
-    redis.call('ZADD', 'q:u:' .. r.student, n, r.id)
-    redis.call('EXPIRE', 'q:u:' .. r.student, ttl)
-    local frees = (r.action == 'drop' and r.course) or (r.action == 'swap' and r.drop) or ''
-    if frees ~= '' then
-      redis.call('INCR', 'q:f:' .. frees)
-      redis.call('EXPIRE', 'q:f:' .. frees, ttl)
-    end
-    out[#out + 1] = {1, r.id, 'pending', n - decided}
-  end
-end
-redis.call('HSETNX', KEYS[7], 'first', now)
-redis.call('HSET', KEYS[7], 'last', now)
-return out
-"""
-
-# A request leaving pending/deciding for good: the drop or swap no longer waits to free its
-# course, and the student has one open request less.
-_LEFT_QUEUE = """
-local function left_queue(action, course, drop, student)
-  local frees = (action == 'drop' and course) or (action == 'swap' and drop) or ''
-  if frees ~= '' then redis.call('DECR', 'q:f:' .. frees) end
-  if student and tonumber(redis.call('GET', 'q:o:' .. student) or '0') > 0 then
-    redis.call('DECR', 'q:o:' .. student)
-  end
-end
-"""
-
-# Record decisions: ARGV[1] = the time, ARGV[2] = the ledger's answer as it came
-# ({"decisions": [{request_id, outcome, type, reason, seq, ...details}], "full_courses":
-# {course: {type, reason}}, "open_courses": [course]}), ARGV[3] = how long a full course
-# refuses at once (ms, 0: never); count the decisions and announce their ids on the channel.
-# Only a request still pending or deciding takes its decision: one decided before (a batch
-# redelivered after a failover or a lost answer) keeps it and is not counted again, and a
-# record gone (expired) is not made again half-empty. So `q:decided` counts each request once.
-_FINISH = (
-    _LEFT_QUEUE
-    + """
-local plain = {request_id = true, outcome = true, type = true, reason = true, seq = true, via_permit = true}
-local answer = cjson.decode(ARGV[2])
-local ids = {}
-for _, d in ipairs(answer.decisions) do
-  local record = 'q:r:' .. d.request_id
-  local was = redis.call('HMGET', record, 'status', 'action', 'course', 'drop', 'student')
-  if was[1] == 'pending' or was[1] == 'deciding' then
-    local details, extra = {}, false
-    for k, v in pairs(d) do
-      if not plain[k] then details[k] = v; extra = true end
-    end
-    left_queue(was[2], was[3], was[4], was[5])
-    redis.call('HSET', record, 'status', d.outcome, 'type', d.type, 'reason', d.reason, 'seq', d.seq,
-      'decided_at', ARGV[1])
-    if extra then redis.call('HSET', record, 'details', cjson.encode(details)) end
-    ids[#ids + 1] = d.request_id
-  end
-end
-local hold = tonumber(ARGV[3])
-for course, refusal in pairs(answer.full_courses or {}) do
-  if hold > 0 then
-    redis.call('SET', 'q:full:' .. course, cjson.encode({type = refusal.type, reason = refusal.reason}), 'PX', hold)
-  end
-end
-for _, course in ipairs(answer.open_courses or {}) do redis.call('DEL', 'q:full:' .. course) end
-if #ids > 0 then
-  redis.call('INCRBY', KEYS[1], #ids)
-  redis.call('PUBLISH', KEYS[2], cjson.encode(ids))
-end
-return #ids
-"""
+from services.common.enrollment_contract import ADMISSION_FIELDS
+from services.queue.keys import (
+    ADMITTED,
+    DECIDED,
+    DONE_CHANNEL,
+    GROUP,
+    RECORD_TTL_SECONDS,
+    REFUSED,
+    STALLED,
+    STREAMS,
+    TIMES,
+    record_key,
 )
+from services.queue.records import Admission, Admitted, Entry, Refused, Replies, Stalled, TooManyOpen
+from services.queue.scripts import ADMIT, CANCEL, CLAIM, FINISH
 
-# Take the requests that are still to be decided (pending, or deciding after a failover);
-# answer which were taken. Cancelled and decided ones are left out (their entries are acked).
-_CLAIM = """
-local taken = {}
-for i, id in ipairs(ARGV) do
-  local key = 'q:r:' .. id
-  local status = redis.call('HGET', key, 'status')
-  if status == 'pending' or status == 'deciding' then
-    redis.call('HSET', key, 'status', 'deciding')
-    table.insert(taken, i)
-  end
-end
-return taken
-"""
-
-_CANCEL = (
-    _LEFT_QUEUE
-    + """
-local was = redis.call('HMGET', KEYS[1], 'status', 'action', 'course', 'drop', 'student')
-local status = was[1]
-if not status then return 'missing' end
-if status ~= 'pending' then return status end
-left_queue(was[2], was[3], was[4], was[5])
-redis.call('HSET', KEYS[1], 'status', 'cancelled', 'type', 'cancelled', 'reason', 'cancelled by the student',
-  'decided_at', ARGV[1])
-redis.call('INCR', KEYS[2])
-redis.call('PUBLISH', KEYS[3], cjson.encode({ARGV[2]}))
-return 'cancelled'
-"""
-)
+AdmitAnswer = Admitted | Refused | Stalled | TooManyOpen
 
 
-@dataclass(slots=True)
-class Admission:
-    request_id: str
-    student_id: int
-    cohort: int | None
-    action: str
-    course_id: int
-    drop_course_id: int | None
-    actor: str
-    priority: int
-    idempotency_key: str
-    refusal: str = ""  # JSON {type, reason}: admission refuses it (recorded under the key), e.g. its window closed
+class QueueStorage(Protocol):
+    """What the queue's parts ask of its store: `QueueStore` (Redis) and its in-memory twin."""
+
+    async def prepare(self) -> None: ...
+    async def admit(self, admissions: Sequence[Admission], now: float, max_open: int = 0) -> list[AdmitAnswer]: ...
+    async def record(self, request_id: str) -> dict[str, str] | None: ...
+    async def cancel(self, request_id: str) -> str: ...
+    async def claim(self, entries: Sequence[Entry]) -> list[Entry]: ...
+    async def finish(self, answer: bytes | None, acked: Sequence[Entry], now: float, full_for: float = 0.0) -> None: ...
+    async def reclaim(self, consumer: str) -> list[Entry]: ...
+    async def read_new(self, consumer: str, count: int, block_ms: int) -> list[Entry]: ...
+    async def mark_stalled(self, reason: str, seconds: float) -> None: ...
+    async def clear_stalled(self) -> None: ...
+    def announcements(self, stopped: Callable[[], bool]) -> AsyncIterator[list[str]]: ...
+    async def figures(self) -> Figures: ...
 
 
-@dataclass(slots=True)
-class Admitted:
-    request_id: str
-    new: bool  # False: the idempotency key had admitted this request before
-    status: str
-    position: int
-
-
-@dataclass(slots=True)
-class Refused:
-    """An enrollment refused at once: its course was reported full (seats and waitlist)."""
-
-    type: str
-    reason: str
-
-
-@dataclass(slots=True)
-class Stalled:
-    """Not admitted: the ledger has been unable to decide for too long (retry later)."""
-
-    reason: str
-
-
-@dataclass(slots=True)
-class TooManyOpen:
-    """Not admitted: the student has this many requests open (the cap, `queue.max_open_requests`)."""
-
-    open: int
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A stream entry: one admitted request, as the decider reads it."""
-
-    stream: str
-    entry_id: str
-    request: dict[str, Any]  # id, student, cohort, action, course, drop, actor, priority, at (all strings)
-
-    @property
-    def request_id(self) -> str:
-        return str(self.request["id"])
-
-    @classmethod
-    def of(cls, stream: str, entry_id: str, fields: dict[bytes, bytes]) -> Entry:
-        return cls(stream, entry_id, json.loads(fields[b"r"]))
-
-    def for_ledger(self) -> dict[str, Any]:
-        r = self.request
-        return {
-            "request_id": r["id"],
-            "action": r["action"],
-            "student_id": int(r["student"]),
-            "cohort": int(r["cohort"]) if r["cohort"] else None,
-            "course_id": int(r["course"]),
-            "drop_course_id": int(r["drop"]) if r["drop"] else None,
-            "actor": r["actor"],
-            "admitted_at": float(r["at"]),
-        }
-
-
-class _Replies:
-    """The admit script's answers as objects; a course's refusal (the same few bytes for every
-    student refused from it) is parsed once."""
-
-    def __init__(self) -> None:
-        self._refusals: dict[bytes, Refused] = {}
-
-    def of(self, r: list[Any]) -> Admitted | Refused | Stalled | TooManyOpen:
-        if int(r[0]) == 3:
-            return Stalled(r[2].decode())
-        if int(r[0]) == 4:
-            return TooManyOpen(int(r[2]))
-        if int(r[0]) != 2:
-            return Admitted(r[1].decode(), bool(r[0]), r[2].decode(), int(r[3]))
-        refused = self._refusals.get(r[2])
-        if refused is None:
-            if len(self._refusals) > 10_000:
-                self._refusals.clear()
-            refusal = json.loads(r[2])
-            refused = self._refusals[r[2]] = Refused(str(refusal["type"]), str(refusal["reason"]))
-        return refused
-
-
-def record_key(request_id: str) -> str:
-    return f"q:r:{request_id}"
+def _arg(value: object) -> str:
+    return "" if value is None else str(value)
 
 
 class NotReplicated(Exception):
@@ -305,15 +63,16 @@ class NotReplicated(Exception):
 
 class QueueStore:
     def __init__(self, redis: Redis, replicas: int = 0, replica_wait_seconds: float = 1.0) -> None:
-        """`replicas` (with Redis Sentinel: 1): an admission counts only once that many replicas have it."""
+        """`replicas` (with Redis Sentinel: every replica): an admission, and the decider's claim,
+        count only once that many replicas have them."""
         self.redis = redis
         self.replicas = replicas
         self.replica_wait_ms = max(1, round(replica_wait_seconds * 1000))
-        self._admit = redis.register_script(_ADMIT)
-        self._claim = redis.register_script(_CLAIM)
-        self._cancel = redis.register_script(_CANCEL)
-        self._finish = redis.register_script(_FINISH)
-        self._replies = _Replies()
+        self._admit = redis.register_script(ADMIT)
+        self._claim = redis.register_script(CLAIM)
+        self._cancel = redis.register_script(CANCEL)
+        self._finish = redis.register_script(FINISH)
+        self._replies = Replies()
 
     async def prepare(self) -> None:
         """Create the streams' consumer group (idempotent)."""
@@ -324,29 +83,12 @@ class QueueStore:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    async def admit(
-        self, admissions: Sequence[Admission], now: float, max_open: int = 0
-    ) -> list[Admitted | Refused | Stalled | TooManyOpen]:
+    async def admit(self, admissions: Sequence[Admission], now: float, max_open: int = 0) -> list[AdmitAnswer]:
         """Record a burst of admissions in one script call (one round trip, one JSON argument)."""
-        burst = orjson.dumps(
-            [
-                [
-                    a.request_id,
-                    str(a.student_id),
-                    "" if a.cohort is None else str(a.cohort),
-                    a.action,
-                    str(a.course_id),
-                    "" if a.drop_course_id is None else str(a.drop_course_id),
-                    a.actor,
-                    str(a.priority),
-                    a.idempotency_key,
-                    a.refusal,
-                ]
-                for a in admissions
-            ]
-        )
+        burst = orjson.dumps([[_arg(getattr(a, name)) for name in ADMISSION_FIELDS] for a in admissions])
         keys = [ADMITTED, DECIDED, *STREAMS, REFUSED, TIMES, STALLED]
         args: list[Any] = [f"{now:.6f}", RECORD_TTL_SECONDS, burst, max_open]
+        replies: Any
         if self.replicas:
             replies = await self._admit_replicated(keys, args)
         else:
@@ -385,6 +127,7 @@ class QueueStore:
     async def claim(self, entries: Sequence[Entry]) -> list[Entry]:
         if not entries:
             return []
+        taken: Any
         if self.replicas:  # decide only what every replica has: WAIT covers the entries read before
             async with self.redis.pipeline(transaction=False) as pipe:
                 await self._claim(args=[e.request_id for e in entries], client=pipe)
@@ -408,3 +151,104 @@ class QueueStore:
                 if ids:
                     pipe.xack(stream, GROUP, *ids)
             await pipe.execute()
+
+    # the decider's reads
+
+    async def reclaim(self, consumer: str) -> list[Entry]:
+        """Take over every entry read but not acknowledged (by a dead master, or by `consumer` before)."""
+        found: list[Entry] = []
+        for stream in STREAMS:
+            start = "0-0"
+            while True:
+                reply = await self.redis.xautoclaim(
+                    stream, GROUP, consumer, min_idle_time=0, start_id=start, count=1000
+                )
+                start, items = reply[0], reply[1]
+                found += [Entry.of(stream, _text(i), f) for i, f in items if f]
+                if _text(start) == "0-0" or not items:
+                    break
+        return found
+
+    async def read_new(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
+        """Entries never delivered, up to `count` per stream, waiting up to `block_ms` for one."""
+        reply: Any = await self.redis.xreadgroup(
+            GROUP, consumer, dict.fromkeys(STREAMS, ">"), count=count, block=block_ms
+        )
+        return [Entry.of(_text(stream), _text(i), f) for stream, items in reply or [] for i, f in items if f]
+
+    async def mark_stalled(self, reason: str, seconds: float) -> None:
+        """Admission refuses new requests for `seconds` (the mark is refreshed while the stall lasts)."""
+        await self.redis.set(STALLED, reason, px=round(seconds * 1000))
+
+    async def clear_stalled(self) -> None:
+        await self.redis.delete(STALLED)
+
+    # the waiters' announcements
+
+    async def announcements(self, stopped: Callable[[], bool]) -> AsyncIterator[list[str]]:
+        """The ids of each batch of decisions announced, until `stopped()` (Redis errors propagate)."""
+        async with self.redis.pubsub() as pubsub:
+            await pubsub.subscribe(DONE_CHANNEL)
+            while not stopped():
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+                if message is not None:
+                    yield [str(i) for i in json.loads(message["data"])]
+
+    # what operators see
+
+    async def figures(self) -> Figures:
+        admitted, decided = (int(v or 0) for v in await self.redis.mget(ADMITTED, DECIDED))
+        memory: Any = await self.redis.info("memory")
+        refused = sum(int(v) for v in await self.redis.hvals(REFUSED))
+        figures = Figures(
+            admitted, decided, refused, int(memory.get("used_memory", 0)), int(memory.get("maxmemory", 0))
+        )
+        for stream in STREAMS:
+            groups = {_text(g["name"]): g for g in await self.redis.xinfo_groups(stream)}
+            group = groups.get(GROUP)
+            length = await self.redis.xlen(stream)
+            if group is None:
+                continue
+            figure = StreamFigures(length, int(group["pending"]), int(group.get("lag") or 0))
+            if figure.pending:
+                summary: Any = await self.redis.xpending(stream, GROUP)
+                figure.oldest_pending = _millis(summary["min"])
+            if figure.undelivered:
+                after = _text(group["last-delivered-id"])
+                nxt = await self.redis.xrange(stream, min=f"({after}", count=1)
+                if nxt:
+                    figure.oldest_undelivered = _millis(nxt[0][0])
+            figures.streams[stream] = figure
+        return figures
+
+    async def times(self) -> dict[str, float]:
+        """The first and last admission's time (`first`, `last`; admitted or refused)."""
+        raw: Any = await self.redis.hgetall(TIMES)
+        return {_text(k): float(v) for k, v in raw.items()}
+
+
+@dataclass
+class StreamFigures:
+    length: int
+    pending: int  # read by a decider, not acknowledged
+    undelivered: int
+    oldest_pending: float | None = None  # Unix time the oldest of them was admitted
+    oldest_undelivered: float | None = None
+
+
+@dataclass
+class Figures:
+    admitted: int
+    decided: int
+    refused: int  # refused at once, all courses
+    memory_used: int
+    memory_limit: int  # 0: none
+    streams: dict[str, StreamFigures] = field(default_factory=dict)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _millis(entry_id: Any) -> float:
+    return int(_text(entry_id).split("-")[0]) / 1000

@@ -1,6 +1,6 @@
 """Waiting for a request's final outcome (`?wait=N`) without polling from the client.
 
-One subscription per node to the `q:done` channel wakes the handlers waiting for the
+One subscription per node to the decisions' channel (`keys.DONE_CHANNEL`) wakes the handlers waiting for the
 announced request ids. A missed announcement (Redis restarting) costs at most a short
 re-read interval, never a wrong answer: the record in Redis is always what is returned.
 """
@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import defaultdict
 
-from redis.asyncio import Redis
-
-from services.queue.store import DONE_CHANNEL, FINAL, QueueStore
+from services.common.enrollment_contract import FINAL
+from services.queue.store import QueueStorage
 
 log = logging.getLogger("course_selection.queue")
 RECHECK_SECONDS = 0.5
 
 
 class Waiters:
-    def __init__(self, redis: Redis, store: QueueStore) -> None:
-        self._redis = redis
+    def __init__(self, store: QueueStorage) -> None:
         self._store = store
         self._events: dict[str, set[asyncio.Event]] = defaultdict(set)
         self._stopped = False
@@ -36,14 +33,10 @@ class Waiters:
         """Relay announcements to local waiters; reconnect after a Redis failure."""
         while not self._stopped:
             try:
-                async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(DONE_CHANNEL)
-                    while not self._stopped:
-                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
-                        if message is not None:
-                            for request_id in json.loads(message["data"]):
-                                for event in self._events.get(request_id, ()):
-                                    event.set()
+                async for decided in self._store.announcements(lambda: self._stopped):
+                    for request_id in decided:
+                        for event in self._events.get(request_id, ()):
+                            event.set()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

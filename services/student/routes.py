@@ -14,20 +14,8 @@ from services.common.auth import Principal, authenticate
 from services.common.body import read_json
 from services.common.calls import DependencyUnavailable, call_service, relay
 from services.common.context import context_of
+from services.common.enrollment_contract import EnrollmentAnswer, details_of
 from services.common.problems import problem_response
-
-_NOT_DETAILS = {
-    "outcome",
-    "type",
-    "reason",
-    "via_permit",
-    "request_id",
-    "action",
-    "course_id",
-    "drop_course_id",
-    "admitted_at",
-    "decided_at",
-}
 
 
 class EnrollIn(BaseModel):
@@ -68,11 +56,11 @@ async def _through_queue(request: Request, change: dict[str, Any]) -> dict[str, 
     view: dict[str, Any] = answer.json()
     status = view.pop("status")
     if status in ("pending", "cancelled"):
-        request_id = view["request_id"]
+        queue_request_id = view["queue_request_id"]
         return JSONResponse(
-            {"course_id": change["course_id"], "outcome": "pending", "request_id": request_id},
+            {"course_id": change["course_id"], "outcome": "pending", "queue_request_id": queue_request_id},
             202,
-            headers={"Location": f"/queue/requests/{request_id}"},
+            headers={"Location": f"/queue/requests/{queue_request_id}"},
         )
     return {**view, "outcome": status}
 
@@ -94,12 +82,14 @@ async def _decide(request: Request, me: Principal, action: str, course_id: int, 
     else:
         decision = await ledger_answer(request, "POST", "/internal/ledger", change)
     if decision["outcome"] == "rejected":
-        details = {k: v for k, v in decision.items() if k not in _NOT_DETAILS}
         return problem_response(
-            409, decision["type"], "Enrollment change refused", decision["reason"], request, details
+            409, decision["type"], "Enrollment change refused", decision["reason"], request, details_of(decision)
         )
     status = {"accepted": 201 if action == "enroll" else 200, "waitlisted": 202}[decision["outcome"]]
-    return JSONResponse({"course_id": course_id, "outcome": decision["outcome"], "reason": decision["reason"]}, status)
+    answer = {"course_id": course_id, "outcome": decision["outcome"], "reason": decision["reason"]}
+    if decision.get("waitlist_position") is not None:
+        answer["waitlist_position"] = decision["waitlist_position"]
+    return JSONResponse(answer, status)
 
 
 async def enroll(request: Request) -> Response:
@@ -112,12 +102,11 @@ async def enroll(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/EnrollIn"}}}
     responses:
-      "201":
-        description: "Enrolled"
-        content: {application/json: {schema: {$ref: "#/components/schemas/EnrollmentAnswer"}}}
-      "202":
-        description: "The course is full; you are on its waitlist"
-        content: {application/json: {schema: {$ref: "#/components/schemas/EnrollmentAnswer"}}}
+      "201": {description: "Enrolled",
+        content: {application/json: {schema: {$ref: "#/components/schemas/EnrollmentAnswer"}}}}
+      "202": {description: "The course is full: you are on its waitlist (waitlist_position); or, through the queue,
+        not decided yet (outcome pending, queue_request_id)",
+        content: {application/json: {schema: {$ref: "#/components/schemas/EnrollmentAnswer"}}}}
       "409": {description: "Refused: the problem type names the rule (time-conflict, credit-limit, ...)"}
     """
     me = await authenticate(request, "student")
@@ -133,9 +122,8 @@ async def drop(request: Request) -> Response:
     security: [{bearer: []}]
     parameters: [{in: path, name: course_id, required: true, schema: {type: integer}}]
     responses:
-      "200":
-        description: "Dropped"
-        content: {application/json: {schema: {$ref: "#/components/schemas/EnrollmentAnswer"}}}
+      "200": {description: "Dropped",
+        content: {application/json: {schema: {$ref: "#/components/schemas/EnrollmentAnswer"}}}}
       "409": {description: "Refused (not-enrolled, drop-deadline)"}
     """
     me = await authenticate(request, "student")
@@ -152,9 +140,8 @@ async def swap(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/SwapIn"}}}
     responses:
-      "200":
-        description: "Swapped"
-        content: {application/json: {schema: {$ref: "#/components/schemas/EnrollmentAnswer"}}}
+      "200": {description: "Swapped",
+        content: {application/json: {schema: {$ref: "#/components/schemas/EnrollmentAnswer"}}}}
       "409": {description: "Refused; nothing changed"}
     """
     me = await authenticate(request, "student")
@@ -186,4 +173,4 @@ def student_routes() -> list[BaseRoute]:
     ]
 
 
-MODELS: dict[str, type[BaseModel]] = {"EnrollIn": EnrollIn, "SwapIn": SwapIn}
+MODELS: dict[str, type[BaseModel]] = {"EnrollIn": EnrollIn, "SwapIn": SwapIn, "EnrollmentAnswer": EnrollmentAnswer}

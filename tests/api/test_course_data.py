@@ -215,9 +215,9 @@ def test_the_batch_endpoint_decides_in_order_and_once_per_request_id(node: Node)
     windows = {"windows": [{"opens_at": now - 10, "closes_at": now + 600, "drop_deadline": now + 600}]}
     node.client.put("/windows", json=windows, headers=admin)
 
-    def item(rid: str, student: int, admitted_at: float = now) -> dict[str, Any]:
+    def item(rid: str, student: int, admitted_at: float = now, name: str = "queue_request_id") -> dict[str, Any]:
         return {
-            "request_id": rid,
+            name: rid,
             "action": "enroll",
             "student_id": student,
             "course_id": made["id"],
@@ -227,16 +227,21 @@ def test_the_batch_endpoint_decides_in_order_and_once_per_request_id(node: Node)
 
     batch = {
         "timeout_seconds": 30,
-        "requests": [item("req-0001", 1), item("req-0002", 2), item("req-0003", 3, admitted_at=now - 31)],
+        "requests": [
+            item("req-0001", 1),
+            item("req-0002", 2),
+            item("req-0003", 3, admitted_at=now - 31, name="request_id"),
+        ],  # (the name before: accepted)
     }
     first = node.client.post("/internal/ledger/batch", json=batch, headers=node.internal())
     assert first.status_code == 200, first.text
-    decided = [(d["request_id"], d["outcome"], d["type"]) for d in first.json()["decisions"]]
+    decided = [(d["queue_request_id"], d["outcome"], d["type"]) for d in first.json()["decisions"]]
     assert decided == [
         ("req-0001", "accepted", ""),
         ("req-0002", "waitlisted", ""),
         ("req-0003", "rejected", "timeout"),
     ]
+    assert first.json()["decisions"][1]["waitlist_position"] == 1
     again = node.client.post("/internal/ledger/batch", json=batch, headers=node.internal()).json()["decisions"]
     assert [d["seq"] for d in again] == [d["seq"] for d in first.json()["decisions"]]
     assert node.client.get(f"/courses/{made['id']}", headers=admin).json()["taken"] == 1

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from cluster.settings import QueueSettings
 from tests.api.registrar_kit import Node, service_node
+
+
+def conforms(spec: dict[str, Any], schema: dict[str, Any], body: Any) -> None:
+    """`body` is what `schema` (with the spec's components) says: a real answer against the spec."""
+    Draft202012Validator({**schema, "components": spec["components"]}).validate(body)
 
 
 @pytest.fixture
@@ -38,9 +45,15 @@ def test_errors_request_ids_limits_and_metrics(node: Node) -> None:
 
     taken = node.client.post("/queue/requests", json={"action": "enroll", "course_id": 1}, headers=student)
     assert taken.status_code == 202, taken.text
-    assert taken.headers["location"] == f"/queue/requests/{taken.json()['request_id']}"
+    assert taken.headers["location"] == f"/queue/requests/{taken.json()['queue_request_id']}"
+    spec = node.client.get("/openapi.json").json()
+    answered = spec["paths"]["/queue/requests"]["post"]["responses"]["202"]["content"]["application/json"]
+    conforms(spec, answered["schema"], taken.json())
+    view = node.client.get(f"/queue/requests/{taken.json()['queue_request_id']}", headers=student)
+    shown = spec["paths"]["/queue/requests/{id}"]["get"]["responses"]["200"]["content"]["application/json"]
+    conforms(spec, shown["schema"], view.json())
     again = node.client.post("/queue/requests", json={"action": "enroll", "course_id": 1}, headers=student)
-    assert (again.json()["request_id"], again.json()["new"]) == (taken.json()["request_id"], False)
+    assert (again.json()["queue_request_id"], again.json()["new"]) == (taken.json()["queue_request_id"], False)
     metrics = node.client.get("/metrics").text
     assert 'route="/queue/requests",status="202"' in metrics
     assert 'route="/queue/requests",status="401"' in metrics
@@ -104,4 +117,4 @@ def test_a_student_lists_their_own_requests_newest_first_a_page_at_a_time(node: 
     spec = node.client.get("/openapi.json").json()
     listed = spec["paths"]["/queue/requests"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert listed == {"$ref": "#/components/schemas/QueueRequestPage"}
-    assert "QueueRequestView" in spec["components"]["schemas"]
+    assert "QueuedView" in spec["components"]["schemas"]

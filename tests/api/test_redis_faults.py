@@ -35,7 +35,7 @@ def test_a_frozen_redis_is_a_503_with_retry_after_on_every_queue_route(frozen: t
     student = {**node.auth("student", 5), "Idempotency-Key": "k-1"}
     taken = node.client.post("/queue/requests", json={"action": "enroll", "course_id": 1}, headers=student)
     assert taken.status_code == 202, taken.text
-    request_id = taken.json()["request_id"]
+    request_id = taken.json()["queue_request_id"]
     assert server.process is not None
     server.process.send_signal(signal.SIGSTOP)  # connections open, nothing answers: the worst case
     calls: list[tuple[str, str, dict[str, object] | None]] = [
@@ -109,7 +109,7 @@ def test_redis_full_refuses_admission_with_503_and_evicts_nothing(small: tuple[P
         assert full.status_code == 503, full.text
         assert full.headers["retry-after"] == "1"
         assert "OutOfMemoryError" in full.json()["detail"]
-        kept = node.client.get(f"/queue/requests/{taken.json()['request_id']}", headers=student)
+        kept = node.client.get(f"/queue/requests/{taken.json()['queue_request_id']}", headers=student)
         assert (kept.status_code, kept.json()["status"]) == (200, "pending")  # nothing evicted, reads go on
 
         def gauges() -> dict[str, float]:

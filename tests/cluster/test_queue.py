@@ -33,20 +33,20 @@ def test_admission_results_cancel_and_stats(make_cluster: MakeCluster) -> None:
 
     first = submit(queue, ann, "k-1", action="enroll", course_id=course)
     assert first.status_code == 202, first.text
-    request_id = first.json()["request_id"]
+    request_id = first.json()["queue_request_id"]
     again = submit(queue, ann, "k-1", action="enroll", course_id=course)
-    assert (again.status_code, again.json()["request_id"], again.json()["new"]) == (202, request_id, False)
+    assert (again.status_code, again.json()["queue_request_id"], again.json()["new"]) == (202, request_id, False)
     outcome = httpx.get(f"{queue}/queue/requests/{request_id}?wait=10", headers=ann, timeout=20).json()
     assert (outcome["status"], outcome["course_id"]) == ("accepted", course)
     assert httpx.get(f"{queue}/queue/requests/{request_id}", headers=ben).status_code == 404  # not yours
     assert httpx.delete(f"{queue}/queue/requests/{request_id}", headers=ann).status_code == 409  # decided
 
     second = submit(queue, ben, "k-1", action="enroll", course_id=course).json()  # same key, another student
-    assert second["request_id"] != request_id
-    waited = httpx.get(f"{queue}/queue/requests/{second['request_id']}?wait=10", headers=ben, timeout=20).json()
-    assert waited["status"] == "waitlisted"
+    assert second["queue_request_id"] != request_id
+    waited = httpx.get(f"{queue}/queue/requests/{second['queue_request_id']}?wait=10", headers=ben, timeout=20).json()
+    assert (waited["status"], waited["waitlist_position"]) == ("waitlisted", 1)
     clash = submit(queue, ann, "k-2", action="enroll", course_id=course).json()
-    refused = httpx.get(f"{queue}/queue/requests/{clash['request_id']}?wait=10", headers=ann, timeout=20).json()
+    refused = httpx.get(f"{queue}/queue/requests/{clash['queue_request_id']}?wait=10", headers=ann, timeout=20).json()
     assert (refused["status"], refused["type"]) == ("rejected", "already-enrolled")
 
     assert submit(queue, ann, "", action="enroll", course_id=course).status_code == 422  # no key
@@ -107,16 +107,18 @@ def test_cancel_while_pending_and_the_student_service_through_the_queue(make_clu
         stuck = submit(queue, me, "c-1", action="enroll", course_id=course).json()
         wait_for(lambda: httpx.get(f"{queue}/queue/stats", headers=admin).json()["pending_entries"] == 1, 10, "read")
         waiting = submit(queue, me, "c-2", action="drop", course_id=course).json()
-        cancelled = httpx.delete(f"{queue}/queue/requests/{waiting['request_id']}", headers=me)
+        cancelled = httpx.delete(f"{queue}/queue/requests/{waiting['queue_request_id']}", headers=me)
         assert cancelled.status_code == 200, cancelled.text
         assert cancelled.json()["status"] == "cancelled"
-        in_flight = httpx.delete(f"{queue}/queue/requests/{stuck['request_id']}", headers=me)
+        in_flight = httpx.delete(f"{queue}/queue/requests/{stuck['queue_request_id']}", headers=me)
         assert in_flight.status_code == 409  # already with the ledger
     finally:
         cluster.thaw("course_data-1", agent)
-    final = httpx.get(f"{queue}/queue/requests/{stuck['request_id']}?wait=20", headers=me, timeout=30).json()
+    final = httpx.get(f"{queue}/queue/requests/{stuck['queue_request_id']}?wait=20", headers=me, timeout=30).json()
     assert final["status"] == "accepted"
-    assert httpx.get(f"{queue}/queue/requests/{waiting['request_id']}", headers=me).json()["status"] == "cancelled"
+    assert (
+        httpx.get(f"{queue}/queue/requests/{waiting['queue_request_id']}", headers=me).json()["status"] == "cancelled"
+    )
     stats = wait_for(
         lambda: (r := httpx.get(f"{queue}/queue/stats", headers=admin).json())["depth"] == 0 and r, 10, "drained"
     )
@@ -147,21 +149,23 @@ def test_a_stall_longer_than_the_timeout_delays_decisions_and_stops_admission(ma
         assert refused.headers["retry-after"] == "1"
         assert refused.json()["type"] == "/problems/queue-stalled"
         known = submit(queue, me, "t-1", action="enroll", course_id=course)  # a known key still answers
-        assert (known.status_code, known.json()["request_id"]) == (202, early.json()["request_id"])
-        pending = httpx.get(f"{queue}/queue/requests/{early.json()['request_id']}", headers=me).json()
+        assert (known.status_code, known.json()["queue_request_id"]) == (202, early.json()["queue_request_id"])
+        pending = httpx.get(f"{queue}/queue/requests/{early.json()['queue_request_id']}", headers=me).json()
         assert pending["status"] == "pending"  # delayed, never rejected for its age
     finally:
         cluster.thaw("course_data-1", agent)
-    final = httpx.get(f"{queue}/queue/requests/{early.json()['request_id']}?wait=30", headers=me, timeout=40).json()
+    final = httpx.get(
+        f"{queue}/queue/requests/{early.json()['queue_request_id']}?wait=30", headers=me, timeout=40
+    ).json()
     assert final["status"] == "accepted"
     later = wait_for(
         lambda: (r := submit(queue, third, "after", action="enroll", course_id=course)).status_code == 202 and r,
         20,
         "admission open again",
     )
-    assert httpx.get(f"{queue}/queue/requests/{later.json()['request_id']}?wait=30", headers=third, timeout=40).json()[
-        "status"
-    ] == ("accepted")
+    assert httpx.get(
+        f"{queue}/queue/requests/{later.json()['queue_request_id']}?wait=30", headers=third, timeout=40
+    ).json()["status"] == ("accepted")
 
 
 def test_a_full_course_refuses_enrollments_at_once_until_a_place_frees(make_cluster: MakeCluster) -> None:
@@ -181,7 +185,7 @@ def test_a_full_course_refuses_enrollments_at_once_until_a_place_frees(make_clus
         taken = submit(queue, who, key, **body)
         assert taken.status_code == 202, taken.text
         answer: dict[str, object] = httpx.get(
-            f"{queue}/queue/requests/{taken.json()['request_id']}?wait=10", headers=who, timeout=20
+            f"{queue}/queue/requests/{taken.json()['queue_request_id']}?wait=10", headers=who, timeout=20
         ).json()
         return answer
 

@@ -86,6 +86,8 @@ def test_500_students_at_once_into_10_seats_through_two_student_nodes(make_clust
     statuses = Counter(r.status_code for r in answers)
     assert statuses[201] == 10, statuses
     assert statuses[202] == 50, statuses  # the waitlist (50 by default), in arrival order
+    places = sorted(r.json()["waitlist_position"] for r in answers if r.status_code == 202)
+    assert places == list(range(1, 51))  # each waitlisted answer says its place
     assert statuses[409] == 440, statuses
     refused: dict[str, Any] = next(r.json() for r in answers if r.status_code == 409)
     assert refused["type"] == "/problems/waitlist-full"

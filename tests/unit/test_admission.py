@@ -12,7 +12,7 @@ from cluster.settings import QueueSettings
 from services.common.problems import ValidationFailed
 from services.queue.admission import Admitter, check_key, parse_body
 from services.queue.rate_limit import StudentRateLimit
-from services.queue.store import Admission
+from services.queue.records import Admission
 from services.queue.windows import WindowCache
 
 

@@ -70,7 +70,14 @@ def ledger(tmp_path: Path) -> Path:
 def records(url: str, rush: Requests) -> None:
     client = redis.Redis.from_url(url)
     for rid, (student, entry, status, kind, seq) in rush.items():
-        fields = {"student": student, "action": "enroll", "course": 7, "drop": "", "at": 1.0, "priority": 2}
+        fields = {
+            "student_id": student,
+            "action": "enroll",
+            "course_id": 7,
+            "drop_course_id": "",
+            "admitted_at": 1.0,
+            "priority": 2,
+        }
         fields |= {"entry": entry, "status": status, "type": kind, "seq": seq, "decided_at": 2.0}
         client.hset(f"q:r:{rid}", mapping=fields)
     client.set("q:admitted", len(rush))

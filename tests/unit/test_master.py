@@ -1,5 +1,5 @@
-"""The lease keeper (in the Raft agent) and the master role (in the app), against an
-in-memory twin of Raft: the acting rule and the fencing rule."""
+"""The lease keeper (in the Raft agent) and the master role (in the app), against the
+in-memory twin of Raft (`tests/kit/raft.py`): the acting rule and the fencing rule."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from hypothesis import strategies as st
 
 from cluster.agent_lease import LeaseKeeper
 from cluster.config import RaftConfig
-from cluster.errors import LeaseNotHeldError, RaftError
+from cluster.errors import LeaseNotHeldError
 from cluster.master import MasterRole
-from cluster.model import ClusterModel, LeaseResult
+from cluster.model import ClusterModel
 from storage.database import Database
 from storage.errors import LeaseEndedError, StaleEpochError
 from storage.migrations import migrate
 from storage.schemas.core import MIGRATIONS, write_checks
+from tests.kit.partition import partitioned
+from tests.kit.raft import Clock, Network, TwinRaft
 
 TIMING = RaftConfig(
     lease_seconds=2.0,
@@ -31,36 +33,6 @@ TIMING = RaftConfig(
     connection_retry_seconds=0.5,
     leader_fallback_seconds=1.5,
 )
-
-
-class Clock:
-    """One clock for the whole simulated cluster (a host's clocks agree)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class TwinRaft:
-    """Applies replicated calls straight to a shared ClusterModel; can be made to fail."""
-
-    def __init__(self, model: ClusterModel, clock: Clock | None = None) -> None:
-        self.model = model
-        self.failing = False
-        self.clock = clock
-        self.commit_delay = 0.0
-
-    async def acquire(self, service: str, node_id: str, now: float, ttl: float) -> LeaseResult:
-        if self.clock is not None:
-            self.clock.now += self.commit_delay  # the entry carries its send time, applies later
-        if self.failing:
-            raise RaftError("missing_leader")
-        return self.model.acquire(service, node_id, now, ttl)
-
-    async def release(self, service: str, node_id: str, epoch: int, now: float) -> bool:
-        return self.model.release(service, node_id, epoch, now)
 
 
 class AgentLink:
@@ -204,6 +176,22 @@ async def test_renewal_failures_keep_the_master_only_until_its_local_deadline() 
     clock.now += 1.0
     assert not await a.attempt()
     assert a.keeper.stats.failures == {"missing_leader": 2}
+
+
+async def test_a_master_cut_off_from_the_majority_stops_acting_and_another_takes_over() -> None:
+    clock, model, network = Clock(), ClusterModel(), Network()
+    a = Node("a", TwinRaft(model, clock, "a", network), clock)
+    b = Node("b", TwinRaft(model, clock, "b", network), clock)
+    assert await a.attempt()
+    with partitioned(network, "a"):
+        clock.now += TIMING.lease_seconds - TIMING.lease_margin_seconds + 0.01
+        assert not await a.attempt()  # its renewal cannot commit: it stops before its lease ends
+        assert not await b.attempt()  # the lease has not run out yet
+        clock.now += TIMING.lease_margin_seconds
+        assert await b.attempt()
+        assert b.role.epoch == 2
+    assert not await a.attempt()  # healed: it finds b's lease, and stays a standby
+    assert b.role.is_master()
 
 
 async def test_release_hands_over_without_waiting_for_expiry_and_stops_renewing() -> None:

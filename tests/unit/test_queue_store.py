@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from services.queue.store import STALLED, Admission, Admitted, QueueStore, Refused, Stalled, TooManyOpen
+from services.queue.keys import STALLED
+from services.queue.records import Admission, Admitted, Refused, Stalled, TooManyOpen
+from services.queue.store import QueueStore
 
 COURSE = 7
 FULL = {"type": "waitlist-full", "reason": "C7 is full and so is its waitlist"}
@@ -46,7 +48,9 @@ async def decide(store: QueueStore, admitted: Admitted | Refused, full: bool, co
     """The ledger's answer for one request: accepted, and its course now full (seats and waitlist) or not."""
     assert isinstance(admitted, Admitted)
     answer = {
-        "decisions": [{"request_id": admitted.request_id, "outcome": "accepted", "type": "", "reason": "", "seq": 1}],
+        "decisions": [
+            {"queue_request_id": admitted.queue_request_id, "outcome": "accepted", "type": "", "reason": "", "seq": 1}
+        ],
         "full_courses": {str(course): FULL} if full else {},
         "open_courses": [] if full else [course],
     }
@@ -66,7 +70,7 @@ async def test_a_course_reported_full_refuses_enrollments_at_once(store: QueueSt
     assert await store.redis.hgetall("q:refused") == {str(COURSE).encode(): b"1"}
     again = await admit(store, ask("enroll", 1, key=asked.idempotency_key))
     assert isinstance(again, Admitted)
-    assert again.request_id == first.request_id  # a known key answers its request, full or not
+    assert again.queue_request_id == first.queue_request_id  # a known key answers its request, full or not
 
 
 async def test_a_waiting_drop_or_swap_out_of_the_course_holds_refusals_until_it_is_decided(store: QueueStore) -> None:
@@ -78,7 +82,7 @@ async def test_a_waiting_drop_or_swap_out_of_the_course_holds_refusals_until_it_
     await decide(store, drop, full=True)  # decided twice (a redelivered batch): counted once
     assert isinstance(await admit(store, ask("enroll", 3)), Admitted)  # the swap still waits
     assert isinstance(swap, Admitted)
-    assert await store.cancel(swap.request_id) == "cancelled"
+    assert await store.cancel(swap.queue_request_id) == "cancelled"
     assert isinstance(await admit(store, ask("enroll", 5)), Refused)  # nothing waits any more
 
 
@@ -105,13 +109,13 @@ async def test_each_request_is_counted_decided_once_however_often_its_decision_a
     await decide(store, first, full=False)
     await decide(store, first, full=False)  # the same batch again (a lost answer, a failover)
     assert isinstance(second, Admitted)
-    assert await store.cancel(second.request_id) == "cancelled"
+    assert await store.cancel(second.queue_request_id) == "cancelled"
     assert int(await store.redis.get("q:decided")) == 2
     gone = Admitted("expired-or-unknown", True, "pending", 0)
     await decide(store, gone, full=False)  # no record (expired): not counted, not made again
     assert int(await store.redis.get("q:decided")) == 2
     assert await store.record("expired-or-unknown") is None
-    record = await store.record(first.request_id)
+    record = await store.record(first.queue_request_id)
     assert record is not None
     assert record["status"] == "accepted"
 
@@ -126,7 +130,7 @@ async def test_while_the_queue_is_stalled_nothing_new_is_admitted_and_known_keys
     again = await admit(store, ask("enroll", 1, key=asked.idempotency_key))
     assert isinstance(first, Admitted)
     assert isinstance(again, Admitted)
-    assert (again.request_id, again.new) == (first.request_id, False)  # the same request, as before
+    assert (again.queue_request_id, again.new) == (first.queue_request_id, False)  # the same request, as before
     assert int(await store.redis.get("q:admitted")) == 1
     await store.redis.delete(STALLED)
     assert isinstance(await admit(store, ask("enroll", 2)), Admitted)
@@ -152,6 +156,6 @@ async def test_a_student_has_at_most_the_cap_of_requests_open(store: QueueStore)
     await decide(store, taken[0], full=False, course=1)  # redelivered: frees one place, not two
     assert isinstance(await admit_capped(ask("enroll", 1, course=6)), Admitted)
     assert await admit_capped(ask("enroll", 1, course=7)) == TooManyOpen(2)
-    assert await store.cancel(taken[1].request_id) == "cancelled"
+    assert await store.cancel(taken[1].queue_request_id) == "cancelled"
     assert isinstance(await admit_capped(ask("enroll", 1, course=7)), Admitted)
     assert int(await store.redis.get("q:admitted")) == 5

@@ -1,0 +1,305 @@
+"""The enrollment contracts, one definition each: every side imports them from here.
+
+One enrollment change travels from the client (`POST /queue/requests`, or the student
+service) through the queue's Redis (a stream entry, then a record) to the ledger (a
+request, alone or in a batch) and back (a decision, the batch's answer), then out to the
+client (the queue's view of the request, the student service's answer). Each of those
+shapes is defined here, with the same field names all the way: `course_id`,
+`drop_course_id`, `student_id`, `admitted_at`; the queue's id of a request is
+`queue_request_id` (a problem's `request_id` is the HTTP request's id, another thing).
+
+The models are the validation of what the ledger reads and the OpenAPI schemas of what
+the queue and the student service answer; the hot paths build plain dicts with these
+names (`decision_fields`, `queued_view`), and the tests check them against the models.
+The queue's Lua scripts take the record's field names from `RECORD_FIELDS`
+(`services.queue.scripts` templates them in).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+
+Action = Literal["enroll", "drop", "swap"]
+Outcome = Literal["accepted", "waitlisted", "rejected"]
+Status = Literal["pending", "accepted", "waitlisted", "rejected", "cancelled"]
+ACTIONS: tuple[Action, ...] = ("enroll", "drop", "swap")
+FINAL: tuple[str, ...] = ("accepted", "waitlisted", "rejected", "cancelled")
+QUEUE_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# What a client asks
+
+
+class EnrollmentChange(_Contract):
+    """A student's change, as `POST /queue/requests` takes it (the admission's fast parser,
+    `services.queue.admission.parse_body`, accepts exactly this): a swap names the course it
+    gives up, nothing else does."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "if": {"properties": {"action": {"const": "swap"}}},
+            "then": {"required": ["drop_course_id"], "properties": {"drop_course_id": {"type": "integer"}}},
+            "else": {"properties": {"drop_course_id": {"type": "null"}}},
+        },
+    )
+
+    action: Action
+    course_id: int = Field(ge=1, description="the course to enroll in or drop; for a swap, the one to add")
+    drop_course_id: int | None = Field(
+        default=None, ge=1, description="swap only (and required there): the course to give up"
+    )
+
+    @model_validator(mode="after")
+    def _swap_gives_one_up(self) -> EnrollmentChange:
+        if (self.action == "swap") != (self.drop_course_id is not None):
+            raise ValueError("drop_course_id: a swap needs it, and only a swap")
+        return self
+
+
+# What the ledger reads
+
+
+class LedgerRequest(_Contract):
+    """An enrollment change, as the student (or queue) service sends it to the ledger."""
+
+    action: Action
+    student_id: int = Field(ge=1)
+    cohort: int | None = None
+    course_id: int = Field(ge=1, description="the course to enroll in or drop; for a swap, the one to add")
+    drop_course_id: int | None = Field(default=None, ge=1, description="swap only: the course to give up")
+    actor: str = Field(max_length=64)
+
+
+class QueuedRequest(LedgerRequest):
+    """A request the queue admitted, as its master sends it to the ledger."""
+
+    queue_request_id: str = Field(
+        min_length=8,
+        max_length=40,
+        pattern=QUEUE_ID_PATTERN,
+        validation_alias=AliasChoices("queue_request_id", "request_id"),  # (the name before: still accepted)
+    )
+    admitted_at: float = Field(description="Unix time the queue admitted it")
+
+
+class LedgerBatch(_Contract):
+    timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="if given, a request not decided this long after admission is rejected; the queue sends "
+        "none (a stall delays its decisions in order, it never times them out)",
+    )
+    requests: list[QueuedRequest] = Field(min_length=1, max_length=10_000)
+
+
+# What the ledger answers
+
+
+class Refusal(_Contract):
+    type: str = Field(description="the rule's problem type, e.g. waitlist-full")
+    reason: str
+
+
+class DecisionDetails(_Contract):
+    """What some decisions add (none is always there)."""
+
+    conflicts: list[str] | None = Field(default=None, description="time-conflict: the courses it clashes with")
+    missing: list[str] | None = Field(default=None, description="prerequisites-missing: the codes missing")
+    waitlist_position: int | None = Field(default=None, ge=1, description="waitlisted: the place on the waitlist")
+
+
+DETAIL_FIELDS: tuple[str, ...] = tuple(DecisionDetails.model_fields)
+
+
+class Decision(DecisionDetails):
+    """The ledger's decision of one change."""
+
+    outcome: Outcome
+    type: str = Field(description="rejected: the rule's problem type (empty otherwise)")
+    reason: str
+    via_permit: bool = False
+
+
+class BatchDecision(Decision):
+    queue_request_id: str
+    seq: int = Field(description="the order of decision in the ledger")
+
+
+class BatchAnswer(_Contract):
+    decisions: list[BatchDecision] = Field(description="one per request, in order")
+    full_courses: dict[str, Refusal] = Field(
+        description="course id -> the refusal any student without a capacity permit gets now"
+    )
+    open_courses: list[int] = Field(description="the other courses the batch touched")
+
+
+def decision_fields(
+    outcome: str, type: str, reason: str, via_permit: bool, details: Mapping[str, object]
+) -> dict[str, object]:
+    """A decision as the ledger sends it (`Decision`)."""
+    unknown = set(details) - set(DETAIL_FIELDS)
+    assert not unknown, f"decision details outside the contract: {unknown}"
+    return {"outcome": outcome, "type": type, "reason": reason, "via_permit": via_permit, **details}
+
+
+def details_of(decision: Mapping[str, Any]) -> dict[str, Any]:
+    """The details a decision (or a queued request's view) carries."""
+    return {k: decision[k] for k in DETAIL_FIELDS if decision.get(k) is not None}
+
+
+# The queue's record of a request (a Redis hash: these are its field names)
+
+RECORD_FIELDS: tuple[str, ...] = (
+    "student_id",
+    "action",
+    "course_id",
+    "drop_course_id",  # "" when none
+    "admitted_at",
+    "priority",
+    "entry",  # the stream entry's id
+    "n",  # the admission's order
+    "status",  # pending, deciding, accepted, waitlisted, rejected, cancelled
+    "type",  # from here on: once decided
+    "reason",
+    "seq",
+    "decided_at",
+    "details",  # JSON: the decision's `DecisionDetails`
+)
+# A stream entry's request, positionally as admission sends it to the script and by name in
+# the entry (JSON); the script adds `admitted_at`.
+ADMISSION_FIELDS: tuple[str, ...] = (
+    "queue_request_id",
+    "student_id",
+    "cohort",
+    "action",
+    "course_id",
+    "drop_course_id",
+    "actor",
+    "priority",
+    "idempotency_key",
+    "refusal",  # JSON {type, reason} admission refuses it with (its window closed), or ''
+)
+ENTRY_FIELDS: tuple[str, ...] = (*ADMISSION_FIELDS[:-2], "admitted_at")
+# The decision's fields the record keeps as its own; the others are its `details`.
+RECORDED_DECISION_FIELDS: tuple[str, ...] = ("queue_request_id", "outcome", "type", "reason", "seq", "via_permit")
+
+
+def ledger_request_of(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A stream entry's request (all strings), as the ledger's batch takes it (`QueuedRequest`)."""
+    return {
+        "queue_request_id": entry["queue_request_id"],
+        "action": entry["action"],
+        "student_id": int(entry["student_id"]),
+        "cohort": int(entry["cohort"]) if entry["cohort"] else None,
+        "course_id": int(entry["course_id"]),
+        "drop_course_id": int(entry["drop_course_id"]) if entry["drop_course_id"] else None,
+        "actor": entry["actor"],
+        "admitted_at": float(entry["admitted_at"]),
+    }
+
+
+# What the queue answers
+
+
+class Links(_Contract):
+    self: str
+
+
+class QueuedAnswer(_Contract):
+    """`202` to `POST /queue/requests`: the request is recorded."""
+
+    queue_request_id: str
+    status: Literal["pending", "accepted", "waitlisted", "rejected", "cancelled"]
+    position: int = Field(description="requests admitted and not decided yet, this one included, when admitted")
+    new: bool = Field(description="false: this Idempotency-Key had admitted this request before")
+    links: Links
+
+
+class QueuedView(DecisionDetails):
+    """A queued request as `GET /queue/requests/{id}` shows it."""
+
+    queue_request_id: str | None = Field(description="null: refused at once, nothing was recorded")
+    status: Status
+    action: Action | None
+    course_id: int | None
+    drop_course_id: int | None = None
+    admitted_at: float | None = None
+    type: str | None = Field(default=None, description="once decided: the rule's problem type (rejected)")
+    reason: str | None = None
+    decided_at: float | None = None
+
+
+def queued_answer(queue_request_id: str, status: str, position: int, new: bool) -> dict[str, Any]:
+    return {
+        "queue_request_id": queue_request_id,
+        "status": status if status != "deciding" else "pending",
+        "position": position,
+        "new": new,
+        "links": {"self": f"/queue/requests/{queue_request_id}"},
+    }
+
+
+def queued_view(queue_request_id: str, record: Mapping[str, str]) -> dict[str, Any]:
+    """The record (`RECORD_FIELDS`) as the queue shows it (`QueuedView`)."""
+    view: dict[str, Any] = {
+        "queue_request_id": queue_request_id,
+        "status": record["status"] if record["status"] != "deciding" else "pending",
+        "action": record["action"],
+        "course_id": int(record["course_id"]),
+        "admitted_at": float(record["admitted_at"]),
+    }
+    if record.get("drop_course_id"):
+        view["drop_course_id"] = int(record["drop_course_id"])
+    if "decided_at" in record:
+        view.update(
+            type=record.get("type", ""), reason=record.get("reason", ""), decided_at=float(record["decided_at"])
+        )
+        view.update(details_of(json.loads(record.get("details", "{}"))))
+    return view
+
+
+def refused_view(refusal_type: str, reason: str, change: Mapping[str, Any]) -> dict[str, Any]:
+    """A request refused at once, shown as a decided one (it has no id: nothing was recorded)."""
+    return {
+        "queue_request_id": None,
+        "status": "rejected",
+        "type": refusal_type,
+        "reason": reason,
+        "action": change.get("action"),
+        "course_id": change.get("course_id"),
+    }
+
+
+# What the student service answers
+
+
+class EnrollmentAnswer(_Contract):
+    """The student service's answer to a change it had decided (`201`/`200`, or `202` waitlisted),
+    or queued and not decided yet (`202` pending, with `queue_request_id`)."""
+
+    course_id: int
+    outcome: Literal["accepted", "waitlisted", "pending"]
+    reason: str | None = None
+    waitlist_position: int | None = Field(default=None, ge=1, description="waitlisted: the place on the waitlist")
+    queue_request_id: str | None = Field(default=None, description="pending: follow GET /queue/requests/{id}")
+
+
+MODELS: dict[str, type[BaseModel]] = {
+    "EnrollmentChange": EnrollmentChange,
+    "LedgerRequest": LedgerRequest,
+    "LedgerBatch": LedgerBatch,
+    "Decision": Decision,
+    "BatchAnswer": BatchAnswer,
+    "QueuedAnswer": QueuedAnswer,
+    "QueuedView": QueuedView,
+    "EnrollmentAnswer": EnrollmentAnswer,
+}

@@ -1,0 +1,99 @@
+"""The queue's records as Python sees them: what admission sends, what the scripts answer,
+and a stream entry as the decider reads it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from services.common.enrollment_contract import ledger_request_of
+
+
+@dataclass(slots=True)
+class Admission:
+    """A request to admit; its fields are the contract's `ADMISSION_FIELDS`, in that order."""
+
+    queue_request_id: str
+    student_id: int
+    cohort: int | None
+    action: str
+    course_id: int
+    drop_course_id: int | None
+    actor: str
+    priority: int
+    idempotency_key: str
+    refusal: str = ""  # JSON {type, reason}: admission refuses it (recorded under the key), e.g. its window closed
+
+
+@dataclass(slots=True)
+class Admitted:
+    queue_request_id: str
+    new: bool  # False: the idempotency key had admitted this request before
+    status: str
+    position: int
+
+
+@dataclass(slots=True)
+class Refused:
+    """An enrollment refused at once: its course was reported full (seats and waitlist)."""
+
+    type: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Stalled:
+    """Not admitted: the ledger has been unable to decide for too long (retry later)."""
+
+    reason: str
+
+
+@dataclass(slots=True)
+class TooManyOpen:
+    """Not admitted: the student has this many requests open (the cap, `queue.max_open_requests`)."""
+
+    open: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A stream entry: one admitted request, as the decider reads it."""
+
+    stream: str
+    entry_id: str
+    request: dict[str, Any]  # ENTRY_FIELDS (all strings)
+
+    @property
+    def request_id(self) -> str:
+        return str(self.request["queue_request_id"])
+
+    @classmethod
+    def of(cls, stream: str, entry_id: str, fields: dict[bytes, bytes]) -> Entry:
+        return cls(stream, entry_id, json.loads(fields[b"r"]))
+
+    def for_ledger(self) -> dict[str, Any]:
+        return ledger_request_of(self.request)
+
+
+class Replies:
+    """The admit script's answers as objects; a course's refusal (the same few bytes for every
+    student refused from it) is parsed once."""
+
+    def __init__(self) -> None:
+        self._refusals: dict[bytes, Refused] = {}
+
+    def of(self, r: list[Any]) -> Admitted | Refused | Stalled | TooManyOpen:
+        if int(r[0]) == 3:
+            return Stalled(r[2].decode())
+        if int(r[0]) == 4:
+            return TooManyOpen(int(r[2]))
+        if int(r[0]) != 2:
+            return Admitted(r[1].decode(), bool(r[0]), r[2].decode(), int(r[3]))
+        refused = self._refusals.get(r[2])
+        if refused is None:
+            if len(self._refusals) > 10_000:
+                self._refusals.clear()
+            refusal = json.loads(r[2])
+            refused = self._refusals[r[2]] = Refused(str(refusal["type"]), str(refusal["reason"]))
+        return refused

@@ -1,0 +1,243 @@
+"""An in-memory twin of the queue's Redis store (`services.queue.store.QueueStore`).
+
+The same interface and the same rules as the Lua scripts (idempotency keys, the stall
+mark, the open-request cap, full courses refused at once unless a drop or swap out of
+them waits, decisions taken once), over dicts, with an injected clock, so the decider,
+the waiters and the statistics can be tested without Redis. `tests/unit/test_queue_twin.py`
+runs the same scenarios through both and checks they agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.common.enrollment_contract import ADMISSION_FIELDS, ENTRY_FIELDS, RECORDED_DECISION_FIELDS
+from services.queue.keys import STREAMS
+from services.queue.records import Admission, Admitted, Entry, Refused, Stalled, TooManyOpen
+from services.queue.store import AdmitAnswer, Figures, StreamFigures
+
+
+@dataclass
+class _Stream:
+    entries: list[Entry] = field(default_factory=list)
+    delivered: int = 0  # entries[:delivered] were read by a consumer
+    pending: dict[str, str] = field(default_factory=dict)  # entry id -> consumer, read and not acked
+
+
+class MemoryStore:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.records: dict[str, dict[str, str]] = {}
+        self.keys: dict[tuple[int, str], str] = {}  # (student, idempotency key) -> request id
+        self.open: dict[int, int] = {}
+        self.full: dict[str, tuple[str, float]] = {}  # course -> (refusal JSON, until)
+        self.frees: dict[str, int] = {}
+        self.refused: dict[str, int] = {}
+        self.streams = {name: _Stream() for name in STREAMS}
+        self.admitted = self.decided = 0
+        self.stalled: tuple[str, float] | None = None
+        self.failing: Exception | None = None  # set: every call raises it (Redis down)
+        self._listeners: list[asyncio.Queue[list[str]]] = []
+        self._new = asyncio.Event()
+        self._seq = itertools.count(1)
+
+    def _check(self) -> None:
+        if self.failing is not None:
+            raise self.failing
+
+    def _announce(self, ids: list[str]) -> None:
+        for listener in self._listeners:
+            listener.put_nowait(ids)
+
+    def _left_queue(self, record: dict[str, str]) -> None:
+        frees = {"drop": record["course_id"], "swap": record["drop_course_id"]}.get(record["action"], "")
+        if frees:
+            self.frees[frees] = self.frees.get(frees, 0) - 1
+        student = int(record["student_id"])
+        if self.open.get(student, 0) > 0:
+            self.open[student] -= 1
+
+    async def prepare(self) -> None:
+        self._check()
+
+    async def admit(self, admissions: Sequence[Admission], now: float, max_open: int = 0) -> list[AdmitAnswer]:
+        self._check()
+        out: list[AdmitAnswer] = []
+        stalled = self.stalled if self.stalled and self.stalled[1] > self.clock() else None
+        for a in admissions:
+            r = {name: "" if getattr(a, name) is None else str(getattr(a, name)) for name in ADMISSION_FIELDS}
+            existing = self.keys.get((a.student_id, a.idempotency_key))
+            full = None
+            if existing is None and a.action == "enroll":
+                kept = self.full.get(r["course_id"])
+                if kept and kept[1] > self.clock() and self.frees.get(r["course_id"], 0) <= 0:
+                    full = kept[0]
+            if existing is not None:
+                out.append(Admitted(existing, False, self.records.get(existing, {}).get("status", "pending"), 0))
+            elif stalled:
+                out.append(Stalled(stalled[0]))
+            elif full is not None:
+                self.refused[r["course_id"]] = self.refused.get(r["course_id"], 0) + 1
+                refusal = json.loads(full)
+                out.append(Refused(refusal["type"], refusal["reason"]))
+            elif max_open > 0 and self.open.get(a.student_id, 0) >= max_open:
+                out.append(TooManyOpen(self.open[a.student_id]))
+            else:
+                self.open[a.student_id] = self.open.get(a.student_id, 0) + 1
+                self.keys[(a.student_id, a.idempotency_key)] = a.queue_request_id
+                at = f"{now:.6f}"
+                request = {name: r.get(name, at) for name in ENTRY_FIELDS}
+                stream = STREAMS[a.priority]
+                entry_id = f"{int(now * 1000)}-{next(self._seq)}"
+                self.streams[stream].entries.append(Entry(stream, entry_id, request))
+                self.admitted += 1
+                self.records[a.queue_request_id] = {
+                    "student_id": r["student_id"],
+                    "action": r["action"],
+                    "course_id": r["course_id"],
+                    "drop_course_id": r["drop_course_id"],
+                    "admitted_at": at,
+                    "priority": r["priority"],
+                    "entry": entry_id,
+                    "n": str(self.admitted),
+                    "status": "pending",
+                }
+                frees = {"drop": r["course_id"], "swap": r["drop_course_id"]}.get(a.action, "")
+                if frees:
+                    self.frees[frees] = self.frees.get(frees, 0) + 1
+                out.append(Admitted(a.queue_request_id, True, "pending", self.admitted - self.decided))
+        self._new.set()
+        return out
+
+    async def record(self, request_id: str) -> dict[str, str] | None:
+        self._check()
+        record = self.records.get(request_id)
+        return dict(record) if record else None
+
+    async def cancel(self, request_id: str) -> str:
+        self._check()
+        record = self.records.get(request_id)
+        if record is None:
+            return "missing"
+        if record["status"] != "pending":
+            return record["status"]
+        self._left_queue(record)
+        record.update(status="cancelled", type="cancelled", reason="cancelled by the student")
+        record["decided_at"] = f"{self.clock():.6f}"
+        self.decided += 1
+        self._announce([request_id])
+        return "cancelled"
+
+    async def claim(self, entries: Sequence[Entry]) -> list[Entry]:
+        self._check()
+        taken = []
+        for e in entries:
+            record = self.records.get(e.request_id)
+            if record and record["status"] in ("pending", "deciding"):
+                record["status"] = "deciding"
+                taken.append(e)
+        return taken
+
+    async def finish(self, answer: bytes | None, acked: Sequence[Entry], now: float, full_for: float = 0.0) -> None:
+        self._check()
+        if answer is not None:
+            parsed: dict[str, Any] = json.loads(answer)
+            ids = []
+            for d in parsed["decisions"]:
+                record = self.records.get(d["queue_request_id"])
+                if record is None or record["status"] not in ("pending", "deciding"):
+                    continue
+                self._left_queue(record)
+                record.update(status=d["outcome"], type=d["type"], reason=d["reason"], seq=str(d["seq"]))
+                record["decided_at"] = f"{now:.6f}"
+                details = {k: v for k, v in d.items() if k not in RECORDED_DECISION_FIELDS}
+                if details:
+                    record["details"] = json.dumps(details, separators=(",", ":"))
+                ids.append(d["queue_request_id"])
+            for course, refusal in (parsed.get("full_courses") or {}).items():
+                if full_for > 0:
+                    kept = json.dumps({"type": refusal["type"], "reason": refusal["reason"]})
+                    self.full[course] = (kept, self.clock() + full_for)
+            for course in parsed.get("open_courses") or []:
+                self.full.pop(str(course), None)
+            if ids:
+                self.decided += len(ids)
+                self._announce(ids)
+        for e in acked:
+            self.streams[e.stream].pending.pop(e.entry_id, None)
+
+    async def reclaim(self, consumer: str) -> list[Entry]:
+        self._check()
+        found = []
+        for stream in self.streams.values():
+            for e in stream.entries[: stream.delivered]:
+                if e.entry_id in stream.pending:
+                    stream.pending[e.entry_id] = consumer
+                    found.append(e)
+        return found
+
+    async def read_new(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
+        self._check()
+        found = self._deliver(consumer, count)
+        if not found:
+            self._new.clear()
+            try:
+                async with asyncio.timeout(block_ms / 1000):
+                    await self._new.wait()
+            except TimeoutError:
+                return []
+            found = self._deliver(consumer, count)
+        return found
+
+    def _deliver(self, consumer: str, count: int) -> list[Entry]:
+        found = []
+        for stream in self.streams.values():
+            taken = stream.entries[stream.delivered : stream.delivered + count]
+            stream.delivered += len(taken)
+            stream.pending.update(dict.fromkeys((e.entry_id for e in taken), consumer))
+            found += taken
+        return found
+
+    async def mark_stalled(self, reason: str, seconds: float) -> None:
+        self._check()
+        self.stalled = (reason, self.clock() + seconds)
+
+    async def clear_stalled(self) -> None:
+        self._check()
+        self.stalled = None
+
+    async def announcements(self, stopped: Callable[[], bool]) -> AsyncIterator[list[str]]:
+        self._check()
+        listener: asyncio.Queue[list[str]] = asyncio.Queue()
+        self._listeners.append(listener)
+        try:
+            while not stopped():
+                self._check()
+                try:
+                    async with asyncio.timeout(0.05):
+                        yield await listener.get()
+                except TimeoutError:
+                    continue
+        finally:
+            self._listeners.remove(listener)
+
+    async def figures(self) -> Figures:
+        self._check()
+        figures = Figures(self.admitted, self.decided, sum(self.refused.values()), 0, 0)
+        for name, stream in self.streams.items():
+            pending = [e for e in stream.entries[: stream.delivered] if e.entry_id in stream.pending]
+            waiting = stream.entries[stream.delivered :]
+            figures.streams[name] = StreamFigures(
+                len(stream.entries),
+                len(pending),
+                len(waiting),
+                float(pending[0].request["admitted_at"]) if pending else None,
+                float(waiting[0].request["admitted_at"]) if waiting else None,
+            )
+        return figures
