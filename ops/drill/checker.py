@@ -30,9 +30,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from cluster.settings import CourseSettings
+from services.common.enrollment_contract import FINAL
 from services.queue import keys
-
-FINAL = ("accepted", "waitlisted", "rejected", "cancelled")
 
 
 @dataclass
