@@ -6,7 +6,10 @@ What passes is appended to its priority's stream, unless it is an enrollment in 
 the ledger just reported full, seats and waitlist, which is refused at once (`store.py`
 says when exactly). Admissions that arrive while a Redis round trip is under way are sent
 together in the next one (one script call), so Redis costs one round trip per burst, not
-per request. A request is answered 202 only once Redis has recorded it.
+per request. A request is answered 202 only once Redis has recorded it (with Sentinel,
+once every replica has: `store.py`). A refusal at once, a closed window or a full course,
+is recorded under the Idempotency-Key in the same script step as the check, so the same
+key always gets the same answer, on any queue node.
 """
 
 from __future__ import annotations

@@ -81,3 +81,23 @@ async def test_an_admission_is_answered_only_once_a_replica_has_it(tmp_path: Pat
             assert (again.request_id, again.new) == ("r2", False)
         finally:
             await client.aclose()
+
+
+async def test_an_unconfirmed_admission_is_a_503_with_its_own_type_and_retry_after() -> None:
+    from types import SimpleNamespace
+    from typing import Any
+
+    from services.queue.routes import QueueNotReplicated, _admit
+    from services.queue.store import NotReplicated
+
+    async def admit(*args: Any) -> None:
+        raise NotReplicated("1 of 2 Redis replicas acknowledged within 1000 ms")
+
+    node: Any = SimpleNamespace(admitter=SimpleNamespace(admit=admit))
+    with pytest.raises(QueueNotReplicated) as caught:
+        await _admit(node, 1, None, "s1", "k", {"action": "enroll", "course_id": 1})
+    problem = caught.value
+    assert (problem.status, problem.slug) == (503, "queue-not-replicated")
+    assert problem.headers == {"Retry-After": "1"}
+    assert "may or may not be queued" in str(problem)
+    assert "same Idempotency-Key" in str(problem)
