@@ -79,6 +79,7 @@ async def create_own(request: Request) -> Response:
       "201":
         description: "The course"
         content: {application/json: {schema: {$ref: "#/components/schemas/Course"}}}
+      "409": {description: "The code is taken"}
     """
     teacher_id, _ = _ids(request)
     return await insert_course(request, await read_json(request, CourseIn), f"teacher:{teacher_id}", teacher_id)

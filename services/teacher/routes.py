@@ -49,6 +49,7 @@ async def create_own(request: Request) -> Response:
       "201":
         description: "The course"
         content: {application/json: {schema: {$ref: "#/components/schemas/Course"}}}
+      "409": {description: "The code is taken"}
       "422": {description: "Invalid fields"}
     """
     return await _forward(request, "POST")
