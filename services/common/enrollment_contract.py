@@ -23,7 +23,8 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
-Action = Literal["enroll", "drop", "swap"]
+from cluster.settings import Action
+
 Outcome = Literal["accepted", "waitlisted", "rejected"]
 Status = Literal["pending", "accepted", "waitlisted", "rejected", "cancelled"]
 ACTIONS: tuple[Action, ...] = ("enroll", "drop", "swap")
@@ -63,6 +64,16 @@ class EnrollmentChange(_Contract):
         if (self.action == "swap") != (self.drop_course_id is not None):
             raise ValueError("drop_course_id: a swap needs it, and only a swap")
         return self
+
+
+class StudentChange(EnrollmentChange):
+    """A change made for a student by another service (`POST /internal/queue/requests`): the
+    student service sends its student's changes into the rush this way."""
+
+    student_id: int = Field(ge=1)
+    cohort: int | None = None
+    actor: str = Field(default="", max_length=64)
+    idempotency_key: str = Field(min_length=1, max_length=128)
 
 
 # What the ledger reads
@@ -120,7 +131,7 @@ class DecisionDetails(_Contract):
 DETAIL_FIELDS: tuple[str, ...] = tuple(DecisionDetails.model_fields)
 
 
-class Decision(DecisionDetails):
+class LedgerDecision(DecisionDetails):
     """The ledger's decision of one change."""
 
     outcome: Outcome
@@ -129,7 +140,7 @@ class Decision(DecisionDetails):
     via_permit: bool = False
 
 
-class BatchDecision(Decision):
+class BatchDecision(LedgerDecision):
     queue_request_id: str
     seq: int = Field(description="the order of decision in the ledger")
 
@@ -145,7 +156,7 @@ class BatchAnswer(_Contract):
 def decision_fields(
     outcome: str, type: str, reason: str, via_permit: bool, details: Mapping[str, object]
 ) -> dict[str, object]:
-    """A decision as the ledger sends it (`Decision`)."""
+    """A decision as the ledger sends it (`LedgerDecision`)."""
     unknown = set(details) - set(DETAIL_FIELDS)
     assert not unknown, f"decision details outside the contract: {unknown}"
     return {"outcome": outcome, "type": type, "reason": reason, "via_permit": via_permit, **details}
@@ -297,7 +308,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "EnrollmentChange": EnrollmentChange,
     "LedgerRequest": LedgerRequest,
     "LedgerBatch": LedgerBatch,
-    "Decision": Decision,
+    "Decision": LedgerDecision,
     "BatchAnswer": BatchAnswer,
     "QueuedAnswer": QueuedAnswer,
     "QueuedView": QueuedView,

@@ -11,7 +11,7 @@ from services.common.course_models import CoursePatch as CoursePatch
 from services.common.course_models import MeetingIn as MeetingIn
 from services.common.course_models import minutes as minutes
 from services.common.directory import PersonRef
-from services.common.enrollment_contract import BatchAnswer, Decision, LedgerBatch, LedgerRequest
+from services.common.enrollment_contract import BatchAnswer, LedgerBatch, LedgerDecision, LedgerRequest
 
 
 class _Body(BaseModel):
@@ -46,6 +46,6 @@ MODELS: dict[str, type[BaseModel]] = {
     "HoldIn": HoldIn,
     "LedgerRequest": LedgerRequest,
     "LedgerBatch": LedgerBatch,
-    "Decision": Decision,
+    "Decision": LedgerDecision,
     "BatchAnswer": BatchAnswer,
 }

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cluster.settings import CourseSettings
+from services.common.enrollment_contract import Outcome
 from services.common.registration import RegistrationWindow, WindowRefusal, window_refusal
 
-Outcome = Literal["accepted", "waitlisted", "rejected"]
 # What a registrar may name to skip one rule for one desk action (services/course_data/desk.py):
 # each skips exactly the rule of its name and nothing else. `capacity` enrolls past the seats
 # (never onto the waitlist); `credit-load` skips both load limits (credits and course count);

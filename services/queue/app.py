@@ -7,7 +7,7 @@ from starlette.applications import Starlette
 from cluster.config import ClusterConfig, NodeConfig
 from services.common.app import build_app
 from services.common.context import ServiceSpec
-from services.common.enrollment_contract import EnrollmentChange, QueuedAnswer, QueuedView
+from services.common.enrollment_contract import EnrollmentChange, QueuedAnswer, QueuedView, StudentChange
 from services.queue.listing import LISTING_MODELS
 from services.queue.routes import queue_routes, submit
 from services.queue.routes_desk import desk_routes
@@ -23,6 +23,7 @@ SPEC = ServiceSpec(
         "EnrollmentChange": EnrollmentChange,
         "QueuedAnswer": QueuedAnswer,
         "QueuedView": QueuedView,
+        "StudentChange": StudentChange,
         **LISTING_MODELS,
     },
     uses_redis=True,

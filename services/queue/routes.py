@@ -248,7 +248,7 @@ async def internal_submit(request: Request) -> Response:
       - {in: query, name: wait, schema: {type: number, minimum: 0, maximum: 60}}
     requestBody:
       required: true
-      content: {application/json: {schema: {type: object}}}
+      content: {application/json: {schema: {$ref: "#/components/schemas/StudentChange"}}}
     responses:
       "200": {description: "The request as GET /queue/requests/{id} shows it (queue_request_id null when refused
         at once)", content: {application/json: {schema: {$ref: "#/components/schemas/QueuedView"}}}}

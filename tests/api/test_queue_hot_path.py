@@ -89,7 +89,7 @@ def test_a_student_lists_their_own_requests_newest_first_a_page_at_a_time(node: 
             headers={**student, "Idempotency-Key": f"l-{n}"},
         )
         assert taken.status_code == 202, taken.text
-        ids.append(taken.json()["request_id"])
+        ids.append(taken.json()["queue_request_id"])
     other = {**node.auth("student", 42), "content-type": "application/json", "Idempotency-Key": "l-0"}
     assert (
         node.client.post("/queue/requests", json={"action": "drop", "course_id": 9}, headers=other).status_code == 202
@@ -99,16 +99,16 @@ def test_a_student_lists_their_own_requests_newest_first_a_page_at_a_time(node: 
     assert first.status_code == 200, first.text
     body = first.json()
     assert (body["page"], body["page_size"], body["total"]) == (1, 2, 5)
-    assert [r["request_id"] for r in body["items"]] == [ids[4], ids[3]]
+    assert [r["queue_request_id"] for r in body["items"]] == [ids[4], ids[3]]
     assert body["items"][0] == {
-        "request_id": ids[4],
+        "queue_request_id": ids[4],
         "status": "pending",
         "action": "enroll",
         "course_id": 5,
         "admitted_at": body["items"][0]["admitted_at"],
     }
     rest = node.client.get("/queue/requests?page=3&page_size=2", headers=student).json()
-    assert [r["request_id"] for r in rest["items"]] == [ids[0]]
+    assert [r["queue_request_id"] for r in rest["items"]] == [ids[0]]
     mine = node.client.get("/queue/requests", headers=other).json()
     assert [(r["action"], r["course_id"]) for r in mine["items"]] == [("drop", 9)]  # only their own
     bad = node.client.get("/queue/requests?page_size=1000", headers=student)

@@ -15,7 +15,8 @@ import psutil
 import pytest
 
 from cluster.config import SERVICES, load_config
-from ops.localcluster import ROOT, LocalCluster, wait_for
+from ops.localcluster import LocalCluster, wait_for
+from ops.processes import ROOT
 from tests.cluster.conftest import MakeCluster
 
 pytestmark = pytest.mark.cluster

@@ -478,7 +478,7 @@ def queue_service(call: Calls, ids: dict[str, int], admin: dict[str, str], root:
         json={"action": "enroll", "course_id": ids["CS103"]},
         headers={**cam, "Idempotency-Key": "k-1"},
     )
-    request_id = first.json()["request_id"]
+    request_id = first.json()["queue_request_id"]
     call("queue", "GET", f"/queue/requests/{request_id}?wait=10", 200, headers=cam)
     call("queue", "GET", "/queue/requests/nothing-here", 404, headers=cam)
     call("queue", "DELETE", f"/queue/requests/{request_id}", 409, headers=cam)

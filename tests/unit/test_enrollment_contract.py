@@ -18,8 +18,8 @@ from services.common.enrollment_contract import (
     ENTRY_FIELDS,
     RECORD_FIELDS,
     BatchAnswer,
-    Decision,
     EnrollmentChange,
+    LedgerDecision,
     QueuedAnswer,
     QueuedRequest,
     QueuedView,
@@ -102,7 +102,7 @@ def test_every_decision_the_rules_give_is_the_contract_s() -> None:
         RuleDecision("waitlisted", reason="r", details={"waitlist_position": 1}),
         RuleDecision("rejected", "prerequisites-missing", "r", details={"missing": ["C9"]}),
     ):
-        Decision.model_validate(decision_json(decision))
+        LedgerDecision.model_validate(decision_json(decision))
     with pytest.raises(AssertionError):
         decision_json(RuleDecision("rejected", "x", "r", details={"unheard_of": 1}))
 

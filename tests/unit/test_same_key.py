@@ -15,8 +15,9 @@ from redis.asyncio import Redis
 
 from cluster.settings import QueueSettings
 from services.common.problems import ProblemError
-from services.queue.admission import Admitter, WindowClosed
-from services.queue.store import Admitted, QueueStore, Refused
+from services.queue.admission import Admitter, WindowRefused
+from services.queue.records import Admitted, Refused
+from services.queue.store import QueueStore
 from services.queue.windows import WindowCache
 
 COURSE = 7
@@ -60,7 +61,7 @@ async def click(node: Admitter, key: str) -> tuple[str, str]:
     if isinstance(answer, Refused):
         return ("refused", answer.type)
     assert isinstance(answer, Admitted)
-    return ("queued", answer.request_id)
+    return ("queued", answer.queue_request_id)
 
 
 async def set_full(store: QueueStore, full: bool) -> None:
@@ -95,5 +96,5 @@ async def test_nodes_that_disagree_on_the_window_give_one_key_one_answer(store: 
         answers = await asyncio.gather(*(click(first, key) for _ in range(CLICKS)))
         answers += await asyncio.gather(*(click(then, key) for _ in range(CLICKS)))
         assert len(set(answers)) == 1, sorted(set(answers))
-    with pytest.raises(WindowClosed):  # the window refusal keeps its own problem type
+    with pytest.raises(WindowRefused):  # the window refusal keeps its own problem type
         await closed.admit(1, None, "s1", "another", {"action": "enroll", "course_id": COURSE})

@@ -46,7 +46,8 @@ async def test_an_admission_is_answered_only_once_a_replica_has_it(tmp_path: Pat
     import os
     import signal
 
-    from services.queue.store import Admission, Admitted, NotReplicated, QueueStore
+    from services.queue.records import Admission, Admitted
+    from services.queue.store import NotReplicated, QueueStore
 
     with sentinel_group(tmp_path) as group:
         client = connect_sentinel([("127.0.0.1", p) for p in group.sentinel_ports], SERVICE, max_connections=4)
@@ -78,7 +79,7 @@ async def test_an_admission_is_answered_only_once_a_replica_has_it(tmp_path: Pat
                     if time.monotonic() > deadline:
                         raise
             assert isinstance(again, Admitted)
-            assert (again.request_id, again.new) == ("r2", False)
+            assert (again.queue_request_id, again.new) == ("r2", False)
         finally:
             await client.aclose()
 
