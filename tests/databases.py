@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
-from storage.database import Database
+from ops.dbservers import create_database
 
 KINDS = ("sqlite", "postgres", "mariadb")
 _counter = itertools.count()
@@ -24,13 +23,5 @@ async def new_database(request: pytest.FixtureRequest, kind: str, folder: Path) 
     """The URL of a new empty database of `kind` (a file in `folder` for SQLite)."""
     name = f"t{os.getpid()}_{next(_counter)}"
     if kind == "sqlite":
-        return f"sqlite+aiosqlite:///{folder / f'{name}.db'}"
-    server = server_url(request, kind)
-    admin = Database(f"{server}/{'postgres' if kind == 'postgres' else 'mysql'}")
-    try:
-        async with admin.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f"CREATE DATABASE {name}"))
-    finally:
-        await admin.close()
-    return f"{server}/{name}"
+        return await create_database("sqlite", None, folder, name)
+    return await create_database("postgresql" if kind == "postgres" else kind, server_url(request, kind), folder, name)

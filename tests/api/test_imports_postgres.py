@@ -9,24 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 from starlette.testclient import TestClient
 
+from ops.dbservers import create_database
 from services import app_factory
-from storage.database import Database
 from tests.api.login_kit import default_account
 from tests.api.registrar_kit import Node, job_outcome, service_node
 from tests.support import make_config, wait_master
 
 
 async def _create(dsn: str, name: str) -> None:
-    admin = Database(f"{dsn}/postgres")
-    try:
-        async with admin.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f"CREATE DATABASE {name}"))
-    finally:
-        await admin.close()
+    await create_database("postgresql", dsn, Path("."), name)
 
 
 @pytest.fixture
