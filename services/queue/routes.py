@@ -252,6 +252,10 @@ async def internal_submit(request: Request) -> Response:
     responses:
       "200": {description: "The request as GET /queue/requests/{id} shows it (queue_request_id null when refused
         at once)", content: {application/json: {schema: {$ref: "#/components/schemas/QueuedView"}}}}
+      "409": {description: "The window rule refuses it now (window-closed, drop-deadline), as POST /queue/requests"}
+      "422": {description: "A bad field, or no idempotency_key"}
+      "429": {description: "Too many requests for the student (rate-limited, too-many-open-requests)"}
+      "503": {description: "Not recorded (Redis unavailable, queue-stalled, queue-not-replicated): retry, same key"}
     """
     require_internal(request)
     seconds = _wait_of(request)
