@@ -361,6 +361,7 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
             course_id=_nullable("integer"),
             outcome=_STRING,
             reason=_STRING,
+            overrides={"type": "string", "description": "a desk action's overrides, comma-separated ('' if none)"},
         ),
         "AuditPage": page("AuditEntry", "Audit records, newest first"),
         # accounts (login)

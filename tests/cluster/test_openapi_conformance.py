@@ -236,7 +236,16 @@ def login_service(call: Calls) -> tuple[dict[str, str], dict[str, str]]:
     return admin, root
 
 
-def course_data_service(call: Calls, admin: dict[str, str]) -> dict[str, int]:
+def people(call: Calls, admin: dict[str, str]) -> dict[str, int]:
+    """The people course_data's references name (they must exist, with the right role): ids by username."""
+    made = {}
+    for username, role in (("tom", "teacher"), ("s60", "student"), ("s61", "student"), ("s70", "student")):
+        user = call("login", "POST", "/users", 201, json={"username": username, "role": role}, headers=admin).json()
+        made[username] = int(user["id"])
+    return made
+
+
+def course_data_service(call: Calls, admin: dict[str, str], who: dict[str, int]) -> dict[str, int]:
     """The catalogue, windows, holds, completed courses and their imports; returns course ids by code."""
     now = time.time()
     windows = {"windows": [{"opens_at": now - 60, "closes_at": now + 3600, "drop_deadline": now + 7200}]}
@@ -262,7 +271,7 @@ def course_data_service(call: Calls, admin: dict[str, str]) -> dict[str, int]:
                 "title": f"Course {code}",
                 "credits": 3,
                 "capacity": capacity,
-                "teacher_id": 7,
+                "teacher_id": who["tom"],
                 "meetings": [{"weekday": weekday, "start": "09:00", "end": "10:30"}],
                 "prerequisites": needs,
             },
@@ -318,14 +327,23 @@ def course_data_service(call: Calls, admin: dict[str, str]) -> dict[str, int]:
     )
     call("course_data", "PATCH", f"/courses/{ids['CS103']}", 422, json={"title": None}, headers=admin)
 
-    hold = call("course_data", "POST", "/holds", 201, json={"student_id": 60, "reason": "fees"}, headers=admin).json()
+    hold = call(
+        "course_data", "POST", "/holds", 201, json={"student_id": who["s60"], "reason": "fees"}, headers=admin
+    ).json()
     call("course_data", "GET", "/holds", 200, headers=admin)
     call("course_data", "DELETE", f"/holds/{hold['id']}", 204, headers=admin)
     call("course_data", "DELETE", f"/holds/{hold['id']}", 404, headers=admin)
-    call("course_data", "POST", "/students/60/completed", 200, json={"course_codes": ["CS101", "MA1"]}, headers=admin)
-    call("course_data", "GET", "/students/60/completed", 200, headers=admin)
-    call("course_data", "DELETE", "/students/60/completed/MA1", 204, headers=admin)
-    call("course_data", "DELETE", "/students/60/completed/MA1", 404, headers=admin)
+    call(
+        "course_data",
+        "POST",
+        f"/students/{who['s60']}/completed",
+        200,
+        json={"course_codes": ["CS101", "MA1"]},
+        headers=admin,
+    )
+    call("course_data", "GET", f"/students/{who['s60']}/completed", 200, headers=admin)
+    call("course_data", "DELETE", f"/students/{who['s60']}/completed/MA1", 204, headers=admin)
+    call("course_data", "DELETE", f"/students/{who['s60']}/completed/MA1", 404, headers=admin)
 
     csv = {**admin, "Content-Type": "text/csv"}
     courses = "code,title,credits,capacity,meetings\nIMP1,Imported,2,10,Tue 11:00-12:00\n"
@@ -342,7 +360,7 @@ def course_data_service(call: Calls, admin: dict[str, str]) -> dict[str, int]:
         "course_data", "POST", "/courses/import", 202, content="code,title,credits,capacity\nIMP1,x,a,1\n", headers=csv
     )
     assert job(call, "course_data", failed, admin)["status"] == "failed"
-    completed = "student_id,course_code\n61,CS101\n"
+    completed = f"student_id,course_code\n{who['s61']},CS101\n"
     assert (
         job(
             call,
@@ -364,18 +382,18 @@ def course_data_service(call: Calls, admin: dict[str, str]) -> dict[str, int]:
     call("course_data", "GET", "/notifications", 200, headers=admin)
 
     internal = call.cluster_token
-    call("course_data", "GET", "/internal/students/60/courses", 200, headers=internal())
-    call("course_data", "GET", "/internal/students/60/catalogue", 200, headers=internal())
+    call("course_data", "GET", f"/internal/students/{who['s60']}/courses", 200, headers=internal())
+    call("course_data", "GET", f"/internal/students/{who['s60']}/catalogue", 200, headers=internal())
     decided = {"action": "enroll", "student_id": 62, "course_id": ids["CS103"], "actor": "t"}
     call("course_data", "POST", "/internal/ledger", 200, json=decided, headers=internal())
-    batch = {"requests": [{**decided, "request_id": "req-000001", "admitted_at": time.time(), "student_id": 63}]}
+    batch = {"requests": [{**decided, "queue_request_id": "req-000001", "admitted_at": time.time(), "student_id": 63}]}
     call("course_data", "POST", "/internal/ledger/batch", 200, json=batch, headers=internal())
     operations(call, "course_data", admin)
     return ids
 
 
-def teacher_service(call: Calls, ids: dict[str, int], admin: dict[str, str]) -> dict[str, str]:
-    me = forged(call.cluster, 7, "teacher")
+def teacher_service(call: Calls, ids: dict[str, int], admin: dict[str, str], who: dict[str, int]) -> dict[str, str]:
+    me = forged(call.cluster, who["tom"], "teacher")
     call("teacher", "GET", "/teacher/courses", 200, headers=me)
     made = call(
         "teacher",
@@ -401,17 +419,25 @@ def teacher_service(call: Calls, ids: dict[str, int], admin: dict[str, str]) -> 
         headers=me,
     )
     call("teacher", "PATCH", "/teacher/courses/999999", 404, json={"capacity": 4}, headers=me)
-    call("teacher", "POST", f"/teacher/courses/{ids['CS101']}/permits", 201, json={"student_id": 70}, headers=me)
-    call("teacher", "POST", "/teacher/courses/999999/permits", 404, json={"student_id": 70}, headers=me)
+    call(
+        "teacher", "POST", f"/teacher/courses/{ids['CS101']}/permits", 201, json={"student_id": who["s70"]}, headers=me
+    )
+    call("teacher", "POST", "/teacher/courses/999999/permits", 404, json={"student_id": who["s70"]}, headers=me)
     call("teacher", "GET", "/teacher/courses", 403, headers=forged(call.cluster, 50, "student"))
     operations(call, "teacher", admin)
     return me
 
 
 def student_service(
-    call: Calls, ids: dict[str, int], teacher: dict[str, str], admin: dict[str, str], root: dict[str, str]
+    call: Calls,
+    ids: dict[str, int],
+    teacher: dict[str, str],
+    admin: dict[str, str],
+    root: dict[str, str],
+    who: dict[str, int],
 ) -> None:
-    ann, ben = forged(call.cluster, 60, "student", cohort=2025), forged(call.cluster, 61, "student", cohort=2025)
+    ann = forged(call.cluster, who["s60"], "student", cohort=2025)
+    ben = forged(call.cluster, who["s61"], "student", cohort=2025)
     call("student", "GET", "/student/courses", 200, headers=ann)
     call("student", "GET", "/student/courses?day=someday", 422, headers=ann)
     call("student", "POST", "/student/enrollments", 201, json={"course_id": ids["CS101"]}, headers=ann)
@@ -458,8 +484,22 @@ def student_service(
     call("teacher", "GET", f"/teacher/courses/{course}/roster", 200, headers={**teacher, "Accept": "text/csv"})
     call("teacher", "GET", "/teacher/courses/999999/roster", 404, headers=teacher)
     call("teacher", "PATCH", f"/teacher/courses/{course}", 409, json={"capacity": 0}, headers=teacher)
-    call("teacher", "DELETE", f"/teacher/courses/{course}/students/61", 204, json={"reason": "moved"}, headers=teacher)
-    call("teacher", "DELETE", f"/teacher/courses/{course}/students/61", 404, json={"reason": "moved"}, headers=teacher)
+    call(
+        "teacher",
+        "DELETE",
+        f"/teacher/courses/{course}/students/{who['s61']}",
+        204,
+        json={"reason": "moved"},
+        headers=teacher,
+    )
+    call(
+        "teacher",
+        "DELETE",
+        f"/teacher/courses/{course}/students/{who['s61']}",
+        404,
+        json={"reason": "moved"},
+        headers=teacher,
+    )
     call("course_data", "PATCH", f"/courses/{ids['CS103']}", 409, json={"capacity": 0}, headers=admin)
     call("course_data", "DELETE", f"/courses/{ids['CS103']}", 409, headers=admin)
     operations(call, "student", admin)
@@ -506,9 +546,10 @@ def test_every_answer_matches_the_spec(make_cluster: MakeCluster) -> None:
         wait_for(lambda s=service: cluster.master(s, "login-1"), START_TIMEOUT, f"a {service} master")
     call = Calls(cluster)
     admin, root = login_service(call)
-    ids = course_data_service(call, admin)
-    teacher = teacher_service(call, ids, admin)
-    student_service(call, ids, teacher, admin, root)
+    who = people(call, admin)
+    ids = course_data_service(call, admin, who)
+    teacher = teacher_service(call, ids, admin, who)
+    student_service(call, ids, teacher, admin, root, who)
     queue_service(call, ids, admin, root)
     assert not call.unexpected, "\n".join(call.unexpected)
     assert call.sent > 150
