@@ -10,8 +10,9 @@ stopped, and its CPU time advancing (`/proc/<pid>/stat`). A busy app keeps the l
 at most BUSY_GRACE_SECONDS without checking in. A stopped (SIGSTOP) or dead app is
 neither, and loses the lease within a window.
 
-If the app is not alive when the lease it held as master has ended by its own reckoning
-(the point after which its pre-COMMIT check refuses every commit), the agent kills it:
+If the app has not been alive for a whole lease, and the lease it held as master has
+ended by its own reckoning (after which its pre-COMMIT check refuses every commit), the
+agent kills it:
 a frozen master must not keep holding the SQLite write lock or a PostgreSQL row lock its
 successor needs, and by then the successor is about to take over (the replicated lease
 expires `lease_margin_seconds` later). The supervisor then restarts the node, which comes back as a slave.
@@ -102,6 +103,8 @@ class AppWatchdog:
                 self.busy_seconds += elapsed
             self._last_alive = now
             return False
+        if now - self._last_alive <= self.lease_seconds:
+            return False  # a stall shorter than a lease (a loaded host) costs the lease, never the process
         # The app's own lease ended at `granted_sent + lease - margin` by this host's monotonic
         # clock (it re-checks that before every COMMIT), so from then on it can no longer commit
         # and killing it only frees the locks its successor is about to need.

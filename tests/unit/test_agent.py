@@ -62,8 +62,19 @@ def test_a_silent_master_is_killed_once_its_own_lease_has_ended() -> None:
     clock = Clock()
     dog = AppWatchdog(LEASE, MARGIN, clock)
     granted_sent = clock.now + 0.2  # the app froze now; its agent renewed once more, still within the window
-    assert not advance(clock, dog, 0.2 + LEASE - MARGIN - 0.05, granted_sent)  # it may still commit
-    assert advance(clock, dog, 0.1, granted_sent)  # its own lease is over: it cannot commit any more
+    silent_until = clock.now + dog.alive_window  # from then on it is not alive
+    assert not advance(clock, dog, dog.alive_window + LEASE - 0.05, granted_sent)  # a stall shorter than a lease
+    assert clock.now > granted_sent + LEASE - MARGIN  # (its own lease is over by now: it cannot commit)
+    assert advance(clock, dog, 0.1, granted_sent)  # silent for a whole lease and its lease over: killed
+    assert clock.now - silent_until < LEASE + 0.1  # ... not a margin after the replicated lease as well
+
+
+def test_a_master_that_stalls_for_less_than_a_lease_is_not_killed() -> None:
+    clock = Clock()
+    dog = AppWatchdog(LEASE, MARGIN, clock)
+    granted_sent = clock.now  # its last renewal: its own lease ends at LEASE - MARGIN
+    assert not advance(clock, dog, LEASE - 0.1, granted_sent)  # starved on a loaded host, past its lease
+    assert not advance(clock, dog, 1.0, granted_sent, checkin=True)  # back: it lost the lease, not its life
 
 
 class Process:
