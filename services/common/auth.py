@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -131,15 +132,23 @@ class TokenVerifier:
 
     async def _key_set(self, kid: str) -> KeySet:
         known = self._keys is not None and any(k.kid == kid for k in self._keys.keys)
+        fetched = False  # whether this call saw a fetch made after it came
         if not known:
             if self._fetching is None and self._clock() - self._fetched_at >= _REFETCH_SECONDS:
                 self._fetched_at = self._clock()
                 self._fetching = asyncio.ensure_future(self._fetch())
             if self._fetching is not None:
+                fetched = True
                 await asyncio.shield(self._fetching)  # every concurrent caller waits for the one fetch
         if self._keys is None:
             raise ServiceUnavailable("cannot fetch the login service's keys", headers={"Retry-After": "1"})
         if not any(k.kid == kid for k in self._keys.keys):
+            if not fetched:  # fetches are spaced _REFETCH_SECONDS apart: the key may be a rotation's, seconds old
+                wait = max(1, math.ceil(_REFETCH_SECONDS - (self._clock() - self._fetched_at)))
+                raise ServiceUnavailable(
+                    "this token's signing key is newer than this node's copy of the keys; try again",
+                    headers={"Retry-After": str(wait)},
+                )
             raise InvalidToken("unknown signing key")
         return self._keys
 

@@ -30,7 +30,11 @@ COMMON_RESPONSES: dict[str, tuple[str, str]] = {
     "413": ("PayloadTooLarge", "The body is over the size limit (http.max_body_bytes)"),
     "415": ("UnsupportedMediaType", "The body is not of a media type this operation reads"),
     "422": ("ValidationFailed", "A parameter or the body is invalid: `errors` names the first fields, `error_count`"),
-    "503": ("ServiceUnavailable", "No master right now, or it did not answer: retry after `Retry-After` seconds"),
+    "503": (
+        "ServiceUnavailable",
+        "No master right now, or it did not answer, or (a bearer token) the signing keys are not known here yet:"
+        " retry after `Retry-After` seconds",
+    ),
 }
 
 
@@ -95,8 +99,8 @@ def add_shared(operation: dict[str, Any], path: str, forwarded: bool) -> None:
     codes = set()
     if bearer or internal:
         codes.add("401")
-    if bearer:
-        codes.add("403")
+    if bearer:  # the verifier may need the login service's keys first (services/common/auth.py)
+        codes |= {"403", "503"}
     if "{" in path:
         codes.add("404")
     if checked:

@@ -9,6 +9,7 @@ import pytest
 from joserfc.jwk import OKPKey
 
 from services.common.auth import InvalidToken, TokenVerifier
+from services.common.problems import ServiceUnavailable
 from tests.api.login_kit import forge
 
 
@@ -42,3 +43,32 @@ async def test_a_revoked_session_is_refused_even_from_the_cache() -> None:
     revoked.add("s1")
     with pytest.raises(InvalidToken, match="ended"):
         await verifier.verify(token)
+
+
+async def test_a_key_rotated_after_the_last_fetch_is_a_retry_not_a_refusal() -> None:
+    old = OKPKey.generate_key("Ed25519", parameters={"kid": "k1"})
+    new = OKPKey.generate_key("Ed25519", parameters={"kid": "k2"})
+    published = [old]
+    now = [1000.0]
+    fetches = 0
+
+    async def jwks() -> dict[str, Any]:
+        nonlocal fetches
+        fetches += 1
+        return {"keys": [k.as_dict(private=False) for k in published]}
+
+    verifier = TokenVerifier(jwks, lambda sid, at: False, clock=lambda: now[0])
+    await verifier.verify(forge(old, sid="s1", iat=int(now[0]), exp=int(now[0]) + 600))
+    published.append(new)  # rotated one second after this node fetched the keys
+    now[0] += 1.0
+    fresh = forge(new, sid="s2", iat=int(now[0]), exp=int(now[0]) + 600)
+    with pytest.raises(ServiceUnavailable) as busy:
+        await verifier.verify(fresh)
+    assert busy.value.headers["Retry-After"] == "4"
+    now[0] += 4.0
+    assert (await verifier.verify(fresh)).session_id == "s2"  # the retry fetches and knows it
+    assert fetches == 2
+    stranger = OKPKey.generate_key("Ed25519", parameters={"kid": "k9"})
+    now[0] += 5.0
+    with pytest.raises(InvalidToken, match="unknown signing key"):  # fetched, and still unknown
+        await verifier.verify(forge(stranger, sid="s3", iat=int(now[0]), exp=int(now[0]) + 600))
