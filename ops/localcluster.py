@@ -79,13 +79,8 @@ class LocalCluster:
             self.redis.start()
             self.env["CS_REDIS__URL"] = self.redis.url
         for node_id in node_ids or [n.id for n in self.config.nodes]:
-            self.processes[node_id] = self.kit.run_py(  # with the environment as it is now (tests change it)
-                "--config",
-                str(config_path or self.config_path),
-                node_id,
-                name=node_id,
-                prefix=self.prefix(node_id),
-                env=self.env,
+            self.processes[node_id] = self.kit.run_py(
+                "--config", str(config_path or self.config_path), node_id, name=node_id, prefix=self.prefix(node_id)
             )
 
     def signal(self, node_id: str, sig: signal.Signals) -> None:

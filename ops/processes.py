@@ -35,7 +35,9 @@ def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 class ProcessKit:
     def __init__(self, log_dir: Path, env: Mapping[str, str] | None = None) -> None:
         self.log_dir = log_dir
-        self.env = dict(env) if env is not None else clean_environment()
+        # Kept, not copied: a caller that changes its environment (a test giving one node another
+        # secret, the private Redis's URL) starts the next process with the change.
+        self.env = env if env is not None else clean_environment()
         self.started: list[subprocess.Popen[bytes]] = []
         self.logs: dict[int, Path] = {}
         self.seen: set[psutil.Process] = set()

@@ -47,3 +47,13 @@ def test_stop_all_continues_a_paused_process_and_ends_it(tmp_path: Path) -> None
     kit.stop_all()
     assert process.poll() is not None
     assert not psutil.pid_exists(process.pid) or psutil.Process(process.pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_process_starts_with_the_environment_as_it_is_then(tmp_path: Path) -> None:
+    env = clean_environment({"CS_TEST_MARK": "before"})
+    kit = ProcessKit(tmp_path / "logs", env)
+    env["CS_TEST_MARK"] = "after"  # as LocalCluster does: a test's other secret, the private Redis's URL
+    shown = kit.run_py(name="shown", prefix=["sh", "-c", 'echo "mark=$CS_TEST_MARK"'])  # (sh ignores the rest)
+    code, text = kit.finish(shown)
+    assert (code, text.strip()) == (0, "mark=after")
+    kit.stop_all()
