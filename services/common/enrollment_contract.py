@@ -293,6 +293,16 @@ def refused_view(refusal_type: str, reason: str, change: Mapping[str, Any]) -> d
 # What the student service answers
 
 
+class QueueRequestPage(_Contract):
+    """One page of a student's queue requests, newest first (`GET /queue/requests`); refusals
+    at once were never queued and are not listed."""
+
+    items: list[QueuedView]
+    page: int
+    page_size: int
+    total: int
+
+
 class EnrollmentAnswer(_Contract):
     """The student service's answer to a change it had decided (`201`/`200`, or `202` waitlisted),
     or queued and not decided yet (`202` pending, with `queue_request_id`)."""

@@ -7,8 +7,13 @@ from starlette.applications import Starlette
 from cluster.config import ClusterConfig, NodeConfig
 from services.common.app import build_app
 from services.common.context import ServiceSpec
-from services.common.enrollment_contract import EnrollmentChange, QueuedAnswer, QueuedView, StudentChange
-from services.queue.listing import LISTING_MODELS
+from services.common.enrollment_contract import (
+    EnrollmentChange,
+    QueuedAnswer,
+    QueuedView,
+    QueueRequestPage,
+    StudentChange,
+)
 from services.queue.routes import queue_routes, submit
 from services.queue.routes_desk import desk_routes
 from services.queue.state import start_queue
@@ -24,7 +29,7 @@ SPEC = ServiceSpec(
         "QueuedAnswer": QueuedAnswer,
         "QueuedView": QueuedView,
         "StudentChange": StudentChange,
-        **LISTING_MODELS,
+        "QueueRequestPage": QueueRequestPage,
     },
     uses_redis=True,
     start=start_queue,

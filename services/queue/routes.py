@@ -20,7 +20,6 @@ from services.common.internal import require_internal
 from services.common.pagination import page_of
 from services.common.problems import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from services.queue.admission import check_key
-from services.queue.listing import student_requests
 from services.queue.records import Admitted, Refused
 from services.queue.state import QueueNode, queue_of
 from services.queue.store import NotReplicated
@@ -156,7 +155,7 @@ async def list_requests(request: Request) -> Response:
     """
     me = await authenticate(request, "student")
     page = page_of(request)
-    found, total = await student_requests(queue_of(request).store.redis, me.user_id, page)
+    found, total = await queue_of(request).store.student_requests(me.user_id, page.offset, page.size)
     return JSONResponse(page.body([_view(request_id, record) for request_id, record in found], total))
 
 

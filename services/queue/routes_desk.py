@@ -29,10 +29,10 @@ async def open_requests(request: Request) -> Response:
     """
     require_internal(request)
     try:
-        raw = await queue_of(request).store.redis.get(f"q:o:{request.path_params['id']}")
+        count = await queue_of(request).store.open_requests(request.path_params["id"])
     except RedisError as exc:
         raise ServiceUnavailable(f"redis: {type(exc).__name__}", headers={"Retry-After": "1"}) from None
-    return JSONResponse({"open": max(0, int(raw or 0))})
+    return JSONResponse({"open": count})
 
 
 def desk_routes() -> list[BaseRoute]:

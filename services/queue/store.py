@@ -23,10 +23,12 @@ from services.queue.keys import (
     DECIDED,
     DONE_CHANNEL,
     GROUP,
+    OPEN_PREFIX,
     RECORD_TTL_SECONDS,
     REFUSED,
     STALLED,
     STREAMS,
+    STUDENT_REQUESTS_PREFIX,
     TIMES,
     record_key,
 )
@@ -42,6 +44,10 @@ class QueueStorage(Protocol):
     async def prepare(self) -> None: ...
     async def admit(self, admissions: Sequence[Admission], now: float, max_open: int = 0) -> list[AdmitAnswer]: ...
     async def record(self, request_id: str) -> dict[str, str] | None: ...
+    async def student_requests(
+        self, student_id: int, offset: int, size: int
+    ) -> tuple[list[tuple[str, dict[str, str]]], int]: ...
+    async def open_requests(self, student_id: int) -> int: ...
     async def cancel(self, request_id: str) -> str: ...
     async def claim(self, entries: Sequence[Entry]) -> list[Entry]: ...
     async def finish(self, answer: bytes | None, acked: Sequence[Entry], now: float, full_for: float = 0.0) -> None: ...
@@ -117,6 +123,38 @@ class QueueStore:
     async def record(self, request_id: str) -> dict[str, str] | None:
         raw: Any = await self.redis.hgetall(record_key(request_id))
         return {k.decode(): v.decode() for k, v in raw.items()} if raw else None
+
+    async def student_requests(
+        self, student_id: int, offset: int, size: int
+    ) -> tuple[list[tuple[str, dict[str, str]]], int]:
+        """(id, record) of the student's requests from `offset`, newest first, and how many there
+        are. The admit script indexes each request it queues under the student, scored by its
+        admission number; a record that has expired (a week on) leaves the index when met."""
+        key = f"{STUDENT_REQUESTS_PREFIX}{student_id}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(key)
+            pipe.zrevrange(key, offset, offset + size - 1)
+            total, raw_ids = await pipe.execute()
+        ids = [i.decode() for i in raw_ids]
+        if not ids:
+            return [], int(total)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for request_id in ids:
+                pipe.hgetall(record_key(request_id))
+            records = await pipe.execute()
+        found, gone = [], []
+        for request_id, raw in zip(ids, records, strict=True):
+            if raw:
+                found.append((request_id, {k.decode(): v.decode() for k, v in raw.items()}))
+            else:
+                gone.append(request_id)
+        if gone:
+            await self.redis.zrem(key, *gone)
+        return found, int(total) - len(gone)
+
+    async def open_requests(self, student_id: int) -> int:
+        """How many of the student's requests wait for a decision."""
+        return max(0, int(await self.redis.get(f"{OPEN_PREFIX}{student_id}") or 0))
 
     async def cancel(self, request_id: str) -> str:
         """Cancel a pending request: 'cancelled', or the status that prevented it ('missing' if none)."""

@@ -34,7 +34,8 @@ class MemoryStore:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.records: dict[str, dict[str, str]] = {}
-        self.keys: dict[tuple[int, str], str] = {}  # (student, idempotency key) -> request id
+        self.keys: dict[tuple[int, str], str] = {}  # (student, idempotency key) -> request id, or "!" + refusal
+        self.by_student: dict[int, list[str]] = {}  # the student's requests, in admission order
         self.open: dict[int, int] = {}
         self.full: dict[str, tuple[str, float]] = {}  # course -> (refusal JSON, until)
         self.frees: dict[str, int] = {}
@@ -78,12 +79,20 @@ class MemoryStore:
                 kept = self.full.get(r["course_id"])
                 if kept and kept[1] > self.clock() and self.frees.get(r["course_id"], 0) <= 0:
                     full = kept[0]
-            if existing is not None:
+            if existing is not None and existing.startswith("!"):
+                refusal = json.loads(existing[1:])
+                out.append(Refused(refusal["type"], refusal["reason"]))
+            elif existing is not None:
                 out.append(Admitted(existing, False, self.records.get(existing, {}).get("status", "pending"), 0))
+            elif a.refusal:
+                self.keys[(a.student_id, a.idempotency_key)] = "!" + a.refusal
+                refusal = json.loads(a.refusal)
+                out.append(Refused(refusal["type"], refusal["reason"]))
             elif stalled:
                 out.append(Stalled(stalled[0]))
             elif full is not None:
                 self.refused[r["course_id"]] = self.refused.get(r["course_id"], 0) + 1
+                self.keys[(a.student_id, a.idempotency_key)] = "!" + full
                 refusal = json.loads(full)
                 out.append(Refused(refusal["type"], refusal["reason"]))
             elif max_open > 0 and self.open.get(a.student_id, 0) >= max_open:
@@ -108,6 +117,7 @@ class MemoryStore:
                     "n": str(self.admitted),
                     "status": "pending",
                 }
+                self.by_student.setdefault(a.student_id, []).append(a.queue_request_id)
                 frees = {"drop": r["course_id"], "swap": r["drop_course_id"]}.get(a.action, "")
                 if frees:
                     self.frees[frees] = self.frees.get(frees, 0) + 1
@@ -119,6 +129,17 @@ class MemoryStore:
         self._check()
         record = self.records.get(request_id)
         return dict(record) if record else None
+
+    async def student_requests(
+        self, student_id: int, offset: int, size: int
+    ) -> tuple[list[tuple[str, dict[str, str]]], int]:
+        self._check()
+        mine = [i for i in reversed(self.by_student.get(student_id, [])) if i in self.records]
+        return [(i, dict(self.records[i])) for i in mine[offset : offset + size]], len(mine)
+
+    async def open_requests(self, student_id: int) -> int:
+        self._check()
+        return max(0, self.open.get(student_id, 0))
 
     async def cancel(self, request_id: str) -> str:
         self._check()

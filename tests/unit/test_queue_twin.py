@@ -17,9 +17,12 @@ NOW = 1_800_000_000.0
 VOLATILE = {"entry", "admitted_at", "decided_at"}  # stream ids and times differ by nature
 
 
-def ask(n: int, action: str, student: int, course: int, drop: int | None = None, key: str = "") -> Admission:
+def ask(
+    n: int, action: str, student: int, course: int, drop: int | None = None, key: str = "", refusal: str = ""
+) -> Admission:
+    priority = {"drop": 0}.get(action, 2)
     return Admission(
-        f"rq{n:06d}", student, None, action, course, drop, f"s{student}", {"drop": 0}.get(action, 2), key or f"k{n}"
+        f"rq{n:06d}", student, None, action, course, drop, f"s{student}", priority, key or f"k{n}", refusal
     )
 
 
@@ -40,7 +43,8 @@ def answer_for(entries: list[Entry], full: dict[str, Any], open_courses: list[in
 
 
 async def scenario(store: QueueStorage) -> list[Any]:
-    """Admission, a repeated key, the open cap, a stall, claims, decisions, a full course, cancels."""
+    """Admission, a repeated key, the open cap, a stall, claims, decisions, a full course, refusals
+    replayed for their key, a student's requests and open count, cancels."""
     seen: list[Any] = []
     await store.prepare()
     first = await store.admit([ask(1, "enroll", 1, 7), ask(2, "enroll", 2, 7), ask(3, "drop", 3, 8)], NOW)
@@ -65,6 +69,14 @@ async def scenario(store: QueueStorage) -> list[Any]:
     await store.finish(answer_for(taken, full, [8]), read, NOW, full_for=30)
     await store.finish(answer_for(taken, full, [8]), read, NOW, full_for=30)  # again: counted once
     seen.append(await store.admit([ask(8, "enroll", 5, 7), ask(9, "drop", 6, 7), ask(10, "enroll", 7, 7)], NOW))
+    closed = json.dumps({"type": "window-closed", "reason": "not open"})
+    seen.append(await store.admit([ask(11, "enroll", 8, 9, refusal=closed)], NOW))  # admission's own refusal
+    # The same keys again: the same answers (the full course's refusal too), whatever changed since.
+    seen.append(await store.admit([ask(12, "enroll", 8, 9, key="k11"), ask(13, "enroll", 5, 7, key="k8")], NOW))
+    for offset, size in ((0, 10), (1, 1)):
+        page, total = await store.student_requests(1, offset, size)
+        seen.append(([(i, {k: v for k, v in r.items() if k not in VOLATILE}) for i, r in page], total))
+    seen.append([await store.open_requests(student) for student in (1, 2, 3, 8)])
     seen.append(await store.reclaim("c2"))
     for n in range(1, 11):
         record = await store.record(f"rq{n:06d}")
