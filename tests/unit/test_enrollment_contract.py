@@ -4,7 +4,6 @@ answers built on the hot paths are what the models (the OpenAPI schemas) say."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -33,14 +32,6 @@ from services.queue import scripts
 from services.queue.admission import parse_body
 from services.queue.records import Admission, Entry
 from services.queue.store import QueueStore
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    await client.flushdb()
-    yield client
-    await client.aclose()
 
 
 def test_a_script_naming_a_field_outside_the_contract_does_not_load() -> None:

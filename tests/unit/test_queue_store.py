@@ -7,10 +7,6 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator
-
-import pytest
-from redis.asyncio import Redis
 
 from services.queue.keys import STALLED
 from services.queue.records import Admission, Admitted, Refused, Stalled, TooManyOpen
@@ -19,19 +15,6 @@ from services.queue.store import QueueStore
 COURSE = 7
 FULL = {"type": "waitlist-full", "reason": "C7 is full and so is its waitlist"}
 numbers = itertools.count(1)
-
-
-@pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[QueueStore]:
-    client = Redis.from_url(redis_url)
-    await client.flushdb()
-    queue = QueueStore(client)
-    await queue.prepare()
-    try:
-        yield queue
-    finally:
-        await client.flushdb()
-        await client.aclose()
 
 
 def ask(action: str, student: int, course: int = COURSE, drop: int | None = None, key: str = "") -> Admission:

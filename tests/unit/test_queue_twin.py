@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from redis.asyncio import Redis
 
 from services.queue.records import Admission, Admitted, Entry
@@ -86,15 +84,6 @@ async def scenario(store: QueueStorage) -> list[Any]:
     seen.append({name: (s.length, s.pending, s.undelivered) for name, s in figures.streams.items()})
     seen.append(await store.cancel("nope"))
     return seen
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    await client.flushdb()
-    yield client
-    await client.flushdb()
-    await client.aclose()
 
 
 async def test_the_twin_answers_as_redis_does(redis: Redis) -> None:

@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
 from cluster.settings import QueueSettings
 from services.common.problems import ProblemError
@@ -23,19 +21,6 @@ from services.queue.windows import WindowCache
 COURSE = 7
 FULL = {"type": "waitlist-full", "reason": "C7 is full and so is its waitlist"}
 CLICKS = 20
-
-
-@pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[QueueStore]:
-    client = Redis.from_url(redis_url)
-    await client.flushdb()
-    queue = QueueStore(client)
-    await queue.prepare()
-    try:
-        yield queue
-    finally:
-        await client.flushdb()
-        await client.aclose()
 
 
 def admitter(store: QueueStore, window_open: bool | None) -> Admitter:
