@@ -11,21 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from ops.localcluster import LocalCluster
 from tests.cluster.conftest import MakeCluster
+from tests.cluster.test_registrar import account as person
 from tests.cluster.test_registrar import token
 
 pytestmark = pytest.mark.cluster
-
-
-def person(cluster: LocalCluster, username: str, role: str = "student", **fields: Any) -> int:
-    made = httpx.post(
-        f"{cluster.url('login-1')}/users",
-        json={"username": username, "role": role, **fields},
-        headers=token(cluster, 1, "admin"),
-    )
-    assert made.status_code == 201, made.text
-    return int(made.json()["id"])
 
 
 def test_the_desk_names_students_by_number_and_rosters_show_their_names(make_cluster: MakeCluster) -> None:
