@@ -2,7 +2,8 @@
 
 Access tokens are Ed25519-signed JWTs. Every node verifies them locally with the login
 service's published keys (JWKS, fetched and cached; fetched again for an unknown `kid`,
-at most once per `_REFETCH_SECONDS`), pins the algorithm, and validates `iss`, `aud`,
+at most once per `_REFETCH_SECONDS`: a token that comes sooner waits for that next fetch,
+since its key may be a rotation's, seconds old), pins the algorithm, and validates `iss`, `aud`,
 `exp`, `iat`, `nbf`, `sub`, `sid` and `role`. A verified token is cached until it expires,
 so a request does not pay for a signature check each time; the session is checked
 against the replicated revocation list on every request, so a revoked session stops
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -74,10 +74,12 @@ class TokenVerifier:
         jwks: JwksSource,
         revoked: Callable[[str, float], bool],
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._jwks = jwks
         self._revoked = revoked
         self._clock = clock
+        self._sleep = sleep
         self._keys: KeySet | None = None
         self._fetched_at = -_REFETCH_SECONDS
         self._fetching: asyncio.Future[None] | None = None
@@ -131,29 +133,25 @@ class TokenVerifier:
         )
 
     async def _key_set(self, kid: str) -> KeySet:
-        known = self._keys is not None and any(k.kid == kid for k in self._keys.keys)
-        fetched = False  # whether this call saw a fetch made after it came
-        if not known:
-            if self._fetching is None and self._clock() - self._fetched_at >= _REFETCH_SECONDS:
-                self._fetched_at = self._clock()
-                self._fetching = asyncio.ensure_future(self._fetch())
-            if self._fetching is not None:
-                fetched = True
-                await asyncio.shield(self._fetching)  # every concurrent caller waits for the one fetch
+        if not self._knows(kid):
+            if self._fetching is None:  # one fetch for every caller, spaced _REFETCH_SECONDS apart
+                delay = max(0.0, self._fetched_at + _REFETCH_SECONDS - self._clock())
+                self._fetching = asyncio.ensure_future(self._fetch(delay))
+            await asyncio.shield(self._fetching)
         if self._keys is None:
             raise ServiceUnavailable("cannot fetch the login service's keys", headers={"Retry-After": "1"})
-        if not any(k.kid == kid for k in self._keys.keys):
-            if not fetched:  # fetches are spaced _REFETCH_SECONDS apart: the key may be a rotation's, seconds old
-                wait = max(1, math.ceil(_REFETCH_SECONDS - (self._clock() - self._fetched_at)))
-                raise ServiceUnavailable(
-                    "this token's signing key is newer than this node's copy of the keys; try again",
-                    headers={"Retry-After": str(wait)},
-                )
+        if not self._knows(kid):
             raise InvalidToken("unknown signing key")
         return self._keys
 
-    async def _fetch(self) -> None:
+    def _knows(self, kid: str) -> bool:
+        return self._keys is not None and any(k.kid == kid for k in self._keys.keys)
+
+    async def _fetch(self, delay: float) -> None:
         try:
+            if delay > 0:  # the last fetch was moments ago: wait for the next one rather than refuse
+                await self._sleep(delay)
+            self._fetched_at = self._clock()
             self._keys = KeySet.import_key_set(await self._jwks())  # type: ignore[arg-type]
         except Exception as exc:  # keep the keys we had; say why once
             log.warning("cannot fetch the signing keys", extra={"error": f"{type(exc).__name__}: {exc}"})

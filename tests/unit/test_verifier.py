@@ -45,11 +45,12 @@ async def test_a_revoked_session_is_refused_even_from_the_cache() -> None:
         await verifier.verify(token)
 
 
-async def test_a_key_rotated_after_the_last_fetch_is_a_retry_not_a_refusal() -> None:
+async def test_a_key_rotated_after_the_last_fetch_waits_for_the_next_fetch_not_a_refusal() -> None:
     old = OKPKey.generate_key("Ed25519", parameters={"kid": "k1"})
     new = OKPKey.generate_key("Ed25519", parameters={"kid": "k2"})
     published = [old]
     now = [1000.0]
+    slept: list[float] = []
     fetches = 0
 
     async def jwks() -> dict[str, Any]:
@@ -57,18 +58,38 @@ async def test_a_key_rotated_after_the_last_fetch_is_a_retry_not_a_refusal() -> 
         fetches += 1
         return {"keys": [k.as_dict(private=False) for k in published]}
 
-    verifier = TokenVerifier(jwks, lambda sid, at: False, clock=lambda: now[0])
+    async def sleep(seconds: float) -> None:  # the injected clock moves instead of the real one
+        slept.append(seconds)
+        now[0] += seconds
+
+    verifier = TokenVerifier(jwks, lambda sid, at: False, clock=lambda: now[0], sleep=sleep)
     await verifier.verify(forge(old, sid="s1", iat=int(now[0]), exp=int(now[0]) + 600))
     published.append(new)  # rotated one second after this node fetched the keys
     now[0] += 1.0
-    fresh = forge(new, sid="s2", iat=int(now[0]), exp=int(now[0]) + 600)
-    with pytest.raises(ServiceUnavailable) as busy:
-        await verifier.verify(fresh)
-    assert busy.value.headers["Retry-After"] == "4"
-    now[0] += 4.0
-    assert (await verifier.verify(fresh)).session_id == "s2"  # the retry fetches and knows it
-    assert fetches == 2
+    fresh = [forge(new, sid=f"s{i}", iat=int(now[0]), exp=int(now[0]) + 600) for i in range(2, 12)]
+    principals = await asyncio.gather(*(verifier.verify(t) for t in fresh))  # they wait, and are known
+    assert [p.session_id for p in principals] == [f"s{i}" for i in range(2, 12)]
+    assert slept == [4.0]  # one wait, to the first moment a fetch is allowed
+    assert fetches == 2  # and one fetch for all ten
     stranger = OKPKey.generate_key("Ed25519", parameters={"kid": "k9"})
-    now[0] += 5.0
-    with pytest.raises(InvalidToken, match="unknown signing key"):  # fetched, and still unknown
+    with pytest.raises(InvalidToken, match="unknown signing key"):  # fetched after a wait, and still unknown
         await verifier.verify(forge(stranger, sid="s3", iat=int(now[0]), exp=int(now[0]) + 600))
+    assert slept == [4.0, 5.0]
+    assert fetches == 3
+    now[0] += 60.0
+    with pytest.raises(InvalidToken, match="unknown signing key"):  # long after: fetched at once
+        await verifier.verify(forge(stranger, sid="s4", iat=int(now[0]), exp=int(now[0]) + 600))
+    assert slept == [4.0, 5.0]
+    assert fetches == 4
+
+
+async def test_no_keys_at_all_is_unavailable_not_a_refusal() -> None:
+    key = OKPKey.generate_key("Ed25519", parameters={"kid": "k1"})
+
+    async def unreachable() -> dict[str, Any]:
+        raise ConnectionError("login is down")
+
+    verifier = TokenVerifier(unreachable, lambda sid, at: False)
+    with pytest.raises(ServiceUnavailable) as down:
+        await verifier.verify(forge(key, sid="s1"))
+    assert down.value.headers["Retry-After"] == "1"
