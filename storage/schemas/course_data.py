@@ -5,14 +5,22 @@ The seat rule lives in the data itself: `courses.taken` counts enrollments and
 `taken <= capacity + permit_seats` refuses any other seat past the capacity (and
 `services/course_data/seats.py` guards every change by the same rule). (course, student)
 is unique in both enrollments and waitlist entries.
+
+Courses belong to a term (`terms`, migrations 104 and 105): a code is unique within its
+term, and the registration windows are a term's. Migration 100 makes the tables as they
+were before terms (`_before_terms`), so every database, new or old, reaches today's schema
+through the same steps; a new one gets the default term (id `DEFAULT_TERM_ID`) from 104.
 """
 
 from __future__ import annotations
+
+import time
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     Double,
     ForeignKey,
     Index,
@@ -22,22 +30,49 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     inspect,
+    select,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.dialects import MYSQL_TABLE
+from storage.dialects import MYSQL_TABLE, is_mysql
 from storage.migrations import Migration, create_tables
 
 metadata = MetaData()
 # Seats taken without a permit never exceed the capacity (`services/course_data/seats.py`).
 SEAT_RULE = "taken <= capacity + permit_seats AND permit_seats >= 0 AND permit_seats <= taken"
+# The term migration 104 makes (today's courses and windows move into it); rows written
+# without a term (old clients, the tests' fixtures) belong to it.
+DEFAULT_TERM_ID = 1
+DEFAULT_TERM_CODE = "default"
+
+terms = Table(
+    "terms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code", String(32), nullable=False, unique=True),  # e.g. "2026-fall"
+    Column("name", String(200), nullable=False, default=""),
+    # Null only in the default term until an admin sets them: the settings' term_start/term_end stand in.
+    Column("starts_on", Date),
+    Column("ends_on", Date),
+    Column("timezone", String(64), nullable=False, default="UTC"),  # an IANA name (zoneinfo)
+    Column("drop_deadline", Double),  # Unix time; null: the windows' drop deadlines alone
+    Column("is_current", Boolean, nullable=False, default=False),  # exactly one term is current
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    CheckConstraint("starts_on IS NULL OR ends_on IS NULL OR starts_on <= ends_on", name="ck_terms_dates"),
+    **MYSQL_TABLE,
+)
 
 courses = Table(
     "courses",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("code", String(32), nullable=False, unique=True),
+    Column(
+        "term_id", Integer, ForeignKey("terms.id"), nullable=False, default=DEFAULT_TERM_ID, index=True
+    ),  # (migration 104)
+    Column("code", String(32), nullable=False),
     Column("title", String(200), nullable=False),
     Column("department", String(100), nullable=False, default=""),
     Column("teacher_id", Integer, index=True),
@@ -53,6 +88,7 @@ courses = Table(
     CheckConstraint("taken >= 0", name="ck_courses_taken"),
     CheckConstraint(SEAT_RULE, name="ck_courses_seats"),
     CheckConstraint("credits >= 0", name="ck_courses_credits"),
+    UniqueConstraint("term_id", "code", name="uq_courses_term_code"),
     **MYSQL_TABLE,
 )
 
@@ -113,6 +149,7 @@ windows = Table(
     "registration_windows",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("term_id", Integer, ForeignKey("terms.id"), nullable=False, default=DEFAULT_TERM_ID),  # (migration 105)
     Column("cohort", Integer),  # null: every cohort
     Column("opens_at", Double, nullable=False),
     Column("closes_at", Double, nullable=False),
@@ -181,27 +218,56 @@ queue_decisions = Table(
 )
 
 
+_legacy = MetaData()
+
+
+def _before_terms(table: Table, *constraints: UniqueConstraint) -> Table:
+    """`table` as migration 100 made it: without `term_id` (104, 105), and with `constraints`
+    in place of today's unique ones (a course code was unique in the whole catalogue)."""
+    kept = [c._copy() for c in table.columns if c.name != "term_id"]
+    checks = [CheckConstraint(ck.sqltext, name=ck.name) for ck in table.constraints if isinstance(ck, CheckConstraint)]
+    return Table(table.name, _legacy, *kept, *checks, *constraints, **MYSQL_TABLE)
+
+
+courses_before_terms = _before_terms(courses, UniqueConstraint("code"))
+windows_before_terms = _before_terms(windows)
+
+
+async def _rebuild_sqlite(conn: AsyncConnection, table: Table, shape: Table, filled: dict[str, str]) -> None:
+    """Rebuild `table` on SQLite as `shape` (SQLite's 12-step way; migrations run with foreign
+    key actions off, so dropping the old table cascades nowhere): the columns both have are
+    copied, and each of `filled` (column -> SQL expression) is computed from the old row."""
+    rebuilt_meta = MetaData()
+    terms.to_metadata(rebuilt_meta)
+    rebuilt = shape.to_metadata(rebuilt_meta, name=f"{table.name}_rebuilt")
+    found = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns(table.name)})
+    for reflected in await conn.run_sync(lambda c: inspect(c).get_indexes(table.name)):
+        await conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{reflected["name"]}"')
+    await conn.run_sync(rebuilt.create)
+    copied = [c.name for c in shape.columns if c.name in found and c.name not in filled]
+    into = ", ".join(f'"{name}"' for name in [*copied, *filled])
+    values = ", ".join([*(f'"{name}"' for name in copied), *filled.values()])
+    await conn.exec_driver_sql(f'INSERT INTO "{rebuilt.name}" ({into}) SELECT {values} FROM "{table.name}"')
+    await conn.exec_driver_sql(f'DROP TABLE "{table.name}"')
+    await conn.exec_driver_sql(f'ALTER TABLE "{rebuilt.name}" RENAME TO "{table.name}"')
+    for index in rebuilt.indexes:  # (named after the table they were made for)
+        await conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{index.name}"')
+    for index in shape.indexes:
+        await conn.run_sync(index.create)
+
+
 async def _seat_rule(conn: AsyncConnection) -> None:
     """Count the permit seats of existing courses and add the seat rule's CHECK (a course
     created since already has both). SQLite cannot add a constraint to a table: the table
-    is rebuilt (SQLite's 12-step way; migrations run with foreign key actions off)."""
+    is rebuilt (as it was before terms: this step comes before migration 104)."""
     found = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("courses")})
     checks = await conn.run_sync(lambda c: {ck["name"] for ck in inspect(c).get_check_constraints("courses")})
     if "permit_seats" in found and "ck_courses_seats" in checks:
         return
     counted = "(SELECT count(*) FROM enrollments e WHERE e.course_id = courses.id AND e.via_permit = {true})"
     if conn.dialect.name == "sqlite":
-        rebuilt = courses.to_metadata(MetaData(), name="courses_rebuilt")
-        for index in courses.indexes:
-            await conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{index.name}"')
-        await conn.run_sync(rebuilt.create)
-        old = ", ".join(f'"{c.name}"' for c in courses.columns if c.name != "permit_seats")
-        copied = (
-            f"INSERT INTO courses_rebuilt ({old}, permit_seats) SELECT {old}, {counted.format(true=1)} FROM courses"
-        )
-        await conn.exec_driver_sql(copied)
-        await conn.exec_driver_sql("DROP TABLE courses")
-        await conn.exec_driver_sql("ALTER TABLE courses_rebuilt RENAME TO courses")
+        shape = courses if "term_id" in found else courses_before_terms
+        await _rebuild_sqlite(conn, courses, shape, {"permit_seats": counted.format(true=1)})
         return
     if "permit_seats" not in found:
         await conn.exec_driver_sql("ALTER TABLE courses ADD COLUMN permit_seats INTEGER NOT NULL DEFAULT 0")
@@ -216,18 +282,81 @@ async def _audit_overrides(conn: AsyncConnection) -> None:
         await conn.exec_driver_sql("ALTER TABLE ledger_audit ADD COLUMN overrides VARCHAR(200) NOT NULL DEFAULT ''")
 
 
+async def _columns(conn: AsyncConnection, table: str) -> set[str]:
+    return set(await conn.run_sync(lambda c: [col["name"] for col in inspect(c).get_columns(table)]))
+
+
+async def _terms(conn: AsyncConnection) -> None:
+    """Terms (104): the `terms` table, one default term (current) holding every course there
+    is, and course codes unique per term instead of in the whole catalogue.
+
+    The default term has no dates: until an admin sets them, the settings' `course.term_start`
+    and `course.term_end` stand in (the settings live in the replicated state, not here)."""
+    have = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    if "terms" not in have:
+        await conn.run_sync(terms.create, checkfirst=is_mysql(conn.dialect))
+    if (await conn.execute(select(func.count()).select_from(terms))).scalar_one() == 0:
+        now = time.time()
+        await conn.execute(
+            terms.insert().values(
+                id=DEFAULT_TERM_ID,
+                code=DEFAULT_TERM_CODE,
+                name="Default term",
+                timezone="UTC",
+                is_current=True,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        if conn.dialect.name == "postgresql":  # (an explicit id leaves the sequence behind)
+            await conn.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('terms', 'id'), (SELECT max(id) FROM terms))"
+            )
+    if "term_id" in await _columns(conn, "courses"):
+        return
+    if conn.dialect.name == "sqlite":
+        await _rebuild_sqlite(conn, courses, courses, {"term_id": str(DEFAULT_TERM_ID)})
+        return
+    uniques = await conn.run_sync(lambda c: inspect(c).get_unique_constraints("courses"))
+    await conn.exec_driver_sql(f"ALTER TABLE courses ADD COLUMN term_id INTEGER NOT NULL DEFAULT {DEFAULT_TERM_ID}")
+    await conn.exec_driver_sql(
+        "ALTER TABLE courses ADD CONSTRAINT fk_courses_term FOREIGN KEY (term_id) REFERENCES terms (id)"
+    )
+    await conn.exec_driver_sql("CREATE INDEX ix_courses_term_id ON courses (term_id)")
+    for unique in uniques:
+        if unique["column_names"] == ["code"]:
+            drop = "DROP INDEX" if is_mysql(conn.dialect) else "DROP CONSTRAINT"
+            quoted = conn.dialect.identifier_preparer.quote(str(unique["name"]))
+            await conn.exec_driver_sql(f"ALTER TABLE courses {drop} {quoted}")
+    await conn.exec_driver_sql("ALTER TABLE courses ADD CONSTRAINT uq_courses_term_code UNIQUE (term_id, code)")
+
+
+async def _window_terms(conn: AsyncConnection) -> None:
+    """Windows per term (105): each existing window is the default term's."""
+    if "term_id" in await _columns(conn, "registration_windows"):
+        return
+    add = f"ALTER TABLE registration_windows ADD COLUMN term_id INTEGER NOT NULL DEFAULT {DEFAULT_TERM_ID}"
+    if conn.dialect.name == "sqlite":  # (allowed with a REFERENCES clause: foreign key actions are off)
+        await conn.exec_driver_sql(f"{add} REFERENCES terms (id)")
+        return
+    await conn.exec_driver_sql(add)
+    await conn.exec_driver_sql(
+        "ALTER TABLE registration_windows ADD CONSTRAINT fk_windows_term FOREIGN KEY (term_id) REFERENCES terms (id)"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         100,
         "courses, meetings, enrollments, waitlists, windows, holds, permits",
         create_tables(
-            courses,
+            courses_before_terms,
             meetings,
             prerequisites,
             enrollments,
             waitlist,
             completed_courses,
-            windows,
+            windows_before_terms,
             holds,
             permits,
             ledger_audit,
@@ -236,4 +365,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(101, "decisions of queued requests", create_tables(queue_decisions)),
     Migration(102, "the seat rule as a CHECK constraint (permit seats counted)", _seat_rule),
     Migration(103, "the overrides a desk action named, in the audit", _audit_overrides),
+    Migration(104, "terms: a default term holding every course; codes unique per term", _terms),
+    Migration(105, "registration windows per term", _window_terms),
 )

@@ -31,7 +31,7 @@ async def test_an_older_audit_table_gets_the_overrides_column(
                     "INSERT INTO ledger_audit (at, actor, action, outcome, reason) VALUES (1, 'a', 'enroll', 'x', 'y')"
                 )
             )
-        assert await migrate(db, steps) == [103]
+        assert await migrate(db, steps) == [m.version for m in steps if m.version >= 103]
         assert await migrate(db, steps) == []
         async with db.write() as conn:
             await record(conn, "registrar", "enroll", 2.0, student_id=5, reason="late add", overrides="capacity")
