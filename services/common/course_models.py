@@ -36,7 +36,8 @@ class MeetingIn(_Body):
 
 
 class CourseIn(_Body):
-    code: str = Field(pattern=CODE)
+    term: str | None = Field(default=None, max_length=32, description="the term's code or id; null: the current term")
+    code: str = Field(pattern=CODE, description="unique within its term")
     title: str = Field(min_length=1, max_length=200)
     department: str = Field(default="", max_length=100)
     teacher_id: PersonRef | None = Field(default=None, description="the teacher's id or username")

@@ -50,9 +50,12 @@ def _nullable(kind: str) -> dict[str, Any]:
 
 
 _STRING, _INT, _BOOL, _NUMBER = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, {"type": "number"}
+_ISO_OR_NULL = {"type": ["string", "null"], "format": "date-time", "description": "ISO 8601 with an offset"}
 _COURSE_FIELDS: dict[str, Any] = {
     "id": _INT,
-    "code": _STRING,
+    "term_id": _INT,
+    "term": {"type": "string", "description": "the term's code"},
+    "code": {"type": "string", "description": "unique within the term"},
     "title": _STRING,
     "department": _STRING,
     "teacher_id": _nullable("integer"),
@@ -253,7 +256,8 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
             position={"type": "integer", "minimum": 1},
         ),
         "StudentCourses": obj(
-            "A student's enrollments and waitlist places",
+            "A student's enrollments and waitlist places in one term",
+            term=ref("Term"),
             enrolled={"type": "array", "items": ref("Course")},
             waitlisted={"type": "array", "items": ref("WaitlistPlace")},
         ),
@@ -294,8 +298,35 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
             capacity={"type": "boolean", "description": "may enroll past capacity"},
             prerequisites={"type": "boolean", "description": "may skip prerequisites"},
         ),
+        "Term": obj(
+            "A term (the current one is what a request naming no term means)",
+            id=_INT,
+            code=_STRING,
+            name=_STRING,
+            starts_on={"type": ["string", "null"], "format": "date", "description": "first day"},
+            ends_on={"type": ["string", "null"], "format": "date", "description": "last day"},
+            starts_at=_ISO_OR_NULL,
+            ends_at={**_ISO_OR_NULL, "description": "the midnight after the last day (ISO 8601 with an offset)"},
+            dates_from_settings={
+                "type": "boolean",
+                "description": "the term has no dates of its own: course.term_start/term_end stand in",
+            },
+            timezone={"type": "string", "description": "IANA name"},
+            drop_deadline=_ISO_OR_NULL,
+            current=_BOOL,
+            created_at={"type": "string", "format": "date-time"},
+            updated_at={"type": "string", "format": "date-time"},
+        ),
+        "TermPage": page("Term", "Terms, newest first"),
+        "CopyAnswer": obj(
+            "Courses copied into a term",
+            term=_STRING,
+            term_id=_INT,
+            created={"type": "object", "additionalProperties": _INT, "description": "code -> new course id"},
+        ),
         "Timetable": obj(
             "A student's week",
+            term=ref("Term"),
             term_start={"type": ["string", "null"], "format": "date"},
             term_end={"type": ["string", "null"], "format": "date"},
             credits=_INT,
@@ -331,6 +362,7 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
         "Window": obj(
             "A registration window (null cohort: every cohort)",
             id=_INT,
+            term_id=_INT,
             cohort=_nullable("integer"),
             opens_at=UNIX_TIME,
             closes_at=UNIX_TIME,

@@ -20,14 +20,18 @@ from services.course_data.routes_courses import course_routes
 from services.course_data.routes_ledger import ledger_routes
 from services.course_data.routes_students import student_view_routes
 from services.course_data.routes_teaching import teaching_routes
+from services.course_data.routes_terms import term_routes
 from services.course_data.state import start_course_data
+from services.course_data.terms import TERM_MODELS
 
 SPEC = ServiceSpec(
     name="course_data",
     title="Course data",
-    description="The registrar ledger: courses, meeting times, capacity, enrollments, waitlists, windows and holds.",
+    description="The registrar ledger: terms, courses, meeting times, capacity, enrollments, waitlists, windows "
+    "and holds.",
     routes=(
         *course_routes(),
+        *term_routes(),
         *admin_routes(),
         *audit_routes(),
         *completed_routes(),
@@ -38,7 +42,7 @@ SPEC = ServiceSpec(
         *roster_routes(),
         *export_routes(),
     ),
-    models={**MODELS, **TEACHING_MODELS, **DESK_MODELS, "CompletedIn": CompletedIn},
+    models={**MODELS, **TEACHING_MODELS, **DESK_MODELS, **TERM_MODELS, "CompletedIn": CompletedIn},
     start=start_course_data,
     sends_notifications=True,
     runs_imports=True,

@@ -14,7 +14,8 @@ from starlette.requests import Request
 from services.common.pagination import page_of, whole_number
 from services.common.problems import ValidationFailed
 from services.course_data.rules import WEEKDAYS, clock_text
-from storage.schemas.course_data import courses, meetings, prerequisites, waitlist
+from services.course_data.terms import term_filter
+from storage.schemas.course_data import courses, meetings, prerequisites, terms, waitlist
 
 _DAYS = {name.lower(): i for i, name in enumerate(WEEKDAYS)}
 
@@ -83,7 +84,10 @@ async def courses_json(conn: AsyncConnection, rows: list[Row[Any]]) -> list[dict
     times: dict[int, list[dict[str, Any]]] = defaultdict(list)
     needs: dict[int, list[str]] = defaultdict(list)
     waiting: dict[int, int] = {}
+    codes: dict[int, str] = {}
     if ids:
+        wanted = select(terms.c.id, terms.c.code).where(terms.c.id.in_({r.term_id for r in rows}))
+        codes = {t.id: t.code for t in await conn.execute(wanted)}
         for m in await conn.execute(
             select(meetings).where(meetings.c.course_id.in_(ids)).order_by(meetings.c.weekday, meetings.c.start_minute)
         ):
@@ -101,6 +105,8 @@ async def courses_json(conn: AsyncConnection, rows: list[Row[Any]]) -> list[dict
     return [
         {
             "id": r.id,
+            "term_id": r.term_id,
+            "term": codes[r.term_id],
             "code": r.code,
             "title": r.title,
             "department": r.department,
@@ -121,8 +127,13 @@ async def courses_json(conn: AsyncConnection, rows: list[Row[Any]]) -> list[dict
 
 
 async def search_page(conn: AsyncConnection, request: Request) -> dict[str, Any]:
-    """One page of the catalogue for the request's search and page parameters (422 if bad)."""
+    """One page of the catalogue for the request's search and page parameters (422 if bad), in the
+    term `?term=` names (its code or id; `all`: every term; absent: the current term)."""
     page, query = page_of(request), search(request.query_params)
+    term = await term_filter(conn, request.query_params.get("term"))
+    if term is not None:
+        query = query.where(courses.c.term_id == term)
     total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    rows = (await conn.execute(query.order_by(courses.c.code).limit(page.size).offset(page.offset))).all()
+    ordered = query.order_by(courses.c.code, courses.c.term_id)
+    rows = (await conn.execute(ordered.limit(page.size).offset(page.offset))).all()
     return page.body(await courses_json(conn, list(rows)), total)

@@ -3,8 +3,10 @@ bad row reported at once (codes repeated in the file or already in the catalogue
 then all courses written in one fenced transaction, or none.
 
 Columns: `code,title,department,teacher_id,teacher_name,credits,capacity,meetings,
-prerequisites,location,description` (code, title, credits and capacity required).
-`meetings` reads like `Mon 09:00-10:30; Wed 09:00-10:30`, `prerequisites` like `CS101 CS102`.
+prerequisites,location,description,term` (code, title, credits and capacity required).
+`meetings` reads like `Mon 09:00-10:30; Wed 09:00-10:30`, `prerequisites` like `CS101 CS102`,
+`term` is a term's code or id (empty or absent: the current term); a code is unique within
+its term.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from services.course_data.audit import record
 from services.course_data.models import CODE, CourseIn, minutes
 from services.course_data.people import named
 from services.course_data.rules import WEEKDAYS
+from services.course_data.terms import current_term, find_term
 from storage.schemas.course_data import courses, meetings, prerequisites
 
 COLUMNS = (
@@ -39,6 +42,7 @@ COLUMNS = (
     "prerequisites",
     "location",
     "description",
+    "term",
 )
 REQUIRED = ("code", "title", "credits", "capacity")
 MAX_ROWS = 10_000
@@ -53,6 +57,7 @@ class CheckedCourse(NamedTuple):  # (a tuple: cheap to send back from the worker
     values: dict[str, Any] | None  # CourseIn's fields (meetings and prerequisites too); None if invalid
     problems: list[Problem]
     code: str | None  # the row's code if it is one, even when another field is bad (for repeats)
+    term: str = ""  # the term the row names ("": the current term)
 
 
 def meetings_of(text: str) -> list[dict[str, object]]:
@@ -82,31 +87,42 @@ def check_courses(text: str, header: list[str], before: int) -> tuple[list[Probl
             problems.append(problem(line, "meetings", str(exc)))
             data["meetings"] = []
         data["prerequisites"] = re.split(r"[\s;,]+", values["prerequisites"]) if "prerequisites" in values else []
+        term = data.pop("term", "") or ""
+        assert isinstance(term, str)
         try:
             body = CourseIn.model_validate(data)
         except ValidationError as exc:
             problems += [problem(line, ".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors(include_url=False)]
-            checked.append(CheckedCourse(line, None, problems, well_formed))
+            checked.append(CheckedCourse(line, None, problems, well_formed, term))
             continue
-        checked.append(CheckedCourse(line, None if problems else body.model_dump(), problems, well_formed))
+        values_in = None if problems else body.model_dump(exclude={"term"})
+        checked.append(CheckedCourse(line, values_in, problems, well_formed, term))
     return parsed.errors, checked
 
 
 async def run_course_import(job: Job, data: bytes, ctx: NodeContext) -> None:
-    found: list[CheckedCourse] = []
-    seen: dict[str, int] = {}  # code -> the line that has it (every row with a well-formed code)
+    rows: list[CheckedCourse] = []
     async for chunk in job.csv_chunks(data, COLUMNS, REQUIRED, MAX_ROWS, CHUNK, check_courses):
-        for checked in chunk:
-            job.errors.extend(checked.problems)
-            if checked.code is not None:
-                if checked.code in seen:
-                    job.problem(checked.line, "code", f"repeats line {seen[checked.code]}")
-                    continue
-                seen[checked.code] = checked.line
-            if checked.values is not None:
-                found.append(checked)
+        rows.extend(chunk)
+    term_ids = await _terms(job, {c.term for c in rows})
+    found: list[CheckedCourse] = []
+    seen: dict[tuple[int, str], int] = {}  # (term, code) -> the line that has it (every well-formed code)
+    for checked in rows:
+        job.errors.extend(checked.problems)
+        term_id = term_ids.get(checked.term)
+        if term_id is None:
+            job.problem(checked.line, "term", f"no term {checked.term!r}")
+            continue
+        if checked.code is not None:
+            if (term_id, checked.code) in seen:
+                job.problem(checked.line, "code", f"repeats line {seen[(term_id, checked.code)]}")
+                continue
+            seen[(term_id, checked.code)] = checked.line
+        if checked.values is not None:
+            checked.values["term_id"] = term_id
+            found.append(checked)
     await _check_taken(job, seen)
-    await _check_prerequisites(job, found, seen)
+    await _check_prerequisites(job, found, {code for _, code in seen})
     await _check_teachers(job, found, ctx)
     job.refuse_if_errors()
     await job.progress("writing", 0, len(found))
@@ -116,19 +132,32 @@ async def run_course_import(job: Job, data: bytes, ctx: NodeContext) -> None:
         raise ImportRefused("a course code was taken meanwhile; nothing was created") from None
 
 
-async def _check_taken(job: Job, seen: dict[str, int]) -> None:
-    """Codes the catalogue already has: a problem on the row of each."""
-    codes = list(seen)
-    for start in range(0, len(codes), BATCH):
-        batch = codes[start : start + BATCH]
-        async with job.runner.database.read() as conn:
-            taken = set((await conn.execute(select(courses.c.code).where(courses.c.code.in_(batch)))).scalars())
-        for code in sorted(taken, key=seen.__getitem__):
-            job.problem(seen[code], "code", f"a course with code {code!r} exists")
-        await job.progress("checking", start + len(batch), len(codes))
+async def _terms(job: Job, refs: set[str]) -> dict[str, int]:
+    """The id of each term the rows name (code or id; "": the current term); unknown ones left out."""
+    found: dict[str, int] = {}
+    async with job.runner.database.read() as conn:
+        for ref in refs:
+            row = await current_term(conn) if ref == "" else await find_term(conn, ref)
+            if row is not None:
+                found[ref] = row.id
+    return found
 
 
-async def _check_prerequisites(job: Job, found: list[CheckedCourse], seen: dict[str, int]) -> None:
+async def _check_taken(job: Job, seen: dict[tuple[int, str], int]) -> None:
+    """Codes their term already has: a problem on the row of each."""
+    for term_id in sorted({t for t, _ in seen}):
+        codes = [code for t, code in seen if t == term_id]
+        for start in range(0, len(codes), BATCH):
+            batch = codes[start : start + BATCH]
+            async with job.runner.database.read() as conn:
+                query = select(courses.c.code).where(courses.c.term_id == term_id, courses.c.code.in_(batch))
+                taken = set((await conn.execute(query)).scalars())
+            for code in sorted(taken, key=lambda c: seen[(term_id, c)]):
+                job.problem(seen[(term_id, code)], "code", f"a course with code {code!r} exists in its term")
+            await job.progress("checking", start + len(batch), len(codes))
+
+
+async def _check_prerequisites(job: Job, found: list[CheckedCourse], seen: set[str]) -> None:
     """Each prerequisite is another course: in the file or in the catalogue; none in a cycle."""
     outside = sorted({p for c in found if c.values for p in c.values["prerequisites"]} - set(seen))
     known: set[str] = set()
@@ -194,12 +223,14 @@ async def _write(job: Job, found: list[dict[str, Any]]) -> None:
             ]
             await conn.execute(courses.insert(), rows)
             codes = [c["code"] for c in batch]
-            lookup = select(courses.c.code, courses.c.id).where(courses.c.code.in_(codes))
-            made = {r[0]: r[1] for r in await conn.execute(lookup)}
+            lookup = select(courses.c.term_id, courses.c.code, courses.c.id).where(courses.c.code.in_(codes))
+            wanted = {(c["term_id"], c["code"]) for c in batch}
+            made_in = {(r.term_id, r.code): r.id for r in await conn.execute(lookup) if (r.term_id, r.code) in wanted}
+            made = {c["code"]: made_in[(c["term_id"], c["code"])] for c in batch}
             ids.update(made)
             times = [
                 {
-                    "course_id": made[c["code"]],
+                    "course_id": made_in[(c["term_id"], c["code"])],
                     "weekday": m["weekday"],
                     "start_minute": minutes(m["start"]),
                     "end_minute": minutes(m["end"]),
@@ -207,7 +238,11 @@ async def _write(job: Job, found: list[dict[str, Any]]) -> None:
                 for c in batch
                 for m in c["meetings"]
             ]
-            needs = [{"course_id": made[c["code"]], "required_code": p} for c in batch for p in c["prerequisites"]]
+            needs = [
+                {"course_id": made_in[(c["term_id"], c["code"])], "required_code": p}
+                for c in batch
+                for p in c["prerequisites"]
+            ]
             if times:
                 await conn.execute(meetings.insert(), times)
             if needs:

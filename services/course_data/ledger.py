@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cluster.settings import CourseSettings
@@ -45,6 +45,7 @@ from storage.schemas.course_data import (
     meetings,
     permits,
     prerequisites,
+    terms,
     waitlist,
     windows,
 )
@@ -63,6 +64,13 @@ class Desk:
 
 def _skipped(desk: Desk | None) -> frozenset[str]:
     return desk.overrides if desk else frozenset()
+
+
+def _with_term(query: Select[Any]) -> Select[Any]:
+    """`query` over courses, with each course's term's drop deadline (`term_drop_deadline`)."""
+    return query.add_columns(terms.c.drop_deadline.label("term_drop_deadline")).join(
+        terms, terms.c.id == courses.c.term_id
+    )
 
 
 class Ledger:
@@ -85,7 +93,8 @@ class Ledger:
     async def courses(self, conn: AsyncConnection, course_ids: Collection[int]) -> dict[int, CourseFacts]:
         """The facts of the courses that exist among `course_ids` (four queries whatever their number)."""
         ids = sorted(set(course_ids))
-        rows = (await conn.execute(select(courses).where(among(conn.dialect, courses.c.id, ids)))).all() if ids else []
+        wanted = _with_term(select(courses)).where(among(conn.dialect, courses.c.id, ids))
+        rows = (await conn.execute(wanted)).all() if ids else []
         found = [r.id for r in rows]
         required: dict[int, set[str]] = defaultdict(set)
         waiting: dict[int, int] = {}
@@ -106,6 +115,8 @@ class Ledger:
                 times[r.id],
                 frozenset(required[r.id]),
                 waiting.get(r.id, 0),
+                r.term_id,
+                r.term_drop_deadline,
             )
             for r in rows
         }
@@ -118,7 +129,7 @@ class Ledger:
         ids = sorted(cohorts)
         enrolled: dict[int, list[Any]] = defaultdict(list)
         for r in await conn.execute(
-            select(courses, enrollments.c.student_id.label("enrolled_student"))
+            _with_term(select(courses, enrollments.c.student_id.label("enrolled_student")))
             .join(enrollments, enrollments.c.course_id == courses.c.id)
             .where(among(conn.dialect, enrollments.c.student_id, ids))
         ):
@@ -141,7 +152,7 @@ class Ledger:
             reasons[h.student_id].append(h.reason)
         all_windows = (await conn.execute(select(windows))).all()
 
-        known = [RegistrationWindow(w.opens_at, w.closes_at, w.drop_deadline, w.cohort) for w in all_windows]
+        known = [RegistrationWindow(w.opens_at, w.closes_at, w.drop_deadline, w.cohort, w.term_id) for w in all_windows]
         by_cohort: dict[int | None, tuple[RegistrationWindow, ...]] = {}
 
         def windows_of(cohort: int | None) -> tuple[RegistrationWindow, ...]:
@@ -152,7 +163,19 @@ class Ledger:
         return {
             sid: StudentFacts(
                 sid,
-                tuple(CourseFacts(r.id, r.code, r.credits, r.capacity, r.taken, times[r.id]) for r in enrolled[sid]),
+                tuple(
+                    CourseFacts(
+                        r.id,
+                        r.code,
+                        r.credits,
+                        r.capacity,
+                        r.taken,
+                        times[r.id],
+                        term_id=r.term_id,
+                        drop_deadline=r.term_drop_deadline,
+                    )
+                    for r in enrolled[sid]
+                ),
                 frozenset(waiting[sid]),
                 frozenset(done[sid]),
                 tuple(reasons[sid]),
@@ -319,7 +342,8 @@ class Ledger:
         await self._lock_student(conn, student_id)
         student = await self.student(conn, student_id, cohort)
         add = await self.course(conn, add_id)
-        if (closed := window_decision(student, "swap", now, overrides=_skipped(desk))) is not None:
+        term = add.term_id if add else None
+        if (closed := window_decision(student, "swap", now, None, _skipped(desk), term)) is not None:
             decision = closed  # before any other rule, as admission checks it
         elif add is None:
             decision = reject("no-such-course", f"there is no course {add_id}")

@@ -21,11 +21,15 @@ from services.common.problems import NotFound
 from services.course_data.audit import record
 from services.course_data.models import HoldIn, WindowsIn
 from services.course_data.people import has_directory, one
+from services.course_data.terms import term_filter, term_named
 from storage.schemas.course_data import holds, windows
 
 
-async def _windows_json(conn: AsyncConnection) -> dict[str, Any]:
-    rows = (await conn.execute(select(windows).order_by(windows.c.opens_at))).all()
+async def _windows_json(conn: AsyncConnection, term_id: int | None) -> dict[str, Any]:
+    query = select(windows).order_by(windows.c.opens_at, windows.c.id)
+    if term_id is not None:
+        query = query.where(windows.c.term_id == term_id)
+    rows = (await conn.execute(query)).all()
     return {"windows": [dict(r._mapping) for r in rows]}
 
 
@@ -33,10 +37,14 @@ async def get_windows(request: Request) -> Response:
     """Registration windows: who may register from when to when, and the drop deadline.
     ---
     summary: Registration windows
-    description: A student uses the windows of their cohort if there are any, else those for every cohort.
-      Admins read them; so does the queue, by internal token, for its admission check.
+    description: "The windows of one term (?term=: its code or id; default the current term; all: every
+      term's). In each term, a student uses the windows of their cohort if there are any, else those for
+      every cohort. Admins read them; so does the queue (every term's), by internal token, for its
+      admission check."
     tags: [registration]
     security: [{bearer: []}]
+    parameters:
+      - {in: query, name: term, schema: {type: string}, description: "code or id; default current; all"}
     responses:
       "200":
         description: "windows: cohort, opens_at, closes_at, drop_deadline"
@@ -44,18 +52,22 @@ async def get_windows(request: Request) -> Response:
     """
     await require_internal_or_admin(request)
     async with context_of(request).database.read() as conn:
-        return JSONResponse(await _windows_json(conn))
+        term = await term_filter(conn, request.query_params.get("term"))
+        return JSONResponse(await _windows_json(conn, term))
 
 
 async def put_windows(request: Request) -> Response:
     """Replace every registration window.
     ---
     summary: Set registration windows
-    description: "All are replaced, or none (422). Times are Unix seconds, with opens_at < closes_at
+    description: "All of one term's windows (?term=: its code or id; default the current term) are
+      replaced, or none (422). Times are Unix seconds, with opens_at < closes_at
       <= drop_deadline: enroll and swap from opens_at until before closes_at, drop up to drop_deadline.
       cohort null: the window of every cohort without windows of its own."
     tags: [registration]
     security: [{bearer: []}]
+    parameters:
+      - {in: query, name: term, schema: {type: string}, description: "code or id; default current"}
     requestBody:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/WindowsIn"}}}
@@ -68,11 +80,13 @@ async def put_windows(request: Request) -> Response:
     body = await read_json(request, WindowsIn)
     ctx = context_of(request)
     async with ctx.master_write() as conn:
-        await conn.execute(delete(windows))
+        term = await term_named(conn, request.query_params.get("term"))
+        await conn.execute(delete(windows).where(windows.c.term_id == term.id))
         for window in body.windows:
-            await conn.execute(windows.insert().values(**window.model_dump()))
-        await record(conn, actor.username, "windows", time.time(), reason=f"{len(body.windows)} window(s)")
-        return JSONResponse(await _windows_json(conn))
+            await conn.execute(windows.insert().values(**window.model_dump(), term_id=term.id))
+        reason = f"{len(body.windows)} window(s) of {term.code}"
+        await record(conn, actor.username, "windows", time.time(), reason=reason)
+        return JSONResponse(await _windows_json(conn, term.id))
 
 
 async def list_holds(request: Request) -> Response:

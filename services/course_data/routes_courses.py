@@ -27,6 +27,7 @@ from services.course_data.page_cache import CachedPage
 from services.course_data.people import Named, one, refused
 from services.course_data.rules import Meeting
 from services.course_data.state import course_data_of, ledger_of
+from services.course_data.terms import term_named
 from storage.schemas.course_data import courses, enrollments, meetings, prerequisites
 
 
@@ -51,6 +52,7 @@ async def list_courses(request: Request) -> Response:
       - {in: query, name: day, schema: {type: string}, description: "mon..sun or 0..6"}
       - {in: query, name: credits, schema: {type: integer}}
       - {in: query, name: has_seats, schema: {type: boolean}}
+      - {in: query, name: term, schema: {type: string}, description: "code or id; default current; all"}
       - $ref: "#/components/parameters/Page"
       - $ref: "#/components/parameters/PageSize"
     responses:
@@ -116,6 +118,12 @@ async def _set_details(
             await conn.execute(prerequisites.insert().values(course_id=course_id, required_code=code))
 
 
+async def code_taken(conn: AsyncConnection, term_id: int, code: str) -> bool:
+    """Whether term `term_id` has a course `code` (codes are unique per term, not forever)."""
+    query = select(courses.c.id).where(courses.c.term_id == term_id, courses.c.code == code)
+    return (await conn.execute(query)).first() is not None
+
+
 async def unknown_codes(conn: AsyncConnection, codes: list[str]) -> list[str]:
     """Those of `codes` no course in the catalogue has."""
     if not codes:
@@ -177,8 +185,9 @@ async def create_course(request: Request) -> Response:
       "201":
         description: "The course"
         content: {application/json: {schema: {$ref: "#/components/schemas/Course"}}}
-      "409": {description: "The code is taken"}
-      "422": {description: "Invalid fields; a teacher_id naming no teacher, or prerequisites naming no course"}
+      "409": {description: "The code is taken in the term"}
+      "422": {description: "Invalid fields; a teacher_id naming no teacher, prerequisites naming no course,
+        or a term naming no term"}
     """
     actor = await authenticate(request, *ADMINS)
     return await insert_course(request, await read_json(request, CourseIn), actor.username)
@@ -187,7 +196,7 @@ async def create_course(request: Request) -> Response:
 async def insert_course(request: Request, body: CourseIn, actor: str, teacher_id: int | None = None) -> Response:
     """Create a course (for `teacher_id` when a teacher creates their own)."""
     ctx = context_of(request)
-    values = body.model_dump(exclude={"meetings", "prerequisites"})
+    values = body.model_dump(exclude={"meetings", "prerequisites", "term"})
     if teacher_id is not None:
         values["teacher_id"] = teacher_id
     elif (teacher := await teacher_named(request, body.teacher_id)) is not None:
@@ -195,14 +204,19 @@ async def insert_course(request: Request, body: CourseIn, actor: str, teacher_id
         values["teacher_name"] = body.teacher_name or teacher.full_name
     try:
         async with ctx.master_write() as conn:
+            term = await term_named(conn, body.term)
             await check_prerequisites(conn, body.code, body.prerequisites)
-            result = await conn.execute(courses.insert().values(**values, taken=0, updated_at=time.time()))
+            if await code_taken(conn, term.id, body.code):
+                raise Conflict(f"term {term.code} has a course with code {body.code!r}")
+            result = await conn.execute(
+                courses.insert().values(**values, term_id=term.id, taken=0, updated_at=time.time())
+            )
             course_id = int(result.inserted_primary_key[0])  # type: ignore[index]
             await _set_details(conn, course_id, body.meetings, body.prerequisites)
             await record(conn, actor, "course-create", time.time(), course_id=course_id, reason=body.code)
             created = await course_by_id(conn, course_id)
-    except IntegrityError:
-        raise Conflict(f"a course with code {body.code!r} exists") from None
+    except IntegrityError:  # (two requests at once)
+        raise Conflict(f"the term has a course with code {body.code!r}") from None
     return JSONResponse(created, status_code=201)
 
 
@@ -236,17 +250,19 @@ async def import_courses(request: Request) -> Response:
 
 
 async def conflicts_for_enrolled(conn: AsyncConnection, course_id: int, new_times: list[MeetingIn]) -> list[int]:
-    """Students of the course whose other courses would clash with the new meeting times."""
+    """Students of the course whose other courses of its term would clash with the new meeting times."""
     proposed = [Meeting(m.weekday, minutes(m.start), minutes(m.end)) for m in new_times]
     students = list(
         (await conn.execute(select(enrollments.c.student_id).where(enrollments.c.course_id == course_id))).scalars()
     )
     if not students or not proposed:
         return []
+    term = select(courses.c.term_id).where(courses.c.id == course_id).scalar_subquery()
     others = await conn.execute(
         select(enrollments.c.student_id, meetings.c.weekday, meetings.c.start_minute, meetings.c.end_minute)
         .join(meetings, meetings.c.course_id == enrollments.c.course_id)
-        .where(enrollments.c.student_id.in_(students), enrollments.c.course_id != course_id)
+        .join(courses, courses.c.id == enrollments.c.course_id)
+        .where(enrollments.c.student_id.in_(students), enrollments.c.course_id != course_id, courses.c.term_id == term)
     )
     return sorted(
         {

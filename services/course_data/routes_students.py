@@ -16,34 +16,44 @@ from services.common.problems import ValidationFailed
 from services.course_data.catalogue import courses_json, search_page
 from services.course_data.rules import Permit, decide_enroll
 from services.course_data.state import ledger_of
+from services.course_data.terms import term_json, term_named
 from storage.schemas.course_data import courses, enrollments, permits, waitlist
 
 
 async def student_courses(request: Request) -> Response:
-    """A student's enrollments and waitlist places (with positions).
+    """A student's enrollments and waitlist places (with positions) in one term.
     ---
     summary: A student's courses (internal)
     tags: [internal]
     parameters:
       - $ref: "#/components/parameters/InternalToken"
       - {in: path, name: id, required: true, schema: {type: integer}}
+      - {in: query, name: term, schema: {type: string}, description: "code or id; default current"}
     responses:
       "200":
-        description: "enrolled: courses; waitlisted: courses with position"
+        description: "term; enrolled: courses; waitlisted: courses with position"
         content: {application/json: {schema: {$ref: "#/components/schemas/StudentCourses"}}}
+      "422": {description: "term names no term"}
     """
     require_internal(request)
     student_id = request.path_params["id"]
-    async with context_of(request).database.read() as conn:
+    ctx = context_of(request)
+    async with ctx.database.read() as conn:
+        term = await term_named(conn, request.query_params.get("term"))
         enrolled = (
             await conn.execute(
                 select(courses)
                 .join(enrollments, enrollments.c.course_id == courses.c.id)
-                .where(enrollments.c.student_id == student_id)
+                .where(enrollments.c.student_id == student_id, courses.c.term_id == term.id)
                 .order_by(courses.c.code)
             )
         ).all()
-        mine = (await conn.execute(select(waitlist).where(waitlist.c.student_id == student_id))).all()
+        of_term = select(courses.c.id).where(courses.c.term_id == term.id)
+        mine = (
+            await conn.execute(
+                select(waitlist).where(waitlist.c.student_id == student_id, waitlist.c.course_id.in_(of_term))
+            )
+        ).all()
         waiting = []
         for entry in mine:
             ahead = (
@@ -55,7 +65,13 @@ async def student_courses(request: Request) -> Response:
             ).scalar_one()
             row = (await conn.execute(select(courses).where(courses.c.id == entry.course_id))).one()
             waiting.append({**(await courses_json(conn, [row]))[0], "position": ahead + 1})
-        return JSONResponse({"enrolled": await courses_json(conn, list(enrolled)), "waitlisted": waiting})
+        return JSONResponse(
+            {
+                "term": term_json(term, ctx.cluster.settings().course),
+                "enrolled": await courses_json(conn, list(enrolled)),
+                "waitlisted": waiting,
+            }
+        )
 
 
 async def student_catalogue(request: Request) -> Response:

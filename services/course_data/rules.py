@@ -3,6 +3,10 @@
 The ledger loads the facts inside its write transaction and applies the decision in
 that same transaction, so what was checked is what is written. Each rejection has a
 stable type (the problem type clients see) and a human reason.
+
+A student's limits are per term: the credit load, the course count and time conflicts
+count only the enrolled courses of the same term as the course asked for, and the window
+rule uses that term's windows (and its drop deadline, when it has one).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Literal
 
 from cluster.settings import CourseSettings
 from services.common.enrollment_contract import Outcome
-from services.common.registration import RegistrationWindow, WindowRefusal, window_refusal
+from services.common.registration import DROP_CLOSED, RegistrationWindow, WindowRefusal, window_refusal
 
 # What a registrar may name to skip one rule for one desk action (services/course_data/desk.py):
 # each skips exactly the rule of its name and nothing else. `capacity` enrolls past the seats
@@ -51,6 +55,8 @@ class CourseFacts:
     meetings: tuple[Meeting, ...] = ()
     prerequisites: frozenset[str] = frozenset()
     waitlist_length: int = 0
+    term_id: int | None = None  # (None only in facts made without a database: one term)
+    drop_deadline: float | None = None  # the term's (None: the windows' alone)
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,11 @@ class StudentFacts:
     waitlisted: frozenset[int] = frozenset()  # course ids
     completed: frozenset[str] = frozenset()  # course codes
     holds: tuple[str, ...] = ()  # reasons
-    windows: tuple[RegistrationWindow, ...] = ()  # those that apply to the student's cohort
+    windows: tuple[RegistrationWindow, ...] = ()  # those that apply to the student's cohort, in every term
+
+    def enrolled_in_term(self, term_id: int | None) -> tuple[CourseFacts, ...]:
+        """The enrolled courses of one term: the ones a course of that term is weighed against."""
+        return tuple(c for c in self.enrolled if c.term_id == term_id)
 
 
 @dataclass(frozen=True)
@@ -100,11 +110,13 @@ def window_decision(
     now: float,
     enrolled: bool | None = None,
     overrides: frozenset[str] = frozenset(),
+    term_id: int | None = None,
 ) -> Decision | None:
-    """The window rule's refusal (the one admission applies too): checked before any other rule,
-    so the queue, which knows only the windows, answers as the ledger would; a registrar's
-    `window` / `drop-deadline` override skips its refusal."""
-    refusal = window_refusal(student.windows, action, now, enrolled)
+    """The window rule's refusal (the one admission applies too) for a course of `term_id`
+    (None: not known): checked before any other rule, so the queue, which knows only the
+    windows, answers as the ledger would; a registrar's `window` / `drop-deadline` override
+    skips its refusal."""
+    refusal = window_refusal(student.windows, action, now, enrolled, term_id)
     if refusal is not None and _SKIPPED_BY.get(refusal.type) in overrides:
         return None
     return refused(refusal)
@@ -125,7 +137,7 @@ def eligibility(
     `dropping`: courses the same request gives up (a swap), left out of the limits.
     `overrides`: rules a registrar named to skip (`Override`).
     """
-    if check_window and (closed := window_decision(student, "enroll", now, overrides=overrides)) is not None:
+    if check_window and (closed := window_decision(student, "enroll", now, None, overrides, course.term_id)):
         return closed
     if student.holds:
         return reject("hold", f"a hold blocks your registration: {student.holds[0]}")
@@ -138,7 +150,7 @@ def eligibility(
             f"{course.code} requires {', '.join(sorted(missing))}",
             missing=sorted(missing),
         )
-    keeping = [c for c in student.enrolled if c.id not in dropping]
+    keeping = [c for c in student.enrolled_in_term(course.term_id) if c.id not in dropping]
     load = "credit-load" not in overrides
     if load and len(keeping) + 1 > rules.max_courses:
         return reject("too-many-courses", f"at most {rules.max_courses} courses")
@@ -193,7 +205,12 @@ def full_refusal(course: CourseFacts, rules: CourseSettings) -> Decision | None:
 
 
 def decide_drop(student: StudentFacts, course_id: int, now: float, overrides: frozenset[str] = frozenset()) -> Decision:
-    enrolled = any(c.id == course_id for c in student.enrolled)
-    if not enrolled and course_id not in student.waitlisted:
+    held = next((c for c in student.enrolled if c.id == course_id), None)
+    if held is None and course_id not in student.waitlisted:
         return reject("not-enrolled", "you are neither enrolled in this course nor on its waitlist")
-    return window_decision(student, "drop", now, enrolled, overrides) or Decision("accepted")
+    if held is None:
+        return window_decision(student, "drop", now, False, overrides) or Decision("accepted")
+    past = held.drop_deadline is not None and now > held.drop_deadline and "drop-deadline" not in overrides
+    if past:
+        return reject(DROP_CLOSED.type, "the term's drop deadline has passed")
+    return window_decision(student, "drop", now, True, overrides, held.term_id) or Decision("accepted")

@@ -46,7 +46,8 @@ async def start_queue(ctx: NodeContext, stack: AsyncExitStack) -> QueueNode:
     client = ctx.cluster.client
 
     async def fetch_windows() -> list[dict[str, Any]]:
-        answer = await client.call_master("course_data", "GET", "/windows", timeout=2)
+        # Every term's: admission does not know a course's term (services/common/registration.py).
+        answer = await client.call_master("course_data", "GET", "/windows", params={"term": "all"}, timeout=2)
         answer.raise_for_status()
         windows: list[dict[str, Any]] = answer.json()["windows"]
         return windows

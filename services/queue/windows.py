@@ -34,7 +34,8 @@ class WindowCache:
             try:
                 rows = await self._fetch()
                 self._windows = [
-                    RegistrationWindow(r["opens_at"], r["closes_at"], r["drop_deadline"], r["cohort"]) for r in rows
+                    RegistrationWindow(r["opens_at"], r["closes_at"], r["drop_deadline"], r["cohort"], r.get("term_id"))
+                    for r in rows
                 ]
             except Exception as exc:
                 log.warning("registration windows unavailable; using the last known", extra={"error": repr(exc)})

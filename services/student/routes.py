@@ -150,18 +150,26 @@ async def swap(request: Request) -> Response:
 
 
 async def my_enrollments(request: Request) -> Response:
-    """Your enrollments and waitlist positions.
+    """Your enrollments and waitlist positions in one term (past terms' too: ?term=).
     ---
     summary: My enrollments
     tags: [enrollment]
     security: [{bearer: []}]
+    parameters:
+      - {in: query, name: term, schema: {type: string}, description: "code or id; default current"}
     responses:
       "200":
-        description: "enrolled and waitlisted (with position)"
+        description: "term; enrolled and waitlisted (with position)"
         content: {application/json: {schema: {$ref: "#/components/schemas/StudentCourses"}}}
+      "422": {description: "term names no term"}
     """
     me = await authenticate(request, "student")
-    return JSONResponse(await ledger_answer(request, "GET", f"/internal/students/{me.user_id}/courses"))
+    term = request.query_params.get("term")
+    path = f"/internal/students/{me.user_id}/courses"
+    answer = await call_service(request, "course_data", "GET", path, params={"term": term} if term else None)
+    if answer.status_code not in (200, 404, 422):
+        raise DependencyUnavailable(f"the ledger answered {answer.status_code}", headers={"Retry-After": "1"})
+    return relay(answer)
 
 
 def student_routes() -> list[BaseRoute]:

@@ -1,12 +1,15 @@
 """The ledger under random operations, with its invariants checked after every step.
 
 Real SQLite transactions through the real `Ledger`; the operations are what students,
-teachers and admins do: enroll, drop, swap, capacity change, permit, window change.
+teachers and admins do: enroll, drop, swap, capacity change, permit, window change. The
+catalogue spans two terms (C6, which meets with C1, is the next term's), so a student holds
+courses of both and the limits are checked per term.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shutil
 import tempfile
 import time
@@ -33,6 +36,7 @@ from storage.schemas.course_data import (
     meetings,
     permits,
     prerequisites,
+    terms,
     waitlist,
     windows,
 )
@@ -42,15 +46,17 @@ from storage.schemas.course_data import (
 
 RULES = CourseSettings(max_credits=8, max_courses=3, waitlist_max_length=2)
 STUDENTS = st.integers(min_value=1, max_value=3)  # few students: they meet in the same courses
-COURSES = st.integers(min_value=1, max_value=5)
-# (code, credits, capacity, meetings (weekday, start, end), prerequisites)
+TERMS = (1, 2)  # the default term and the next one
+# (code, credits, capacity, meetings (weekday, start, end), prerequisites, term)
 CATALOGUE = [
-    ("C1", 3, 2, [(0, 540, 600)], []),
-    ("C2", 3, 1, [(0, 570, 630)], []),  # clashes with C1
-    ("C3", 2, 2, [(1, 540, 600)], ["C9"]),  # needs a course only students 1 and 2 completed
-    ("C4", 4, 1, [(2, 540, 600), (3, 540, 600)], []),
-    ("C5", 1, 0, [(4, 540, 600)], []),  # no seats at all: waitlist or permit only
+    ("C1", 3, 2, [(0, 540, 600)], [], 1),
+    ("C2", 3, 1, [(0, 570, 630)], [], 1),  # clashes with C1
+    ("C3", 2, 2, [(1, 540, 600)], ["C9"], 1),  # needs a course only students 1 and 2 completed
+    ("C4", 4, 1, [(2, 540, 600), (3, 540, 600)], [], 1),
+    ("C5", 1, 0, [(4, 540, 600)], [], 1),  # no seats at all: waitlist or permit only
+    ("C6", 3, 2, [(0, 540, 600)], [], 2),  # the next term's: meets with C1, and both may be held
 ]
+COURSES = st.integers(min_value=1, max_value=len(CATALOGUE))
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -73,10 +79,17 @@ class LedgerMachine(RuleBasedStateMachine):
         async with self.db.write() as conn:
             for table in (*reversed(course_metadata.sorted_tables), outbox):
                 await conn.execute(table.delete())
-            for course_id, (code, credits, capacity, times, needs) in enumerate(CATALOGUE, start=1):
+            for term in TERMS:
+                await conn.execute(
+                    terms.insert().values(
+                        id=term, code=f"term-{term}", is_current=term == 1, created_at=self.now, updated_at=self.now
+                    )
+                )
+            for course_id, (code, credits, capacity, times, needs, term) in enumerate(CATALOGUE, start=1):
                 await conn.execute(
                     courses.insert().values(
                         id=course_id,
+                        term_id=term,
                         code=code,
                         title=code,
                         credits=credits,
@@ -95,11 +108,12 @@ class LedgerMachine(RuleBasedStateMachine):
                     await conn.execute(prerequisites.insert().values(course_id=course_id, required_code=code_needed))
             for student in (1, 2):
                 await conn.execute(completed_courses.insert().values(student_id=student, course_code="C9"))
-            await conn.execute(
-                windows.insert().values(
-                    opens_at=self.now - 60, closes_at=self.now + 3600, drop_deadline=self.now + 3600
+            for term in TERMS:
+                await conn.execute(
+                    windows.insert().values(
+                        term_id=term, opens_at=self.now - 60, closes_at=self.now + 3600, drop_deadline=self.now + 3600
+                    )
                 )
-            )
 
     def run(self, coroutine: object) -> object:
         return self.loop.run_until_complete(coroutine)  # type: ignore[arg-type]
@@ -227,12 +241,12 @@ class LedgerMachine(RuleBasedStateMachine):
     def every_student_keeps_within_the_rules(self) -> None:
         async def check() -> None:
             async with self.db.read() as conn:
-                for student_id in range(1, 4):
-                    student = await self.ledger.student(conn, student_id, None)
-                    assert len(student.enrolled) <= RULES.max_courses
-                    assert sum(c.credits for c in student.enrolled) <= RULES.max_credits
-                    for i, a in enumerate(student.enrolled):
-                        for b in student.enrolled[i + 1 :]:
+                for student_id, term in itertools.product(range(1, 4), TERMS):
+                    held = (await self.ledger.student(conn, student_id, None)).enrolled_in_term(term)
+                    assert len(held) <= RULES.max_courses
+                    assert sum(c.credits for c in held) <= RULES.max_credits
+                    for i, a in enumerate(held):
+                        for b in held[i + 1 :]:
                             assert not any(m.overlaps(n) for m in a.meetings for n in b.meetings), (a.code, b.code)
 
         self.run(check())
@@ -243,7 +257,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
         async def check() -> None:
             async with self.db.read() as conn:
-                for course_id in range(1, 6):
+                for course_id in range(1, len(CATALOGUE) + 1):
                     course = await self.ledger.course(conn, course_id)
                     assert course is not None
                     if course.taken >= course.capacity:
