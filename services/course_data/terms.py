@@ -56,6 +56,12 @@ def unix_time(value: dt.datetime | float) -> float:
     return float(value)
 
 
+def _instant(value: dt.datetime | float | None) -> dt.datetime | float | None:
+    if value is not None:
+        unix_time(value)
+    return value
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -72,13 +78,12 @@ class TermIn(_Body):
     current: bool = Field(default=False, description="make it the current term")
 
     _zone = field_validator("timezone")(_timezone)
+    _offset = field_validator("drop_deadline")(_instant)
 
     @model_validator(mode="after")
     def _ordered(self) -> TermIn:
         if self.ends_on < self.starts_on:
             raise ValueError("ends_on must not be before starts_on")
-        if self.drop_deadline is not None:
-            unix_time(self.drop_deadline)
         return self
 
 
@@ -107,15 +112,11 @@ class TermPatch(_Body):
             raise ValueError("mark another term current instead (one term is always current)")
         return value
 
-    @model_validator(mode="after")
-    def _offset(self) -> TermPatch:
-        if self.drop_deadline is not None:
-            unix_time(self.drop_deadline)
-        return self
+    _offset = field_validator("drop_deadline")(_instant)
 
 
 class CopyIn(_Body):
-    to_term: str = Field(description="the term to copy into: its code or id", examples=["2027-spring"])
+    to_term: str | int = Field(description="the term to copy into: its code or id", examples=["2027-spring"])
 
 
 TERM_MODELS: dict[str, type[BaseModel]] = {"TermIn": TermIn, "TermPatch": TermPatch, "CopyIn": CopyIn}

@@ -1,0 +1,93 @@
+"""Migrations 104 and 105 bring a course_data database from before terms to today's schema:
+one default term (current) holds every course and window, enrollments keep their seats, and
+codes become unique per term instead of forever; on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from cluster.settings import CourseSettings
+from services.course_data.ledger import Ledger
+from storage.database import Database
+from storage.migrations import migrate
+from storage.schemas import MIGRATIONS
+from storage.schemas.course_data import DEFAULT_TERM_ID, courses, enrollments, terms, windows
+from tests.databases import KINDS, new_database
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_database_from_before_terms_gets_one_default_term(
+    request: pytest.FixtureRequest, kind: str, tmp_path: Path
+) -> None:
+    db = Database(await new_database(request, kind, tmp_path))
+    steps = MIGRATIONS["course_data"]
+    now = time.time()
+    try:
+        await migrate(db, [m for m in steps if m.version < 104])
+        async with db.write() as conn:  # rows as the service wrote them before terms (no term_id column)
+            for cid, code in ((1, "CS101"), (2, "CS201")):
+                await conn.execute(
+                    text(
+                        "INSERT INTO courses (id, code, title, department, teacher_name, credits, capacity, taken,"
+                        " permit_seats, location, description, updated_at)"
+                        " VALUES (:id, :code, :code, '', '', 3, 2, :taken, 0, '', '', :now)"
+                    ),
+                    {"id": cid, "code": code, "taken": 1 if cid == 1 else 0, "now": now},
+                )
+            await conn.execute(
+                text("INSERT INTO meetings (course_id, weekday, start_minute, end_minute) VALUES (1, 0, 540, 600)")
+            )
+            await conn.execute(
+                text("INSERT INTO enrollments (course_id, student_id, via_permit, created_at) VALUES (1, 7, :f, :now)"),
+                {"f": False, "now": now},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO registration_windows (cohort, opens_at, closes_at, drop_deadline)"
+                    " VALUES (NULL, :o, :c, :c)"
+                ),
+                {"o": now - 60, "c": now + 3600},
+            )
+        assert await migrate(db, steps) == [104, 105]
+        assert await migrate(db, steps) == []
+
+        async with db.read() as conn:
+            [term] = (await conn.execute(select(terms))).all()
+            assert (term.id, term.code, term.is_current, term.timezone) == (DEFAULT_TERM_ID, "default", True, "UTC")
+            assert (term.starts_on, term.ends_on) == (None, None)  # the settings' term_start/term_end stand in
+            moved = (
+                await conn.execute(select(courses.c.code, courses.c.term_id, courses.c.taken).order_by("id"))
+            ).all()
+            assert [tuple(r) for r in moved] == [("CS101", 1, 1), ("CS201", 1, 0)]
+            assert [w.term_id for w in (await conn.execute(select(windows))).all()] == [DEFAULT_TERM_ID]
+            assert (await conn.execute(select(func.count()).select_from(enrollments))).scalar_one() == 1
+
+        async with db.write() as conn:  # the same code in a new term is another course
+            next_term = await conn.execute(
+                terms.insert().values(code="2027-spring", timezone="Europe/Berlin", created_at=now, updated_at=now)
+            )
+            next_id = int(next_term.inserted_primary_key[0])  # type: ignore[index]
+            assert next_id != DEFAULT_TERM_ID  # (PostgreSQL's sequence moved past the default term's id)
+            await conn.execute(
+                courses.insert().values(
+                    term_id=next_id, code="CS101", title="again", credits=3, capacity=1, updated_at=now
+                )
+            )
+        with pytest.raises(IntegrityError):  # twice in one term is not
+            async with db.write() as conn:
+                await conn.execute(
+                    courses.insert().values(code="CS101", title="twice", credits=3, capacity=1, updated_at=now)
+                )
+
+        ledger = Ledger(lambda: CourseSettings())
+        async with db.write() as conn:  # the ledger works on the migrated rows: C201 of the default term
+            assert (await ledger.enroll(conn, 7, None, 2, "t", time.time())).outcome == "accepted"
+            student = await ledger.student(conn, 7, None)
+        assert sorted((c.code, c.term_id) for c in student.enrolled) == [("CS101", 1), ("CS201", 1)]
+    finally:
+        await db.close()
