@@ -30,21 +30,25 @@ async def test_a_database_from_before_terms_gets_one_default_term(
     try:
         await migrate(db, [m for m in steps if m.version < 104])
         async with db.write() as conn:  # rows as the service wrote them before terms (no term_id column)
-            for cid, code in ((1, "CS101"), (2, "CS201")):
+            for code, taken in (("CS101", 1), ("CS201", 0)):
                 await conn.execute(
                     text(
-                        "INSERT INTO courses (id, code, title, department, teacher_name, credits, capacity, taken,"
+                        "INSERT INTO courses (code, title, department, teacher_name, credits, capacity, taken,"
                         " permit_seats, location, description, updated_at)"
-                        " VALUES (:id, :code, :code, '', '', 3, 2, :taken, 0, '', '', :now)"
+                        " VALUES (:code, :code, '', '', 3, 2, :taken, 0, '', '', :now)"
                     ),
-                    {"id": cid, "code": code, "taken": 1 if cid == 1 else 0, "now": now},
+                    {"code": code, "taken": taken, "now": now},
                 )
+            ids: dict[str, int] = {r.code: r.id for r in await conn.execute(text("SELECT code, id FROM courses"))}
             await conn.execute(
-                text("INSERT INTO meetings (course_id, weekday, start_minute, end_minute) VALUES (1, 0, 540, 600)")
+                text("INSERT INTO meetings (course_id, weekday, start_minute, end_minute) VALUES (:c, 0, 540, 600)"),
+                {"c": ids["CS101"]},
             )
             await conn.execute(
-                text("INSERT INTO enrollments (course_id, student_id, via_permit, created_at) VALUES (1, 7, :f, :now)"),
-                {"f": False, "now": now},
+                text(
+                    "INSERT INTO enrollments (course_id, student_id, via_permit, created_at) VALUES (:c, 7, :f, :now)"
+                ),
+                {"c": ids["CS101"], "f": False, "now": now},
             )
             await conn.execute(
                 text(
@@ -85,8 +89,8 @@ async def test_a_database_from_before_terms_gets_one_default_term(
                 )
 
         ledger = Ledger(lambda: CourseSettings())
-        async with db.write() as conn:  # the ledger works on the migrated rows: C201 of the default term
-            assert (await ledger.enroll(conn, 7, None, 2, "t", time.time())).outcome == "accepted"
+        async with db.write() as conn:  # the ledger works on the migrated rows: CS201 of the default term
+            assert (await ledger.enroll(conn, 7, None, ids["CS201"], "t", time.time())).outcome == "accepted"
             student = await ledger.student(conn, 7, None)
         assert sorted((c.code, c.term_id) for c in student.enrolled) == [("CS101", 1), ("CS201", 1)]
     finally:
