@@ -85,7 +85,7 @@ class EnrollmentRow(BaseModel):
 
 
 class EnrollmentExport(BaseModel):
-    term: str | None = Field(description="null: every enrollment (there are no terms yet)")
+    term: str | None = Field(description="the term's code; null: every term's enrollments")
     count: int
     items: list[EnrollmentRow] = Field(description="by course code, then order of enrollment")
 

@@ -1,9 +1,9 @@
 """Exports for the systems around the registrar (billing, the student information system, the
 learning platform): every enrollment, with the student's name, student number and email.
 
-There are no terms yet, so an export holds every enrollment. The route is
-`/exports/enrollments` with an optional `term`: when terms exist it selects one; until
-then a `term` is refused (422) rather than silently answered with everything.
+`/exports/enrollments` holds every enrollment, or with `?term=` (a term's code or id) those
+of one term; a term that does not exist is refused (422 naming `term`), never answered
+with everything.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from services.common.csv_out import csv_response, csv_text, iso_time, wants_csv
 from services.common.directory import people_by_id
 from services.common.problems import ValidationFailed
 from services.course_data.rosters import person_json
+from services.course_data.terms import term_named
 from storage.schemas.course_data import courses, enrollments
 
 HEADER = (
@@ -42,46 +43,43 @@ async def export_enrollments(request: Request) -> Response:
     summary: Export enrollments
     description: "Every enrollment, by course code then order of enrollment. CSV with `?format=csv` or
       `Accept: text/csv` (times in ISO 8601, UTC; cells a spreadsheet would run as a formula begin with
-      `'`). There are no terms yet: `term` is reserved for selecting one and refused for now."
+      `'`). ?term= (a term's code or id) exports that term's only."
     tags: [registration]
     security: [{bearer: []}]
     parameters:
       - {in: query, name: format, schema: {type: string, enum: [json, csv]}}
-      - {in: query, name: term, schema: {type: string}, description: "reserved: refused until terms exist"}
+      - {in: query, name: term, schema: {type: string}, description: "code or id; absent: every term"}
     responses:
       "200":
         description: The enrollments
         content:
           application/json: {schema: {$ref: "#/components/schemas/EnrollmentExport"}}
           text/csv: {schema: {type: string}}
-      "422": {description: "A term was named (there are no terms yet), or an unknown format"}
+      "422": {description: "term names no term, or an unknown format"}
     """
     await authenticate(request, *ADMINS)
     params = request.query_params
-    if params.get("term") is not None:
-        raise ValidationFailed(
-            "term: there are no terms yet; leave it out to export every enrollment",
-            errors=[{"field": "term", "message": "there are no terms yet"}],
-        )
     fmt = params.get("format")
     if fmt is not None and fmt.lower() not in ("json", "csv"):
         raise ValidationFailed("format: json or csv", errors=[{"field": "format", "message": "json or csv"}])
     ctx = context_of(request)
     async with ctx.database.read() as conn:
-        rows = (
-            await conn.execute(
-                select(
-                    courses.c.id,
-                    courses.c.code,
-                    courses.c.title,
-                    enrollments.c.student_id,
-                    enrollments.c.created_at,
-                    enrollments.c.via_permit,
-                )
-                .join(enrollments, enrollments.c.course_id == courses.c.id)
-                .order_by(courses.c.code, enrollments.c.created_at, enrollments.c.id)
+        term = None if params.get("term") is None else await term_named(conn, params["term"])
+        query = (
+            select(
+                courses.c.id,
+                courses.c.code,
+                courses.c.title,
+                enrollments.c.student_id,
+                enrollments.c.created_at,
+                enrollments.c.via_permit,
             )
-        ).all()
+            .join(enrollments, enrollments.c.course_id == courses.c.id)
+            .order_by(courses.c.code, enrollments.c.created_at, enrollments.c.id)
+        )
+        if term is not None:
+            query = query.where(courses.c.term_id == term.id)
+        rows = (await conn.execute(query)).all()
     people = await people_by_id(ctx, {r.student_id for r in rows})
     items: list[dict[str, Any]] = []
     for r in rows:
@@ -112,7 +110,7 @@ async def export_enrollments(request: Request) -> Response:
             for item in items
         )
         return csv_response(csv_text(HEADER, cells), "enrollments.csv")
-    return JSONResponse({"term": None, "count": len(items), "items": items})
+    return JSONResponse({"term": None if term is None else term.code, "count": len(items), "items": items})
 
 
 def export_routes() -> list[BaseRoute]:

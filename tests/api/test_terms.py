@@ -13,12 +13,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from services.common import directory
 from tests.api.registrar_kit import Node, job_outcome, service_node
 from tests.databases import new_database
 
 
 @pytest.fixture(params=["sqlite", "postgres", "mariadb"])
-def node(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str) -> Iterator[Node]:
+def node(
+    request: pytest.FixtureRequest, tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Node]:
+    async def nobody(*args: object) -> list[directory.Person]:  # (names live in login: not needed here)
+        return []
+
+    monkeypatch.setattr(directory, "_lookup", nobody)
     env = {}
     if request.param != "sqlite":
         env["CS_SERVICES__COURSE_DATA__DATABASE_URL"] = asyncio.run(new_database(request, request.param, tmp_path))
@@ -185,6 +192,9 @@ def test_limits_conflicts_and_windows_count_per_term(node: Node) -> None:
     current = node.client.get("/internal/students/4/courses", headers=internal).json()
     assert (current["term"]["code"], [c["id"] for c in current["enrolled"]]) == ("default", [now_big["id"]])
     assert node.client.get("/internal/students/4/courses?term=nope", headers=internal).status_code == 422
+    exported = node.client.get("/exports/enrollments?term=2027-spring", headers=admin).json()
+    assert (exported["term"], [r["course_id"] for r in exported["items"]]) == ("2027-spring", [later_big["id"]])
+    assert len(node.client.get("/exports/enrollments", headers=admin).json()["items"]) == 2  # every term's
     every = node.client.get("/windows?term=all", headers=admin).json()["windows"]
     assert sorted(w["term_id"] for w in every) == [1, 2]
     assert [w["term_id"] for w in node.client.get("/windows", headers=admin).json()["windows"]] == [1]
