@@ -92,8 +92,10 @@ class CourseSettings(_Section):
     catalogue_cache_seconds: float = Field(
         1.0, ge=0, le=60, description="how long a node may answer a catalogue page from memory (0: never)"
     )
-    term_start: dt.date | None = Field(None, description="first day of the term (YYYY-MM-DD), for timetables")
-    term_end: dt.date | None = Field(None, description="last day of the term (YYYY-MM-DD)")
+    term_start: dt.date | None = Field(
+        None, description="first day (YYYY-MM-DD) of the default term while it has no dates of its own (/terms)"
+    )
+    term_end: dt.date | None = Field(None, description="last day (YYYY-MM-DD) of the default term, likewise")
 
     @model_validator(mode="after")
     def _term_order(self) -> CourseSettings:
