@@ -56,6 +56,13 @@ def unix_time(value: dt.datetime | float) -> float:
     return float(value)
 
 
+def _code(value: str | None) -> str | None:
+    """A code is not `all` (the filter of every term) nor digits alone (a term's id)."""
+    if value is not None and (value.lower() == EVERY_TERM or value.isdigit()):
+        raise ValueError("a term code is not 'all' nor digits alone (those name every term, or an id)")
+    return value
+
+
 def _instant(value: dt.datetime | float | None) -> dt.datetime | float | None:
     if value is not None:
         unix_time(value)
@@ -79,6 +86,7 @@ class TermIn(_Body):
 
     _zone = field_validator("timezone")(_timezone)
     _offset = field_validator("drop_deadline")(_instant)
+    _not_a_filter = field_validator("code")(_code)
 
     @model_validator(mode="after")
     def _ordered(self) -> TermIn:
@@ -113,6 +121,7 @@ class TermPatch(_Body):
         return value
 
     _offset = field_validator("drop_deadline")(_instant)
+    _not_a_filter = field_validator("code")(_code)
 
 
 class CopyIn(_Body):

@@ -86,8 +86,10 @@ def test_terms_are_created_read_changed_and_one_is_current(node: Node) -> None:
         ({"timezone": "Mars/Olympus"}, "timezone"),
         ({"ends_on": "2027-01-01"}, ""),
         ({"drop_deadline": "2027-02-01T23:59:00"}, "drop_deadline"),  # no offset: not one instant
+        ({"code": "all"}, "code"),  # the filter of every term
+        ({"code": "2027"}, "code"),  # would read as an id
     ):
-        refused = node.client.post("/terms", json={**SPRING, "code": "x-1", **wrong}, headers=admin)
+        refused = node.client.post("/terms", json={**SPRING, "code": "x-1"} | wrong, headers=admin)
         assert refused.status_code == 422, (wrong, refused.text)
         assert field in refused.text
     unix = node.client.post("/terms", json={**SPRING, "code": "unix", "drop_deadline": 1800000000}, headers=admin)
