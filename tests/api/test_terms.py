@@ -16,6 +16,7 @@ import pytest
 from services.common import directory
 from tests.api.registrar_kit import Node, job_outcome, service_node
 from tests.databases import new_database
+from tests.spec_check import SpecCheck
 
 
 @pytest.fixture(params=["sqlite", "postgres", "mariadb"])
@@ -234,3 +235,33 @@ def test_the_course_import_takes_a_term_column(node: Node) -> None:
         ("OLD1", "2027-spring"),
         ("OLD1", "default"),
     ]
+
+
+def test_the_terms_answers_match_the_spec(node: Node) -> None:
+    """Each new or changed answer (terms, copies, courses with their term, windows per term, a
+    student's courses of a term) validated against the service's own OpenAPI document."""
+    admin, internal = node.auth("admin"), node.internal()
+    spec = SpecCheck("course_data", node.client.get("/openapi.json", headers=internal).json())
+
+    def call(method: str, path: str, expect: int, body: Any = None, headers: dict[str, str] = admin) -> Any:
+        answer = node.client.request(method, path, json=body, headers=headers)
+        assert answer.status_code == expect, answer.text
+        kind = answer.headers.get("content-type", "").split(";")[0]
+        assert spec.check(method, path, answer.status_code, kind, answer.content, body) == []
+        return answer.json() if answer.content else None
+
+    term = call("POST", "/terms", 201, SPRING)
+    call("GET", "/terms", 200)
+    call("GET", f"/terms/{term['id']}", 200)
+    call("PATCH", f"/terms/{term['id']}", 200, {"drop_deadline": 1800000000, "name": "S"})
+    call("PATCH", f"/terms/{term['id']}", 422, {"timezone": "Nowhere/Else"})
+    made = call("POST", "/courses", 201, course("SP1", term="2027-spring"))
+    call("POST", "/courses", 409, course("SP1", term="2027-spring"))
+    call("GET", "/courses?term=all", 200)
+    call("GET", "/courses?term=nope", 422)
+    call("POST", f"/courses/{made['id']}/copy", 201, {"to_term": "default"})
+    call("POST", f"/terms/{term['id']}/copy", 409, {"to_term": "default"})
+    call("PUT", "/windows?term=2027-spring", 200, {"windows": [{"opens_at": 1, "closes_at": 2, "drop_deadline": 3}]})
+    call("GET", "/windows?term=all", 200)
+    call("GET", "/internal/students/3/courses?term=2027-spring", 200, headers=internal)
+    call("GET", "/exports/enrollments?term=2027-spring", 200)
