@@ -312,37 +312,49 @@ async def _terms(conn: AsyncConnection) -> None:
             await conn.exec_driver_sql(
                 "SELECT setval(pg_get_serial_sequence('terms', 'id'), (SELECT max(id) FROM terms))"
             )
-    if "term_id" in await _columns(conn, "courses"):
+    found = await _columns(conn, "courses")
+    if conn.dialect.name == "sqlite":  # (one transaction: either all of it happened or none)
+        if "term_id" not in found:
+            await _rebuild_sqlite(conn, courses, courses, {"term_id": str(DEFAULT_TERM_ID)})
         return
-    if conn.dialect.name == "sqlite":
-        await _rebuild_sqlite(conn, courses, courses, {"term_id": str(DEFAULT_TERM_ID)})
-        return
+    # PostgreSQL, MySQL/MariaDB: each step only if still missing (MySQL commits each DDL
+    # statement by itself, so a start cut short finishes the remaining steps the next time).
+    if "term_id" not in found:
+        await conn.exec_driver_sql(f"ALTER TABLE courses ADD COLUMN term_id INTEGER NOT NULL DEFAULT {DEFAULT_TERM_ID}")
+    await _term_key(conn, "courses", "fk_courses_term")
+    indexes = await conn.run_sync(lambda c: {i["name"] for i in inspect(c).get_indexes("courses")})
+    if "ix_courses_term_id" not in indexes:
+        await conn.exec_driver_sql("CREATE INDEX ix_courses_term_id ON courses (term_id)")
     uniques = await conn.run_sync(lambda c: inspect(c).get_unique_constraints("courses"))
-    await conn.exec_driver_sql(f"ALTER TABLE courses ADD COLUMN term_id INTEGER NOT NULL DEFAULT {DEFAULT_TERM_ID}")
-    await conn.exec_driver_sql(
-        "ALTER TABLE courses ADD CONSTRAINT fk_courses_term FOREIGN KEY (term_id) REFERENCES terms (id)"
-    )
-    await conn.exec_driver_sql("CREATE INDEX ix_courses_term_id ON courses (term_id)")
     for unique in uniques:
         if unique["column_names"] == ["code"]:
             drop = "DROP INDEX" if is_mysql(conn.dialect) else "DROP CONSTRAINT"
             quoted = conn.dialect.identifier_preparer.quote(str(unique["name"]))
             await conn.exec_driver_sql(f"ALTER TABLE courses {drop} {quoted}")
-    await conn.exec_driver_sql("ALTER TABLE courses ADD CONSTRAINT uq_courses_term_code UNIQUE (term_id, code)")
+    if not any(u["column_names"] == ["term_id", "code"] for u in uniques):
+        await conn.exec_driver_sql("ALTER TABLE courses ADD CONSTRAINT uq_courses_term_code UNIQUE (term_id, code)")
+
+
+async def _term_key(conn: AsyncConnection, table: str, name: str) -> None:
+    """The foreign key `table.term_id -> terms.id`, unless the table has it."""
+    keys = await conn.run_sync(lambda c: inspect(c).get_foreign_keys(table))
+    if not any(k["constrained_columns"] == ["term_id"] for k in keys):
+        await conn.exec_driver_sql(
+            f"ALTER TABLE {table} ADD CONSTRAINT {name} FOREIGN KEY (term_id) REFERENCES terms (id)"
+        )
 
 
 async def _window_terms(conn: AsyncConnection) -> None:
     """Windows per term (105): each existing window is the default term's."""
-    if "term_id" in await _columns(conn, "registration_windows"):
-        return
+    found = await _columns(conn, "registration_windows")
     add = f"ALTER TABLE registration_windows ADD COLUMN term_id INTEGER NOT NULL DEFAULT {DEFAULT_TERM_ID}"
     if conn.dialect.name == "sqlite":  # (allowed with a REFERENCES clause: foreign key actions are off)
-        await conn.exec_driver_sql(f"{add} REFERENCES terms (id)")
+        if "term_id" not in found:
+            await conn.exec_driver_sql(f"{add} REFERENCES terms (id)")
         return
-    await conn.exec_driver_sql(add)
-    await conn.exec_driver_sql(
-        "ALTER TABLE registration_windows ADD CONSTRAINT fk_windows_term FOREIGN KEY (term_id) REFERENCES terms (id)"
-    )
+    if "term_id" not in found:
+        await conn.exec_driver_sql(add)
+    await _term_key(conn, "registration_windows", "fk_windows_term")
 
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -95,3 +95,37 @@ async def test_a_database_from_before_terms_gets_one_default_term(
         assert sorted((c.code, c.term_id) for c in student.enrolled) == [("CS101", 1), ("CS201", 1)]
     finally:
         await db.close()
+
+
+@pytest.mark.parametrize("kind", ["postgres", "mariadb"])
+async def test_a_start_cut_short_inside_migration_104_finishes_it(
+    request: pytest.FixtureRequest, kind: str, tmp_path: Path
+) -> None:
+    """MySQL commits each DDL statement by itself: a node killed after 104 added the column (and
+    before it swapped the unique constraint) finishes the remaining steps at its next start."""
+    db = Database(await new_database(request, kind, tmp_path))
+    steps = MIGRATIONS["course_data"]
+    now = time.time()
+    try:
+        await migrate(db, [m for m in steps if m.version < 104])
+        async with db.write() as conn:  # as far as the cut run got
+            await conn.run_sync(terms.create)
+            await conn.execute(text("ALTER TABLE courses ADD COLUMN term_id INTEGER NOT NULL DEFAULT 1"))
+        assert await migrate(db, steps) == [104, 105]
+        async with db.write() as conn:
+            other = await conn.execute(terms.insert().values(code="next", created_at=now, updated_at=now))
+            for term_id in (DEFAULT_TERM_ID, int(other.inserted_primary_key[0])):  # type: ignore[index]
+                row = {"term_id": term_id, "code": "SAME", "title": "t", "credits": 1, "capacity": 1, "updated_at": now}
+                await conn.execute(courses.insert().values(**row))
+        with pytest.raises(IntegrityError):
+            async with db.write() as conn:
+                await conn.execute(
+                    courses.insert().values(code="SAME", title="t", credits=1, capacity=1, updated_at=now)
+                )
+        with pytest.raises(IntegrityError):  # the term's foreign key is there too
+            async with db.write() as conn:
+                await conn.execute(
+                    courses.insert().values(term_id=99, code="X1", title="t", credits=1, capacity=1, updated_at=now)
+                )
+    finally:
+        await db.close()
