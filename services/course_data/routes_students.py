@@ -89,7 +89,7 @@ async def student_catalogue(request: Request) -> Response:
         mine = await conn.execute(
             select(permits).where(permits.c.student_id == student_id, permits.c.course_id.in_(ids))
         )
-        granted = {p.course_id: Permit(p.capacity, p.prerequisites) for p in mine}
+        granted = {p.course_id: Permit(p.capacity, p.prerequisites, bool(p.consent)) for p in mine}
         facts = await ledger.courses(conn, ids)  # the very facts the ledger decides on
     for course in answer["items"]:
         decision = decide_enroll(student, facts[course["id"]], granted.get(course["id"], Permit()), ledger.rules(), now)

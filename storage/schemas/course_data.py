@@ -24,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
     inspect,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialects import MYSQL_TABLE
@@ -77,6 +78,35 @@ prerequisites = Table(
     **MYSQL_TABLE,
 )
 
+# Codes to take in the same term as the course: enrolled in, or completed (migration 110).
+corequisites = Table(
+    "corequisites",
+    metadata,
+    Column("course_id", Integer, ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True),
+    Column("required_code", String(32), primary_key=True),
+    **MYSQL_TABLE,
+)
+
+# Who may take a course: per kind (program, year, cohort), the values allowed; a kind with no
+# row allows anyone (migration 110).
+course_restrictions = Table(
+    "course_restrictions",
+    metadata,
+    Column("course_id", Integer, ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("value", String(32), primary_key=True),
+    CheckConstraint("kind IN ('program', 'year', 'cohort')", name="ck_course_restrictions_kind"),
+    **MYSQL_TABLE,
+)
+
+# Instructor-consent courses: a student needs a `consent` permit from the teacher (migration 110).
+consent_courses = Table(
+    "consent_courses",
+    metadata,
+    Column("course_id", Integer, ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True),
+    **MYSQL_TABLE,
+)
+
 enrollments = Table(
     "enrollments",
     metadata,
@@ -114,6 +144,10 @@ windows = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("cohort", Integer),  # null: every cohort
+    # A narrower audience (migration 110): one student's time ticket, or a priority group's
+    # window; at most one of student_id, priority_group, cohort is set (the most specific wins).
+    Column("student_id", Integer),
+    Column("priority_group", String(32)),
     Column("opens_at", Double, nullable=False),
     Column("closes_at", Double, nullable=False),
     Column("drop_deadline", Double, nullable=False),
@@ -139,6 +173,8 @@ permits = Table(
     Column("student_id", Integer, primary_key=True),
     Column("capacity", Boolean, nullable=False, default=False),  # may enroll past capacity
     Column("prerequisites", Boolean, nullable=False, default=False),  # may skip prerequisites
+    # The teacher consents (an instructor-consent course; migration 110).
+    Column("consent", Boolean, nullable=False, default=False),
     Column("created_by", String(64), nullable=False),
     Column("created_at", Double, nullable=False),
     **MYSQL_TABLE,
@@ -216,6 +252,27 @@ async def _audit_overrides(conn: AsyncConnection) -> None:
         await conn.exec_driver_sql("ALTER TABLE ledger_audit ADD COLUMN overrides VARCHAR(200) NOT NULL DEFAULT ''")
 
 
+async def _columns(conn: AsyncConnection, table: str) -> set[str]:
+    def names(sync: Connection) -> set[str]:
+        return {c["name"] for c in inspect(sync).get_columns(table)}
+
+    return await conn.run_sync(names)
+
+
+async def _eligibility(conn: AsyncConnection) -> None:
+    """Time tickets and priority groups on windows, consent on permits, and the tables of
+    corequisites, restrictions and consent courses (a database made since has the columns)."""
+    false = "0" if conn.dialect.name == "sqlite" else "FALSE"
+    for table, column, ddl in (
+        ("registration_windows", "student_id", "INTEGER"),
+        ("registration_windows", "priority_group", "VARCHAR(32)"),
+        ("permits", "consent", f"BOOLEAN NOT NULL DEFAULT {false}"),
+    ):
+        if column not in await _columns(conn, table):
+            await conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
+    await create_tables(corequisites, course_restrictions, consent_courses)(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         100,
@@ -236,4 +293,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(101, "decisions of queued requests", create_tables(queue_decisions)),
     Migration(102, "the seat rule as a CHECK constraint (permit seats counted)", _seat_rule),
     Migration(103, "the overrides a desk action named, in the audit", _audit_overrides),
+    Migration(110, "time tickets, priority groups, corequisites, restrictions, instructor consent", _eligibility),
 )
