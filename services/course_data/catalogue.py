@@ -14,7 +14,15 @@ from starlette.requests import Request
 from services.common.pagination import page_of, whole_number
 from services.common.problems import ValidationFailed
 from services.course_data.rules import WEEKDAYS, clock_text
-from storage.schemas.course_data import courses, meetings, prerequisites, waitlist
+from storage.schemas.course_data import (
+    consent_courses,
+    corequisites,
+    course_restrictions,
+    courses,
+    meetings,
+    prerequisites,
+    waitlist,
+)
 
 _DAYS = {name.lower(): i for i, name in enumerate(WEEKDAYS)}
 
@@ -78,12 +86,25 @@ async def waitlist_lengths(conn: AsyncConnection, course_ids: list[int]) -> dict
 
 
 async def courses_json(conn: AsyncConnection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
-    """Courses with their meeting times, prerequisites and waitlist length (three queries in all)."""
+    """Courses with their meeting times, prerequisites, eligibility rules and waitlist length
+    (six queries in all)."""
     ids = [r.id for r in rows]
     times: dict[int, list[dict[str, Any]]] = defaultdict(list)
     needs: dict[int, list[str]] = defaultdict(list)
+    together: dict[int, list[str]] = defaultdict(list)
+    allowed: dict[int, dict[str, list[Any]]] = defaultdict(lambda: {"program": [], "year": [], "cohort": []})
+    consent: set[int] = set()
     waiting: dict[int, int] = {}
     if ids:
+        for p in await conn.execute(select(corequisites).where(corequisites.c.course_id.in_(ids))):
+            together[p.course_id].append(p.required_code)
+        for p in await conn.execute(select(course_restrictions).where(course_restrictions.c.course_id.in_(ids))):
+            allowed[p.course_id][p.kind].append(p.value if p.kind == "program" else int(p.value))
+        consent = set(
+            (await conn.execute(select(consent_courses.c.course_id).where(consent_courses.c.course_id.in_(ids))))
+            .scalars()
+            .all()
+        )
         for m in await conn.execute(
             select(meetings).where(meetings.c.course_id.in_(ids)).order_by(meetings.c.weekday, meetings.c.start_minute)
         ):
@@ -113,6 +134,9 @@ async def courses_json(conn: AsyncConnection, rows: list[Row[Any]]) -> list[dict
             "waitlist_length": waiting.get(r.id, 0),
             "meetings": times[r.id],
             "prerequisites": sorted(needs[r.id]),
+            "corequisites": sorted(together[r.id]),
+            "restrictions": {kind: sorted(values) for kind, values in allowed[r.id].items()},
+            "consent_required": r.id in consent,
             "location": r.location,
             "description": r.description,
         }

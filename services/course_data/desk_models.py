@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.course_data.rules import Override
+from services.course_data.rules import OVERRIDES, Override
 
 
 class _Body(BaseModel):
@@ -17,10 +17,11 @@ class _DeskBody(_Body):
     )
     overrides: list[Override] = Field(
         default_factory=list,
-        max_length=6,
+        max_length=len(OVERRIDES),
         description="rules to skip for this action, each exactly its own: capacity (enroll past the seats, "
         "never onto the waitlist), prerequisites, time-conflict, credit-load (the credit and course-count "
-        "limits), window (the registration window), drop-deadline",
+        "limits), window (the registration window), drop-deadline, corequisites, restrictions (program, "
+        "year, cohort), consent (instructor consent)",
     )
 
     @field_validator("reason")
