@@ -129,10 +129,6 @@ class CoursePatch(_Body):
     )
 
 
-COURSE_MODELS: dict[str, type[BaseModel]] = {
-    "CourseIn": CourseIn,
-    "CoursePatch": CoursePatch,
-    "Restrictions": Restrictions,
-}
+COURSE_MODELS: dict[str, type[BaseModel]] = {"CourseIn": CourseIn, "CoursePatch": CoursePatch}  # (+ Restrictions)
 # CourseIn's fields kept in their own tables, not in `courses`' row.
 DETAIL_FIELDS = {"meetings", "prerequisites", "corequisites", "restrictions", "consent_required"}
