@@ -97,7 +97,7 @@ class StudentPicture(BaseModel):
     waitlisted: list[dict[str, object]] = Field(description="courses, with position (1: next) and joined_at")
     holds: list[dict[str, object]] = Field(description="id, reason, created_by, created_at")
     completed: list[str] = Field(description="course codes")
-    permits: list[dict[str, object]] = Field(description="course_id, capacity, prerequisites, created_by")
+    permits: list[dict[str, object]] = Field(description="course_id, capacity, prerequisites, consent, created_by")
     queue_requests: list[dict[str, object]] = Field(
         description="the requests of the rush the ledger decided for the student, newest first (request_id, "
         "action, course_id, drop_course_id, outcome, type, reason, decided_at)"
