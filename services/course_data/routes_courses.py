@@ -248,7 +248,9 @@ async def import_courses(request: Request) -> Response:
     summary: Import courses (CSV)
     description: "Columns: code, title, department, teacher_id, teacher_name, credits, capacity,
       meetings (like 'Mon 09:00-10:30; Wed 09:00-10:30'), prerequisites (codes separated by spaces),
-      location, description. Code, title, credits and capacity are required; teacher_id is a
+      location, description, corequisites (codes), consent_required (true or false), restrict_program,
+      restrict_year, restrict_cohort (the restrictions, values separated by spaces). Code, title,
+      credits and capacity are required; teacher_id is a
       teacher's id or username, each prerequisite a course of the catalogue or of the file (no
       cycle). Answers 202 at once with the job's URL (Location); GET it for progress, every bad
       row ({line, field, reason}, codes repeated in the file or in the catalogue included) and

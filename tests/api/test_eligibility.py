@@ -16,7 +16,7 @@ from services.common import directory
 from services.common.context import NodeContext
 from services.common.directory import Person
 from services.course_data import people
-from tests.api.registrar_kit import Node, service_node
+from tests.api.registrar_kit import Node, job_outcome, service_node
 
 PEOPLE = {
     5: Person(5, "ada", "student", "Ada Lovelace", "ada@uni.example", "S0005", "2024"),
@@ -206,3 +206,23 @@ def test_the_desk_overrides_the_new_rules_by_name(node: Node) -> None:
     no_consent = desk(closed_off["id"], "restrictions")
     assert (no_consent.json()["type"], no_consent.json()["permit"]) == ("/problems/consent-required", "consent")
     assert desk(closed_off["id"], "restrictions", "consent").status_code == 200
+
+
+def test_the_courses_import_sets_corequisites_restrictions_and_consent(node: Node) -> None:
+    def upload(text: str) -> dict[str, Any]:
+        answer = node.client.post("/courses/import", content=text, headers={**admin(node), "content-type": "text/csv"})
+        return job_outcome(node.client, answer, admin(node))
+
+    header = "code,title,credits,capacity,corequisites,consent_required,restrict_program,restrict_year\n"
+    bad = upload(header + "LAB2,Lab,1,5,NOPE9,maybe,,x\n")
+    assert {(e["line"], e["field"].split(".")[0]) for e in bad["errors"]} == {
+        (2, "consent_required"),
+        (2, "restrictions"),
+    }
+    missing = upload(header + "LAB2,Lab,1,5,NOPE9,false,,\n")
+    assert [(e["line"], e["field"]) for e in missing["errors"]] == [(2, "corequisites")]
+    job = upload(header + "LEC2,Lecture,3,5,,false,,\nLAB2,Lab,1,5,LEC2,true,CS SE,3 4\n")
+    assert job["status"] == "succeeded", job
+    lab = node.client.get(f"/courses/{job['result']['ids']['LAB2']}", headers=admin(node)).json()
+    assert (lab["corequisites"], lab["consent_required"]) == (["LEC2"], True)
+    assert lab["restrictions"] == {"program": ["CS", "SE"], "year": [3, 4], "cohort": []}
