@@ -27,6 +27,7 @@ from starlette.requests import Request
 
 from cluster.settings import ROLES
 from services.common.problems import Forbidden, ServiceUnavailable, Unauthorized
+from services.common.registration import Standing
 
 log = logging.getLogger("course_selection.auth")
 
@@ -62,6 +63,13 @@ class Principal:
     must_change_password: bool
     must_setup_2fa: bool
     cohort: int | None = None
+    program: str | None = None  # program, year and priority group: the registrar's rules' inputs
+    year: int | None = None
+    priority_group: str | None = None
+
+    @property
+    def standing(self) -> Standing:
+        return Standing(self.cohort, self.program, self.year, self.priority_group)
 
     @property
     def is_admin(self) -> bool:
@@ -130,6 +138,9 @@ class TokenVerifier:
             must_change_password=bool(claims.get("mcp", False)),
             must_setup_2fa=bool(claims.get("otp_setup", False)),
             cohort=int(claims["cohort"]) if isinstance(claims.get("cohort"), int) else None,
+            program=str(claims["program"]) if isinstance(claims.get("program"), str) else None,
+            year=int(claims["year"]) if isinstance(claims.get("year"), int) else None,
+            priority_group=str(claims["pg"]) if isinstance(claims.get("pg"), str) else None,
         )
 
     async def _key_set(self, kid: str) -> KeySet:

@@ -35,6 +35,38 @@ class MeetingIn(_Body):
         return self
 
 
+GROUP = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"  # a program code
+
+
+class Restrictions(_Body):
+    """Who may take a course: per kind, the values allowed; an empty list allows anyone."""
+
+    program: list[str] = Field(default_factory=list, max_length=50, description="program codes")
+    year: list[int] = Field(default_factory=list, max_length=20, description="years of study")
+    cohort: list[int] = Field(default_factory=list, max_length=50, description="cohorts (year of entry)")
+
+    @field_validator("program")
+    @classmethod
+    def _programs(cls, value: list[str]) -> list[str]:
+        bad = [p for p in value if not re.match(GROUP, p)]
+        if bad:
+            raise ValueError(f"not program codes: {', '.join(bad)}")
+        return sorted(set(value))
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(kind, value) rows of `course_restrictions`."""
+        return [("program", p) for p in self.program] + [
+            (kind, str(v)) for kind in ("year", "cohort") for v in sorted(set(getattr(self, kind)))
+        ]
+
+
+def _course_codes(value: list[str]) -> list[str]:
+    bad = [code for code in value if not re.match(CODE, code)]
+    if bad:
+        raise ValueError(f"not course codes: {', '.join(bad)}")
+    return sorted(set(value))
+
+
 class CourseIn(_Body):
     term: str | None = Field(default=None, max_length=32, description="the term's code or id; null: the current term")
     code: str = Field(pattern=CODE, description="unique within its term")
@@ -46,16 +78,18 @@ class CourseIn(_Body):
     capacity: int = Field(ge=0, le=100_000)
     meetings: list[MeetingIn] = Field(default_factory=list, max_length=20)
     prerequisites: list[str] = Field(default_factory=list, max_length=20)
+    corequisites: list[str] = Field(
+        default_factory=list, max_length=20, description="codes taken the same term: enrolled in, or completed"
+    )
+    restrictions: Restrictions = Field(default_factory=Restrictions, description="who may take it (empty: anyone)")
+    consent_required: bool = Field(default=False, description="students need a consent permit from the teacher")
     location: str = Field(default="", max_length=100)
     description: str = Field(default="", max_length=5000)
 
-    @field_validator("prerequisites")
+    @field_validator("prerequisites", "corequisites")
     @classmethod
     def _codes(cls, value: list[str]) -> list[str]:
-        bad = [code for code in value if not re.match(CODE, code)]
-        if bad:
-            raise ValueError(f"not course codes: {', '.join(bad)}")
-        return sorted(set(value))
+        return _course_codes(value)
 
 
 class CoursePatch(_Body):
@@ -69,8 +103,16 @@ class CoursePatch(_Body):
     capacity: int | Absent = Field(default=None, ge=0, le=100_000)
     meetings: list[MeetingIn] | Absent = Field(default=None, max_length=20)
     prerequisites: list[str] | Absent = Field(default=None, max_length=20)
+    corequisites: list[str] | Absent = Field(default=None, max_length=20)
+    restrictions: Restrictions | Absent = None
+    consent_required: bool | Absent = None
     location: str | Absent = Field(default=None, max_length=100)
     description: str | Absent = Field(default=None, max_length=5000)
+
+    @field_validator("prerequisites", "corequisites")
+    @classmethod
+    def _codes(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _course_codes(value)
 
     _no_null = refuse_null(
         "title",
@@ -80,9 +122,14 @@ class CoursePatch(_Body):
         "capacity",
         "meetings",
         "prerequisites",
+        "corequisites",
+        "restrictions",
+        "consent_required",
         "location",
         "description",
     )
 
 
-COURSE_MODELS: dict[str, type[BaseModel]] = {"CourseIn": CourseIn, "CoursePatch": CoursePatch}
+COURSE_MODELS: dict[str, type[BaseModel]] = {"CourseIn": CourseIn, "CoursePatch": CoursePatch}  # (+ Restrictions)
+# CourseIn's fields kept in their own tables, not in `courses`' row.
+DETAIL_FIELDS = {"meetings", "prerequisites", "corequisites", "restrictions", "consent_required"}

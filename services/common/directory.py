@@ -22,6 +22,7 @@ from pydantic import Field
 from cluster.errors import MasterUnknownError
 from services.common.calls import DependencyUnavailable
 from services.common.context import NodeContext
+from services.common.registration import Standing
 
 BATCH = 1000  # identifiers per call: the route's bound (services/login/routes_directory.py)
 PATH = "/internal/people"
@@ -39,6 +40,15 @@ class Person:
     email: str
     student_number: str | None
     cohort: str | None  # the year of entry, as text
+    program: str | None = None  # the registrar's rules' other inputs (restrictions, priority windows)
+    year: int | None = None
+    priority_group: str | None = None
+
+    @property
+    def standing(self) -> Standing:
+        """Who the person is for the registrar's rules, as their token would say."""
+        cohort = int(self.cohort) if self.cohort and self.cohort.isdigit() else None
+        return Standing(cohort, self.program, self.year, self.priority_group)
 
 
 def _person(item: dict[str, Any]) -> Person:
@@ -51,6 +61,9 @@ def _person(item: dict[str, Any]) -> Person:
         email=str(item.get("email") or ""),
         student_number=item.get("student_number"),
         cohort=None if cohort is None else str(cohort),
+        program=item.get("program"),
+        year=item.get("year"),
+        priority_group=item.get("priority_group"),
     )
 
 

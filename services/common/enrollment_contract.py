@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from cluster.settings import Action
+from services.common.registration import Standing
 
 Outcome = Literal["accepted", "waitlisted", "rejected"]
 Status = Literal["pending", "accepted", "waitlisted", "rejected", "cancelled"]
@@ -72,6 +73,9 @@ class StudentChange(EnrollmentChange):
 
     student_id: int = Field(ge=1)
     cohort: int | None = None
+    program: str | None = Field(default=None, max_length=32)
+    year: int | None = Field(default=None, ge=1, le=20)
+    priority_group: str | None = Field(default=None, max_length=32)
     actor: str = Field(default="", max_length=64)
     idempotency_key: str = Field(min_length=1, max_length=128)
 
@@ -85,9 +89,16 @@ class LedgerRequest(_Contract):
     action: Action
     student_id: int = Field(ge=1)
     cohort: int | None = None
+    program: str | None = Field(default=None, max_length=32, description="the student's program (restrictions)")
+    year: int | None = Field(default=None, ge=1, le=20, description="the student's year of study (restrictions)")
+    priority_group: str | None = Field(default=None, max_length=32, description="the student's priority group")
     course_id: int = Field(ge=1, description="the course to enroll in or drop; for a swap, the one to add")
     drop_course_id: int | None = Field(default=None, ge=1, description="swap only: the course to give up")
     actor: str = Field(max_length=64)
+
+    @property
+    def standing(self) -> Standing:
+        return Standing(self.cohort, self.program, self.year, self.priority_group)
 
 
 class QueuedRequest(LedgerRequest):
@@ -126,6 +137,15 @@ class DecisionDetails(_Contract):
     conflicts: list[str] | None = Field(default=None, description="time-conflict: the courses it clashes with")
     missing: list[str] | None = Field(default=None, description="prerequisites-missing: the codes missing")
     waitlist_position: int | None = Field(default=None, ge=1, description="waitlisted: the place on the waitlist")
+    opens_at: str | None = Field(
+        default=None, description="window-closed: when the student's next window opens (ISO 8601 with offset)"
+    )
+    corequisites: list[str] | None = Field(
+        default=None, description="corequisites-missing: the codes to enroll in first (or to have completed)"
+    )
+    restriction: str | None = Field(default=None, description="restricted: the kind unmet (program, year, cohort)")
+    allowed: list[str] | None = Field(default=None, description="restricted: the values it allows")
+    permit: str | None = Field(default=None, description="consent-required: the permit to ask the teacher for")
 
 
 DETAIL_FIELDS: tuple[str, ...] = tuple(DecisionDetails.model_fields)
@@ -197,9 +217,13 @@ ADMISSION_FIELDS: tuple[str, ...] = (
     "actor",
     "priority",
     "idempotency_key",
-    "refusal",  # JSON {type, reason} admission refuses it with (its window closed), or ''
+    "refusal",  # JSON {type, reason, opens_at?} admission refuses it with (its window closed), or ''
+    "program",  # the student's standing past the cohort (`registration.Standing`), '' when none
+    "year",
+    "priority_group",
 )
-ENTRY_FIELDS: tuple[str, ...] = (*ADMISSION_FIELDS[:-2], "admitted_at")
+_ADMISSION_ONLY = ("idempotency_key", "refusal")
+ENTRY_FIELDS: tuple[str, ...] = (*(f for f in ADMISSION_FIELDS if f not in _ADMISSION_ONLY), "admitted_at")
 # The decision's fields the record keeps as its own; the others are its `details`.
 RECORDED_DECISION_FIELDS: tuple[str, ...] = ("queue_request_id", "outcome", "type", "reason", "seq", "via_permit")
 
@@ -211,6 +235,9 @@ def ledger_request_of(entry: Mapping[str, Any]) -> dict[str, Any]:
         "action": entry["action"],
         "student_id": int(entry["student_id"]),
         "cohort": int(entry["cohort"]) if entry["cohort"] else None,
+        "program": entry.get("program") or None,  # (an entry from before them has none)
+        "year": int(entry["year"]) if entry.get("year") else None,
+        "priority_group": entry.get("priority_group") or None,
         "course_id": int(entry["course_id"]),
         "drop_course_id": int(entry["drop_course_id"]) if entry["drop_course_id"] else None,
         "actor": entry["actor"],

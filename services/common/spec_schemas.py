@@ -67,6 +67,23 @@ _COURSE_FIELDS: dict[str, Any] = {
     "waitlist_length": _INT,
     "meetings": {"type": "array", "items": ref("MeetingTime")},
     "prerequisites": {"type": "array", "items": _STRING, "description": "course codes, sorted"},
+    "corequisites": {
+        "type": "array",
+        "items": _STRING,
+        "description": "course codes taken the same term (enrolled in, or completed), sorted",
+    },
+    "restrictions": {
+        "type": "object",
+        "description": "who may take it, per kind (an empty list: anyone)",
+        "required": ["program", "year", "cohort"],
+        "properties": {
+            "program": {"type": "array", "items": _STRING},
+            "year": {"type": "array", "items": _INT},
+            "cohort": {"type": "array", "items": _INT},
+        },
+        "additionalProperties": False,
+    },
+    "consent_required": {"type": "boolean", "description": "students need a consent permit from the teacher"},
     "location": _STRING,
     "description": _STRING,
 }
@@ -79,6 +96,9 @@ _USER_FIELDS: dict[str, Any] = {
     "phone": _nullable("string"),
     "student_number": _nullable("string"),
     "cohort": _nullable("integer"),
+    "program": _nullable("string"),
+    "year": _nullable("integer"),
+    "priority_group": _nullable("string"),
     "department": _nullable("string"),
     "disabled": _BOOL,
     "must_change_password": _BOOL,
@@ -297,6 +317,7 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
             student_id=_INT,
             capacity={"type": "boolean", "description": "may enroll past capacity"},
             prerequisites={"type": "boolean", "description": "may skip prerequisites"},
+            consent={"type": "boolean", "description": "the teacher consents (an instructor-consent course)"},
         ),
         "Term": obj(
             "A term (the current one is what a request naming no term means)",
@@ -360,10 +381,13 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
         ),
         # registration (course_data)
         "Window": obj(
-            "A registration window (null cohort: every cohort)",
+            "A registration window; its audience: one student (a time ticket), a priority group, a cohort, "
+            "or everyone (all null); the most specific a student belongs to applies",
             id=_INT,
             term_id=_INT,
             cohort=_nullable("integer"),
+            student_id=_nullable("integer"),
+            priority_group=_nullable("string"),
             opens_at=UNIX_TIME,
             closes_at=UNIX_TIME,
             drop_deadline=UNIX_TIME,

@@ -12,6 +12,7 @@ class PermitIn(BaseModel):
     student_id: PersonRef = Field(description="the student's id, student number or username")
     capacity: bool = Field(default=True, description="may enroll past capacity")
     prerequisites: bool = Field(default=False, description="may skip prerequisites")
+    consent: bool = Field(default=False, description="the teacher consents (an instructor-consent course)")
 
 
 class Removal(BaseModel):

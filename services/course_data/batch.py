@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cluster.settings import Action
 from services.common.outbox import notify_many
+from services.common.registration import Standing
 from services.course_data.audit import audit_row, outcome_of
 from services.course_data.catalogue import waitlist_lengths
 from services.course_data.ledger import Ledger
@@ -56,6 +57,13 @@ class Queued:
     drop_course_id: int | None
     actor: str
     deadline: float  # Unix time: not decided by then, it is rejected with "timeout"
+    program: str | None = None  # the rest of the student's standing (`registration.Standing`)
+    year: int | None = None
+    priority_group: str | None = None
+
+    @property
+    def standing(self) -> Standing:
+        return Standing(self.cohort, self.program, self.year, self.priority_group)
 
 
 @dataclass(frozen=True)
@@ -114,10 +122,10 @@ async def _one(conn: AsyncConnection, ledger: Ledger, r: Queued, now: float) -> 
     try:
         async with conn.begin_nested():
             if r.action == "drop":
-                return await ledger.drop(conn, r.student_id, r.cohort, r.course_id, r.actor, now)
+                return await ledger.drop(conn, r.student_id, r.standing, r.course_id, r.actor, now)
             if r.drop_course_id is None:
                 return reject("invalid-swap", "a swap needs drop_course_id")
-            return await ledger.swap(conn, r.student_id, r.cohort, r.drop_course_id, r.course_id, r.actor, now)
+            return await ledger.swap(conn, r.student_id, r.standing, r.drop_course_id, r.course_id, r.actor, now)
     except IntegrityError as exc:
         return _failed(r, exc)
     except DBAPIError:
@@ -137,9 +145,9 @@ async def _enroll_run(conn: AsyncConnection, ledger: Ledger, run: list[Queued], 
     rules = ledger.rules()
     await ledger.lock_students(conn, {r.student_id for r in run})
     facts = await ledger.courses(conn, {r.course_id for r in run})
-    cohorts: dict[int, int | None] = {}
+    cohorts: dict[int, Standing | int | None] = {}
     for r in run:
-        cohorts.setdefault(r.student_id, r.cohort)
+        cohorts.setdefault(r.student_id, r.standing)
     students: dict[int, StudentFacts] = await ledger.students(conn, cohorts)
     granted = await _permits(conn, run)
     current = dict(facts)  # each course as the decisions so far left it
@@ -221,7 +229,7 @@ async def _permits(conn: AsyncConnection, run: list[Queued]) -> dict[tuple[int, 
             among(conn.dialect, permits.c.course_id, course_ids), among(conn.dialect, permits.c.student_id, student_ids)
         )
     )
-    return {(p.course_id, p.student_id): Permit(p.capacity, p.prerequisites) for p in rows}
+    return {(p.course_id, p.student_id): Permit(p.capacity, p.prerequisites, bool(p.consent)) for p in rows}
 
 
 async def _record(

@@ -15,7 +15,16 @@ from services.common.pagination import page_of, whole_number
 from services.common.problems import ValidationFailed
 from services.course_data.rules import WEEKDAYS, clock_text
 from services.course_data.terms import term_filter
-from storage.schemas.course_data import courses, meetings, prerequisites, terms, waitlist
+from storage.schemas.course_data import (
+    consent_courses,
+    corequisites,
+    course_restrictions,
+    courses,
+    meetings,
+    prerequisites,
+    terms,
+    waitlist,
+)
 
 _DAYS = {name.lower(): i for i, name in enumerate(WEEKDAYS)}
 
@@ -79,15 +88,28 @@ async def waitlist_lengths(conn: AsyncConnection, course_ids: list[int]) -> dict
 
 
 async def courses_json(conn: AsyncConnection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
-    """Courses with their meeting times, prerequisites and waitlist length (three queries in all)."""
+    """Courses with their term, meeting times, prerequisites, eligibility rules and waitlist
+    length (seven queries in all)."""
     ids = [r.id for r in rows]
     times: dict[int, list[dict[str, Any]]] = defaultdict(list)
     needs: dict[int, list[str]] = defaultdict(list)
+    together: dict[int, list[str]] = defaultdict(list)
+    allowed: dict[int, dict[str, list[Any]]] = defaultdict(lambda: {"program": [], "year": [], "cohort": []})
+    consent: set[int] = set()
     waiting: dict[int, int] = {}
     codes: dict[int, str] = {}
     if ids:
         wanted = select(terms.c.id, terms.c.code).where(terms.c.id.in_({r.term_id for r in rows}))
         codes = {t.id: t.code for t in await conn.execute(wanted)}
+        for p in await conn.execute(select(corequisites).where(corequisites.c.course_id.in_(ids))):
+            together[p.course_id].append(p.required_code)
+        for p in await conn.execute(select(course_restrictions).where(course_restrictions.c.course_id.in_(ids))):
+            allowed[p.course_id][p.kind].append(p.value if p.kind == "program" else int(p.value))
+        consent = set(
+            (await conn.execute(select(consent_courses.c.course_id).where(consent_courses.c.course_id.in_(ids))))
+            .scalars()
+            .all()
+        )
         for m in await conn.execute(
             select(meetings).where(meetings.c.course_id.in_(ids)).order_by(meetings.c.weekday, meetings.c.start_minute)
         ):
@@ -119,6 +141,9 @@ async def courses_json(conn: AsyncConnection, rows: list[Row[Any]]) -> list[dict
             "waitlist_length": waiting.get(r.id, 0),
             "meetings": times[r.id],
             "prerequisites": sorted(needs[r.id]),
+            "corequisites": sorted(together[r.id]),
+            "restrictions": {kind: sorted(values) for kind, values in allowed[r.id].items()},
+            "consent_required": r.id in consent,
             "location": r.location,
             "description": r.description,
         }

@@ -3,10 +3,12 @@ bad row reported at once (codes repeated in the file or already in the catalogue
 then all courses written in one fenced transaction, or none.
 
 Columns: `code,title,department,teacher_id,teacher_name,credits,capacity,meetings,
-prerequisites,location,description,term` (code, title, credits and capacity required).
-`meetings` reads like `Mon 09:00-10:30; Wed 09:00-10:30`, `prerequisites` like `CS101 CS102`,
-`term` is a term's code or id (empty or absent: the current term); a code is unique within
-its term.
+prerequisites,location,description,corequisites,consent_required,restrict_program,
+restrict_year,restrict_cohort,term` (code, title, credits and capacity required).
+`meetings` reads like `Mon 09:00-10:30; Wed 09:00-10:30`, `prerequisites` and
+`corequisites` like `CS101 CS102`, each `restrict_*` like `CS SE` or `3 4` (the course's
+`restrictions`), `consent_required` `true` or `false`, `term` is a term's code or id (empty
+or absent: the current term); a code is unique within its term.
 """
 
 from __future__ import annotations
@@ -21,14 +23,22 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from services.common.context import NodeContext
+from services.common.course_models import DETAIL_FIELDS, Restrictions
 from services.common.csv_body import Problem, problem, rows_of
 from services.common.jobs import ImportRefused, Job
 from services.course_data.audit import record
 from services.course_data.models import CODE, CourseIn, minutes
 from services.course_data.people import named
-from services.course_data.rules import WEEKDAYS
+from services.course_data.rules import RESTRICTION_KINDS, WEEKDAYS
 from services.course_data.terms import current_term, find_term
-from storage.schemas.course_data import courses, meetings, prerequisites
+from storage.schemas.course_data import (
+    consent_courses,
+    corequisites,
+    course_restrictions,
+    courses,
+    meetings,
+    prerequisites,
+)
 
 COLUMNS = (
     "code",
@@ -42,8 +52,14 @@ COLUMNS = (
     "prerequisites",
     "location",
     "description",
+    "corequisites",
+    "consent_required",
+    "restrict_program",
+    "restrict_year",
+    "restrict_cohort",
     "term",
 )
+_LISTS = re.compile(r"[\s;,]+")
 REQUIRED = ("code", "title", "credits", "capacity")
 MAX_ROWS = 10_000
 CHUNK = 1000  # rows per worker call (its answer is unpickled holding the GIL: keep it small)
@@ -86,7 +102,13 @@ def check_courses(text: str, header: list[str], before: int) -> tuple[list[Probl
         except ValueError as exc:
             problems.append(problem(line, "meetings", str(exc)))
             data["meetings"] = []
-        data["prerequisites"] = re.split(r"[\s;,]+", values["prerequisites"]) if "prerequisites" in values else []
+        data["prerequisites"] = _LISTS.split(values["prerequisites"]) if "prerequisites" in values else []
+        data["corequisites"] = _LISTS.split(values["corequisites"]) if "corequisites" in values else []
+        data["restrictions"] = {
+            kind: _LISTS.split(values[f"restrict_{kind}"]) for kind in RESTRICTION_KINDS if f"restrict_{kind}" in values
+        }
+        for kind in RESTRICTION_KINDS:
+            data.pop(f"restrict_{kind}", None)
         term = data.pop("term", "") or ""
         assert isinstance(term, str)
         try:
@@ -122,7 +144,9 @@ async def run_course_import(job: Job, data: bytes, ctx: NodeContext) -> None:
             checked.values["term_id"] = term_id
             found.append(checked)
     await _check_taken(job, seen)
-    await _check_prerequisites(job, found, {code for _, code in seen})
+    codes = {code for _, code in seen}
+    await _check_prerequisites(job, found, codes)
+    await _check_corequisites(job, found, codes)
     await _check_teachers(job, found, ctx)
     job.refuse_if_errors()
     await job.progress("writing", 0, len(found))
@@ -178,6 +202,24 @@ async def _check_prerequisites(job: Job, found: list[CheckedCourse], seen: set[s
             job.problem(c.line, "prerequisites", f"{' -> '.join(cycle)}: a cycle, no student could take them")
 
 
+async def _check_corequisites(job: Job, found: list[CheckedCourse], seen: set[str]) -> None:
+    """Each corequisite is another course: in the file or in the catalogue."""
+    outside = sorted({p for c in found if c.values for p in c.values["corequisites"]} - set(seen))
+    known: set[str] = set()
+    for start in range(0, len(outside), BATCH):
+        async with job.runner.database.read() as conn:
+            batch = outside[start : start + BATCH]
+            known.update((await conn.execute(select(courses.c.code).where(courses.c.code.in_(batch)))).scalars())
+    for c in found:
+        assert c.values is not None
+        together = c.values["corequisites"]
+        missing = [p for p in together if p not in seen and p not in known]
+        if c.values["code"] in together:
+            job.problem(c.line, "corequisites", f"{c.values['code']} cannot be its own corequisite")
+        elif missing:
+            job.problem(c.line, "corequisites", f"no course has the code(s) {', '.join(missing)}")
+
+
 def requires_itself(code: str, graph: dict[str, list[str]]) -> list[str] | None:
     """A path of prerequisites from `code` back to itself (None if there is none)."""
     stack: list[tuple[str, list[str]]] = [(p, [code, p]) for p in graph.get(code, []) if p != code]
@@ -218,8 +260,7 @@ async def _write(job: Job, found: list[dict[str, Any]]) -> None:
         for start in range(0, len(found), BATCH):
             batch = found[start : start + BATCH]
             rows = [
-                {k: v for k, v in c.items() if k not in ("meetings", "prerequisites")} | {"taken": 0, "updated_at": now}
-                for c in batch
+                {k: v for k, v in c.items() if k not in DETAIL_FIELDS} | {"taken": 0, "updated_at": now} for c in batch
             ]
             await conn.execute(courses.insert(), rows)
             codes = [c["code"] for c in batch]
@@ -247,6 +288,19 @@ async def _write(job: Job, found: list[dict[str, Any]]) -> None:
                 await conn.execute(meetings.insert(), times)
             if needs:
                 await conn.execute(prerequisites.insert(), needs)
+            together = [{"course_id": made[c["code"]], "required_code": p} for c in batch for p in c["corequisites"]]
+            if together:
+                await conn.execute(corequisites.insert(), together)
+            allowed = [
+                {"course_id": made[c["code"]], "kind": kind, "value": value}
+                for c in batch
+                for kind, value in Restrictions.model_validate(c["restrictions"]).rows()
+            ]
+            if allowed:
+                await conn.execute(course_restrictions.insert(), allowed)
+            consent = [{"course_id": made[c["code"]]} for c in batch if c["consent_required"]]
+            if consent:
+                await conn.execute(consent_courses.insert(), consent)
             await asyncio.sleep(0)
         await record(
             conn, job.actor.username, "course-import", time.time(), reason=f"{len(ids)} course(s), job {job.id}"

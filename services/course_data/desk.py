@@ -74,10 +74,6 @@ async def student_named(request: Request) -> Person:
     return found[ref]
 
 
-def _cohort(person: Person) -> int | None:
-    return int(person.cohort) if person.cohort and person.cohort.isdigit() else None
-
-
 async def _rows(conn: AsyncConnection, query: Any) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in await conn.execute(query)]
 
@@ -189,7 +185,7 @@ async def _act(request: Request, action: str, body: DeskEnroll | DeskDrop | Desk
     admin = await authenticate(request, *ADMINS)
     ctx, ledger = context_of(request), ledger_of(request)
     desk = Desk(body.reason, frozenset(body.overrides))
-    now, cohort = time.time(), _cohort(person)
+    now, cohort = time.time(), person.standing
     drop_id: int | None = None
     async with ctx.master_write() as conn:
         if isinstance(body, DeskSwap):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.course_data.rules import Override
+from services.course_data.rules import OVERRIDES, Override
 
 
 class _Body(BaseModel):
@@ -17,10 +17,11 @@ class _DeskBody(_Body):
     )
     overrides: list[Override] = Field(
         default_factory=list,
-        max_length=6,
+        max_length=len(OVERRIDES),
         description="rules to skip for this action, each exactly its own: capacity (enroll past the seats, "
         "never onto the waitlist), prerequisites, time-conflict, credit-load (the credit and course-count "
-        "limits), window (the registration window), drop-deadline",
+        "limits), window (the registration window), drop-deadline, corequisites, restrictions (program, "
+        "year, cohort), consent (instructor consent)",
     )
 
     @field_validator("reason")
@@ -96,7 +97,7 @@ class StudentPicture(BaseModel):
     waitlisted: list[dict[str, object]] = Field(description="courses, with position (1: next) and joined_at")
     holds: list[dict[str, object]] = Field(description="id, reason, created_by, created_at")
     completed: list[str] = Field(description="course codes")
-    permits: list[dict[str, object]] = Field(description="course_id, capacity, prerequisites, created_by")
+    permits: list[dict[str, object]] = Field(description="course_id, capacity, prerequisites, consent, created_by")
     queue_requests: list[dict[str, object]] = Field(
         description="the requests of the rush the ledger decided for the student, newest first (request_id, "
         "action, course_id, drop_course_id, outcome, type, reason, decided_at)"

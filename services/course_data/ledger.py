@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cluster.settings import CourseSettings
 from services.common.outbox import notify
-from services.common.registration import RegistrationWindow, applicable
+from services.common.registration import RegistrationWindow, Standing, applicable
 from services.course_data.audit import outcome_of, record
 from services.course_data.catalogue import waitlist_lengths
 from services.course_data.rules import (
@@ -39,6 +39,9 @@ from storage.dialects import among
 from storage.locks import lock_keys
 from storage.schemas.course_data import (
     completed_courses,
+    consent_courses,
+    corequisites,
+    course_restrictions,
     courses,
     enrollments,
     holds,
@@ -91,18 +94,38 @@ class Ledger:
         return (await self.courses(conn, [course_id])).get(course_id)
 
     async def courses(self, conn: AsyncConnection, course_ids: Collection[int]) -> dict[int, CourseFacts]:
-        """The facts of the courses that exist among `course_ids` (four queries whatever their number)."""
+        """The facts of the courses that exist among `course_ids` (seven queries whatever their number)."""
         ids = sorted(set(course_ids))
         wanted = _with_term(select(courses)).where(among(conn.dialect, courses.c.id, ids))
         rows = (await conn.execute(wanted)).all() if ids else []
         found = [r.id for r in rows]
         required: dict[int, set[str]] = defaultdict(set)
+        together: dict[int, set[str]] = defaultdict(set)
+        allowed: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        consent: set[int] = set()
         waiting: dict[int, int] = {}
         if found:
             for p in await conn.execute(
                 select(prerequisites).where(among(conn.dialect, prerequisites.c.course_id, found))
             ):
                 required[p.course_id].add(p.required_code)
+            for p in await conn.execute(
+                select(corequisites).where(among(conn.dialect, corequisites.c.course_id, found))
+            ):
+                together[p.course_id].add(p.required_code)
+            for p in await conn.execute(
+                select(course_restrictions).where(among(conn.dialect, course_restrictions.c.course_id, found))
+            ):
+                allowed[p.course_id][p.kind].add(p.value)
+            consent = set(
+                (
+                    await conn.execute(
+                        select(consent_courses.c.course_id).where(
+                            among(conn.dialect, consent_courses.c.course_id, found)
+                        )
+                    )
+                ).scalars()
+            )
             waiting = await waitlist_lengths(conn, found)
         times = await self._meetings(conn, found)
         return {
@@ -115,18 +138,26 @@ class Ledger:
                 times[r.id],
                 frozenset(required[r.id]),
                 waiting.get(r.id, 0),
-                r.term_id,
-                r.term_drop_deadline,
+                term_id=r.term_id,
+                drop_deadline=r.term_drop_deadline,
+                corequisites=frozenset(together[r.id]),
+                restrictions=tuple((kind, frozenset(values)) for kind, values in sorted(allowed[r.id].items())),
+                consent_required=r.id in consent,
+                teacher_name=r.teacher_name or "",
             )
             for r in rows
         }
 
-    async def student(self, conn: AsyncConnection, student_id: int, cohort: int | None) -> StudentFacts:
+    async def student(self, conn: AsyncConnection, student_id: int, cohort: Standing | int | None) -> StudentFacts:
         return (await self.students(conn, {student_id: cohort}))[student_id]
 
-    async def students(self, conn: AsyncConnection, cohorts: Mapping[int, int | None]) -> dict[int, StudentFacts]:
-        """The facts of each student (id -> cohort), in six queries whatever their number."""
+    async def students(
+        self, conn: AsyncConnection, cohorts: Mapping[int, Standing | int | None]
+    ) -> dict[int, StudentFacts]:
+        """The facts of each student (id -> their standing, or a bare cohort), in six queries
+        whatever their number."""
         ids = sorted(cohorts)
+        standings = {sid: Standing.of(cohorts[sid]) for sid in ids}
         enrolled: dict[int, list[Any]] = defaultdict(list)
         for r in await conn.execute(
             _with_term(select(courses, enrollments.c.student_id.label("enrolled_student")))
@@ -152,13 +183,29 @@ class Ledger:
             reasons[h.student_id].append(h.reason)
         all_windows = (await conn.execute(select(windows))).all()
 
-        known = [RegistrationWindow(w.opens_at, w.closes_at, w.drop_deadline, w.cohort, w.term_id) for w in all_windows]
-        by_cohort: dict[int | None, tuple[RegistrationWindow, ...]] = {}
+        known = [
+            RegistrationWindow(
+                w.opens_at,
+                w.closes_at,
+                w.drop_deadline,
+                w.cohort,
+                student_id=w.student_id,
+                priority_group=w.priority_group,
+                term_id=w.term_id,
+            )
+            for w in all_windows
+        ]
+        ticketed = {w.student_id for w in known if w.student_id is not None}
+        by_audience: dict[tuple[int | None, str | None], tuple[RegistrationWindow, ...]] = {}
 
-        def windows_of(cohort: int | None) -> tuple[RegistrationWindow, ...]:
-            if cohort not in by_cohort:  # (a batch has thousands of students and a few cohorts)
-                by_cohort[cohort] = applicable(known, cohort)
-            return by_cohort[cohort]
+        def windows_of(sid: int) -> tuple[RegistrationWindow, ...]:
+            who = standings[sid]
+            if sid in ticketed:
+                return applicable(known, who.cohort, sid, who.priority_group)
+            audience = (who.cohort, who.priority_group)
+            if audience not in by_audience:  # (a batch has thousands of students and a few cohorts)
+                by_audience[audience] = applicable(known, who.cohort, None, who.priority_group)
+            return by_audience[audience]
 
         return {
             sid: StudentFacts(
@@ -179,7 +226,8 @@ class Ledger:
                 frozenset(waiting[sid]),
                 frozenset(done[sid]),
                 tuple(reasons[sid]),
-                windows_of(cohorts[sid]),
+                windows_of(sid),
+                standings[sid],
             )
             for sid in ids
         }
@@ -190,7 +238,7 @@ class Ledger:
                 select(permits).where(permits.c.course_id == course_id, permits.c.student_id == student_id)
             )
         ).first()
-        return Permit(row.capacity, row.prerequisites) if row else Permit()
+        return Permit(row.capacity, row.prerequisites, bool(row.consent)) if row else Permit()
 
     # writes
 
@@ -246,7 +294,7 @@ class Ledger:
         self,
         conn: AsyncConnection,
         student_id: int,
-        cohort: int | None,
+        cohort: Standing | int | None,
         course_id: int,
         actor: str,
         now: float,
@@ -274,7 +322,7 @@ class Ledger:
         self,
         conn: AsyncConnection,
         student_id: int,
-        cohort: int | None,
+        cohort: Standing | int | None,
         course_id: int,
         actor: str,
         now: float,
@@ -331,7 +379,7 @@ class Ledger:
         self,
         conn: AsyncConnection,
         student_id: int,
-        cohort: int | None,
+        cohort: Standing | int | None,
         drop_id: int,
         add_id: int,
         actor: str,

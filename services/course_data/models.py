@@ -18,8 +18,20 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+GROUP = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"  # a program or priority group code
+
+
 class WindowIn(_Body):
+    """A window's audience is one student (a time ticket), a priority group, a cohort, or
+    everyone (none of them): at most one is given. The most specific applies."""
+
     cohort: int | None = Field(default=None, ge=1900, le=2200, description="null: every cohort")
+    student_id: PersonRef | None = Field(
+        default=None, description="a time ticket: this student's own window (id, student number or username)"
+    )
+    priority_group: str | None = Field(
+        default=None, pattern=GROUP, description="the window of the students of this priority group"
+    )
     opens_at: float = Field(description="Unix time")
     closes_at: float
     drop_deadline: float
@@ -28,6 +40,8 @@ class WindowIn(_Body):
     def _ordered(self) -> WindowIn:
         if not self.opens_at < self.closes_at <= self.drop_deadline:
             raise ValueError("need opens_at < closes_at <= drop_deadline")
+        if sum(x is not None for x in (self.cohort, self.student_id, self.priority_group)) > 1:
+            raise ValueError("a window is for one audience: a student, a priority group or a cohort (or everyone)")
         return self
 
 

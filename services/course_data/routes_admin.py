@@ -17,10 +17,10 @@ from services.common.context import context_of
 from services.common.forwarding import on_master
 from services.common.internal import require_internal_or_admin
 from services.common.pagination import number_param, page_of, rows_page
-from services.common.problems import NotFound
+from services.common.problems import NotFound, ValidationFailed
 from services.course_data.audit import record
 from services.course_data.models import HoldIn, WindowsIn
-from services.course_data.people import has_directory, one
+from services.course_data.people import has_directory, named, one
 from services.course_data.terms import term_filter, term_named
 from storage.schemas.course_data import holds, windows
 
@@ -38,8 +38,10 @@ async def get_windows(request: Request) -> Response:
     ---
     summary: Registration windows
     description: "The windows of one term (?term=: its code or id; default the current term; all: every
-      term's). In each term, a student uses the windows of their cohort if there are any, else those for
-      every cohort. Admins read them; so does the queue (every term's), by internal token, for its
+      term's). In each term, a student uses the windows of the most specific audience they belong to
+      that has any: their own time tickets (student_id), else their priority group's, else their
+      cohort's, else those for everyone. Admins read them; so does the queue (every term's), by
+      internal token, for its
       admission check."
     tags: [registration]
     security: [{bearer: []}]
@@ -47,7 +49,7 @@ async def get_windows(request: Request) -> Response:
       - {in: query, name: term, schema: {type: string}, description: "code or id; default current; all"}
     responses:
       "200":
-        description: "windows: cohort, opens_at, closes_at, drop_deadline"
+        description: "windows: cohort, student_id, priority_group, opens_at, closes_at, drop_deadline"
         content: {application/json: {schema: {$ref: "#/components/schemas/Windows"}}}
     """
     await require_internal_or_admin(request)
@@ -63,7 +65,9 @@ async def put_windows(request: Request) -> Response:
     description: "All of one term's windows (?term=: its code or id; default the current term) are
       replaced, or none (422). Times are Unix seconds, with opens_at < closes_at
       <= drop_deadline: enroll and swap from opens_at until before closes_at, drop up to drop_deadline.
-      cohort null: the window of every cohort without windows of its own."
+      A window names at most one audience: student_id (a time ticket: one student, by id, student
+      number or username), priority_group, or cohort; none: everyone. The most specific audience a
+      student belongs to that has windows is the one whose windows they use."
     tags: [registration]
     security: [{bearer: []}]
     parameters:
@@ -75,15 +79,29 @@ async def put_windows(request: Request) -> Response:
       "200":
         description: "The windows"
         content: {application/json: {schema: {$ref: "#/components/schemas/Windows"}}}
+      "422": {description: "Invalid fields, two audiences on one window, or a student_id naming no student"}
     """
     actor = await authenticate(request, *ADMINS)
     body = await read_json(request, WindowsIn)
     ctx = context_of(request)
+    tickets = await named(ctx, [w.student_id for w in body.windows if w.student_id is not None], "student")
+    rows, errors = [], []
+    for n, window in enumerate(body.windows):
+        row = window.model_dump()
+        if window.student_id is not None:
+            found = tickets[window.student_id]
+            if isinstance(found, str):
+                errors.append({"field": f"windows.{n}.student_id", "message": found})
+            else:
+                row["student_id"] = found.id
+        rows.append(row)
+    if errors:
+        raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
     async with ctx.master_write() as conn:
         term = await term_named(conn, request.query_params.get("term"))
         await conn.execute(delete(windows).where(windows.c.term_id == term.id))
-        for window in body.windows:
-            await conn.execute(windows.insert().values(**window.model_dump(), term_id=term.id))
+        for row in rows:
+            await conn.execute(windows.insert().values(**row, term_id=term.id))
         reason = f"{len(body.windows)} window(s) of {term.code}"
         await record(conn, actor.username, "windows", time.time(), reason=reason)
         return JSONResponse(await _windows_json(conn, term.id))

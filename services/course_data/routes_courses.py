@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from services.common.auth import ADMINS, authenticate
 from services.common.body import read_json
 from services.common.context import context_of
+from services.common.course_models import DETAIL_FIELDS
 from services.common.csv_body import csv_bytes
 from services.common.forwarding import on_master
 from services.common.jobs import accepted, jobs_of
@@ -28,7 +29,15 @@ from services.course_data.people import Named, one, refused
 from services.course_data.rules import Meeting
 from services.course_data.state import course_data_of, ledger_of
 from services.course_data.terms import term_named
-from storage.schemas.course_data import courses, enrollments, meetings, prerequisites
+from storage.schemas.course_data import (
+    consent_courses,
+    corequisites,
+    course_restrictions,
+    courses,
+    enrollments,
+    meetings,
+    prerequisites,
+)
 
 
 def _answer(request: Request, page: CachedPage) -> Response:
@@ -101,9 +110,23 @@ async def get_course(request: Request) -> Response:
     return _answer(request, await course_data_of(request).pages.get(("course", course_id), compute))
 
 
-async def _set_details(
-    conn: AsyncConnection, course_id: int, times: list[MeetingIn] | None, needs: list[str] | None
-) -> None:
+async def _set_details(conn: AsyncConnection, course_id: int, body: CourseIn | CoursePatch) -> None:
+    """The course's rows in other tables: meetings, prerequisites, and the registrar's
+    eligibility rules (corequisites, restrictions, instructor consent); those not given stay."""
+    times: list[MeetingIn] | None = body.meetings
+    needs: list[str] | None = body.prerequisites
+    if body.corequisites is not None:
+        await conn.execute(delete(corequisites).where(corequisites.c.course_id == course_id))
+        for code in body.corequisites:
+            await conn.execute(corequisites.insert().values(course_id=course_id, required_code=code))
+    if body.restrictions is not None:
+        await conn.execute(delete(course_restrictions).where(course_restrictions.c.course_id == course_id))
+        for kind, value in body.restrictions.rows():
+            await conn.execute(course_restrictions.insert().values(course_id=course_id, kind=kind, value=value))
+    if body.consent_required is not None:
+        await conn.execute(delete(consent_courses).where(consent_courses.c.course_id == course_id))
+        if body.consent_required:
+            await conn.execute(consent_courses.insert().values(course_id=course_id))
     if times is not None:
         await conn.execute(delete(meetings).where(meetings.c.course_id == course_id))
         for m in times:
@@ -130,6 +153,17 @@ async def unknown_codes(conn: AsyncConnection, codes: list[str]) -> list[str]:
         return []
     known = set((await conn.execute(select(courses.c.code).where(courses.c.code.in_(codes)))).scalars())
     return sorted(set(codes) - known)
+
+
+async def check_corequisites(conn: AsyncConnection, code: str, together: list[str] | None) -> None:
+    """422 naming `corequisites` unless each is another course of the catalogue."""
+    if not together:
+        return
+    if code in together:
+        raise refused("corequisites", f"{code} cannot be its own corequisite")
+    missing = await unknown_codes(conn, together)
+    if missing:
+        raise refused("corequisites", f"no course has the code(s) {', '.join(missing)}")
 
 
 async def check_prerequisites(conn: AsyncConnection, code: str, needs: list[str] | None) -> None:
@@ -186,8 +220,8 @@ async def create_course(request: Request) -> Response:
         description: "The course"
         content: {application/json: {schema: {$ref: "#/components/schemas/Course"}}}
       "409": {description: "The code is taken in the term"}
-      "422": {description: "Invalid fields; a teacher_id naming no teacher, prerequisites naming no course,
-        or a term naming no term"}
+      "422": {description: "Invalid fields; a teacher_id naming no teacher, prerequisites or corequisites
+        naming no course, or a term naming no term"}
     """
     actor = await authenticate(request, *ADMINS)
     return await insert_course(request, await read_json(request, CourseIn), actor.username)
@@ -196,7 +230,7 @@ async def create_course(request: Request) -> Response:
 async def insert_course(request: Request, body: CourseIn, actor: str, teacher_id: int | None = None) -> Response:
     """Create a course (for `teacher_id` when a teacher creates their own)."""
     ctx = context_of(request)
-    values = body.model_dump(exclude={"meetings", "prerequisites", "term"})
+    values = body.model_dump(exclude=DETAIL_FIELDS | {"term"})
     if teacher_id is not None:
         values["teacher_id"] = teacher_id
     elif (teacher := await teacher_named(request, body.teacher_id)) is not None:
@@ -206,13 +240,14 @@ async def insert_course(request: Request, body: CourseIn, actor: str, teacher_id
         async with ctx.master_write() as conn:
             term = await term_named(conn, body.term)
             await check_prerequisites(conn, body.code, body.prerequisites)
+            await check_corequisites(conn, body.code, body.corequisites)
             if await code_taken(conn, term.id, body.code):
                 raise Conflict(f"term {term.code} has a course with code {body.code!r}")
             result = await conn.execute(
                 courses.insert().values(**values, term_id=term.id, taken=0, updated_at=time.time())
             )
             course_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-            await _set_details(conn, course_id, body.meetings, body.prerequisites)
+            await _set_details(conn, course_id, body)
             await record(conn, actor, "course-create", time.time(), course_id=course_id, reason=body.code)
             created = await course_by_id(conn, course_id)
     except IntegrityError:  # (two requests at once)
@@ -226,7 +261,9 @@ async def import_courses(request: Request) -> Response:
     summary: Import courses (CSV)
     description: "Columns: code, title, department, teacher_id, teacher_name, credits, capacity,
       meetings (like 'Mon 09:00-10:30; Wed 09:00-10:30'), prerequisites (codes separated by spaces),
-      location, description. Code, title, credits and capacity are required; teacher_id is a
+      location, description, corequisites (codes), consent_required (true or false), restrict_program,
+      restrict_year, restrict_cohort (the restrictions, values separated by spaces). Code, title,
+      credits and capacity are required; teacher_id is a
       teacher's id or username, each prerequisite a course of the catalogue or of the file (no
       cycle). Answers 202 at once with the job's URL (Location); GET it for progress, every bad
       row ({line, field, reason}, codes repeated in the file or in the catalogue included) and
@@ -302,7 +339,7 @@ async def apply_course_patch(
 ) -> Response:
     """Change a course (only one `teacher_id` teaches, when given: checked in the same transaction)."""
     ctx = context_of(request)
-    changes = body.model_dump(exclude_unset=True, exclude={"meetings", "prerequisites"})
+    changes = body.model_dump(exclude_unset=True, exclude=DETAIL_FIELDS)
     teacher = await teacher_named(request, body.teacher_id)
     if teacher is not None:
         if teacher_id is not None and teacher.id != teacher_id:
@@ -313,6 +350,7 @@ async def apply_course_patch(
         if teacher_id is not None and current["teacher_id"] != teacher_id:
             raise NotFound(f"you teach no course {course_id}")
         await check_prerequisites(conn, current["code"], body.prerequisites)
+        await check_corequisites(conn, current["code"], body.corequisites)
         if body.capacity is not None and body.capacity < current["taken"]:
             raise Conflict(f"capacity {body.capacity} is below the {current['taken']} seats taken")
         if body.meetings is not None:
@@ -323,7 +361,7 @@ async def apply_course_patch(
             await conn.execute(
                 update(courses).where(courses.c.id == course_id).values(**changes, updated_at=time.time())
             )
-        await _set_details(conn, course_id, body.meetings, body.prerequisites)
+        await _set_details(conn, course_id, body)
         changed = ", ".join(sorted(body.model_dump(exclude_unset=True)))
         await record(conn, actor, "course-update", time.time(), course_id=course_id, reason=f"changed: {changed}")
         await ledger_of(request).promote(conn, course_id, actor, time.time())

@@ -44,14 +44,14 @@ async def decide(request: Request) -> Response:
     now = time.time()
     async with ctx.master_write() as conn:
         if body.action == "enroll":
-            decision = await ledger.enroll(conn, body.student_id, body.cohort, body.course_id, body.actor, now)
+            decision = await ledger.enroll(conn, body.student_id, body.standing, body.course_id, body.actor, now)
         elif body.action == "drop":
-            decision = await ledger.drop(conn, body.student_id, body.cohort, body.course_id, body.actor, now)
+            decision = await ledger.drop(conn, body.student_id, body.standing, body.course_id, body.actor, now)
         elif body.drop_course_id is None:
             decision = Decision("rejected", "invalid-swap", "a swap needs drop_course_id")
         else:
             decision = await ledger.swap(
-                conn, body.student_id, body.cohort, body.drop_course_id, body.course_id, body.actor, now
+                conn, body.student_id, body.standing, body.drop_course_id, body.course_id, body.actor, now
             )
     return JSONResponse(decision_json(decision))
 
@@ -91,6 +91,9 @@ async def decide_many(request: Request) -> Response:
             r.drop_course_id,
             r.actor,
             r.admitted_at + timeout if timeout is not None else math.inf,
+            r.program,
+            r.year,
+            r.priority_group,
         )
         for r in body.requests
     ]

@@ -13,6 +13,7 @@ from services.common.context import context_of
 from services.common.internal import require_internal
 from services.common.pagination import whole_number
 from services.common.problems import ValidationFailed
+from services.common.registration import Standing
 from services.course_data.catalogue import courses_json, search_page
 from services.course_data.rules import Permit, decide_enroll
 from services.course_data.state import ledger_of
@@ -86,6 +87,9 @@ async def student_catalogue(request: Request) -> Response:
       - $ref: "#/components/parameters/InternalToken"
       - {in: path, name: id, required: true, schema: {type: integer}}
       - {in: query, name: cohort, schema: {type: integer}}
+      - {in: query, name: program, schema: {type: string}, description: "the student's program (restrictions)"}
+      - {in: query, name: year, schema: {type: integer}, description: "the student's year of study"}
+      - {in: query, name: priority_group, schema: {type: string}, description: "the student's priority group"}
     responses:
       "200":
         description: "items (courses with outcome, can_enroll, type, reason), page, page_size, total"
@@ -97,15 +101,25 @@ async def student_catalogue(request: Request) -> Response:
     cohort = whole_number(raw_cohort)
     if raw_cohort and cohort is None:
         raise ValidationFailed("cohort: a year", errors=[{"field": "cohort", "message": "a year"}])
+    raw_year = request.query_params.get("year", "")
+    year = whole_number(raw_year)
+    if raw_year and year is None:
+        raise ValidationFailed("year: a year of study", errors=[{"field": "year", "message": "a whole number"}])
+    standing = Standing(
+        cohort,
+        request.query_params.get("program") or None,
+        year,
+        request.query_params.get("priority_group") or None,
+    )
     ledger, now = ledger_of(request), time.time()
     async with context_of(request).database.read() as conn:
         answer = await search_page(conn, request)
-        student = await ledger.student(conn, student_id, cohort)
+        student = await ledger.student(conn, student_id, standing)
         ids = [c["id"] for c in answer["items"]]
         mine = await conn.execute(
             select(permits).where(permits.c.student_id == student_id, permits.c.course_id.in_(ids))
         )
-        granted = {p.course_id: Permit(p.capacity, p.prerequisites) for p in mine}
+        granted = {p.course_id: Permit(p.capacity, p.prerequisites, bool(p.consent)) for p in mine}
         facts = await ledger.courses(conn, ids)  # the very facts the ledger decides on
     for course in answer["items"]:
         decision = decide_enroll(student, facts[course["id"]], granted.get(course["id"], Permit()), ledger.rules(), now)

@@ -156,7 +156,7 @@ async def remove_student(request: Request) -> Response:
 
 
 async def grant_permit(request: Request) -> Response:
-    """Let one student past capacity and/or prerequisites of an own course (internal).
+    """Let one student past capacity and/or prerequisites of an own course, or consent (internal).
     ---
     tags: [internal]
     parameters:
@@ -192,7 +192,7 @@ async def grant_permit(request: Request) -> Response:
             time.time(),
             student_id=student.id,
             course_id=course_id,
-            reason=", ".join(k for k in ("capacity", "prerequisites") if getattr(body, k)),
+            reason=", ".join(k for k in ("capacity", "prerequisites", "consent") if getattr(body, k)),
         )
         await ledger_of(request).promote(conn, course_id, f"teacher:{teacher_id}", time.time())  # may now fit
     return JSONResponse({"course_id": course_id, **permit}, status_code=201)

@@ -17,13 +17,25 @@ from typing import Literal
 
 from cluster.settings import CourseSettings
 from services.common.enrollment_contract import Outcome
-from services.common.registration import DROP_CLOSED, RegistrationWindow, WindowRefusal, window_refusal
+from services.common.registration import DROP_CLOSED, RegistrationWindow, Standing, WindowRefusal, window_refusal
 
 # What a registrar may name to skip one rule for one desk action (services/course_data/desk.py):
 # each skips exactly the rule of its name and nothing else. `capacity` enrolls past the seats
 # (never onto the waitlist); `credit-load` skips both load limits (credits and course count);
-# `window` the registration window; `drop-deadline` the drop deadline. Holds are never skipped.
-Override = Literal["capacity", "prerequisites", "time-conflict", "credit-load", "window", "drop-deadline"]
+# `window` the registration window; `drop-deadline` the drop deadline; `corequisites`,
+# `restrictions` (program, year, cohort) and `consent` (instructor consent) their rules.
+# Holds are never skipped.
+Override = Literal[
+    "capacity",
+    "prerequisites",
+    "time-conflict",
+    "credit-load",
+    "window",
+    "drop-deadline",
+    "corequisites",
+    "restrictions",
+    "consent",
+]
 OVERRIDES: tuple[Override, ...] = typing.get_args(Override)
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -57,12 +69,18 @@ class CourseFacts:
     waitlist_length: int = 0
     term_id: int | None = None  # (None only in facts made without a database: one term)
     drop_deadline: float | None = None  # the term's (None: the windows' alone)
+    corequisites: frozenset[str] = frozenset()  # codes taken the same term: enrolled, or completed
+    # Who may take it: kind ("program", "year", "cohort") -> the values allowed (none: anyone).
+    restrictions: tuple[tuple[str, frozenset[str]], ...] = ()
+    consent_required: bool = False  # instructor consent: a `consent` permit from the teacher
+    teacher_name: str = ""
 
 
 @dataclass(frozen=True)
 class Permit:
     capacity: bool = False
     prerequisites: bool = False
+    consent: bool = False  # the teacher consents (instructor-consent courses)
 
 
 @dataclass(frozen=True)
@@ -72,7 +90,8 @@ class StudentFacts:
     waitlisted: frozenset[int] = frozenset()  # course ids
     completed: frozenset[str] = frozenset()  # course codes
     holds: tuple[str, ...] = ()  # reasons
-    windows: tuple[RegistrationWindow, ...] = ()  # those that apply to the student's cohort, in every term
+    windows: tuple[RegistrationWindow, ...] = ()  # those that apply to the student (`applicable`), in every term
+    standing: Standing = field(default_factory=Standing)  # cohort, program, year, priority group
 
     def enrolled_in_term(self, term_id: int | None) -> tuple[CourseFacts, ...]:
         """The enrolled courses of one term: the ones a course of that term is weighed against."""
@@ -97,7 +116,60 @@ def reject(kind: str, reason: str, **details: object) -> Decision:
 
 
 def refused(refusal: WindowRefusal | None) -> Decision | None:
-    return None if refusal is None else reject(refusal.type, refusal.reason)
+    if refusal is None:
+        return None
+    if refusal.opens_at is not None:
+        return reject(refusal.type, refusal.reason, opens_at=refusal.opens_at_text)
+    return reject(refusal.type, refusal.reason)
+
+
+RESTRICTION_KINDS = ("program", "year", "cohort")
+
+
+def _standing_value(standing: Standing, kind: str) -> str | None:
+    value = getattr(standing, kind)
+    return None if value is None else str(value)
+
+
+def restriction_refusal(student: StudentFacts, course: CourseFacts) -> Decision | None:
+    """The first restriction (program, year, cohort) of `course` the student does not meet."""
+    for kind, allowed in course.restrictions:
+        mine = _standing_value(student.standing, kind)
+        if allowed and mine not in allowed:
+            listed = ", ".join(sorted(allowed))
+            return reject(
+                "restricted",
+                f"{course.code} is open to {kind} {listed} only (yours: {mine or 'none recorded'}); "
+                "a registrar may enroll you past it",
+                restriction=kind,
+                allowed=sorted(allowed),
+            )
+    return None
+
+
+def consent_refusal(course: CourseFacts, permit: Permit) -> Decision | None:
+    if not course.consent_required or permit.consent:
+        return None
+    teacher = f" ({course.teacher_name})" if course.teacher_name else ""
+    return reject(
+        "consent-required",
+        f"{course.code} needs its instructor's consent: ask the teacher{teacher} for a consent permit",
+        permit="consent",
+    )
+
+
+def corequisite_refusal(student: StudentFacts, course: CourseFacts, keeping: list[CourseFacts]) -> Decision | None:
+    """Corequisites are taken the same term: each is a course the student is enrolled in (and
+    keeps, in a swap) or has completed."""
+    missing = course.corequisites - student.completed - {c.code for c in keeping}
+    if not missing:
+        return None
+    codes = sorted(missing)
+    return reject(
+        "corequisites-missing",
+        f"{course.code} must be taken with {', '.join(codes)}: enroll in {' and '.join(codes)} first",
+        corequisites=codes,
+    )
 
 
 # The desk's override that skips each of the window rule's refusals.
@@ -143,6 +215,10 @@ def eligibility(
         return reject("hold", f"a hold blocks your registration: {student.holds[0]}")
     if any(c.id == course.id for c in student.enrolled):
         return reject("already-enrolled", f"you are already enrolled in {course.code}")
+    if "restrictions" not in overrides and (restricted := restriction_refusal(student, course)) is not None:
+        return restricted
+    if "consent" not in overrides and (no_consent := consent_refusal(course, permit)) is not None:
+        return no_consent
     missing = course.prerequisites - student.completed
     if rules.prerequisite_checking and missing and not permit.prerequisites and "prerequisites" not in overrides:
         return reject(
@@ -151,6 +227,8 @@ def eligibility(
             missing=sorted(missing),
         )
     keeping = [c for c in student.enrolled_in_term(course.term_id) if c.id not in dropping]
+    if "corequisites" not in overrides and (alone := corequisite_refusal(student, course, keeping)) is not None:
+        return alone
     load = "credit-load" not in overrides
     if load and len(keeping) + 1 > rules.max_courses:
         return reject("too-many-courses", f"at most {rules.max_courses} courses")

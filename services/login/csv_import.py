@@ -30,7 +30,20 @@ from services.login.passwords import UNUSABLE_PASSWORD, hash_passwords, policy_p
 from services.login.users import audit, check_manages
 from storage.schemas.login import users
 
-COLUMNS = ("username", "role", "full_name", "email", "phone", "student_number", "cohort", "department", "password")
+COLUMNS = (
+    "username",
+    "role",
+    "full_name",
+    "email",
+    "phone",
+    "student_number",
+    "cohort",
+    "program",
+    "year",
+    "priority_group",
+    "department",
+    "password",
+)
 REQUIRED = ("username", "role")
 MAX_ROWS = 50_000
 CHUNK = 1000  # rows per worker call (its answer is unpickled holding the GIL: keep it small)

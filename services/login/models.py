@@ -13,6 +13,7 @@ USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 PHONE = r"^\+?[0-9 ()-]{6,32}$"
 STUDENT_NUMBER = r"^[A-Za-z0-9-]{1,32}$"
+GROUP = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"  # a program or priority group code
 
 
 class _Body(BaseModel):
@@ -54,6 +55,11 @@ class Profile(_Body):
     phone: str | None = Field(default=None, pattern=PHONE, description="for SMS notifications")
     student_number: str | None = Field(default=None, pattern=STUDENT_NUMBER)
     cohort: int | None = Field(default=None, ge=1900, le=2200, description="year of entry")
+    program: str | None = Field(default=None, pattern=GROUP, description="the program of study (restrictions)")
+    year: int | None = Field(default=None, ge=1, le=20, description="the year of study (restrictions)")
+    priority_group: str | None = Field(
+        default=None, pattern=GROUP, description="the priority group whose registration window applies"
+    )
     department: str | None = Field(default=None, max_length=100)
 
 
@@ -72,6 +78,9 @@ class UserUpdate(_Body):
     phone: str | None = Field(default=None, pattern=PHONE)
     student_number: str | None = Field(default=None, pattern=STUDENT_NUMBER)
     cohort: int | None = Field(default=None, ge=1900, le=2200)
+    program: str | None = Field(default=None, pattern=GROUP)
+    year: int | None = Field(default=None, ge=1, le=20)
+    priority_group: str | None = Field(default=None, pattern=GROUP)
     department: str | None = Field(default=None, max_length=100)
     role: Role | Absent = None
     disabled: bool | Absent = None

@@ -21,7 +21,18 @@ from services.common.internal import require_internal
 from storage.schemas.login import users
 
 MAX_REFS = 1000
-PERSON_COLUMNS = ("id", "username", "role", "full_name", "email", "student_number", "cohort")
+PERSON_COLUMNS = (
+    "id",
+    "username",
+    "role",
+    "full_name",
+    "email",
+    "student_number",
+    "cohort",
+    "program",
+    "year",
+    "priority_group",
+)
 
 
 class PeopleQuery(BaseModel):
@@ -66,6 +77,9 @@ async def people(request: Request) -> Response:
                       email: {type: [string, "null"]}
                       student_number: {type: [string, "null"]}
                       cohort: {type: [integer, "null"]}
+                      program: {type: [string, "null"]}
+                      year: {type: [integer, "null"]}
+                      priority_group: {type: [string, "null"]}
       "422": {description: "More than 1000 ids or names, or not a list of them"}
     """
     require_internal(request)

@@ -33,7 +33,7 @@ from storage.schemas.login import users
 
 # Fields an access token carries (services/login/sessions.py): changing one ends the
 # user's sessions everywhere, or a demoted admin would keep admin powers until expiry.
-TOKEN_CLAIMS = ("role", "cohort", "username", "must_change_password")
+TOKEN_CLAIMS = ("role", "cohort", "program", "year", "priority_group", "username", "must_change_password")
 
 
 def temporary_password() -> str:
@@ -281,7 +281,9 @@ async def import_users(request: Request) -> Response:
     ---
     summary: Import users (CSV)
     description: "Header row with: username, role, full_name, email, phone, student_number, cohort,
-      department, password (all but username and role optional). Answers 202 at once with the job's
+      program, year (of study), priority_group, department, password (all but username and role
+      optional; program, year and priority group are the registrar's rules' inputs: course
+      restrictions and the priority group's registration window). Answers 202 at once with the job's
       URL (Location); GET it for progress, every bad row ({line, field, reason}) and the ids created
       (result.ids: username -> id; result.student_numbers: student number -> id).
       Rows without a password get no password: a one-time set-password token is sent to them by

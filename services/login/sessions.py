@@ -100,6 +100,10 @@ class SessionIssuer:
         }
         if user.cohort is not None:
             claims["cohort"] = user.cohort  # registration windows are per cohort
+        # The registrar's rules' other inputs: restrictions (program, year), the priority group's window.
+        for claim, value in (("program", user.program), ("year", user.year), ("pg", user.priority_group)):
+            if value is not None:
+                claims[claim] = value
         if user.must_change_password:
             claims["mcp"] = True
         if needs_2fa_setup(user, policy):

@@ -25,7 +25,7 @@ from typing import Any
 from cluster.settings import QueueSettings
 from services.common.enrollment_contract import ACTIONS
 from services.common.problems import Conflict, ProblemError, ServiceUnavailable, ValidationFailed
-from services.common.registration import DROP_CLOSED, WINDOW_CLOSED, WindowRefusal
+from services.common.registration import DROP_CLOSED, WINDOW_CLOSED, Standing, WindowRefusal
 from services.queue.rate_limit import StudentRateLimit
 from services.queue.records import Admission, Admitted, Refused, Stalled, TooManyOpen
 from services.queue.store import QueueStorage
@@ -55,6 +55,8 @@ class WindowRefused(Conflict):
 
     def __init__(self, refusal: WindowRefusal) -> None:
         super().__init__(refusal.reason, outcome="rejected")
+        if refusal.opens_at is not None:
+            self.extra["opens_at"] = refusal.opens_at_text  # when the student's next window opens
         self.slug = refusal.type
 
 
@@ -122,30 +124,44 @@ class Admitter:
         self._count = itertools.count(1)
 
     async def admit(
-        self, student_id: int, cohort: int | None, actor: str, key: str, body: Any, now: float | None = None
+        self,
+        student_id: int,
+        cohort: Standing | int | None,
+        actor: str,
+        key: str,
+        body: Any,
+        now: float | None = None,
     ) -> Admitted | Refused:
+        """Admit one request; `cohort`: the student's standing (or a bare cohort)."""
         action, course_id, drop_id = parse_body(body)
         settings, now = self._settings(), time.time() if now is None else now
         if not await self._limiter.allow(student_id, settings.student_rate_limit):
             raise TooManyRequests(f"at most {settings.student_rate_limit}", headers={"Retry-After": "1"})
         # A closed window is refused through Redis like a full course: the key records the
         # refusal, so a click with it on a node whose clock or windows differ answers the same.
-        refusal = await self.windows.refusal(cohort, action, now)
+        who = Standing.of(cohort)
+        refusal = await self.windows.refusal(who, action, now, student_id)
+        refused: dict[str, object] = {"type": refusal.type, "reason": refusal.reason} if refusal else {}
+        if refusal is not None and refusal.opens_at is not None:
+            refused["opens_at"] = refusal.opens_at
         admission = Admission(
             f"{self._prefix}{next(self._count):x}",
             student_id,
-            cohort,
+            who.cohort,
             action,
             course_id,
             drop_id,
             actor,
             settings.priorities.get(action, 2),  # type: ignore[call-overload]  # (validated 0..2)
             key,
-            "" if refusal is None else json.dumps({"type": refusal.type, "reason": refusal.reason}),
+            json.dumps(refused) if refused else "",
+            who.program,
+            who.year,
+            who.priority_group,
         )
         answer = await self._submit(admission)
         if isinstance(answer, Refused) and answer.type in _WINDOW_TYPES:
-            raise WindowRefused(WindowRefusal(answer.type, answer.reason))
+            raise WindowRefused(WindowRefusal(answer.type, answer.reason, answer.opens_at))
         if isinstance(answer, TooManyOpen):
             raise TooManyOpenRequests(
                 f"you have {answer.open} requests waiting for a decision (at most {settings.max_open_requests}): "

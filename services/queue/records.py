@@ -24,6 +24,9 @@ class Admission:
     priority: int
     idempotency_key: str
     refusal: str = ""  # JSON {type, reason}: admission refuses it (recorded under the key), e.g. its window closed
+    program: str | None = None  # the student's standing past the cohort (`registration.Standing`)
+    year: int | None = None
+    priority_group: str | None = None
 
 
 @dataclass(slots=True)
@@ -40,6 +43,7 @@ class Refused:
 
     type: str
     reason: str
+    opens_at: float | None = None  # window-closed: when the student's next window opens (Unix time)
 
 
 @dataclass(slots=True)
@@ -95,5 +99,7 @@ class Replies:
             if len(self._refusals) > 10_000:
                 self._refusals.clear()
             refusal = json.loads(r[2])
-            refused = self._refusals[r[2]] = Refused(str(refusal["type"]), str(refusal["reason"]))
+            refused = self._refusals[r[2]] = Refused(
+                str(refusal["type"]), str(refusal["reason"]), refusal.get("opens_at")
+            )
         return refused

@@ -19,6 +19,7 @@ from services.common.hot_path import Answer, Headers, as_endpoint
 from services.common.internal import require_internal
 from services.common.pagination import page_of
 from services.common.problems import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from services.common.registration import Standing
 from services.queue.admission import check_key
 from services.queue.records import Admitted, Refused
 from services.queue.state import QueueNode, queue_of
@@ -52,6 +53,14 @@ class RefusedAtOnce(Conflict):
         self.slug = refused.type
 
 
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value[:32] if isinstance(value, str) and value else None
+
+
 def _wait_of(request: Request) -> float:
     raw = request.query_params.get("wait", "0")
     try:
@@ -72,7 +81,7 @@ def _view(queue_request_id: str, record: dict[str, str] | None) -> dict[str, Any
 
 
 async def _admit(
-    node: QueueNode, student_id: int, cohort: int | None, actor: str, key: str, body: Any
+    node: QueueNode, student_id: int, cohort: Standing | int | None, actor: str, key: str, body: Any
 ) -> Admitted | Refused:
     try:
         return await node.admitter.admit(student_id, cohort, actor, key, body)
@@ -119,7 +128,7 @@ async def submit(ctx: NodeContext, headers: Headers, body: bytes) -> Answer:
     """
     me = await principal_of(ctx.verifier, headers.get(b"authorization", b"").decode("latin-1"), "student")
     key = check_key(headers.get(b"idempotency-key", b"").decode("latin-1"))
-    admitted = await _admit(ctx.state(QueueNode), me.user_id, me.cohort, me.username, key, parse_json(body))
+    admitted = await _admit(ctx.state(QueueNode), me.user_id, me.standing, me.username, key, parse_json(body))
     if isinstance(admitted, Refused):
         raise RefusedAtOnce(admitted)
     answer = queued_answer(admitted.queue_request_id, admitted.status, admitted.position, admitted.new)
@@ -219,7 +228,7 @@ async def opening(request: Request) -> Response:
     """
     me = await authenticate(request, "student")
     now = time.time()
-    windows = await queue_of(request).admitter.windows.applicable(me.cohort) or ()
+    windows = await queue_of(request).admitter.windows.applicable(me.standing, me.user_id) or ()
     upcoming = sorted((w for w in windows if w.closes_at > now), key=lambda w: w.opens_at)
     if not upcoming:
         return JSONResponse(
@@ -263,8 +272,14 @@ async def internal_submit(request: Request) -> Response:
         raise ValidationFailed("student_id is required", errors=[{"field": "student_id", "message": "required"}])
     change = {k: body[k] for k in ("action", "course_id", "drop_course_id") if k in body}
     key = check_key(body.get("idempotency_key"))
+    standing = Standing(
+        _int_or_none(body.get("cohort")),
+        _text_or_none(body.get("program")),
+        _int_or_none(body.get("year")),
+        _text_or_none(body.get("priority_group")),
+    )
     admitted = await _admit(
-        queue_of(request), body["student_id"], body.get("cohort"), str(body.get("actor", ""))[:64], key, change
+        queue_of(request), body["student_id"], standing, str(body.get("actor", ""))[:64], key, change
     )
     if isinstance(admitted, Refused):
         return JSONResponse(refused_view(admitted.type, admitted.reason, change))

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from services.common.registration import RegistrationWindow, WindowRefusal, applicable, window_refusal
+from services.common.registration import RegistrationWindow, Standing, WindowRefusal, applicable, window_refusal
 
 log = logging.getLogger("course_selection.queue")
 Fetch = Callable[[], Awaitable[list[dict[str, Any]]]]
@@ -34,25 +34,41 @@ class WindowCache:
             try:
                 rows = await self._fetch()
                 self._windows = [
-                    RegistrationWindow(r["opens_at"], r["closes_at"], r["drop_deadline"], r["cohort"], r.get("term_id"))
+                    RegistrationWindow(
+                        r["opens_at"],
+                        r["closes_at"],
+                        r["drop_deadline"],
+                        r["cohort"],
+                        student_id=r.get("student_id"),
+                        priority_group=r.get("priority_group"),
+                        term_id=r.get("term_id"),
+                    )
                     for r in rows
                 ]
             except Exception as exc:
                 log.warning("registration windows unavailable; using the last known", extra={"error": repr(exc)})
         return self._windows
 
-    async def applicable(self, cohort: int | None) -> tuple[RegistrationWindow, ...] | None:
-        """The windows of the student's cohort if it has any, else those for everyone (None: unknown)."""
+    async def applicable(
+        self, standing: Standing | int | None, student_id: int | None = None
+    ) -> tuple[RegistrationWindow, ...] | None:
+        """The student's windows: their time tickets, else their priority group's, else their
+        cohort's, else those for everyone (`registration.applicable`; None: unknown)."""
         windows = await self._current()
-        return None if windows is None else applicable(windows, cohort)
+        who = Standing.of(standing)
+        return None if windows is None else applicable(windows, who.cohort, student_id, who.priority_group)
 
-    async def refusal(self, cohort: int | None, action: str, now: float) -> WindowRefusal | None:
+    async def refusal(
+        self, standing: Standing | int | None, action: str, now: float, student_id: int | None = None
+    ) -> WindowRefusal | None:
         """The window rule's refusal of `action` now (None: allowed, or the windows are unknown and
         the ledger decides; a drop is always left to the ledger, which knows if it is a seat)."""
-        windows = await self.applicable(cohort)
+        windows = await self.applicable(standing, student_id)
         return None if windows is None else window_refusal(windows, action, now)
 
-    async def allows(self, cohort: int | None, action: str, now: float) -> bool | None:
+    async def allows(
+        self, standing: Standing | int | None, action: str, now: float, student_id: int | None = None
+    ) -> bool | None:
         """Whether the window rule lets `action` through now (None: the windows are unknown)."""
-        windows = await self.applicable(cohort)
+        windows = await self.applicable(standing, student_id)
         return None if windows is None else window_refusal(windows, action, now) is None

@@ -40,9 +40,9 @@ async def catalogue(request: Request) -> Response:
       "422": {description: "A bad search parameter"}
     """
     me = await authenticate(request, "student")
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "cohort"]
-    if me.cohort is not None:
-        params.append(("cohort", str(me.cohort)))
+    standing = {"cohort": me.cohort, "program": me.program, "year": me.year, "priority_group": me.priority_group}
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in standing]
+    params += [(k, str(v)) for k, v in standing.items() if v is not None]  # the token's, never the query's
     path = f"/internal/students/{me.user_id}/catalogue"
     return relay(await call_service(request, "course_data", "GET", path, params=params))
 

@@ -124,7 +124,7 @@ async def remove_student(request: Request) -> Response:
 
 
 async def grant_permit(request: Request) -> Response:
-    """Let one student past capacity and/or prerequisites of your course.
+    """Let one student past capacity and/or prerequisites of your course, or consent to them taking it.
     ---
     summary: Grant a permit
     tags: [teaching]

@@ -113,6 +113,35 @@ prerequisites = Table(
     **MYSQL_TABLE,
 )
 
+# Codes to take in the same term as the course: enrolled in, or completed (migration 110).
+corequisites = Table(
+    "corequisites",
+    metadata,
+    Column("course_id", Integer, ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True),
+    Column("required_code", String(32), primary_key=True),
+    **MYSQL_TABLE,
+)
+
+# Who may take a course: per kind (program, year, cohort), the values allowed; a kind with no
+# row allows anyone (migration 110).
+course_restrictions = Table(
+    "course_restrictions",
+    metadata,
+    Column("course_id", Integer, ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("value", String(32), primary_key=True),
+    CheckConstraint("kind IN ('program', 'year', 'cohort')", name="ck_course_restrictions_kind"),
+    **MYSQL_TABLE,
+)
+
+# Instructor-consent courses: a student needs a `consent` permit from the teacher (migration 110).
+consent_courses = Table(
+    "consent_courses",
+    metadata,
+    Column("course_id", Integer, ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True),
+    **MYSQL_TABLE,
+)
+
 enrollments = Table(
     "enrollments",
     metadata,
@@ -151,6 +180,10 @@ windows = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("term_id", Integer, ForeignKey("terms.id"), nullable=False, default=DEFAULT_TERM_ID),  # (migration 105)
     Column("cohort", Integer),  # null: every cohort
+    # A narrower audience (migration 110): one student's time ticket, or a priority group's
+    # window; at most one of student_id, priority_group, cohort is set (the most specific wins).
+    Column("student_id", Integer),
+    Column("priority_group", String(32)),
     Column("opens_at", Double, nullable=False),
     Column("closes_at", Double, nullable=False),
     Column("drop_deadline", Double, nullable=False),
@@ -176,6 +209,8 @@ permits = Table(
     Column("student_id", Integer, primary_key=True),
     Column("capacity", Boolean, nullable=False, default=False),  # may enroll past capacity
     Column("prerequisites", Boolean, nullable=False, default=False),  # may skip prerequisites
+    # The teacher consents (an instructor-consent course; migration 110).
+    Column("consent", Boolean, nullable=False, default=False),
     Column("created_by", String(64), nullable=False),
     Column("created_at", Double, nullable=False),
     **MYSQL_TABLE,
@@ -357,6 +392,20 @@ async def _window_terms(conn: AsyncConnection) -> None:
     await _term_key(conn, "registration_windows", "fk_windows_term")
 
 
+async def _eligibility(conn: AsyncConnection) -> None:
+    """Time tickets and priority groups on windows, consent on permits, and the tables of
+    corequisites, restrictions and consent courses (a database made since has the columns)."""
+    false = "0" if conn.dialect.name == "sqlite" else "FALSE"
+    for table, column, ddl in (
+        ("registration_windows", "student_id", "INTEGER"),
+        ("registration_windows", "priority_group", "VARCHAR(32)"),
+        ("permits", "consent", f"BOOLEAN NOT NULL DEFAULT {false}"),
+    ):
+        if column not in await _columns(conn, table):
+            await conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
+    await create_tables(corequisites, course_restrictions, consent_courses)(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         100,
@@ -379,4 +428,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(103, "the overrides a desk action named, in the audit", _audit_overrides),
     Migration(104, "terms: a default term holding every course; codes unique per term", _terms),
     Migration(105, "registration windows per term", _window_terms),
+    Migration(110, "time tickets, priority groups, corequisites, restrictions, instructor consent", _eligibility),
 )

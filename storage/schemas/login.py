@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Double, ForeignKey, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Double, ForeignKey, Index, Integer, MetaData, String, Table, Text, inspect
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialects import MYSQL_TABLE
@@ -23,6 +24,11 @@ users = Table(
     Column("phone", String(32)),
     Column("student_number", String(32), unique=True),
     Column("cohort", Integer),
+    # The registrar's rules' inputs (migration 130): restrictions by program and year of study,
+    # and the priority group whose registration window the student uses.
+    Column("program", String(32)),
+    Column("year", Integer),
+    Column("priority_group", String(32)),
     Column("department", String(100)),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("totp_secret", String(64)),
@@ -129,10 +135,26 @@ async def _user_ids_never_reused(conn: AsyncConnection) -> None:
         return
     rebuilt = users.to_metadata(MetaData(), name="users_rebuilt")
     await conn.run_sync(rebuilt.create)
-    columns = ", ".join(f'"{c.name}"' for c in users.columns)
+    present = await _columns(conn, "users")  # (columns added by later migrations are not there yet)
+    columns = ", ".join(f'"{c.name}"' for c in users.columns if c.name in present)
     await conn.exec_driver_sql(f"INSERT INTO users_rebuilt ({columns}) SELECT {columns} FROM users")
     await conn.exec_driver_sql("DROP TABLE users")
     await conn.exec_driver_sql("ALTER TABLE users_rebuilt RENAME TO users")
+
+
+async def _columns(conn: AsyncConnection, table: str) -> set[str]:
+    def names(sync: Connection) -> set[str]:
+        return {c["name"] for c in inspect(sync).get_columns(table)}
+
+    return await conn.run_sync(names)
+
+
+async def _standing(conn: AsyncConnection) -> None:
+    """Add program, year and priority group to users (a database made since has them)."""
+    present = await _columns(conn, "users")
+    for column, ddl in (("program", "VARCHAR(32)"), ("year", "INTEGER"), ("priority_group", "VARCHAR(32)")):
+        if column not in present:
+            await conn.exec_driver_sql(f"ALTER TABLE users ADD COLUMN {column} {ddl}")
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -144,4 +166,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(101, "user ids never reused (SQLite AUTOINCREMENT)", _user_ids_never_reused),
     Migration(110, "session revocation outbox", create_tables(session_revocations)),
     Migration(120, "set-password tokens", create_tables(password_tokens)),
+    Migration(130, "program, year and priority group of users", _standing),
 )

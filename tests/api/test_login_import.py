@@ -3,6 +3,8 @@ all or nothing, ids in the result, and set-password tokens instead of a bcrypt p
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -175,3 +177,38 @@ def test_an_import_answers_the_ids_of_its_student_numbers(client: TestClient, ad
     assert job["status"] == "succeeded", job
     ids = job["result"]["ids"]
     assert job["result"]["student_numbers"] == {"S1": ids["ann"]}
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def test_an_import_sets_program_year_and_priority_group_and_tokens_carry_them(
+    client: TestClient, admin: Account
+) -> None:
+    bad = upload(client, admin, "username,role,program,year,priority_group\ncam,student,not a code,0,final year\n")
+    assert {(e["line"], e["field"]) for e in bad["errors"]} == {(2, "program"), (2, "year"), (2, "priority_group")}
+    job = upload(
+        client,
+        admin,
+        "username,role,cohort,program,year,priority_group,password\n"
+        f"fay,student,2023,CS,4,final-year,{STRONG}\n"
+        f"gus,student,2025,EE,1,,{STRONG}\n",
+    )
+    assert job["status"] == "succeeded", job
+    fay, gus = job["result"]["ids"]["fay"], job["result"]["ids"]["gus"]
+    shown = client.get(f"/users/{fay}", headers=admin.auth).json()
+    assert (shown["program"], shown["year"], shown["priority_group"]) == ("CS", 4, "final-year")
+    signed_in = log_in(client, "fay", STRONG).json()
+    claims = claims_of(signed_in["access_token"])
+    assert (claims["cohort"], claims["program"], claims["year"], claims["pg"]) == (2023, "CS", 4, "final-year")
+    before = log_in(client, "gus", STRONG).json()["access_token"]
+    assert "pg" not in claims_of(before)
+    assert client.get("/auth/me", headers={"Authorization": f"Bearer {before}"}).status_code == 200
+    # An admin's edit of the priority group changes what tokens say: the user's sessions end.
+    moved = client.patch(f"/users/{gus}", json={"priority_group": "final-year", "year": 4}, headers=admin.auth)
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["priority_group"], moved.json()["year"]) == ("final-year", 4)
+    assert client.get("/auth/me", headers={"Authorization": f"Bearer {before}"}).status_code == 401
+    assert claims_of(log_in(client, "gus", STRONG).json()["access_token"])["pg"] == "final-year"

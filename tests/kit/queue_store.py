@@ -81,13 +81,13 @@ class MemoryStore:
                     full = kept[0]
             if existing is not None and existing.startswith("!"):
                 refusal = json.loads(existing[1:])
-                out.append(Refused(refusal["type"], refusal["reason"]))
+                out.append(Refused(refusal["type"], refusal["reason"], refusal.get("opens_at")))
             elif existing is not None:
                 out.append(Admitted(existing, False, self.records.get(existing, {}).get("status", "pending"), 0))
             elif a.refusal:
                 self.keys[(a.student_id, a.idempotency_key)] = "!" + a.refusal
                 refusal = json.loads(a.refusal)
-                out.append(Refused(refusal["type"], refusal["reason"]))
+                out.append(Refused(refusal["type"], refusal["reason"], refusal.get("opens_at")))
             elif stalled:
                 out.append(Stalled(stalled[0]))
             elif full is not None:

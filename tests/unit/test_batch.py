@@ -15,10 +15,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 
+from services.common.registration import Standing
 from services.course_data.batch import Queued, coalesced, decide_batch, full_courses
 from services.course_data.rules import CourseFacts, Decision, full_refusal, reject
 from storage.schemas.core import outbox
-from storage.schemas.course_data import courses, enrollments, permits, queue_decisions, waitlist
+from storage.schemas.course_data import (
+    consent_courses,
+    corequisites,
+    course_restrictions,
+    courses,
+    enrollments,
+    permits,
+    queue_decisions,
+    waitlist,
+    windows,
+)
 from tests.databases import new_database
 from tests.unit.test_ledger_stateful import RULES, LedgerMachine
 
@@ -32,6 +43,50 @@ OPERATIONS = st.lists(
     min_size=1,
     max_size=25,
 )
+COURSE_IDS = st.integers(min_value=1, max_value=5)
+# The registrar's rules over the machine's catalogue: corequisites, restrictions, consent courses
+# and consent permits, windows for narrower audiences (open now, or opening later), and each
+# student's standing (what their token says).
+ELIGIBILITY = st.fixed_dictionaries(
+    {
+        "corequisites": st.sets(st.tuples(COURSE_IDS, st.sampled_from(["C1", "C2", "C3", "C4", "C5", "C9"]))),
+        "restrictions": st.sets(
+            st.tuples(
+                COURSE_IDS, st.sampled_from([("program", "CS"), ("program", "EE"), ("year", "4"), ("cohort", "2024")])
+            )
+        ),
+        "consent": st.sets(COURSE_IDS, max_size=2),
+        "consents": st.sets(st.tuples(COURSE_IDS, st.integers(min_value=1, max_value=6)), max_size=4),
+        "windows": st.lists(
+            st.tuples(
+                st.sampled_from(
+                    [("student", 1), ("student", 2), ("group", "final"), ("cohort", 2024), ("cohort", 2025)]
+                ),
+                st.booleans(),  # open now, or opening in an hour
+            ),
+            max_size=3,
+        ),
+        "standings": st.dictionaries(
+            st.integers(min_value=1, max_value=6),
+            st.builds(
+                Standing,
+                cohort=st.sampled_from([None, 2024, 2025]),
+                program=st.sampled_from([None, "CS", "EE"]),
+                year=st.sampled_from([None, 1, 4]),
+                priority_group=st.sampled_from([None, "final"]),
+            ),
+            max_size=6,
+        ),
+    }
+)
+NO_RULES: dict[str, Any] = {
+    "corequisites": set(),
+    "restrictions": set(),
+    "consent": set(),
+    "consents": set(),
+    "windows": [],
+    "standings": {},
+}
 
 
 class Twin:
@@ -43,6 +98,35 @@ class Twin:
             self.machine.open_ledger()
         else:
             self.machine.open_ledger_at(url)
+
+    def apply(self, eligibility: dict[str, Any]) -> None:
+        """Write the registrar's rules of `ELIGIBILITY` into this twin's ledger."""
+        machine = self.machine
+
+        async def write() -> None:
+            async with machine.db.write() as conn:
+                for course_id, code in eligibility["corequisites"]:
+                    await conn.execute(corequisites.insert().values(course_id=course_id, required_code=code))
+                for course_id, (kind, value) in eligibility["restrictions"]:
+                    await conn.execute(course_restrictions.insert().values(course_id=course_id, kind=kind, value=value))
+                for course_id in eligibility["consent"]:
+                    await conn.execute(consent_courses.insert().values(course_id=course_id))
+                for course_id, student_id in eligibility["consents"]:
+                    await conn.execute(
+                        permits.insert().values(
+                            course_id=course_id, student_id=student_id, consent=True, created_by="t", created_at=0
+                        )
+                    )
+                for (kind, who), open_now in eligibility["windows"]:
+                    opens = machine.now - 60 if open_now else machine.now + 3600
+                    audience = {"student": "student_id", "group": "priority_group", "cohort": "cohort"}[kind]
+                    await conn.execute(
+                        windows.insert().values(
+                            **{audience: who}, opens_at=opens, closes_at=opens + 3600, drop_deadline=opens + 3600
+                        )
+                    )
+
+        machine.run(write())
 
     def batch(self, requests: list[Queued], now: float | None = None) -> list[Any]:
         machine = self.machine
@@ -61,12 +145,13 @@ class Twin:
         async def run(r: Queued) -> Decision:
             async with machine.db.write() as conn:
                 ledger, now = machine.ledger, machine.now
+                who = r.standing
                 if r.action == "enroll":
-                    return await ledger.enroll(conn, r.student_id, None, r.course_id, r.actor, now)
+                    return await ledger.enroll(conn, r.student_id, who, r.course_id, r.actor, now)
                 if r.action == "drop":
-                    return await ledger.drop(conn, r.student_id, None, r.course_id, r.actor, now)
+                    return await ledger.drop(conn, r.student_id, who, r.course_id, r.actor, now)
                 assert r.drop_course_id is not None
-                return await ledger.swap(conn, r.student_id, None, r.drop_course_id, r.course_id, r.actor, now)
+                return await ledger.swap(conn, r.student_id, who, r.drop_course_id, r.course_id, r.actor, now)
 
         answers = []
         for r in requests:
@@ -100,9 +185,26 @@ class Twin:
         self.machine.teardown()
 
 
-def queued(operations: list[tuple[str, int, int, int]], deadline: float = float("inf")) -> list[Queued]:
+def queued(
+    operations: list[tuple[str, int, int, int]],
+    deadline: float = float("inf"),
+    standings: dict[int, Standing] | None = None,
+) -> list[Queued]:
+    who = standings or {}
     return [
-        Queued(uuid.uuid4().hex, action, student, None, course, drop if action == "swap" else None, "q", deadline)  # type: ignore[arg-type]
+        Queued(
+            uuid.uuid4().hex,
+            action,  # type: ignore[arg-type]
+            student,
+            who.get(student, Standing()).cohort,
+            course,
+            drop if action == "swap" else None,
+            "q",
+            deadline,
+            who.get(student, Standing()).program,
+            who.get(student, Standing()).year,
+            who.get(student, Standing()).priority_group,
+        )
         for action, student, course, drop in operations
     ]
 
@@ -121,6 +223,15 @@ def test_a_batch_decides_as_the_requests_would_one_by_one(operations: list[tuple
     batch_equals_one_by_one(operations, None, None)
 
 
+@settings(max_examples=60, deadline=None)
+@given(operations=OPERATIONS, eligibility=ELIGIBILITY)
+def test_a_batch_decides_as_one_by_one_under_the_registrars_rules(
+    operations: list[tuple[str, int, int, int]], eligibility: dict[str, Any]
+) -> None:
+    """Time tickets, priority groups, corequisites, restrictions and consent decide alike on both paths."""
+    batch_equals_one_by_one(operations, None, None, eligibility)
+
+
 @pytest.fixture(params=["postgres", "mariadb"])
 def server_twins(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
     """Two databases on a server, emptied and reused by each example (a new one each costs seconds)."""
@@ -131,19 +242,24 @@ def server_twins(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, s
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(operations=OPERATIONS)
+@given(operations=OPERATIONS, eligibility=ELIGIBILITY)
 def test_a_batch_decides_as_one_by_one_on_a_server(
-    server_twins: tuple[str, str], operations: list[tuple[str, int, int, int]]
+    server_twins: tuple[str, str], operations: list[tuple[str, int, int, int]], eligibility: dict[str, Any]
 ) -> None:
-    batch_equals_one_by_one(operations, *server_twins)
+    batch_equals_one_by_one(operations, *server_twins, eligibility)
 
 
 def batch_equals_one_by_one(
-    operations: list[tuple[str, int, int, int]], batched_url: str | None, sequential_url: str | None
+    operations: list[tuple[str, int, int, int]],
+    batched_url: str | None,
+    sequential_url: str | None,
+    eligibility: dict[str, Any] = NO_RULES,
 ) -> None:
     batched, sequential = Twin(batched_url), Twin(sequential_url)
     try:
-        requests = queued(operations)
+        batched.apply(eligibility)
+        sequential.apply(eligibility)
+        requests = queued(operations, standings=eligibility["standings"])
         answers = batched.batch(requests)
         expected = sequential.one_by_one(requests)
         assert [(a.decision.outcome, a.decision.type) for a in answers] == [(d.outcome, d.type) for d in expected]

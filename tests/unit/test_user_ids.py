@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import MetaData, func, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
 from storage.migrations import Migration, create_tables, migrate
@@ -75,15 +76,21 @@ async def test_an_older_sqlite_database_is_rebuilt_with_its_sessions(tmp_path: P
     for table in (users, sessions, used_refresh_tokens, signing_keys, audit_log):  # migration 100's tables
         table.to_metadata(old)
     old.tables["users"].dialect_options["sqlite"]["autoincrement"] = False  # as migration 100 first made it
+
+    async def first_tables(conn: AsyncConnection) -> None:
+        await create_tables(*old.sorted_tables)(conn)
+        for column in ("program", "year", "priority_group"):  # users' columns of migration 130
+            await conn.exec_driver_sql(f"ALTER TABLE users DROP COLUMN {column}")
+
     try:
-        await migrate(db, (*CORE, Migration(100, "the first login tables", create_tables(*old.sorted_tables))))
+        await migrate(db, (*CORE, Migration(100, "the first login tables", first_tables)))
         ids = [await _add_user(db, name) for name in ("ann", "ben", "cat")]
         async with db.write() as conn:
             row = {"created_at": 0.0, "last_seen_at": 0.0, "expires_at": 9e9}
             await conn.execute(sessions.insert().values(id="s-ann", user_id=ids[0], refresh_hash="h", **row))
             await conn.execute(used_refresh_tokens.insert().values(token_hash="u", session_id="s-ann", used_at=0.0))
 
-        assert await migrate(db, MIGRATIONS["login"]) == [101, 110, 120]
+        assert await migrate(db, MIGRATIONS["login"]) == [101, 110, 120, 130]
 
         async with db.read() as conn:
             made = (await conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'users'"))).scalar_one()
@@ -91,6 +98,7 @@ async def test_an_older_sqlite_database_is_rebuilt_with_its_sessions(tmp_path: P
             assert (await conn.execute(select(func.count()).select_from(sessions))).scalar_one() == 1
             assert (await conn.execute(select(func.count()).select_from(used_refresh_tokens))).scalar_one() == 1
             assert [r.username for r in await conn.execute(select(users).order_by(users.c.id))] == ["ann", "ben", "cat"]
+            assert [r.program for r in await conn.execute(select(users))] == [None] * 3  # (migration 130's)
         await _delete_user(db, ids[2])
         assert await _add_user(db, "dan") == ids[2] + 1
         with pytest.raises(IntegrityError):  # foreign keys are enforced again after the migration
