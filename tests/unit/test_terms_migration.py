@@ -57,7 +57,7 @@ async def test_a_database_from_before_terms_gets_one_default_term(
                 ),
                 {"o": now - 60, "c": now + 3600},
             )
-        assert await migrate(db, steps) == [104, 105]
+        assert await migrate(db, steps) == [m.version for m in steps if m.version >= 104]
         assert await migrate(db, steps) == []
 
         async with db.read() as conn:
@@ -111,7 +111,7 @@ async def test_a_start_cut_short_inside_migration_104_finishes_it(
         async with db.write() as conn:  # as far as the cut run got
             await conn.run_sync(terms.create)
             await conn.execute(text("ALTER TABLE courses ADD COLUMN term_id INTEGER NOT NULL DEFAULT 1"))
-        assert await migrate(db, steps) == [104, 105]
+        assert await migrate(db, steps) == [m.version for m in steps if m.version >= 104]
         async with db.write() as conn:
             other = await conn.execute(terms.insert().values(code="next", created_at=now, updated_at=now))
             for term_id in (DEFAULT_TERM_ID, int(other.inserted_primary_key[0])):  # type: ignore[index]
