@@ -27,7 +27,7 @@ from services.common.enrollment_contract import ACTIONS
 from services.common.problems import Conflict, ProblemError, ServiceUnavailable, ValidationFailed
 from services.common.registration import DROP_CLOSED, WINDOW_CLOSED, WindowRefusal
 from services.queue.rate_limit import StudentRateLimit
-from services.queue.records import Admission, Admitted, Refused, Stalled, TooManyOpen
+from services.queue.records import Admission, Admitted, PlanAdmission, PlanAdmitted, Refused, Stalled, TooManyOpen
 from services.queue.store import QueueStorage
 from services.queue.windows import WindowCache
 
@@ -146,6 +146,43 @@ class Admitter:
         answer = await self._submit(admission)
         if isinstance(answer, Refused) and answer.type in _WINDOW_TYPES:
             raise WindowRefused(WindowRefusal(answer.type, answer.reason))
+        checked: Admitted | Refused = self._checked(answer, settings)
+        return checked
+
+    async def admit_plan(
+        self,
+        student_id: int,
+        cohort: int | None,
+        actor: str,
+        key: str,
+        items: list[list[int]],
+        now: float | None = None,
+    ) -> PlanAdmitted:
+        """Admit a plan whole (`store.admit_plan`): one enrollment per item, in order, each with
+        its courses in order of preference. The rush's checks, for the plan as one call: the
+        rate limit (one admission), the window (recorded under the key), the stall, the cap
+        (every item needs a place)."""
+        settings, now = self._settings(), time.time() if now is None else now
+        if not await self._limiter.allow(student_id, settings.student_rate_limit):
+            raise TooManyRequests(f"at most {settings.student_rate_limit}", headers={"Retry-After": "1"})
+        refusal = await self.windows.refusal(cohort, "enroll", now)
+        plan = PlanAdmission(
+            student_id,
+            cohort,
+            actor,
+            settings.priorities.get("enroll", 2),
+            key,
+            [(f"{self._prefix}{next(self._count):x}", courses) for courses in items],
+            "" if refusal is None else json.dumps({"type": refusal.type, "reason": refusal.reason}),
+        )
+        answer = await self._store.admit_plan(plan, now, settings.max_open_requests)
+        if isinstance(answer, Refused):
+            raise WindowRefused(WindowRefusal(answer.type, answer.reason))
+        checked: PlanAdmitted = self._checked(answer, settings)
+        return checked
+
+    def _checked(self, answer: AdmissionOutcome | PlanAdmitted, settings: QueueSettings) -> Any:
+        """The answer, or the problem a stall or the open-request cap answers."""
         if isinstance(answer, TooManyOpen):
             raise TooManyOpenRequests(
                 f"you have {answer.open} requests waiting for a decision (at most {settings.max_open_requests}): "

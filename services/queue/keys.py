@@ -8,6 +8,8 @@ Keys (one Redis, append-only file on):
   `type`, `reason`, times, decision order, details;
 - `q:k:<student>:<idempotency key>` the request id a key already admitted, or `!` and the
   refusal (type, reason) it was answered at once: the same key always gets the same answer;
+- `q:pk:<student>:<idempotency key>` a plan submitted with that key: its items as admitted
+  (JSON: each item's request id, or its refusal at once), or `!` and the refusal;
 - `q:u:<student>` the student's requests, scored by admission number (`GET /queue/requests`);
 - `q:o:<student>` how many of the student's requests are open (pending or being decided):
   admission refuses more than `queue.max_open_requests`;
@@ -37,7 +39,9 @@ OPEN_PREFIX = "q:o:"  # + student: how many of their requests are open
 FULL_PREFIX = "q:full:"  # + course: the refusal the ledger reported
 FREES_PREFIX = "q:f:"  # + course: the admitted drops and swaps out of it that wait
 STUDENT_REQUESTS_PREFIX = "q:u:"  # + student: their requests, scored by admission number
+PLAN_KEY_PREFIX = "q:pk:"  # + student + ":" + idempotency key: the plan it admitted (its items), or "!" + refusal
 PREFIXES = {
+    "plan_key_prefix": PLAN_KEY_PREFIX,
     "student_requests_prefix": STUDENT_REQUESTS_PREFIX,
     "record_prefix": RECORD_PREFIX,
     "key_prefix": KEY_PREFIX,

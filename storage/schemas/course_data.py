@@ -180,6 +180,18 @@ queue_decisions = Table(
     **MYSQL_TABLE,
 )
 
+# A student's saved plan (issue 16): its items as JSON (`services.common.plan_contract`),
+# replaced whole on each save; the course ids are checked against `courses` then, and again
+# (by the ledger's rules) when it is validated or submitted.
+plans = Table(
+    "plans",
+    metadata,
+    Column("student_id", Integer, primary_key=True, autoincrement=False),
+    Column("items", Text, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    **MYSQL_TABLE,
+)
+
 
 async def _seat_rule(conn: AsyncConnection) -> None:
     """Count the permit seats of existing courses and add the seat rule's CHECK (a course
@@ -236,4 +248,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(101, "decisions of queued requests", create_tables(queue_decisions)),
     Migration(102, "the seat rule as a CHECK constraint (permit seats counted)", _seat_rule),
     Migration(103, "the overrides a desk action named, in the audit", _audit_overrides),
+    Migration(120, "students' saved plans", create_tables(plans)),
 )
