@@ -67,15 +67,28 @@ def prepare_plans(
     return made
 
 
-async def save_plans(url: str, plans: list[PreparedPlan], concurrency: int = 16) -> None:
-    """Every student saves their plan (`PUT /student/plan`), before the opening."""
+async def save_plans(url: str, plans: list[PreparedPlan], concurrency: int = 16, give_up_after: float = 60.0) -> None:
+    """Every student saves their plan (`PUT /student/plan`), before the opening; a 503 (a
+    dependency busy or between masters) is retried, as a client would."""
     gate = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
 
         async def one(p: PreparedPlan) -> None:
+            deadline = time.monotonic() + give_up_after
             async with gate:
-                answer = await client.put("/student/plan", json=p.body, headers={"Authorization": f"Bearer {p.token}"})
-                answer.raise_for_status()
+                while True:
+                    try:
+                        answer = await client.put(
+                            "/student/plan", json=p.body, headers={"Authorization": f"Bearer {p.token}"}
+                        )
+                        if answer.status_code not in (502, 503, 504):
+                            answer.raise_for_status()
+                            return
+                    except httpx.TransportError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the plan of student {p.student_id} was never saved")
+                    await asyncio.sleep(0.2)
 
         await asyncio.gather(*(one(p) for p in plans))
 

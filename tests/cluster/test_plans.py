@@ -25,7 +25,13 @@ COURSES, SEATS = 4, 15
 
 
 def started(cluster: LocalCluster) -> LocalCluster:
-    return cluster.start_serving("login", "course_data", "queue", "student")
+    """Every node ready and a master of each service; five or six nodes take over a minute to
+    start on a saturated 2-core machine, so the wait is longer than `start_serving`'s."""
+    cluster.start()
+    cluster.wait_ready(timeout=240)
+    for service in ("login", "course_data", "queue", "student"):
+        wait_for(lambda s=service: cluster.master(s, "login-1"), 60, f"a {service} master")
+    return cluster
 
 
 def test_a_plan_is_saved_validated_and_submitted_through_the_student_service(make_cluster: MakeCluster) -> None:
