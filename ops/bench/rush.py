@@ -57,7 +57,7 @@ from ops.bench.wrk import require_wrk
 from ops.dbservers import KINDS, Server, cpu_seconds, create_database, database_servers, free_loopback_port
 from ops.localcluster import LocalCluster, local_cluster, wait_for
 from ops.rush import Prepared, counters, create_courses, plan, report
-from ops.rush_plans import follow, plan_keys, plans_told, prepare_plans, save_plans
+from ops.rush_plans import follow, plans_answered, plans_told, prepare_plans, save_plans
 
 LUA = Path(__file__).with_name("rush.lua")
 SERVICES = ("login", "course_data", "queue")
@@ -338,7 +338,7 @@ def plan_rush(args: argparse.Namespace, kind: str, server: Server | None, plain:
                 requests_file,
                 len(plans),
                 args.connections,
-                lambda: plan_keys(redis_url),
+                lambda: plans_answered(student),
                 "/student/plan/submit",
             )
             wait_for(lambda: (c := counters(redis_url))[0] == c[1], 60, "every admitted request decided")
