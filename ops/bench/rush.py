@@ -222,7 +222,7 @@ def one_rush(args: argparse.Namespace, kind: str, server: Server | None) -> dict
         config.write_text(cluster_config(args.redis_url or "", databases))
         with local_cluster(config, Path(tmp) / "data") as cluster:
             print("starting a login, a course_data and a queue node ...", flush=True)
-            cluster.start_serving("login", "course_data", "queue")
+            serving(cluster, SERVICES)
             login = cluster.url("login-1")
             admin = {"Authorization": f"Bearer {admin_token(login)}"}
             rules = {"queue": {"student_rate_limit": "1000 per minute"}}
@@ -289,6 +289,15 @@ def one_rush(args: argparse.Namespace, kind: str, server: Server | None) -> dict
     return figures
 
 
+def serving(cluster: LocalCluster, services: tuple[str, ...]) -> None:
+    """Start every node and wait until each is ready and each service has a master (with a
+    longer wait than `start_serving`'s: on a saturated machine a node can take minutes)."""
+    cluster.start()
+    cluster.wait_ready(timeout=240)
+    for service in services:
+        wait_for(lambda s=service: cluster.master(s, "login-1"), 120, f"a {service} master")
+
+
 def redis_pid(cluster: LocalCluster) -> int:
     """The private redis-server's pid (0: an external Redis, not counted)."""
     process = cluster.redis.process if cluster.redis is not None else None
@@ -314,7 +323,7 @@ def plan_rush(args: argparse.Namespace, kind: str, server: Server | None, plain:
         config.write_text(cluster_config(args.redis_url or "", databases, services))
         with local_cluster(config, Path(tmp) / "data") as cluster:
             print("starting a login, a course_data, a queue and a student node ...", flush=True)
-            cluster.start_serving(*services)
+            serving(cluster, services)
             login = cluster.url("login-1")
             admin = {"Authorization": f"Bearer {admin_token(login)}"}
             rules = {"queue": {"student_rate_limit": "1000 per minute"}}
@@ -338,7 +347,7 @@ def plan_rush(args: argparse.Namespace, kind: str, server: Server | None, plain:
                 requests_file,
                 len(plans),
                 args.connections,
-                lambda: plans_answered(student),
+                lambda: plans_answered(redis_url),
                 "/student/plan/submit",
             )
             wait_for(lambda: (c := counters(redis_url))[0] == c[1], 60, "every admitted request decided")

@@ -17,7 +17,8 @@ Keys (one Redis, append-only file on):
   (seats and waitlist), kept `queue.full_course_cache_seconds`: while it is there and no
   admitted drop or swap out of the course waits (`q:f:<course>` counts them), an
   enrollment in it is refused at once instead of queued, since the ledger would refuse it;
-- `q:admitted`, `q:decided` counters, `q:refused` a count per course; `q:times` the first and
+- `q:admitted`, `q:decided` counters, `q:plans` the plans answered (admitted or refused),
+  `q:refused` a count per course; `q:times` the first and
   last admission's time (admitted or refused); `q:done` the channel announcing decisions.
 
 One Redis server, not Redis Cluster: the scripts build the per-student and per-course
@@ -29,6 +30,7 @@ from __future__ import annotations
 STREAMS = ("q:s:0", "q:s:1", "q:s:2")  # by priority, highest first
 GROUP = "deciders"
 ADMITTED, DECIDED, REFUSED, TIMES = "q:admitted", "q:decided", "q:refused", "q:times"
+PLANS = "q:plans"  # plans answered for good (admitted or refused, each key once)
 STALLED = "q:stalled"  # set by the master while the ledger cannot decide: admission refuses new requests
 DONE_CHANNEL = "q:done"
 RECORD_TTL_SECONDS = 7 * 24 * 3600

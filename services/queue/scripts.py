@@ -147,7 +147,8 @@ return out
 """
 )
 
-# Admit a plan (issue 16) whole: ARGV = now, record TTL, the plan as JSON {student_id, key,
+# Admit a plan (issue 16) whole: KEYS as the admit script's, then the plans' count; ARGV =
+# now, record TTL, the plan as JSON {student_id, key,
 # refusal, items: [[id, student, cohort, action, course, drop, actor, priority, alternatives],
 # ...]}, the most requests a student may have open. The plan's idempotency key
 # (`q:pk:<student>:<key>`) seen before answers the same items (their requests' status now)
@@ -180,6 +181,7 @@ if existing then
 end
 if plan.$refusal ~= '' then
   redis.call('SET', key, '!' .. plan.$refusal, 'EX', ttl)
+  redis.call('INCR', KEYS[9])
   return {2, plan.$refusal}
 end
 local stalled = redis.call('GET', KEYS[8])
@@ -215,6 +217,7 @@ for position, a in ipairs(plan.items) do
 end
 local answer = cjson.encode(items)
 redis.call('SET', key, answer, 'EX', ttl)
+redis.call('INCR', KEYS[9])
 return {1, answer}
 """
 )

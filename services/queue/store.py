@@ -24,6 +24,7 @@ from services.queue.keys import (
     DONE_CHANNEL,
     GROUP,
     OPEN_PREFIX,
+    PLANS,
     RECORD_TTL_SECONDS,
     REFUSED,
     STALLED,
@@ -119,7 +120,7 @@ class QueueStore:
         """Admit a plan whole in one script call (`scripts.ADMIT_PLAN`): its items, in order, or nothing."""
         body: dict[str, Any] = {"student_id": str(plan.student_id), "key": plan.idempotency_key}
         body.update(refusal=plan.refusal, items=plan.script_items())
-        keys = [ADMITTED, DECIDED, *STREAMS, REFUSED, TIMES, STALLED]
+        keys = [ADMITTED, DECIDED, *STREAMS, REFUSED, TIMES, STALLED, PLANS]
         args: list[Any] = [f"{now:.6f}", RECORD_TTL_SECONDS, orjson.dumps(body), max_open]
         reply: Any
         if self.replicas:

@@ -58,7 +58,7 @@ class MemoryStore:
         self.frees: dict[str, int] = {}
         self.refused: dict[str, int] = {}
         self.streams = {name: _Stream() for name in STREAMS}
-        self.admitted = self.decided = 0
+        self.admitted = self.decided = self.plans = 0
         self.stalled: tuple[str, float] | None = None
         self.failing: Exception | None = None  # set: every call raises it (Redis down)
         self._listeners: list[asyncio.Queue[list[str]]] = []
@@ -171,6 +171,7 @@ class MemoryStore:
             return PlanAdmitted(False, [PlanItem.of(i) for i in known])
         if plan.refusal:
             self.plan_keys[key] = "!" + plan.refusal
+            self.plans += 1
             refusal = json.loads(plan.refusal)
             return Refused(refusal["type"], refusal["reason"])
         if self.stalled and self.stalled[1] > self.clock():
@@ -198,6 +199,7 @@ class MemoryStore:
                 break
             items.append(item)
         self.plan_keys[key] = json.dumps(items)
+        self.plans += 1
         self._new.set()
         return PlanAdmitted(True, [PlanItem.of(i) for i in items])
 
