@@ -339,7 +339,7 @@ def plan_rush(args: argparse.Namespace, kind: str, server: Server | None, plain:
             plans = prepare_plans(cluster.config, args.students, course_ids, args.per_student, args.alternatives)
             student = cluster.url("student-1")
             print(f"{len(plans)} students save their plans (PUT /student/plan) ...", flush=True)
-            asyncio.run(save_plans(student, plans, min(args.connections, 32)))
+            asyncio.run(save_plans(student, plans, 8, give_up_after=300))
             if not args.cold:
                 asyncio.run(waiting_room(cluster.url("queue-1"), [p.token for p in plans], args.connections))
             requests_file = Path(tmp) / "plans.tsv"
