@@ -92,6 +92,8 @@ class CourseSettings(_Section):
     catalogue_cache_seconds: float = Field(
         1.0, ge=0, le=60, description="how long a node may answer a catalogue page from memory (0: never)"
     )
+    plan_max_items: int = Field(8, ge=1, le=100, description="items a student's plan may hold")
+    plan_max_alternatives: int = Field(3, ge=0, le=20, description="alternatives each plan item may name")
     term_start: dt.date | None = Field(
         None, description="first day (YYYY-MM-DD) of the default term while it has no dates of its own (/terms)"
     )

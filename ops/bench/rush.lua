@@ -1,5 +1,6 @@
 -- The rush: each wrk thread sends its share of prepared requests once, then stops.
--- Arguments: the requests file (lines "token<TAB>idempotency key<TAB>json body"), the number of threads.
+-- Arguments: the requests file (lines "token<TAB>idempotency key<TAB>json body"), the number of threads,
+-- and the path to POST to (default /queue/requests; the plan variant: /student/plan/submit).
 -- A thread that has sent all its requests stops; the benchmark ends wrk once the server has them all.
 
 local counter = 0
@@ -12,12 +13,14 @@ function setup(thread)
 end
 
 local lines = {}
+local path = "/queue/requests"
 local sent = 0
 local answered = 0
 statuses = {}
 
 function init(args)
   local total = tonumber(args[2])
+  path = args[3] or path
   local i = 0
   for line in io.lines(args[1]) do
     if i % total == id then
@@ -33,7 +36,7 @@ local function format(line)
   headers["Authorization"] = "Bearer " .. token
   headers["Idempotency-Key"] = key
   headers["Content-Type"] = "application/json"
-  return wrk.format("POST", "/queue/requests", headers, body)
+  return wrk.format("POST", path, headers, body)
 end
 
 -- wrk 4.1 calls request() once on thread 0 before the run to check the request (and never

@@ -2,7 +2,7 @@
 
     python -m ops.bench rush [--database sqlite,postgresql,mariadb] [--students 2000] [--courses 5]
         [--seats 100] [--per-student 3] [--connections 64] [--cold] [--postgresql-url URL]
-        [--mariadb-url URL] [--redis-url URL] [--json FILE]
+        [--mariadb-url URL] [--redis-url URL] [--plans] [--alternatives 1] [--json FILE]
 
 A login, a course_data and a queue node are started (one node each). Each kind of
 `--database` gets a run of its own, back to back, on new databases (one per service: a
@@ -22,7 +22,11 @@ trivial Starlette endpoint that parses the same JSON body, then to `POST /queue/
 then to the trivial endpoint again (the baseline is the mean of the two runs: this
 machine is shared and its speed drifts).
 Rates are measured by the servers' own clocks (first to last admission); time to outcome
-is from admission to decision as the queue recorded them. CPU per decision is counted
+is from admission to decision as the queue recorded them. With `--plans`, each kind also
+gets a plan rush after its plain one, on new databases, with a student node: every student
+saves a plan before the opening (`--per-student` items, each with up to `--alternatives`
+of the other courses), then wrk sends each student's `POST /student/plan/submit` once; its
+figures are given as ratios to the plain rush of the same run (`plans` in the JSON). CPU per decision is counted
 from the rush's start until every admitted request is decided: the ledger's (the
 course_data node and the database server, when the benchmark started it) and the
 whole system's (every node, Redis and the database server).
@@ -53,18 +57,19 @@ from ops.bench.wrk import require_wrk
 from ops.dbservers import KINDS, Server, cpu_seconds, create_database, database_servers, free_loopback_port
 from ops.localcluster import LocalCluster, local_cluster, wait_for
 from ops.rush import Prepared, counters, create_courses, plan, report
+from ops.rush_plans import follow, plans_answered, plans_told, prepare_plans, save_plans
 
 LUA = Path(__file__).with_name("rush.lua")
 SERVICES = ("login", "course_data", "queue")
 
 
-def cluster_config(redis_url: str, databases: dict[str, str]) -> str:
+def cluster_config(redis_url: str, databases: dict[str, str], services: tuple[str, ...] = SERVICES) -> str:
     """One node per service on free loopback ports, with its database and Redis."""
     lines = ["[http]", 'log_level = "warning"', "[redis]"]
     lines.append(f'url = "{redis_url}"' if redis_url else f"private_port = {free_loopback_port()}")
     for service, url in databases.items():
         lines += [f"[services.{service}]", f'database_url = "{url}"']
-    for service in SERVICES:
+    for service in services:
         lines += [
             "[[nodes]]",
             f'id = "{service}-1"',
@@ -75,9 +80,19 @@ def cluster_config(redis_url: str, databases: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def fire(url: str, requests_file: Path, total: int, connections: int, served: Any) -> dict[str, Any]:
-    """Send every prepared request once with wrk; stop it when the server has answered them all."""
+def fire(
+    url: str,
+    requests_file: Path,
+    total: int,
+    connections: int,
+    served: Any,
+    path: str = "/queue/requests",
+    idle_seconds: float = 3.0,
+) -> dict[str, Any]:
+    """Send every prepared request once with wrk; stop it when the server has answered them all,
+    or none more for `idle_seconds` (some were refused)."""
     command = [require_wrk(), "-t1", f"-c{connections}", "-d120s", "-s", str(LUA), url, "--", str(requests_file), "1"]
+    command.append(path)
     process = psutil.Popen(command, stdout=subprocess.PIPE, text=True)
     started = time.monotonic()
     last, still_since = -1, time.monotonic()
@@ -87,7 +102,7 @@ def fire(url: str, requests_file: Path, total: int, connections: int, served: An
             break
         if count != last:
             last, still_since = count, time.monotonic()
-        elif time.monotonic() - still_since > 3:
+        elif time.monotonic() - still_since > idle_seconds:
             break  # nothing more arrives (some requests were refused)
         time.sleep(0.05)
     time.sleep(0.5)  # the last answers reach wrk
@@ -147,6 +162,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--postgresql-url", help="an existing server (no database in the URL); default: start one")
     parser.add_argument("--mariadb-url", help="an existing server, mysql+asyncmy:// (no database); default: start one")
     parser.add_argument("--redis-url", help="an external Redis, emptied before each run; default: a private one")
+    parser.add_argument("--plans", action="store_true", help="also a plan rush per kind (POST /student/plan/submit)")
+    parser.add_argument("--alternatives", type=int, default=1, help="with --plans: alternatives per plan item")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     kinds = [k.strip() for k in args.database.split(",") if k.strip()]
@@ -160,6 +177,9 @@ def main(argv: list[str]) -> int:
         for kind in kinds:
             print(f"--- the rush on {kind} ---", flush=True)
             runs[kind] = one_rush(args, kind, servers.get(kind))
+            if args.plans:
+                print(f"--- the plan rush on {kind} ---", flush=True)
+                runs[kind]["plans"] = plan_rush(args, kind, servers.get(kind), runs[kind])
     base = runs[kinds[0]]
     for figures in runs.values():
         figures["decided_per_s_vs_first"] = round(figures["decided_per_s"] / max(1e-6, base["decided_per_s"]), 3)
@@ -170,6 +190,13 @@ def main(argv: list[str]) -> int:
         print(f"--- {kind} ---")
         for key, value in figures.items():
             print(f"{key}: {value}")
+        if "plans" in figures:
+            ratio = figures["plans"]["vs_plain"]
+            print(
+                f"plans against the plain rush on {kind}: decided/s {ratio['decided_per_s']:.2f}x, "
+                f"admitted/s {ratio['admitted_per_s']:.2f}x, p99 to outcome {ratio['outcome_p99_s']:.2f}x, "
+                f"CPU per decision {ratio['total_cpu_per_decision']:.2f}x"
+            )
     if len(kinds) > 1:
         print(f"--- against {kinds[0]} (decisions/s; CPU per decision, ledger and total) ---")
         for kind, figures in runs.items():
@@ -180,7 +207,9 @@ def main(argv: list[str]) -> int:
                 f"s/1000 ({figures['total_cpu_vs_first']:.2f}x)"
             )
     save(args.json, runs[kinds[0]] if len(kinds) == 1 else {"benchmark": "rush", "runs": runs})
-    return 0 if not any(any(f["checks"].values()) for f in runs.values()) else 1
+    plan_checks = [f["plans"]["checks"] for f in runs.values() if "plans" in f]
+    failed = any(any(f["checks"].values()) for f in runs.values()) or any(any(c.values()) for c in plan_checks)
+    return 1 if failed else 0
 
 
 def one_rush(args: argparse.Namespace, kind: str, server: Server | None) -> dict[str, Any]:
@@ -200,7 +229,7 @@ def one_rush(args: argparse.Namespace, kind: str, server: Server | None) -> dict
         config.write_text(cluster_config(args.redis_url or "", databases))
         with local_cluster(config, Path(tmp) / "data") as cluster:
             print("starting a login, a course_data and a queue node ...", flush=True)
-            cluster.start_serving("login", "course_data", "queue")
+            serving(cluster, SERVICES)
             login = cluster.url("login-1")
             admin = {"Authorization": f"Bearer {admin_token(login)}"}
             rules = {"queue": {"student_rate_limit": "1000 per minute"}}
@@ -267,7 +296,102 @@ def one_rush(args: argparse.Namespace, kind: str, server: Server | None) -> dict
     return figures
 
 
+def serving(cluster: LocalCluster, services: tuple[str, ...]) -> None:
+    """Start every node and wait until each is ready and each service has a master (with a
+    longer wait than `start_serving`'s: on a saturated machine a node can take minutes)."""
+    cluster.start()
+    cluster.wait_ready(timeout=240)
+    for service in services:
+        wait_for(lambda s=service: cluster.master(s, "login-1"), 120, f"a {service} master")
+
+
 def redis_pid(cluster: LocalCluster) -> int:
     """The private redis-server's pid (0: an external Redis, not counted)."""
     process = cluster.redis.process if cluster.redis is not None else None
     return process.pid if process is not None else 0
+
+
+def plan_rush(args: argparse.Namespace, kind: str, server: Server | None, plain: dict[str, Any]) -> dict[str, Any]:
+    """The plan variant on new databases of `kind`: plans saved, then submitted at once; its
+    figures, with ratios to the plain rush `plain` of the same run."""
+    services = (*SERVICES, "student")
+    with tempfile.TemporaryDirectory(prefix="cs-bench-plans-") as tmp:
+        tag = uuid.uuid4().hex[:8]
+        databases = {
+            service: asyncio.run(
+                create_database(kind, server.url if server else None, Path(tmp), f"plans_{tag}_{service}")
+            )
+            for service in SERVICES
+        }
+        if args.redis_url:
+            with redis.Redis.from_url(args.redis_url) as client:
+                client.flushdb()
+        config = Path(tmp) / "plans.toml"
+        config.write_text(cluster_config(args.redis_url or "", databases, services))
+        with local_cluster(config, Path(tmp) / "data") as cluster:
+            print("starting a login, a course_data, a queue and a student node ...", flush=True)
+            serving(cluster, services)
+            login = cluster.url("login-1")
+            admin = {"Authorization": f"Bearer {admin_token(login)}"}
+            rules = {"queue": {"student_rate_limit": "1000 per minute"}}
+            httpx.patch(f"{login}/settings", json=rules, headers=admin, timeout=30).raise_for_status()
+            course_ids = create_courses(cluster.url("course_data-1"), admin, args.courses, args.seats)
+            plans = prepare_plans(cluster.config, args.students, course_ids, args.per_student, args.alternatives)
+            student = cluster.url("student-1")
+            print(f"{len(plans)} students save their plans (PUT /student/plan) ...", flush=True)
+            asyncio.run(save_plans(student, plans, 8, give_up_after=300))
+            if not args.cold:
+                asyncio.run(waiting_room(cluster.url("queue-1"), [p.token for p in plans], args.connections))
+            requests_file = Path(tmp) / "plans.tsv"
+            requests_file.write_text("".join(f"{p.token}\t{p.key}\t{{}}\n" for p in plans))
+            redis_url = args.redis_url or (cluster.redis.url if cluster.redis else "")
+            db_pid = server.pid if server else 0
+            all_pids = [*(p.pid for p in cluster.processes.values()), db_pid, redis_pid(cluster)]
+            total_cpu = cpu_seconds(*all_pids)
+            print("the plan rush: POST /student/plan/submit ...", flush=True)
+            load = fire(
+                student,
+                requests_file,
+                len(plans),
+                args.connections,
+                lambda: plans_answered(redis_url),
+                "/student/plan/submit",
+                idle_seconds=15,  # each answer takes two internal calls: on a saturated host, pauses of seconds
+            )
+            wait_for(lambda: (c := counters(redis_url))[0] == c[1], 60, "every admitted request decided")
+            total_cpu = cpu_seconds(*all_pids) - total_cpu
+            found = report(redis_url, cluster.config.database_url("course_data"))
+            told = plans_told(redis_url)
+            items = follow(redis_url, told)
+            consumer = httpx.get(f"{cluster.url('queue-1')}/queue/stats", headers=admin, timeout=10).json()["consumer"]
+            times = {k.decode(): float(v) for k, v in redis.Redis.from_url(redis_url).hgetall("q:times").items()}
+    decided = max(1, consumer["decided"])
+    span = max(1e-6, times.get("last", 0.0) - times.get("first", 0.0))
+    figures: dict[str, Any] = {
+        "plans": len(plans),
+        "plans_answered": len(told.items) + len(told.refused),
+        "items": items["items"],
+        "alternatives_per_item": args.alternatives,
+        "plans_per_s": round(len(told.items) / span, 1),
+        "requests_admitted": found["admitted"],
+        "fallbacks": items["fallbacks"],
+        "refused_at_once": found["refused_at_once"],
+        "admitted_per_s": found["admitted_per_s"],
+        "decided_per_s": found["decided_per_s"],
+        "total_cpu_s_per_1000_decisions": round(1000 * total_cpu / decided, 4),
+        "outcome_p50_s": found["outcome_p50_s"],
+        "outcome_p99_s": found["outcome_p99_s"],
+        "drained_after_last_admission_s": found["drained_after_last_admission_s"],
+        "item_ends": items["ends"],
+        "http_statuses": load["statuses"],
+        "checks": {**found["checks"], **items["checks"]},
+    }
+    figures["vs_plain"] = {
+        "decided_per_s": round(figures["decided_per_s"] / max(1e-6, plain["decided_per_s"]), 3),
+        "admitted_per_s": round(figures["admitted_per_s"] / max(1e-6, plain["admitted_per_s"]), 3),
+        "outcome_p99_s": round(figures["outcome_p99_s"] / max(1e-6, plain["outcome_p99_s"]), 3),
+        "total_cpu_per_decision": round(
+            figures["total_cpu_s_per_1000_decisions"] / max(1e-6, plain["total_cpu_s_per_1000_decisions"]), 3
+        ),
+    }
+    return figures

@@ -171,13 +171,15 @@ def order_checks(finals: list[dict[str, str]]) -> dict[str, int]:
     return {"fcfs_violations": fcfs, "timed_out_before_a_later_place": timed_out_before_a_place}
 
 
-def report(redis_url: str, ledger_url: str, told: Told | None = None) -> dict[str, Any]:
+def report(
+    redis_url: str, ledger_url: str, told: Told | None = None, waitlist_max: int | None = None
+) -> dict[str, Any]:
     """Timing figures and the checks (each a count that must be 0).
 
     The rush has no drops, so a course full at one moment stays full: a refusal at once for
     a course left with a seat or a waitlist place (the rush keeps the default waitlist
-    length) is wrong. With `told`, the clients' view is compared too."""
-    waitlist_max = CourseSettings().waitlist_max_length
+    length, or `waitlist_max`) is wrong. With `told`, the clients' view is compared too."""
+    waitlist_max = CourseSettings().waitlist_max_length if waitlist_max is None else waitlist_max
     found = records(redis_url)
     client = redis.Redis.from_url(redis_url)
     try:

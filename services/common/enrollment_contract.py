@@ -204,6 +204,31 @@ RECORD_FIELDS: tuple[str, ...] = (
     "seq",
     "decided_at",
     "details",  # JSON: the decision's `DecisionDetails`
+    # a plan's item (`services.common.plan_contract`), only where it has alternatives left:
+    "alternatives",  # the course ids still to try if the ledger refuses this one, comma-separated
+    "cohort",  # (and `actor`, and the standing past the cohort) to queue the next alternative
+    "actor",  # as the student's own request
+    "program",
+    "year",
+    "priority_group",
+    "alternative",  # which of the item's courses this is (0 its own, 1 its first alternative, ...)
+    "next",  # refused: the request queued in its place (the item's next alternative)
+)
+# A plan item, positionally as admission sends it to the plan script: the request's fields,
+# then its alternatives (comma-separated course ids, in order).
+PLAN_ITEM_FIELDS: tuple[str, ...] = (
+    "queue_request_id",
+    "student_id",
+    "cohort",
+    "action",
+    "course_id",
+    "drop_course_id",
+    "actor",
+    "priority",
+    "program",
+    "year",
+    "priority_group",
+    "alternatives",
 )
 # A stream entry's request, positionally as admission sends it to the script and by name in
 # the entry (JSON); the script adds `admitted_at`.
@@ -274,6 +299,12 @@ class QueuedView(DecisionDetails):
     type: str | None = Field(default=None, description="once decided: the rule's problem type (rejected)")
     reason: str | None = None
     decided_at: float | None = None
+    alternatives: list[int] | None = Field(
+        default=None, description="a plan's item: the courses still to try, in order, if this one is refused"
+    )
+    next_queue_request_id: str | None = Field(
+        default=None, description="a plan's item, refused: the request queued in its place (its next alternative)"
+    )
 
 
 def queued_answer(queue_request_id: str, status: str, position: int, new: bool) -> dict[str, Any]:
@@ -302,6 +333,10 @@ def queued_view(queue_request_id: str, record: Mapping[str, str]) -> dict[str, A
             type=record.get("type", ""), reason=record.get("reason", ""), decided_at=float(record["decided_at"])
         )
         view.update(details_of(json.loads(record.get("details", "{}"))))
+    if record.get("alternatives"):
+        view["alternatives"] = [int(c) for c in record["alternatives"].split(",")]
+    if record.get("next"):
+        view["next_queue_request_id"] = record["next"]
     return view
 
 

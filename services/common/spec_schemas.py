@@ -51,6 +51,7 @@ def _nullable(kind: str) -> dict[str, Any]:
 
 _STRING, _INT, _BOOL, _NUMBER = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, {"type": "number"}
 _ISO_OR_NULL = {"type": ["string", "null"], "format": "date-time", "description": "ISO 8601 with an offset"}
+_PLAN_OUTCOME = {"type": "string", "enum": ["enrolled", "waitlisted", "refused"]}
 _COURSE_FIELDS: dict[str, Any] = {
     "id": _INT,
     "term_id": _INT,
@@ -485,6 +486,68 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
             changes={"type": "object", "description": "the merge patch applied"},
         ),
         "SettingsChangePage": page("SettingsChange", "Settings changes, newest first"),
+        # a student's plan (issue 16: `services.common.plan_contract`)
+        "Plan": obj(
+            "A student's saved plan, in order of preference (empty items when none is saved)",
+            items={
+                "type": "array",
+                "items": obj(
+                    "A plan item: a course and its alternatives, in order",
+                    position={"type": "integer", "minimum": 1},
+                    course_id=_INT,
+                    alternatives={"type": "array", "items": _INT},
+                    section_id={"type": "null", "description": "reserved for sections"},
+                ),
+            },
+            updated_at=UNIX_TIME_OR_NULL,
+        ),
+        "PlanVerdict": obj(
+            "What the ledger's rules would decide now for one course of a plan",
+            course_id=_INT,
+            outcome=_PLAN_OUTCOME,
+            type={"type": "string", "description": "the refusing rule's problem type; empty if none"},
+            reason=_STRING,
+        ),
+        "PlanCheck": obj(
+            "Each item of the plan as the ledger's rules would decide it now, in order; nothing changed",
+            items={
+                "type": "array",
+                "items": obj(
+                    "An item: its own course's verdict, each alternative's, and the course it would take",
+                    position={"type": "integer", "minimum": 1},
+                    course_id=_INT,
+                    outcome=_PLAN_OUTCOME,
+                    type=_STRING,
+                    reason=_STRING,
+                    alternatives={"type": "array", "items": ref("PlanVerdict")},
+                    chosen_course_id={"type": ["integer", "null"], "description": "null: every course refused"},
+                ),
+            },
+            window=obj(
+                "The registration window rule for the whole plan (the items are judged with it set aside)",
+                open=_BOOL,
+                type=_STRING,
+                reason=_STRING,
+            ),
+            checked_at=UNIX_TIME,
+        ),
+        "PlanSubmission": obj(
+            "The plan queued: one request per item, in the plan's order",
+            requests={
+                "type": "array",
+                "items": obj(
+                    "An item's request (an alternative's when its own course was full; null: refused at once)",
+                    position={"type": "integer", "minimum": 1},
+                    course_id=_INT,
+                    queue_request_id=_nullable("string"),
+                    status={"type": "string", "enum": ["pending", "accepted", "waitlisted", "rejected", "cancelled"]},
+                    type=_STRING,
+                    reason=_STRING,
+                ),
+            },
+            new={"type": "boolean", "description": "false: this Idempotency-Key had submitted the plan before"},
+            links=obj("Where to follow it", self=_STRING, requests=_STRING),
+        ),
         # the queue's own routes (its requests and decisions: the rush contract, issue 13)
         "Opening": obj(
             "When registration opens for you (nulls: no window is known)",

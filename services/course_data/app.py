@@ -7,12 +7,14 @@ from starlette.applications import Starlette
 from cluster.config import ClusterConfig, NodeConfig
 from services.common.app import build_app
 from services.common.context import ServiceSpec
+from services.common.plan_contract import PlanIn
 from services.common.teaching import TEACHING_MODELS
 from services.course_data.audit import audit_routes
 from services.course_data.desk import desk_routes
 from services.course_data.desk_models import DESK_MODELS
 from services.course_data.exports import export_routes
 from services.course_data.models import MODELS
+from services.course_data.plans import plan_routes
 from services.course_data.rosters import roster_routes
 from services.course_data.routes_admin import admin_routes
 from services.course_data.routes_completed import CompletedIn, completed_routes
@@ -41,8 +43,9 @@ SPEC = ServiceSpec(
         *desk_routes(),
         *roster_routes(),
         *export_routes(),
+        *plan_routes(),
     ),
-    models={**MODELS, **TEACHING_MODELS, **DESK_MODELS, **TERM_MODELS, "CompletedIn": CompletedIn},
+    models={**MODELS, **TEACHING_MODELS, **DESK_MODELS, **TERM_MODELS, "CompletedIn": CompletedIn, "PlanIn": PlanIn},
     start=start_course_data,
     sends_notifications=True,
     runs_imports=True,

@@ -97,20 +97,7 @@ async def student_catalogue(request: Request) -> Response:
     """
     require_internal(request)
     student_id = request.path_params["id"]
-    raw_cohort = request.query_params.get("cohort", "")
-    cohort = whole_number(raw_cohort)
-    if raw_cohort and cohort is None:
-        raise ValidationFailed("cohort: a year", errors=[{"field": "cohort", "message": "a year"}])
-    raw_year = request.query_params.get("year", "")
-    year = whole_number(raw_year)
-    if raw_year and year is None:
-        raise ValidationFailed("year: a year of study", errors=[{"field": "year", "message": "a whole number"}])
-    standing = Standing(
-        cohort,
-        request.query_params.get("program") or None,
-        year,
-        request.query_params.get("priority_group") or None,
-    )
+    standing = standing_param(request)
     ledger, now = ledger_of(request), time.time()
     async with context_of(request).database.read() as conn:
         answer = await search_page(conn, request)
@@ -137,3 +124,22 @@ def student_view_routes() -> list[BaseRoute]:
         Route("/internal/students/{id:int}/courses", student_courses, methods=["GET"]),
         Route("/internal/students/{id:int}/catalogue", student_catalogue, methods=["GET"]),
     ]
+
+
+def standing_param(request: Request) -> Standing:
+    """The student's standing as an internal caller names it in the query (`cohort`, `program`,
+    `year`, `priority_group`: the token's, which the calling node read); 422 for a bad number."""
+    raw_cohort = request.query_params.get("cohort", "")
+    cohort = whole_number(raw_cohort)
+    if raw_cohort and cohort is None:
+        raise ValidationFailed("cohort: a year", errors=[{"field": "cohort", "message": "a year"}])
+    raw_year = request.query_params.get("year", "")
+    year = whole_number(raw_year)
+    if raw_year and year is None:
+        raise ValidationFailed("year: a year of study", errors=[{"field": "year", "message": "a whole number"}])
+    return Standing(
+        cohort,
+        request.query_params.get("program") or None,
+        year,
+        request.query_params.get("priority_group") or None,
+    )

@@ -27,7 +27,7 @@ from services.common.enrollment_contract import ACTIONS
 from services.common.problems import Conflict, ProblemError, ServiceUnavailable, ValidationFailed
 from services.common.registration import DROP_CLOSED, WINDOW_CLOSED, Standing, WindowRefusal
 from services.queue.rate_limit import StudentRateLimit
-from services.queue.records import Admission, Admitted, Refused, Stalled, TooManyOpen
+from services.queue.records import Admission, Admitted, PlanAdmission, PlanAdmitted, Refused, Stalled, TooManyOpen
 from services.queue.store import QueueStorage
 from services.queue.windows import WindowCache
 
@@ -162,6 +162,50 @@ class Admitter:
         answer = await self._submit(admission)
         if isinstance(answer, Refused) and answer.type in _WINDOW_TYPES:
             raise WindowRefused(WindowRefusal(answer.type, answer.reason, answer.opens_at))
+        checked: Admitted | Refused = self._checked(answer, settings)
+        return checked
+
+    async def admit_plan(
+        self,
+        student_id: int,
+        cohort: Standing | int | None,
+        actor: str,
+        key: str,
+        items: list[list[int]],
+        now: float | None = None,
+    ) -> PlanAdmitted:
+        """Admit a plan whole (`store.admit_plan`): one enrollment per item, in order, each with
+        its courses in order of preference. The rush's checks, for the plan as one call: the
+        rate limit (one admission), the window (recorded under the key), the stall, the cap
+        (every item needs a place)."""
+        settings, now = self._settings(), time.time() if now is None else now
+        if not await self._limiter.allow(student_id, settings.student_rate_limit):
+            raise TooManyRequests(f"at most {settings.student_rate_limit}", headers={"Retry-After": "1"})
+        who = Standing.of(cohort)
+        refusal = await self.windows.refusal(who, "enroll", now, student_id)
+        refused: dict[str, object] = {"type": refusal.type, "reason": refusal.reason} if refusal else {}
+        if refusal is not None and refusal.opens_at is not None:
+            refused["opens_at"] = refusal.opens_at
+        plan = PlanAdmission(
+            student_id,
+            who.cohort,
+            actor,
+            settings.priorities.get("enroll", 2),
+            key,
+            [(f"{self._prefix}{next(self._count):x}", courses) for courses in items],
+            json.dumps(refused) if refused else "",
+            who.program,
+            who.year,
+            who.priority_group,
+        )
+        answer = await self._store.admit_plan(plan, now, settings.max_open_requests)
+        if isinstance(answer, Refused):
+            raise WindowRefused(WindowRefusal(answer.type, answer.reason, answer.opens_at))
+        checked: PlanAdmitted = self._checked(answer, settings)
+        return checked
+
+    def _checked(self, answer: AdmissionOutcome | PlanAdmitted, settings: QueueSettings) -> Any:
+        """The answer, or the problem a stall or the open-request cap answers."""
         if isinstance(answer, TooManyOpen):
             raise TooManyOpenRequests(
                 f"you have {answer.open} requests waiting for a decision (at most {settings.max_open_requests}): "

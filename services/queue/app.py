@@ -14,6 +14,7 @@ from services.common.enrollment_contract import (
     QueueRequestPage,
     StudentChange,
 )
+from services.common.plan_contract import StudentPlan
 from services.queue.routes import queue_routes, submit
 from services.queue.routes_desk import desk_routes
 from services.queue.state import start_queue
@@ -30,6 +31,7 @@ SPEC = ServiceSpec(
         "QueuedView": QueuedView,
         "StudentChange": StudentChange,
         "QueueRequestPage": QueueRequestPage,
+        "StudentPlan": StudentPlan,
     },
     uses_redis=True,
     start=start_queue,

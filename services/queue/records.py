@@ -29,6 +29,78 @@ class Admission:
     priority_group: str | None = None
 
 
+def _csv(course_ids: list[int]) -> str:
+    return ",".join(str(c) for c in course_ids)
+
+
+@dataclass(slots=True)
+class PlanAdmission:
+    """A plan to admit whole (`scripts.ADMIT_PLAN`): one enrollment per item, in order, each
+    with its courses in order of preference (its own, then its alternatives)."""
+
+    student_id: int
+    cohort: int | None
+    actor: str
+    priority: int
+    idempotency_key: str
+    items: list[tuple[str, list[int]]]  # (queue request id, [course, *alternatives])
+    refusal: str = ""  # JSON {type, reason}: admission refuses the whole plan (its window closed)
+    program: str | None = None  # the student's standing past the cohort (`registration.Standing`)
+    year: int | None = None
+    priority_group: str | None = None
+
+    def script_items(self) -> list[list[str]]:
+        """The items as `enrollment_contract.PLAN_ITEM_FIELDS`, strings."""
+        cohort = "" if self.cohort is None else str(self.cohort)
+        standing = ["" if v is None else str(v) for v in (self.program, self.year, self.priority_group)]
+        return [
+            [
+                rid,
+                str(self.student_id),
+                cohort,
+                "enroll",
+                str(c[0]),
+                "",
+                self.actor,
+                str(self.priority),
+                *standing,
+                _csv(c[1:]),
+            ]
+            for rid, c in self.items
+        ]
+
+
+@dataclass(slots=True)
+class PlanItem:
+    """One item of a plan as admitted: the request queued for it (the course it queued, maybe
+    an alternative when the item's own was full), or its refusal at once (no request)."""
+
+    position: int
+    course_id: int
+    queue_request_id: str | None
+    status: str
+    type: str = ""
+    reason: str = ""
+
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> PlanItem:
+        status = str(raw["status"])
+        return cls(
+            int(raw["position"]),
+            int(raw["course_id"]),
+            str(raw["queue_request_id"]) or None,
+            status if status != "deciding" else "pending",
+            str(raw["type"]),
+            str(raw["reason"]),
+        )
+
+
+@dataclass(slots=True)
+class PlanAdmitted:
+    new: bool  # False: the idempotency key had admitted this plan before
+    items: list[PlanItem]
+
+
 @dataclass(slots=True)
 class Admitted:
     queue_request_id: str
@@ -78,6 +150,20 @@ class Entry:
 
     def for_ledger(self) -> dict[str, Any]:
         return ledger_request_of(self.request)
+
+
+def plan_reply(r: list[Any]) -> PlanAdmitted | Refused | Stalled | TooManyOpen:
+    """The plan script's answer as an object."""
+    kind, text = int(r[0]), r[1].decode() if isinstance(r[1], bytes) else str(r[1])
+    if kind == 2:
+        refusal = json.loads(text)
+        return Refused(str(refusal["type"]), str(refusal["reason"]))
+    if kind == 3:
+        return Stalled(text)
+    if kind == 4:
+        return TooManyOpen(int(text))
+    items = json.loads(text)
+    return PlanAdmitted(kind == 1, [PlanItem.of(i) for i in items] if isinstance(items, list) else [])
 
 
 class Replies:

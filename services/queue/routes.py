@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 from starlette.requests import Request
@@ -11,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from services.common.auth import ADMINS, authenticate, principal_of
+from services.common.body import read_json
 from services.common.bounded_json import parse_json
 from services.common.context import NodeContext
 from services.common.enrollment_contract import queued_answer, queued_view, refused_view
@@ -18,6 +20,7 @@ from services.common.forwarding import on_master
 from services.common.hot_path import Answer, Headers, as_endpoint
 from services.common.internal import require_internal
 from services.common.pagination import page_of
+from services.common.plan_contract import StudentPlan
 from services.common.problems import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from services.common.registration import Standing
 from services.queue.admission import check_key
@@ -26,6 +29,7 @@ from services.queue.state import QueueNode, queue_of
 from services.queue.store import NotReplicated
 
 MAX_WAIT_SECONDS = 60.0
+T = TypeVar("T")
 
 
 class QueueUnavailable(ServiceUnavailable):
@@ -83,8 +87,13 @@ def _view(queue_request_id: str, record: dict[str, str] | None) -> dict[str, Any
 async def _admit(
     node: QueueNode, student_id: int, cohort: Standing | int | None, actor: str, key: str, body: Any
 ) -> Admitted | Refused:
+    return await _recorded(node.admitter.admit(student_id, cohort, actor, key, body))
+
+
+async def _recorded(admission: Awaitable[T]) -> T:
+    """The admission's answer; Redis failing, or not replicating it, is the 503 to retry with the same key."""
     try:
-        return await node.admitter.admit(student_id, cohort, actor, key, body)
+        return await admission
     except RedisError as exc:
         raise QueueUnavailable(
             f"the request was not recorded ({type(exc).__name__}); send it again with the same Idempotency-Key",
@@ -287,6 +296,43 @@ async def internal_submit(request: Request) -> Response:
     return JSONResponse(_view(admitted.queue_request_id, final))
 
 
+async def internal_submit_plan(request: Request) -> Response:
+    """Queue a student's plan whole (the student service's POST /student/plan/submit; internal).
+    ---
+    summary: Submit a plan (internal)
+    description: "One enrollment per item, in order, in one Redis step; an item whose course is
+      reported full queues its first alternative that is not (refused at once if none is), and an
+      item the ledger refuses has its next alternative queued in its place when it is decided. The
+      same idempotency_key again answers the same items (their status now) or the same refusal."
+    tags: [internal]
+    parameters:
+      - $ref: "#/components/parameters/InternalToken"
+    requestBody:
+      required: true
+      content: {application/json: {schema: {$ref: "#/components/schemas/StudentPlan"}}}
+    responses:
+      "202": {description: "requests (one per item, in order), new, links",
+        content: {application/json: {schema: {$ref: "#/components/schemas/PlanSubmission"}}}}
+      "409": {description: "Registration is not open for you now (window-closed)"}
+      "422": {description: "A bad field, or no idempotency_key"}
+      "429": {description: "Too many requests for the student (rate-limited, too-many-open-requests)"}
+      "503": {description: "Not recorded (Redis unavailable, queue-stalled, queue-not-replicated): retry, same key"}
+    """
+    require_internal(request)
+    body = await read_json(request, StudentPlan)
+    key = check_key(body.idempotency_key)
+    items = [[item.course_id, *item.alternatives] for item in body.items]
+    admitter = queue_of(request).admitter
+    standing = Standing(body.cohort, body.program, body.year, body.priority_group)
+    admitted = await _recorded(admitter.admit_plan(body.student_id, standing, body.actor, key, items))
+    requests = [
+        {k: getattr(i, k) for k in ("position", "course_id", "queue_request_id", "status", "type", "reason")}
+        for i in admitted.items
+    ]
+    links = {"self": "/student/plan", "requests": "/queue/requests"}
+    return JSONResponse({"requests": requests, "new": admitted.new, "links": links}, 202)
+
+
 async def stats(request: Request) -> Response:
     """Stream depth, admitted/s, decided/s, lag, pending entries and the decider's state (from the master).
     ---
@@ -313,4 +359,5 @@ def queue_routes() -> list[BaseRoute]:
         Route("/queue/stats", on_master(stats), methods=["GET"]),
         Route("/queue/opening", opening, methods=["GET"]),
         Route("/internal/queue/requests", internal_submit, methods=["POST"]),
+        Route("/internal/queue/plans", internal_submit_plan, methods=["POST"]),
     ]

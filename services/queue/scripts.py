@@ -14,6 +14,7 @@ from string import Template
 from services.common.enrollment_contract import (
     ADMISSION_FIELDS,
     ENTRY_FIELDS,
+    PLAN_ITEM_FIELDS,
     RECORD_FIELDS,
     RECORDED_DECISION_FIELDS,
     BatchAnswer,
@@ -36,6 +37,7 @@ SCRIPT_NAMES: dict[str, str] = {
             *RECORD_FIELDS,
             *ADMISSION_FIELDS,
             *ENTRY_FIELDS,
+            *PLAN_ITEM_FIELDS,
             *RECORDED_DECISION_FIELDS,
             *BatchAnswer.model_fields,
             *Refusal.model_fields,
@@ -43,6 +45,7 @@ SCRIPT_NAMES: dict[str, str] = {
     },
     **PREFIXES,
     "admission_fields": _lua_list(ADMISSION_FIELDS),
+    "plan_item_fields": _lua_list(PLAN_ITEM_FIELDS),
     "recorded_decision_fields": _lua_list(RECORDED_DECISION_FIELDS),
 }
 
@@ -50,6 +53,39 @@ SCRIPT_NAMES: dict[str, str] = {
 def lua(source: str) -> str:
     return Template(source).substitute(SCRIPT_NAMES)
 
+
+# Queue one request (`r`: the entry's fields, strings): the stream entry, the record, the
+# student's index and open count, a drop or swap counted as waiting to free its course.
+# A plan's item keeps the alternatives still to try (`alternatives`, comma-separated) and
+# which of its courses it is (`alternative`, 0: its own), with the cohort and actor needed
+# to queue the next one in its place. Answers the admission's number.
+_ENQUEUE = """
+local function enqueue(r, alternatives, alternative, now, ttl, streams, admitted)
+  redis.call('INCR', '$open_prefix' .. r.$student_id)
+  redis.call('EXPIRE', '$open_prefix' .. r.$student_id, ttl)
+  r.$admitted_at = now
+  local entry = redis.call('XADD', streams[1 + tonumber(r.$priority)], '*', 'r', cjson.encode(r))
+  local n = redis.call('INCR', admitted)
+  local record = '$record_prefix' .. r.$queue_request_id
+  redis.call('HSET', record, '$student_id', r.$student_id, '$action', r.$action, '$course_id', r.$course_id,
+    '$drop_course_id', r.$drop_course_id, '$admitted_at', now, '$priority', r.$priority, '$entry', entry, '$n', n,
+    '$status', 'pending')
+  if alternatives ~= '' then
+    redis.call('HSET', record, '$alternatives', alternatives, '$cohort', r.$cohort, '$actor', r.$actor,
+      '$program', r.$program or '', '$year', r.$year or '', '$priority_group', r.$priority_group or '')
+  end
+  if alternative > 0 then redis.call('HSET', record, '$alternative', alternative) end
+  redis.call('EXPIRE', record, ttl)
+  redis.call('ZADD', '$student_requests_prefix' .. r.$student_id, n, r.$queue_request_id)
+  redis.call('EXPIRE', '$student_requests_prefix' .. r.$student_id, ttl)
+  local frees = (r.$action == 'drop' and r.$course_id) or (r.$action == 'swap' and r.$drop_course_id) or ''
+  if frees ~= '' then
+    redis.call('INCR', '$frees_prefix' .. frees)
+    redis.call('EXPIRE', '$frees_prefix' .. frees, ttl)
+  end
+  return n
+end
+"""
 
 # Admit a burst: ARGV = now, record TTL, the burst as one JSON array of admissions, each
 # [id, student, cohort, action, course, drop, actor, priority, idempotency key, refusal] (strings;
@@ -64,7 +100,9 @@ def lua(source: str) -> str:
 # drop or swap out of it waiting, is refused (nothing written but the count); otherwise the
 # key, the stream entry and the record are written, and a drop or swap counts as waiting to
 # free its course.
-ADMIT = lua("""
+ADMIT = lua(
+    _ENQUEUE
+    + """
 local now, ttl, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4])
 local decided = tonumber(redis.call('GET', KEYS[2]) or '0')
 local stalled = redis.call('GET', KEYS[8])
@@ -99,31 +137,91 @@ for _, a in ipairs(cjson.decode(ARGV[3])) do
   elseif cap > 0 and tonumber(redis.call('GET', '$open_prefix' .. r.$student_id) or '0') >= cap then
     out[#out + 1] = {4, '', redis.call('GET', '$open_prefix' .. r.$student_id), 0}
   else
-    redis.call('INCR', '$open_prefix' .. r.$student_id)
-    redis.call('EXPIRE', '$open_prefix' .. r.$student_id, ttl)
     redis.call('SET', key, r.$queue_request_id, 'EX', ttl)
-    r.$admitted_at = now
-    local entry = redis.call('XADD', KEYS[3 + tonumber(r.$priority)], '*', 'r', cjson.encode(r))
-    local n = redis.call('INCR', KEYS[1])
-    local record = '$record_prefix' .. r.$queue_request_id
-    redis.call('HSET', record, '$student_id', r.$student_id, '$action', r.$action, '$course_id', r.$course_id,
-      '$drop_course_id', r.$drop_course_id, '$admitted_at', now, '$priority', r.$priority, '$entry', entry, '$n', n,
-      '$status', 'pending')
-    redis.call('EXPIRE', record, ttl)
-    redis.call('ZADD', '$student_requests_prefix' .. r.$student_id, n, r.$queue_request_id)
-    redis.call('EXPIRE', '$student_requests_prefix' .. r.$student_id, ttl)
-    local frees = (r.$action == 'drop' and r.$course_id) or (r.$action == 'swap' and r.$drop_course_id) or ''
-    if frees ~= '' then
-      redis.call('INCR', '$frees_prefix' .. frees)
-      redis.call('EXPIRE', '$frees_prefix' .. frees, ttl)
-    end
+    local n = enqueue(r, '', 0, now, ttl, {KEYS[3], KEYS[4], KEYS[5]}, KEYS[1])
     out[#out + 1] = {1, r.$queue_request_id, 'pending', n - decided}
   end
 end
 redis.call('HSETNX', KEYS[7], 'first', now)
 redis.call('HSET', KEYS[7], 'last', now)
 return out
-""")
+"""
+)
+
+# Admit a plan (issue 16) whole: KEYS as the admit script's, then the plans' count; ARGV =
+# now, record TTL, the plan as JSON {student_id, key, refusal, items: [[id, student, cohort,
+# action, course, drop, actor, priority, program, year, priority_group, alternatives], ...]}, the most requests a student may have open. The plan's idempotency key
+# (`q:pk:<student>:<key>`) seen before answers the same items (their requests' status now)
+# or the same refusal; admission's refusal (a closed window) is recorded under it; while the
+# queue is stalled nothing is admitted; a student whose open requests and the plan's items
+# pass the cap gets nothing admitted. Otherwise each item, in order, queues its course, or
+# when that course is reported full (no drop or swap out of it waiting), its first
+# alternative that is not, the rest kept with the request; an item whose every course is
+# full is refused at once. Answers {0 known, 1 new, 2 refused, 3 stalled, 4 too many open},
+# then the items as JSON ({position, course_id, queue_request_id ('' refused at once),
+# status, type, reason}) or the refusal, stall reason or open count.
+ADMIT_PLAN = lua(
+    _ENQUEUE
+    + """
+local now, ttl, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4])
+local plan = cjson.decode(ARGV[3])
+local key = '$plan_key_prefix' .. plan.$student_id .. ':' .. plan.key
+local existing = redis.call('GET', key)
+redis.call('HSETNX', KEYS[7], 'first', now)
+redis.call('HSET', KEYS[7], 'last', now)
+if existing and string.sub(existing, 1, 1) == '!' then return {2, string.sub(existing, 2)} end
+if existing then
+  local items = cjson.decode(existing)
+  for _, item in ipairs(items) do
+    if item.$queue_request_id ~= '' then
+      item.$status = redis.call('HGET', '$record_prefix' .. item.$queue_request_id, '$status') or item.$status
+    end
+  end
+  return {0, cjson.encode(items)}
+end
+if plan.$refusal ~= '' then
+  redis.call('SET', key, '!' .. plan.$refusal, 'EX', ttl)
+  redis.call('INCR', KEYS[9])
+  return {2, plan.$refusal}
+end
+local stalled = redis.call('GET', KEYS[8])
+if stalled then return {3, stalled} end
+local open = tonumber(redis.call('GET', '$open_prefix' .. plan.$student_id) or '0')
+if cap > 0 and open + #plan.items > cap then return {4, tostring(open)} end
+local PLAN_ITEM_FIELDS = $plan_item_fields
+local items = {}
+for position, a in ipairs(plan.items) do
+  local r = {}
+  for i, name in ipairs(PLAN_ITEM_FIELDS) do r[name] = a[i] end
+  local choices = {r.$course_id}
+  for course in string.gmatch(r.$alternatives, '[^,]+') do choices[#choices + 1] = course end
+  r.$alternatives = nil
+  local item = {position = position, $course_id = r.$course_id, $queue_request_id = '', $status = 'rejected',
+    $type = '', $reason = ''}
+  for i, course in ipairs(choices) do
+    local full = redis.call('GET', '$full_prefix' .. course)
+    if full and tonumber(redis.call('GET', '$frees_prefix' .. course) or '0') > 0 then full = false end
+    if full then
+      redis.call('HINCRBY', KEYS[6], course, 1)
+      local refusal = cjson.decode(full)
+      item.$type, item.$reason = refusal.$type, refusal.$reason
+    else
+      r.$course_id = course
+      enqueue(r, table.concat(choices, ',', i + 1), i - 1, now, ttl, {KEYS[3], KEYS[4], KEYS[5]}, KEYS[1])
+      item.$course_id, item.$queue_request_id, item.$status, item.$type, item.$reason =
+        course, r.$queue_request_id, 'pending', '', ''
+      break
+    end
+  end
+  items[#items + 1] = item
+end
+local answer = cjson.encode(items)
+redis.call('SET', key, answer, 'EX', ttl)
+redis.call('INCR', KEYS[9])
+return {1, answer}
+"""
+)
+
 
 # A request leaving pending/deciding for good: the drop or swap no longer waits to free its
 # course, and the student has one open request less.
@@ -140,13 +238,32 @@ end
 # Record decisions: ARGV[1] = the time, ARGV[2] = the ledger's answer as it came
 # ({"decisions": [{request_id, outcome, type, reason, seq, ...details}], "full_courses":
 # {course: {type, reason}}, "open_courses": [course]}), ARGV[3] = how long a full course
-# refuses at once (ms, 0: never); count the decisions and announce their ids on the channel.
+# refuses at once (ms, 0: never), ARGV[4] = the record TTL; count the decisions and announce
+# their ids on the channel. A plan's item refused (it has alternatives left) has its next
+# alternative queued in its place in the same step (at the end of its stream: it is admitted
+# now), the refused record naming it (`next`): a decision and its fallback are one write,
+# so no crash can keep one without the other.
 # Only a request still pending or deciding takes its decision: one decided before (a batch
 # redelivered after a failover or a lost answer) keeps it and is not counted again, and a
 # record gone (expired) is not made again half-empty. So `q:decided` counts each request once.
 FINISH = lua(
     _LEFT_QUEUE
+    + _ENQUEUE
     + """
+local streams = {KEYS[4], KEYS[5], KEYS[6]}
+local function fall_back(record, id, was)
+  local more = redis.call('HMGET', record, '$alternatives', '$cohort', '$actor', '$priority', '$alternative',
+    '$program', '$year', '$priority_group')
+  if not more[1] or more[1] == '' then return end
+  local course, rest = string.match(more[1], '^([^,]+),?(.*)')
+  local alternative = tonumber(more[5] or '0') + 1
+  local r = {$queue_request_id = string.match(id, '^[^-]+') .. '-' .. alternative, $student_id = was[5],
+    $cohort = more[2], $action = 'enroll', $course_id = course, $drop_course_id = '', $actor = more[3],
+    $priority = more[4], $program = more[6] or '', $year = more[7] or '', $priority_group = more[8] or ''}
+  enqueue(r, rest, alternative, ARGV[1], tonumber(ARGV[4]), streams, KEYS[3])
+  redis.call('HDEL', record, '$alternatives')
+  redis.call('HSET', record, '$next', r.$queue_request_id)
+end
 local plain = {}
 for _, name in ipairs($recorded_decision_fields) do plain[name] = true end
 local answer = cjson.decode(ARGV[2])
@@ -164,6 +281,7 @@ for _, d in ipairs(answer.$decisions) do
       '$decided_at', ARGV[1])
     if extra then redis.call('HSET', record, '$details', cjson.encode(details)) end
     ids[#ids + 1] = d.$queue_request_id
+    if d.$outcome == 'rejected' then fall_back(record, d.$queue_request_id, was) end
   end
 end
 local hold = tonumber(ARGV[3])

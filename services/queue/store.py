@@ -24,6 +24,7 @@ from services.queue.keys import (
     DONE_CHANNEL,
     GROUP,
     OPEN_PREFIX,
+    PLANS,
     RECORD_TTL_SECONDS,
     REFUSED,
     STALLED,
@@ -32,10 +33,22 @@ from services.queue.keys import (
     TIMES,
     record_key,
 )
-from services.queue.records import Admission, Admitted, Entry, Refused, Replies, Stalled, TooManyOpen
-from services.queue.scripts import ADMIT, CANCEL, CLAIM, FINISH
+from services.queue.records import (
+    Admission,
+    Admitted,
+    Entry,
+    PlanAdmission,
+    PlanAdmitted,
+    Refused,
+    Replies,
+    Stalled,
+    TooManyOpen,
+    plan_reply,
+)
+from services.queue.scripts import ADMIT, ADMIT_PLAN, CANCEL, CLAIM, FINISH
 
 AdmitAnswer = Admitted | Refused | Stalled | TooManyOpen
+PlanAnswer = PlanAdmitted | Refused | Stalled | TooManyOpen
 
 
 class QueueStorage(Protocol):
@@ -43,6 +56,7 @@ class QueueStorage(Protocol):
 
     async def prepare(self) -> None: ...
     async def admit(self, admissions: Sequence[Admission], now: float, max_open: int = 0) -> list[AdmitAnswer]: ...
+    async def admit_plan(self, plan: PlanAdmission, now: float, max_open: int = 0) -> PlanAnswer: ...
     async def record(self, request_id: str) -> dict[str, str] | None: ...
     async def student_requests(
         self, student_id: int, offset: int, size: int
@@ -75,6 +89,7 @@ class QueueStore:
         self.replicas = replicas
         self.replica_wait_ms = max(1, round(replica_wait_seconds * 1000))
         self._admit = redis.register_script(ADMIT)
+        self._admit_plan = redis.register_script(ADMIT_PLAN)
         self._claim = redis.register_script(CLAIM)
         self._cancel = redis.register_script(CANCEL)
         self._finish = redis.register_script(FINISH)
@@ -101,14 +116,27 @@ class QueueStore:
             replies = await self._admit(keys=keys, args=args)
         return [self._replies.of(r) for r in replies]
 
-    async def _admit_replicated(self, keys: list[str], args: list[Any]) -> Any:
+    async def admit_plan(self, plan: PlanAdmission, now: float, max_open: int = 0) -> PlanAnswer:
+        """Admit a plan whole in one script call (`scripts.ADMIT_PLAN`): its items, in order, or nothing."""
+        body: dict[str, Any] = {"student_id": str(plan.student_id), "key": plan.idempotency_key}
+        body.update(refusal=plan.refusal, items=plan.script_items())
+        keys = [ADMITTED, DECIDED, *STREAMS, REFUSED, TIMES, STALLED, PLANS]
+        args: list[Any] = [f"{now:.6f}", RECORD_TTL_SECONDS, orjson.dumps(body), max_open]
+        reply: Any
+        if self.replicas:
+            reply = await self._admit_replicated(keys, args, self._admit_plan)
+        else:
+            reply = await self._admit_plan(keys=keys, args=args)
+        return plan_reply(reply)
+
+    async def _admit_replicated(self, keys: list[str], args: list[Any], script: Any = None) -> Any:
         """The admit script, then WAIT on the same connection (one round trip): its writes are
         answered only once `replicas` replicas (all of them) acknowledge them, so whichever
         replica a failover promotes has every admission answered 202. A primary being demoted
         has lost the promoted replica, so it cannot gather them: its admissions are refused.
         Raises NotReplicated after `replica_wait_ms` without them."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            await self._admit(keys=keys, args=args, client=pipe)
+            await (script or self._admit)(keys=keys, args=args, client=pipe)
             pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms)
             replies, acknowledged = await pipe.execute()
         self._check_acknowledged(acknowledged)
@@ -179,11 +207,12 @@ class QueueStore:
     async def finish(self, answer: bytes | None, acked: Sequence[Entry], now: float, full_for: float = 0.0) -> None:
         """Record the ledger's decisions (its answer as it came), count and announce them, keep
         the courses it reported full for `full_for` seconds, and acknowledge the entries: one
-        round trip, no per-decision work here."""
+        round trip, no per-decision work here. A plan's item refused has its next alternative
+        queued in the same transaction (`scripts.FINISH`)."""
         async with self.redis.pipeline(transaction=True) as pipe:
             if answer is not None:
-                args: list[bytes | str | int] = [f"{now:.6f}", answer, round(full_for * 1000)]
-                await self._finish(keys=[DECIDED, DONE_CHANNEL], args=args, client=pipe)
+                args: list[bytes | str | int] = [f"{now:.6f}", answer, round(full_for * 1000), RECORD_TTL_SECONDS]
+                await self._finish(keys=[DECIDED, DONE_CHANNEL, ADMITTED, *STREAMS], args=args, client=pipe)
             for stream in STREAMS:
                 ids = [e.entry_id for e in acked if e.stream == stream]
                 if ids:

@@ -7,18 +7,20 @@ from starlette.applications import Starlette
 from cluster.config import ClusterConfig, NodeConfig
 from services.common.app import build_app
 from services.common.context import ServiceSpec
+from services.common.plan_contract import PlanIn
 from services.student.routes import MODELS, student_routes
 from services.student.routes_catalogue import catalogue_routes
+from services.student.routes_plan import plan_routes
 
 SPEC = ServiceSpec(
     name="student",
     title="Student",
     description=(
         "Student-facing operations: the catalogue for me, enroll, drop, swap, my enrollments and waitlist"
-        " positions, my timetable (JSON or iCalendar)."
+        " positions, my timetable (JSON or iCalendar), my plan (saved, validated, submitted at opening)."
     ),
-    routes=(*student_routes(), *catalogue_routes()),
-    models=MODELS,
+    routes=(*student_routes(), *catalogue_routes(), *plan_routes()),
+    models={**MODELS, "PlanIn": PlanIn},
 )
 
 

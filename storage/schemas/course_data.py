@@ -252,6 +252,18 @@ queue_decisions = Table(
     **MYSQL_TABLE,
 )
 
+# A student's saved plan (issue 16): its items as JSON (`services.common.plan_contract`),
+# replaced whole on each save; the course ids are checked against `courses` then, and again
+# (by the ledger's rules) when it is validated or submitted.
+plans = Table(
+    "plans",
+    metadata,
+    Column("student_id", Integer, primary_key=True, autoincrement=False),
+    Column("items", Text, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    **MYSQL_TABLE,
+)
+
 
 _legacy = MetaData()
 
@@ -429,4 +441,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(104, "terms: a default term holding every course; codes unique per term", _terms),
     Migration(105, "registration windows per term", _window_terms),
     Migration(110, "time tickets, priority groups, corequisites, restrictions, instructor consent", _eligibility),
+    Migration(120, "students' saved plans", create_tables(plans)),
 )

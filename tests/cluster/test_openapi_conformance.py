@@ -490,6 +490,7 @@ def student_service(
     call("student", "GET", "/student/timetable", 200, headers={**ann, "Accept": "text/calendar"})
     call("student", "DELETE", f"/student/enrollments/{ids['CS102']}", 200, headers=ann)
     call("student", "DELETE", f"/student/enrollments/{ids['CS102']}", 409, headers=ann)
+    plan_service(call, ids, ann, who["s60"])
 
     course = ids["CS101"]
     call("teacher", "GET", f"/teacher/courses/{course}/roster", 200, headers=teacher)
@@ -515,6 +516,29 @@ def student_service(
     call("course_data", "PATCH", f"/courses/{ids['CS103']}", 409, json={"capacity": 0}, headers=admin)
     call("course_data", "DELETE", f"/courses/{ids['CS103']}", 409, headers=admin)
     operations(call, "student", admin)
+
+
+def plan_service(call: Calls, ids: dict[str, int], ann: dict[str, str], ann_id: int) -> None:
+    """A plan (issue 16): saved, read, refused with its bad fields, validated, submitted, deleted."""
+    internal = call.cluster_token
+    plan = {"items": [{"course_id": ids["CS102"], "alternatives": [ids["CS101"]]}]}
+    call("student", "GET", "/student/plan", 200, headers=ann)
+    call("student", "PUT", "/student/plan", 200, json=plan, headers=ann)
+    call("student", "PUT", "/student/plan", 422, json={"items": [{"course_id": 999999}]}, headers=ann)
+    call("student", "GET", "/student/plan", 200, headers=ann)
+    call("student", "POST", "/student/plan/validate", 200, headers=ann)
+    call("student", "POST", "/student/plan/submit", 422, headers=ann)  # no Idempotency-Key
+    call("student", "POST", "/student/plan/submit", 202, headers={**ann, "Idempotency-Key": "plan-1"})
+    call("student", "POST", "/student/plan/submit", 202, headers={**ann, "Idempotency-Key": "plan-1"})
+    path = f"/internal/students/{ann_id}/plan"
+    call("course_data", "GET", path, 200, headers=internal())
+    call("course_data", "POST", f"{path}/validate?cohort=2025", 200, headers=internal())
+    call("course_data", "PUT", path, 422, json={"items": [{"course_id": 999999}]}, headers=internal())
+    body = {"student_id": 83, "idempotency_key": "p-1", "items": [{"course_id": ids["CS103"], "alternatives": []}]}
+    call("queue", "POST", "/internal/queue/plans", 202, json=body, headers=internal())
+    call("queue", "POST", "/internal/queue/plans", 422, json={"student_id": 83, "items": []}, headers=internal())
+    call("student", "DELETE", "/student/plan", 204, headers=ann)
+    call("student", "POST", "/student/plan/submit", 409, headers={**ann, "Idempotency-Key": "plan-2"})  # none saved
 
 
 def queue_service(call: Calls, ids: dict[str, int], admin: dict[str, str], root: dict[str, str]) -> None:

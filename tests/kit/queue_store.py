@@ -2,7 +2,8 @@
 
 The same interface and the same rules as the Lua scripts (idempotency keys, the stall
 mark, the open-request cap, full courses refused at once unless a drop or swap out of
-them waits, decisions taken once), over dicts, with an injected clock, so the decider,
+them waits, decisions taken once, plans admitted whole and a refused item's next
+alternative queued in its place), over dicts, with an injected clock, so the decider,
 the waiters and the statistics can be tested without Redis. `tests/unit/test_queue_twin.py`
 runs the same scenarios through both and checks they agree.
 """
@@ -17,10 +18,25 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.common.enrollment_contract import ADMISSION_FIELDS, ENTRY_FIELDS, RECORDED_DECISION_FIELDS
+from services.common.enrollment_contract import (
+    ADMISSION_FIELDS,
+    ENTRY_FIELDS,
+    PLAN_ITEM_FIELDS,
+    RECORDED_DECISION_FIELDS,
+)
 from services.queue.keys import STREAMS
-from services.queue.records import Admission, Admitted, Entry, Refused, Stalled, TooManyOpen
-from services.queue.store import AdmitAnswer, Figures, StreamFigures
+from services.queue.records import (
+    Admission,
+    Admitted,
+    Entry,
+    PlanAdmission,
+    PlanAdmitted,
+    PlanItem,
+    Refused,
+    Stalled,
+    TooManyOpen,
+)
+from services.queue.store import AdmitAnswer, Figures, PlanAnswer, StreamFigures
 
 
 @dataclass
@@ -35,13 +51,14 @@ class MemoryStore:
         self.clock = clock
         self.records: dict[str, dict[str, str]] = {}
         self.keys: dict[tuple[int, str], str] = {}  # (student, idempotency key) -> request id, or "!" + refusal
+        self.plan_keys: dict[tuple[int, str], str] = {}  # (student, key) -> the plan's items (JSON), or "!" + refusal
         self.by_student: dict[int, list[str]] = {}  # the student's requests, in admission order
         self.open: dict[int, int] = {}
         self.full: dict[str, tuple[str, float]] = {}  # course -> (refusal JSON, until)
         self.frees: dict[str, int] = {}
         self.refused: dict[str, int] = {}
         self.streams = {name: _Stream() for name in STREAMS}
-        self.admitted = self.decided = 0
+        self.admitted = self.decided = self.plans = 0
         self.stalled: tuple[str, float] | None = None
         self.failing: Exception | None = None  # set: every call raises it (Redis down)
         self._listeners: list[asyncio.Queue[list[str]]] = []
@@ -76,9 +93,7 @@ class MemoryStore:
             existing = self.keys.get((a.student_id, a.idempotency_key))
             full = None
             if existing is None and a.action == "enroll":
-                kept = self.full.get(r["course_id"])
-                if kept and kept[1] > self.clock() and self.frees.get(r["course_id"], 0) <= 0:
-                    full = kept[0]
+                full = self._full(r["course_id"])
             if existing is not None and existing.startswith("!"):
                 refusal = json.loads(existing[1:])
                 out.append(Refused(refusal["type"], refusal["reason"], refusal.get("opens_at")))
@@ -98,32 +113,112 @@ class MemoryStore:
             elif max_open > 0 and self.open.get(a.student_id, 0) >= max_open:
                 out.append(TooManyOpen(self.open[a.student_id]))
             else:
-                self.open[a.student_id] = self.open.get(a.student_id, 0) + 1
                 self.keys[(a.student_id, a.idempotency_key)] = a.queue_request_id
-                at = f"{now:.6f}"
-                request = {name: r.get(name, at) for name in ENTRY_FIELDS}
-                stream = STREAMS[a.priority]
-                entry_id = f"{int(now * 1000)}-{next(self._seq)}"
-                self.streams[stream].entries.append(Entry(stream, entry_id, request))
-                self.admitted += 1
-                self.records[a.queue_request_id] = {
-                    "student_id": r["student_id"],
-                    "action": r["action"],
-                    "course_id": r["course_id"],
-                    "drop_course_id": r["drop_course_id"],
-                    "admitted_at": at,
-                    "priority": r["priority"],
-                    "entry": entry_id,
-                    "n": str(self.admitted),
-                    "status": "pending",
-                }
-                self.by_student.setdefault(a.student_id, []).append(a.queue_request_id)
-                frees = {"drop": r["course_id"], "swap": r["drop_course_id"]}.get(a.action, "")
-                if frees:
-                    self.frees[frees] = self.frees.get(frees, 0) + 1
+                self._enqueue(r, [], 0, now)
                 out.append(Admitted(a.queue_request_id, True, "pending", self.admitted - self.decided))
         self._new.set()
         return out
+
+    def _enqueue(self, r: dict[str, str], alternatives: Sequence[str], alternative: int, now: float) -> None:
+        """Queue one request (`r`: its fields, strings), as the scripts' `enqueue`."""
+        student = int(r["student_id"])
+        self.open[student] = self.open.get(student, 0) + 1
+        at = f"{now:.6f}"
+        request = {name: r.get(name, at) for name in ENTRY_FIELDS}
+        stream = STREAMS[int(r["priority"])]
+        entry_id = f"{int(now * 1000)}-{next(self._seq)}"
+        self.streams[stream].entries.append(Entry(stream, entry_id, request))
+        self.admitted += 1
+        record = {
+            "student_id": r["student_id"],
+            "action": r["action"],
+            "course_id": r["course_id"],
+            "drop_course_id": r["drop_course_id"],
+            "admitted_at": at,
+            "priority": r["priority"],
+            "entry": entry_id,
+            "n": str(self.admitted),
+            "status": "pending",
+        }
+        if alternatives:
+            record.update(alternatives=",".join(alternatives), cohort=r["cohort"], actor=r["actor"])
+            record.update({k: r.get(k, "") for k in ("program", "year", "priority_group")})
+        if alternative > 0:
+            record["alternative"] = str(alternative)
+        self.records[r["queue_request_id"]] = record
+        self.by_student.setdefault(student, []).append(r["queue_request_id"])
+        frees = {"drop": r["course_id"], "swap": r["drop_course_id"]}.get(r["action"], "")
+        if frees:
+            self.frees[frees] = self.frees.get(frees, 0) + 1
+
+    def _full(self, course: str) -> str | None:
+        kept = self.full.get(course)
+        if kept and kept[1] > self.clock() and self.frees.get(course, 0) <= 0:
+            return kept[0]
+        return None
+
+    async def admit_plan(self, plan: PlanAdmission, now: float, max_open: int = 0) -> PlanAnswer:
+        self._check()
+        key = (plan.student_id, plan.idempotency_key)
+        existing = self.plan_keys.get(key)
+        if existing is not None and existing.startswith("!"):
+            refusal = json.loads(existing[1:])
+            return Refused(refusal["type"], refusal["reason"])
+        if existing is not None:
+            known = json.loads(existing)
+            for item in known:
+                if item["queue_request_id"]:
+                    item["status"] = self.records.get(item["queue_request_id"], {}).get("status", item["status"])
+            return PlanAdmitted(False, [PlanItem.of(i) for i in known])
+        if plan.refusal:
+            self.plan_keys[key] = "!" + plan.refusal
+            self.plans += 1
+            refusal = json.loads(plan.refusal)
+            return Refused(refusal["type"], refusal["reason"])
+        if self.stalled and self.stalled[1] > self.clock():
+            return Stalled(self.stalled[0])
+        open_now = self.open.get(plan.student_id, 0)
+        if max_open > 0 and open_now + len(plan.items) > max_open:
+            return TooManyOpen(open_now)
+        items = []
+        for position, fields in enumerate(plan.script_items(), 1):
+            r = dict(zip(PLAN_ITEM_FIELDS, fields, strict=True))
+            choices = [r.pop("course_id"), *(c for c in r.pop("alternatives").split(",") if c)]
+            item = {"position": position, "course_id": choices[0], "queue_request_id": "", "status": "rejected"}
+            item.update(type="", reason="")
+            for i, course in enumerate(choices):
+                full = self._full(course)
+                if full is not None:
+                    self.refused[course] = self.refused.get(course, 0) + 1
+                    refusal = json.loads(full)
+                    item.update(type=refusal["type"], reason=refusal["reason"])
+                    continue
+                self._enqueue({**r, "course_id": course}, choices[i + 1 :], i, now)
+                item.update(
+                    course_id=course, queue_request_id=r["queue_request_id"], status="pending", type="", reason=""
+                )
+                break
+            items.append(item)
+        self.plan_keys[key] = json.dumps(items)
+        self.plans += 1
+        self._new.set()
+        return PlanAdmitted(True, [PlanItem.of(i) for i in items])
+
+    def _fall_back(self, request_id: str, record: dict[str, str], now: float) -> None:
+        """A plan's item refused: queue its next alternative in its place (as `scripts.FINISH`)."""
+        if not record.get("alternatives"):
+            return
+        course, *rest = record.pop("alternatives").split(",")
+        alternative = int(record.get("alternative", "0")) + 1
+        new_id = f"{request_id.split('-')[0]}-{alternative}"
+        r = {"queue_request_id": new_id, "student_id": record["student_id"], "cohort": record["cohort"]}
+        r.update(
+            action="enroll", course_id=course, drop_course_id="", actor=record["actor"], priority=record["priority"]
+        )
+        r.update({k: record.get(k, "") for k in ("program", "year", "priority_group")})
+        self._enqueue(r, rest, alternative, now)
+        record["next"] = new_id
+        self._new.set()
 
     async def record(self, request_id: str) -> dict[str, str] | None:
         self._check()
@@ -181,6 +276,8 @@ class MemoryStore:
                 if details:
                     record["details"] = json.dumps(details, separators=(",", ":"))
                 ids.append(d["queue_request_id"])
+                if d["outcome"] == "rejected":
+                    self._fall_back(d["queue_request_id"], record, now)
             for course, refusal in (parsed.get("full_courses") or {}).items():
                 if full_for > 0:
                     kept = json.dumps({"type": refusal["type"], "reason": refusal["reason"]})

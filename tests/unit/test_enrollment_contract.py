@@ -37,7 +37,7 @@ from services.queue.store import QueueStore
 def test_a_script_naming_a_field_outside_the_contract_does_not_load() -> None:
     with pytest.raises(KeyError, match="course"):
         scripts.lua("redis.call('HGET', KEYS[1], '$course')")  # the name before: gone
-    for script in (scripts.ADMIT, scripts.FINISH, scripts.CLAIM, scripts.CANCEL):
+    for script in (scripts.ADMIT, scripts.ADMIT_PLAN, scripts.FINISH, scripts.CLAIM, scripts.CANCEL):
         assert "$" not in script
 
 
