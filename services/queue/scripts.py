@@ -150,7 +150,8 @@ return out
 
 # Admit a plan (issue 16) whole: KEYS as the admit script's, then the plans' count; ARGV =
 # now, record TTL, the plan as JSON {student_id, key, refusal, items: [[id, student, cohort,
-# action, course, drop, actor, priority, program, year, priority_group, alternatives], ...]}, the most requests a student may have open. The plan's idempotency key
+# action, course, drop, actor, priority, program, year, priority_group, alternatives], ...]},
+# the most requests a student may have open. The plan's idempotency key
 # (`q:pk:<student>:<key>`) seen before answers the same items (their requests' status now)
 # or the same refusal; admission's refusal (a closed window) is recorded under it; while the
 # queue is stalled nothing is admitted; a student whose open requests and the plan's items
