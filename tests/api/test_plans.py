@@ -83,7 +83,9 @@ def test_validation_judges_each_item_after_the_ones_before_with_the_ledger_s_rul
     checked = plan_of(node, 8, "POST", path="/validate")
     assert checked.status_code == 200, checked.text
     body = checked.json()
-    assert body["window"] == {"open": False, "type": "window-closed", "reason": "registration is not open for you now"}
+    assert body["window"]["open"] is False
+    assert body["window"]["type"] == "window-closed"
+    assert body["window"]["reason"].startswith("registration is not open for you now")
     first, second, third, fourth = body["items"]
     assert (first["outcome"], first["chosen_course_id"], first["alternatives"]) == ("enrolled", early, [])
     assert (second["outcome"], second["type"]) == ("refused", "time-conflict")  # MON1 counted as taken
