@@ -445,7 +445,10 @@ class Ledger:
             for student_id in queue:
                 student = await self.student(conn, student_id, None)
                 permit = await self.permit(conn, course_id, student_id)
-                if eligibility(student, course, permit, self.rules(), now, check_window=False) is None:
+                # The window and the restrictions were checked when the student joined the waitlist
+                # (a waiting student's standing is not at hand here: it travels with requests).
+                met = frozenset({"restrictions"})
+                if eligibility(student, course, permit, self.rules(), now, check_window=False, overrides=met) is None:
                     await self._take_seat(conn, course_id, student_id, False, now)
                     await self._audit(
                         conn,

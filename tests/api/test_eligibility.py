@@ -226,3 +226,20 @@ def test_the_courses_import_sets_corequisites_restrictions_and_consent(node: Nod
     lab = node.client.get(f"/courses/{job['result']['ids']['LAB2']}", headers=admin(node)).json()
     assert (lab["corequisites"], lab["consent_required"]) == (["LEC2"], True)
     assert lab["restrictions"] == {"program": ["CS", "SE"], "year": [3, 4], "cohort": []}
+
+
+def test_a_restricted_courses_waitlist_is_served_as_any_other(node: Node) -> None:
+    """Restrictions are checked when a student joins the waitlist; promotion serves them in order."""
+    open_for_everyone(node)
+    seminar = add_course(node, "CS498", capacity=1, restrictions={"program": ["CS"]})
+    assert enroll(node, 5, seminar["id"], program="CS")["outcome"] == "accepted"
+    assert enroll(node, 6, seminar["id"], program="EE")["type"] == "restricted"  # not even the waitlist
+    assert enroll(node, 6, seminar["id"], program="CS")["outcome"] == "waitlisted"
+    dropped = node.client.post(
+        "/internal/ledger",
+        json={"action": "drop", "student_id": 5, "course_id": seminar["id"], "actor": "tests"},
+        headers=node.internal(),
+    )
+    assert dropped.json()["outcome"] == "accepted"
+    mine = node.client.get("/internal/students/6/courses", headers=node.internal())
+    assert [c["code"] for c in mine.json()["enrolled"]] == ["CS498"]
