@@ -7,6 +7,7 @@ from starlette.applications import Starlette
 from cluster.config import ClusterConfig, NodeConfig
 from services.common.app import build_app
 from services.common.context import ServiceSpec
+from services.console.routes import console_routes, start_console
 from services.student.routes import MODELS, student_routes
 from services.student.routes_catalogue import catalogue_routes
 
@@ -15,10 +16,12 @@ SPEC = ServiceSpec(
     title="Student",
     description=(
         "Student-facing operations: the catalogue for me, enroll, drop, swap, my enrollments and waitlist"
-        " positions, my timetable (JSON or iCalendar)."
+        " positions, my timetable (JSON or iCalendar). Its nodes also serve the web console at `/`"
+        " (docs/console.md)."
     ),
-    routes=(*student_routes(), *catalogue_routes()),
+    routes=(*student_routes(), *catalogue_routes(), *console_routes()),
     models=MODELS,
+    start=start_console,
 )
 
 
