@@ -11,6 +11,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterator
+from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     (where / "cluster.toml").write_text(text)
     made = LocalCluster(where / "cluster.toml", where / "cluster")
     try:
-        yield made.start_serving("login", "course_data", "queue", "student", "teacher")
+        made.start()
+        made.wait_ready(timeout=180)  # five nodes on a machine other suites share
+        for service in counts:
+            wait_until(partial(made.master, service, "student-1"), 60, f"a {service} master")
+        yield made
     finally:
         made.stop_all()
 
@@ -217,15 +222,20 @@ def test_admin_signs_in_changes_the_password_and_watches_the_cluster_and_the_ope
     page.click("nav a[href='#/opening']")
     page.wait_for_selector("#view-opening .figures dd")
     assert page.locator("#view-opening canvas").count() >= 3  # three uPlot charts
-    queued = httpx.post(
-        f"{cluster.url('queue-1')}/queue/requests",
-        json={"action": "enroll", "course_id": 999_999},
-        headers={**token(cluster, 4242, "student"), "Idempotency-Key": secrets.token_hex(8)},
-    )
-    assert queued.status_code in (202, 409), queued.text
-    if queued.status_code == 202:  # the live figures move without a reload
-        admitted = page.locator("#view-opening dd[data-figure=Admitted]")
-        wait_until(lambda: admitted.inner_text() != "0", 15, "the admitted figure to move")
+    open_window(cluster)
+    code = f"OP{secrets.randbelow(9000) + 1000}"
+    rushed = course(cluster, code, "The rush", capacity=2)
+    for student_id in range(4242, 4246):  # four students ask for two seats through the queue
+        queued = httpx.post(
+            f"{cluster.url('queue-1')}/queue/requests",
+            json={"action": "enroll", "course_id": rushed},
+            headers={**token(cluster, student_id, "student"), "Idempotency-Key": secrets.token_hex(8)},
+        )
+        assert queued.status_code in (202, 409), queued.text
+    decided = page.locator("#view-opening dd[data-figure=Decided]")
+    wait_until(lambda: int(decided.inner_text()) >= 1, 30, "the decided figure to move without a reload")
+    seats = page.locator("#view-opening .seats tr", has_text=code)
+    wait_until(lambda: "2/2" in seats.inner_text(), 30, "the course's seats to fill on the page")
     window.shot("opening")
     assert window.problems() == []
 
@@ -286,4 +296,98 @@ def test_two_factor_sign_in_asks_for_the_code(cluster: LocalCluster, window: Wat
     page.fill("#sign-in input[name=otp]", totp.now())
     page.click("#sign-in button[type=submit]")
     page.wait_for_selector("#view-catalogue")
+    assert window.problems() == []
+
+
+def person(cluster: LocalCluster, username: str, role: str, **fields: Any) -> int:
+    body = {"username": username, "role": role, "password": STRONG, "must_change_password": False, **fields}
+    made = httpx.post(f"{cluster.url('login-1')}/users", json=body, headers=token(cluster, 2, "super_admin"))
+    assert made.status_code == 201, made.text
+    return int(made.json()["id"])
+
+
+def test_the_registrar_imports_sees_every_bad_row_edits_a_course_and_opens_the_desk(
+    cluster: LocalCluster, window: Watched
+) -> None:
+    registrar = f"reg{secrets.token_hex(3)}"
+    person(cluster, registrar, "admin")
+    pupil = f"desk{secrets.token_hex(3)}"
+    person(cluster, pupil, "student", full_name="Desk Pupil")
+    page = window.page
+    sign_in(page, cluster.url("student-1"), registrar, STRONG)
+    page.wait_for_selector("#view-status")
+
+    page.click("nav a[href='#/imports']")
+    header = (
+        "code,title,department,teacher_id,teacher_name,credits,capacity,meetings,prerequisites,location,description"
+    )
+    good, bad = f"IM{secrets.randbelow(9000) + 1000}", f"IB{secrets.randbelow(9000) + 1000}"
+
+    def upload(rows: str) -> None:
+        csv = f"{header}\n{rows}\n".encode()
+        page.set_input_files("#view-imports input[type=file]", {"name": "c.csv", "mimeType": "text/csv", "buffer": csv})
+        page.click("#view-imports button[type=submit]")
+
+    upload(f"{good},Fine,CS,,,3,10,Mon 09:00-10:00,,,\n{bad},Broken,CS,,,lots,10,,,,\n{bad},Twice,CS,,,3,-1,,,,")
+    status = page.locator("#view-imports .job-status")
+    wait_until(lambda: status.inner_text().startswith("failed"), 30, "the bad import to fail")
+    errors = page.locator("#view-imports .job-errors tbody tr")
+    lines = {errors.nth(i).locator("td").first.inner_text() for i in range(errors.count())}
+    assert {"3", "4"} <= lines, lines  # every bad row is shown, not only the first
+    window.shot("import-errors")
+    upload(f"{good},Fine,CS,,,3,10,Mon 09:00-10:00,,,")
+    wait_until(lambda: status.inner_text().startswith("succeeded"), 30, "the good import to succeed")
+    assert page.eval_on_selector("#view-imports progress", "p => p.value === p.max")
+    assert good in page.inner_text("#view-imports .job-result")
+
+    page.click("nav a[href='#/courses']")
+    page.fill("#view-courses input[name=q]", good)
+    page.click("#view-courses form.search button")
+    page.locator("#view-courses tbody tr", has_text=good).locator("button").click()
+    page.fill(f"#view-courses form.edit[data-code={good}] input[name=capacity]", "42")
+    page.click(f"#view-courses form.edit[data-code={good}] button[type=submit]")
+    page.wait_for_selector(f"#flash:has-text('{good} saved')")
+    admin = token(cluster, 1, "admin")
+    listed = httpx.get(f"{cluster.url('course_data-1')}/courses", params={"q": good}, headers=admin).json()["items"]
+    assert listed[0]["capacity"] == 42
+
+    page.click("nav a[href='#/desk']")
+    page.fill("#view-desk input[name=ref]", pupil)
+    page.click("#view-desk form.search button")
+    page.wait_for_selector("#view-desk .student:has-text('Desk Pupil')")
+    window.shot("desk")
+    assert window.problems() == []
+
+
+def test_a_teacher_downloads_the_roster_and_removes_a_student_with_a_reason(
+    cluster: LocalCluster, window: Watched
+) -> None:
+    teacher = f"t{secrets.token_hex(3)}"
+    teacher_id = person(cluster, teacher, "teacher")
+    pupil_id = person(cluster, f"p{secrets.token_hex(3)}", "student", full_name="Removed Pupil")
+    open_window(cluster)
+    code = f"TE{secrets.randbelow(9000) + 1000}"
+    taught = course(cluster, code, "Taught", teacher_id=teacher_id)
+    enrolled = httpx.post(
+        f"{cluster.url('student-1')}/student/enrollments",
+        json={"course_id": taught},
+        headers=token(cluster, pupil_id, "student"),
+    )
+    assert enrolled.status_code == 201, enrolled.text
+    page = window.page
+    sign_in(page, cluster.url("student-1"), teacher, STRONG)
+    page.wait_for_selector("#view-teaching")
+    page.locator("#view-teaching tr", has_text=code).locator("button").click()
+    row = page.locator("#view-teaching .course-detail tr", has_text="Removed Pupil")
+    row.wait_for()
+    with page.expect_download() as download:
+        page.click("#view-teaching .course-detail button:has-text('CSV')")
+    assert "Removed Pupil" in Path(download.value.path()).read_text()
+    row.locator("input").fill("did not attend")
+    row.locator("button.remove").click()
+    page.wait_for_selector("#flash:has-text('Removed')")
+    roster = httpx.get(
+        f"{cluster.url('course_data-1')}/courses/{taught}/roster", headers=token(cluster, 1, "admin")
+    ).json()
+    assert roster["students"] == []
     assert window.problems() == []

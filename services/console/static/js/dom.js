@@ -46,6 +46,8 @@ export function flash(message, kind = "info") {
   const el = document.getElementById("flash");
   el.textContent = message;
   el.className = kind;
+  clearTimeout(flash.timer);
+  flash.timer = setTimeout(() => { el.textContent = ""; }, 6000);
 }
 
 export function problemText(answer) {
