@@ -165,8 +165,12 @@ def test_the_pages_carry_a_strict_csp_and_no_inline_script(cluster: LocalCluster
         assert "unsafe" not in csp, path
         assert answer.headers["x-content-type-options"] == "nosniff"
     parser = _Scripts()
-    parser.feed(httpx.get(base + "/").text)
+    page = httpx.get(base + "/").text
+    parser.feed(page)
     assert parser.inline == []
+    # Every module is preloaded from the page (one wave of requests, not one per import level).
+    for module in (STATIC / "js").rglob("*.js"):
+        assert f'<link rel="modulepreload" href="/console/{module.relative_to(STATIC)}">' in page, module
     # No module writes HTML from strings: every value reaches the page as text.
     for module in (STATIC / "js").rglob("*.js"):
         source = module.read_text()
