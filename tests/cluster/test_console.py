@@ -243,6 +243,11 @@ def test_admin_signs_in_changes_the_password_and_watches_the_cluster_and_the_ope
     seats = page.locator("#view-opening .seats tr", has_text=code)
     wait_until(lambda: "2/2" in seats.inner_text(), 30, "the course's seats to fill on the page")
     window.shot("opening")
+    page.click("nav a[href='#/settings']")
+    page.wait_for_selector("#view-settings pre:has-text('max_credits')")
+    page.click("nav a[href='#/outbox']")
+    page.wait_for_selector("#view-outbox [data-service=login] h3")
+    assert "course_data" in page.inner_text("#view-outbox")
     assert window.problems() == []
 
     page.click("#logout")
