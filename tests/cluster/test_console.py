@@ -282,6 +282,12 @@ def test_a_student_on_a_phone_enrolls_sees_the_week_and_a_hostile_title_stays_te
         slot = page.locator(f"#view-timetable .slot[data-code={code}]")
         slot.wait_for()
         assert "10:00-11:30" in slot.inner_text()
+        days = page.locator("#view-timetable .week .day")
+        assert days.all_inner_texts()[:5] == ["Mon", "Tue", "Wed", "Thu", "Fri"]
+        tuesday, placed = days.nth(1).bounding_box(), slot.bounding_box()
+        assert tuesday is not None
+        assert placed is not None
+        assert tuesday["x"] - 2 <= placed["x"] < tuesday["x"] + tuesday["width"]  # in Tuesday's column
         phone.shot("timetable-phone")
 
         page.click("nav a[href='#/plan']")

@@ -40,7 +40,7 @@ export async function render(section) {
   const last = Math.max(18 * 60, ...week.map((s) => minutes(s.end)));
   const grid = h("div", { class: "week", role: "table", "aria-label": "Week" });
   grid.style.setProperty("--days", String(days.length));
-  grid.append(h("div", { class: "corner" }), days.map((d) => h("div", { class: "day", role: "columnheader" }, DAYS[d])));
+  grid.append(h("div", { class: "corner" }), ...days.map((d) => h("div", { class: "day", role: "columnheader" }, DAYS[d])));
   for (let hour = Math.floor(first / 60); hour < Math.ceil(last / 60); hour++) {
     grid.append(h("div", { class: "hour", role: "rowheader" }, `${String(hour).padStart(2, "0")}:00`));
     for (const d of days) {
