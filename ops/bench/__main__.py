@@ -1,13 +1,14 @@
-"""python -m ops.bench {catalogue,failover,import,ledger,login,rush} [options]   (see --help of each benchmark)"""
+"""python -m ops.bench {catalogue,console,failover,import,ledger,login,rush} [options]  (see --help of each)"""
 
 from __future__ import annotations
 
 import sys
 
-from ops.bench import catalogue, failover, imports, ledger, login, rush
+from ops.bench import catalogue, console, failover, imports, ledger, login, rush
 
 BENCHMARKS = {
     "catalogue": catalogue.main,
+    "console": console.main,
     "failover": failover.main,
     "import": imports.main,
     "ledger": ledger.main,

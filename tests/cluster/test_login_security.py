@@ -75,3 +75,34 @@ def test_a_student_holding_a_seat_is_not_deleted(make_cluster: MakeCluster) -> N
     assert httpx.delete(f"{login}/users/{ids['sam']}", headers=admin).status_code == 204
     again = httpx.post(f"{login}/users", json={"username": "sid", "role": "student"}, headers=admin).json()["id"]
     assert again not in ids.values()  # a new account never takes a deleted one's id
+
+
+def test_logins_through_the_console_count_against_the_browser_when_the_console_is_a_trusted_proxy(
+    make_cluster: MakeCluster,
+) -> None:
+    """The console's gateway sends the browser's address on (`X-Forwarded-For`); with the
+    student nodes among `http.trusted_proxies`, an attacker signing in through the console
+    is throttled alone, not every user of that console node."""
+    cluster = make_cluster({"login": 1, "student": 1}, extra='trusted_proxies = ["127.0.0.1"]')
+    cluster.start_serving("login", "student")
+    limits = {"security": {"address_failure_limits": "4 per minute"}}
+    login, console = cluster.url("login-1"), cluster.url("student-1")
+    assert httpx.patch(f"{login}/settings", json=limits, headers=token(cluster, 2, "super_admin")).status_code == 200
+    made = httpx.post(
+        f"{login}/users",
+        json={"username": "bystander", "role": "student", "password": STRONG, "must_change_password": False},
+        headers=token(cluster, 1, "admin"),
+        timeout=60,
+    )
+    assert made.status_code == 201, made.text
+
+    def login_via_console(client: httpx.Client, username: str, password: str, **headers: str) -> int:
+        body = {"username": username, "password": password}
+        return client.post(f"{console}/api/login/auth/login", json=body, headers=headers).status_code
+
+    with from_address("127.0.0.7") as attacker, from_address("127.0.0.8") as bystander:
+        assert [login_via_console(attacker, f"guess-{i}", "wrong-guess") for i in range(4)] == [401] * 4
+        assert login_via_console(attacker, "guess-4", "wrong-guess") == 429
+        spoofed = login_via_console(attacker, "guess-5", "wrong-guess", **{"X-Forwarded-For": "10.9.9.9"})
+        assert spoofed == 429  # the gateway sends the address it saw, not the one the browser claims
+        assert login_via_console(bystander, "bystander", STRONG) == 200

@@ -1,0 +1,127 @@
+// The console's shell: sign-in (password change and 2FA code included), the views a role may
+// open, and the hash router (#/status, #/catalogue, ...) that shows one view at a time.
+
+import { clear, field, flash, h, problemText } from "./dom.js";
+import { changePassword, me, onSignOut, signIn, signOut } from "./session.js";
+import { VIEWS } from "./views/index.js";
+
+const main = document.getElementById("main");
+const nav = document.getElementById("nav");
+let stopView = null;
+
+function allowed() {
+  const user = me();
+  if (!user) return [];
+  return VIEWS.filter((view) => view.roles.includes(user.role));
+}
+
+function stop() {
+  if (stopView) stopView();
+  stopView = null;
+}
+
+function showNav() {
+  clear(nav);
+  const current = location.hash.slice(2);
+  for (const view of allowed()) {
+    const link = h("a", { href: `#/${view.id}`, text: view.label });
+    if (view.id === current) link.setAttribute("aria-current", "page");
+    nav.append(link);
+  }
+  const user = me();
+  document.getElementById("who").textContent = user ? `${user.username} (${user.role})` : "";
+  document.getElementById("logout").hidden = !user;
+}
+
+async function route() {
+  stop();
+  const views = allowed();
+  if (!views.length) {
+    showNav();
+    signInForm();
+    return;
+  }
+  const id = location.hash.slice(2).split("/")[0];
+  const view = views.find((v) => v.id === id) || views[0];
+  if (view.id !== id) {
+    location.hash = `#/${view.id}`;
+    return;
+  }
+  showNav();
+  clear(main);
+  const section = h("section", { class: "view", id: `view-${view.id}` }, h("h1", {}, view.label));
+  main.append(section);
+  stopView = (await view.render(section)) || null;
+}
+
+function signInForm(problem) {
+  clear(main);
+  const username = h("input", { name: "username", autocomplete: "username", required: true });
+  const password = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true });
+  const otp = h("input", { name: "otp", inputmode: "numeric", pattern: "[0-9]{6}", autocomplete: "one-time-code" });
+  const otpField = field("One-time code (2FA)", otp);
+  otpField.hidden = true;
+  const error = h("p", { class: "error", role: "alert" }, problem || "");
+  const form = h("form", { id: "sign-in", class: "card" },
+    h("h1", {}, "Sign in"), field("Username", username), field("Password", password), otpField, error,
+    h("button", { type: "submit" }, "Sign in"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    const answer = await signIn(username.value, password.value, otp.value);
+    if (answer.ok) {
+      if (answer.body.must_change_password) return passwordForm(password.value);
+      return route();
+    }
+    error.textContent = problemText(answer);
+    const type = (answer.body && answer.body.type) || "";
+    if (type.endsWith("/otp-required") || type.endsWith("/invalid-otp")) {
+      otpField.hidden = false;
+      otp.required = true;
+      otp.focus();
+    }
+  });
+  main.append(form);
+  username.focus();
+}
+
+function passwordForm(oldPassword) {
+  clear(main);
+  const fresh = h("input", { name: "new_password", type: "password", autocomplete: "new-password", required: true });
+  const again = h("input", { name: "again", type: "password", autocomplete: "new-password", required: true });
+  const error = h("p", { class: "error", role: "alert" });
+  const form = h("form", { id: "change-password", class: "card" },
+    h("h1", {}, "Choose a new password"),
+    h("p", {}, "This account must change its password before it can do anything else."),
+    field("New password", fresh), field("New password again", again), error,
+    h("button", { type: "submit" }, "Change password"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (fresh.value !== again.value) {
+      error.textContent = "The two passwords differ.";
+      return;
+    }
+    const answer = await changePassword(oldPassword, fresh.value);
+    if (!answer.ok) {
+      error.textContent = problemText(answer);
+      return;
+    }
+    flash("Password changed.");
+    route();
+  });
+  main.append(form);
+  fresh.focus();
+}
+
+document.getElementById("logout").addEventListener("click", async () => {
+  stop();
+  await signOut();
+});
+onSignOut(() => {
+  stop();
+  flash("Signed out.");
+  location.hash = "";
+  route();
+});
+window.addEventListener("hashchange", route);
+route();

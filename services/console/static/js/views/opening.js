@@ -1,0 +1,80 @@
+// The opening live: the queue's figures every second (GET /queue/stats on the queue master,
+// through any queue node) drawn as charts with uPlot, and the seats of each course filling
+// (GET /courses). Nothing reloads: the charts are given the new points.
+
+import uPlot from "../../vendor/uPlot.esm.js";
+import { clear, h, problemText, table } from "../dom.js";
+import { every } from "../poll.js";
+import { call } from "../session.js";
+
+const KEEP = 120; // two minutes of one-second points
+
+function chart(where, title, series) {
+  const box = h("figure", { class: "chart" }, h("figcaption", {}, title));
+  where.append(box);
+  const width = Math.max(280, Math.min(560, where.clientWidth - 16));
+  const opts = {
+    width, height: 180,
+    scales: { x: { time: true } },
+    series: [{}, ...series.map(([label, stroke]) => ({ label, stroke, width: 2 }))],
+    axes: [{}, { size: 50 }],
+  };
+  const data = [[], ...series.map(() => [])];
+  const plot = new uPlot(opts, data, box);
+  return {
+    push(values) {
+      data[0].push(Date.now() / 1000);
+      values.forEach((v, i) => data[i + 1].push(v));
+      if (data[0].length > KEEP) data.forEach((column) => column.shift());
+      plot.setData(data);
+    },
+    destroy: () => plot.destroy(),
+  };
+}
+
+export function render(section) {
+  const figures = h("dl", { class: "figures" });
+  const charts = h("div", { class: "charts" });
+  const seats = h("div", { class: "seats" });
+  const error = h("p", { class: "error", role: "alert" });
+  section.append(error, figures, charts, h("h2", {}, "Seats per course"), seats);
+  const depth = chart(charts, "Queue depth", [["depth", "#1f5fa8"], ["pending entries", "#a86b1f"]]);
+  const rates = chart(charts, "Per second", [["admitted/s", "#1f5fa8"], ["decided/s", "#2e7d32"],
+    ["refused at once/s", "#b3261e"]]);
+  const lag = chart(charts, "Oldest undecided request (s)", [["lag", "#6a1b9a"]]);
+  let tick = 0;
+  const stop = every(1000, async () => {
+    const answer = await call("queue", "/queue/stats");
+    if (!answer.ok) {
+      error.textContent = `Queue: ${problemText(answer)}`;
+    } else {
+      error.textContent = "";
+      const s = answer.body;
+      clear(figures);
+      for (const [label, value] of [["Depth", s.depth], ["Admitted", s.admitted], ["Decided", s.decided],
+        ["Refused at once", s.refused_at_once], ["Admitted/s", s.admitted_per_second],
+        ["Decided/s", s.decided_per_second], ["Lag (s)", s.lag_seconds]]) {
+        figures.append(h("div", { class: "figure" }, h("dt", {}, label), h("dd", { dataset: { figure: label } }, String(value ?? 0))));
+      }
+      depth.push([s.depth || 0, s.pending_entries || 0]);
+      rates.push([s.admitted_per_second || 0, s.decided_per_second || 0, s.refused_at_once_per_second || 0]);
+      lag.push([s.lag_seconds || 0]);
+    }
+    if (tick++ % 2 === 0) {
+      const courses = await call("course_data", "/courses?page_size=100");
+      if (courses.ok) {
+        clear(seats).append(table(
+          [["Code", (c) => c.code], ["Title", (c) => c.title],
+            ["Seats", (c) => h("meter", { min: 0, max: c.capacity || 1, value: c.taken, title: `${c.taken}/${c.capacity}` })],
+            ["Taken", (c) => `${c.taken}/${c.capacity}`], ["Waitlist", (c) => c.waitlist_length]],
+          courses.body.items, "No courses."));
+      }
+    }
+  });
+  return () => {
+    stop();
+    depth.destroy();
+    rates.destroy();
+    lag.destroy();
+  };
+}
