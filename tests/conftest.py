@@ -16,26 +16,6 @@ from cluster.redis_server import PrivateRedis
 from ops.dbservers import mariadb_bin, postgres_bin, private_mariadb, private_postgres
 from tests.support import Processes, free_port
 
-SERIAL_DIRECTORIES = ("cluster", "drills")
-
-
-def runs_clusters(item: pytest.Item) -> bool:
-    """Whether `item` starts real node processes: the tests of tests/cluster and tests/drills, and any
-    test marked `cluster` elsewhere."""
-    return item.path.parent.name in SERIAL_DIRECTORIES or item.get_closest_marker("cluster") is not None
-
-
-@pytest.hookimpl(tryfirst=True)  # (before pytest-xdist's own hook reads the group)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put the tests that start real clusters in one pytest-xdist group, "cluster": with
-    `--dist loadgroup` (pyproject.toml) one worker runs them one after another, never beside
-    each other (elections and leases are timing-sensitive), while the other workers share the
-    rest, then join in. The group goes first, also without xdist, so its long run starts at once."""
-    clusters = [item for item in items if runs_clusters(item)]
-    for item in clusters:
-        item.add_marker(pytest.mark.xdist_group("cluster"))
-    items[:] = clusters + [item for item in items if not runs_clusters(item)]
-
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
