@@ -130,6 +130,9 @@ class RaftConfig:
 @dataclass(frozen=True)
 class DebugConfig:
     failpoints: bool  # fault injection for tests (e.g. pause a fenced write); never in production
+    # The cost of new password hashes in place of the replicated `security.bcrypt_rounds`: the
+    # tests set 4 (a hash in ~3 ms, not ~250 ms); 0, the default, keeps the setting.
+    bcrypt_rounds: int = 0
 
 
 @dataclass(frozen=True)
@@ -207,7 +210,7 @@ DEFAULTS: dict[str, Any] = {
         "keepalive_seconds": 1.0,
         "keepalive_count": 3,
     },
-    "debug": {"failpoints": False},
+    "debug": {"failpoints": False, "bcrypt_rounds": 0},
     "services": {},
     "nodes": [],
 }
@@ -262,6 +265,10 @@ HELP: dict[str, str] = {
     "database.keepalive_seconds": "PostgreSQL's TCP keepalive period towards this node",
     "database.keepalive_count": "keepalives missed before PostgreSQL drops this node's session",
     "debug.failpoints": "fault injection for tests only (pause_ms, pause_in_transaction_ms); never in production",
+    "debug.bcrypt_rounds": (
+        "tests only: the cost of new password hashes (4-15) instead of security.bcrypt_rounds; "
+        "0 keeps the setting; never in production"
+    ),
     "services.<service>.database_url": (
         "sqlite+aiosqlite://, postgresql+asyncpg:// or mysql+asyncmy:// (MySQL, MariaDB); "
         "empty: <data_dir>/db/<service>.db"
@@ -424,6 +431,9 @@ def _validate(
     failpoints = data["debug"]["failpoints"]
     if not isinstance(failpoints, bool):
         problems.append(f"debug.failpoints: must be true or false, not {failpoints!r}")
+    bcrypt_rounds = data["debug"]["bcrypt_rounds"]
+    if type(bcrypt_rounds) is not int or not (bcrypt_rounds == 0 or 4 <= bcrypt_rounds <= 15):
+        problems.append(f"debug.bcrypt_rounds: must be 0 or an integer from 4 to 15, not {bcrypt_rounds!r}")
 
     nodes = _validate_nodes(data["nodes"], problems)
     services = _validate_services(data["services"], data_dir, problems)
@@ -455,7 +465,7 @@ def _validate(
             max_import_bytes=h["max_import_bytes"],
         ),
         raft=RaftConfig(**{k: float(v) for k, v in rf.items()}),
-        debug=DebugConfig(failpoints),
+        debug=DebugConfig(failpoints, bcrypt_rounds),
         database=DatabaseTimeouts(
             lock_seconds=float(db["lock_timeout_seconds"]),
             idle_in_transaction_seconds=float(db["idle_in_transaction_timeout_seconds"]),

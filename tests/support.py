@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,10 +15,15 @@ from cluster.config import SERVICES, ClusterConfig, parse_config
 from ops.drill import layout as drill_layout
 from ops.drill.layout import free_ports
 from ops.localcluster import wait_for
-from ops.processes import ProcessKit
+from ops.processes import ProcessKit, clean_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
+# What every node a test starts is given (in-process through `make_config`, as processes through
+# `Processes` and the cluster fixture): password hashes at bcrypt cost 4 (~3 ms, not ~250 ms at the
+# production default 12). A test that checks the production cost gives `PRODUCTION_COST` on top.
+TEST_ENV = {"CS_DEBUG__BCRYPT_ROUNDS": "4"}
+PRODUCTION_COST = {"CS_DEBUG__BCRYPT_ROUNDS": "0"}
 
 
 def free_port() -> int:
@@ -50,10 +55,11 @@ def cluster_toml(
 
 
 def make_config(tmp_path: Path, redis_url: str = "", services: tuple[str, ...] = SERVICES, **env: str) -> ClusterConfig:
+    """One node of each of `services` on free ports, with `TEST_ENV` under `env`."""
     import tomllib
 
     text, _ = cluster_toml(tmp_path / "data", services=services, redis_url=redis_url)
-    return parse_config(tomllib.loads(text), env)
+    return parse_config(tomllib.loads(text), {**TEST_ENV, **env})
 
 
 def ready(port: int) -> bool:
@@ -65,7 +71,10 @@ def ready(port: int) -> bool:
 
 class Processes(ProcessKit):
     """Processes a test started (`ops/processes.ProcessKit`, the benchmarks' and drills' kit too);
-    `stop_all` ends each and every descendant it left."""
+    `stop_all` ends each and every descendant it left. Their environment has `TEST_ENV`."""
+
+    def __init__(self, log_dir: Path, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(log_dir, env if env is not None else clean_environment(TEST_ENV))
 
 
 def alive(process: psutil.Process) -> bool:

@@ -114,7 +114,8 @@ async def _check_taken(job: Job, keyed: list[CheckedUser]) -> None:
         await job.progress("checking", start + len(batch), len(keyed))
 
 
-async def run_user_import(job: Job, data: bytes, policy: SecuritySettings) -> None:
+async def run_user_import(job: Job, data: bytes, policy: SecuritySettings, rounds: int) -> None:
+    """Check every row, then hash the passwords the file gives at cost `rounds` and write the accounts."""
     found: list[CheckedUser] = []
     keyed: list[CheckedUser] = []  # every row with a well-formed name or number, checked against the accounts
     names: dict[str, int] = {}
@@ -140,7 +141,7 @@ async def run_user_import(job: Job, data: bytes, policy: SecuritySettings) -> No
                 found.append(checked)
     await _check_taken(job, keyed)
     job.refuse_if_errors()
-    hashes = await _hash_given_passwords(job, found, policy.bcrypt_rounds)
+    hashes = await _hash_given_passwords(job, found, rounds)
     await _write(job, found, hashes)
 
 

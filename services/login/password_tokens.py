@@ -26,7 +26,7 @@ from services.common.context import context_of
 from services.common.forwarding import on_master
 from services.common.outbox import notify_many
 from services.common.problems import BadRequest, ValidationFailed
-from services.login.passwords import hash_password, policy_problems
+from services.login.passwords import hash_password, hash_rounds, policy_problems
 from services.login.users import audit
 from storage.schemas.login import password_tokens, users
 
@@ -115,7 +115,7 @@ async def set_password(request: Request) -> Response:
         raise ValidationFailed(
             "new_password: " + "; ".join(problems), errors=[{"field": "new_password", "message": p} for p in problems]
         )
-    hashed = await hash_password(body.new_password, policy.bcrypt_rounds)
+    hashed = await hash_password(body.new_password, hash_rounds(ctx.config, policy))
     async with ctx.master_write() as conn:
         used = await conn.execute(
             update(password_tokens)

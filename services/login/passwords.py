@@ -12,6 +12,7 @@ from functools import cache
 import bcrypt
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
+from cluster.config import ClusterConfig
 from cluster.settings import SecuritySettings
 
 BCRYPT_MAX_BYTES = 72
@@ -43,6 +44,12 @@ def policy_problems(password: str, policy: SecuritySettings, username: str = "")
     if username and password.lower() == username.lower():
         problems.append("must not be the username")
     return problems
+
+
+def hash_rounds(config: ClusterConfig, policy: SecuritySettings) -> int:
+    """The cost of a new hash: the replicated `security.bcrypt_rounds`, unless this node's
+    configuration sets `debug.bcrypt_rounds` (the tests do: docs/testing.md)."""
+    return config.debug.bcrypt_rounds or policy.bcrypt_rounds
 
 
 async def hash_password(password: str, rounds: int) -> str:

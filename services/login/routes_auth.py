@@ -19,7 +19,7 @@ from services.common.context import context_of
 from services.common.forwarding import client_address, on_master
 from services.common.problems import Conflict, ProblemError, Unauthorized, ValidationFailed
 from services.login.models import LoginRequest, OtpConfirm, OtpDisable, OtpSetup, PasswordChange, RefreshRequest
-from services.login.passwords import check_password, hash_password, policy_problems
+from services.login.passwords import check_password, hash_password, hash_rounds, policy_problems
 from services.login.sessions import MAX_ACCESS_SECONDS, RefreshRefused, RefreshReused, Tokens, needs_2fa_setup
 from services.login.state import LoginState, login_of
 from services.login.throttle import Attempt, retry_after
@@ -243,7 +243,7 @@ async def change_password(request: Request) -> Response:
             "new_password: " + "; ".join(problems),
             errors=[{"field": "new_password", "message": p} for p in problems],
         )
-    hashed = await hash_password(body.new_password, policy.bcrypt_rounds)
+    hashed = await hash_password(body.new_password, hash_rounds(ctx.config, policy))
     now = time.time()
     async with ctx.master_write() as conn:
         await conn.execute(

@@ -26,7 +26,7 @@ from services.common.pagination import page_of
 from services.common.problems import Conflict, ValidationFailed
 from services.login.csv_import import run_user_import
 from services.login.models import UserCreate, UserUpdate
-from services.login.passwords import hash_password, policy_problems
+from services.login.passwords import hash_password, hash_rounds, policy_problems
 from services.login.state import login_of
 from services.login.users import audit, check_manages, user_by_id, user_json
 from storage.schemas.login import users
@@ -120,7 +120,8 @@ async def create_user(request: Request) -> Response:
         body = body.model_copy(update={"must_change_password": True})
     else:
         _password_problems(request, body.password, body.username)
-    hashed = await hash_password(body.password or temporary or "", ctx.cluster.settings().security.bcrypt_rounds)
+    rounds = hash_rounds(ctx.config, ctx.cluster.settings().security)
+    hashed = await hash_password(body.password or temporary or "", rounds)
     try:
         async with ctx.master_write() as conn:
             result = await conn.execute(users.insert().values(**new_user_values(body, hashed, time.time())))
@@ -304,7 +305,8 @@ async def import_users(request: Request) -> Response:
     actor = await authenticate(request, *ADMINS)
     data = await csv_bytes(request)
     policy = ctx.cluster.settings().security
-    job = await jobs_of(request).submit("users", actor, lambda job: run_user_import(job, data, policy))
+    rounds = hash_rounds(ctx.config, policy)
+    job = await jobs_of(request).submit("users", actor, lambda job: run_user_import(job, data, policy, rounds))
     return accepted(job)
 
 
@@ -328,7 +330,7 @@ async def reset_password(request: Request) -> Response:
     ctx, state = context_of(request), login_of(request)
     actor, user_id = await _admin_action(request)
     temporary = temporary_password()
-    hashed = await hash_password(temporary, ctx.cluster.settings().security.bcrypt_rounds)
+    hashed = await hash_password(temporary, hash_rounds(ctx.config, ctx.cluster.settings().security))
     now = time.time()
     async with ctx.master_write() as conn:
         user = await user_by_id(conn, user_id)

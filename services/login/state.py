@@ -17,7 +17,7 @@ from services.common.auth import JwksSource
 from services.common.background import run_in_background
 from services.common.context import NodeContext, context_of
 from services.login.keys import KeySeal, SigningKeys
-from services.login.passwords import hash_password
+from services.login.passwords import hash_password, hash_rounds
 from services.login.revocations import Revocations
 from services.login.sessions import MAX_ACCESS_SECONDS, SessionIssuer
 from services.login.throttle import LoginThrottle
@@ -75,7 +75,7 @@ async def start_login(ctx: NodeContext, stack: AsyncExitStack) -> LoginState:
     secret = load_or_create_secret(ctx.config.data_dir, "cluster", ctx.config.secret("cluster"))
     keys = SigningKeys(ctx.database, KeySeal(secret))
     await keys.load()
-    rounds = ctx.cluster.settings().security.bcrypt_rounds
+    rounds = hash_rounds(ctx.config, ctx.cluster.settings().security)
     await ensure_default_accounts(ctx.database, rounds)
     dummy = await hash_password(secrets.token_urlsafe(16), rounds)
     revocations = Revocations(ctx.database, ctx.cluster.raft.revoke_sessions, ctx.cluster.master.is_master)

@@ -20,13 +20,18 @@ from services import app_factory
 from services.login.passwords import UNUSABLE_PASSWORD
 from tests.api.login_kit import STRONG, Account, default_account, log_in
 from tests.api.registrar_kit import job_outcome
-from tests.support import make_config, wait_master
+from tests.support import PRODUCTION_COST, make_config, wait_master
 
 
 @pytest.fixture
-def config(tmp_path: Path, redis_url: str) -> ClusterConfig:
+def config(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str) -> ClusterConfig:
+    """One login node, hashing at the tests' cost, or at the production one where a test asks."""
     redis.Redis.from_url(redis_url).flushdb()  # throttling state of earlier tests must not leak in
-    return make_config(tmp_path, redis_url=redis_url, services=("login",))
+    env = PRODUCTION_COST if getattr(request, "param", "") == "production cost" else {}
+    return make_config(tmp_path, redis_url=redis_url, services=("login",), **env)
+
+
+AT_PRODUCTION_COST = pytest.mark.parametrize("config", ["production cost"], indirect=True)
 
 
 @pytest.fixture
@@ -96,6 +101,7 @@ def password_hash(config: ClusterConfig, user_id: int) -> str:
     return str(hashed)
 
 
+@AT_PRODUCTION_COST  # (the hash it makes has the default cost, 12)
 def test_an_import_answers_ids_and_invites_rows_without_a_password(
     client: TestClient, admin: Account, config: ClusterConfig
 ) -> None:

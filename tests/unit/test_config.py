@@ -218,3 +218,19 @@ def test_services_sharing_one_postgresql_database_get_a_schema_each_and_sqlite_c
     same_file = "".join(f'[services.{s}]\ndatabase_url = "sqlite+aiosqlite:////srv/one.db"\n' for s in SERVICES[:2])
     with pytest.raises(ConfigError, match=r"services.login.database_url: the same database as services.course_data"):
         parse_config(tomllib.loads(GOOD + same_file), {})
+
+
+def test_the_tests_bcrypt_cost_is_off_by_default_and_replaces_the_setting_only_when_given() -> None:
+    from cluster.settings import SecuritySettings
+    from services.login.passwords import hash_rounds
+
+    policy = SecuritySettings()
+    default = parse_config(tomllib.loads(GOOD), {})
+    assert default.debug.bcrypt_rounds == 0
+    assert hash_rounds(default, policy) == policy.bcrypt_rounds == 12  # production: the replicated setting
+    assert hash_rounds(default, policy.model_copy(update={"bcrypt_rounds": 13})) == 13
+    cheap = parse_config(tomllib.loads(GOOD), {"CS_DEBUG__BCRYPT_ROUNDS": "4"})
+    assert hash_rounds(cheap, policy) == 4
+    for bad in ("3", "16", '"4"', "true", "4.0"):
+        with pytest.raises(ConfigError, match=r"debug\.bcrypt_rounds"):
+            parse_config(tomllib.loads(GOOD), {"CS_DEBUG__BCRYPT_ROUNDS": bad})
