@@ -69,9 +69,15 @@ courses = Table(
     "courses",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column(
-        "term_id", Integer, ForeignKey("terms.id"), nullable=False, default=DEFAULT_TERM_ID, index=True
-    ),  # (migration 104)
+    Column(  # (migration 104; a row that names no term is the default term's, as ALTER TABLE's DEFAULT makes it)
+        "term_id",
+        Integer,
+        ForeignKey("terms.id"),
+        nullable=False,
+        default=DEFAULT_TERM_ID,
+        server_default=str(DEFAULT_TERM_ID),
+        index=True,
+    ),
     Column("code", String(32), nullable=False),
     Column("title", String(200), nullable=False),
     Column("department", String(100), nullable=False, default=""),
@@ -178,7 +184,14 @@ windows = Table(
     "registration_windows",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("term_id", Integer, ForeignKey("terms.id"), nullable=False, default=DEFAULT_TERM_ID),  # (migration 105)
+    Column(  # (migration 105)
+        "term_id",
+        Integer,
+        ForeignKey("terms.id"),
+        nullable=False,
+        default=DEFAULT_TERM_ID,
+        server_default=str(DEFAULT_TERM_ID),
+    ),
     Column("cohort", Integer),  # null: every cohort
     # A narrower audience (migration 110): one student's time ticket, or a priority group's
     # window; at most one of student_id, priority_group, cohort is set (the most specific wins).
