@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
@@ -20,7 +20,15 @@ from services.common.pagination import page_of
 from services.common.problems import Conflict, NotFound, ValidationFailed
 from services.course_data.audit import record
 from services.course_data.terms import CopyIn, TermIn, TermPatch, term_by_id, term_json, term_named, unix_time
-from storage.schemas.course_data import courses, meetings, prerequisites, terms
+from storage.schemas.course_data import (
+    consent_courses,
+    corequisites,
+    course_restrictions,
+    courses,
+    meetings,
+    prerequisites,
+    terms,
+)
 
 
 def _rules(request: Request) -> Any:
@@ -156,9 +164,22 @@ async def update_term(request: Request) -> Response:
     return JSONResponse(term_json(row, _rules(request)))
 
 
+# A course's own rows in other tables, copied with it: what it is, not who takes it.
+COURSE_DETAILS = (meetings, prerequisites, corequisites, course_restrictions, consent_courses)
+
+
+async def _copy_details(conn: AsyncConnection, table: Table, source: int, target: int) -> None:
+    """Copy course `source`'s rows of `table` to course `target` (a generated id left to the database)."""
+    kept = [c for c in table.columns if not (c.primary_key and c.autoincrement is True)]
+    rows = (await conn.execute(select(*kept).where(table.c.course_id == source))).all()
+    if rows:
+        await conn.execute(table.insert(), [{**r._mapping, "course_id": target} for r in rows])
+
+
 async def copy_courses(conn: AsyncConnection, course_ids: list[int], target: int, now: float) -> dict[str, int]:
-    """Copy the courses into term `target` (metadata, meetings, prerequisites; no seat, enrollment,
-    waitlist or permit): code -> new id. 409 naming the codes the term has already, copying nothing."""
+    """Copy the courses into term `target` (metadata, meetings, prerequisites, corequisites,
+    restrictions, consent; no seat, enrollment, waitlist or permit): code -> new id. 409 naming
+    the codes the term has already, copying nothing."""
     rows = (await conn.execute(select(courses).where(courses.c.id.in_(course_ids)).order_by(courses.c.code))).all()
     codes = [r.code for r in rows]
     if len(set(codes)) != len(codes):
@@ -177,27 +198,8 @@ async def copy_courses(conn: AsyncConnection, course_ids: list[int], target: int
         result = await conn.execute(courses.insert().values(**values, term_id=target, taken=0, updated_at=now))
         new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
         created[r.code] = new_id
-        times = (await conn.execute(select(meetings).where(meetings.c.course_id == r.id))).all()
-        if times:
-            await conn.execute(
-                meetings.insert(),
-                [
-                    {
-                        "course_id": new_id,
-                        "weekday": m.weekday,
-                        "start_minute": m.start_minute,
-                        "end_minute": m.end_minute,
-                    }
-                    for m in times
-                ],
-            )
-        needs = (
-            await conn.execute(select(prerequisites.c.required_code).where(prerequisites.c.course_id == r.id))
-        ).all()
-        if needs:
-            await conn.execute(
-                prerequisites.insert(), [{"course_id": new_id, "required_code": n.required_code} for n in needs]
-            )
+        for table in COURSE_DETAILS:
+            await _copy_details(conn, table, r.id, new_id)
     return created
 
 
@@ -225,7 +227,7 @@ async def copy_term(request: Request) -> Response:
     """Copy every course of a term into another term.
     ---
     summary: Copy a term's courses
-    description: "Each course's metadata, meetings and prerequisites are copied; seats, enrollments,
+    description: "Each course's metadata, meetings, prerequisites and eligibility rules are copied; seats, enrollments,
       waitlists and permits are not. All are copied or none: 409 naming the codes the target term has."
     tags: [terms]
     security: [{bearer: []}]
@@ -248,7 +250,7 @@ async def copy_course(request: Request) -> Response:
     """Copy one course into another term.
     ---
     summary: Copy a course into a term
-    description: "The course's metadata, meetings and prerequisites are copied; seats, enrollments,
+    description: "The course's metadata, meetings, prerequisites and eligibility rules are copied; seats, enrollments,
       waitlists and permits are not."
     tags: [terms]
     security: [{bearer: []}]

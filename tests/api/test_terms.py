@@ -135,8 +135,11 @@ def test_courses_are_copied_into_the_next_term_without_their_students(node: Node
     admin = node.auth("admin")
     monday = [{"weekday": 0, "start": "09:00", "end": "10:00"}]
     base = node.client.post("/courses", json=course("MA101", meetings=monday), headers=admin).json()
+    rules = {"corequisites": ["MA101"], "restrictions": {"program": ["MATH"]}, "consent_required": True}
     made = node.client.post(
-        "/courses", json=course("MA201", prerequisites=["MA101"], location="Hall B", meetings=monday), headers=admin
+        "/courses",
+        json=course("MA201", prerequisites=["MA101"], location="Hall B", meetings=monday, **rules),
+        headers=admin,
     ).json()
     open_windows(node)
     assert enroll(node, 5, base["id"])["outcome"] == "accepted"
@@ -152,6 +155,10 @@ def test_courses_are_copied_into_the_next_term_without_their_students(node: Node
         "location": "Hall B",
         "taken": 0,
     }
+    assert {k: copied[k] for k in ("corequisites", "restrictions", "consent_required")} == {
+        k: made[k] for k in ("corequisites", "restrictions", "consent_required")
+    }  # the registrar's rules come along
+    assert made["consent_required"] is True
     again = node.client.post(f"/terms/{1}/copy", json={"to_term": spring["id"]}, headers=admin)
     assert again.status_code == 409
     assert again.json()["codes"] == ["MA201"]  # nothing copied
