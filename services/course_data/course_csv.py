@@ -181,14 +181,21 @@ async def _check_taken(job: Job, seen: dict[tuple[int, str], int]) -> None:
             await job.progress("checking", start + len(batch), len(codes))
 
 
-async def _check_prerequisites(job: Job, found: list[CheckedCourse], seen: set[str]) -> None:
-    """Each prerequisite is another course: in the file or in the catalogue; none in a cycle."""
-    outside = sorted({p for c in found if c.values for p in c.values["prerequisites"]} - set(seen))
+async def _catalogue_codes(job: Job, found: list[CheckedCourse], field: str, seen: set[str]) -> set[str]:
+    """The codes that rows name in `field` (a list of codes), not in the file, and that the
+    catalogue has (read in batches)."""
+    outside = sorted({p for c in found if c.values for p in c.values[field]} - seen)
     known: set[str] = set()
     for start in range(0, len(outside), BATCH):
         async with job.runner.database.read() as conn:
             batch = outside[start : start + BATCH]
             known.update((await conn.execute(select(courses.c.code).where(courses.c.code.in_(batch)))).scalars())
+    return known
+
+
+async def _check_prerequisites(job: Job, found: list[CheckedCourse], seen: set[str]) -> None:
+    """Each prerequisite is another course: in the file or in the catalogue; none in a cycle."""
+    known = await _catalogue_codes(job, found, "prerequisites", seen)
     graph = {c.values["code"]: list(c.values["prerequisites"]) for c in found if c.values}
     for c in found:
         assert c.values is not None
@@ -204,12 +211,7 @@ async def _check_prerequisites(job: Job, found: list[CheckedCourse], seen: set[s
 
 async def _check_corequisites(job: Job, found: list[CheckedCourse], seen: set[str]) -> None:
     """Each corequisite is another course: in the file or in the catalogue."""
-    outside = sorted({p for c in found if c.values for p in c.values["corequisites"]} - set(seen))
-    known: set[str] = set()
-    for start in range(0, len(outside), BATCH):
-        async with job.runner.database.read() as conn:
-            batch = outside[start : start + BATCH]
-            known.update((await conn.execute(select(courses.c.code).where(courses.c.code.in_(batch)))).scalars())
+    known = await _catalogue_codes(job, found, "corequisites", seen)
     for c in found:
         assert c.values is not None
         together = c.values["corequisites"]
