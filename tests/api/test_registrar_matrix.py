@@ -56,6 +56,10 @@ ACCESS = {
         ("POST", "/internal/ledger/batch"): INTERNAL,
         ("GET", "/internal/students/{id}/courses"): INTERNAL,
         ("GET", "/internal/students/{id}/catalogue"): INTERNAL,
+        ("GET", "/internal/students/{id}/plan"): INTERNAL,
+        ("PUT", "/internal/students/{id}/plan"): INTERNAL,
+        ("DELETE", "/internal/students/{id}/plan"): INTERNAL,
+        ("POST", "/internal/students/{id}/plan/validate"): INTERNAL,
         ("GET", TEACHING): INTERNAL,
         ("POST", TEACHING): INTERNAL,
         ("PATCH", TEACHING + "/{course_id}"): INTERNAL,
@@ -86,6 +90,11 @@ ACCESS = {
         ("POST", "/student/enrollments"): STUDENT,
         ("POST", "/student/enrollments/swap"): STUDENT,
         ("DELETE", "/student/enrollments/{course_id}"): STUDENT,
+        ("GET", "/student/plan"): STUDENT,
+        ("PUT", "/student/plan"): STUDENT,
+        ("DELETE", "/student/plan"): STUDENT,
+        ("POST", "/student/plan/validate"): STUDENT,
+        ("POST", "/student/plan/submit"): STUDENT,
         # The web console (services/console): its page, and the gateway, which checks nothing
         # itself: the node it forwards to does (tests/cluster/test_console.py).
         ("GET", "/"): PUBLIC,
@@ -101,6 +110,7 @@ ACCESS = {
         ("GET", "/queue/opening"): STUDENT,
         ("POST", "/internal/queue/requests"): INTERNAL,
         ("GET", "/internal/queue/students/{id}/open"): INTERNAL,
+        ("POST", "/internal/queue/plans"): INTERNAL,
     },
 }
 ALLOWED = {
