@@ -261,6 +261,7 @@ def test_a_student_on_a_phone_enrolls_sees_the_week_and_a_hostile_title_stays_te
     open_window(cluster)
     code = f"XS{secrets.randbelow(9000) + 1000}"
     course(cluster, code, XSS_TITLE, meetings=[{"weekday": 1, "start": "10:00", "end": "11:30"}])
+    later = course(cluster, f"PL{secrets.randbelow(9000) + 1000}", "Planned", credits=2)
     name = f"phone{secrets.token_hex(3)}"
     student(cluster, name)
     phone = Watched(browser, width=390)
@@ -291,7 +292,17 @@ def test_a_student_on_a_phone_enrolls_sees_the_week_and_a_hostile_title_stays_te
         phone.shot("timetable-phone")
 
         page.click("nav a[href='#/plan']")
-        page.wait_for_selector("#view-plan .unavailable")  # the plan API has not landed on this cluster
+        page.wait_for_selector("#view-plan .plan-items")
+        page.fill("#view-plan input[name=course]", str(later))
+        page.click("#view-plan button:has-text('Add to plan')")
+        page.click("#view-plan button:has-text('Validate')")  # saves the plan, then asks the ledger's rules
+        verdict = page.locator("#view-plan .verdicts tr", has_text=str(later))
+        verdict.wait_for()
+        assert "accepted" in verdict.inner_text() or "enrolled" in verdict.inner_text()
+        signed = post(f"{cluster.url('login-1')}/auth/login", json={"username": name, "password": STRONG})
+        plan = get(f"{base}/student/plan", headers={"Authorization": f"Bearer {signed.json()['access_token']}"})
+        assert [i["course_id"] for i in plan.json()["items"]] == [later]  # saved through the real API
+        assert page.locator("#view-plan .unavailable").count() == 0
         assert phone.problems() == []
     finally:
         phone.close()

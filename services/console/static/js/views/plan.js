@@ -48,18 +48,25 @@ export async function render(section) {
     course.value = alternatives.value = "";
     show();
   });
-  const body = () => ({ items: items.map((i, n) => ({ position: n + 1, ...i })) });
+  const body = () => ({ items: items.map((i) => ({ course_id: i.course_id, alternatives: i.alternatives })) });
+  // Validation and submission work on the saved plan: the page saves what it shows first.
+  async function saved() {
+    const answer = await call("student", "/student/plan", { method: "PUT", body: body() });
+    if (!answer.ok) flash(problemText(answer), "error");
+    return answer.ok;
+  }
   save.addEventListener("click", async () => {
-    const saved = await call("student", "/student/plan", { method: "PUT", body: body() });
-    flash(saved.ok ? "Plan saved." : problemText(saved), saved.ok ? "info" : "error");
+    if (await saved()) flash("Plan saved.");
   });
   validate.addEventListener("click", async () => {
-    const checked = await call("student", "/student/plan/validate", { method: "POST", body: body() });
+    if (!(await saved())) return;
+    const checked = await call("student", "/student/plan/validate", { method: "POST" });
     if (!checked.ok) return flash(problemText(checked), "error");
     clear(verdicts).append(table([["Course", (v) => v.course_id], ["Outcome", (v) => v.outcome], ["Why", (v) => v.reason || ""]],
-      checked.body.items));
+      checked.body.items, "The plan is empty."));
   });
   submit.addEventListener("click", async () => {
+    if (!(await saved())) return;
     const sent = await call("student", "/student/plan/submit", {
       method: "POST", headers: { "Idempotency-Key": crypto.randomUUID() },
     });
