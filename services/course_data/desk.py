@@ -62,6 +62,10 @@ def person_out(person: Person) -> dict[str, Any]:
         "email": person.email,
         "student_number": person.student_number,
         "cohort": person.cohort,
+        # The registrar's rules' other inputs: what restrictions and priority windows read.
+        "program": person.program,
+        "year": person.year,
+        "priority_group": person.priority_group,
     }
 
 

@@ -25,7 +25,7 @@ PEOPLE = {
     5: Person(5, "ada", "student", "Ada Lovelace", "ada@uni.example", "S0005", "2024"),
     6: Person(6, "bob", "student", "=cmd()", "bob@uni.example", "S0006", "2024"),
     7: Person(7, "cy", "student", "Cy Young", "cy@uni.example", "S0007", None),
-    8: Person(8, "dee", "student", "Dee Dee", "dee@uni.example", "S0008", None),
+    8: Person(8, "dee", "student", "Dee Dee", "dee@uni.example", "S0008", None, "CS", 4, "final-year"),
     20: Person(20, "turing", "teacher", "Alan Turing", "alan@uni.example", None, None),
     21: Person(21, "hopper", "teacher", "Grace Hopper", "grace@uni.example", None, None),
 }
@@ -111,6 +111,8 @@ def test_the_capacity_override_takes_a_seat_past_capacity_and_is_audited(node: N
     assert forced.json()["outcome"] == "accepted"
     assert forced.json()["via_permit"] is True
     assert forced.json()["student"]["student_number"] == "S0008"
+    standing = {k: forced.json()["student"][k] for k in ("program", "year", "priority_group")}
+    assert standing == {"program": "CS", "year": 4, "priority_group": "final-year"}
     assert ledger_rows(node, f"SELECT taken, capacity FROM courses WHERE id = {course_id}") == [(2, 1)]
     # The counter counts every enrolled student: a drop leaves 1 of 1 taken, so no one is promoted yet.
     dropped = desk(node, 7, "drop", course_id=course_id, reason="left the programme")
