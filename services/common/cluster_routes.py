@@ -9,10 +9,11 @@ import time
 
 from pydantic import BaseModel, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cluster.errors import RaftError
+from services.common.answers import JSONResponse
 from services.common.body import read_json
 from services.common.context import context_of
 from services.common.forwarding import on_master

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 
 from starlette.responses import Response
 
+from services.common.instants import unix
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MEDIA_TYPE = "text/csv; charset=utf-8"
 
@@ -49,9 +51,10 @@ def wants_csv(accept: str, format_param: str | None) -> bool:
     return "text/csv" in accept.lower()
 
 
-def iso_time(unix: float | None) -> str:
-    """A Unix time as ISO 8601 in UTC, for people reading a file ("" for none)."""
-    return "" if unix is None else datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds")
+def iso_time(instant: float | str | None) -> str:
+    """An instant (Unix time, or ISO 8601 as an answer gives it) as ISO 8601 in UTC to the
+    second, for people reading a file ("" for none)."""
+    return "" if instant is None else datetime.fromtimestamp(unix(instant), UTC).isoformat(timespec="seconds")
 
 
 ROSTER_HEADER = (

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from cluster.settings import Action
+from services.common.instants import Instant, InstantText
 from services.common.registration import Standing
 
 Outcome = Literal["accepted", "waitlisted", "rejected"]
@@ -110,7 +111,7 @@ class QueuedRequest(LedgerRequest):
         pattern=QUEUE_ID_PATTERN,
         validation_alias=AliasChoices("queue_request_id", "request_id"),  # (the name before: still accepted)
     )
-    admitted_at: float = Field(description="Unix time the queue admitted it")
+    admitted_at: Instant = Field(description="when the queue admitted it")
 
 
 class LedgerBatch(_Contract):
@@ -137,9 +138,7 @@ class DecisionDetails(_Contract):
     conflicts: list[str] | None = Field(default=None, description="time-conflict: the courses it clashes with")
     missing: list[str] | None = Field(default=None, description="prerequisites-missing: the codes missing")
     waitlist_position: int | None = Field(default=None, ge=1, description="waitlisted: the place on the waitlist")
-    opens_at: str | None = Field(
-        default=None, description="window-closed: when the student's next window opens (ISO 8601 with offset)"
-    )
+    opens_at: InstantText | None = Field(default=None, description="window-closed: when the student's window opens")
     corequisites: list[str] | None = Field(
         default=None, description="corequisites-missing: the codes to enroll in first (or to have completed)"
     )
@@ -295,10 +294,10 @@ class QueuedView(DecisionDetails):
     action: Action | None
     course_id: int | None
     drop_course_id: int | None = None
-    admitted_at: float | None = None
+    admitted_at: InstantText | None = None
     type: str | None = Field(default=None, description="once decided: the rule's problem type (rejected)")
     reason: str | None = None
-    decided_at: float | None = None
+    decided_at: InstantText | None = None
     alternatives: list[int] | None = Field(
         default=None, description="a plan's item: the courses still to try, in order, if this one is refused"
     )

@@ -22,9 +22,11 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.common.answers import JSONResponse
+from services.common.instants import render
 from services.common.metrics import HttpMetrics
 from services.common.middleware import RequestIds, record_access
 from services.common.problems import PROBLEM_MEDIA_TYPE, PayloadTooLarge, ProblemError, problem_body, redis_problem
@@ -67,7 +69,7 @@ class HotPathMiddleware:
         except Exception:
             log.exception("unhandled error", extra={"request_id": request_id, "path": scope["path"]})
             status, body, extra, media_type = 500, problem_body(ProblemError(), request_id), {}, b""
-        payload = orjson.dumps(body)
+        payload = orjson.dumps(render(body))
         await send(
             {
                 "type": "http.response.start",

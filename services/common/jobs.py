@@ -40,6 +40,7 @@ from services.common.auth import ADMINS, Principal, authenticate
 from services.common.background import run_in_background
 from services.common.context import NodeContext, context_of
 from services.common.csv_body import Problem, decoded, plan_csv, problem
+from services.common.instants import iso
 from services.common.jobs_pool import WorkerPool
 from services.common.problems import Conflict, Forbidden, NotFound, ServiceUnavailable
 from storage.errors import StaleEpochError
@@ -356,9 +357,9 @@ def job_json(row: Row[Any]) -> bytes:
             "status": row.status,
             "progress": {"phase": row.phase, "rows_done": row.rows_done, "rows_total": row.rows_total},
             "submitted_by": row.submitted_by,
-            "created_at": row.created_at,
-            "updated_at": row.updated_at,
-            "finished_at": row.finished_at,
+            "created_at": iso(row.created_at),
+            "updated_at": iso(row.updated_at),
+            "finished_at": None if row.finished_at is None else iso(row.finished_at),
             "detail": row.detail,
             "error_count": row.error_count,
             "errors_listed": min(row.error_count, MAX_LISTED_ERRORS),

@@ -7,9 +7,10 @@ from contextlib import AsyncExitStack
 import httpx
 from sqlalchemy import select
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from services.common.answers import JSONResponse
 from services.common.auth import ADMINS, authenticate
 from services.common.background import run_in_background
 from services.common.context import NodeContext, context_of

@@ -6,9 +6,10 @@ import asyncio
 import time
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from services.common.answers import JSONResponse
 from services.common.context import context_of
 from services.common.problems import ServiceUnavailable
 

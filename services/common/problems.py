@@ -11,9 +11,10 @@ from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from cluster.errors import ClusterError, LeaseNotHeldError, MasterUnknownError
+from services.common.answers import JSONResponse
 from storage.errors import StaleEpochError, StorageError, StorageFullError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"

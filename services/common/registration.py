@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+
+from services.common import instants
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class WindowRefusal:
 
 def iso(at: float | None) -> str | None:
     """A Unix time as ISO 8601 with its offset (UTC), as answers carry times."""
-    return None if at is None else datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+    return None if at is None else instants.iso(at)
 
 
 WINDOW_CLOSED = WindowRefusal("window-closed", "registration is not open for you now")

@@ -15,8 +15,9 @@ from typing import Any
 
 from cluster.settings import Settings
 
-UNIX_TIME = {"type": "number", "description": "Unix time (seconds)"}
-UNIX_TIME_OR_NULL = {"type": ["number", "null"], "description": "Unix time (seconds), or null"}
+# An instant, as every answer gives it (`services.common.instants`): the field's name says it is one.
+INSTANT = {"type": "string", "format": "date-time", "description": "ISO 8601 with an offset"}
+INSTANT_OR_NULL = {"type": ["string", "null"], "format": "date-time", "description": "ISO 8601 with an offset, or null"}
 
 
 def ref(name: str) -> dict[str, str]:
@@ -50,7 +51,6 @@ def _nullable(kind: str) -> dict[str, Any]:
 
 
 _STRING, _INT, _BOOL, _NUMBER = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, {"type": "number"}
-_ISO_OR_NULL = {"type": ["string", "null"], "format": "date-time", "description": "ISO 8601 with an offset"}
 _PLAN_OUTCOME = {"type": "string", "enum": ["enrolled", "waitlisted", "refused"]}
 _COURSE_FIELDS: dict[str, Any] = {
     "id": _INT,
@@ -104,9 +104,9 @@ _USER_FIELDS: dict[str, Any] = {
     "disabled": _BOOL,
     "must_change_password": _BOOL,
     "totp_enabled": _BOOL,
-    "created_at": UNIX_TIME,
-    "updated_at": UNIX_TIME,
-    "last_login_at": UNIX_TIME_OR_NULL,
+    "created_at": INSTANT,
+    "updated_at": INSTANT,
+    "last_login_at": INSTANT_OR_NULL,
 }
 _TOKEN_FIELDS: dict[str, Any] = {
     "access_token": {"type": "string", "description": "a JWT (EdDSA), sent as `Authorization: Bearer`"},
@@ -176,8 +176,8 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
             url=_STRING,
             raft=_STRING,
             version=_STRING,
-            started_at=UNIX_TIME,
-            last_heartbeat=UNIX_TIME,
+            started_at=INSTANT,
+            last_heartbeat=INSTANT,
             seconds_since_heartbeat=_NUMBER,
             healthy=_BOOL,
             raft_connected=_BOOL,
@@ -203,13 +203,13 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
             kind=_STRING,
             subject=_STRING,
             body=_STRING,
-            created_at=UNIX_TIME,
+            created_at=INSTANT,
             status={"type": "string", "enum": ["pending", "sent", "logged", "failed"]},
             attempts=_INT,
-            next_attempt_at=UNIX_TIME,
+            next_attempt_at=INSTANT,
             delivered={"type": "string", "description": "the channel it went by"},
             last_error=_STRING,
-            finished_at=UNIX_TIME_OR_NULL,
+            finished_at=INSTANT_OR_NULL,
         ),
         "NotificationPage": page("Notification", "Notifications, newest first"),
         # imports
@@ -233,9 +233,9 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
                 rows_total=_INT,
             ),
             submitted_by=_STRING,
-            created_at=UNIX_TIME,
-            updated_at=UNIX_TIME,
-            finished_at=UNIX_TIME_OR_NULL,
+            created_at=INSTANT,
+            updated_at=INSTANT,
+            finished_at=INSTANT_OR_NULL,
             detail=_STRING,
             error_count={"type": "integer", "description": "bad rows in all"},
             errors_listed=_INT,
@@ -294,7 +294,7 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
                     full_name=_STRING,
                     email=_STRING,
                     username=_STRING,
-                    enrolled_at=UNIX_TIME,
+                    enrolled_at=INSTANT,
                     via_permit=_BOOL,
                 ),
             },
@@ -308,7 +308,7 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
                     full_name=_STRING,
                     email=_STRING,
                     username=_STRING,
-                    joined_at=UNIX_TIME,
+                    joined_at=INSTANT,
                 ),
             },
         ),
@@ -327,17 +327,17 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
             name=_STRING,
             starts_on={"type": ["string", "null"], "format": "date", "description": "first day"},
             ends_on={"type": ["string", "null"], "format": "date", "description": "last day"},
-            starts_at=_ISO_OR_NULL,
-            ends_at={**_ISO_OR_NULL, "description": "the midnight after the last day (ISO 8601 with an offset)"},
+            starts_at=INSTANT_OR_NULL,
+            ends_at={**INSTANT_OR_NULL, "description": "the midnight after the last day (ISO 8601 with an offset)"},
             dates_from_settings={
                 "type": "boolean",
                 "description": "the term has no dates of its own: course.term_start/term_end stand in",
             },
             timezone={"type": "string", "description": "IANA name"},
-            drop_deadline=_ISO_OR_NULL,
+            drop_deadline=INSTANT_OR_NULL,
             current=_BOOL,
-            created_at={"type": "string", "format": "date-time"},
-            updated_at={"type": "string", "format": "date-time"},
+            created_at=INSTANT,
+            updated_at=INSTANT,
         ),
         "TermPage": page("Term", "Terms, newest first"),
         "CopyAnswer": obj(
@@ -389,9 +389,9 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
             cohort=_nullable("integer"),
             student_id=_nullable("integer"),
             priority_group=_nullable("string"),
-            opens_at=UNIX_TIME,
-            closes_at=UNIX_TIME,
-            drop_deadline=UNIX_TIME,
+            opens_at=INSTANT,
+            closes_at=INSTANT,
+            drop_deadline=INSTANT,
         ),
         "Windows": obj("The registration windows", windows={"type": "array", "items": ref("Window")}),
         "Hold": obj(
@@ -400,7 +400,7 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
             student_id=_INT,
             reason=_STRING,
             created_by=_STRING,
-            created_at=UNIX_TIME,
+            created_at=INSTANT,
         ),
         "HoldPage": page("Hold", "Holds"),
         "Completed": obj(
@@ -411,7 +411,7 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
         "AuditEntry": obj(
             "One change to the registrar's data",
             id=_INT,
-            at=UNIX_TIME,
+            at=INSTANT,
             actor=_STRING,
             action=_STRING,
             student_id=_nullable("integer"),
@@ -481,7 +481,7 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
         "SettingsChange": obj(
             "One change of the settings",
             version=_INT,
-            at=UNIX_TIME,
+            at=INSTANT,
             by=_STRING,
             changes={"type": "object", "description": "the merge patch applied"},
         ),
@@ -499,7 +499,7 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
                     section_id={"type": "null", "description": "reserved for sections"},
                 ),
             },
-            updated_at=UNIX_TIME_OR_NULL,
+            updated_at=INSTANT_OR_NULL,
         ),
         "PlanVerdict": obj(
             "What the ledger's rules would decide now for one course of a plan",
@@ -529,7 +529,7 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
                 type=_STRING,
                 reason=_STRING,
             ),
-            checked_at=UNIX_TIME,
+            checked_at=INSTANT,
         ),
         "PlanSubmission": obj(
             "The plan queued: one request per item, in the plan's order",
@@ -552,9 +552,9 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
         "Opening": obj(
             "When registration opens for you (nulls: no window is known)",
             open=_BOOL,
-            opens_at=UNIX_TIME_OR_NULL,
-            closes_at=UNIX_TIME_OR_NULL,
-            drop_deadline=UNIX_TIME_OR_NULL,
+            opens_at=INSTANT_OR_NULL,
+            closes_at=INSTANT_OR_NULL,
+            drop_deadline=INSTANT_OR_NULL,
             seconds_to_open=_nullable("number"),
         ),
         "QueueStats": obj(

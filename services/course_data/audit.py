@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from services.common.answers import JSONResponse
 from services.common.auth import ADMINS, authenticate
 from services.common.context import context_of
 from services.common.pagination import number_param, page_of, rows_page

@@ -81,7 +81,7 @@ class EnrollmentRow(BaseModel):
     student_number: str | None
     full_name: str
     email: str
-    enrolled_at: float = Field(description="Unix time (ISO 8601 in UTC in the CSV)")
+    enrolled_at: str = Field(description="ISO 8601 with an offset (UTC)", json_schema_extra={"format": "date-time"})
     via_permit: bool
 
 

@@ -12,6 +12,7 @@ from services.common.course_models import MeetingIn as MeetingIn
 from services.common.course_models import minutes as minutes
 from services.common.directory import PersonRef
 from services.common.enrollment_contract import BatchAnswer, LedgerBatch, LedgerDecision, LedgerRequest
+from services.common.instants import Instant
 
 
 class _Body(BaseModel):
@@ -32,9 +33,9 @@ class WindowIn(_Body):
     priority_group: str | None = Field(
         default=None, pattern=GROUP, description="the window of the students of this priority group"
     )
-    opens_at: float = Field(description="Unix time")
-    closes_at: float
-    drop_deadline: float
+    opens_at: Instant
+    closes_at: Instant
+    drop_deadline: Instant
 
     @model_validator(mode="after")
     def _ordered(self) -> WindowIn:

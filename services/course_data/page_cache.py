@@ -19,6 +19,8 @@ from typing import Any
 
 from cachetools import TTLCache
 
+from services.common.instants import render
+
 
 @dataclass(frozen=True)
 class CachedPage:
@@ -27,7 +29,7 @@ class CachedPage:
 
     @classmethod
     def of(cls, answer: dict[str, Any] | list[Any]) -> CachedPage:
-        body = json.dumps(answer, separators=(",", ":"), sort_keys=True).encode()
+        body = json.dumps(render(answer), separators=(",", ":"), sort_keys=True).encode()
         return cls(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
 

@@ -6,9 +6,10 @@ import math
 import time
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from services.common.answers import JSONResponse
 from services.common.body import read_json
 from services.common.bounded_json import BULK_JSON_LIMITS
 from services.common.context import context_of

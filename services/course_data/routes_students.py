@@ -6,9 +6,10 @@ import time
 
 from sqlalchemy import func, select
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from services.common.answers import JSONResponse
 from services.common.context import context_of
 from services.common.internal import require_internal
 from services.common.pagination import whole_number

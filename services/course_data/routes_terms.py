@@ -9,9 +9,10 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from services.common.answers import JSONResponse
 from services.common.auth import ADMINS, authenticate
 from services.common.body import read_json
 from services.common.context import context_of
@@ -19,7 +20,7 @@ from services.common.forwarding import on_master
 from services.common.pagination import page_of
 from services.common.problems import Conflict, NotFound, ValidationFailed
 from services.course_data.audit import record
-from services.course_data.terms import CopyIn, TermIn, TermPatch, term_by_id, term_json, term_named, unix_time
+from services.course_data.terms import CopyIn, TermIn, TermPatch, term_by_id, term_json, term_named
 from storage.schemas.course_data import (
     consent_courses,
     corequisites,
@@ -104,7 +105,7 @@ async def create_term(request: Request) -> Response:
     body = await read_json(request, TermIn)
     now = time.time()
     values = body.model_dump(exclude={"current", "drop_deadline"})
-    deadline = None if body.drop_deadline is None else unix_time(body.drop_deadline)
+    deadline = body.drop_deadline
     try:
         async with context_of(request).master_write() as conn:
             result = await conn.execute(
@@ -144,7 +145,7 @@ async def update_term(request: Request) -> Response:
     body = await read_json(request, TermPatch)
     changes = body.model_dump(exclude_unset=True, exclude={"current"})
     if "drop_deadline" in changes:
-        changes["drop_deadline"] = None if body.drop_deadline is None else unix_time(body.drop_deadline)
+        changes["drop_deadline"] = body.drop_deadline
     now = time.time()
     try:
         async with context_of(request).master_write() as conn:

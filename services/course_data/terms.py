@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cluster.settings import CourseSettings
 from services.common.body import Absent, omit_null_defaults, refuse_null
+from services.common.instants import Instant
 from services.common.pagination import whole_number
 from services.common.problems import NotFound, ValidationFailed
 from storage.schemas.course_data import terms
@@ -47,25 +48,10 @@ def _timezone(value: str) -> str:
     return value
 
 
-def unix_time(value: dt.datetime | float) -> float:
-    """A request's time as Unix seconds (ISO 8601 must carry an offset: it names one instant)."""
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            raise ValueError("an ISO 8601 time needs an offset (e.g. 2026-10-15T23:59:00+02:00), or Unix seconds")
-        return value.timestamp()
-    return float(value)
-
-
 def _code(value: str | None) -> str | None:
     """A code is not `all` (the filter of every term) nor digits alone (a term's id)."""
     if value is not None and (value.lower() == EVERY_TERM or value.isdigit()):
         raise ValueError("a term code is not 'all' nor digits alone (those name every term, or an id)")
-    return value
-
-
-def _instant(value: dt.datetime | float | None) -> dt.datetime | float | None:
-    if value is not None:
-        unix_time(value)
     return value
 
 
@@ -79,13 +65,10 @@ class TermIn(_Body):
     starts_on: dt.date = Field(description="first day (YYYY-MM-DD)")
     ends_on: dt.date = Field(description="last day (YYYY-MM-DD)")
     timezone: str = Field(default="UTC", max_length=64, description="IANA name, e.g. Europe/Berlin")
-    drop_deadline: dt.datetime | float | None = Field(
-        default=None, description="ISO 8601 with an offset, or Unix seconds; null: the windows' deadlines alone"
-    )
+    drop_deadline: Instant | None = Field(default=None, description="null: the windows' deadlines alone")
     current: bool = Field(default=False, description="make it the current term")
 
     _zone = field_validator("timezone")(_timezone)
-    _offset = field_validator("drop_deadline")(_instant)
     _not_a_filter = field_validator("code")(_code)
 
     @model_validator(mode="after")
@@ -103,7 +86,7 @@ class TermPatch(_Body):
     starts_on: dt.date | Absent = None
     ends_on: dt.date | Absent = None
     timezone: str | Absent = Field(default=None, max_length=64)
-    drop_deadline: dt.datetime | float | None = Field(default=None, description="null: none")
+    drop_deadline: Instant | None = Field(default=None, description="null: none")
     current: bool | Absent = Field(default=None, description="true: make it the current term")
 
     _no_null = refuse_null("code", "name", "starts_on", "ends_on", "timezone", "current")
@@ -120,7 +103,6 @@ class TermPatch(_Body):
             raise ValueError("mark another term current instead (one term is always current)")
         return value
 
-    _offset = field_validator("drop_deadline")(_instant)
     _not_a_filter = field_validator("code")(_code)
 
 

@@ -10,9 +10,10 @@ import pyotp
 from sqlalchemy import update
 from sqlalchemy.engine import Row
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from services.common.answers import JSONResponse
 from services.common.auth import authenticate
 from services.common.body import read_json
 from services.common.context import context_of

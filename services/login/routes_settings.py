@@ -7,11 +7,12 @@ from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cluster.errors import RaftError
 from cluster.settings import MASK, SECRET_KEYS, Settings, masked, masked_patch, merge_patch
+from services.common.answers import JSONResponse
 from services.common.auth import ADMINS, authenticate
 from services.common.body import read_json
 from services.common.context import context_of

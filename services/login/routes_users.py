@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cluster.settings import ROLES
+from services.common.answers import JSONResponse
 from services.common.auth import ADMINS, Principal, authenticate
 from services.common.body import read_json
 from services.common.calls import DependencyUnavailable, call_service

@@ -8,9 +8,10 @@ from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from services.common.answers import JSONResponse
 from services.common.auth import ADMINS, authenticate, principal_of
 from services.common.body import read_json
 from services.common.bounded_json import parse_json
@@ -225,7 +226,7 @@ async def opening(request: Request) -> Response:
     """When registration opens for you: the waiting room's answer.
     ---
     summary: My registration window
-    description: "open: whether you may enroll now; opens_at, closes_at, drop_deadline (Unix time) and
+    description: "open: whether you may enroll now; opens_at, closes_at, drop_deadline (ISO 8601 with an offset) and
       seconds_to_open of your cohort's next or current window (null when none is known). Poll it while
       you wait; it also gets your token checked ahead of the rush."
     tags: [queue]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from redis.exceptions import RedisError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from services.common.answers import JSONResponse
 from services.common.internal import require_internal
 from services.common.problems import ServiceUnavailable
 from services.queue.state import queue_of

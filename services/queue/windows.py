@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from services.common.instants import unix
 from services.common.registration import RegistrationWindow, Standing, WindowRefusal, applicable, window_refusal
 
 log = logging.getLogger("course_selection.queue")
@@ -35,9 +36,9 @@ class WindowCache:
                 rows = await self._fetch()
                 self._windows = [
                     RegistrationWindow(
-                        r["opens_at"],
-                        r["closes_at"],
-                        r["drop_deadline"],
+                        unix(r["opens_at"]),  # ISO 8601 in answers (services.common.instants)
+                        unix(r["closes_at"]),
+                        unix(r["drop_deadline"]),
                         r["cohort"],
                         student_id=r.get("student_id"),
                         priority_group=r.get("priority_group"),

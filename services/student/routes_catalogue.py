@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from services.common.answers import JSONResponse
 from services.common.auth import authenticate
 from services.common.calls import DependencyUnavailable, call_service, relay
 from services.common.problems import Conflict

@@ -243,3 +243,26 @@ def test_a_restricted_courses_waitlist_is_served_as_any_other(node: Node) -> Non
     assert dropped.json()["outcome"] == "accepted"
     mine = node.client.get("/internal/students/6/courses", headers=node.internal())
     assert [c["code"] for c in mine.json()["enrolled"]] == ["CS498"]
+
+
+def test_windows_take_iso_8601_or_unix_seconds_and_answer_iso_8601(node: Node) -> None:
+    """Instants (issue 15, item 8): a request gives ISO 8601 with an offset or Unix seconds;
+    the answer gives ISO 8601 with an offset; a time with no offset is refused, nothing set."""
+    given = {
+        "opens_at": "2027-01-15T09:00:00+01:00",
+        "closes_at": "2027-01-16T08:00:00Z",
+        "drop_deadline": 1_800_172_800,
+    }
+    assert node.client.put("/windows", json={"windows": [given]}, headers=admin(node)).status_code == 200
+    [shown] = node.client.get("/windows", headers=admin(node)).json()["windows"]
+    assert (shown["opens_at"], shown["closes_at"], shown["drop_deadline"]) == (
+        "2027-01-15T08:00:00+00:00",
+        "2027-01-16T08:00:00+00:00",
+        "2027-01-17T08:00:00+00:00",
+    )
+    naive = {**given, "opens_at": "2027-01-15T09:00:00"}
+    refused = node.client.put("/windows", json={"windows": [naive]}, headers=admin(node))
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "windows.0.opens_at"
+    assert "offset" in refused.json()["errors"][0]["message"]
+    assert node.client.get("/windows", headers=admin(node)).json()["windows"] == [shown]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,6 +109,9 @@ def test_a_student_lists_their_own_requests_newest_first_a_page_at_a_time(node: 
         "course_id": 5,
         "admitted_at": body["items"][0]["admitted_at"],
     }
+    admitted = dt.datetime.fromisoformat(body["items"][0]["admitted_at"])  # instants: ISO 8601 with an offset
+    assert admitted.utcoffset() == dt.timedelta(0)
+    assert abs(admitted.timestamp() - time.time()) < 3600
     rest = node.client.get("/queue/requests?page=3&page_size=2", headers=student).json()
     assert [r["queue_request_id"] for r in rest["items"]] == [ids[0]]
     mine = node.client.get("/queue/requests", headers=other).json()

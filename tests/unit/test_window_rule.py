@@ -3,6 +3,7 @@ queue off (the one-at-a-time ledger) give the same answer for the same facts, fo
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from cluster.settings import QueueSettings
+from services.common.answers import JSONResponse
 from services.common.problems import ProblemError
 from services.common.registration import Standing
 from services.course_data.batch import Queued, decide_batch
@@ -193,8 +195,8 @@ def queue_on(case: Case) -> str:
     store = Recorded()
 
     async def served() -> list[dict[str, Any]]:
-        async with machine.db.read() as conn:
-            return [dict(r._mapping) for r in await conn.execute(select(windows))]
+        async with machine.db.read() as conn:  # as GET /windows answers: instants in ISO 8601
+            return json.loads(JSONResponse([dict(r._mapping) for r in await conn.execute(select(windows))]).body)
 
     async def run() -> str:
         admitter = Admitter(store, WindowCache(served), QueueSettings)  # type: ignore[arg-type]

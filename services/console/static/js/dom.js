@@ -59,9 +59,10 @@ export function problemText(answer) {
   return parts.join(": ");
 }
 
-export function when(seconds) {
-  if (seconds === null || seconds === undefined) return "";
-  return new Date(seconds * 1000).toLocaleString();
+// An instant as the API gives it (ISO 8601 with an offset), or Unix seconds.
+export function when(instant) {
+  if (instant === null || instant === undefined || instant === "") return "";
+  return new Date(typeof instant === "number" ? instant * 1000 : instant).toLocaleString();
 }
 
 export function download(name, blob) {
