@@ -28,6 +28,7 @@ function chart(where, title, series) {
       values.forEach((v, i) => data[i + 1].push(v));
       if (data[0].length > KEEP) data.forEach((column) => column.shift());
       plot.setData(data);
+      box.dataset.points = String(data[0].length); // how many points it draws (the browser test reads it)
     },
     destroy: () => plot.destroy(),
   };
