@@ -22,13 +22,13 @@ import pytest
 
 from ops.localcluster import LocalCluster
 from tests.api.login_kit import STRONG
-from tests.cluster.test_console import Watched, browser, cluster, get, sign_in, student
+from tests.cluster.test_console import Watched, browser, cluster, get, post, sign_in, student
 from tests.cluster.test_registrar import token
 from tests.support import wait_until
 
 __all__ = ["browser", "cluster"]  # the module's fixtures: one cluster, one browser
 
-pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]  # five nodes start, then a minute's opening
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]  # five nodes start, then a minute's opening
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "console-opening"
 HEADER = "code,title,department,teacher_id,teacher_name,credits,capacity,meetings,prerequisites,location,description"
@@ -87,7 +87,7 @@ def test_a_scripted_opening_plan_at_opening_waitlist_promotion_and_the_rush(
         admin.page.fill("#change-password input[name=again]", STRONG)
         admin.page.click("#change-password button[type=submit]")
         admin.page.wait_for_selector("#view-status")
-        signed = httpx.post(f"{cluster.url('login-1')}/auth/login", json={"username": "admin", "password": STRONG})
+        signed = post(f"{cluster.url('login-1')}/auth/login", json={"username": "admin", "password": STRONG})
         assert signed.status_code == 200, signed.text  # the new password is the account's now
 
         # The admin imports the term's courses from a CSV file on the imports page.
@@ -100,7 +100,8 @@ def test_a_scripted_opening_plan_at_opening_waitlist_promotion_and_the_rush(
         )
         admin.page.click("#view-imports button[type=submit]")
         status = admin.page.locator("#view-imports .job-status")
-        wait_until(lambda: status.inner_text().startswith("succeeded"), 60, "the import to succeed")
+        finished = ("succeeded", "failed")
+        wait_until(lambda: status.inner_text().startswith(finished), 180, "the import to finish")  # a worker process
         assert status.inner_text().startswith("succeeded: done 3/3"), status.inner_text()
         assert admin.page.eval_on_selector("#view-imports progress", "p => p.max === 3 && p.value === p.max")
         assert all(code in admin.page.inner_text("#view-imports .job-result") for code in (planned, single, rush))
@@ -125,6 +126,11 @@ def test_a_scripted_opening_plan_at_opening_waitlist_promotion_and_the_rush(
             assert verdict.locator("td").nth(1).inner_text() == "enrolled"  # what the rules would decide
         shot(a, "plan")
 
+        # A waits in the waiting room: no window yet.
+        visit(a.page, "mine")
+        room = a.page.locator("#view-mine .opening")
+        wait_until(lambda: room.inner_text() == "No registration window is set for you.", 30, "no window")
+
         # The admin opens registration on the windows page, to the second, a little ahead.
         visit(admin.page, "windows")
         opens_at = time.time() + OPENS_IN_SECONDS
@@ -135,15 +141,8 @@ def test_a_scripted_opening_plan_at_opening_waitlist_promotion_and_the_rush(
         admin.page.click("#view-windows form.set-window button[type=submit]")
         admin.page.wait_for_selector("#flash:has-text('Window set')")
         assert "every" in admin.page.locator("#view-windows table tbody tr").first.inner_text()
-        shot(admin, "windows")
-        visit(admin.page, "opening")
-        admin.page.wait_for_selector("#view-opening dd[data-figure=Decided]")
-        decided_before = int(figure(admin.page, "Decided"))
-        admitted_before = int(figure(admin.page, "Admitted"))
 
-        # A waits in the waiting room; a plan submitted before opening is refused.
-        visit(a.page, "mine")
-        room = a.page.locator("#view-mine .opening")
+        # A's waiting room counts down, live; a plan submitted before opening is refused.
         wait_until(lambda: room.inner_text().startswith("Registration opens in"), 30, "the countdown")
         shot(a, "waiting-room")
         visit(a.page, "plan")
@@ -151,6 +150,11 @@ def test_a_scripted_opening_plan_at_opening_waitlist_promotion_and_the_rush(
         a.page.click("#view-plan button:has-text('Submit plan')")
         a.page.wait_for_selector("#flash.error")
         assert "not open" in a.page.inner_text("#flash").lower()
+        shot(admin, "windows")
+        visit(admin.page, "opening")
+        admin.page.wait_for_selector("#view-opening dd[data-figure=Decided]")
+        decided_before = int(figure(admin.page, "Decided"))
+        admitted_before = int(figure(admin.page, "Admitted"))
         visit(a.page, "mine")
         wait_until(lambda: room.inner_text().startswith("Registration is open"), 120, "the window to open")
 
