@@ -29,6 +29,7 @@ from typing import Any
 
 from cluster.settings import QueueSettings
 from services.queue.keys import STREAMS
+from services.queue.outcome_times import OutcomeTimes
 from services.queue.records import Entry
 from services.queue.store import QueueStorage
 
@@ -65,12 +66,18 @@ class Decider:
         settings: Callable[[], QueueSettings],
         is_master: Callable[[], bool],
         call_ledger: CallLedger,
+        outcome_times: OutcomeTimes | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
+        """`outcome_times` counts each decision's wait since admission (`wall`: the Unix time
+        a decision is recorded at, as admission's `admitted_at`)."""
         self._store = store
         self._consumer = consumer
         self._settings = settings
         self._is_master = is_master
         self._call_ledger = call_ledger
+        self._outcome_times = outcome_times
+        self._wall = wall
         self._stopped = False
         self._unable_since: float | None = None  # monotonic: the head batch's first attempt, until one succeeds
         self._marked = False  # q:stalled is set (by us)
@@ -139,7 +146,10 @@ class Decider:
             if self._unable_since is None:
                 self._unable_since = started
             answer = await self._watched(self._call_ledger({"requests": [e.for_ledger() for e in todo]}))
-        await self._store.finish(answer, batch, time.time(), self._settings().full_course_cache_seconds)
+        decided_at = self._wall()
+        await self._store.finish(answer, batch, decided_at, self._settings().full_course_cache_seconds)
+        if self._outcome_times is not None and todo:  # every request claimed has its decision now
+            self._outcome_times.record(decided_at - float(e.request["admitted_at"]) for e in todo)
         self.state.batches += 1
         self.state.decided += len(todo)
         self.state.last_batch_size = len(batch)

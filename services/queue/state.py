@@ -13,6 +13,7 @@ from services.common.background import run_in_background
 from services.common.context import NodeContext, context_of
 from services.queue.admission import Admitter
 from services.queue.decider import Decider
+from services.queue.outcome_times import OutcomeTimes
 from services.queue.stats import QueueStats
 from services.queue.store import QueueStore
 from services.queue.waiters import Waiters
@@ -61,12 +62,13 @@ async def start_queue(ctx: NodeContext, stack: AsyncExitStack) -> QueueNode:
         return answer.content
 
     settings = lambda: ctx.cluster.settings().queue  # noqa: E731
+    waits = OutcomeTimes()  # the decider records, the stats read
     node = QueueNode(
         store,
         Admitter(store, WindowCache(fetch_windows), settings),
         Waiters(store),
-        Decider(store, ctx.node.id, settings, ctx.cluster.master.is_master, call_ledger),
-        QueueStats(store),
+        Decider(store, ctx.node.id, settings, ctx.cluster.master.is_master, call_ledger, waits),
+        QueueStats(store, outcome_times=waits),
     )
     ctx.metrics.registry.register(node.stats)
     run_in_background(stack, node.waiters.listen(), node.waiters.stop)

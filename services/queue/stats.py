@@ -1,4 +1,5 @@
-"""What operators see of the queue: depth, rates, lag, pending entries; also as Prometheus metrics."""
+"""What operators see of the queue: depth, rates, lag, pending entries, the last minute's time
+from admission to outcome; also as Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from services.queue.outcome_times import OutcomeTimes
 from services.queue.store import QueueStorage
 
 SAMPLE_EVERY_SECONDS = 1.0
@@ -19,9 +21,15 @@ RATE_OVER_SECONDS = 5.0
 
 class QueueStats(Collector):
     def __init__(
-        self, store: QueueStorage, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time
+        self,
+        store: QueueStorage,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        outcome_times: OutcomeTimes | None = None,
     ) -> None:
+        """`outcome_times`: the waits the decider records (a standby's stay empty)."""
         self._store = store
+        self._outcome_times = outcome_times or OutcomeTimes(clock)
         self._clock = clock
         self._wall = wall
         self._samples: deque[tuple[float, int, int, int]] = deque(maxlen=64)
@@ -52,6 +60,7 @@ class QueueStats(Collector):
         times = [t for f in figures.streams.values() for t in (f.oldest_pending, f.oldest_undelivered) if t]
         oldest = min(times) if times else None
         used, limit = figures.memory_used, figures.memory_limit
+        waits = self._outcome_times.quantiles()
         self.snapshot = {
             "admitted": figures.admitted,
             "decided": figures.decided,
@@ -63,6 +72,9 @@ class QueueStats(Collector):
             "admitted_per_second": self._rate(1),
             "decided_per_second": self._rate(2),
             "refused_at_once_per_second": self._rate(3),
+            "decided_last_minute": waits["decisions"],
+            "p50_to_outcome_seconds": waits["p50"],  # None: nothing decided in the last minute
+            "p99_to_outcome_seconds": waits["p99"],
             "redis_memory_used_bytes": used,
             "redis_memory_limit_bytes": limit,  # 0: no limit (an external Redis should have one)
             "redis_memory_used_ratio": round(used / limit, 4) if limit else 0.0,
@@ -85,6 +97,17 @@ class QueueStats(Collector):
             ("queue_admitted_per_second", "admitted_per_second", "Admissions per second (last seconds)."),
             ("queue_decided_per_second", "decided_per_second", "Decisions per second (last seconds)."),
             ("queue_refused_at_once_per_second", "refused_at_once_per_second", "Refusals at once per second."),
+            ("queue_decided_last_minute", "decided_last_minute", "Decisions by this master in the last minute."),
+            (
+                "queue_p50_to_outcome_seconds",
+                "p50_to_outcome_seconds",
+                "Median time from admission to decision (last minute; absent with none).",
+            ),
+            (
+                "queue_p99_to_outcome_seconds",
+                "p99_to_outcome_seconds",
+                "99th percentile time from admission to decision (last minute; absent with none).",
+            ),
             ("queue_redis_memory_used_bytes", "redis_memory_used_bytes", "Memory Redis uses (INFO used_memory)."),
             ("queue_redis_memory_limit_bytes", "redis_memory_limit_bytes", "Redis maxmemory (0: none set)."),
             (
@@ -93,5 +116,5 @@ class QueueStats(Collector):
                 "Used over maxmemory: alert well before 1 (then Redis refuses writes and admission answers 503).",
             ),
         ):
-            if key in snap:
+            if snap.get(key) is not None:
                 yield GaugeMetricFamily(name, text, value=float(snap[key]))

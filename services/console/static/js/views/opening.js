@@ -1,5 +1,6 @@
 // The opening live: the queue's figures every second (GET /queue/stats on the queue master,
-// through any queue node) drawn as charts with uPlot, and the seats of each course filling
+// through any queue node) drawn as charts with uPlot (the time to outcome: the master's last
+// minute), and the seats of each course filling
 // (GET /courses). Nothing reloads: the charts are given the new points.
 
 import uPlot from "../../vendor/uPlot.esm.js";
@@ -27,6 +28,7 @@ function chart(where, title, series) {
       values.forEach((v, i) => data[i + 1].push(v));
       if (data[0].length > KEEP) data.forEach((column) => column.shift());
       plot.setData(data);
+      box.dataset.points = String(data[0].length); // how many points it draws (the browser test reads it)
     },
     destroy: () => plot.destroy(),
   };
@@ -42,6 +44,7 @@ export function render(section) {
   const rates = chart(charts, "Per second", [["admitted/s", "#1f5fa8"], ["decided/s", "#2e7d32"],
     ["refused at once/s", "#b3261e"]]);
   const lag = chart(charts, "Oldest undecided request (s)", [["lag", "#6a1b9a"]]);
+  const outcome = chart(charts, "Time to outcome, last minute (s)", [["p50", "#2e7d32"], ["p99", "#b3261e"]]);
   let tick = 0;
   const stop = every(1000, async () => {
     const answer = await call("queue", "/queue/stats");
@@ -53,12 +56,14 @@ export function render(section) {
       clear(figures);
       for (const [label, value] of [["Depth", s.depth], ["Admitted", s.admitted], ["Decided", s.decided],
         ["Refused at once", s.refused_at_once], ["Admitted/s", s.admitted_per_second],
-        ["Decided/s", s.decided_per_second], ["Lag (s)", s.lag_seconds]]) {
+        ["Decided/s", s.decided_per_second], ["Lag (s)", s.lag_seconds],
+        ["p99 to outcome (s)", s.p99_to_outcome_seconds ?? "–"]]) {
         figures.append(h("div", { class: "figure" }, h("dt", {}, label), h("dd", { dataset: { figure: label } }, String(value ?? 0))));
       }
       depth.push([s.depth || 0, s.pending_entries || 0]);
       rates.push([s.admitted_per_second || 0, s.decided_per_second || 0, s.refused_at_once_per_second || 0]);
       lag.push([s.lag_seconds || 0]);
+      outcome.push([s.p50_to_outcome_seconds ?? null, s.p99_to_outcome_seconds ?? null]);
     }
     if (tick++ % 2 === 0) {
       const courses = await call("course_data", "/courses?page_size=100");
@@ -76,5 +81,6 @@ export function render(section) {
     depth.destroy();
     rates.destroy();
     lag.destroy();
+    outcome.destroy();
   };
 }

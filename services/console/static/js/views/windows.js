@@ -10,7 +10,7 @@ function local(seconds) {
 
 export async function render(section) {
   const windows = h("div");
-  const opens = h("input", { name: "opens_at", type: "datetime-local", value: local(Date.now() / 1000) });
+  const opens = h("input", { name: "opens_at", type: "datetime-local", step: 1, value: local(Date.now() / 1000) }); // to the second
   const closes = h("input", { name: "closes_at", type: "datetime-local", value: local(Date.now() / 1000 + 7 * 86400) });
   const deadline = h("input", { name: "drop_deadline", type: "datetime-local", value: local(Date.now() / 1000 + 14 * 86400) });
   const cohort = h("input", { name: "cohort", type: "number", placeholder: "every cohort" });
