@@ -2,6 +2,8 @@
 // node (or an attribute set through the DOM), so a course titled "<img onerror=...>" shows
 // as those characters. Nothing here parses markup, and nothing sets inline handlers.
 
+import { dateTime, t } from "./i18n.js";
+
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
@@ -25,7 +27,7 @@ export function clear(el) {
   return el;
 }
 
-export function table(columns, rows, empty = "Nothing yet.") {
+export function table(columns, rows, empty = t("table.empty")) {
   if (!rows.length) return h("p", { class: "empty" }, empty);
   return h(
     "div", { class: "scroll" },
@@ -60,8 +62,7 @@ export function problemText(answer) {
 }
 
 export function when(seconds) {
-  if (seconds === null || seconds === undefined) return "";
-  return new Date(seconds * 1000).toLocaleString();
+  return dateTime(seconds);
 }
 
 export function download(name, blob) {
