@@ -9,6 +9,7 @@ import { VIEWS } from "./views/index.js";
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 let stopView = null;
+let screen = () => route(); // what the language switch draws again: a view, or the form shown
 
 function allowed() {
   const user = me();
@@ -36,6 +37,7 @@ function showNav() {
 
 async function route() {
   stop();
+  screen = () => route();
   const views = allowed();
   if (!views.length) {
     showNav();
@@ -88,6 +90,7 @@ function signInForm(problem) {
 
 function passwordForm(oldPassword) {
   clear(main);
+  screen = () => passwordForm(oldPassword);
   const fresh = h("input", { name: "new_password", type: "password", autocomplete: "new-password", required: true });
   const again = h("input", { name: "again", type: "password", autocomplete: "new-password", required: true });
   const error = h("p", { class: "error", role: "alert" });
@@ -136,13 +139,14 @@ function showShell() {
 }
 
 // The switch shows the page again in the other language; the session (in memory) stays, and
-// on the sign-in form what was typed stays too.
+// on the sign-in and password forms what was typed stays too.
 document.getElementById("lang").addEventListener("click", async (event) => {
   await switchTo(event.currentTarget.dataset.lang);
   showShell();
-  const typed = [...document.querySelectorAll("#sign-in input")].map((input) => input.value);
-  await route();
-  document.querySelectorAll("#sign-in input").forEach((input, i) => { input.value = typed[i] ?? ""; });
+  const forms = "#sign-in input, #change-password input";
+  const typed = [...document.querySelectorAll(forms)].map((input) => input.value);
+  await screen();
+  document.querySelectorAll(forms).forEach((input, i) => { input.value = typed[i] ?? ""; });
   document.getElementById("lang").focus();
 });
 window.addEventListener("hashchange", route);

@@ -24,7 +24,7 @@ function initial() {
 }
 
 async function load(lang) {
-  const response = await fetch(`/console/i18n/${lang}.json`, { credentials: "omit" });
+  const response = await fetch(`/console/i18n/${lang}.json`); // as the page preloads it
   state.words = await response.json();
   state.lang = lang;
   document.documentElement.lang = state.words["lang.tag"];
