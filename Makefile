@@ -31,6 +31,8 @@ $(VENDOR)/uPlot.esm.js: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --silent
 	mkdir -p $(VENDOR)
 	cp node_modules/uplot/dist/uPlot.esm.js node_modules/uplot/dist/uPlot.min.css node_modules/uplot/LICENSE $(VENDOR)/
+	cp node_modules/axe-core/axe.min.js $(VENDOR)/
+	cp node_modules/axe-core/LICENSE $(VENDOR)/axe-core.LICENSE
 
 console-assets: $(VENDOR)/uPlot.esm.js
 

@@ -2,6 +2,8 @@
 // node (or an attribute set through the DOM), so a course titled "<img onerror=...>" shows
 // as those characters. Nothing here parses markup, and nothing sets inline handlers.
 
+import { dateTime, t } from "./i18n.js";
+
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
@@ -25,7 +27,7 @@ export function clear(el) {
   return el;
 }
 
-export function table(columns, rows, empty = "Nothing yet.") {
+export function table(columns, rows, empty = t("table.empty")) {
   if (!rows.length) return h("p", { class: "empty" }, empty);
   return h(
     "div", { class: "scroll" },
@@ -61,8 +63,7 @@ export function problemText(answer) {
 
 // An instant as the API gives it (ISO 8601 with an offset), or Unix seconds.
 export function when(instant) {
-  if (instant === null || instant === undefined || instant === "") return "";
-  return new Date(typeof instant === "number" ? instant * 1000 : instant).toLocaleString();
+  return dateTime(instant);
 }
 
 export function download(name, blob) {

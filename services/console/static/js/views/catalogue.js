@@ -4,6 +4,7 @@
 // queue when it is on (then the outcome may come later: see the waiting room).
 
 import { clear, field, flash, h, problemText, table } from "../dom.js";
+import { t } from "../i18n.js";
 import { call } from "../session.js";
 import { outcomeText } from "./outcomes.js";
 
@@ -16,8 +17,8 @@ export async function enroll(courseId) {
 }
 
 export async function render(section) {
-  const q = h("input", { name: "q", type: "search", placeholder: "code, title, teacher" });
-  const form = h("form", { class: "search", role: "search" }, field("Search", q), h("button", { type: "submit" }, "Search"));
+  const q = h("input", { name: "q", type: "search", placeholder: t("search.placeholder") });
+  const form = h("form", { class: "search", role: "search" }, field(t("search.label"), q), h("button", { type: "submit" }, t("search.submit")));
   const results = h("div");
   section.append(form, results);
   async function load() {
@@ -27,14 +28,14 @@ export async function render(section) {
       return;
     }
     clear(results).append(table(
-      [["Code", (c) => c.code], ["Title", (c) => c.title], ["Credits", (c) => c.credits],
-        ["Teacher", (c) => c.teacher_name], ["Times", (c) => (c.meetings || []).map((m) => `${m.day} ${m.start}-${m.end}`).join(", ")],
-        ["Seats", (c) => `${c.seats_left} of ${c.capacity} left`],
-        ["Can I take it?", (c) => h("span", { class: c.can_enroll ? "ok" : "bad" },
-          c.can_enroll ? (c.outcome === "waitlisted" ? "yes, on the waitlist" : "yes") : `no: ${c.reason || c.type}`)],
+      [[t("col.code"), (c) => c.code], [t("col.title"), (c) => c.title], [t("col.credits"), (c) => c.credits],
+        [t("col.teacher"), (c) => c.teacher_name], [t("col.times"), (c) => (c.meetings || []).map((m) => `${m.day} ${m.start}-${m.end}`).join(", ")],
+        [t("col.seats"), (c) => t("catalogue.seats_left", { left: c.seats_left, capacity: c.capacity })],
+        [t("catalogue.can"), (c) => h("span", { class: c.can_enroll ? "ok" : "bad" },
+          c.can_enroll ? (c.outcome === "waitlisted" ? t("catalogue.yes_waitlist") : t("catalogue.yes")) : t("catalogue.no", { reason: c.reason || c.type }))],
         ["", (c) => h("button", { type: "button", class: "enroll", dataset: { code: c.code },
-          onclick: async () => { await enroll(c.id); load(); } }, "Enroll")]],
-      answer.body.items, "No course matches."));
+          onclick: async () => { await enroll(c.id); load(); } }, t("action.enroll"))]],
+      answer.body.items, t("courses.none")));
   }
   form.addEventListener("submit", (event) => {
     event.preventDefault();

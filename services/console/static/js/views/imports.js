@@ -3,6 +3,7 @@
 // result.
 
 import { clear, field, h, problemText, table } from "../dom.js";
+import { t, term, tn } from "../i18n.js";
 import { call } from "../session.js";
 
 const KINDS = {
@@ -12,16 +13,16 @@ const KINDS = {
 };
 
 export function render(section) {
-  const kind = h("select", { name: "kind" }, Object.keys(KINDS).map((k) => h("option", { value: k }, k)));
+  const kind = h("select", { name: "kind" }, Object.keys(KINDS).map((k) => h("option", { value: k }, term("import", k))));
   const file = h("input", { name: "file", type: "file", accept: ".csv,text/csv", required: true });
   const header = h("p", { class: "hint" });
-  const form = h("form", { class: "card" }, field("What", kind), field("CSV file", file), header, h("button", { type: "submit" }, "Import"));
-  const progress = h("progress", { max: 1, value: 0, "aria-label": "Import progress" });
+  const form = h("form", { class: "card" }, field(t("imports.what"), kind), field(t("imports.file"), file), header, h("button", { type: "submit" }, t("imports.submit")));
+  const progress = h("progress", { max: 1, value: 0, "aria-label": t("imports.progress") });
   const state = h("p", { class: "job-status", role: "status" });
   const errors = h("div", { class: "job-errors" });
   const result = h("pre", { class: "job-result" });
   section.append(form, progress, state, errors, result);
-  const hint = () => { header.textContent = `Header: ${KINDS[kind.value][2]}`; };
+  const hint = () => { header.textContent = t("imports.header", { columns: KINDS[kind.value][2] }); };
   kind.addEventListener("change", hint);
   hint();
   let timer = null;
@@ -44,9 +45,9 @@ export function render(section) {
       const p = j.progress || {};
       progress.max = p.rows_total || 1;
       progress.value = p.phase === "done" ? progress.max : p.rows_done || 0;
-      state.textContent = `${j.status}: ${p.phase || ""} ${p.rows_done ?? 0}/${p.rows_total ?? "?"}` +
-        (j.error_count ? ` · ${j.error_count} bad rows` : "");
-      clear(errors).append(table([["Line", (e) => e.line], ["Field", (e) => e.field], ["Reason", (e) => e.reason]], j.errors || [], ""));
+      state.textContent = t("imports.state", { status: term("job", j.status), phase: term("phase", p.phase || ""), done: p.rows_done ?? 0, total: p.rows_total ?? "?" }) +
+        (j.error_count ? tn("imports.bad", j.error_count) : "");
+      clear(errors).append(table([[t("col.line"), (e) => e.line], [t("col.field"), (e) => e.field], [t("col.reason"), (e) => e.reason]], j.errors || [], ""));
       if (j.result) result.textContent = JSON.stringify(j.result, null, 2);
       if (j.status === "queued" || j.status === "running") timer = setTimeout(follow, 500);
     }

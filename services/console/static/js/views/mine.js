@@ -4,6 +4,7 @@
 
 import { clear, field, flash, h, problemText, table, when } from "../dom.js";
 import { every } from "../poll.js";
+import { number, t, term } from "../i18n.js";
 import { call } from "../session.js";
 import { outcomeText } from "./outcomes.js";
 
@@ -17,10 +18,10 @@ export function render(section) {
   const opening = h("p", { class: "opening" });
   const requests = h("div", { class: "requests" });
   const dropSelect = h("select", { name: "drop" });
-  const addInput = h("input", { name: "add", inputmode: "numeric", placeholder: "course id" });
-  const swapForm = h("form", { class: "card swap" }, h("h2", {}, "Swap"),
-    field("Drop", dropSelect), field("Add (course id)", addInput), h("button", { type: "submit" }, "Swap"));
-  section.append(courses, swapForm, h("h2", {}, "Waiting room"), room);
+  const addInput = h("input", { name: "add", inputmode: "numeric", placeholder: t("field.course_id_hint") });
+  const swapForm = h("form", { class: "card swap" }, h("h2", {}, t("mine.swap")),
+    field(t("action.drop"), dropSelect), field(t("mine.add"), addInput), h("button", { type: "submit" }, t("mine.swap")));
+  section.append(courses, swapForm, h("h2", {}, t("mine.room")), room);
   room.append(opening, requests);
 
   async function load() {
@@ -33,20 +34,20 @@ export function render(section) {
     clear(dropSelect);
     for (const c of enrolled) dropSelect.append(h("option", { value: c.id }, `${c.code} ${c.title}`));
     clear(courses).append(
-      h("h2", {}, "Enrolled"),
-      table([["Code", (c) => c.code], ["Title", (c) => c.title], ["Credits", (c) => c.credits],
-        ["", (c) => h("button", { type: "button", class: "drop", dataset: { code: c.code }, onclick: () => drop(c.id) }, "Drop")]],
-      enrolled, "No courses yet."),
-      h("h2", {}, "Waitlisted"),
-      table([["Code", (c) => c.code], ["Title", (c) => c.title], ["Position", (c) => c.position],
-        ["", (c) => h("button", { type: "button", class: "drop", onclick: () => drop(c.id) }, "Leave")]],
-      waitlisted, "On no waitlist."),
+      h("h2", {}, t("mine.enrolled")),
+      table([[t("col.code"), (c) => c.code], [t("col.title"), (c) => c.title], [t("col.credits"), (c) => c.credits],
+        ["", (c) => h("button", { type: "button", class: "drop", dataset: { code: c.code }, onclick: () => drop(c.id) }, t("action.drop"))]],
+      enrolled, t("mine.no_courses")),
+      h("h2", {}, t("mine.waitlisted")),
+      table([[t("col.code"), (c) => c.code], [t("col.title"), (c) => c.title], [t("col.position"), (c) => c.position],
+        ["", (c) => h("button", { type: "button", class: "drop", onclick: () => drop(c.id) }, t("mine.leave"))]],
+      waitlisted, t("mine.no_waitlist")),
     );
   }
 
   async function drop(courseId) {
     const answer = await call("student", `/student/enrollments/${courseId}`, { method: "DELETE", headers: key() });
-    flash(answer.ok ? "Dropped." : problemText(answer), answer.ok ? "info" : "error");
+    flash(answer.ok ? t("mine.dropped") : problemText(answer), answer.ok ? "info" : "error");
     load();
   }
 
@@ -64,20 +65,20 @@ export function render(section) {
     const open = await call("queue", "/queue/opening");
     if (open.ok) {
       const o = open.body;
-      opening.textContent = o.opens_at === null ? "No registration window is set for you."
-        : o.open ? `Registration is open (closes ${when(o.closes_at)}).`
-          : `Registration opens in ${Math.ceil(o.seconds_to_open)} s (${when(o.opens_at)}).`;
+      opening.textContent = o.opens_at === null ? t("mine.no_window")
+        : o.open ? t("mine.open", { closes: when(o.closes_at) })
+          : t("mine.opens_in", { seconds: number(Math.ceil(o.seconds_to_open)), opens: when(o.opens_at) });
     } else {
-      opening.textContent = `Queue: ${problemText(open)}`;
+      opening.textContent = t("queue.problem", { problem: problemText(open) });
     }
     const mine = await call("queue", "/queue/requests?page_size=20");
     if (mine.ok) {
       const pending = mine.body.items.some((r) => r.status === "pending");
       clear(requests).append(table(
-        [["Request", (r) => r.queue_request_id], ["Action", (r) => r.action], ["Course", (r) => r.course_id],
-          ["Status", (r) => h("span", { class: `status-${r.status}` }, r.status)],
-          ["Position", (r) => r.position ?? r.waitlist_position ?? ""], ["Why", (r) => r.reason || ""]],
-        mine.body.items, "No queued requests."));
+        [[t("col.request"), (r) => r.queue_request_id], [t("col.action"), (r) => term("desk", r.action)], [t("col.course"), (r) => r.course_id],
+          [t("col.status"), (r) => h("span", { class: `status-${r.status}` }, term("outcome", r.status))],
+          [t("col.position"), (r) => r.position ?? r.waitlist_position ?? ""], [t("col.why"), (r) => r.reason || ""]],
+        mine.body.items, t("mine.no_requests")));
       if (!pending && lastPending) load();
       lastPending = pending;
     }

@@ -6,6 +6,7 @@
 import uPlot from "../../vendor/uPlot.esm.js";
 import { clear, h, problemText, table } from "../dom.js";
 import { every } from "../poll.js";
+import { number, t, term } from "../i18n.js";
 import { call } from "../session.js";
 
 const KEEP = 120; // two minutes of one-second points
@@ -39,17 +40,17 @@ export function render(section) {
   const charts = h("div", { class: "charts" });
   const seats = h("div", { class: "seats" });
   const error = h("p", { class: "error", role: "alert" });
-  section.append(error, figures, charts, h("h2", {}, "Seats per course"), seats);
-  const depth = chart(charts, "Queue depth", [["depth", "#1f5fa8"], ["pending entries", "#a86b1f"]]);
-  const rates = chart(charts, "Per second", [["admitted/s", "#1f5fa8"], ["decided/s", "#2e7d32"],
-    ["refused at once/s", "#b3261e"]]);
-  const lag = chart(charts, "Oldest undecided request (s)", [["lag", "#6a1b9a"]]);
-  const outcome = chart(charts, "Time to outcome, last minute (s)", [["p50", "#2e7d32"], ["p99", "#b3261e"]]);
+  section.append(error, figures, charts, h("h2", {}, t("opening.seats")), seats);
+  const depth = chart(charts, t("opening.depth_chart"), [[t("opening.depth"), "#1f5fa8"], [t("opening.pending"), "#a86b1f"]]);
+  const rates = chart(charts, t("opening.rates_chart"), [[t("opening.admitted_rate"), "#1f5fa8"], [t("opening.decided_rate"), "#2e7d32"],
+    [t("opening.refused_rate"), "#b3261e"]]);
+  const lag = chart(charts, t("opening.lag_chart"), [[t("opening.lag"), "#6a1b9a"]]);
+  const outcome = chart(charts, t("opening.outcome_chart"), [["p50", "#2e7d32"], ["p99", "#b3261e"]]);
   let tick = 0;
   const stop = every(1000, async () => {
     const answer = await call("queue", "/queue/stats");
     if (!answer.ok) {
-      error.textContent = `Queue: ${problemText(answer)}`;
+      error.textContent = t("queue.problem", { problem: problemText(answer) });
     } else {
       error.textContent = "";
       const s = answer.body;
@@ -58,7 +59,8 @@ export function render(section) {
         ["Refused at once", s.refused_at_once], ["Admitted/s", s.admitted_per_second],
         ["Decided/s", s.decided_per_second], ["Lag (s)", s.lag_seconds],
         ["p99 to outcome (s)", s.p99_to_outcome_seconds ?? "–"]]) {
-        figures.append(h("div", { class: "figure" }, h("dt", {}, label), h("dd", { dataset: { figure: label } }, String(value ?? 0))));
+        const shown = typeof value === "string" ? value : number(value ?? 0);
+        figures.append(h("div", { class: "figure" }, h("dt", {}, term("figure", label)), h("dd", { dataset: { figure: label } }, shown)));
       }
       depth.push([s.depth || 0, s.pending_entries || 0]);
       rates.push([s.admitted_per_second || 0, s.decided_per_second || 0, s.refused_at_once_per_second || 0]);
@@ -69,10 +71,10 @@ export function render(section) {
       const courses = await call("course_data", "/courses?page_size=100");
       if (courses.ok) {
         clear(seats).append(table(
-          [["Code", (c) => c.code], ["Title", (c) => c.title],
-            ["Seats", (c) => h("meter", { min: 0, max: c.capacity || 1, value: c.taken, title: `${c.taken}/${c.capacity}` })],
-            ["Taken", (c) => `${c.taken}/${c.capacity}`], ["Waitlist", (c) => c.waitlist_length]],
-          courses.body.items, "No courses."));
+          [[t("col.code"), (c) => c.code], [t("col.title"), (c) => c.title],
+            [t("col.seats"), (c) => h("meter", { min: 0, max: c.capacity || 1, value: c.taken, title: `${c.taken}/${c.capacity}`, "aria-label": t("opening.seats_of", { code: c.code }) })],
+            [t("col.taken"), (c) => `${c.taken}/${c.capacity}`], [t("col.waitlist"), (c) => c.waitlist_length]],
+          courses.body.items, t("opening.no_courses")));
       }
     }
   });

@@ -5,6 +5,7 @@
 // that does not have it yet (404) the page says so and offers nothing.
 
 import { clear, field, flash, h, problemText, table } from "../dom.js";
+import { t, term } from "../i18n.js";
 import { call } from "../session.js";
 
 function ids(text) {
@@ -15,7 +16,7 @@ export async function render(section) {
   const answer = await call("student", "/student/plan");
   if (answer.status === 404) {
     section.append(h("p", { class: "unavailable", role: "status" },
-      "Plans are not available on this cluster yet: use the catalogue to enroll."));
+      t("plan.unavailable")));
     return;
   }
   if (!answer.ok) {
@@ -25,20 +26,20 @@ export async function render(section) {
   let items = (answer.body.items || []).map((i) => ({ course_id: i.course_id, alternatives: i.alternatives || [] }));
   const list = h("div", { class: "plan-items" });
   const verdicts = h("div", { class: "verdicts" });
-  const course = h("input", { name: "course", inputmode: "numeric", placeholder: "course id" });
-  const alternatives = h("input", { name: "alternatives", placeholder: "alternatives: ids, in order" });
-  const add = h("form", { class: "card" }, field("Course", course), field("Alternatives", alternatives),
-    h("button", { type: "submit" }, "Add to plan"));
-  const save = h("button", { type: "button" }, "Save");
-  const validate = h("button", { type: "button" }, "Validate");
-  const submit = h("button", { type: "button", class: "primary" }, "Submit plan");
+  const course = h("input", { name: "course", inputmode: "numeric", placeholder: t("field.course_id_hint") });
+  const alternatives = h("input", { name: "alternatives", placeholder: t("plan.alternatives_hint") });
+  const add = h("form", { class: "card" }, field(t("col.course"), course), field(t("col.alternatives"), alternatives),
+    h("button", { type: "submit" }, t("plan.add")));
+  const save = h("button", { type: "button" }, t("action.save"));
+  const validate = h("button", { type: "button" }, t("plan.validate"));
+  const submit = h("button", { type: "button", class: "primary" }, t("plan.submit"));
   section.append(list, add, h("p", { class: "actions" }, save, validate, submit), verdicts);
 
   function show() {
     clear(list).append(table(
-      [["#", (i) => items.indexOf(i) + 1], ["Course", (i) => i.course_id], ["Alternatives", (i) => i.alternatives.join(", ")],
-        ["", (i) => h("button", { type: "button", onclick: () => { items = items.filter((x) => x !== i); show(); } }, "Remove")]],
-      items, "The plan is empty."));
+      [[t("col.rank"), (i) => items.indexOf(i) + 1], [t("col.course"), (i) => i.course_id], [t("col.alternatives"), (i) => i.alternatives.join(", ")],
+        ["", (i) => h("button", { type: "button", onclick: () => { items = items.filter((x) => x !== i); show(); } }, t("action.remove"))]],
+      items, t("plan.empty")));
   }
   add.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -56,14 +57,14 @@ export async function render(section) {
     return answer.ok;
   }
   save.addEventListener("click", async () => {
-    if (await saved()) flash("Plan saved.");
+    if (await saved()) flash(t("plan.saved"));
   });
   validate.addEventListener("click", async () => {
     if (!(await saved())) return;
     const checked = await call("student", "/student/plan/validate", { method: "POST" });
     if (!checked.ok) return flash(problemText(checked), "error");
-    clear(verdicts).append(table([["Course", (v) => v.course_id], ["Outcome", (v) => v.outcome], ["Why", (v) => v.reason || ""]],
-      checked.body.items, "The plan is empty."));
+    clear(verdicts).append(table([[t("col.course"), (v) => v.course_id], [t("col.outcome"), (v) => term("outcome", v.outcome)], [t("col.why"), (v) => v.reason || ""]],
+      checked.body.items, t("plan.empty")));
   });
   submit.addEventListener("click", async () => {
     if (!(await saved())) return;
@@ -71,8 +72,8 @@ export async function render(section) {
       method: "POST", headers: { "Idempotency-Key": crypto.randomUUID() },
     });
     if (!sent.ok) return flash(problemText(sent), "error");
-    flash("Plan submitted: follow it in the waiting room (My registration).");
-    clear(verdicts).append(table([["Course", (r) => r.course_id], ["Request", (r) => r.queue_request_id], ["Status", (r) => r.status]],
+    flash(t("plan.submitted"));
+    clear(verdicts).append(table([[t("col.course"), (r) => r.course_id], [t("col.request"), (r) => r.queue_request_id], [t("col.status"), (r) => term("outcome", r.status)]],
       sent.body.requests));
   });
   show();

@@ -3,9 +3,8 @@
 // header, so a plain link could not carry it).
 
 import { download, flash, h, problemText } from "../dom.js";
+import { t, tn, weekday } from "../i18n.js";
 import { call } from "../session.js";
-
-const DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 function minutes(hhmm) {
   const [hours, mins] = hhmm.split(":").map(Number);
@@ -13,7 +12,7 @@ function minutes(hhmm) {
 }
 
 export async function render(section) {
-  const button = h("button", { type: "button", class: "ics" }, "Download .ics");
+  const button = h("button", { type: "button", class: "ics" }, t("timetable.ics"));
   button.addEventListener("click", async () => {
     const response = await call("student", "/student/timetable", { headers: { Accept: "text/calendar" }, raw: true });
     if (!response.ok) {
@@ -31,26 +30,30 @@ export async function render(section) {
     section.append(h("p", { class: "error" }, problemText(answer)));
     return;
   }
-  const t = answer.body;
-  section.append(h("p", {}, `${t.courses.length} courses, ${t.credits} credits.`));
-  const week = t.week;
+  const mine = answer.body;
+  section.append(h("p", {}, t("timetable.summary", {
+    courses: tn("timetable.courses", mine.courses.length), credits: tn("timetable.credits", mine.credits) })));
+  const week = mine.week;
   const used = week.length ? [...new Set(week.map((s) => s.weekday))].sort() : [0, 1, 2, 3, 4];
   const days = [...new Set([0, 1, 2, 3, 4, ...used])].sort();
   const first = Math.min(8 * 60, ...week.map((s) => minutes(s.start)));
   const last = Math.max(18 * 60, ...week.map((s) => minutes(s.end)));
-  const grid = h("div", { class: "week", role: "table", "aria-label": "Week" });
+  const grid = h("div", { class: "week", role: "table", "aria-label": t("timetable.week") });
   grid.style.setProperty("--days", String(days.length));
-  grid.append(h("div", { class: "corner" }), ...days.map((d) => h("div", { class: "day", role: "columnheader" }, DAYS[d])));
+  // Each row is a role="row" box with `display: contents`: its cells stay items of the grid.
+  grid.append(h("div", { class: "row", role: "row" }, h("div", { class: "corner", role: "columnheader" }),
+    ...days.map((d) => h("div", { class: "day", role: "columnheader" }, weekday(d)))));
   for (let hour = Math.floor(first / 60); hour < Math.ceil(last / 60); hour++) {
-    grid.append(h("div", { class: "hour", role: "rowheader" }, `${String(hour).padStart(2, "0")}:00`));
+    const row = h("div", { class: "row", role: "row" }, h("div", { class: "hour", role: "rowheader" }, `${String(hour).padStart(2, "0")}:00`));
     for (const d of days) {
       const cell = h("div", { class: "cell", role: "cell" });
       for (const slot of week.filter((s) => s.weekday === d && Math.floor(minutes(s.start) / 60) === hour)) {
         cell.append(h("div", { class: "slot", dataset: { code: slot.code } },
           h("strong", {}, slot.code), ` ${slot.start}-${slot.end}`, h("br"), slot.title, slot.location ? ` · ${slot.location}` : ""));
       }
-      grid.append(cell);
+      row.append(cell);
     }
+    grid.append(row);
   }
   section.append(grid);
 }
