@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cluster.settings import masked_patch
+from cluster.secret_keys import masked_patch  # (not cluster.settings: no pydantic in the Raft agent)
 
 AUDIT_KEPT = 1000
 

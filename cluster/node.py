@@ -7,11 +7,11 @@ import contextlib
 import time
 from typing import Any
 
-from cluster.agent_metrics import LeaseCollector
 from cluster.config import ClusterConfig, NodeConfig
 from cluster.errors import NotReadyError
 from cluster.internal_auth import InternalTokens
 from cluster.internal_client import InternalClient
+from cluster.lease_metrics import LeaseCollector
 from cluster.master import MasterRole
 from cluster.model import Member
 from cluster.peer_auth import PeerAuthProbe

@@ -26,13 +26,14 @@ from limits import parse_many
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cluster.errors import SecretSealError
+from cluster.secret_keys import MASK, SECRET_KEYS, masked_patch
+
+__all__ = ["MASK", "SECRET_KEYS", "masked_patch"]  # (defined in cluster/secret_keys.py: the Raft agent needs them)
 
 Role = Literal["student", "teacher", "admin", "super_admin"]
 Action = Literal["drop", "swap", "enroll"]
 ROLES: tuple[Role, ...] = ("student", "teacher", "admin", "super_admin")
 _DEFAULT_PRIORITIES: dict[Action, int] = {"drop": 0, "swap": 1, "enroll": 2}
-SECRET_KEYS = {("notifications", "smtp_password"), ("notifications", "sms_webhook_token")}
-MASK = "********"
 _SEALED = "sealed:v1:"
 
 
@@ -186,17 +187,6 @@ def masked(settings: Settings) -> dict[str, Any]:
     for section, key in SECRET_KEYS:
         data[section][key] = MASK if data[section][key] else ""
     return data
-
-
-def masked_patch(patch: Mapping[str, Any]) -> dict[str, Any]:
-    """A settings patch as it may be stored or shown: a secret's value is a mask (null and
-    "" stay, so the audit still tells a secret set from one cleared)."""
-    shown = {k: dict(v) if isinstance(v, Mapping) else v for k, v in patch.items()}
-    for section, key in SECRET_KEYS:
-        part = shown.get(section)
-        if isinstance(part, dict) and part.get(key) not in (None, ""):
-            part[key] = MASK
-    return shown
 
 
 class SecretBox:

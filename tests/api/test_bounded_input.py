@@ -24,18 +24,22 @@ LONG_NUMBER = b'{"username": ' + b"7" * 5_000 + b', "password": "x"}'
 LONG_INTEGER = b'{"username": 123456789012345678901234, "password": "x"}'  # orjson reads it as a float
 
 
-@pytest.fixture
-def login(tmp_path: Path, redis_url: str) -> Iterator[TestClient]:
+# One node of each for the module (a node costs seconds to start): every test here sends input that is
+# refused, or reads; the two that write make their own course and change super_admin's name fields only.
+
+
+@pytest.fixture(scope="module")
+def login(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[TestClient]:
     redis.Redis.from_url(redis_url).flushdb()
-    config = make_config(tmp_path, redis_url=redis_url, services=("login",))
+    config = make_config(tmp_path_factory.mktemp("login"), redis_url=redis_url, services=("login",))
     with TestClient(app_factory("login")(config, config.nodes[0]), raise_server_exceptions=False) as client:
         wait_master(client, config)
         yield client
 
 
-@pytest.fixture
-def registrar(tmp_path: Path, redis_url: str) -> Iterator[Node]:
-    with service_node("course_data", tmp_path, redis_url) as made:
+@pytest.fixture(scope="module")
+def registrar(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Node]:
+    with service_node("course_data", tmp_path_factory.mktemp("course_data"), redis_url) as made:
         yield made
 
 

@@ -16,10 +16,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from cluster.agent import BACKLOG_LIMIT, AppMessages
 from cluster.agent_channel import Channel
-from cluster.agent_metrics import LeaseCollector, RenewalStats
+from cluster.agent_metrics import RenewalStats
 from cluster.agent_raft import ReplicatedState, TruncationNotice
 from cluster.agent_replica import CHECKPOINT_EVERY, Replica, digest
 from cluster.agent_watchdog import BUSY_GRACE_SECONDS, AppWatchdog, ProcessSample, proc_probe
+from cluster.lease_metrics import LeaseCollector
 from cluster.model import ClusterModel, Member
 from tests.support import wait_until
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.support import ROOT
 
 SERVICES = ("course_data", "login", "teacher", "student", "queue")
+# Not for the Raft agent: the web stack and the settings' validation.
+HEAVY = ("pydantic", "limits", "prometheus_client", "sqlalchemy", "httpx", "starlette", "fastapi")
 
 
 def imports(path: Path) -> list[str]:
@@ -54,3 +58,20 @@ def test_the_rules_would_catch_a_cross_service_import(tmp_path: Path) -> None:
         ]
     finally:
         offending.unlink()
+
+
+SHOW_LOADED = "import sys, cluster.agent; print(sorted(set(sys.modules) & set(sys.argv[1:])))"
+
+
+def test_the_raft_agent_does_not_load_the_web_stack() -> None:
+    """Every node starts its own agent process (`python -m cluster.agent`), so what it imports is paid
+    at every start: pydantic and `limits` (the settings' validation) doubled its CPU, prometheus_client
+    added half again."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", SHOW_LOADED, *HEAVY],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert loaded == "[]", f"the Raft agent imports {loaded}"
