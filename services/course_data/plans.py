@@ -25,7 +25,7 @@ from services.common.body import read_json
 from services.common.context import context_of
 from services.common.forwarding import on_master
 from services.common.internal import require_internal
-from services.common.plan_contract import PLAN_OUTCOMES, PlanIn, PlanItemIn, courses_of, plan_errors
+from services.common.plan_contract import PLAN_OUTCOMES, PlanIn, PlanItemIn, PlansToRead, courses_of, plan_errors
 from services.common.problems import ValidationFailed
 from services.course_data.routes_students import standing_param
 from services.course_data.rules import (
@@ -59,6 +59,37 @@ async def saved_plan(conn: AsyncConnection, student_id: int) -> tuple[list[PlanI
     if row is None:
         return [], None
     return [PlanItemIn.model_validate(item) for item in json.loads(row.items)], float(row.updated_at)
+
+
+async def read_plans(request: Request) -> Response:
+    """The saved plans of several students at once, for the queue to admit them.
+    ---
+    summary: Read students' plans (internal)
+    description: "One read for a burst of submissions (services/queue/plans.py): each student
+      named, with the items of their saved plan (empty: none saved), each a course and its
+      alternatives in order."
+    tags: [internal]
+    parameters:
+      - $ref: "#/components/parameters/InternalToken"
+    requestBody:
+      required: true
+      content: {application/json: {schema: {$ref: "#/components/schemas/PlansToRead"}}}
+    responses:
+      "200": {description: "plans: [{student_id, items: [{course_id, alternatives}]}]"}
+      "422": {description: "A bad field (more than 500 students at once)"}
+    """
+    require_internal(request)
+    body = await read_json(request, PlansToRead)
+    wanted = sorted(set(body.student_ids))
+    found: dict[int, str] = {}
+    if wanted:
+        async with context_of(request).database.read() as conn:
+            rows = await conn.execute(
+                select(plans.c.student_id, plans.c["items"]).where(among(conn.dialect, plans.c.student_id, wanted))
+            )
+            found = {int(r.student_id): r.items for r in rows}
+    answer = [{"student_id": s, "items": json.loads(found[s]) if s in found else []} for s in wanted]
+    return JSONResponse({"plans": answer})
 
 
 def _student_id(request: Request) -> int:
@@ -240,4 +271,5 @@ def plan_routes() -> list[BaseRoute]:
         Route(path, on_master(put_plan, authorize=require_internal), methods=["PUT"]),
         Route(path, on_master(delete_plan, authorize=require_internal), methods=["DELETE"]),
         Route(f"{path}/validate", validate_plan, methods=["POST"]),
+        Route("/internal/plans/read", read_plans, methods=["POST"]),
     ]

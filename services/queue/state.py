@@ -6,13 +6,17 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from starlette.requests import Request
 
-from cluster.errors import InternalCallRefusedError
+from cluster.errors import InternalCallRefusedError, MasterUnknownError
 from services.common.background import run_in_background
+from services.common.calls import DependencyUnavailable
 from services.common.context import NodeContext, context_of
+from services.common.plan_contract import READ_MAX
 from services.queue.admission import Admitter
 from services.queue.decider import Decider
+from services.queue.plans import Items, PlanReader
 from services.queue.stats import QueueStats
 from services.queue.store import QueueStore
 from services.queue.waiters import Waiters
@@ -30,6 +34,7 @@ class QueueNode:
     waiters: Waiters
     decider: Decider
     stats: QueueStats
+    plans: PlanReader
 
 
 def queue_of(request: Request) -> QueueNode:
@@ -52,6 +57,27 @@ async def start_queue(ctx: NodeContext, stack: AsyncExitStack) -> QueueNode:
         windows: list[dict[str, Any]] = answer.json()["windows"]
         return windows
 
+    async def fetch_plans(student_ids: list[int]) -> dict[int, Items]:
+        found: dict[int, Items] = {}
+        for start in range(0, len(student_ids), READ_MAX):
+            chunk = {"student_ids": student_ids[start : start + READ_MAX]}
+            try:
+                answer = await client.call_master("course_data", "POST", "/internal/plans/read", json=chunk, timeout=5)
+            except (MasterUnknownError, httpx.HTTPError) as exc:
+                raise DependencyUnavailable(
+                    f"the saved plans cannot be read ({type(exc).__name__}): nothing was queued; send it again",
+                    headers={"Retry-After": "1"},
+                ) from None
+            if answer.status_code != 200:
+                raise DependencyUnavailable(
+                    f"the saved plans cannot be read (course_data answered {answer.status_code}): nothing was "
+                    "queued; send it again",
+                    headers={"Retry-After": "1"},
+                )
+            for plan in answer.json()["plans"]:
+                found[plan["student_id"]] = [[i["course_id"], *i["alternatives"]] for i in plan["items"]]
+        return found
+
     async def call_ledger(batch: dict[str, Any]) -> bytes:
         answer = await client.call_master(
             "course_data", "POST", "/internal/ledger/batch", json=batch, timeout=LEDGER_CALL_SECONDS
@@ -67,6 +93,7 @@ async def start_queue(ctx: NodeContext, stack: AsyncExitStack) -> QueueNode:
         Waiters(store),
         Decider(store, ctx.node.id, settings, ctx.cluster.master.is_master, call_ledger),
         QueueStats(store),
+        PlanReader(fetch_plans),
     )
     ctx.metrics.registry.register(node.stats)
     run_in_background(stack, node.waiters.listen(), node.waiters.stop)

@@ -58,6 +58,16 @@ def test_a_plan_is_saved_whole_read_and_deleted_and_bad_fields_are_named(node: N
     assert refused({"items": [{"course_id": a, "alternatives": [b, c, 7, 8]}]}) >= {"items.0.alternatives"}
     assert refused({"items": [{"course_id": a, "extra": 1}]}) == {"items.0.extra"}
     assert plan_of(node, 5).json() == saved.json()  # nothing changed
+    # the queue reads the plans of a burst of submissions at once
+    read = node.client.post("/internal/plans/read", json={"student_ids": [6, 5, 5]}, headers=node.internal())
+    assert read.status_code == 200, read.text
+    assert read.json()["plans"] == [
+        {"student_id": 5, "items": [{"course_id": a, "alternatives": [b]}, {"course_id": c, "alternatives": []}]},
+        {"student_id": 6, "items": []},
+    ]
+    too_many = {"student_ids": list(range(1, 502))}
+    assert node.client.post("/internal/plans/read", json=too_many, headers=node.internal()).status_code == 422
+    assert node.client.post("/internal/plans/read", json={"student_ids": [5]}).status_code in (401, 403)
     assert plan_of(node, 5, "DELETE").status_code == 204
     assert plan_of(node, 5).json()["items"] == []
     assert plan_of(node, 5, "DELETE").status_code == 204  # none: the same
