@@ -20,7 +20,7 @@ from services.queue.plans import Items, PlanReader
 from services.queue.stats import QueueStats
 from services.queue.store import QueueStore
 from services.queue.waiters import Waiters
-from services.queue.windows import WindowCache
+from services.queue.windows import WindowCache, course_data_windows
 
 # One ledger call's bound: a master gone without closing its connections costs this much, then
 # the batch is sent again (to the new master; a batch applied twice counts once).
@@ -49,13 +49,6 @@ async def start_queue(ctx: NodeContext, stack: AsyncExitStack) -> QueueNode:
     replicas = redis_settings.replicas if redis_settings.sentinels else 0
     store = QueueStore(ctx.redis, replicas, redis_settings.replica_wait_seconds)
     client = ctx.cluster.client
-
-    async def fetch_windows() -> list[dict[str, Any]]:
-        # Every term's: admission does not know a course's term (services/common/registration.py).
-        answer = await client.call_master("course_data", "GET", "/windows", params={"term": "all"}, timeout=2)
-        answer.raise_for_status()
-        windows: list[dict[str, Any]] = answer.json()["windows"]
-        return windows
 
     async def fetch_plans(student_ids: list[int]) -> dict[int, Items]:
         found: dict[int, Items] = {}
@@ -89,7 +82,7 @@ async def start_queue(ctx: NodeContext, stack: AsyncExitStack) -> QueueNode:
     settings = lambda: ctx.cluster.settings().queue  # noqa: E731
     node = QueueNode(
         store,
-        Admitter(store, WindowCache(fetch_windows), settings),
+        Admitter(store, WindowCache(course_data_windows(client)), settings),
         Waiters(store),
         Decider(store, ctx.node.id, settings, ctx.cluster.master.is_master, call_ledger),
         QueueStats(store),
