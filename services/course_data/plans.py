@@ -39,7 +39,7 @@ from services.course_data.rules import (
 )
 from services.course_data.state import ledger_of
 from storage.dialects import among
-from storage.schemas.course_data import courses, permits, plans
+from storage.schemas.course_data import courses, permits, plans, terms
 
 _WINDOW_SET_ASIDE = frozenset({"window"})  # the window rule's own skip (`rules.Override`)
 
@@ -115,6 +115,27 @@ async def get_plan(request: Request) -> Response:
     return JSONResponse(plan_json(items, updated_at))
 
 
+def _catalogue_errors(items: list[PlanItemIn], term_of: dict[int, str]) -> list[dict[str, str]]:
+    """Each course of the plan that does not exist, or is of another term than the plan's
+    first course: a plan is of one term (the one being registered for), since it is
+    submitted at one opening and its items are judged together (credits, meeting times)."""
+    errors: list[dict[str, str]] = []
+    first = term_of.get(items[0].course_id) if items else None
+    for i, item in enumerate(items):
+        named = [(f"items.{i}.course_id", item.course_id)]
+        named += [(f"items.{i}.alternatives.{j}", c) for j, c in enumerate(item.alternatives)]
+        for field, course_id in named:
+            if course_id not in term_of:
+                errors.append({"field": field, "message": f"there is no course {course_id}"})
+            elif first is not None and term_of[course_id] != first:
+                message = (
+                    f"course {course_id} is of term {term_of[course_id]}, the plan's first course of term {first}:"
+                    " a plan is of one term"
+                )
+                errors.append({"field": field, "message": message})
+    return errors
+
+
 async def put_plan(request: Request) -> Response:
     """Save a student's plan whole, replacing the one saved.
     ---
@@ -129,7 +150,8 @@ async def put_plan(request: Request) -> Response:
     responses:
       "200": {description: "The plan saved",
         content: {application/json: {schema: {$ref: "#/components/schemas/Plan"}}}}
-      "422": {description: "Each bad field: an unknown course, a course named twice, too many items or alternatives"}
+      "422": {description: "Each bad field: an unknown course, a course of another term than the first, a course
+        named twice, too many items or alternatives"}
     """
     body = await read_json(request, PlanIn)
     ctx, rules = context_of(request), ledger_of(request).rules()
@@ -138,17 +160,13 @@ async def put_plan(request: Request) -> Response:
     now = time.time()
     async with ctx.master_write() as conn:
         if not errors and named:
-            known = set(
-                (await conn.execute(select(courses.c.id).where(among(conn.dialect, courses.c.id, named)))).scalars()
+            rows = await conn.execute(
+                select(courses.c.id, terms.c.code)
+                .join(terms, terms.c.id == courses.c.term_id)
+                .where(among(conn.dialect, courses.c.id, named))
             )
-            for i, item in enumerate(body.items):
-                if item.course_id not in known:
-                    errors.append({"field": f"items.{i}.course_id", "message": f"there is no course {item.course_id}"})
-                for j, course_id in enumerate(item.alternatives):
-                    if course_id not in known:
-                        errors.append(
-                            {"field": f"items.{i}.alternatives.{j}", "message": f"there is no course {course_id}"}
-                        )
+            term_of: dict[int, str] = {int(r.id): str(r.code) for r in rows}
+            errors += _catalogue_errors(body.items, term_of)
         if errors:
             raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
         student_id = _student_id(request)
