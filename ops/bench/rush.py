@@ -121,8 +121,9 @@ def trivial_rate(requests_file: Path, total: int, connections: int) -> dict[str,
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: httpx.get(f"{base}/health").status_code == 200, 20, "the trivial endpoint")
-        load = fire(base, requests_file, total, connections, lambda: httpx.get(f"{base}/count").json()["count"])
-        seen = httpx.get(f"{base}/count").json()
+        count = lambda: httpx.get(f"{base}/count", timeout=30).json()["count"]  # noqa: E731  # (a loaded host)
+        load = fire(base, requests_file, total, connections, count)
+        seen = httpx.get(f"{base}/count", timeout=30).json()
     finally:
         server.terminate()
         server.wait(10)
