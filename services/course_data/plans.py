@@ -75,7 +75,8 @@ async def read_plans(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/PlansToRead"}}}
     responses:
-      "200": {description: "plans: [{student_id, items: [{course_id, alternatives}]}]"}
+      "200": {description: "plans: [{student_id, items: [{course_id, alternatives}]}]",
+        content: {application/json: {schema: {$ref: "#/components/schemas/SavedPlans"}}}}
       "422": {description: "A bad field (more than 500 students at once)"}
     """
     require_internal(request)
