@@ -13,6 +13,7 @@ import itertools
 import random
 import secrets
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -33,6 +34,7 @@ __all__ = [
     "records",
     "report",
     "submit_all",
+    "until_answered",
 ]
 
 
@@ -95,6 +97,31 @@ def plan(
 
 
 Submitted = Told  # what the queue answered the clients
+NOT_RECORDED = (502, 503, 504)  # a refusal to record (or a node between masters): sent again
+
+
+async def until_answered(
+    send: Callable[[str], Awaitable[httpx.Response]],
+    urls: list[str],
+    turn: Iterator[int],
+    what: str,
+    give_up_after: float,
+    pause: float = 0.05,
+) -> httpx.Response:
+    """`send(url)` until a node answers for good, as a careful client would: a refusal to record
+    (502, 503, 504) or a dead node is sent again, on the next node in `turn`, after `pause`
+    (the caller sends the same Idempotency-Key). Raises TimeoutError after `give_up_after`."""
+    deadline = time.monotonic() + give_up_after
+    while True:
+        try:
+            answer = await send(urls[next(turn) % len(urls)])
+            if answer.status_code not in NOT_RECORDED:
+                return answer
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} was never taken")
+        await asyncio.sleep(pause)
 
 
 async def submit_all(
@@ -110,36 +137,28 @@ async def submit_all(
     async with httpx.AsyncClient(timeout=5) as client:
 
         async def one(p: Prepared) -> None:
-            deadline = time.monotonic() + give_up_after
+            headers = {
+                "Authorization": f"Bearer {p.token}",
+                "Idempotency-Key": p.key,
+                "Content-Type": "application/json",
+            }
             async with gate:
-                while True:
-                    url = urls[next(turn) % len(urls)]
-                    try:
-                        answer = await client.post(
-                            f"{url}/queue/requests",
-                            content=p.body,
-                            headers={
-                                "Authorization": f"Bearer {p.token}",
-                                "Idempotency-Key": p.key,
-                                "Content-Type": "application/json",
-                            },
-                        )
-                        if answer.status_code == 202:
-                            request_id = answer.json()["queue_request_id"]
-                            answered.duplicate_ids += request_id in ids and ids[request_id] != p.key
-                            ids[request_id] = p.key
-                            answered.taken[p.key] = request_id
-                            return
-                        if answer.status_code == 409 and answer.json().get("outcome") == "rejected":
-                            answered.refused[p.key] = answer.json()["type"].rpartition("/")[2]
-                            return
-                        if answer.status_code not in (502, 503, 504):
-                            raise RuntimeError(f"refused: {answer.status_code} {answer.text[:200]}")
-                    except httpx.TransportError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"request {p.key} was never taken")
-                    await asyncio.sleep(0.05)
+                answer = await until_answered(
+                    lambda url: client.post(f"{url}/queue/requests", content=p.body, headers=headers),
+                    urls,
+                    turn,
+                    f"request {p.key}",
+                    give_up_after,
+                )
+            if answer.status_code == 202:
+                request_id = answer.json()["queue_request_id"]
+                answered.duplicate_ids += request_id in ids and ids[request_id] != p.key
+                ids[request_id] = p.key
+                answered.taken[p.key] = request_id
+            elif answer.status_code == 409 and answer.json().get("outcome") == "rejected":
+                answered.refused[p.key] = answer.json()["type"].rpartition("/")[2]
+            else:
+                raise RuntimeError(f"refused: {answer.status_code} {answer.text[:200]}")
 
         await asyncio.gather(*(one(p) for p in prepared))
     return answered

@@ -14,7 +14,6 @@ import itertools
 import json
 import random
 import secrets
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +22,7 @@ import redis
 
 from cluster.config import ClusterConfig
 from ops.drill.checker import FINAL
+from ops.rush import until_answered
 from ops.tokens import issue, signing_key
 from services.queue import keys
 
@@ -74,21 +74,17 @@ async def save_plans(url: str, plans: list[PreparedPlan], concurrency: int = 16,
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
 
         async def one(p: PreparedPlan) -> None:
-            deadline = time.monotonic() + give_up_after
+            headers = {"Authorization": f"Bearer {p.token}"}
             async with gate:
-                while True:
-                    try:
-                        answer = await client.put(
-                            "/student/plan", json=p.body, headers={"Authorization": f"Bearer {p.token}"}
-                        )
-                        if answer.status_code not in (502, 503, 504):
-                            answer.raise_for_status()
-                            return
-                    except httpx.TransportError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"the plan of student {p.student_id} was never saved")
-                    await asyncio.sleep(0.2)
+                answer = await until_answered(
+                    lambda _: client.put("/student/plan", json=p.body, headers=headers),
+                    [url],
+                    itertools.count(),
+                    f"the plan of student {p.student_id}",
+                    give_up_after,
+                    pause=0.2,
+                )
+            answer.raise_for_status()
 
         await asyncio.gather(*(one(p) for p in plans))
 
@@ -113,26 +109,21 @@ async def submit_plans(
     async with httpx.AsyncClient(timeout=15) as client:
 
         async def one(p: PreparedPlan) -> None:
-            deadline = time.monotonic() + give_up_after
             headers = {"Authorization": f"Bearer {p.token}", "Idempotency-Key": p.key}
             async with gate:
-                while True:
-                    url = urls[next(turn) % len(urls)]
-                    try:
-                        answer = await client.post(f"{url}/student/plan/submit", headers=headers)
-                        if answer.status_code == 202:
-                            told.items[p.key] = [r["queue_request_id"] for r in answer.json()["requests"]]
-                            return
-                        if answer.status_code == 409:
-                            told.refused[p.key] = answer.json()["type"].rpartition("/")[2]
-                            return
-                        if answer.status_code not in (502, 503, 504):
-                            raise RuntimeError(f"refused: {answer.status_code} {answer.text[:200]}")
-                    except httpx.TransportError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"plan {p.key} was never taken")
-                    await asyncio.sleep(0.05)
+                answer = await until_answered(
+                    lambda url: client.post(f"{url}/student/plan/submit", headers=headers),
+                    urls,
+                    turn,
+                    f"plan {p.key}",
+                    give_up_after,
+                )
+            if answer.status_code == 202:
+                told.items[p.key] = [r["queue_request_id"] for r in answer.json()["requests"]]
+            elif answer.status_code == 409:
+                told.refused[p.key] = answer.json()["type"].rpartition("/")[2]
+            else:
+                raise RuntimeError(f"refused: {answer.status_code} {answer.text[:200]}")
 
         await asyncio.gather(*(one(p) for p in plans))
     return told

@@ -43,7 +43,8 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +121,9 @@ def trivial_rate(requests_file: Path, total: int, connections: int) -> dict[str,
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: httpx.get(f"{base}/health").status_code == 200, 20, "the trivial endpoint")
-        load = fire(base, requests_file, total, connections, lambda: httpx.get(f"{base}/count").json()["count"])
-        seen = httpx.get(f"{base}/count").json()
+        count = lambda: httpx.get(f"{base}/count", timeout=30).json()["count"]  # noqa: E731  # (a loaded host)
+        load = fire(base, requests_file, total, connections, count)
+        seen = httpx.get(f"{base}/count", timeout=30).json()
     finally:
         server.terminate()
         server.wait(10)
@@ -214,51 +216,30 @@ def main(argv: list[str]) -> int:
 
 def one_rush(args: argparse.Namespace, kind: str, server: Server | None) -> dict[str, Any]:
     """One rush on new databases of `kind`; its figures and checks."""
-    with tempfile.TemporaryDirectory(prefix="cs-bench-rush-") as tmp:
-        tag = uuid.uuid4().hex[:8]
-        databases = {
-            service: asyncio.run(
-                create_database(kind, server.url if server else None, Path(tmp), f"rush_{tag}_{service}")
-            )
-            for service in SERVICES
-        }
-        if args.redis_url:
-            with redis.Redis.from_url(args.redis_url) as client:
-                client.flushdb()
-        config = Path(tmp) / "rush.toml"
-        config.write_text(cluster_config(args.redis_url or "", databases))
-        with local_cluster(config, Path(tmp) / "data") as cluster:
-            print("starting a login, a course_data and a queue node ...", flush=True)
-            serving(cluster, SERVICES)
-            login = cluster.url("login-1")
-            admin = {"Authorization": f"Bearer {admin_token(login)}"}
-            rules = {"queue": {"student_rate_limit": "1000 per minute"}}
-            httpx.patch(f"{login}/settings", json=rules, headers=admin, timeout=30).raise_for_status()
-            print(f"creating {args.courses} courses of {args.seats} seats, opening registration ...", flush=True)
-            course_ids = create_courses(cluster.url("course_data-1"), admin, args.courses, args.seats)
-            prepared = plan(cluster.config, args.students, course_ids, args.per_student)
-            requests_file = Path(tmp) / "requests.tsv"
-            write_requests(requests_file, prepared)
-            total = len(prepared)
-            print(f"{total} requests from {args.students} students; baseline: the trivial endpoint ...", flush=True)
-            baseline = trivial_rate(requests_file, total, args.connections)
-            if not args.cold:
-                print("the students wait in the waiting room (GET /queue/opening) ...", flush=True)
-                tokens = list({p.student_id: p.token for p in prepared}.values())
-                asyncio.run(waiting_room(cluster.url("queue-1"), tokens, args.connections))
-            redis_url = args.redis_url or (cluster.redis.url if cluster.redis else "")
-            db_pid = server.pid if server else 0
-            ledger_pids = [cluster.processes["course_data-1"].pid, db_pid]
-            all_pids = [*(p.pid for p in cluster.processes.values()), db_pid, redis_pid(cluster)]
-            ledger_cpu, total_cpu = cpu_seconds(*ledger_pids), cpu_seconds(*all_pids)
-            print("the rush: POST /queue/requests ...", flush=True)
-            load = fire(cluster.url("queue-1"), requests_file, total, args.connections, lambda: answered(redis_url))
-            wait_for(lambda: (c := counters(redis_url))[0] == c[1], 60, "every admitted request decided")
-            ledger_cpu, total_cpu = cpu_seconds(*ledger_pids) - ledger_cpu, cpu_seconds(*all_pids) - total_cpu
-            print("the trivial endpoint again ...", flush=True)
-            after = trivial_rate(requests_file, total, args.connections)
-            found = report(redis_url, cluster.config.database_url("course_data"))
-            consumer = httpx.get(f"{cluster.url('queue-1')}/queue/stats", headers=admin, timeout=10).json()["consumer"]
+    with rush_cluster(args, kind, server, SERVICES, "rush") as (cluster, tmp, admin, course_ids):
+        prepared = plan(cluster.config, args.students, course_ids, args.per_student)
+        requests_file = tmp / "requests.tsv"
+        write_requests(requests_file, prepared)
+        total = len(prepared)
+        print(f"{total} requests from {args.students} students; baseline: the trivial endpoint ...", flush=True)
+        baseline = trivial_rate(requests_file, total, args.connections)
+        if not args.cold:
+            print("the students wait in the waiting room (GET /queue/opening) ...", flush=True)
+            tokens = list({p.student_id: p.token for p in prepared}.values())
+            asyncio.run(waiting_room(cluster.url("queue-1"), tokens, args.connections))
+        redis_url = args.redis_url or (cluster.redis.url if cluster.redis else "")
+        db_pid = server.pid if server else 0
+        ledger_pids = [cluster.processes["course_data-1"].pid, db_pid]
+        all_pids = [*(p.pid for p in cluster.processes.values()), db_pid, redis_pid(cluster)]
+        ledger_cpu, total_cpu = cpu_seconds(*ledger_pids), cpu_seconds(*all_pids)
+        print("the rush: POST /queue/requests ...", flush=True)
+        load = fire(cluster.url("queue-1"), requests_file, total, args.connections, lambda: answered(redis_url))
+        wait_for(lambda: (c := counters(redis_url))[0] == c[1], 60, "every admitted request decided")
+        ledger_cpu, total_cpu = cpu_seconds(*ledger_pids) - ledger_cpu, cpu_seconds(*all_pids) - total_cpu
+        print("the trivial endpoint again ...", flush=True)
+        after = trivial_rate(requests_file, total, args.connections)
+        found = report(redis_url, cluster.config.database_url("course_data"))
+        consumer = httpx.get(f"{cluster.url('queue-1')}/queue/stats", headers=admin, timeout=10).json()["consumer"]
     decided = max(1, consumer["decided"])
     figures = {
         "benchmark": "rush",
@@ -296,6 +277,39 @@ def one_rush(args: argparse.Namespace, kind: str, server: Server | None) -> dict
     return figures
 
 
+@contextmanager
+def rush_cluster(
+    args: argparse.Namespace, kind: str, server: Server | None, services: tuple[str, ...], name: str
+) -> Iterator[tuple[LocalCluster, Path, dict[str, str], list[int]]]:
+    """A rush's cluster, as both variants start it: new databases of `kind` (one per service),
+    Redis emptied, one node per service in `services`, the rate limit raised, `--courses`
+    courses of `--seats` seats with registration open. Yields the cluster, its temporary
+    directory, an admin's headers and the course ids; stops every process at the end."""
+    with tempfile.TemporaryDirectory(prefix=f"cs-bench-{name}-") as tmp:
+        tag = uuid.uuid4().hex[:8]
+        databases = {
+            service: asyncio.run(
+                create_database(kind, server.url if server else None, Path(tmp), f"{name}_{tag}_{service}")
+            )
+            for service in SERVICES
+        }
+        if args.redis_url:
+            with redis.Redis.from_url(args.redis_url) as client:
+                client.flushdb()
+        config = Path(tmp) / f"{name}.toml"
+        config.write_text(cluster_config(args.redis_url or "", databases, services))
+        with local_cluster(config, Path(tmp) / "data") as cluster:
+            print(f"starting a node of each of {', '.join(services)} ...", flush=True)
+            serving(cluster, services)
+            login = cluster.url("login-1")
+            admin = {"Authorization": f"Bearer {admin_token(login)}"}
+            rules = {"queue": {"student_rate_limit": "1000 per minute"}}
+            httpx.patch(f"{login}/settings", json=rules, headers=admin, timeout=30).raise_for_status()
+            print(f"creating {args.courses} courses of {args.seats} seats, opening registration ...", flush=True)
+            course_ids = create_courses(cluster.url("course_data-1"), admin, args.courses, args.seats)
+            yield cluster, Path(tmp), admin, course_ids
+
+
 def serving(cluster: LocalCluster, services: tuple[str, ...]) -> None:
     """Start every node and wait until each is ready and each service has a master (with a
     longer wait than `start_serving`'s: on a saturated machine a node can take minutes)."""
@@ -314,57 +328,36 @@ def redis_pid(cluster: LocalCluster) -> int:
 def plan_rush(args: argparse.Namespace, kind: str, server: Server | None, plain: dict[str, Any]) -> dict[str, Any]:
     """The plan variant on new databases of `kind`: plans saved, then submitted at once; its
     figures, with ratios to the plain rush `plain` of the same run."""
-    services = (*SERVICES, "student")
-    with tempfile.TemporaryDirectory(prefix="cs-bench-plans-") as tmp:
-        tag = uuid.uuid4().hex[:8]
-        databases = {
-            service: asyncio.run(
-                create_database(kind, server.url if server else None, Path(tmp), f"plans_{tag}_{service}")
-            )
-            for service in SERVICES
-        }
-        if args.redis_url:
-            with redis.Redis.from_url(args.redis_url) as client:
-                client.flushdb()
-        config = Path(tmp) / "plans.toml"
-        config.write_text(cluster_config(args.redis_url or "", databases, services))
-        with local_cluster(config, Path(tmp) / "data") as cluster:
-            print("starting a login, a course_data, a queue and a student node ...", flush=True)
-            serving(cluster, services)
-            login = cluster.url("login-1")
-            admin = {"Authorization": f"Bearer {admin_token(login)}"}
-            rules = {"queue": {"student_rate_limit": "1000 per minute"}}
-            httpx.patch(f"{login}/settings", json=rules, headers=admin, timeout=30).raise_for_status()
-            course_ids = create_courses(cluster.url("course_data-1"), admin, args.courses, args.seats)
-            plans = prepare_plans(cluster.config, args.students, course_ids, args.per_student, args.alternatives)
-            student = cluster.url("student-1")
-            print(f"{len(plans)} students save their plans (PUT /student/plan) ...", flush=True)
-            asyncio.run(save_plans(student, plans, 8, give_up_after=300))
-            if not args.cold:
-                asyncio.run(waiting_room(cluster.url("queue-1"), [p.token for p in plans], args.connections))
-            requests_file = Path(tmp) / "plans.tsv"
-            requests_file.write_text("".join(f"{p.token}\t{p.key}\t{{}}\n" for p in plans))
-            redis_url = args.redis_url or (cluster.redis.url if cluster.redis else "")
-            db_pid = server.pid if server else 0
-            all_pids = [*(p.pid for p in cluster.processes.values()), db_pid, redis_pid(cluster)]
-            total_cpu = cpu_seconds(*all_pids)
-            print("the plan rush: POST /student/plan/submit ...", flush=True)
-            load = fire(
-                student,
-                requests_file,
-                len(plans),
-                args.connections,
-                lambda: plans_answered(redis_url),
-                "/student/plan/submit",
-                idle_seconds=15,  # each answer takes two internal calls: on a saturated host, pauses of seconds
-            )
-            wait_for(lambda: (c := counters(redis_url))[0] == c[1], 60, "every admitted request decided")
-            total_cpu = cpu_seconds(*all_pids) - total_cpu
-            found = report(redis_url, cluster.config.database_url("course_data"))
-            told = plans_told(redis_url)
-            items = follow(redis_url, told)
-            consumer = httpx.get(f"{cluster.url('queue-1')}/queue/stats", headers=admin, timeout=10).json()["consumer"]
-            times = {k.decode(): float(v) for k, v in redis.Redis.from_url(redis_url).hgetall("q:times").items()}
+    with rush_cluster(args, kind, server, (*SERVICES, "student"), "plans") as (cluster, tmp, admin, course_ids):
+        plans = prepare_plans(cluster.config, args.students, course_ids, args.per_student, args.alternatives)
+        student = cluster.url("student-1")
+        print(f"{len(plans)} students save their plans (PUT /student/plan) ...", flush=True)
+        asyncio.run(save_plans(student, plans, 8, give_up_after=300))
+        if not args.cold:
+            asyncio.run(waiting_room(cluster.url("queue-1"), [p.token for p in plans], args.connections))
+        requests_file = tmp / "plans.tsv"
+        requests_file.write_text("".join(f"{p.token}\t{p.key}\t{{}}\n" for p in plans))
+        redis_url = args.redis_url or (cluster.redis.url if cluster.redis else "")
+        db_pid = server.pid if server else 0
+        all_pids = [*(p.pid for p in cluster.processes.values()), db_pid, redis_pid(cluster)]
+        total_cpu = cpu_seconds(*all_pids)
+        print("the plan rush: POST /student/plan/submit ...", flush=True)
+        load = fire(
+            student,
+            requests_file,
+            len(plans),
+            args.connections,
+            lambda: plans_answered(redis_url),
+            "/student/plan/submit",
+            idle_seconds=15,  # each answer takes an internal call or two: on a saturated host, pauses of seconds
+        )
+        wait_for(lambda: (c := counters(redis_url))[0] == c[1], 60, "every admitted request decided")
+        total_cpu = cpu_seconds(*all_pids) - total_cpu
+        found = report(redis_url, cluster.config.database_url("course_data"))
+        told = plans_told(redis_url)
+        items = follow(redis_url, told)
+        consumer = httpx.get(f"{cluster.url('queue-1')}/queue/stats", headers=admin, timeout=10).json()["consumer"]
+        times = {k.decode(): float(v) for k, v in redis.Redis.from_url(redis_url).hgetall("q:times").items()}
     decided = max(1, consumer["decided"])
     span = max(1e-6, times.get("last", 0.0) - times.get("first", 0.0))
     figures: dict[str, Any] = {

@@ -16,8 +16,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.problems import Conflict
+
 HARD_MAX_ITEMS = 100  # the model's bound; the setting is at most this
 HARD_MAX_ALTERNATIVES = 20
+
+
+class PlanEmpty(Conflict):
+    slug, title = "plan-empty", "No plan is saved"
+
+
 PlanOutcome = Literal["enrolled", "waitlisted", "refused"]
 # The ledger's outcome of an enrollment, in the plan's words.
 PLAN_OUTCOMES: dict[str, PlanOutcome] = {"accepted": "enrolled", "waitlisted": "waitlisted", "rejected": "refused"}
@@ -43,7 +51,9 @@ class PlanIn(BaseModel):
 
 
 class StudentPlan(BaseModel):
-    """A plan submitted for a student by the student service (`POST /internal/queue/plans`)."""
+    """A plan submitted for a student by the student service (`POST /internal/queue/plans`):
+    without `items` (the student service's way), the student's saved plan, which the queue
+    reads from course_data (`services/queue/plans.py`)."""
 
     model_config = ConfigDict(extra="forbid")
     student_id: int = Field(ge=1)
@@ -53,7 +63,19 @@ class StudentPlan(BaseModel):
     priority_group: str | None = Field(default=None, max_length=32, description="the student's priority group")
     actor: str = Field(default="", max_length=64)
     idempotency_key: str = Field(min_length=1, max_length=128)
-    items: list[PlanItemIn] = Field(min_length=1, max_length=HARD_MAX_ITEMS)
+    items: list[PlanItemIn] | None = Field(
+        default=None, min_length=1, max_length=HARD_MAX_ITEMS, description="absent: the student's saved plan"
+    )
+
+
+READ_MAX = 500  # students per `POST /internal/plans/read`
+
+
+class PlansToRead(BaseModel):
+    """`POST /internal/plans/read` (course_data): whose saved plans, for the queue to admit them."""
+
+    model_config = ConfigDict(extra="forbid")
+    student_ids: list[int] = Field(max_length=READ_MAX, json_schema_extra={"items": {"type": "integer", "minimum": 1}})
 
 
 def plan_errors(items: Sequence[PlanItemIn], max_items: int, max_alternatives: int) -> list[dict[str, str]]:

@@ -501,6 +501,24 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
             },
             updated_at=INSTANT_OR_NULL,
         ),
+        "SavedPlans": obj(
+            "Students' saved plans, read at once for the queue to admit them (empty items: none saved)",
+            plans={
+                "type": "array",
+                "items": obj(
+                    "One student's saved plan",
+                    student_id=_INT,
+                    items={
+                        "type": "array",
+                        "items": obj(
+                            "A plan item: a course and its alternatives, in order",
+                            course_id=_INT,
+                            alternatives={"type": "array", "items": _INT},
+                        ),
+                    },
+                ),
+            },
+        ),
         "PlanVerdict": obj(
             "What the ledger's rules would decide now for one course of a plan",
             course_id=_INT,

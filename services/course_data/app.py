@@ -7,7 +7,7 @@ from starlette.applications import Starlette
 from cluster.config import ClusterConfig, NodeConfig
 from services.common.app import build_app
 from services.common.context import ServiceSpec
-from services.common.plan_contract import PlanIn
+from services.common.plan_contract import PlanIn, PlansToRead
 from services.common.teaching import TEACHING_MODELS
 from services.course_data.audit import audit_routes
 from services.course_data.desk import desk_routes
@@ -45,7 +45,15 @@ SPEC = ServiceSpec(
         *export_routes(),
         *plan_routes(),
     ),
-    models={**MODELS, **TEACHING_MODELS, **DESK_MODELS, **TERM_MODELS, "CompletedIn": CompletedIn, "PlanIn": PlanIn},
+    models={
+        **MODELS,
+        **TEACHING_MODELS,
+        **DESK_MODELS,
+        **TERM_MODELS,
+        "CompletedIn": CompletedIn,
+        "PlanIn": PlanIn,
+        "PlansToRead": PlansToRead,
+    },
     start=start_course_data,
     sends_notifications=True,
     runs_imports=True,

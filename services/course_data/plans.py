@@ -26,7 +26,7 @@ from services.common.body import read_json
 from services.common.context import context_of
 from services.common.forwarding import on_master
 from services.common.internal import require_internal
-from services.common.plan_contract import PLAN_OUTCOMES, PlanIn, PlanItemIn, courses_of, plan_errors
+from services.common.plan_contract import PLAN_OUTCOMES, PlanIn, PlanItemIn, PlansToRead, courses_of, plan_errors
 from services.common.problems import ValidationFailed
 from services.course_data.routes_students import standing_param
 from services.course_data.rules import (
@@ -40,7 +40,7 @@ from services.course_data.rules import (
 )
 from services.course_data.state import ledger_of
 from storage.dialects import among
-from storage.schemas.course_data import courses, permits, plans
+from storage.schemas.course_data import courses, permits, plans, terms
 
 _WINDOW_SET_ASIDE = frozenset({"window"})  # the window rule's own skip (`rules.Override`)
 
@@ -60,6 +60,38 @@ async def saved_plan(conn: AsyncConnection, student_id: int) -> tuple[list[PlanI
     if row is None:
         return [], None
     return [PlanItemIn.model_validate(item) for item in json.loads(row.items)], float(row.updated_at)
+
+
+async def read_plans(request: Request) -> Response:
+    """The saved plans of several students at once, for the queue to admit them.
+    ---
+    summary: Read students' plans (internal)
+    description: "One read for a burst of submissions (services/queue/plans.py): each student
+      named, with the items of their saved plan (empty: none saved), each a course and its
+      alternatives in order."
+    tags: [internal]
+    parameters:
+      - $ref: "#/components/parameters/InternalToken"
+    requestBody:
+      required: true
+      content: {application/json: {schema: {$ref: "#/components/schemas/PlansToRead"}}}
+    responses:
+      "200": {description: "plans: [{student_id, items: [{course_id, alternatives}]}]",
+        content: {application/json: {schema: {$ref: "#/components/schemas/SavedPlans"}}}}
+      "422": {description: "A bad field (more than 500 students at once)"}
+    """
+    require_internal(request)
+    body = await read_json(request, PlansToRead)
+    wanted = sorted(set(body.student_ids))
+    found: dict[int, str] = {}
+    if wanted:
+        async with context_of(request).database.read() as conn:
+            rows = await conn.execute(
+                select(plans.c.student_id, plans.c["items"]).where(among(conn.dialect, plans.c.student_id, wanted))
+            )
+            found = {int(r.student_id): r.items for r in rows}
+    answer = [{"student_id": s, "items": json.loads(found[s]) if s in found else []} for s in wanted]
+    return JSONResponse({"plans": answer})
 
 
 def _student_id(request: Request) -> int:
@@ -85,6 +117,27 @@ async def get_plan(request: Request) -> Response:
     return JSONResponse(plan_json(items, updated_at))
 
 
+def _catalogue_errors(items: list[PlanItemIn], term_of: dict[int, str]) -> list[dict[str, str]]:
+    """Each course of the plan that does not exist, or is of another term than the plan's
+    first course: a plan is of one term (the one being registered for), since it is
+    submitted at one opening and its items are judged together (credits, meeting times)."""
+    errors: list[dict[str, str]] = []
+    first = term_of.get(items[0].course_id) if items else None
+    for i, item in enumerate(items):
+        named = [(f"items.{i}.course_id", item.course_id)]
+        named += [(f"items.{i}.alternatives.{j}", c) for j, c in enumerate(item.alternatives)]
+        for field, course_id in named:
+            if course_id not in term_of:
+                errors.append({"field": field, "message": f"there is no course {course_id}"})
+            elif first is not None and term_of[course_id] != first:
+                message = (
+                    f"course {course_id} is of term {term_of[course_id]}, the plan's first course of term {first}:"
+                    " a plan is of one term"
+                )
+                errors.append({"field": field, "message": message})
+    return errors
+
+
 async def put_plan(request: Request) -> Response:
     """Save a student's plan whole, replacing the one saved.
     ---
@@ -99,7 +152,8 @@ async def put_plan(request: Request) -> Response:
     responses:
       "200": {description: "The plan saved",
         content: {application/json: {schema: {$ref: "#/components/schemas/Plan"}}}}
-      "422": {description: "Each bad field: an unknown course, a course named twice, too many items or alternatives"}
+      "422": {description: "Each bad field: an unknown course, a course of another term than the first, a course
+        named twice, too many items or alternatives"}
     """
     body = await read_json(request, PlanIn)
     ctx, rules = context_of(request), ledger_of(request).rules()
@@ -108,17 +162,13 @@ async def put_plan(request: Request) -> Response:
     now = time.time()
     async with ctx.master_write() as conn:
         if not errors and named:
-            known = set(
-                (await conn.execute(select(courses.c.id).where(among(conn.dialect, courses.c.id, named)))).scalars()
+            rows = await conn.execute(
+                select(courses.c.id, terms.c.code)
+                .join(terms, terms.c.id == courses.c.term_id)
+                .where(among(conn.dialect, courses.c.id, named))
             )
-            for i, item in enumerate(body.items):
-                if item.course_id not in known:
-                    errors.append({"field": f"items.{i}.course_id", "message": f"there is no course {item.course_id}"})
-                for j, course_id in enumerate(item.alternatives):
-                    if course_id not in known:
-                        errors.append(
-                            {"field": f"items.{i}.alternatives.{j}", "message": f"there is no course {course_id}"}
-                        )
+            term_of: dict[int, str] = {int(r.id): str(r.code) for r in rows}
+            errors += _catalogue_errors(body.items, term_of)
         if errors:
             raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
         student_id = _student_id(request)
@@ -241,4 +291,5 @@ def plan_routes() -> list[BaseRoute]:
         Route(path, on_master(put_plan, authorize=require_internal), methods=["PUT"]),
         Route(path, on_master(delete_plan, authorize=require_internal), methods=["DELETE"]),
         Route(f"{path}/validate", validate_plan, methods=["POST"]),
+        Route("/internal/plans/read", read_plans, methods=["POST"]),
     ]

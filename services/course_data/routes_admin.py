@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,10 +26,15 @@ from services.course_data.terms import term_filter, term_named
 from storage.schemas.course_data import holds, windows
 
 
-async def _windows_json(conn: AsyncConnection, term_id: int | None) -> dict[str, Any]:
+async def _windows_json(conn: AsyncConnection, term_id: int | None, ending_after: int | None = None) -> dict[str, Any]:
     query = select(windows).order_by(windows.c.opens_at, windows.c.id)
     if term_id is not None:
         query = query.where(windows.c.term_id == term_id)
+    if ending_after is not None:  # the terms with a window still to end, each with all its windows
+        live = select(windows.c.term_id).where(
+            or_(windows.c.closes_at > ending_after, windows.c.drop_deadline > ending_after)
+        )
+        query = query.where(windows.c.term_id.in_(live))
     rows = (await conn.execute(query)).all()
     return {"windows": [dict(r._mapping) for r in rows]}
 
@@ -41,13 +46,15 @@ async def get_windows(request: Request) -> Response:
     description: "The windows of one term (?term=: its code or id; default the current term; all: every
       term's). In each term, a student uses the windows of the most specific audience they belong to
       that has any: their own time tickets (student_id), else their priority group's, else their
-      cohort's, else those for everyone. Admins read them; so does the queue (every term's), by
-      internal token, for its
-      admission check."
+      cohort's, else those for everyone. Admins read them; so does the queue, by internal token, for
+      its admission check: every term's that has a window not yet ended (?term=all&ending_after=now)."
     tags: [registration]
     security: [{bearer: []}]
     parameters:
       - {in: query, name: term, schema: {type: string}, description: "code or id; default current; all"}
+      - {in: query, name: ending_after, schema: {type: integer}, description: "Unix time: only the terms
+          with a window that closes, or whose drop deadline is, after it, each with all its windows (a
+          term whose every window has ended is left out)"}
     responses:
       "200":
         description: "windows: cohort, student_id, priority_group, opens_at, closes_at, drop_deadline"
@@ -56,7 +63,7 @@ async def get_windows(request: Request) -> Response:
     await require_internal_or_admin(request)
     async with context_of(request).database.read() as conn:
         term = await term_filter(conn, request.query_params.get("term"))
-        return JSONResponse(await _windows_json(conn, term))
+        return JSONResponse(await _windows_json(conn, term, number_param(request, "ending_after")))
 
 
 async def put_windows(request: Request) -> Response:

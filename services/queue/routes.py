@@ -21,7 +21,7 @@ from services.common.forwarding import on_master
 from services.common.hot_path import Answer, Headers, as_endpoint
 from services.common.internal import require_internal
 from services.common.pagination import page_of
-from services.common.plan_contract import StudentPlan
+from services.common.plan_contract import PlanEmpty, StudentPlan
 from services.common.problems import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from services.common.registration import Standing
 from services.queue.admission import check_key
@@ -301,7 +301,8 @@ async def internal_submit_plan(request: Request) -> Response:
     """Queue a student's plan whole (the student service's POST /student/plan/submit; internal).
     ---
     summary: Submit a plan (internal)
-    description: "One enrollment per item, in order, in one Redis step; an item whose course is
+    description: "Without items, the student's saved plan, read from course_data (one read for the
+      submissions that arrive together). One enrollment per item, in order, in one Redis step; an item whose course is
       reported full queues its first alternative that is not (refused at once if none is), and an
       item the ledger refuses has its next alternative queued in its place when it is decided. The
       same idempotency_key again answers the same items (their status now) or the same refusal."
@@ -314,16 +315,23 @@ async def internal_submit_plan(request: Request) -> Response:
     responses:
       "202": {description: "requests (one per item, in order), new, links",
         content: {application/json: {schema: {$ref: "#/components/schemas/PlanSubmission"}}}}
-      "409": {description: "Registration is not open for you now (window-closed)"}
+      "409": {description: "Registration is not open for you now (window-closed), or no plan is saved (plan-empty)"}
       "422": {description: "A bad field, or no idempotency_key"}
       "429": {description: "Too many requests for the student (rate-limited, too-many-open-requests)"}
-      "503": {description: "Not recorded (Redis unavailable, queue-stalled, queue-not-replicated): retry, same key"}
+      "503": {description: "Not recorded (Redis unavailable, queue-stalled, queue-not-replicated, the saved plan
+        unreadable: dependency-unavailable): retry, same key"}
     """
     require_internal(request)
     body = await read_json(request, StudentPlan)
     key = check_key(body.idempotency_key)
-    items = [[item.course_id, *item.alternatives] for item in body.items]
-    admitter = queue_of(request).admitter
+    node = queue_of(request)
+    if body.items is None:  # the student's saved plan, read with the other submissions of the moment
+        items = await node.plans.items(body.student_id)
+        if not items:
+            raise PlanEmpty("no plan is saved: PUT /student/plan first")
+    else:
+        items = [[item.course_id, *item.alternatives] for item in body.items]
+    admitter = node.admitter
     standing = Standing(body.cohort, body.program, body.year, body.priority_group)
     admitted = await _recorded(admitter.admit_plan(body.student_id, standing, body.actor, key, items))
     requests = [

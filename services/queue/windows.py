@@ -12,13 +12,41 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
+
+import httpx
 
 from services.common.instants import unix
 from services.common.registration import RegistrationWindow, Standing, WindowRefusal, applicable, window_refusal
 
 log = logging.getLogger("course_selection.queue")
 Fetch = Callable[[], Awaitable[list[dict[str, Any]]]]
+
+
+class WindowSource(Protocol):
+    async def call_master(self, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response: ...
+
+
+def windows_wanted(now: float) -> dict[str, str]:
+    """What admission asks course_data for: every term's windows (admission does not know a
+    course's term, `services/common/registration.py`), but only the terms with a window not yet
+    ended. A term whose every window has closed and passed its drop deadline allows nothing
+    now or later, so leaving it out changes no answer; kept, the cache would grow with every
+    past term. A live term comes whole: which audience's windows a student uses is chosen
+    among all of the term's, ended ones too."""
+    return {"term": "all", "ending_after": str(int(now))}
+
+
+def course_data_windows(client: WindowSource, wall: Callable[[], float] = time.time) -> Fetch:
+    """The cache's fetch: the windows admission needs, from course_data's master."""
+
+    async def fetch() -> list[dict[str, Any]]:
+        answer = await client.call_master("course_data", "GET", "/windows", params=windows_wanted(wall()), timeout=2)
+        answer.raise_for_status()
+        windows: list[dict[str, Any]] = answer.json()["windows"]
+        return windows
+
+    return fetch
 
 
 class WindowCache:

@@ -2,9 +2,11 @@
 
 The plan is kept by course_data beside the catalogue it names (`services/course_data/plans.py`):
 saving it checks its courses there, and validating it runs the ledger's own rules on the
-ledger's facts. Submitting reads the saved plan and hands it to the queue whole
-(`POST /internal/queue/plans`): one queued request per item, in the plan's order, a refused
-item's next alternative queued in its place by the queue's decider.
+ledger's facts. Submitting is one call to the queue (`POST /internal/queue/plans`), which
+reads the saved plan from course_data and admits it whole (`services/queue/plans.py`: one
+call for the student service, one read for a burst of submissions): one queued request per
+item, in the plan's order, a refused item's next alternative queued in its place by the
+queue's decider.
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ from services.common.auth import authenticate
 from services.common.body import read_json
 from services.common.calls import call_service, relay
 from services.common.plan_contract import PlanIn
-from services.common.problems import Conflict, ValidationFailed
-from services.student.routes import ledger_answer
+from services.common.problems import ValidationFailed
 
 
 def _plan_path(student_id: int) -> str:
@@ -131,9 +132,6 @@ async def submit_plan(request: Request) -> Response:
             "send an Idempotency-Key header (a fresh random value per submission; the same value to retry it)",
             errors=[{"field": "Idempotency-Key", "message": "required"}],
         )
-    plan = await ledger_answer(request, "GET", _plan_path(me.user_id))
-    if not plan["items"]:
-        raise PlanEmpty("no plan is saved: PUT /student/plan first")
     body = {
         "student_id": me.user_id,
         "cohort": me.cohort,
@@ -142,13 +140,8 @@ async def submit_plan(request: Request) -> Response:
         "priority_group": me.priority_group,
         "actor": me.username[:64],
         "idempotency_key": key,
-        "items": [{"course_id": i["course_id"], "alternatives": i["alternatives"]} for i in plan["items"]],
-    }
+    }  # no items: the queue reads the saved plan (with the other submissions of the moment)
     return relay(await call_service(request, "queue", "POST", "/internal/queue/plans", json=body))
-
-
-class PlanEmpty(Conflict):
-    slug, title = "plan-empty", "No plan is saved"
 
 
 def plan_routes() -> list[BaseRoute]:

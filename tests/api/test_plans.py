@@ -58,10 +58,37 @@ def test_a_plan_is_saved_whole_read_and_deleted_and_bad_fields_are_named(node: N
     assert refused({"items": [{"course_id": a, "alternatives": [b, c, 7, 8]}]}) >= {"items.0.alternatives"}
     assert refused({"items": [{"course_id": a, "extra": 1}]}) == {"items.0.extra"}
     assert plan_of(node, 5).json() == saved.json()  # nothing changed
+    # the queue reads the plans of a burst of submissions at once
+    read = node.client.post("/internal/plans/read", json={"student_ids": [6, 5, 5]}, headers=node.internal())
+    assert read.status_code == 200, read.text
+    assert read.json()["plans"] == [
+        {"student_id": 5, "items": [{"course_id": a, "alternatives": [b]}, {"course_id": c, "alternatives": []}]},
+        {"student_id": 6, "items": []},
+    ]
+    too_many = {"student_ids": list(range(1, 502))}
+    assert node.client.post("/internal/plans/read", json=too_many, headers=node.internal()).status_code == 422
+    assert node.client.post("/internal/plans/read", json={"student_ids": [5]}).status_code in (401, 403)
     assert plan_of(node, 5, "DELETE").status_code == 204
     assert plan_of(node, 5).json()["items"] == []
     assert plan_of(node, 5, "DELETE").status_code == 204  # none: the same
     assert node.client.get("/internal/students/5/plan").status_code in (401, 403)  # service tokens only
+
+
+def test_a_plan_is_of_one_term_a_course_of_another_is_refused_by_name(node: Node) -> None:
+    spring = {"code": "2027-spring", "name": "Spring", "starts_on": "2027-01-11", "ends_on": "2027-04-30"}
+    assert node.client.post("/terms", json=spring, headers=node.auth("admin")).status_code == 201
+    now, also_now = made_course(node, "CS101"), made_course(node, "CS102")
+    later = made_course(node, "CS201", term="2027-spring")
+    body = {"items": [{"course_id": now}, {"course_id": also_now, "alternatives": [later]}]}
+    refused = plan_of(node, 5, "PUT", body)
+    assert refused.status_code == 422, refused.text
+    [error] = refused.json()["errors"]
+    assert error["field"] == "items.1.alternatives.0"
+    assert "of term 2027-spring" in error["message"]
+    assert "a plan is of one term" in error["message"]
+    assert plan_of(node, 5).json()["items"] == []  # nothing saved
+    only_spring = plan_of(node, 5, "PUT", {"items": [{"course_id": later}]})
+    assert only_spring.status_code == 200, only_spring.text  # a plan of another term than the current is fine
 
 
 def test_validation_judges_each_item_after_the_ones_before_with_the_ledger_s_rules(node: Node) -> None:

@@ -60,6 +60,7 @@ ACCESS = {
         ("PUT", "/internal/students/{id}/plan"): INTERNAL,
         ("DELETE", "/internal/students/{id}/plan"): INTERNAL,
         ("POST", "/internal/students/{id}/plan/validate"): INTERNAL,
+        ("POST", "/internal/plans/read"): INTERNAL,
         ("GET", TEACHING): INTERNAL,
         ("POST", TEACHING): INTERNAL,
         ("PATCH", TEACHING + "/{course_id}"): INTERNAL,
