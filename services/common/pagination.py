@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,10 +10,12 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 
+from services.common import instants
 from services.common.problems import ValidationFailed
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
+_NUMBER = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,9})?")
 _MAX_DIGITS = 18  # below 2**63: every database integer column takes it
 
 
@@ -50,6 +53,18 @@ def number_param(request: Request, name: str) -> int | None:
         message = f"a whole number of at most {_MAX_DIGITS} digits"
         raise ValidationFailed(f"{name}: {message}", errors=[{"field": name, "message": message}])
     return value
+
+
+def instant_param(request: Request, name: str) -> float | None:
+    """An optional instant query parameter: ISO 8601 with an offset, or Unix seconds (422
+    naming it otherwise; `services.common.instants`)."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return instants.unix(float(raw) if _NUMBER.fullmatch(raw) else raw)
+    except ValueError as exc:
+        raise ValidationFailed(f"{name}: {exc}", errors=[{"field": name, "message": str(exc)}]) from None
 
 
 async def rows_page(conn: AsyncConnection, query: Select[Any], order: Any, page: PageRequest) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from services.common.body import read_json
 from services.common.context import context_of
 from services.common.forwarding import on_master
 from services.common.internal import require_internal_or_admin
-from services.common.pagination import number_param, page_of, rows_page
+from services.common.pagination import instant_param, number_param, page_of, rows_page
 from services.common.problems import NotFound, ValidationFailed
 from services.course_data.audit import record
 from services.course_data.models import HoldIn, WindowsIn
@@ -26,7 +26,9 @@ from services.course_data.terms import term_filter, term_named
 from storage.schemas.course_data import holds, windows
 
 
-async def _windows_json(conn: AsyncConnection, term_id: int | None, ending_after: int | None = None) -> dict[str, Any]:
+async def _windows_json(
+    conn: AsyncConnection, term_id: int | None, ending_after: float | None = None
+) -> dict[str, Any]:
     query = select(windows).order_by(windows.c.opens_at, windows.c.id)
     if term_id is not None:
         query = query.where(windows.c.term_id == term_id)
@@ -52,7 +54,8 @@ async def get_windows(request: Request) -> Response:
     security: [{bearer: []}]
     parameters:
       - {in: query, name: term, schema: {type: string}, description: "code or id; default current; all"}
-      - {in: query, name: ending_after, schema: {type: integer}, description: "Unix time: only the terms
+      - {in: query, name: ending_after, schema: {type: string, format: date-time}, description: "an instant
+          (ISO 8601 with an offset, or Unix seconds): only the terms
           with a window that closes, or whose drop deadline is, after it, each with all its windows (a
           term whose every window has ended is left out)"}
     responses:
@@ -63,7 +66,7 @@ async def get_windows(request: Request) -> Response:
     await require_internal_or_admin(request)
     async with context_of(request).database.read() as conn:
         term = await term_filter(conn, request.query_params.get("term"))
-        return JSONResponse(await _windows_json(conn, term, number_param(request, "ending_after")))
+        return JSONResponse(await _windows_json(conn, term, instant_param(request, "ending_after")))
 
 
 async def put_windows(request: Request) -> Response:
@@ -71,7 +74,7 @@ async def put_windows(request: Request) -> Response:
     ---
     summary: Set registration windows
     description: "All of one term's windows (?term=: its code or id; default the current term) are
-      replaced, or none (422). Times are Unix seconds, with opens_at < closes_at
+      replaced, or none (422). Times are ISO 8601 with an offset (or Unix seconds), with opens_at < closes_at
       <= drop_deadline: enroll and swap from opens_at until before closes_at, drop up to drop_deadline.
       A window names at most one audience: student_id (a time ticket: one student, by id, student
       number or username), priority_group, or cohort; none: everyone. The most specific audience a

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.common.instants import iso, unix
 from services.queue.windows import WindowCache, course_data_windows
 from tests.api.registrar_kit import Node, service_node
 
@@ -71,5 +72,14 @@ def test_admission_fetches_and_holds_no_past_term_s_windows(node: Node) -> None:
     assert terms["2025-fall"] not in {w.term_id for w in held}
     assert {w.term_id for w in held} == {terms["default"], terms["2027-spring"]}
     # a live term comes whole: its window that ended too (which audience applies is chosen among all)
-    assert sorted(w["closes_at"] for w in fetched if w["term_id"] == terms["default"]) == [NOW - 2 * hour, NOW + hour]
+    closing = sorted(unix(w["closes_at"]) for w in fetched if w["term_id"] == terms["default"])
+    assert closing == pytest.approx([NOW - 2 * hour, NOW + hour], abs=1e-3)  # (answers: ISO 8601 to the millisecond)
     assert node.client.get("/windows?term=all&ending_after=x", headers=node.internal()).status_code == 422
+    as_iso = node.client.get("/windows", params={"term": "all", "ending_after": iso(NOW)}, headers=node.internal())
+    assert (
+        as_iso.json()["windows"]
+        == node.client.get(f"/windows?term=all&ending_after={NOW}", headers=node.internal()).json()["windows"]
+    )
+    assert len(as_iso.json()["windows"]) == 3
+    naive = node.client.get("/windows?term=all&ending_after=2027-01-15T09:00:00", headers=node.internal())
+    assert (naive.status_code, naive.json()["errors"][0]["field"]) == (422, "ending_after")
