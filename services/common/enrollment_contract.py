@@ -165,6 +165,13 @@ class DecisionDetails(_Contract):
     restriction: str | None = Field(default=None, description="restricted: the kind unmet (program, year, cohort)")
     allowed: list[str] | None = Field(default=None, description="restricted: the values it allows")
     permit: str | None = Field(default=None, description="consent-required: the permit to ask the teacher for")
+    missing_kinds: list[str] | None = Field(
+        default=None, description="section-required: the kinds of section to take with it (lab, tutorial...)"
+    )
+    section_id: int | None = Field(
+        default=None, description="section-kind-held: the section of that kind held; section-full: the full one"
+    )
+    linked_to: int | None = Field(default=None, description="section-not-linked: the section to take it with")
 
 
 DETAIL_FIELDS: tuple[str, ...] = tuple(DecisionDetails.model_fields)
