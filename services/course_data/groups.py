@@ -17,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.registration import Standing
 from services.course_data.ledger import Desk, Ledger
-from services.course_data.rules import Decision, decide_drop, decide_group, reject, window_decision
+from services.course_data.rules import (
+    Decision,
+    decide_drop,
+    decide_group,
+    part_left_refusal,
+    reject,
+    window_decision,
+)
 from services.course_data.seats import Seats, take_seats
 from storage.schemas.course_data import enrollments, waitlist
 
@@ -56,6 +63,8 @@ async def enroll_group(
             decision = reject("not-enrolled", "you are not enrolled in the section to drop")
         if decision is None and not (dropping := decide_drop(student, drop_id, now, skipped)).ok:
             decision = dropping
+    if decision is None and drop_ids:
+        decision = part_left_refusal(student, frozenset(drop_ids), tuple(found[i] for i in section_ids))
     if decision is None:
         group = tuple(found[i] for i in section_ids)
         permits = {i: await ledger.permit(conn, i, student_id) for i in section_ids}

@@ -31,6 +31,7 @@ from services.course_data.rules import (
     decide_drop,
     decide_enroll,
     eligibility,
+    part_left_refusal,
     reject,
     window_decision,
 )
@@ -413,6 +414,8 @@ class Ledger:
             decision = reject("not-enrolled", "you are not enrolled in the course to drop")
         elif not (dropping := decide_drop(student, drop_id, now, _skipped(desk))).ok:
             decision = dropping
+        elif (partly := part_left_refusal(student, frozenset({drop_id}), (add,))) is not None:
+            decision = partly  # (a section of an offering given up for another course)
         else:
             permit = await self.permit(conn, add_id, student_id)
             decision = decide_enroll(student, add, permit, self.rules(), now, frozenset({drop_id}), _skipped(desk))

@@ -307,6 +307,25 @@ def section_refusal(course: CourseFacts, keeping: list[CourseFacts]) -> Decision
     return None
 
 
+def part_left_refusal(
+    student: StudentFacts, dropping: frozenset[int], adding: tuple[CourseFacts, ...]
+) -> Decision | None:
+    """A swap that gives up a section must not leave the rest of its offering held without it:
+    it takes another section of that offering (the section rule then checks the kinds), or
+    gives up every section of it (as a drop does). None: nothing is left in part."""
+    taken = {c.offering for c in adding}
+    for given in (c for c in student.enrolled if c.id in dropping):
+        rest = [c for c in student.enrolled if c.offering == given.offering and c.id not in dropping]
+        if rest and given.offering not in taken:
+            return reject(
+                "section-required",
+                f"giving up {given.label} would leave {', '.join(c.label for c in rest)} without a {given.kind}"
+                f" section: swap it for another {given.kind} section of {given.code}, or drop {given.code}",
+                missing_kinds=[given.kind],
+            )
+    return None
+
+
 def decide_enroll(
     student: StudentFacts,
     course: CourseFacts,

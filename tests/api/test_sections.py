@@ -140,6 +140,9 @@ def test_section_to_section_swaps_and_a_drop_gives_up_the_offering(node: Node) -
     open_window(node)
     ids = offering(node)
     assert group(node, 7, [ids["L01"], ids["B01"]])["outcome"] == "accepted"
+    elsewhere = make(node, "ART1")
+    away = ledger(node, "swap", 7, elsewhere["id"], drop=ids["L01"])  # would leave the lab alone
+    assert (away["type"], away["missing_kinds"]) == ("section-required", ["lecture"])
     linked = ledger(node, "swap", 7, ids["L02"], drop=ids["L01"])  # B01 needs L01
     assert linked["type"] == "section-not-linked"
     assert ledger(node, "swap", 7, ids["B02"], drop=ids["B01"])["outcome"] == "accepted"  # lab to lab
