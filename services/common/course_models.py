@@ -12,6 +12,8 @@ from services.common.directory import PersonRef
 
 CODE = r"^[A-Za-z0-9-]{2,32}$"
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+SECTION = r"^[A-Za-z0-9-]{0,16}$"  # a section's name in its offering ("" for a single section)
+KIND = r"^[a-z][a-z-]{1,15}$"  # lecture, lab, tutorial, seminar...
 
 
 def minutes(hhmm: str) -> int:
@@ -69,7 +71,18 @@ def _course_codes(value: list[str]) -> list[str]:
 
 class CourseIn(_Body):
     term: str | None = Field(default=None, max_length=32, description="the term's code or id; null: the current term")
-    code: str = Field(pattern=CODE, description="unique within its term")
+    code: str = Field(pattern=CODE, description="unique within its term (with its section)")
+    section: str = Field(
+        default="", pattern=SECTION, description='the section\'s name in its offering (e.g. "L01"); "" for one section'
+    )
+    kind: str = Field(
+        default="lecture",
+        pattern=KIND,
+        description="lecture, lab, tutorial...: an offering with several kinds is taken one section of each",
+    )
+    linked_to: int | None = Field(
+        default=None, ge=1, description="the section (of the same offering) this one is taken only with"
+    )
     title: str = Field(min_length=1, max_length=200)
     department: str = Field(default="", max_length=100)
     teacher_id: PersonRef | None = Field(default=None, description="the teacher's id or username")

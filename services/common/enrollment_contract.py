@@ -102,6 +102,25 @@ class LedgerRequest(_Contract):
         return Standing(self.cohort, self.program, self.year, self.priority_group)
 
 
+class LedgerGroupRequest(_Contract):
+    """A section group (one section of each kind of an offering) taken together, all or
+    nothing; with `drop_course_ids`, a swap into it that gives those up only if it is taken.
+    The student service sends it to the ledger directly (the queue orders single courses)."""
+
+    student_id: int = Field(ge=1)
+    cohort: int | None = None
+    program: str | None = Field(default=None, max_length=32)
+    year: int | None = Field(default=None, ge=1, le=20)
+    priority_group: str | None = Field(default=None, max_length=32)
+    section_ids: list[int] = Field(min_length=1, max_length=8, description="the sections to take together")
+    drop_course_ids: list[int] = Field(default_factory=list, max_length=8, description="a swap: the ones to give up")
+    actor: str = Field(max_length=64)
+
+    @property
+    def standing(self) -> Standing:
+        return Standing(self.cohort, self.program, self.year, self.priority_group)
+
+
 class QueuedRequest(LedgerRequest):
     """A request the queue admitted, as its master sends it to the ledger."""
 
@@ -145,6 +164,13 @@ class DecisionDetails(_Contract):
     restriction: str | None = Field(default=None, description="restricted: the kind unmet (program, year, cohort)")
     allowed: list[str] | None = Field(default=None, description="restricted: the values it allows")
     permit: str | None = Field(default=None, description="consent-required: the permit to ask the teacher for")
+    missing_kinds: list[str] | None = Field(
+        default=None, description="section-required: the kinds of section to take with it (lab, tutorial...)"
+    )
+    section_id: int | None = Field(
+        default=None, description="section-kind-held: the section of that kind held; section-full: the full one"
+    )
+    linked_to: int | None = Field(default=None, description="section-not-linked: the section to take it with")
 
 
 DETAIL_FIELDS: tuple[str, ...] = tuple(DecisionDetails.model_fields)
@@ -373,6 +399,7 @@ class EnrollmentAnswer(_Contract):
     reason: str | None = None
     waitlist_position: int | None = Field(default=None, ge=1, description="waitlisted: the place on the waitlist")
     queue_request_id: str | None = Field(default=None, description="pending: follow GET /queue/requests/{id}")
+    section_ids: list[int] | None = Field(default=None, description="a section group: the sections taken together")
 
 
 MODELS: dict[str, type[BaseModel]] = {

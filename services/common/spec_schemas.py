@@ -35,6 +35,18 @@ def obj(summary: str, /, *, open_fields: bool = False, **properties: Any) -> dic
     }
 
 
+def _with_sections(course: dict[str, Any]) -> dict[str, Any]:
+    """A course as `GET /courses/{id}` answers it: with `sections`, its offering's sections in
+    brief (not required: a list of courses leaves it out)."""
+    brief = ("id", "section", "kind", "linked_to", "teacher_name", "location", "capacity", "seats_left", "meetings")
+    sections = {
+        "type": "array",
+        "description": "every section of its offering (itself included), by section name",
+        "items": obj("A section, in brief", **{k: _COURSE_FIELDS[k] for k in brief}),
+    }
+    return {**course, "properties": {**course["properties"], "sections": sections}}
+
+
 def page(item: str, description: str) -> dict[str, Any]:
     """`{items, page, page_size, total}`: one page of a list (`?page=&page_size=`)."""
     return obj(
@@ -56,7 +68,10 @@ _COURSE_FIELDS: dict[str, Any] = {
     "id": _INT,
     "term_id": _INT,
     "term": {"type": "string", "description": "the term's code"},
-    "code": {"type": "string", "description": "unique within the term"},
+    "code": {"type": "string", "description": "unique within the term (with the section)"},
+    "section": {"type": "string", "description": 'its name in its offering (e.g. "L01"); "" for a single section'},
+    "kind": {"type": "string", "description": "lecture, lab, tutorial...: one section of each kind is taken"},
+    "linked_to": {**_nullable("integer"), "description": "the section of its offering it is taken only with"},
     "title": _STRING,
     "department": _STRING,
     "teacher_id": _nullable("integer"),
@@ -259,7 +274,7 @@ def answer_schemas() -> dict[str, dict[str, Any]]:
             start={"type": "string", "examples": ["09:00"]},
             end={"type": "string", "examples": ["10:30"]},
         ),
-        "Course": obj("A course", **_COURSE_FIELDS),
+        "Course": _with_sections(obj("A course (a section of its offering)", **_COURSE_FIELDS)),
         "CoursePage": page("Course", "Courses, by code"),
         "CourseList": obj("Courses", items={"type": "array", "items": ref("Course")}),
         "CourseForStudent": obj(

@@ -130,6 +130,9 @@ async def courses_json(conn: AsyncConnection, rows: list[Row[Any]]) -> list[dict
             "term_id": r.term_id,
             "term": codes[r.term_id],
             "code": r.code,
+            "section": r.section,
+            "kind": r.kind,
+            "linked_to": r.linked_to,
             "title": r.title,
             "department": r.department,
             "teacher_id": r.teacher_id,
@@ -159,6 +162,6 @@ async def search_page(conn: AsyncConnection, request: Request) -> dict[str, Any]
     if term is not None:
         query = query.where(courses.c.term_id == term)
     total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    ordered = query.order_by(courses.c.code, courses.c.term_id)
+    ordered = query.order_by(courses.c.code, courses.c.term_id, courses.c.section)
     rows = (await conn.execute(ordered.limit(page.size).offset(page.offset))).all()
     return page.body(await courses_json(conn, list(rows)), total)

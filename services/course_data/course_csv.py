@@ -4,11 +4,13 @@ then all courses written in one fenced transaction, or none.
 
 Columns: `code,title,department,teacher_id,teacher_name,credits,capacity,meetings,
 prerequisites,location,description,corequisites,consent_required,restrict_program,
-restrict_year,restrict_cohort,term` (code, title, credits and capacity required).
+restrict_year,restrict_cohort,term,section,kind` (code, title, credits and capacity required).
 `meetings` reads like `Mon 09:00-10:30; Wed 09:00-10:30`, `prerequisites` and
 `corequisites` like `CS101 CS102`, each `restrict_*` like `CS SE` or `3 4` (the course's
 `restrictions`), `consent_required` `true` or `false`, `term` is a term's code or id (empty
-or absent: the current term); a code is unique within its term.
+or absent: the current term); `section` names a section of the code's offering (empty: a
+single section) and `kind` says what it is (empty: lecture); a code is unique within its
+term and section, and the ids answered are keyed by code ("CS101 L01" for a section).
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ COLUMNS = (
     "restrict_year",
     "restrict_cohort",
     "term",
+    "section",
+    "kind",
 )
 _LISTS = re.compile(r"[\s;,]+")
 REQUIRED = ("code", "title", "credits", "capacity")
@@ -74,6 +78,12 @@ class CheckedCourse(NamedTuple):  # (a tuple: cheap to send back from the worker
     problems: list[Problem]
     code: str | None  # the row's code if it is one, even when another field is bad (for repeats)
     term: str = ""  # the term the row names ("": the current term)
+    section: str = ""  # the section the row names ("": a single section)
+
+
+def label(code: str, section: str) -> str:
+    """A section's name in answers and problems: its code, and its section if it has one."""
+    return f"{code} {section}" if section else code
 
 
 def meetings_of(text: str) -> list[dict[str, object]]:
@@ -111,14 +121,17 @@ def check_courses(text: str, header: list[str], before: int) -> tuple[list[Probl
             data.pop(f"restrict_{kind}", None)
         term = data.pop("term", "") or ""
         assert isinstance(term, str)
+        if not data.get("kind"):
+            data.pop("kind", None)
+        section = values.get("section", "")
         try:
             body = CourseIn.model_validate(data)
         except ValidationError as exc:
             problems += [problem(line, ".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors(include_url=False)]
-            checked.append(CheckedCourse(line, None, problems, well_formed, term))
+            checked.append(CheckedCourse(line, None, problems, well_formed, term, section))
             continue
-        values_in = None if problems else body.model_dump(exclude={"term"})
-        checked.append(CheckedCourse(line, values_in, problems, well_formed, term))
+        values_in = None if problems else body.model_dump(exclude={"term", "linked_to"})
+        checked.append(CheckedCourse(line, values_in, problems, well_formed, term, section))
     return parsed.errors, checked
 
 
@@ -128,7 +141,7 @@ async def run_course_import(job: Job, data: bytes, ctx: NodeContext) -> None:
         rows.extend(chunk)
     term_ids = await _terms(job, {c.term for c in rows})
     found: list[CheckedCourse] = []
-    seen: dict[tuple[int, str], int] = {}  # (term, code) -> the line that has it (every well-formed code)
+    seen: dict[tuple[int, str, str], int] = {}  # (term, code, section) -> its line (every well-formed code)
     for checked in rows:
         job.errors.extend(checked.problems)
         term_id = term_ids.get(checked.term)
@@ -136,15 +149,16 @@ async def run_course_import(job: Job, data: bytes, ctx: NodeContext) -> None:
             job.problem(checked.line, "term", f"no term {checked.term!r}")
             continue
         if checked.code is not None:
-            if (term_id, checked.code) in seen:
-                job.problem(checked.line, "code", f"repeats line {seen[(term_id, checked.code)]}")
+            key = (term_id, checked.code, checked.section)
+            if key in seen:
+                job.problem(checked.line, "code", f"repeats line {seen[key]}")
                 continue
-            seen[(term_id, checked.code)] = checked.line
+            seen[key] = checked.line
         if checked.values is not None:
             checked.values["term_id"] = term_id
             found.append(checked)
     await _check_taken(job, seen)
-    codes = {code for _, code in seen}
+    codes = {code for _, code, _ in seen}
     await _check_prerequisites(job, found, codes)
     await _check_corequisites(job, found, codes)
     await _check_teachers(job, found, ctx)
@@ -167,17 +181,19 @@ async def _terms(job: Job, refs: set[str]) -> dict[str, int]:
     return found
 
 
-async def _check_taken(job: Job, seen: dict[tuple[int, str], int]) -> None:
-    """Codes their term already has: a problem on the row of each."""
-    for term_id in sorted({t for t, _ in seen}):
-        codes = [code for t, code in seen if t == term_id]
+async def _check_taken(job: Job, seen: dict[tuple[int, str, str], int]) -> None:
+    """Codes (and sections) their term already has: a problem on the row of each."""
+    for term_id in sorted({t for t, _, _ in seen}):
+        codes = sorted({code for t, code, _ in seen if t == term_id})
         for start in range(0, len(codes), BATCH):
             batch = codes[start : start + BATCH]
             async with job.runner.database.read() as conn:
-                query = select(courses.c.code).where(courses.c.term_id == term_id, courses.c.code.in_(batch))
-                taken = set((await conn.execute(query)).scalars())
-            for code in sorted(taken, key=lambda c: seen[(term_id, c)]):
-                job.problem(seen[(term_id, code)], "code", f"a course with code {code!r} exists in its term")
+                query = select(courses.c.code, courses.c.section).where(
+                    courses.c.term_id == term_id, courses.c.code.in_(batch)
+                )
+                taken = {(term_id, code, section) for code, section in (await conn.execute(query)).all()} & set(seen)
+            for key in sorted(taken, key=lambda k: seen[k]):
+                job.problem(seen[key], "code", f"a course with code {label(*key[1:])!r} exists in its term")
             await job.progress("checking", start + len(batch), len(codes))
 
 
@@ -266,14 +282,20 @@ async def _write(job: Job, found: list[dict[str, Any]]) -> None:
             ]
             await conn.execute(courses.insert(), rows)
             codes = [c["code"] for c in batch]
-            lookup = select(courses.c.term_id, courses.c.code, courses.c.id).where(courses.c.code.in_(codes))
-            wanted = {(c["term_id"], c["code"]) for c in batch}
-            made_in = {(r.term_id, r.code): r.id for r in await conn.execute(lookup) if (r.term_id, r.code) in wanted}
-            made = {c["code"]: made_in[(c["term_id"], c["code"])] for c in batch}
+            lookup = select(courses.c.term_id, courses.c.code, courses.c.section, courses.c.id).where(
+                courses.c.code.in_(codes)
+            )
+            wanted = {(c["term_id"], c["code"], c["section"]) for c in batch}
+            made_in = {
+                (r.term_id, r.code, r.section): r.id
+                for r in await conn.execute(lookup)
+                if (r.term_id, r.code, r.section) in wanted
+            }
+            made = {label(c["code"], c["section"]): made_in[(c["term_id"], c["code"], c["section"])] for c in batch}
             ids.update(made)
             times = [
                 {
-                    "course_id": made_in[(c["term_id"], c["code"])],
+                    "course_id": made_in[(c["term_id"], c["code"], c["section"])],
                     "weekday": m["weekday"],
                     "start_minute": minutes(m["start"]),
                     "end_minute": minutes(m["end"]),
@@ -282,7 +304,7 @@ async def _write(job: Job, found: list[dict[str, Any]]) -> None:
                 for m in c["meetings"]
             ]
             needs = [
-                {"course_id": made_in[(c["term_id"], c["code"])], "required_code": p}
+                {"course_id": made_in[(c["term_id"], c["code"], c["section"])], "required_code": p}
                 for c in batch
                 for p in c["prerequisites"]
             ]
@@ -290,17 +312,21 @@ async def _write(job: Job, found: list[dict[str, Any]]) -> None:
                 await conn.execute(meetings.insert(), times)
             if needs:
                 await conn.execute(prerequisites.insert(), needs)
-            together = [{"course_id": made[c["code"]], "required_code": p} for c in batch for p in c["corequisites"]]
+            together = [
+                {"course_id": made[label(c["code"], c["section"])], "required_code": p}
+                for c in batch
+                for p in c["corequisites"]
+            ]
             if together:
                 await conn.execute(corequisites.insert(), together)
             allowed = [
-                {"course_id": made[c["code"]], "kind": kind, "value": value}
+                {"course_id": made[label(c["code"], c["section"])], "kind": kind, "value": value}
                 for c in batch
                 for kind, value in Restrictions.model_validate(c["restrictions"]).rows()
             ]
             if allowed:
                 await conn.execute(course_restrictions.insert(), allowed)
-            consent = [{"course_id": made[c["code"]]} for c in batch if c["consent_required"]]
+            consent = [{"course_id": made[label(c["code"], c["section"])]} for c in batch if c["consent_required"]]
             if consent:
                 await conn.execute(consent_courses.insert(), consent)
             await asyncio.sleep(0)

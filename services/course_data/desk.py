@@ -36,6 +36,7 @@ from services.common.forwarding import on_master
 from services.common.problems import NotFound, problem_response
 from services.course_data.catalogue import courses_json
 from services.course_data.desk_models import DeskDrop, DeskEnroll, DeskSwap
+from services.course_data.groups import enroll_group
 from services.course_data.ledger import Desk
 from services.course_data.rules import Decision
 from services.course_data.state import ledger_of
@@ -201,7 +202,11 @@ async def _act(request: Request, action: str, body: DeskEnroll | DeskDrop | Desk
         elif isinstance(body, DeskDrop):
             course_id = body.course_id
             decision = await ledger.drop(conn, person.id, cohort, course_id, admin.username, now, desk)
+        elif body.section_ids is not None:  # a section group, all or nothing
+            course_id = body.section_ids[0]
+            decision = await enroll_group(ledger, conn, person.id, cohort, body.section_ids, admin.username, now, desk)
         else:
+            assert body.course_id is not None
             course_id = body.course_id
             decision = await ledger.enroll(conn, person.id, cohort, course_id, admin.username, now, desk)
     shown = {"action": action, "overrides": body.overrides, "desk_reason": body.reason, **decision.details}

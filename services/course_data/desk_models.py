@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.course_data.rules import OVERRIDES, Override
 
@@ -38,7 +38,18 @@ class _DeskBody(_Body):
 
 
 class DeskEnroll(_DeskBody):
-    course_id: int = Field(ge=1)
+    """One course, or a section group taken together (`section_ids`): exactly one of them."""
+
+    course_id: int | None = Field(default=None, ge=1)
+    section_ids: list[int] | None = Field(
+        default=None, min_length=1, max_length=8, description="a section group: one section of each kind, together"
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> DeskEnroll:
+        if (self.course_id is None) == (self.section_ids is None):
+            raise ValueError("course_id or section_ids: exactly one of them")
+        return self
 
 
 class DeskDrop(_DeskBody):
@@ -76,6 +87,7 @@ class DeskDecision(BaseModel):
 class EnrollmentRow(BaseModel):
     course_id: int
     course_code: str
+    section: str = Field(description='the section of its offering ("" for a course with one section)')
     course_title: str
     student_id: int
     student_number: str | None

@@ -28,6 +28,7 @@ from storage.schemas.course_data import courses, enrollments
 HEADER = (
     "course_id",
     "course_code",
+    "section",  # ("" for a course with a single section)
     "course_title",
     "student_id",
     "student_number",
@@ -70,13 +71,14 @@ async def export_enrollments(request: Request) -> Response:
             select(
                 courses.c.id,
                 courses.c.code,
+                courses.c.section,
                 courses.c.title,
                 enrollments.c.student_id,
                 enrollments.c.created_at,
                 enrollments.c.via_permit,
             )
             .join(enrollments, enrollments.c.course_id == courses.c.id)
-            .order_by(courses.c.code, enrollments.c.created_at, enrollments.c.id)
+            .order_by(courses.c.code, courses.c.section, enrollments.c.created_at, enrollments.c.id)
         )
         if term is not None:
             query = query.where(courses.c.term_id == term.id)
@@ -89,6 +91,7 @@ async def export_enrollments(request: Request) -> Response:
             {
                 "course_id": r.id,
                 "course_code": r.code,
+                "section": r.section,
                 "course_title": r.title,
                 "student_id": r.student_id,
                 "student_number": person["student_number"],
@@ -101,7 +104,7 @@ async def export_enrollments(request: Request) -> Response:
     if wants_csv(request.headers.get("accept", ""), fmt):
         cells = (
             [
-                *(item[k] for k in HEADER[:4]),
+                *(item[k] for k in HEADER[:5]),
                 item["student_number"] or "",
                 item["full_name"],
                 item["email"],

@@ -31,10 +31,12 @@ from services.course_data.rules import (
     decide_drop,
     decide_enroll,
     eligibility,
+    part_left_refusal,
     reject,
     window_decision,
 )
 from services.course_data.seats import Seats, give_back_seat, take_seats
+from services.course_data.sections import offering_sections, sections_dropped_with
 from storage.dialects import among
 from storage.locks import lock_keys
 from storage.schemas.course_data import (
@@ -127,6 +129,7 @@ class Ledger:
                 ).scalars()
             )
             waiting = await waitlist_lengths(conn, found)
+        sections = await offering_sections(conn, rows)
         times = await self._meetings(conn, found)
         return {
             r.id: CourseFacts(
@@ -144,6 +147,10 @@ class Ledger:
                 restrictions=tuple((kind, frozenset(values)) for kind, values in sorted(allowed[r.id].items())),
                 consent_required=r.id in consent,
                 teacher_name=r.teacher_name or "",
+                section=r.section,
+                kind=r.kind,
+                linked_to=r.linked_to,
+                offering_sections=sections.get((r.term_id, r.code), ()),
             )
             for r in rows
         }
@@ -220,6 +227,9 @@ class Ledger:
                         times[r.id],
                         term_id=r.term_id,
                         drop_deadline=r.term_drop_deadline,
+                        section=r.section,
+                        kind=r.kind,
+                        linked_to=r.linked_to,
                     )
                     for r in enrolled[sid]
                 ),
@@ -333,6 +343,9 @@ class Ledger:
         decision = decide_drop(student, course_id, now, _skipped(desk))
         if decision.ok:
             await self._release(conn, student, course_id, now, actor)
+            for section_id in sections_dropped_with(student.enrolled, course_id):  # (its offering's other sections)
+                await self._release(conn, student, section_id, now, actor)
+                await self._audit(conn, actor, "drop", student_id, section_id, decision, now, desk)
             await self.promote_waiting(conn, student_id, actor, now)
         await self._audit(conn, actor, "drop", student_id, course_id, decision, now, desk)
         return decision
@@ -401,6 +414,8 @@ class Ledger:
             decision = reject("not-enrolled", "you are not enrolled in the course to drop")
         elif not (dropping := decide_drop(student, drop_id, now, _skipped(desk))).ok:
             decision = dropping
+        elif (partly := part_left_refusal(student, frozenset({drop_id}), (add,))) is not None:
+            decision = partly  # (a section of an offering given up for another course)
         else:
             permit = await self.permit(conn, add_id, student_id)
             decision = decide_enroll(student, add, permit, self.rules(), now, frozenset({drop_id}), _skipped(desk))

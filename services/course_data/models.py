@@ -11,7 +11,13 @@ from services.common.course_models import CoursePatch as CoursePatch
 from services.common.course_models import MeetingIn as MeetingIn
 from services.common.course_models import minutes as minutes
 from services.common.directory import PersonRef
-from services.common.enrollment_contract import BatchAnswer, LedgerBatch, LedgerDecision, LedgerRequest
+from services.common.enrollment_contract import (
+    BatchAnswer,
+    LedgerBatch,
+    LedgerDecision,
+    LedgerGroupRequest,
+    LedgerRequest,
+)
 from services.common.instants import Instant
 
 
@@ -60,6 +66,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "WindowsIn": WindowsIn,
     "HoldIn": HoldIn,
     "LedgerRequest": LedgerRequest,
+    "LedgerGroupRequest": LedgerGroupRequest,
     "LedgerBatch": LedgerBatch,
     "Decision": LedgerDecision,
     "BatchAnswer": BatchAnswer,

@@ -82,10 +82,16 @@ async def list_courses(request: Request) -> Response:
 
 
 async def course_by_id(conn: AsyncConnection, course_id: int) -> dict[str, Any]:
+    """The course, with `sections`: every section of its offering (itself included), in brief."""
     row = (await conn.execute(select(courses).where(courses.c.id == course_id))).first()
     if row is None:
         raise NotFound(f"no course {course_id}")
-    return (await courses_json(conn, [row]))[0]
+    siblings = select(courses).where(courses.c.term_id == row.term_id, courses.c.code == row.code)
+    offering = (await conn.execute(siblings.order_by(courses.c.section, courses.c.id))).all()
+    brief = ("id", "section", "kind", "linked_to", "teacher_name", "location", "capacity", "seats_left", "meetings")
+    every = await courses_json(conn, list(offering))
+    mine = next(s for s in every if s["id"] == course_id)
+    return {**mine, "sections": [{k: s[k] for k in brief} for s in every]}
 
 
 async def get_course(request: Request) -> Response:
@@ -142,9 +148,21 @@ async def _set_details(conn: AsyncConnection, course_id: int, body: CourseIn | C
             await conn.execute(prerequisites.insert().values(course_id=course_id, required_code=code))
 
 
-async def code_taken(conn: AsyncConnection, term_id: int, code: str) -> bool:
-    """Whether term `term_id` has a course `code` (codes are unique per term, not forever)."""
+async def check_linked(conn: AsyncConnection, term_id: int, code: str, linked_to: int | None) -> None:
+    """A section is linked only to a section of its own offering (422 `linked_to` otherwise)."""
+    if linked_to is None:
+        return
+    query = select(courses.c.id).where(courses.c.id == linked_to, courses.c.term_id == term_id, courses.c.code == code)
+    if (await conn.execute(query)).first() is None:
+        raise refused("linked_to", f"no section {linked_to} of {code} in this term")
+
+
+async def code_taken(conn: AsyncConnection, term_id: int, code: str, section: str | None = None) -> bool:
+    """Whether term `term_id` has a course `code` (codes are unique per term, not forever), or
+    (given `section`) that section of it."""
     query = select(courses.c.id).where(courses.c.term_id == term_id, courses.c.code == code)
+    if section is not None:
+        query = query.where(courses.c.section == section)
     return (await conn.execute(query)).first() is not None
 
 
@@ -242,8 +260,10 @@ async def insert_course(request: Request, body: CourseIn, actor: str, teacher_id
             term = await term_named(conn, body.term)
             await check_prerequisites(conn, body.code, body.prerequisites)
             await check_corequisites(conn, body.code, body.corequisites)
-            if await code_taken(conn, term.id, body.code):
-                raise Conflict(f"term {term.code} has a course with code {body.code!r}")
+            if await code_taken(conn, term.id, body.code, body.section):
+                named = f"{body.code} {body.section}" if body.section else body.code
+                raise Conflict(f"term {term.code} has a course (section) {named!r}")
+            await check_linked(conn, term.id, body.code, body.linked_to)
             result = await conn.execute(
                 courses.insert().values(**values, term_id=term.id, taken=0, updated_at=time.time())
             )

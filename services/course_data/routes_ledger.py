@@ -13,10 +13,11 @@ from services.common.answers import JSONResponse
 from services.common.body import read_json
 from services.common.bounded_json import BULK_JSON_LIMITS
 from services.common.context import context_of
-from services.common.enrollment_contract import LedgerBatch, LedgerRequest, decision_fields
+from services.common.enrollment_contract import LedgerBatch, LedgerGroupRequest, LedgerRequest, decision_fields
 from services.common.forwarding import on_master
 from services.common.internal import require_internal
 from services.course_data.batch import Queued, decide_batch, full_courses
+from services.course_data.groups import enroll_group
 from services.course_data.rules import Decision
 from services.course_data.state import ledger_of
 
@@ -54,6 +55,40 @@ async def decide(request: Request) -> Response:
             decision = await ledger.swap(
                 conn, body.student_id, body.standing, body.drop_course_id, body.course_id, body.actor, now
             )
+    return JSONResponse(decision_json(decision))
+
+
+async def decide_group(request: Request) -> Response:
+    """Take a section group together (one section of each kind of an offering), all or nothing,
+    in one fenced transaction; with drop_course_ids, a swap into it.
+    ---
+    summary: Ledger decision on a section group (internal)
+    description: "Every rule is checked for each section with the others counted as held. A full
+      section refuses the whole group (section-full): a group is never waitlisted."
+    tags: [internal]
+    parameters:
+      - $ref: "#/components/parameters/InternalToken"
+    requestBody:
+      required: true
+      content: {application/json: {schema: {$ref: "#/components/schemas/LedgerGroupRequest"}}}
+    responses:
+      "200": {description: "outcome: accepted or rejected (with type and reason)",
+        content: {application/json: {schema: {$ref: "#/components/schemas/Decision"}}}}
+    """
+    body = await read_json(request, LedgerGroupRequest)
+    ctx, ledger = context_of(request), ledger_of(request)
+    now = time.time()
+    async with ctx.master_write() as conn:
+        decision = await enroll_group(
+            ledger,
+            conn,
+            body.student_id,
+            body.standing,
+            body.section_ids,
+            body.actor,
+            now,
+            drop_ids=body.drop_course_ids,
+        )
     return JSONResponse(decision_json(decision))
 
 
@@ -118,5 +153,6 @@ async def decide_many(request: Request) -> Response:
 def ledger_routes() -> list[BaseRoute]:
     return [
         Route("/internal/ledger", on_master(decide, authorize=require_internal), methods=["POST"]),
+        Route("/internal/ledger/group", on_master(decide_group, authorize=require_internal), methods=["POST"]),
         Route("/internal/ledger/batch", on_master(decide_many, authorize=require_internal), methods=["POST"]),
     ]

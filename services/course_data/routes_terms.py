@@ -181,26 +181,40 @@ async def copy_courses(conn: AsyncConnection, course_ids: list[int], target: int
     """Copy the courses into term `target` (metadata, meetings, prerequisites, corequisites,
     restrictions, consent; no seat, enrollment, waitlist or permit): code -> new id. 409 naming
     the codes the term has already, copying nothing."""
-    rows = (await conn.execute(select(courses).where(courses.c.id.in_(course_ids)).order_by(courses.c.code))).all()
-    codes = [r.code for r in rows]
-    if len(set(codes)) != len(codes):
+    rows = (
+        await conn.execute(
+            select(courses).where(courses.c.id.in_(course_ids)).order_by(courses.c.code, courses.c.section)
+        )
+    ).all()
+    labels = [f"{r.code} {r.section}" if r.section else r.code for r in rows]  # (a section: "CS101 L01")
+    if len(set(labels)) != len(labels):
         raise Conflict("two of the courses have the same code")
-    taken = (
-        (await conn.execute(select(courses.c.code).where(courses.c.term_id == target, courses.c.code.in_(codes))))
-        .scalars()
-        .all()
+    there = select(courses.c.code, courses.c.section).where(
+        courses.c.term_id == target, courses.c.code.in_({r.code for r in rows})
+    )
+    wanted = {(r.code, r.section) for r in rows}
+    taken = sorted(
+        f"{code} {section}" if section else code
+        for code, section in (await conn.execute(there)).all()
+        if (code, section) in wanted
     )
     if taken:
-        raise Conflict(f"the term has course(s) {', '.join(sorted(taken))} already", codes=sorted(taken))
+        raise Conflict(f"the term has course(s) {', '.join(taken)} already", codes=taken)
     kept = [c.name for c in courses.columns if c.name not in ("id", "term_id", "taken", "permit_seats", "updated_at")]
     created: dict[str, int] = {}
-    for r in rows:
+    new_ids: dict[int, int] = {}
+    for r, label in zip(rows, labels, strict=True):
         values = {name: getattr(r, name) for name in kept}
         result = await conn.execute(courses.insert().values(**values, term_id=target, taken=0, updated_at=now))
         new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-        created[r.code] = new_id
+        created[label] = new_id
+        new_ids[r.id] = new_id
         for table in COURSE_DETAILS:
             await _copy_details(conn, table, r.id, new_id)
+    for r in rows:  # a linked section is linked to its lecture's copy (or to none, if not copied)
+        if r.linked_to is not None:
+            linked = new_ids.get(r.linked_to)
+            await conn.execute(courses.update().where(courses.c.id == new_ids[r.id]).values(linked_to=linked))
     return created
 
 

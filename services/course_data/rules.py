@@ -74,6 +74,21 @@ class CourseFacts:
     restrictions: tuple[tuple[str, frozenset[str]], ...] = ()
     consent_required: bool = False  # instructor consent: a `consent` permit from the teacher
     teacher_name: str = ""
+    section: str = ""  # its name in its offering ("" for a course with a single section)
+    kind: str = "lecture"  # lecture, lab, tutorial, seminar...
+    linked_to: int | None = None  # the section it is taken only with (a lab of one lecture)
+    # Every section of its offering, as (id, section, kind); empty when not loaded (held courses).
+    offering_sections: tuple[tuple[int, str, str], ...] = ()
+
+    @property
+    def offering(self) -> tuple[int | None, str]:
+        """The offering it is a section of: every course of its term with its code."""
+        return (self.term_id, self.code)
+
+    @property
+    def label(self) -> str:
+        """Its code, with its section when it has one ("CS101 L01")."""
+        return f"{self.code} {self.section}" if self.section else self.code
 
 
 @dataclass(frozen=True)
@@ -203,11 +218,13 @@ def eligibility(
     dropping: frozenset[int] = frozenset(),
     check_window: bool = True,
     overrides: frozenset[str] = frozenset(),
+    together: tuple[CourseFacts, ...] = (),
 ) -> Decision | None:
     """Why `student` may not take `course` (None: they may, seats aside).
 
     `dropping`: courses the same request gives up (a swap), left out of the limits.
     `overrides`: rules a registrar named to skip (`Override`).
+    `together`: the other sections the same request takes (a section group), counted as held.
     """
     if check_window and (closed := window_decision(student, "enroll", now, None, overrides, course.term_id)):
         return closed
@@ -226,13 +243,17 @@ def eligibility(
             f"{course.code} requires {', '.join(sorted(missing))}",
             missing=sorted(missing),
         )
-    keeping = [c for c in student.enrolled_in_term(course.term_id) if c.id not in dropping]
+    kept = [c for c in student.enrolled_in_term(course.term_id) if c.id not in dropping]
+    keeping = [*kept, *(c for c in together if c.id != course.id)]
+    if (sectioned := section_refusal(course, keeping)) is not None:
+        return sectioned
     if "corequisites" not in overrides and (alone := corequisite_refusal(student, course, keeping)) is not None:
         return alone
     load = "credit-load" not in overrides
-    if load and len(keeping) + 1 > rules.max_courses:
+    offerings = _offering_credits([*keeping, course])
+    if load and len(offerings) > rules.max_courses:
         return reject("too-many-courses", f"at most {rules.max_courses} courses")
-    credits = sum(c.credits for c in keeping) + course.credits
+    credits = sum(offerings.values())
     if load and credits > rules.max_credits:
         return reject("credit-limit", f"{credits} credits would exceed the limit of {rules.max_credits}")
     if rules.conflict_checking and "time-conflict" not in overrides:
@@ -240,6 +261,67 @@ def eligibility(
         if clashes:
             return reject(
                 "time-conflict", f"{course.code} meets at the same time as {', '.join(clashes)}", conflicts=clashes
+            )
+    return None
+
+
+def _offering_credits(held: list[CourseFacts]) -> dict[tuple[int | None, str], int]:
+    """Offering -> its credits: an offering counts once in the load, whatever its sections
+    (the most any of its sections held carries, so a section without credits adds none)."""
+    credits: dict[tuple[int | None, str], int] = {}
+    for c in held:
+        credits[c.offering] = max(credits.get(c.offering, 0), c.credits)
+    return credits
+
+
+def section_refusal(course: CourseFacts, keeping: list[CourseFacts]) -> Decision | None:
+    """Why `course` cannot be held with `keeping` (the student's other sections after the
+    request): one section of each kind of an offering, no two of one kind, and a linked
+    section only with the section it is linked to. None: the sections fit."""
+    mine = [c for c in keeping if c.offering == course.offering]
+    same_kind = next((c for c in mine if c.kind == course.kind), None)
+    if same_kind is not None:
+        return reject(
+            "section-kind-held",
+            f"you hold {course.kind} section {same_kind.label} already: swap it for {course.label} instead",
+            section_id=same_kind.id,
+        )
+    held = {c.id for c in mine} | {course.id}
+    names = {sid: name for sid, name, _ in course.offering_sections}
+    for c in (*mine, course):
+        if c.linked_to is not None and c.linked_to not in held and c.linked_to in names:
+            return reject(
+                "section-not-linked",
+                f"{c.label} is taken only with section {names[c.linked_to]} of {c.code}: take them together",
+                linked_to=c.linked_to,
+            )
+    kinds = {c.kind for c in mine} | {course.kind}
+    missing = sorted({kind for _, _, kind in course.offering_sections} - kinds)
+    if missing:
+        return reject(
+            "section-required",
+            f"{course.code} requires a {' and a '.join(missing)} section: enroll in one section of each kind"
+            " together (section_ids)",
+            missing_kinds=missing,
+        )
+    return None
+
+
+def part_left_refusal(
+    student: StudentFacts, dropping: frozenset[int], adding: tuple[CourseFacts, ...]
+) -> Decision | None:
+    """A swap that gives up a section must not leave the rest of its offering held without it:
+    it takes another section of that offering (the section rule then checks the kinds), or
+    gives up every section of it (as a drop does). None: nothing is left in part."""
+    taken = {c.offering for c in adding}
+    for given in (c for c in student.enrolled if c.id in dropping):
+        rest = [c for c in student.enrolled if c.offering == given.offering and c.id not in dropping]
+        if rest and given.offering not in taken:
+            return reject(
+                "section-required",
+                f"giving up {given.label} would leave {', '.join(c.label for c in rest)} without a {given.kind}"
+                f" section: swap it for another {given.kind} section of {given.code}, or drop {given.code}",
+                missing_kinds=[given.kind],
             )
     return None
 
@@ -268,6 +350,54 @@ def decide_enroll(
         details={"waitlist_position": course.waitlist_length + 1},
     )
     return full_refusal(course, rules) or waitlisted
+
+
+@dataclass(frozen=True)
+class GroupDecision:
+    """The decision on a section group (one section of each kind of an offering, taken
+    together): `decision` is the group's outcome; when accepted, `seats` says for each
+    section whether its seat is taken through a capacity permit (section id -> via_permit)."""
+
+    decision: Decision
+    seats: dict[int, bool] = field(default_factory=dict)
+
+
+def decide_group(
+    student: StudentFacts,
+    group: tuple[CourseFacts, ...],
+    permits: dict[int, Permit],
+    rules: CourseSettings,
+    now: float,
+    dropping: frozenset[int] = frozenset(),
+    overrides: frozenset[str] = frozenset(),
+) -> GroupDecision:
+    """All or nothing: every section of `group` is taken, or none. A group is never
+    waitlisted: a full section refuses the whole group (`section-full`, naming the section),
+    since a seat in one section is worth nothing without the others."""
+    if len({c.offering for c in group}) != 1 or len({c.id for c in group}) != len(group):
+        return GroupDecision(reject("invalid-group", "a section group names distinct sections of one course offering"))
+    for course in group:
+        others = tuple(c for c in group if c.id != course.id)
+        permit = permits.get(course.id, Permit())
+        refused = eligibility(student, course, permit, rules, now, dropping, overrides=overrides, together=others)
+        if refused is not None:
+            return GroupDecision(refused)
+    seats: dict[int, bool] = {}
+    for course in group:
+        if course.taken < course.capacity:
+            seats[course.id] = False
+        elif permits.get(course.id, Permit()).capacity or "capacity" in overrides:
+            seats[course.id] = True
+        else:
+            return GroupDecision(
+                reject(
+                    "section-full",
+                    f"{course.label} is full: nothing was changed; choose another {course.kind} section",
+                    section_id=course.id,
+                )
+            )
+    labels = " + ".join(c.label for c in group)
+    return GroupDecision(Decision("accepted", reason=f"enrolled in {labels}"), seats)
 
 
 def full_refusal(course: CourseFacts, rules: CourseSettings) -> Decision | None:

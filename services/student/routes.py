@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -18,16 +18,49 @@ from services.common.context import context_of
 from services.common.enrollment_contract import EnrollmentAnswer, details_of
 from services.common.problems import problem_response
 
+_SECTIONS = Field(
+    default=None,
+    min_length=1,
+    max_length=8,
+    description="a section group: one section of each kind of an offering (e.g. a lecture and a lab), "
+    "taken together or not at all",
+)
+
 
 class EnrollIn(BaseModel):
+    """One course (or section), or a section group taken together: `course_id` or `section_ids`."""
+
     model_config = ConfigDict(extra="forbid")
-    course_id: int = Field(ge=1)
+    course_id: int | None = Field(default=None, ge=1)
+    section_ids: list[int] | None = _SECTIONS
+
+    @model_validator(mode="after")
+    def _one_of(self) -> EnrollIn:
+        if (self.course_id is None) == (self.section_ids is None):
+            raise ValueError("course_id or section_ids: exactly one of them")
+        if self.section_ids is not None and len(set(self.section_ids)) != len(self.section_ids):
+            raise ValueError("section_ids: each section once")
+        return self
 
 
 class SwapIn(BaseModel):
+    """Give up `drop_course_id` for `add_course_id` (a section for another section of its offering
+    too), or give up `drop_course_ids` for the section group `add_section_ids`."""
+
     model_config = ConfigDict(extra="forbid")
-    drop_course_id: int = Field(ge=1)
-    add_course_id: int = Field(ge=1)
+    drop_course_id: int | None = Field(default=None, ge=1)
+    add_course_id: int | None = Field(default=None, ge=1)
+    drop_course_ids: list[int] | None = Field(default=None, min_length=1, max_length=8)
+    add_section_ids: list[int] | None = _SECTIONS
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SwapIn:
+        single = self.drop_course_id is not None and self.add_course_id is not None
+        group = self.drop_course_ids is not None and self.add_section_ids is not None
+        named = [self.drop_course_id, self.add_course_id, self.drop_course_ids, self.add_section_ids]
+        if not (single or group) or sum(v is not None for v in named) != 2:
+            raise ValueError("drop_course_id and add_course_id, or drop_course_ids and add_section_ids")
+        return self
 
 
 async def ledger_answer(request: Request, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -96,8 +129,36 @@ async def _decide(request: Request, me: Principal, action: str, course_id: int, 
     return JSONResponse(answer, status)
 
 
+async def _decide_group(request: Request, me: Principal, section_ids: list[int], drop_ids: list[int]) -> Response:
+    """A section group, decided by the ledger in one transaction (never through the queue,
+    which orders requests per course: the ledger's seat guard keeps every section from
+    being oversold, and a group is taken whole or refused)."""
+    change = {
+        "student_id": me.user_id,
+        "cohort": me.cohort,
+        "program": me.program,
+        "year": me.year,
+        "priority_group": me.priority_group,
+        "section_ids": section_ids,
+        "drop_course_ids": drop_ids,
+        "actor": me.username,
+    }
+    decision = await ledger_answer(request, "POST", "/internal/ledger/group", change)
+    if decision["outcome"] == "rejected":
+        return problem_response(
+            409, decision["type"], "Enrollment change refused", decision["reason"], request, details_of(decision)
+        )
+    answer = {
+        "course_id": section_ids[0],
+        "section_ids": section_ids,
+        "outcome": "accepted",
+        "reason": decision["reason"],
+    }
+    return JSONResponse(answer, 200 if drop_ids else 201)
+
+
 async def enroll(request: Request) -> Response:
-    """Enroll in a course now (outside a rush).
+    """Enroll in a course now (outside a rush), or in a section group (section_ids) together.
     ---
     summary: Enroll
     tags: [enrollment]
@@ -115,6 +176,9 @@ async def enroll(request: Request) -> Response:
     """
     me = await authenticate(request, "student")
     body = await read_json(request, EnrollIn)
+    if body.section_ids is not None:
+        return await _decide_group(request, me, body.section_ids, [])
+    assert body.course_id is not None
     return await _decide(request, me, "enroll", body.course_id)
 
 
@@ -150,6 +214,9 @@ async def swap(request: Request) -> Response:
     """
     me = await authenticate(request, "student")
     body = await read_json(request, SwapIn)
+    if body.add_section_ids is not None and body.drop_course_ids is not None:
+        return await _decide_group(request, me, body.add_section_ids, body.drop_course_ids)
+    assert body.add_course_id is not None
     return await _decide(request, me, "swap", body.add_course_id, drop_course_id=body.drop_course_id)
 
 

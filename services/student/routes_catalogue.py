@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -112,7 +113,7 @@ async def timetable(request: Request) -> Response:
             "term": of_term,
             "term_start": first,
             "term_end": last,
-            "credits": sum(c["credits"] for c in mine["enrolled"]),
+            "credits": offering_credits(mine["enrolled"]),
             "courses": [
                 {k: c[k] for k in ("id", "code", "title", "credits", "location", "meetings")} for c in mine["enrolled"]
             ],
@@ -126,3 +127,13 @@ def catalogue_routes() -> list[BaseRoute]:
         Route("/student/courses", catalogue, methods=["GET"]),
         Route("/student/timetable", timetable, methods=["GET"]),
     ]
+
+
+def offering_credits(enrolled: list[dict[str, Any]]) -> int:
+    """The credits of the courses held, each offering once (its sections share its credits:
+    the most any held section carries), as the ledger's credit load counts them."""
+    credits: dict[tuple[Any, Any], int] = {}
+    for c in enrolled:
+        key = (c.get("term_id"), c["code"])
+        credits[key] = max(credits.get(key, 0), int(c["credits"]))
+    return sum(credits.values())

@@ -90,11 +90,19 @@ courses = Table(
     Column("location", String(100), nullable=False, default=""),
     Column("description", Text, nullable=False, default=""),
     Column("updated_at", Double, nullable=False),
+    # Sections (migration 140): a row is one section of its offering, the rows of one
+    # (term_id, code); `section` names it ("" for a course with a single section), `kind`
+    # says what it is (an offering with several kinds is taken one section of each kind,
+    # together), and `linked_to` is the section it may only be taken with (a lab of one
+    # lecture section), or null.
+    Column("section", String(16), nullable=False, default="", server_default=""),
+    Column("kind", String(16), nullable=False, default="lecture", server_default="lecture"),
+    Column("linked_to", Integer),
     CheckConstraint("capacity >= 0", name="ck_courses_capacity"),
     CheckConstraint("taken >= 0", name="ck_courses_taken"),
     CheckConstraint(SEAT_RULE, name="ck_courses_seats"),
     CheckConstraint("credits >= 0", name="ck_courses_credits"),
-    UniqueConstraint("term_id", "code", name="uq_courses_term_code"),
+    UniqueConstraint("term_id", "code", "section", name="uq_courses_term_code_section"),
     **MYSQL_TABLE,
 )
 
@@ -281,10 +289,14 @@ plans = Table(
 _legacy = MetaData()
 
 
+_LATER_COLUMNS = {"term_id", "section", "kind", "linked_to"}  # (migrations 104, 105 and 140)
+
+
 def _before_terms(table: Table, *constraints: UniqueConstraint) -> Table:
-    """`table` as migration 100 made it: without `term_id` (104, 105), and with `constraints`
-    in place of today's unique ones (a course code was unique in the whole catalogue)."""
-    kept = [c._copy() for c in table.columns if c.name != "term_id"]
+    """`table` as migration 100 made it: without `term_id` (104, 105) nor the sections' columns
+    (140), and with `constraints` in place of today's unique ones (a course code was unique in
+    the whole catalogue)."""
+    kept = [c._copy() for c in table.columns if c.name not in _LATER_COLUMNS]
     checks = [CheckConstraint(ck.sqltext, name=ck.name) for ck in table.constraints if isinstance(ck, CheckConstraint)]
     return Table(table.name, _legacy, *kept, *checks, *constraints, **MYSQL_TABLE)
 
@@ -431,6 +443,34 @@ async def _eligibility(conn: AsyncConnection) -> None:
     await create_tables(corequisites, course_restrictions, consent_courses)(conn)
 
 
+async def _sections(conn: AsyncConnection) -> None:
+    """Sections (140): each course becomes the single section ("", a lecture) of its offering,
+    and codes are unique per term and section instead of per term. Each step only if still
+    missing (MySQL commits each DDL statement by itself: a start cut short finishes the rest)."""
+    found = await _columns(conn, "courses")
+    if conn.dialect.name == "sqlite":  # (a rebuild: SQLite cannot change a table's constraints)
+        if not {"section", "kind", "linked_to"} <= found:
+            await _rebuild_sqlite(conn, courses, courses, {"section": "''", "kind": "'lecture'", "linked_to": "NULL"})
+        return
+    for column, ddl in (
+        ("section", "VARCHAR(16) NOT NULL DEFAULT ''"),
+        ("kind", "VARCHAR(16) NOT NULL DEFAULT 'lecture'"),
+        ("linked_to", "INTEGER"),
+    ):
+        if column not in found:
+            await conn.exec_driver_sql(f"ALTER TABLE courses ADD COLUMN {column} {ddl}")
+    uniques = await conn.run_sync(lambda c: inspect(c).get_unique_constraints("courses"))
+    if not any(u["column_names"] == ["term_id", "code", "section"] for u in uniques):
+        await conn.exec_driver_sql(
+            "ALTER TABLE courses ADD CONSTRAINT uq_courses_term_code_section UNIQUE (term_id, code, section)"
+        )
+    for unique in uniques:
+        if unique["column_names"] == ["term_id", "code"]:
+            drop = "DROP INDEX" if is_mysql(conn.dialect) else "DROP CONSTRAINT"
+            quoted = conn.dialect.identifier_preparer.quote(str(unique["name"]))
+            await conn.exec_driver_sql(f"ALTER TABLE courses {drop} {quoted}")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         100,
@@ -455,4 +495,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(105, "registration windows per term", _window_terms),
     Migration(110, "time tickets, priority groups, corequisites, restrictions, instructor consent", _eligibility),
     Migration(120, "students' saved plans", create_tables(plans)),
+    Migration(140, "sections: a course is a section of its offering; codes unique per term and section", _sections),
 )

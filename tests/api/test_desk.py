@@ -239,3 +239,21 @@ def test_every_enrollment_exported_as_json_and_csv(node: Node) -> None:
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["field"] == "term"
     assert node.client.get("/exports/enrollments", headers=node.auth("teacher", 20)).status_code == 403
+
+
+def test_the_desk_takes_a_section_group_for_a_student_past_a_full_section(node: Node) -> None:
+    lecture = add_course(node, "BIO1", section="L01", capacity=1)
+    lab = add_course(node, "BIO1", section="B01", kind="lab", capacity=0)
+    body: dict[str, Any] = {"section_ids": [lecture, lab], "reason": "lab seat agreed with the department"}
+    full = node.client.post("/desk/students/S0005/enroll", json=body, headers=admin(node))
+    assert (full.status_code, full.json()["type"]) == (409, "/problems/section-full")
+    alone = node.client.post(
+        "/desk/students/S0005/enroll", json={"course_id": lecture, "reason": "x"}, headers=admin(node)
+    )
+    assert alone.json()["type"] == "/problems/section-required"
+    taken = node.client.post(
+        "/desk/students/S0005/enroll", json={**body, "overrides": ["capacity"]}, headers=admin(node)
+    )
+    assert taken.status_code == 200, taken.text
+    enrolled = node.client.get("/desk/students/S0005", headers=admin(node)).json()["enrolled"]
+    assert sorted(c["section"] for c in enrolled) == ["B01", "L01"]

@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 
 from services.common.registration import Standing
 from services.course_data.batch import Queued, coalesced, decide_batch, full_courses
+from services.course_data.groups import enroll_group
 from services.course_data.rules import CourseFacts, Decision, full_refusal, reject
 from storage.schemas.core import outbox
 from storage.schemas.course_data import (
@@ -31,19 +32,25 @@ from storage.schemas.course_data import (
     windows,
 )
 from tests.databases import new_database
-from tests.unit.test_ledger_stateful import RULES, LedgerMachine
+from tests.unit.test_ledger_stateful import CATALOGUE, RULES, LedgerMachine
 
 OPERATIONS = st.lists(
     st.tuples(
         st.sampled_from(["enroll", "enroll", "enroll", "drop", "swap"]),
         st.integers(min_value=1, max_value=6),  # student
-        st.integers(min_value=1, max_value=7),  # course (C6 is the next term's; 7 does not exist)
-        st.integers(min_value=1, max_value=5),  # the course a swap gives up
+        st.integers(min_value=1, max_value=11),  # course (C6 the next term's; 7-10 S1's sections; 11 none)
+        st.integers(min_value=1, max_value=10),  # the course a swap gives up
     ),
     min_size=1,
     max_size=25,
 )
 COURSE_IDS = st.integers(min_value=1, max_value=5)
+# Section groups of S1 (a lecture and a lab) students hold before the batch: its requests then
+# swap section to section, drop a section (the offering with it), or ask for a second one.
+GROUPS = st.lists(
+    st.tuples(st.integers(min_value=1, max_value=6), st.sampled_from([7, 8]), st.sampled_from([9, 10])),
+    max_size=4,
+)
 # The registrar's rules over the machine's catalogue: corequisites, restrictions, consent courses
 # and consent permits, windows for narrower audiences (open now, or opening later), and each
 # student's standing (what their token says).
@@ -127,6 +134,22 @@ class Twin:
                     )
 
         machine.run(write())
+
+    def groups(self, groups: list[tuple[int, int, int]]) -> list[str]:
+        """Take each (student, lecture, lab) together, in order: the outcomes."""
+        machine = self.machine
+
+        async def run() -> list[str]:
+            outcomes = []
+            for student, lecture, lab in groups:
+                async with machine.db.write() as conn:
+                    decided = await enroll_group(machine.ledger, conn, student, None, [lecture, lab], "g", machine.now)
+                outcomes.append(decided.type or decided.outcome)
+            return outcomes
+
+        result = machine.run(run())
+        assert isinstance(result, list)
+        return result
 
     def batch(self, requests: list[Queued], now: float | None = None) -> list[Any]:
         machine = self.machine
@@ -232,6 +255,16 @@ def test_a_batch_decides_as_one_by_one_under_the_registrars_rules(
     batch_equals_one_by_one(operations, None, None, eligibility)
 
 
+@settings(max_examples=30, deadline=None)
+@given(operations=OPERATIONS, groups=GROUPS)
+def test_a_batch_decides_as_one_by_one_over_sections(
+    operations: list[tuple[str, int, int, int]], groups: list[tuple[int, int, int]]
+) -> None:
+    """Students hold section groups first; the batch's swaps between sections, drops and
+    single-section requests then decide alike on both paths, never overselling a section."""
+    batch_equals_one_by_one(operations, None, None, groups=groups)
+
+
 @pytest.fixture(params=["postgres", "mariadb"])
 def server_twins(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
     """Two databases on a server, emptied and reused by each example (a new one each costs seconds)."""
@@ -254,11 +287,13 @@ def batch_equals_one_by_one(
     batched_url: str | None,
     sequential_url: str | None,
     eligibility: dict[str, Any] = NO_RULES,
+    groups: list[tuple[int, int, int]] | None = None,
 ) -> None:
     batched, sequential = Twin(batched_url), Twin(sequential_url)
     try:
         batched.apply(eligibility)
         sequential.apply(eligibility)
+        assert batched.groups(groups or []) == sequential.groups(groups or [])
         requests = queued(operations, standings=eligibility["standings"])
         answers = batched.batch(requests)
         expected = sequential.one_by_one(requests)
@@ -268,6 +303,8 @@ def batch_equals_one_by_one(
         again = batched.batch(requests)  # a redelivered batch: same answers, nothing applied twice
         assert [(a.decision.outcome, a.seq) for a in again] == [(a.decision.outcome, a.seq) for a in answers]
         assert batched.state() == sequential.state()
+        for course_id, taken in batched.state()["taken"]:  # (never oversold: the capacities are the catalogue's)
+            assert taken <= CATALOGUE[course_id - 1][2], course_id
     finally:
         batched.close()
         sequential.close()

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from services.course_data.groups import enroll_group
 from services.course_data.rules import Decision
 from storage.schemas.course_data import courses, enrollments
 from tests.databases import KINDS, new_database
@@ -83,3 +84,27 @@ def test_one_students_requests_at_once_are_decided_one_after_the_other(machine: 
     for course_id, capacity in ((1, 2), (2, 1), (4, 1)):
         taken = rows(machine, select(courses.c.taken).where(courses.c.id == course_id))[0][0]
         assert taken == sum(c == course_id for _, c in held) <= capacity
+
+
+def test_many_section_groups_at_once_never_oversell_a_section(machine: LedgerMachine) -> None:
+    """30 students each want S1's lecture L01 or L02 with lab B01 or B02, all at once: no section
+    is oversold, and every student holds a whole group (a lecture and a lab) or nothing."""
+    groups = [(student, [7 + student % 2, 9 + (student // 2) % 2]) for student in range(10, 40)]
+
+    async def one(student: int, sections: list[int]) -> Decision:
+        async with machine.db.write() as conn:
+            return await enroll_group(machine.ledger, conn, student, None, sections, "test", machine.now)
+
+    async def run() -> list[Decision]:
+        return list(await asyncio.gather(*(one(s, g) for s, g in groups)))
+
+    decisions = machine.run(run())
+    assert isinstance(decisions, list)
+    held = rows(machine, select(enrollments.c.student_id, enrollments.c.course_id))
+    for section, capacity in ((7, 2), (8, 1), (9, 1), (10, 2)):
+        taken = rows(machine, select(courses.c.taken).where(courses.c.id == section))[0][0]
+        assert taken == sum(c == section for _, c in held) <= capacity
+    for (student, wanted), decision in zip(groups, decisions, strict=True):
+        mine = sorted(c for s, c in held if s == student)
+        assert mine == (sorted(wanted) if decision.outcome == "accepted" else []), (student, decision)
+    assert sum(d.outcome == "accepted" for d in decisions) >= 1

@@ -3,7 +3,9 @@
 Real SQLite transactions through the real `Ledger`; the operations are what students,
 teachers and admins do: enroll, drop, swap, capacity change, permit, window change. The
 catalogue spans two terms (C6, which meets with C1, is the next term's), so a student holds
-courses of both and the limits are checked per term.
+courses of both and the limits are checked per term. S1 is an offering of four sections (two
+lectures, two labs, lab B01 linked to lecture L01): it is taken one lecture and one lab
+together (a section group), swapped section to section, and dropped whole.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from sqlalchemy import select, update
 
 from cluster.settings import CourseSettings
+from services.course_data.groups import enroll_group
 from services.course_data.ledger import Ledger
 from services.course_data.rules import eligibility
 from storage.database import Database
@@ -55,7 +58,14 @@ CATALOGUE = [
     ("C4", 4, 1, [(2, 540, 600), (3, 540, 600)], [], 1),
     ("C5", 1, 0, [(4, 540, 600)], [], 1),  # no seats at all: waitlist or permit only
     ("C6", 3, 2, [(0, 540, 600)], [], 2),  # the next term's: meets with C1, and both may be held
+    ("S1", 3, 2, [(1, 780, 840)], [], 1),  # 7: S1's lecture L01
+    ("S1", 3, 1, [(2, 780, 840)], [], 1),  # 8: lecture L02
+    ("S1", 3, 1, [(3, 780, 840)], [], 1),  # 9: lab B01, taken only with L01
+    ("S1", 3, 2, [(0, 570, 630)], [], 1),  # 10: lab B02 (clashes with C1)
 ]
+# Course id -> (section, kind, linked_to); the other courses are single sections (lectures).
+SECTIONS = {7: ("L01", "lecture", None), 8: ("L02", "lecture", None), 9: ("B01", "lab", 7), 10: ("B02", "lab", None)}
+LECTURES, LABS = st.sampled_from([7, 8]), st.sampled_from([9, 10])
 COURSES = st.integers(min_value=1, max_value=len(CATALOGUE))
 
 
@@ -96,6 +106,9 @@ class LedgerMachine(RuleBasedStateMachine):
                         capacity=capacity,
                         taken=0,
                         updated_at=self.now,
+                        section=SECTIONS.get(course_id, ("",))[0],
+                        kind=SECTIONS.get(course_id, ("", "lecture"))[1],
+                        linked_to=SECTIONS.get(course_id, ("", "", None))[2],
                     )
                 )
                 for weekday, start, end in times:
@@ -138,6 +151,31 @@ class LedgerMachine(RuleBasedStateMachine):
     def enroll(self, student: int, wanted: list[int]) -> None:
         for course in wanted:
             self.run(self._write("enroll", student, course))
+
+    async def _group(self, student: int, sections: list[int], drop: tuple[int, ...] = ()) -> None:
+        async with self.db.write() as conn:
+            await enroll_group(self.ledger, conn, student, None, sections, "test", self.now, drop_ids=drop)
+
+    @rule(student=STUDENTS, lecture=LECTURES, lab=LABS, alone=st.booleans())
+    def enroll_sections(self, student: int, lecture: int, lab: int, alone: bool) -> None:
+        """A lecture with a lab, together (or, refused, one section alone)."""
+        self.run(self._group(student, [lecture] if alone else [lecture, lab]))
+
+    @rule(student=STUDENTS, lecture=LECTURES, lab=LABS)
+    def swap_sections(self, student: int, lecture: int, lab: int) -> None:
+        """Give up whatever sections of S1 the student holds for another lecture and lab."""
+
+        async def held() -> list[int]:
+            async with self.db.read() as conn:
+                query = select(enrollments.c.course_id).where(
+                    enrollments.c.student_id == student, enrollments.c.course_id.in_(SECTIONS)
+                )
+                return list((await conn.execute(query)).scalars())
+
+        mine = self.run(held())
+        assert isinstance(mine, list)
+        if mine:
+            self.run(self._group(student, [lecture, lab], tuple(sorted(mine))))
 
     @rule(student=STUDENTS, course=COURSES)
     def drop(self, student: int, course: int) -> None:
@@ -243,8 +281,13 @@ class LedgerMachine(RuleBasedStateMachine):
             async with self.db.read() as conn:
                 for student_id, term in itertools.product(range(1, 4), TERMS):
                     held = (await self.ledger.student(conn, student_id, None)).enrolled_in_term(term)
-                    assert len(held) <= RULES.max_courses
-                    assert sum(c.credits for c in held) <= RULES.max_credits
+                    offerings = {c.code: c.credits for c in held}  # (an offering counts once)
+                    assert len(offerings) <= RULES.max_courses
+                    assert sum(offerings.values()) <= RULES.max_credits
+                    sections = sorted(c.id for c in held if c.id in SECTIONS)
+                    kinds = [SECTIONS[i][1] for i in sections]
+                    assert not sections or sorted(kinds) == ["lab", "lecture"], (student_id, sections)
+                    assert 9 not in sections or 7 in sections, (student_id, sections)  # B01 only with L01
                     for i, a in enumerate(held):
                         for b in held[i + 1 :]:
                             assert not any(m.overlaps(n) for m in a.meetings for n in b.meetings), (a.code, b.code)

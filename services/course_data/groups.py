@@ -1,0 +1,113 @@
+"""A section group: one section of each kind of an offering, enrolled (or swapped into)
+together in the caller's write transaction, all or nothing.
+
+The group is decided by `rules.decide_group` on facts read under the student's lock, and
+its seats are taken in one statement through the seat guard (`seats.take_seats`), inside a
+savepoint: if a concurrent transaction took the last seat of one section in between, the
+guard refuses, the savepoint undoes every seat the statement moved, and the group is
+refused as full (never a seat taken in one section without the others).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.common.registration import Standing
+from services.course_data.ledger import Desk, Ledger
+from services.course_data.rules import (
+    Decision,
+    decide_drop,
+    decide_group,
+    part_left_refusal,
+    reject,
+    window_decision,
+)
+from services.course_data.seats import Seats, take_seats
+from storage.schemas.course_data import enrollments, waitlist
+
+
+class _SeatTaken(Exception):
+    """The seat guard refused a section of the group (a concurrent enrollment took it)."""
+
+
+async def enroll_group(
+    ledger: Ledger,
+    conn: AsyncConnection,
+    student_id: int,
+    standing: Standing | int | None,
+    section_ids: Sequence[int],
+    actor: str,
+    now: float,
+    desk: Desk | None = None,
+    drop_ids: Sequence[int] = (),
+) -> Decision:
+    """Enroll in every section of `section_ids`, or in none; with `drop_ids`, a swap: those
+    are given up only if the whole group is taken. Audited per section."""
+    skipped = desk.overrides if desk else frozenset()
+    action = "swap" if drop_ids else "enroll"
+    await ledger.lock_students(conn, [student_id])
+    student = await ledger.student(conn, student_id, standing)
+    found = await ledger.courses(conn, section_ids)
+    term = next(iter(found.values())).term_id if found else None
+    held = {c.id for c in student.enrolled}
+    decision: Decision | None = window_decision(student, action, now, None, skipped, term)
+    if decision is None and (unknown := [i for i in section_ids if i not in found]):
+        decision = reject("no-such-course", f"there is no course {unknown[0]}")
+    if decision is None and set(drop_ids) & set(section_ids):
+        decision = reject("invalid-swap", "a swap cannot give up a section it takes")
+    for drop_id in drop_ids:
+        if decision is None and drop_id not in held:
+            decision = reject("not-enrolled", "you are not enrolled in the section to drop")
+        if decision is None and not (dropping := decide_drop(student, drop_id, now, skipped)).ok:
+            decision = dropping
+    if decision is None and drop_ids:
+        decision = part_left_refusal(student, frozenset(drop_ids), tuple(found[i] for i in section_ids))
+    if decision is None:
+        group = tuple(found[i] for i in section_ids)
+        permits = {i: await ledger.permit(conn, i, student_id) for i in section_ids}
+        decided = decide_group(student, group, permits, ledger.rules(), now, frozenset(drop_ids), skipped)
+        decision = decided.decision
+        if decision.outcome == "accepted":
+            try:
+                async with conn.begin_nested():
+                    await _take_group(ledger, conn, student_id, decided.seats, drop_ids, now)
+            except _SeatTaken:
+                decision = reject("section-full", "a section of the group just filled up: nothing was changed")
+            else:
+                for drop_id in drop_ids:
+                    await ledger.promote(conn, drop_id, actor, now)
+                if drop_ids:
+                    await ledger.promote_waiting(conn, student_id, actor, now)
+    for section_id in section_ids:
+        await ledger._audit(conn, actor, action, student_id, section_id, decision, now, desk)
+    return decision
+
+
+async def _take_group(
+    ledger: Ledger,
+    conn: AsyncConnection,
+    student_id: int,
+    seats: dict[int, bool],
+    drop_ids: Sequence[int],
+    now: float,
+) -> None:
+    """Give up `drop_ids` and take each section's seat (section id -> via a capacity permit) in
+    one guarded statement; raise `_SeatTaken` if the guard refused any (the caller's savepoint
+    then undoes all of it)."""
+    for drop_id in drop_ids:
+        await ledger._end_enrollment(conn, drop_id, student_id)
+    wanted = {sid: Seats(permitted=1) if via else Seats(regular=1) for sid, via in seats.items()}
+    try:
+        taken = await take_seats(conn, wanted)
+    except RuntimeError:  # (taken in part: the savepoint undoes it)
+        taken = False
+    if not taken:
+        raise _SeatTaken
+    for sid, via in seats.items():
+        await conn.execute(
+            enrollments.insert().values(course_id=sid, student_id=student_id, via_permit=via, created_at=now)
+        )
+        await conn.execute(delete(waitlist).where(waitlist.c.course_id == sid, waitlist.c.student_id == student_id))

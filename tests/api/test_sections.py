@@ -1,0 +1,193 @@
+"""Sections through course_data's API: an offering's sections created and read, taken one of
+each kind together (the ledger's group route, as the student service calls it), swapped
+section to section, refused with a type naming what is missing; on SQLite and MariaDB."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.api.registrar_kit import Node, job_outcome, service_node
+from tests.databases import new_database
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def node(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str) -> Iterator[Node]:
+    env = {}
+    if request.param != "sqlite":
+        env["CS_SERVICES__COURSE_DATA__DATABASE_URL"] = asyncio.run(new_database(request, request.param, tmp_path))
+    with service_node("course_data", tmp_path, redis_url, **env) as made:
+        yield made
+
+
+def at(weekday: int, start: str, end: str) -> list[dict[str, Any]]:
+    return [{"weekday": weekday, "start": start, "end": end}]
+
+
+def make(node: Node, code: str, **fields: Any) -> dict[str, Any]:
+    body = {"code": code, "title": f"Course {code}", "credits": 3, "capacity": 2, **fields}
+    answer = node.client.post("/courses", json=body, headers=node.auth("admin"))
+    assert answer.status_code == 201, answer.text
+    created: dict[str, Any] = answer.json()
+    return created
+
+
+def offering(node: Node) -> dict[str, int]:
+    """BIO1: lectures L01 (Mon 9) and L02 (Tue 9, one seat); labs B01 (Wed 14, only with L01, one
+    seat) and B02 (Thu 14)."""
+    made = {"L01": make(node, "BIO1", section="L01", meetings=at(0, "09:00", "10:00"))["id"]}
+    made["L02"] = make(node, "BIO1", section="L02", capacity=1, meetings=at(1, "09:00", "10:00"))["id"]
+    made["B01"] = make(
+        node, "BIO1", section="B01", kind="lab", capacity=1, linked_to=made["L01"], meetings=at(2, "14:00", "16:00")
+    )["id"]
+    made["B02"] = make(node, "BIO1", section="B02", kind="lab", meetings=at(3, "14:00", "16:00"))["id"]
+    return made
+
+
+def ledger(node: Node, action: str, student: int, course_id: int, drop: int | None = None) -> dict[str, Any]:
+    body = {"action": action, "student_id": student, "course_id": course_id, "drop_course_id": drop, "actor": "t"}
+    answer = node.client.post("/internal/ledger", json=body, headers=node.internal())
+    assert answer.status_code == 200, answer.text
+    decided: dict[str, Any] = answer.json()
+    return decided
+
+
+def group(node: Node, student: int, sections: list[int], drop: list[int] | None = None) -> dict[str, Any]:
+    body = {"student_id": student, "section_ids": sections, "drop_course_ids": drop or [], "actor": "t"}
+    answer = node.client.post("/internal/ledger/group", json=body, headers=node.internal())
+    assert answer.status_code == 200, answer.text
+    decided: dict[str, Any] = answer.json()
+    return decided
+
+
+def seats(node: Node, course_id: int) -> int:
+    taken: int = node.client.get(f"/courses/{course_id}", headers=node.auth("admin")).json()["taken"]
+    return taken
+
+
+def open_window(node: Node) -> None:
+    now = time.time()
+    windows = {"windows": [{"opens_at": now - 10, "closes_at": now + 600, "drop_deadline": now + 600}]}
+    answer = node.client.put("/windows", json=windows, headers=node.auth("admin"))
+    assert answer.status_code == 200, answer.text
+
+
+def test_sections_are_created_and_read_with_their_offering(node: Node) -> None:
+    ids = offering(node)
+    plain = make(node, "CHEM1")  # one section: the course looks as it did
+    assert (plain["section"], plain["kind"], plain["linked_to"]) == ("", "lecture", None)
+    assert [s["id"] for s in plain["sections"]] == [plain["id"]]
+    lab = node.client.get(f"/courses/{ids['B01']}", headers=node.auth("student", 5)).json()
+    assert (lab["code"], lab["section"], lab["kind"], lab["linked_to"]) == ("BIO1", "B01", "lab", ids["L01"])
+    assert [(s["section"], s["kind"]) for s in lab["sections"]] == [
+        ("B01", "lab"),
+        ("B02", "lab"),
+        ("L01", "lecture"),
+        ("L02", "lecture"),
+    ]
+    listed = node.client.get("/courses?q=bio1", headers=node.auth("student", 5)).json()["items"]
+    assert [c["section"] for c in listed] == ["B01", "B02", "L01", "L02"]
+    again = node.client.post(
+        "/courses",
+        json={"code": "BIO1", "section": "L01", "title": "x", "credits": 3, "capacity": 1},
+        headers=node.auth("admin"),
+    )
+    assert again.status_code == 409  # a section is unique in its offering
+    elsewhere = node.client.post(
+        "/courses",
+        json={
+            "code": "CHEM1",
+            "section": "B09",
+            "title": "x",
+            "credits": 3,
+            "capacity": 1,
+            "kind": "lab",
+            "linked_to": ids["L01"],
+        },
+        headers=node.auth("admin"),
+    )
+    assert elsewhere.status_code == 422  # linked only within its own offering
+    assert "linked_to" in elsewhere.text
+
+
+def test_a_group_is_taken_whole_and_a_missing_kind_is_named(node: Node) -> None:
+    open_window(node)
+    ids = offering(node)
+    alone = ledger(node, "enroll", 7, ids["L01"])
+    assert (alone["outcome"], alone["type"]) == ("rejected", "section-required")
+    assert alone["missing_kinds"] == ["lab"]
+    assert "requires a lab section" in alone["reason"]
+    unlinked = group(node, 7, [ids["L02"], ids["B01"]])  # B01 is L01's lab
+    assert (unlinked["outcome"], unlinked["type"]) == ("rejected", "section-not-linked")
+    two_labs = group(node, 7, [ids["B01"], ids["B02"]])
+    assert two_labs["type"] in ("section-kind-held", "section-required")
+    taken = group(node, 7, [ids["L01"], ids["B01"]])
+    assert taken["outcome"] == "accepted", taken
+    assert (seats(node, ids["L01"]), seats(node, ids["B01"])) == (1, 1)
+    full = group(node, 8, [ids["L01"], ids["B01"]])  # B01 has one seat: the group is refused whole
+    assert (full["outcome"], full["type"]) == ("rejected", "section-full")
+    assert seats(node, ids["L01"]) == 1  # the lecture's seat was not taken either
+    held = ledger(node, "enroll", 7, ids["B02"])  # a second lab is a swap, not an enrollment
+    assert held["type"] == "section-kind-held"
+
+
+def test_section_to_section_swaps_and_a_drop_gives_up_the_offering(node: Node) -> None:
+    open_window(node)
+    ids = offering(node)
+    assert group(node, 7, [ids["L01"], ids["B01"]])["outcome"] == "accepted"
+    elsewhere = make(node, "ART1")
+    away = ledger(node, "swap", 7, elsewhere["id"], drop=ids["L01"])  # would leave the lab alone
+    assert (away["type"], away["missing_kinds"]) == ("section-required", ["lecture"])
+    linked = ledger(node, "swap", 7, ids["L02"], drop=ids["L01"])  # B01 needs L01
+    assert linked["type"] == "section-not-linked"
+    assert ledger(node, "swap", 7, ids["B02"], drop=ids["B01"])["outcome"] == "accepted"  # lab to lab
+    assert ledger(node, "swap", 7, ids["L02"], drop=ids["L01"])["outcome"] == "accepted"  # lecture to lecture
+    assert [seats(node, ids[s]) for s in ("L01", "L02", "B01", "B02")] == [0, 1, 0, 1]
+    both = group(node, 7, [ids["L01"], ids["B01"]], drop=[ids["L02"], ids["B02"]])  # a group swap
+    assert both["outcome"] == "accepted", both
+    assert [seats(node, ids[s]) for s in ("L01", "L02", "B01", "B02")] == [1, 0, 1, 0]
+    assert ledger(node, "drop", 7, ids["L01"])["outcome"] == "accepted"  # drops the lab with it
+    assert [seats(node, ids[s]) for s in ("L01", "B01")] == [0, 0]
+
+
+def test_sections_conflict_in_time_and_the_offering_counts_once(node: Node) -> None:
+    open_window(node)
+    ids = offering(node)
+    other = make(node, "MATH1", meetings=at(3, "15:00", "16:00"))  # meets during lab B02
+    assert ledger(node, "enroll", 9, other["id"])["outcome"] == "accepted"
+    clash = group(node, 9, [ids["L01"], ids["B02"]])
+    assert (clash["type"], clash["conflicts"]) == ("time-conflict", ["MATH1"])
+    inside = make(node, "PHYS1", section="L01", meetings=at(0, "09:00", "10:00"))
+    lab = make(node, "PHYS1", section="B01", kind="lab", meetings=at(0, "09:30", "10:30"))
+    clash_within = group(node, 9, [inside["id"], lab["id"]])  # a group's own sections clash
+    assert clash_within["type"] == "time-conflict"
+    assert group(node, 9, [ids["L01"], ids["B01"]])["outcome"] == "accepted"
+    mine = node.client.get("/internal/students/9/courses", headers=node.internal()).json()
+    assert sorted(c["code"] for c in mine["enrolled"]) == ["BIO1", "BIO1", "MATH1"]
+
+
+def test_the_course_import_takes_sections(node: Node) -> None:
+    admin = node.auth("admin")
+    text = (
+        "code,title,credits,capacity,section,kind\n"
+        "GEO1,Geology,3,30,L01,lecture\n"
+        "GEO1,Geology lab,3,10,B01,lab\n"
+        "GEO1,Again,3,10,B01,lab\n"
+    )
+    headers = {**admin, "content-type": "text/csv"}
+
+    def upload(body: str) -> dict[str, Any]:
+        return job_outcome(node.client, node.client.post("/courses/import", content=body, headers=headers), admin)
+
+    refused = upload(text)
+    assert [(e["line"], e["field"]) for e in refused["errors"]] == [(4, "code")]  # repeats line 3
+    created = upload(text.rsplit("GEO1,Again", 1)[0])
+    assert created["status"] == "succeeded", created
+    assert sorted(created["result"]["ids"]) == ["GEO1 B01", "GEO1 L01"]
+    lab = node.client.get(f"/courses/{created['result']['ids']['GEO1 B01']}", headers=admin).json()
+    assert (lab["section"], lab["kind"], lab["capacity"]) == ("B01", "lab", 10)
