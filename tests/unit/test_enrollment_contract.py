@@ -25,6 +25,7 @@ from services.common.enrollment_contract import (
     queued_answer,
     queued_view,
 )
+from services.common.instants import render
 from services.common.problems import ValidationFailed
 from services.course_data.routes_ledger import decision_json
 from services.course_data.rules import Decision as RuleDecision
@@ -76,7 +77,7 @@ async def test_a_request_keeps_the_contract_s_names_from_admission_to_its_view(r
         record = await store.record(rid)
         assert record is not None
         assert record.keys() <= set(RECORD_FIELDS)
-        views[rid] = QueuedView.model_validate(queued_view(rid, record))
+        views[rid] = QueuedView.model_validate(render(queued_view(rid, record)))  # as the answer renders it
     assert (views["q-0000001"].type, views["q-0000001"].conflicts, views["q-0000001"].drop_course_id) == (
         "time-conflict",
         ["C1"],
