@@ -54,6 +54,7 @@ ACCESS = {
         ("POST", "/completed/import"): ADMIN,
         ("POST", "/internal/ledger"): INTERNAL,
         ("POST", "/internal/ledger/batch"): INTERNAL,
+        ("POST", "/internal/ledger/group"): INTERNAL,
         ("GET", "/internal/students/{id}/courses"): INTERNAL,
         ("GET", "/internal/students/{id}/catalogue"): INTERNAL,
         ("GET", "/internal/students/{id}/plan"): INTERNAL,
