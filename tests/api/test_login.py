@@ -65,6 +65,32 @@ def root(client: TestClient) -> Account:
     return default_account(client, "super_admin")
 
 
+@pytest.fixture(scope="module")
+def one_config(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> ClusterConfig:
+    """The node shared by the tests that only need users of their own (each makes users no other
+    test names) and change no setting, key or throttle state: one start instead of one per test."""
+    redis.Redis.from_url(redis_url).flushdb()
+    return make_config(tmp_path_factory.mktemp("login"), redis_url=redis_url, services=("login",))
+
+
+@pytest.fixture(scope="module")
+def one_client(one_config: ClusterConfig) -> Iterator[TestClient]:
+    with TestClient(app_factory("login")(one_config, one_config.nodes[0]), raise_server_exceptions=False) as shared:
+        wait_master(shared, one_config)
+        yield shared
+
+
+@pytest.fixture(scope="module")
+def one_admin(one_client: TestClient) -> Account:
+    """The shared node's admin: the shared tests use its session but never end it or change its password."""
+    return default_account(one_client, "admin")
+
+
+@pytest.fixture(scope="module")
+def one_root(one_client: TestClient) -> Account:
+    return default_account(one_client, "super_admin")
+
+
 def audit_rows(config: ClusterConfig) -> list[tuple[str, str, str]]:
     """(actor, action, target) of the login audit, read from its database file."""
     path = config.database_url("login").split("///", 1)[1]
@@ -113,7 +139,10 @@ def test_default_accounts_can_do_nothing_but_change_their_password(client: TestC
         ("admin", "at least 8"),
     ],
 )
-def test_bad_new_passwords_are_422_saying_why(client: TestClient, admin: Account, password: str, reason: str) -> None:
+def test_bad_new_passwords_are_422_saying_why(
+    one_client: TestClient, one_admin: Account, password: str, reason: str
+) -> None:
+    client, admin = one_client, one_admin  # a refused change changes nothing
     response = client.post(
         "/auth/password", json={"old_password": admin.password, "new_password": password}, headers=admin.auth
     )
@@ -135,7 +164,8 @@ def test_the_72_byte_boundary(client: TestClient, admin: Account) -> None:
 # tokens
 
 
-def test_token_attacks_are_refused(client: TestClient, config: ClusterConfig, admin: Account) -> None:
+def test_token_attacks_are_refused(one_client: TestClient, one_config: ClusterConfig, one_admin: Account) -> None:
+    client, config, admin = one_client, one_config, one_admin
     key = signing_key(config)
     good = forge(key, sub=str(admin.id), sid="s1")
     public = key.as_dict(private=False)
@@ -204,7 +234,10 @@ def test_admin_revoke_disable_and_reset_end_sessions(client: TestClient, admin: 
     assert log_in(client, "victim-disable", STRONG).status_code == 401
 
 
-def test_a_role_or_cohort_change_ends_the_sessions(client: TestClient, admin: Account, root: Account) -> None:
+def test_a_role_or_cohort_change_ends_the_sessions(
+    one_client: TestClient, one_admin: Account, one_root: Account
+) -> None:
+    client, admin, root = one_client, one_admin, one_root  # users deputy and moved are this test's
     demoted = new_account(client, root, "deputy", "admin")
     assert client.get("/users", headers=demoted.auth).status_code == 200
     changed = client.patch(f"/users/{demoted.id}", json={"role": "student"}, headers=root.auth)
@@ -400,10 +433,9 @@ def test_totp_enrolment_login_and_replay(client: TestClient, admin: Account) -> 
     assert log_in(client, "admin", admin.password, otp=next_code).status_code == 401  # a code works once
 
 
-def test_2fa_changes_need_the_password_and_turning_it_off_a_code(
-    client: TestClient, config: ClusterConfig, admin: Account
-) -> None:
+def test_2fa_changes_need_the_password_and_turning_it_off_a_code(one_client: TestClient, one_admin: Account) -> None:
     """A stolen access token alone can neither enrol the thief's authenticator nor remove the owner's."""
+    client, admin = one_client, one_admin  # user owner is this test's
     user = new_account(client, admin, "owner", "student")
     thief = user.auth
     assert client.post("/auth/otp/setup", json={}, headers=thief).status_code == 422  # no password
@@ -428,8 +460,9 @@ def test_2fa_changes_need_the_password_and_turning_it_off_a_code(
 
 
 def test_an_admin_resets_a_lost_authenticator_audited(
-    client: TestClient, config: ClusterConfig, admin: Account
+    one_client: TestClient, one_config: ClusterConfig, one_admin: Account
 ) -> None:
+    client, config, admin = one_client, one_config, one_admin  # user forgetful is this test's
     user = new_account(client, admin, "forgetful", "student")
     secret = client.post("/auth/otp/setup", json={"password": STRONG}, headers=user.auth).json()["secret"]
     code = pyotp.TOTP(secret).now()
@@ -477,7 +510,8 @@ def test_user_crud_filters_and_pagination(client: TestClient, admin: Account) ->
     assert client.get(f"/users/{target}", headers=admin.auth).status_code == 404
 
 
-def test_admins_cannot_manage_admins(client: TestClient, admin: Account, root: Account) -> None:
+def test_admins_cannot_manage_admins(one_client: TestClient, one_admin: Account, one_root: Account) -> None:
+    client, admin, root = one_client, one_admin, one_root  # user admin2 is this test's
     refused = client.post("/users", json={"username": "admin2", "role": "admin"}, headers=admin.auth)
     assert refused.status_code == 403
     made = client.post("/users", json={"username": "admin2", "role": "admin"}, headers=root.auth)

@@ -7,6 +7,7 @@ import secrets
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from ops.localcluster import LocalCluster, wait_for
 from ops.tokens import signing_key
 from tests.api.login_kit import forge
 from tests.cluster.conftest import MakeCluster
+from tests.support import TEST_ENV, cluster_toml
 
 pytestmark = pytest.mark.cluster
 
@@ -42,7 +44,21 @@ def started(cluster: LocalCluster) -> LocalCluster:
     return cluster.start_serving("login", "course_data")
 
 
-def open_registration(cluster: LocalCluster, admin: dict[str, str], capacity: int) -> int:
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One cluster for the tests that only add their own courses and students (each its own course
+    code and user ids) and change no setting: one start instead of one per test."""
+    where = tmp_path_factory.mktemp("registrar")
+    text, _ = cluster_toml(where / "cluster", counts={"login": 1, "course_data": 1, "student": 2, "teacher": 1})
+    (where / "cluster.toml").write_text(text)
+    cluster = LocalCluster(where / "cluster.toml", where / "cluster", TEST_ENV)
+    try:
+        yield started(cluster)
+    finally:
+        cluster.stop_all()
+
+
+def open_registration(cluster: LocalCluster, admin: dict[str, str], capacity: int, code: str = "CS101") -> int:
     course_data = cluster.url("course_data-1")
     now = time.time()
     windows = {"windows": [{"opens_at": now - 60, "closes_at": now + 3600, "drop_deadline": now + 7200}]}
@@ -50,7 +66,7 @@ def open_registration(cluster: LocalCluster, admin: dict[str, str], capacity: in
     course = httpx.post(
         f"{course_data}/courses",
         json={
-            "code": "CS101",
+            "code": code,
             "title": "Programming",
             "credits": 3,
             "capacity": capacity,
@@ -62,10 +78,10 @@ def open_registration(cluster: LocalCluster, admin: dict[str, str], capacity: in
     return int(course.json()["id"])
 
 
-def test_500_students_at_once_into_10_seats_through_two_student_nodes(make_cluster: MakeCluster) -> None:
-    cluster = started(make_cluster({"login": 1, "course_data": 1, "student": 2}))
+def test_500_students_at_once_into_10_seats_through_two_student_nodes(shared: LocalCluster) -> None:
+    cluster = shared  # student ids 1000-1499 and course RU101 are this test's alone
     admin = token(cluster, 1, "admin")
-    course_id = open_registration(cluster, admin, capacity=10)
+    course_id = open_registration(cluster, admin, capacity=10, code="RU101")
     students = [cluster.url("student-1"), cluster.url("student-2")]
 
     async def rush() -> list[httpx.Response]:
@@ -95,7 +111,9 @@ def test_500_students_at_once_into_10_seats_through_two_student_nodes(make_clust
     with sqlite3.connect(cluster.data_dir / "db" / "course_data.db") as db:
         (taken,) = db.execute("SELECT taken FROM courses WHERE id = ?", (course_id,)).fetchone()
         (enrolled,) = db.execute("SELECT count(*) FROM enrollments WHERE course_id = ?", (course_id,)).fetchone()
-        (distinct,) = db.execute("SELECT count(DISTINCT student_id) FROM enrollments").fetchone()
+        (distinct,) = db.execute(
+            "SELECT count(DISTINCT student_id) FROM enrollments WHERE course_id = ?", (course_id,)
+        ).fetchone()
     assert taken == enrolled == distinct == 10
 
     # A drop frees a seat: the first on the waitlist gets it, and sees it.
@@ -109,7 +127,7 @@ def test_500_students_at_once_into_10_seats_through_two_student_nodes(make_clust
     assert dropped.status_code == 200, dropped.text
     next_auth = token(cluster, 1000 + first_waiting, "student")
     mine = httpx.get(f"{students[0]}/student/enrollments", headers=next_auth).json()
-    assert [c["code"] for c in mine["enrolled"]] == ["CS101"]
+    assert [c["code"] for c in mine["enrolled"]] == ["RU101"]
 
 
 def _waitlist_position(cluster: LocalCluster, student_url: str, student_id: int) -> int:
@@ -186,10 +204,10 @@ def test_rules_reach_the_student_with_their_reasons(make_cluster: MakeCluster) -
     assert full.status_code == 409  # never below the seats taken
 
 
-def test_teachers_manage_only_their_own_courses(make_cluster: MakeCluster) -> None:
-    cluster = started(make_cluster({"login": 1, "course_data": 1, "student": 1, "teacher": 1}))
+def test_teachers_manage_only_their_own_courses(shared: LocalCluster) -> None:
+    cluster = shared  # teacher ids 10-11, student ids 500-504 and courses TM101, PH100 are this test's alone
     admin = token(cluster, 1, "admin")
-    open_registration(cluster, admin, capacity=1)  # CS101, someone else's
+    someone_elses = open_registration(cluster, admin, capacity=1, code="TM101")
     teacher_url, student_url = cluster.url("teacher-1"), cluster.url("student-1")
     ada, bob = token(cluster, 10, "teacher"), token(cluster, 11, "teacher")
     made = httpx.post(
@@ -217,8 +235,8 @@ def test_teachers_manage_only_their_own_courses(make_cluster: MakeCluster) -> No
     assert httpx.post(f"{student_url}/student/enrollments", json=enroll, headers=first).status_code == 201
     assert httpx.post(f"{student_url}/student/enrollments", json=enroll, headers=second).status_code == 202
     assert httpx.patch(f"{teacher_url}/teacher/courses/{course}", json={"capacity": 0}, headers=ada).status_code == 409
-    clash = httpx.post(f"{student_url}/student/enrollments", json={"course_id": 1}, headers=first)
-    assert clash.status_code == 201  # CS101, Monday 9:00
+    clash = httpx.post(f"{student_url}/student/enrollments", json={"course_id": someone_elses}, headers=first)
+    assert clash.status_code == 201  # TM101, Monday 9:00
     moved = httpx.patch(
         f"{teacher_url}/teacher/courses/{course}",
         json={"meetings": [{"weekday": 0, "start": "09:30", "end": "10:00"}]},
