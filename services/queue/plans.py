@@ -18,11 +18,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 Items = list[list[int]]  # each item: its course, then its alternatives
-Fetch = Callable[[list[int]], Awaitable[dict[int, Items]]]  # student ids -> their saved plans
+FetchPlans = Callable[[list[int]], Awaitable[dict[int, Items]]]  # student ids -> their saved plans
 
 
 class PlanReader:
-    def __init__(self, fetch: Fetch) -> None:
+    def __init__(self, fetch: FetchPlans) -> None:
         self._fetch = fetch
         self._waiting: list[tuple[int, asyncio.Future[Items]]] = []
         self._reading = False
