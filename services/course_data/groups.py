@@ -25,7 +25,7 @@ from services.course_data.rules import (
     reject,
     window_decision,
 )
-from services.course_data.seats import Seats, take_seats
+from services.course_data.seats import Seats, lock_courses, take_seats
 from storage.schemas.course_data import enrollments, waitlist
 
 
@@ -96,7 +96,8 @@ async def _take_group(
 ) -> None:
     """Give up `drop_ids` and take each section's seat (section id -> via a capacity permit) in
     one guarded statement; raise `_SeatTaken` if the guard refused any (the caller's savepoint
-    then undoes all of it)."""
+    then undoes all of it). Every row it changes is locked first, in id order (`lock_courses`)."""
+    await lock_courses(conn, [*drop_ids, *seats])
     for drop_id in drop_ids:
         await ledger._end_enrollment(conn, drop_id, student_id)
     wanted = {sid: Seats(permitted=1) if via else Seats(regular=1) for sid, via in seats.items()}

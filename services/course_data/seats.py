@@ -11,10 +11,10 @@ A refused guard changes nothing; a write that got past it would fail on the cons
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, case, update
+from sqlalchemy import ColumnElement, case, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialects import among
@@ -33,6 +33,19 @@ def _per_course(values: Mapping[int, int]) -> ColumnElement[int]:
     return case(values, value=courses.c.id, else_=0)
 
 
+async def lock_courses(conn: AsyncConnection, course_ids: Iterable[int]) -> None:
+    """Lock the courses' rows in id order (PostgreSQL, MariaDB; SQLite has one writer at a time).
+
+    One UPDATE of several rows locks them in the order it meets them, so two transactions
+    each taking several courses' seats (two section groups, a group and a batch) could each
+    hold a row the other waits for: PostgreSQL found that deadlock between concurrent section
+    groups. Taken first and in one order, the locks cannot form a cycle."""
+    ids = sorted(set(course_ids))
+    if len(ids) > 1 and conn.dialect.name != "sqlite":
+        rows = select(courses.c.id).where(among(conn.dialect, courses.c.id, ids))
+        await conn.execute(rows.order_by(courses.c.id).with_for_update())
+
+
 async def take_seats(conn: AsyncConnection, wanted: Mapping[int, Seats], read: Mapping[int, int] | None = None) -> bool:
     """Take every course's seats in one statement, all or nothing: True if each course took them.
 
@@ -44,6 +57,7 @@ async def take_seats(conn: AsyncConnection, wanted: Mapping[int, Seats], read: M
     wanted = {cid: s for cid, s in wanted.items() if s.regular or s.permitted}
     if not wanted:
         return True
+    await lock_courses(conn, wanted)
     regular = _per_course({cid: s.regular for cid, s in wanted.items()})
     permitted = _per_course({cid: s.permitted for cid, s in wanted.items()})
     guard = courses.c.taken + regular <= courses.c.capacity + courses.c.permit_seats

@@ -240,13 +240,13 @@ def twins() -> Iterator[tuple[Twin, Twin]]:
         twin.close()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=35, deadline=None)  # (every CI run draws new examples)
 @given(operations=OPERATIONS)
 def test_a_batch_decides_as_the_requests_would_one_by_one(operations: list[tuple[str, int, int, int]]) -> None:
     batch_equals_one_by_one(operations, None, None)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=35, deadline=None)
 @given(operations=OPERATIONS, eligibility=ELIGIBILITY)
 def test_a_batch_decides_as_one_by_one_under_the_registrars_rules(
     operations: list[tuple[str, int, int, int]], eligibility: dict[str, Any]
