@@ -317,6 +317,6 @@ class LedgerMachine(RuleBasedStateMachine):
         self.run(check())
 
 
-# 15 runs of 25 steps per CI run (each run explores afresh); more locally with HYPOTHESIS profiles if wanted.
+# 15 runs of 25 steps per CI run (each run draws new ones).
 LedgerMachine.TestCase.settings = settings(max_examples=15, stateful_step_count=25, deadline=None)
 TestLedger = LedgerMachine.TestCase
