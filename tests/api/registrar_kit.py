@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import importlib
 import secrets
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from joserfc.jwk import OKPKey
 from starlette.testclient import TestClient
 
@@ -19,6 +21,7 @@ from cluster.secrets import load_or_create_secret
 from services.common.app import build_app
 from services.common.context import NodeContext
 from tests.api.login_kit import forge
+from tests.databases import new_database
 from tests.support import make_config, wait_master, wait_until
 
 
@@ -65,3 +68,14 @@ def job_outcome(client: TestClient, answer: Any, headers: dict[str, str], timeou
         return job if job["status"] in ("succeeded", "failed") else None
 
     return wait_until(finished, timeout, f"import job {url} to finish")
+
+
+@contextmanager
+def course_data_on(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str) -> Iterator[Node]:
+    """A course_data node on the database `request.param` names ("sqlite": its own file; another
+    kind: a new database on the suite's server), for fixtures parametrized over kinds."""
+    env = {}
+    if request.param != "sqlite":
+        env["CS_SERVICES__COURSE_DATA__DATABASE_URL"] = asyncio.run(new_database(request, request.param, tmp_path))
+    with service_node("course_data", tmp_path, redis_url, **env) as made:
+        yield made

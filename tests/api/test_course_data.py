@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,17 +9,13 @@ from typing import Any
 
 import pytest
 
-from tests.api.registrar_kit import Node, job_outcome, service_node
-from tests.databases import new_database
+from tests.api.registrar_kit import Node, course_data_on, job_outcome
 
 
 @pytest.fixture(params=["sqlite", "mariadb"])
 def node(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str) -> Iterator[Node]:
     """A course_data node on SQLite, and on MariaDB (the same API on the other family of SQL)."""
-    env = {}
-    if request.param != "sqlite":
-        env["CS_SERVICES__COURSE_DATA__DATABASE_URL"] = asyncio.run(new_database(request, request.param, tmp_path))
-    with service_node("course_data", tmp_path, redis_url, **env) as made:
+    with course_data_on(request, tmp_path, redis_url) as made:
         yield made
 
 
