@@ -38,18 +38,24 @@ def iso(unix: float) -> str:
 
 def render(value: Any) -> Any:
     """`value` (an answer's JSON: dicts, lists, scalars) with every instant field's number
-    as ISO 8601. Strings (an instant already rendered, in a term's zone) and nulls stay."""
+    as ISO 8601. Strings (an instant already rendered, in a term's zone) and nulls stay.
+    Only containers are walked into (every answer passes here, the rush's too)."""
     if isinstance(value, dict):
-        return {k: _field(k, v) if isinstance(k, str) and is_instant_key(k) else render(v) for k, v in value.items()}
+        return {k: _field(k, v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [render(v) for v in value]
+        return [render(v) if isinstance(v, _CONTAINERS) else v for v in value]
     return value
 
 
-def _field(key: str, value: Any) -> Any:
-    if isinstance(value, int | float) and not isinstance(value, bool):
+_CONTAINERS = (dict, list, tuple)
+
+
+def _field(key: Any, value: Any) -> Any:
+    if isinstance(value, _CONTAINERS):
+        return render(value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and isinstance(key, str) and is_instant_key(key):
         return iso(value)
-    return render(value)
+    return value
 
 
 def unix(value: Any) -> float:
