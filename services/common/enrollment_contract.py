@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
@@ -41,30 +41,89 @@ class _Contract(BaseModel):
 # What a client asks
 
 
+SectionIds = list[Annotated[int, Field(ge=1)]]
+GROUP_MAX = 8  # the most sections a group takes (or gives up) at once
+_ID = {"type": "integer", "minimum": 1}
+_IDS = {"type": "array", "items": _ID, "minItems": 1, "maxItems": GROUP_MAX, "uniqueItems": True}
+_ABSENT = {"type": "null"}
+
+
+def _change_schema(schema: dict[str, Any]) -> None:
+    """The change's shape as JSON Schema (what `admission.parse_body` accepts, no more): one course
+    (`course_id`; a swap also `drop_course_id`), or a section group (`section_ids`; a swap
+    also `drop_course_ids`), never both."""
+    single_swap = {"required": ["course_id", "drop_course_id"], "properties": {"drop_course_id": _ID}}
+    single_other = {"required": ["course_id"], "properties": {"drop_course_id": _ABSENT}}
+    group_swap = {"required": ["section_ids", "drop_course_ids"], "properties": {"drop_course_ids": _IDS}}
+    group_enroll = {
+        "required": ["section_ids"],
+        "properties": {"action": {"const": "enroll"}, "drop_course_ids": _ABSENT},
+    }
+    is_swap = {"properties": {"action": {"const": "swap"}}}
+    schema["if"] = {"properties": {"section_ids": {"not": _ABSENT}}, "required": ["section_ids"]}
+    schema["then"] = {
+        "properties": {"course_id": _ABSENT, "drop_course_id": _ABSENT, "section_ids": _IDS},
+        "if": is_swap,
+        "then": group_swap,
+        "else": group_enroll,
+    }
+    schema["else"] = {
+        "properties": {"course_id": _ID, "section_ids": _ABSENT, "drop_course_ids": _ABSENT},
+        "if": is_swap,
+        "then": single_swap,
+        "else": single_other,
+    }
+
+
 class EnrollmentChange(_Contract):
     """A student's change, as `POST /queue/requests` takes it (the admission's fast parser,
-    `services.queue.admission.parse_body`, accepts exactly this): a swap names the course it
-    gives up, nothing else does."""
+    `services.queue.admission.parse_body`, accepts exactly this): one course (a swap names
+    the course it gives up, nothing else does), or a section group (`section_ids`: one
+    section of each kind of an offering, taken together or not at all; a swap into it names
+    the sections it gives up, `drop_course_ids`)."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "if": {"properties": {"action": {"const": "swap"}}},
-            "then": {"required": ["drop_course_id"], "properties": {"drop_course_id": {"type": "integer"}}},
-            "else": {"properties": {"drop_course_id": {"type": "null"}}},
-        },
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_change_schema)
 
     action: Action
-    course_id: int = Field(ge=1, description="the course to enroll in or drop; for a swap, the one to add")
+    course_id: int | None = Field(
+        default=None, ge=1, description="the course to enroll in or drop; for a swap, the one to add"
+    )
     drop_course_id: int | None = Field(
         default=None, ge=1, description="swap only (and required there): the course to give up"
     )
+    section_ids: SectionIds | None = Field(
+        default=None,
+        min_length=1,
+        max_length=GROUP_MAX,
+        description="instead of course_id: a section group (enroll or swap), each section once",
+    )
+    drop_course_ids: SectionIds | None = Field(
+        default=None,
+        min_length=1,
+        max_length=GROUP_MAX,
+        description="a swap into a section group only (and required there): the sections to give up",
+    )
 
     @model_validator(mode="after")
-    def _swap_gives_one_up(self) -> EnrollmentChange:
-        if (self.action == "swap") != (self.drop_course_id is not None):
-            raise ValueError("drop_course_id: a swap needs it, and only a swap")
+    def _one_shape(self) -> EnrollmentChange:
+        swap = self.action == "swap"
+        if self.section_ids is None:
+            if self.course_id is None:
+                raise ValueError("course_id (or section_ids) is required")
+            if self.drop_course_ids is not None:
+                raise ValueError("drop_course_ids: only for a swap into a section group")
+            if swap != (self.drop_course_id is not None):
+                raise ValueError("drop_course_id: a swap needs it, and only a swap")
+            return self
+        if self.course_id is not None or self.drop_course_id is not None:
+            raise ValueError("section_ids: instead of course_id and drop_course_id, not with them")
+        if self.action == "drop":
+            raise ValueError("section_ids: enroll or swap only (drop each section by its id)")
+        if swap != (self.drop_course_ids is not None):
+            raise ValueError("drop_course_ids: a swap into a section group needs it, and only such a swap")
+        for name, ids in (("section_ids", self.section_ids), ("drop_course_ids", self.drop_course_ids or [])):
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"{name}: each section once")
         return self
 
 
@@ -105,7 +164,8 @@ class LedgerRequest(_Contract):
 class LedgerGroupRequest(_Contract):
     """A section group (one section of each kind of an offering) taken together, all or
     nothing; with `drop_course_ids`, a swap into it that gives those up only if it is taken.
-    The student service sends it to the ledger directly (the queue orders single courses)."""
+    The student service sends it to the ledger directly when the queue is off; in a rush it is
+    queued like a single course (`QueuedRequest.section_ids`) and the batch decides it alike."""
 
     student_id: int = Field(ge=1)
     cohort: int | None = None
@@ -131,6 +191,15 @@ class QueuedRequest(LedgerRequest):
         validation_alias=AliasChoices("queue_request_id", "request_id"),  # (the name before: still accepted)
     )
     admitted_at: Instant = Field(description="when the queue admitted it")
+    section_ids: SectionIds | None = Field(
+        default=None,
+        min_length=1,
+        max_length=GROUP_MAX,
+        description="a section group, decided as `POST /internal/ledger/group` decides it (course_id: its first)",
+    )
+    drop_course_ids: SectionIds | None = Field(
+        default=None, max_length=GROUP_MAX, description="a swap into the section group: the sections to give up"
+    )
 
 
 class LedgerBatch(_Contract):
@@ -238,6 +307,9 @@ RECORD_FIELDS: tuple[str, ...] = (
     "priority_group",
     "alternative",  # which of the item's courses this is (0 its own, 1 its first alternative, ...)
     "next",  # refused: the request queued in its place (the item's next alternative)
+    # a section group (only there): its sections, comma-separated (`course_id` is the first),
+    "section_ids",
+    "drop_course_ids",  # and for a swap into it, the sections it gives up
 )
 # A plan item, positionally as admission sends it to the plan script: the request's fields,
 # then its alternatives (comma-separated course ids, in order).
@@ -271,6 +343,8 @@ ADMISSION_FIELDS: tuple[str, ...] = (
     "program",  # the student's standing past the cohort (`registration.Standing`), '' when none
     "year",
     "priority_group",
+    "section_ids",  # a section group: its sections, comma-separated ('' for one course; course_id: the first)
+    "drop_course_ids",  # a swap into a section group: the sections it gives up, comma-separated, or ''
 )
 _ADMISSION_ONLY = ("idempotency_key", "refusal")
 ENTRY_FIELDS: tuple[str, ...] = (*(f for f in ADMISSION_FIELDS if f not in _ADMISSION_ONLY), "admitted_at")
@@ -278,9 +352,15 @@ ENTRY_FIELDS: tuple[str, ...] = (*(f for f in ADMISSION_FIELDS if f not in _ADMI
 RECORDED_DECISION_FIELDS: tuple[str, ...] = ("queue_request_id", "outcome", "type", "reason", "seq", "via_permit")
 
 
+def ids_of(text: str | None) -> list[int]:
+    """Course ids as the queue keeps them (comma-separated; '' or none: no id)."""
+    return [int(c) for c in text.split(",")] if text else []
+
+
 def ledger_request_of(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """A stream entry's request (all strings), as the ledger's batch takes it (`QueuedRequest`)."""
-    return {
+    """A stream entry's request (all strings), as the ledger's batch takes it (`QueuedRequest`);
+    a section group's ids only where it is one (a ledger from before groups takes the rest)."""
+    request = {
         "queue_request_id": entry["queue_request_id"],
         "action": entry["action"],
         "student_id": int(entry["student_id"]),
@@ -293,6 +373,10 @@ def ledger_request_of(entry: Mapping[str, Any]) -> dict[str, Any]:
         "actor": entry["actor"],
         "admitted_at": float(entry["admitted_at"]),
     }
+    if entry.get("section_ids"):
+        request["section_ids"] = ids_of(entry["section_ids"])
+        request["drop_course_ids"] = ids_of(entry.get("drop_course_ids"))
+    return request
 
 
 # What the queue answers
@@ -330,6 +414,12 @@ class QueuedView(DecisionDetails):
     next_queue_request_id: str | None = Field(
         default=None, description="a plan's item, refused: the request queued in its place (its next alternative)"
     )
+    section_ids: list[int] | None = Field(
+        default=None, description="a section group: its sections, taken together or not at all (course_id: the first)"
+    )
+    drop_course_ids: list[int] | None = Field(
+        default=None, description="a swap into a section group: the sections it gives up"
+    )
 
 
 def queued_answer(queue_request_id: str, status: str, position: int, new: bool) -> dict[str, Any]:
@@ -362,6 +452,10 @@ def queued_view(queue_request_id: str, record: Mapping[str, str]) -> dict[str, A
         view["alternatives"] = [int(c) for c in record["alternatives"].split(",")]
     if record.get("next"):
         view["next_queue_request_id"] = record["next"]
+    if record.get("section_ids"):
+        view["section_ids"] = ids_of(record["section_ids"])
+        if record.get("drop_course_ids"):
+            view["drop_course_ids"] = ids_of(record["drop_course_ids"])
     return view
 
 
@@ -373,7 +467,8 @@ def refused_view(refusal_type: str, reason: str, change: Mapping[str, Any]) -> d
         "type": refusal_type,
         "reason": reason,
         "action": change.get("action"),
-        "course_id": change.get("course_id"),
+        "course_id": change.get("course_id") or (change.get("section_ids") or [None])[0],
+        **{k: change[k] for k in ("section_ids", "drop_course_ids") if change.get(k)},
     }
 
 

@@ -7,8 +7,10 @@ is rejected with reason "timeout" (here, where it is recorded, never elsewhere).
 Runs of enrollments are decided on facts loaded once for the whole run, with the same
 `rules.decide_enroll` as the one-at-a-time path, and written with a few statements per
 run; drops and swaps go through the one-at-a-time ledger (they free seats and promote
-from waitlists). The order of requests is the order of decisions, so for one course an
-earlier request is never decided after a later one.
+from waitlists), and section groups through `groups.enroll_group`, the one-at-a-time path of a
+group (all or nothing, its rules `rules.decide_group`), each where it stands. The order of
+requests is the order of decisions, so for one course an earlier request is never decided
+after a later one.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from services.common.outbox import notify_many
 from services.common.registration import Standing
 from services.course_data.audit import audit_row, outcome_of
 from services.course_data.catalogue import waitlist_lengths
+from services.course_data.groups import enroll_group
 from services.course_data.ledger import Ledger
 from services.course_data.rules import (
     CourseFacts,
@@ -60,6 +63,8 @@ class Queued:
     program: str | None = None  # the rest of the student's standing (`registration.Standing`)
     year: int | None = None
     priority_group: str | None = None
+    section_ids: tuple[int, ...] = ()  # a section group (course_id: its first section), taken whole or not at all
+    drop_ids: tuple[int, ...] = ()  # a swap into the section group: the sections it gives up
 
     @property
     def standing(self) -> Standing:
@@ -101,7 +106,7 @@ async def decide_batch(conn: AsyncConnection, ledger: Ledger, batch: Sequence[Qu
         if now > request.deadline:
             await finish_run()
             fresh[request.request_id] = TIMEOUT
-        elif request.action == "enroll":
+        elif request.action == "enroll" and not request.section_ids:
             run.append(request)
         else:
             await finish_run()
@@ -118,9 +123,12 @@ async def decide_batch(conn: AsyncConnection, ledger: Ledger, batch: Sequence[Qu
 
 
 async def _one(conn: AsyncConnection, ledger: Ledger, r: Queued, now: float) -> Decision:
-    """A drop or swap through the one-at-a-time ledger, isolated by a savepoint."""
+    """A drop, a swap or a section group through the one-at-a-time ledger, isolated by a savepoint."""
     try:
         async with conn.begin_nested():
+            if r.section_ids:
+                who, sections = r.standing, r.section_ids
+                return await enroll_group(ledger, conn, r.student_id, who, sections, r.actor, now, drop_ids=r.drop_ids)
             if r.action == "drop":
                 return await ledger.drop(conn, r.student_id, r.standing, r.course_id, r.actor, now)
             if r.drop_course_id is None:
@@ -244,7 +252,7 @@ async def _record(
             "student_id": r.student_id,
             "action": r.action,
             "course_id": r.course_id,
-            "drop_course_id": r.drop_course_id,
+            "drop_course_id": r.drop_course_id or (r.drop_ids[0] if r.drop_ids else None),
             "outcome": fresh[r.request_id].outcome,
             "type": fresh[r.request_id].type,
             "reason": fresh[r.request_id].reason[:500],

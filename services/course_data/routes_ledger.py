@@ -130,10 +130,13 @@ async def decide_many(request: Request) -> Response:
             r.program,
             r.year,
             r.priority_group,
+            tuple(r.section_ids or ()),
+            tuple(r.drop_course_ids or ()),
         )
         for r in body.requests
     ]
     touched = {r.course_id for r in batch} | {r.drop_course_id for r in batch if r.drop_course_id}
+    touched |= {c for r in batch for c in (*r.section_ids, *r.drop_ids)}
     async with ctx.master_write() as conn:
         decided = await decide_batch(conn, ledger_of(request), batch, time.time())
         courses = await full_courses(conn, ledger_of(request), touched)

@@ -20,10 +20,10 @@ import json
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from cluster.settings import QueueSettings
-from services.common.enrollment_contract import ACTIONS
+from services.common.enrollment_contract import ACTIONS, GROUP_MAX
 from services.common.problems import Conflict, ProblemError, ServiceUnavailable, ValidationFailed
 from services.common.registration import DROP_CLOSED, WINDOW_CLOSED, Standing, WindowRefusal
 from services.queue.rate_limit import StudentRateLimit
@@ -32,6 +32,7 @@ from services.queue.store import QueueStorage
 from services.queue.windows import WindowCache
 
 AdmissionOutcome = Admitted | Refused | Stalled | TooManyOpen
+_FIELDS = frozenset({"action", "course_id", "drop_course_id", "section_ids", "drop_course_ids"})
 KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:")
 
 
@@ -84,30 +85,80 @@ def _course_id(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
 
 
-def parse_body(body: Any) -> tuple[str, int, int | None]:
-    """(action, course_id, drop_course_id) of a request body, or 422 naming each bad field: what
+class Change(NamedTuple):
+    """A request body as admission parsed it: one course, or a section group (`section_ids`,
+    `course_id` its first section; a swap into it gives up `drop_course_ids`)."""
+
+    action: str
+    course_id: int
+    drop_course_id: int | None
+    section_ids: tuple[int, ...] = ()
+    drop_course_ids: tuple[int, ...] = ()
+
+
+def _ids(value: Any, field: str, errors: list[dict[str, str]]) -> tuple[int, ...]:
+    """A list of distinct course ids (1 to GROUP_MAX of them), or () and an error naming the field."""
+    ids = [_course_id(v) for v in value] if isinstance(value, list) else []
+    if not 1 <= len(ids) <= GROUP_MAX or None in ids or len(set(ids)) != len(ids):
+        errors.append({"field": field, "message": f"1 to {GROUP_MAX} distinct section ids"})
+        return ()
+    return tuple(i for i in ids if i is not None)
+
+
+def parse_body(body: Any) -> Change:
+    """The change a request body asks for, or 422 naming each bad field: what
     `enrollment_contract.EnrollmentChange` (the schema) accepts, no more, no less (tested)."""
-    errors = []
+    errors: list[dict[str, str]] = []
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object", errors=[{"field": "", "message": "an object"}])
-    action, given_drop = body.get("action"), body.get("drop_course_id")
-    course, drop = _course_id(body.get("course_id")), _course_id(given_drop)
-    unknown = set(body) - {"action", "course_id", "drop_course_id"}
+    unknown = set(body) - _FIELDS
     if unknown:
         errors.append({"field": ", ".join(sorted(unknown)), "message": "unknown field"})
+    action = body.get("action")
     if action not in ACTIONS:
         errors.append({"field": "action", "message": "enroll, drop or swap"})
+    if body.get("section_ids") is not None:
+        return _parse_group(body, action, errors)
+    given_drop, given_drops = body.get("drop_course_id"), body.get("drop_course_ids")
+    course, drop = _course_id(body.get("course_id")), _course_id(given_drop)
     if course is None:
-        errors.append({"field": "course_id", "message": "a course id"})
+        errors.append({"field": "course_id", "message": "a course id (or section_ids: a section group)"})
     if action == "swap":
         if drop is None:
             errors.append({"field": "drop_course_id", "message": "a swap needs the course id to give up"})
     elif given_drop is not None:
         errors.append({"field": "drop_course_id", "message": "only for a swap"})
+    if given_drops is not None:
+        errors.append({"field": "drop_course_ids", "message": "only for a swap into a section group"})
+    _raise_any(errors)
+    assert course is not None
+    return Change(str(action), course, drop)
+
+
+def _parse_group(body: dict[str, Any], action: Any, errors: list[dict[str, str]]) -> Change:
+    sections = _ids(body["section_ids"], "section_ids", errors)
+    for single in ("course_id", "drop_course_id"):
+        if body.get(single) is not None:
+            errors.append({"field": single, "message": "not with section_ids (a section group)"})
+    if action == "drop":
+        errors.append({"field": "section_ids", "message": "enroll or swap only: drop each section by its id"})
+    drops: tuple[int, ...] = ()
+    if action == "swap":
+        if body.get("drop_course_ids") is None:
+            errors.append(
+                {"field": "drop_course_ids", "message": "a swap into a section group needs the ids to give up"}
+            )
+        else:
+            drops = _ids(body["drop_course_ids"], "drop_course_ids", errors)
+    elif body.get("drop_course_ids") is not None:
+        errors.append({"field": "drop_course_ids", "message": "only for a swap"})
+    _raise_any(errors)
+    return Change(str(action), sections[0], None, sections, drops)
+
+
+def _raise_any(errors: list[dict[str, str]]) -> None:
     if errors:
         raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
-    assert course is not None
-    return str(action), course, drop
 
 
 class Admitter:
@@ -133,7 +184,8 @@ class Admitter:
         now: float | None = None,
     ) -> Admitted | Refused:
         """Admit one request; `cohort`: the student's standing (or a bare cohort)."""
-        action, course_id, drop_id = parse_body(body)
+        change = parse_body(body)
+        action = change.action
         settings, now = self._settings(), time.time() if now is None else now
         if not await self._limiter.allow(student_id, settings.student_rate_limit):
             raise TooManyRequests(f"at most {settings.student_rate_limit}", headers={"Retry-After": "1"})
@@ -149,8 +201,8 @@ class Admitter:
             student_id,
             who.cohort,
             action,
-            course_id,
-            drop_id,
+            change.course_id,
+            change.drop_course_id,
             actor,
             settings.priorities.get(action, 2),  # type: ignore[call-overload]  # (validated 0..2)
             key,
@@ -158,6 +210,8 @@ class Admitter:
             who.program,
             who.year,
             who.priority_group,
+            ",".join(map(str, change.section_ids)),
+            ",".join(map(str, change.drop_course_ids)),
         )
         answer = await self._submit(admission)
         if isinstance(answer, Refused) and answer.type in _WINDOW_TYPES:

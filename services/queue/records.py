@@ -27,6 +27,8 @@ class Admission:
     program: str | None = None  # the student's standing past the cohort (`registration.Standing`)
     year: int | None = None
     priority_group: str | None = None
+    section_ids: str = ""  # a section group: its sections, comma-separated (course_id is the first)
+    drop_course_ids: str = ""  # a swap into a section group: the sections it gives up, comma-separated
 
 
 def _csv(course_ids: list[int]) -> str:

@@ -16,7 +16,7 @@ from services.common.auth import ADMINS, authenticate, principal_of
 from services.common.body import read_json
 from services.common.bounded_json import parse_json
 from services.common.context import NodeContext
-from services.common.enrollment_contract import queued_answer, queued_view, refused_view
+from services.common.enrollment_contract import EnrollmentChange, queued_answer, queued_view, refused_view
 from services.common.forwarding import on_master
 from services.common.hot_path import Answer, Headers, as_endpoint
 from services.common.internal import require_internal
@@ -30,6 +30,7 @@ from services.queue.state import QueueNode, queue_of
 from services.queue.store import NotReplicated
 
 MAX_WAIT_SECONDS = 60.0
+CHANGE_FIELDS = tuple(EnrollmentChange.model_fields)  # what a change may name (admission checks them)
 T = TypeVar("T")
 
 
@@ -112,7 +113,9 @@ async def submit(ctx: NodeContext, headers: Headers, body: bytes) -> Answer:
     """Queue an enrollment change (the registration rush's way in).
     ---
     summary: Submit a request
-    description: "Body: {action: enroll|drop|swap, course_id, drop_course_id (swap only)}. The
+    description: "Body: {action: enroll|drop|swap, course_id, drop_course_id (swap only)}, or a section
+      group taken together or not at all, {action: enroll|swap, section_ids, drop_course_ids (swap only)},
+      queued and decided in the same order as single courses. The
       Idempotency-Key header is required: the same key again gets the same answer, the same request
       (never a second one) or the same refusal at once (window-closed, course-full, waitlist-full).
       Answers 202 with the request id and its position once the request is recorded;
@@ -280,7 +283,7 @@ async def internal_submit(request: Request) -> Response:
     body = parse_json(await request.body())
     if not isinstance(body, dict) or not isinstance(body.get("student_id"), int):
         raise ValidationFailed("student_id is required", errors=[{"field": "student_id", "message": "required"}])
-    change = {k: body[k] for k in ("action", "course_id", "drop_course_id") if k in body}
+    change = {k: body[k] for k in CHANGE_FIELDS if k in body}
     key = check_key(body.get("idempotency_key"))
     standing = Standing(
         _int_or_none(body.get("cohort")),

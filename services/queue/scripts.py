@@ -58,8 +58,12 @@ def lua(source: str) -> str:
 # student's index and open count, a drop or swap counted as waiting to free its course.
 # A plan's item keeps the alternatives still to try (`alternatives`, comma-separated) and
 # which of its courses it is (`alternative`, 0: its own), with the cohort and actor needed
-# to queue the next one in its place. Answers the admission's number.
+# to queue the next one in its place. A section group keeps its sections (and a swap into it
+# the sections it gives up, each counted as waiting to be freed). Answers the admission's number.
 _ENQUEUE = """
+local function each_id(csv, fn)
+  for course in string.gmatch(csv or '', '[^,]+') do fn(course) end
+end
 local function enqueue(r, alternatives, alternative, now, ttl, streams, admitted)
   redis.call('INCR', '$open_prefix' .. r.$student_id)
   redis.call('EXPIRE', '$open_prefix' .. r.$student_id, ttl)
@@ -75,14 +79,19 @@ local function enqueue(r, alternatives, alternative, now, ttl, streams, admitted
       '$program', r.$program or '', '$year', r.$year or '', '$priority_group', r.$priority_group or '')
   end
   if alternative > 0 then redis.call('HSET', record, '$alternative', alternative) end
+  if (r.$section_ids or '') ~= '' then
+    redis.call('HSET', record, '$section_ids', r.$section_ids, '$drop_course_ids', r.$drop_course_ids or '')
+  end
   redis.call('EXPIRE', record, ttl)
   redis.call('ZADD', '$student_requests_prefix' .. r.$student_id, n, r.$queue_request_id)
   redis.call('EXPIRE', '$student_requests_prefix' .. r.$student_id, ttl)
   local frees = (r.$action == 'drop' and r.$course_id) or (r.$action == 'swap' and r.$drop_course_id) or ''
-  if frees ~= '' then
-    redis.call('INCR', '$frees_prefix' .. frees)
-    redis.call('EXPIRE', '$frees_prefix' .. frees, ttl)
+  local function free(course)
+    redis.call('INCR', '$frees_prefix' .. course)
+    redis.call('EXPIRE', '$frees_prefix' .. course, ttl)
   end
+  if frees ~= '' then free(frees) end
+  each_id(r.$drop_course_ids, free)
   return n
 end
 """
@@ -116,7 +125,7 @@ for _, a in ipairs(cjson.decode(ARGV[3])) do
   r.$idempotency_key, r.$refusal = nil, nil
   local existing = redis.call('GET', key)
   local full = false
-  if not existing and r.$action == 'enroll' then
+  if not existing and r.$action == 'enroll' and r.$section_ids == '' then
     full = redis.call('GET', '$full_prefix' .. r.$course_id)
     if full and tonumber(redis.call('GET', '$frees_prefix' .. r.$course_id) or '0') > 0 then full = false end
   end
@@ -225,11 +234,12 @@ return {1, answer}
 
 
 # A request leaving pending/deciding for good: the drop or swap no longer waits to free its
-# course, and the student has one open request less.
+# course (a swap into a section group: each it gives up), and the student has one open request less.
 _LEFT_QUEUE = """
-local function left_queue(action, course, drop, student)
+local function left_queue(action, course, drop, student, drops)
   local frees = (action == 'drop' and course) or (action == 'swap' and drop) or ''
   if frees ~= '' then redis.call('DECR', '$frees_prefix' .. frees) end
+  for given in string.gmatch(drops or '', '[^,]+') do redis.call('DECR', '$frees_prefix' .. given) end
   if student and tonumber(redis.call('GET', '$open_prefix' .. student) or '0') > 0 then
     redis.call('DECR', '$open_prefix' .. student)
   end
@@ -271,13 +281,14 @@ local answer = cjson.decode(ARGV[2])
 local ids = {}
 for _, d in ipairs(answer.$decisions) do
   local record = '$record_prefix' .. d.$queue_request_id
-  local was = redis.call('HMGET', record, '$status', '$action', '$course_id', '$drop_course_id', '$student_id')
+  local was = redis.call('HMGET', record, '$status', '$action', '$course_id', '$drop_course_id', '$student_id',
+    '$drop_course_ids')
   if was[1] == 'pending' or was[1] == 'deciding' then
     local details, extra = {}, false
     for k, v in pairs(d) do
       if not plain[k] then details[k] = v; extra = true end
     end
-    left_queue(was[2], was[3], was[4], was[5])
+    left_queue(was[2], was[3], was[4], was[5], was[6])
     redis.call('HSET', record, '$status', d.$outcome, '$type', d.$type, '$reason', d.$reason, '$seq', d.$seq,
       '$decided_at', ARGV[1])
     if extra then redis.call('HSET', record, '$details', cjson.encode(details)) end
@@ -319,11 +330,12 @@ return taken
 CANCEL = lua(
     _LEFT_QUEUE
     + """
-local was = redis.call('HMGET', KEYS[1], '$status', '$action', '$course_id', '$drop_course_id', '$student_id')
+local was = redis.call('HMGET', KEYS[1], '$status', '$action', '$course_id', '$drop_course_id', '$student_id',
+  '$drop_course_ids')
 local status = was[1]
 if not status then return 'missing' end
 if status ~= 'pending' then return status end
-left_queue(was[2], was[3], was[4], was[5])
+left_queue(was[2], was[3], was[4], was[5], was[6])
 redis.call('HSET', KEYS[1], '$status', 'cancelled', '$type', 'cancelled', '$reason', 'cancelled by the student',
   '$decided_at', ARGV[1])
 redis.call('INCR', KEYS[2])

@@ -91,8 +91,11 @@ async def _through_queue(request: Request, change: dict[str, Any]) -> dict[str, 
     status = view.pop("status")
     if status in ("pending", "cancelled"):
         queue_request_id = view["queue_request_id"]
+        pending = {"course_id": view["course_id"], "outcome": "pending", "queue_request_id": queue_request_id}
+        if change.get("section_ids"):
+            pending["section_ids"] = change["section_ids"]
         return JSONResponse(
-            {"course_id": change["course_id"], "outcome": "pending", "queue_request_id": queue_request_id},
+            pending,
             202,
             headers={"Location": f"/queue/requests/{queue_request_id}"},
         )
@@ -130,10 +133,10 @@ async def _decide(request: Request, me: Principal, action: str, course_id: int, 
 
 
 async def _decide_group(request: Request, me: Principal, section_ids: list[int], drop_ids: list[int]) -> Response:
-    """A section group, decided by the ledger in one transaction (never through the queue,
-    which orders requests per course: the ledger's seat guard keeps every section from
-    being oversold, and a group is taken whole or refused)."""
-    change = {
+    """A section group, taken whole or refused in one ledger transaction: through the queue
+    when single courses go through it (a rush decides groups and singles in one order), else
+    by the ledger directly."""
+    change: dict[str, Any] = {
         "student_id": me.user_id,
         "cohort": me.cohort,
         "program": me.program,
@@ -143,7 +146,17 @@ async def _decide_group(request: Request, me: Principal, section_ids: list[int],
         "drop_course_ids": drop_ids,
         "actor": me.username,
     }
-    decision = await ledger_answer(request, "POST", "/internal/ledger/group", change)
+    if context_of(request).cluster.settings().queue.enabled:
+        del change["drop_course_ids"]
+        change["action"] = "swap" if drop_ids else "enroll"
+        if drop_ids:
+            change["drop_course_ids"] = drop_ids
+        queued = await _through_queue(request, change)
+        if isinstance(queued, Response):
+            return queued
+        decision = queued
+    else:
+        decision = await ledger_answer(request, "POST", "/internal/ledger/group", change)
     if decision["outcome"] == "rejected":
         return problem_response(
             409, decision["type"], "Enrollment change refused", decision["reason"], request, details_of(decision)

@@ -123,3 +123,39 @@ def test_a_student_lists_their_own_requests_newest_first_a_page_at_a_time(node: 
     listed = spec["paths"]["/queue/requests"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert listed == {"$ref": "#/components/schemas/QueueRequestPage"}
     assert "QueuedView" in spec["components"]["schemas"]
+
+
+def test_a_section_group_is_queued_as_a_single_course_is(node: Node) -> None:
+    """Admitted with its sections (202), the same key the same request, listed and shown with its
+    sections; a bad group is 422 naming the field, with nothing queued."""
+    student = {**node.auth("student", 51), "content-type": "application/json"}
+    spec = node.client.get("/openapi.json").json()
+    group = {"action": "enroll", "section_ids": [7, 9]}
+    taken = node.client.post("/queue/requests", json=group, headers={**student, "Idempotency-Key": "g-1"})
+    assert taken.status_code == 202, taken.text
+    again = node.client.post("/queue/requests", json=group, headers={**student, "Idempotency-Key": "g-1"})
+    assert (again.json()["queue_request_id"], again.json()["new"]) == (taken.json()["queue_request_id"], False)
+    swap = {"action": "swap", "section_ids": [8, 10], "drop_course_ids": [7, 9]}
+    swapped = node.client.post("/queue/requests", json=swap, headers={**student, "Idempotency-Key": "g-2"})
+    assert swapped.status_code == 202, swapped.text
+    for bad, field in (
+        ({"action": "enroll", "section_ids": [7, 7]}, "section_ids"),
+        ({"action": "enroll", "section_ids": []}, "section_ids"),
+        ({"action": "enroll", "section_ids": [7, "x"]}, "section_ids"),
+        ({"action": "enroll", "section_ids": [7, 9], "course_id": 7}, "course_id"),
+        ({"action": "drop", "section_ids": [7, 9]}, "section_ids"),
+        ({"action": "swap", "section_ids": [8, 10]}, "drop_course_ids"),
+    ):
+        refused = node.client.post("/queue/requests", json=bad, headers={**student, "Idempotency-Key": "g-bad"})
+        assert refused.status_code == 422, (bad, refused.text)
+        assert field in {e["field"] for e in refused.json()["errors"]}, (bad, refused.json())
+    page = node.client.get("/queue/requests", headers=student).json()
+    assert page["total"] == 2  # the bad ones queued nothing
+    shown = spec["paths"]["/queue/requests/{id}"]["get"]["responses"]["200"]["content"]["application/json"]
+    newest, oldest = page["items"]
+    conforms(spec, shown["schema"], newest)
+    assert (oldest["action"], oldest["course_id"], oldest["section_ids"]) == ("enroll", 7, [7, 9])
+    assert "drop_course_ids" not in oldest
+    assert (newest["action"], newest["section_ids"], newest["drop_course_ids"]) == ("swap", [8, 10], [7, 9])
+    view = node.client.get(f"/queue/requests/{taken.json()['queue_request_id']}", headers=student).json()
+    assert (view["status"], view["section_ids"]) == ("pending", [7, 9])  # (no ledger here: it waits)

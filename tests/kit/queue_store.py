@@ -38,6 +38,8 @@ from services.queue.records import (
 )
 from services.queue.store import AdmitAnswer, Figures, PlanAnswer, StreamFigures
 
+_GROUP_FIELDS = ("section_ids", "drop_course_ids")  # (a plan's item has none: its entry neither)
+
 
 @dataclass
 class _Stream:
@@ -75,8 +77,9 @@ class MemoryStore:
 
     def _left_queue(self, record: dict[str, str]) -> None:
         frees = {"drop": record["course_id"], "swap": record["drop_course_id"]}.get(record["action"], "")
-        if frees:
-            self.frees[frees] = self.frees.get(frees, 0) - 1
+        for course in [frees] if frees else record.get("drop_course_ids", "").split(","):
+            if course:
+                self.frees[course] = self.frees.get(course, 0) - 1
         student = int(record["student_id"])
         if self.open.get(student, 0) > 0:
             self.open[student] -= 1
@@ -92,7 +95,7 @@ class MemoryStore:
             r = {name: "" if getattr(a, name) is None else str(getattr(a, name)) for name in ADMISSION_FIELDS}
             existing = self.keys.get((a.student_id, a.idempotency_key))
             full = None
-            if existing is None and a.action == "enroll":
+            if existing is None and a.action == "enroll" and not a.section_ids:
                 full = self._full(r["course_id"])
             if existing is not None and existing.startswith("!"):
                 refusal = json.loads(existing[1:])
@@ -124,7 +127,7 @@ class MemoryStore:
         student = int(r["student_id"])
         self.open[student] = self.open.get(student, 0) + 1
         at = f"{now:.6f}"
-        request = {name: r.get(name, at) for name in ENTRY_FIELDS}
+        request = {name: r.get(name, at) for name in ENTRY_FIELDS if name in r or name not in _GROUP_FIELDS}
         stream = STREAMS[int(r["priority"])]
         entry_id = f"{int(now * 1000)}-{next(self._seq)}"
         self.streams[stream].entries.append(Entry(stream, entry_id, request))
@@ -145,11 +148,14 @@ class MemoryStore:
             record.update({k: r.get(k, "") for k in ("program", "year", "priority_group")})
         if alternative > 0:
             record["alternative"] = str(alternative)
+        if r.get("section_ids"):
+            record.update(section_ids=r["section_ids"], drop_course_ids=r.get("drop_course_ids", ""))
         self.records[r["queue_request_id"]] = record
         self.by_student.setdefault(student, []).append(r["queue_request_id"])
         frees = {"drop": r["course_id"], "swap": r["drop_course_id"]}.get(r["action"], "")
-        if frees:
-            self.frees[frees] = self.frees.get(frees, 0) + 1
+        for course in [frees] if frees else r.get("drop_course_ids", "").split(","):
+            if course:
+                self.frees[course] = self.frees.get(course, 0) + 1
 
     def _full(self, course: str) -> str | None:
         kept = self.full.get(course)

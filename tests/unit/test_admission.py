@@ -17,8 +17,8 @@ from services.queue.windows import WindowCache
 
 
 def test_bodies_are_checked_field_by_field() -> None:
-    assert parse_body({"action": "enroll", "course_id": 3}) == ("enroll", 3, None)
-    assert parse_body({"action": "swap", "course_id": 3, "drop_course_id": 4}) == ("swap", 3, 4)
+    assert parse_body({"action": "enroll", "course_id": 3}) == ("enroll", 3, None, (), ())
+    assert parse_body({"action": "swap", "course_id": 3, "drop_course_id": 4}) == ("swap", 3, 4, (), ())
     with pytest.raises(ValidationFailed) as bad:
         parse_body({"action": "swap", "course_id": True, "extra": 1})
     assert {e["field"] for e in bad.value.extra["errors"]} == {"extra", "course_id", "drop_course_id"}

@@ -34,12 +34,22 @@ from storage.schemas.course_data import (
 from tests.databases import new_database
 from tests.unit.test_ledger_stateful import CATALOGUE, RULES, LedgerMachine
 
-OPERATIONS = st.lists(
-    st.tuples(
-        st.sampled_from(["enroll", "enroll", "enroll", "drop", "swap"]),
-        st.integers(min_value=1, max_value=6),  # student
-        st.integers(min_value=1, max_value=11),  # course (C6 the next term's; 7-10 S1's sections; 11 none)
-        st.integers(min_value=1, max_value=10),  # the course a swap gives up
+OPERATION = st.tuples(
+    st.sampled_from(["enroll", "enroll", "enroll", "drop", "swap"]),
+    st.integers(min_value=1, max_value=6),  # student
+    st.integers(min_value=1, max_value=11),  # course (C6 the next term's; 7-10 S1's sections; 11 none)
+    st.integers(min_value=1, max_value=10),  # the course a swap gives up
+)
+OPERATIONS = st.lists(OPERATION, min_size=1, max_size=25)
+# The sections property's requests: those, and section groups of S1 queued among them, taken
+# together ("group": a lecture and a lab) or swapped into ("regroup": giving up the other lecture
+# and the other lab, so a student holding those moves whole).
+SECTION_OPERATIONS = st.lists(
+    st.one_of(
+        OPERATION,
+        st.tuples(
+            st.sampled_from(["group", "regroup"]), st.integers(1, 6), st.sampled_from([7, 8]), st.sampled_from([9, 10])
+        ),
     ),
     min_size=1,
     max_size=25,
@@ -169,6 +179,9 @@ class Twin:
             async with machine.db.write() as conn:
                 ledger, now = machine.ledger, machine.now
                 who = r.standing
+                if r.section_ids:
+                    sections, drops = r.section_ids, r.drop_ids
+                    return await enroll_group(ledger, conn, r.student_id, who, sections, r.actor, now, drop_ids=drops)
                 if r.action == "enroll":
                     return await ledger.enroll(conn, r.student_id, who, r.course_id, r.actor, now)
                 if r.action == "drop":
@@ -213,23 +226,32 @@ def queued(
     deadline: float = float("inf"),
     standings: dict[int, Standing] | None = None,
 ) -> list[Queued]:
+    """The requests of `operations`; a "group" (student, lecture, lab) is that section group, and a
+    "regroup" the swap into it that gives up the other lecture and the other lab of S1."""
     who = standings or {}
-    return [
-        Queued(
-            uuid.uuid4().hex,
-            action,  # type: ignore[arg-type]
-            student,
-            who.get(student, Standing()).cohort,
-            course,
-            drop if action == "swap" else None,
-            "q",
-            deadline,
-            who.get(student, Standing()).program,
-            who.get(student, Standing()).year,
-            who.get(student, Standing()).priority_group,
+    requests = []
+    for action, student, course, drop in operations:
+        group = action in ("group", "regroup")
+        sections = (course, drop) if group else ()
+        drops = (15 - course, 19 - drop) if action == "regroup" else ()
+        requests.append(
+            Queued(
+                uuid.uuid4().hex,
+                {"group": "enroll", "regroup": "swap"}.get(action, action),  # type: ignore[arg-type]
+                student,
+                who.get(student, Standing()).cohort,
+                course,
+                drop if action == "swap" else None,
+                "q",
+                deadline,
+                who.get(student, Standing()).program,
+                who.get(student, Standing()).year,
+                who.get(student, Standing()).priority_group,
+                sections,
+                drops,
+            )
         )
-        for action, student, course, drop in operations
-    ]
+    return requests
 
 
 @pytest.fixture
@@ -256,12 +278,13 @@ def test_a_batch_decides_as_one_by_one_under_the_registrars_rules(
 
 
 @settings(max_examples=30, deadline=None)
-@given(operations=OPERATIONS, groups=GROUPS)
+@given(operations=SECTION_OPERATIONS, groups=GROUPS)
 def test_a_batch_decides_as_one_by_one_over_sections(
     operations: list[tuple[str, int, int, int]], groups: list[tuple[int, int, int]]
 ) -> None:
-    """Students hold section groups first; the batch's swaps between sections, drops and
-    single-section requests then decide alike on both paths, never overselling a section."""
+    """Students hold section groups first; the batch's section groups and swaps into them,
+    queued among swaps between sections, drops and single-section requests, then decide alike
+    on both paths, in order, never overselling a section."""
     batch_equals_one_by_one(operations, None, None, groups=groups)
 
 
@@ -308,6 +331,40 @@ def batch_equals_one_by_one(
     finally:
         batched.close()
         sequential.close()
+
+
+def test_section_groups_among_singles_are_decided_in_the_batch_s_order(twins: tuple[Twin, Twin]) -> None:
+    """S1's L01 has 2 seats, its lab B01 1, lab B02 2. Student 5 holds L02 + B02 before the batch.
+    Each group and single is decided where it stands: a seat freed by an earlier swap goes to the
+    next group, and a seat taken by an earlier single is not there for a later group."""
+    batched, sequential = twins
+    for twin in twins:
+        assert twin.groups([(5, 8, 10)]) == ["accepted"]
+    operations = [
+        ("group", 1, 7, 9),  # L01 1/2, B01 1/1
+        ("swap", 5, 7, 8),  # a single swap L02 -> L01: L01 2/2
+        ("group", 2, 7, 10),  # L01 full: the whole group is refused, B02 untouched
+        ("regroup", 1, 8, 10),  # student 1 moves to L02 + B02, freeing L01 and B01
+        ("group", 3, 7, 9),  # the freed seats, in order
+        ("group", 4, 7, 9),
+    ]
+    requests = queued(operations)
+    answers = [(a.decision.outcome, a.decision.type) for a in batched.batch(requests)]
+    expected = [
+        ("accepted", ""),
+        ("accepted", ""),
+        ("rejected", "section-full"),
+        ("accepted", ""),
+        ("accepted", ""),
+        ("rejected", "section-full"),
+    ]
+    assert answers == expected
+    assert [(d.outcome, d.type) for d in sequential.one_by_one(requests)] == expected
+    assert batched.state() == sequential.state()
+    assert batched.state()["enrolled"] == [(7, 3), (7, 5), (8, 1), (9, 3), (10, 1), (10, 5)]
+    again = [(a.decision.outcome, a.decision.type) for a in batched.batch(requests)]
+    assert again == expected  # redelivered: the same answers, nothing applied twice
+    assert batched.state() == sequential.state()
 
 
 def test_past_the_deadline_a_request_is_rejected_as_timeout_and_notified(twins: tuple[Twin, Twin]) -> None:

@@ -30,8 +30,8 @@ from services.common.problems import ValidationFailed
 from services.course_data.routes_ledger import decision_json
 from services.course_data.rules import Decision as RuleDecision
 from services.queue import scripts
-from services.queue.admission import parse_body
-from services.queue.records import Admission, Entry
+from services.queue.admission import Change, parse_body
+from services.queue.records import Admission, Admitted, Entry
 from services.queue.store import QueueStore
 
 
@@ -108,17 +108,31 @@ VALUES = st.one_of(
     st.sampled_from(["enroll", "drop", "swap", "Enroll", "", "1"]),
     st.lists(st.integers(), max_size=2),
 )
+NAMES = ["action", "course_id", "drop_course_id", "section_ids", "drop_course_ids", "extra"]
+IDS = st.one_of(
+    st.lists(st.one_of(st.integers(min_value=-1, max_value=4), st.sampled_from([1.0, True, "2"])), max_size=9),
+    st.none(),
+    st.integers(min_value=1, max_value=3),
+)
 BODIES = st.one_of(
-    st.dictionaries(st.sampled_from(["action", "course_id", "drop_course_id", "extra"]), VALUES, max_size=4),
+    st.dictionaries(st.sampled_from(NAMES), VALUES, max_size=5),
     st.fixed_dictionaries(
         {"action": st.sampled_from(["enroll", "drop", "swap"]), "course_id": st.integers(min_value=-1, max_value=5)},
         optional={"drop_course_id": st.one_of(st.none(), st.integers(min_value=-1, max_value=5))},
+    ),
+    st.fixed_dictionaries(  # section groups, and swaps into them
+        {"action": st.sampled_from(["enroll", "drop", "swap"]), "section_ids": IDS},
+        optional={
+            "drop_course_ids": IDS,
+            "course_id": st.one_of(st.none(), st.integers(min_value=1, max_value=3)),
+            "drop_course_id": st.one_of(st.none(), st.integers(min_value=1, max_value=3)),
+        },
     ),
     VALUES,
 )
 
 
-def parsed(body: Any) -> tuple[str, int, int | None] | None:
+def parsed(body: Any) -> Change | None:
     try:
         return parse_body(body)
     except ValidationFailed:
@@ -133,9 +147,13 @@ def test_the_fast_parser_accepts_exactly_what_the_schema_and_the_model_do(body: 
         model = EnrollmentChange.model_validate(body)
     except ValueError:
         return
-    ids = (body.get("course_id"), body.get("drop_course_id"))
+    ids = [body.get("course_id"), body.get("drop_course_id"), *(model.section_ids or ())]
+    ids += [*(body.get("section_ids") or ()), *(body.get("drop_course_ids") or ())]
     if not any(isinstance(v, str | bool) for v in ids):  # (pydantic would coerce "1" and true)
-        assert fast == (model.action, model.course_id, model.drop_course_id)
+        assert fast is not None
+        sections, drops = tuple(model.section_ids or ()), tuple(model.drop_course_ids or ())
+        course = model.course_id if model.course_id is not None else sections[0]
+        assert fast == (model.action, course, model.drop_course_id, sections, drops)
 
 
 def test_the_parser_and_the_schema_agree_on_the_edges() -> None:
@@ -148,5 +166,61 @@ def test_the_parser_and_the_schema_agree_on_the_edges() -> None:
         {"action": "drop", "course_id": 2, "drop_course_id": 1},
         {"action": "enroll", "course_id": 1.5},
         {"action": "enroll"},
+        {"action": "enroll", "section_ids": [1, 2]},
+        {"action": "enroll", "section_ids": [1, 1.0]},  # the same section twice
+        {"action": "enroll", "section_ids": []},
+        {"action": "enroll", "section_ids": [1, 2], "course_id": 1},
+        {"action": "drop", "section_ids": [1, 2]},
+        {"action": "swap", "section_ids": [1, 2]},
+        {"action": "swap", "section_ids": [1, 2], "drop_course_ids": [3]},
+        {"action": "swap", "section_ids": [1, 2], "drop_course_ids": [3], "drop_course_id": 3},
+        {"action": "enroll", "section_ids": [1, 2], "drop_course_ids": [3]},
+        {"action": "swap", "course_id": 1, "drop_course_id": 2, "drop_course_ids": [3]},
+        {"action": "enroll", "section_ids": None, "course_id": 1},
+        {"action": "enroll", "section_ids": list(range(1, 10))},
     ):
         assert (parsed(body) is not None) == SCHEMA.is_valid(body), body
+
+
+def test_a_section_group_is_a_change_of_its_own_shape() -> None:
+    assert parse_body({"action": "enroll", "section_ids": [4, 5.0]}) == ("enroll", 4, None, (4, 5), ())
+    swap = {"action": "swap", "section_ids": [4, 5], "drop_course_ids": [2, 3]}
+    assert parse_body(swap) == ("swap", 4, None, (4, 5), (2, 3))
+    for bad, field in (
+        ({"action": "enroll", "section_ids": [4, 4]}, "section_ids"),
+        ({"action": "enroll", "section_ids": [4, "5"]}, "section_ids"),
+        ({"action": "enroll", "section_ids": [4], "course_id": 4}, "course_id"),
+        ({"action": "drop", "section_ids": [4]}, "section_ids"),
+        ({"action": "swap", "section_ids": [4]}, "drop_course_ids"),
+        ({"action": "enroll", "section_ids": [4], "drop_course_ids": [1]}, "drop_course_ids"),
+        ({"action": "swap", "course_id": 4, "drop_course_id": 1, "drop_course_ids": [1]}, "drop_course_ids"),
+    ):
+        with pytest.raises(ValidationFailed) as refused:
+            parse_body(bad)
+        assert field in {e["field"] for e in refused.value.extra["errors"]}, bad
+        assert not SCHEMA.is_valid(bad)
+
+
+async def test_a_section_group_keeps_its_sections_from_admission_to_its_view(redis: Redis) -> None:
+    store = QueueStore(redis)
+    await store.prepare()
+    group = Admission("q-0000003", 7, None, "swap", 4, None, "s7", 1, "k-3", section_ids="4,5", drop_course_ids="2,3")
+    [admitted] = await store.admit([group], 100.0)
+    assert isinstance(admitted, Admitted)
+    [(_, entries)] = await redis.xread({"q:s:1": "0"})
+    request = json.loads(entries[0][1][b"r"])
+    assert set(request) == set(ENTRY_FIELDS)
+    ledger = QueuedRequest.model_validate(Entry("q:s:1", "0-1", request).for_ledger())
+    assert (ledger.course_id, ledger.section_ids, ledger.drop_course_ids) == (4, [4, 5], [2, 3])
+    assert await redis.get("q:f:2") == b"1"  # a swap into a group waits to free each section it gives up
+    accepted = RuleDecision("accepted", reason="enrolled in S1 L1 + S1 B1")
+    answer = {"decisions": [{"queue_request_id": "q-0000003", "seq": 9, **decision_json(accepted)}]}
+    await store.finish(orjson.dumps({**answer, "full_courses": {}, "open_courses": []}), [], 101.0)
+    record = await store.record("q-0000003")
+    assert record is not None
+    assert record.keys() <= set(RECORD_FIELDS)
+    view = QueuedView.model_validate(render(queued_view("q-0000003", record)))
+    assert (view.status, view.course_id, view.section_ids, view.drop_course_ids) == ("accepted", 4, [4, 5], [2, 3])
+    assert await redis.get("q:f:2") == b"0"
+    single = QueuedRequest.model_validate(Entry("q:s:2", "0-2", {**request, "section_ids": ""}).for_ledger())
+    assert single.section_ids is None  # (a single course's request names no group: any ledger takes it)

@@ -71,12 +71,19 @@ async def scenario(store: QueueStorage) -> list[Any]:
     seen.append(await store.admit([ask(11, "enroll", 8, 9, refusal=closed)], NOW))  # admission's own refusal
     # The same keys again: the same answers (the full course's refusal too), whatever changed since.
     seen.append(await store.admit([ask(12, "enroll", 8, 9, key="k11"), ask(13, "enroll", 5, 7, key="k8")], NOW))
+    # Section groups: never refused at once (course 7 is reported full), a swap into one counted
+    # as freeing what it gives up until it leaves the queue.
+    group = Admission("rq000014", 9, None, "enroll", 7, None, "s9", 2, "k14", section_ids="7,9")
+    regroup = Admission("rq000015", 10, None, "swap", 9, None, "s10", 1, "k15", section_ids="9,10", drop_course_ids="8")
+    seen.append(await store.admit([group, regroup], NOW))
+    seen.append(await store.cancel("rq000015"))
+    seen.append(await store.admit([Admission("rq000016", 9, None, "enroll", 7, None, "s9", 2, "k14")], NOW))
     for offset, size in ((0, 10), (1, 1)):
         page, total = await store.student_requests(1, offset, size)
         seen.append(([(i, {k: v for k, v in r.items() if k not in VOLATILE}) for i, r in page], total))
     seen.append([await store.open_requests(student) for student in (1, 2, 3, 8)])
     seen.append(await store.reclaim("c2"))
-    for n in range(1, 11):
+    for n in (*range(1, 11), 14, 15):
         record = await store.record(f"rq{n:06d}")
         seen.append(record and {k: v for k, v in record.items() if k not in VOLATILE})
     figures = await store.figures()
