@@ -24,12 +24,15 @@ from ops.tokens import issue, signing_key
 
 __all__ = [
     "FINAL",
+    "Offering",
     "Prepared",
     "Submitted",
     "Told",
     "counters",
     "create_courses",
+    "create_offerings",
     "plan",
+    "plan_groups",
     "read_outcomes",
     "records",
     "report",
@@ -44,10 +47,24 @@ class Prepared:
     token: str
     key: str
     course_id: int
+    section_ids: tuple[int, ...] = ()  # a section group (course_id: its first section)
+    drop_course_id: int | None = None  # a swap from this course into course_id
 
     @property
     def body(self) -> str:
+        if self.section_ids:
+            return f'{{"action":"enroll","section_ids":[{",".join(map(str, self.section_ids))}]}}'
+        if self.drop_course_id is not None:
+            return f'{{"action":"swap","course_id":{self.course_id},"drop_course_id":{self.drop_course_id}}}'
         return f'{{"action":"enroll","course_id":{self.course_id}}}'
+
+
+@dataclass(frozen=True)
+class Offering:
+    """A course of sections: its lecture and its labs (each taken with the lecture)."""
+
+    lecture: int
+    labs: tuple[int, ...]
 
 
 def create_courses(course_data: str, admin: dict[str, str], count: int, seats: int, prefix: str = "RUSH") -> list[int]:
@@ -73,6 +90,68 @@ def create_courses(course_data: str, admin: dict[str, str], count: int, seats: i
         )
         opened.raise_for_status()
     return ids
+
+
+def create_offerings(
+    course_data: str, admin: dict[str, str], count: int, seats: int, labs: int = 2, prefix: str = "SECT"
+) -> list[Offering]:
+    """`count` offerings, each a lecture of `seats` seats and `labs` labs sharing them (the first
+    lab linked to the lecture, the others not), at times no other offering uses."""
+    made: list[Offering] = []
+    with httpx.Client(base_url=course_data, headers=admin, timeout=30) as client:
+
+        def section(i: int, name: str, kind: str, capacity: int, hour: int, linked_to: int | None) -> int:
+            body = {
+                "code": f"{prefix}{i:03d}",
+                "section": name,
+                "kind": kind,
+                "title": f"Popular course {i}",
+                "credits": 3,
+                "capacity": capacity,
+                "linked_to": linked_to,
+                "meetings": [{"weekday": i % 5, "start": f"{hour:02d}:00", "end": f"{hour:02d}:50"}],
+            }
+            answer = client.post("/courses", json=body)
+            answer.raise_for_status()
+            return int(answer.json()["id"])
+
+        for i in range(count):
+            lecture = section(i, "L01", "lecture", seats, 8 + i // 5, None)
+            lab_seats = max(1, -(-seats // labs))
+            ids = [
+                section(i, f"B{n + 1:02d}", "lab", lab_seats, 14 + i // 5, lecture if n == 0 else None)
+                for n in range(labs)
+            ]
+            made.append(Offering(lecture, tuple(ids)))
+        now = time.time()
+        opened = client.put(
+            "/windows", json={"windows": [{"opens_at": now - 60, "closes_at": now + 7200, "drop_deadline": now + 7200}]}
+        )
+        opened.raise_for_status()
+    return made
+
+
+def plan_groups(
+    config: ClusterConfig,
+    students: int,
+    offerings: list[Offering],
+    per_student: int,
+    seed: int = 7,
+    first_student: int = 100_000,
+) -> list[Prepared]:
+    """Each student asks for `per_student` of the offerings, each as a section group (its lecture
+    and one of its labs, chosen at random); all requests shuffled (arrival order)."""
+    key = signing_key(config)
+    chooser = random.Random(seed)
+    requests = []
+    for n in range(students):
+        student_id = first_student + n
+        token = issue(key, student_id, "student", minutes=30)
+        for o in chooser.sample(offerings, min(per_student, len(offerings))):
+            group = (o.lecture, chooser.choice(o.labs))
+            requests.append(Prepared(student_id, token, secrets.token_hex(8), o.lecture, group))
+    chooser.shuffle(requests)
+    return requests
 
 
 def plan(

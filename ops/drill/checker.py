@@ -9,6 +9,9 @@ PostgreSQL, by the service's database URL), and counts what must never happen:
 - duplicated: one request taken twice, one seat or waitlist place held twice, a decision
   the ledger made for a request nobody sent;
 - oversold: more enrollments than seats, or a seat count that disagrees with the rows;
+- sections held in part: a student holding some kinds of an offering's sections and not the
+  others (a lab without its lecture), or a linked section without the one it is linked to;
+  an accepted section group not held whole;
 - order: first come, first served per course (decisions in admission order, and no
   later request served while an earlier one for the course ended `rejected: timeout`,
   nor a timeout while the course still had places);
@@ -86,6 +89,24 @@ class Ledger:
     waiting: dict[int, int]  # course id -> waitlist length
     enrolled: set[tuple[int, int]]  # (student, course)
     waitlisted: set[tuple[int, int]]
+    sections: dict[int, tuple[str, str, int | None]] = field(
+        default_factory=dict
+    )  # course -> offering, kind, linked_to
+
+    def held_in_part(self) -> int:
+        """(student, offering) pairs held in part: some of its kinds of section and not the others,
+        or a linked section without the section it is linked to."""
+        kinds: dict[str, set[str]] = defaultdict(set)
+        for offering, kind, _ in self.sections.values():
+            kinds[offering].add(kind)
+        held: dict[tuple[int, str], set[str]] = defaultdict(set)
+        unlinked = set()
+        for student, course in self.enrolled:
+            offering, kind, linked_to = self.sections[course]
+            held[(student, offering)].add(kind)
+            if linked_to is not None and (student, linked_to) not in self.enrolled:
+                unlinked.add((student, offering))
+        return len(unlinked | {k for k, got in held.items() if got != kinds[k[1]]})
 
 
 def read_ledger(database_url: str) -> Ledger:
@@ -115,6 +136,7 @@ async def _read_ledger(database_url: str) -> Ledger:
             waiting = await rows("SELECT course_id, count(*) FROM waitlist GROUP BY course_id")
             enrolled = await rows("SELECT student_id, course_id FROM enrollments")
             waitlisted = await rows("SELECT student_id, course_id FROM waitlist")
+            sections = await rows("SELECT id, code, term_id, kind, linked_to FROM courses")
     finally:
         await engine.dispose()
     return Ledger(
@@ -125,6 +147,7 @@ async def _read_ledger(database_url: str) -> Ledger:
         waiting={int(c): int(n) for c, n in waiting},
         enrolled={(int(s), int(c)) for s, c in enrolled},
         waitlisted={(int(s), int(c)) for s, c in waitlisted},
+        sections={int(c): (f"{code}@{term}", str(kind), linked) for c, code, term, kind, linked in sections},
     )
 
 
@@ -202,10 +225,11 @@ def report(
         cid for cid, capacity, taken, _ in ledger.seats if taken < capacity or ledger.waiting.get(cid, 0) < waitlist_max
     }
 
-    def holds(r: dict[str, str]) -> bool:  # the ledger holds what this record says
+    def holds(r: dict[str, str]) -> bool:  # the ledger holds what this record says (a group: whole)
         place = (int(r["student_id"]), int(r["course_id"]))
         if r["status"] == "accepted":
-            return place in ledger.enrolled
+            group = [c for c in r.get("section_ids", "").split(",") if c]
+            return all((place[0], int(c)) in ledger.enrolled for c in group or [place[1]])
         if r["status"] == "waitlisted":
             return place in ledger.waitlisted or place in ledger.enrolled  # promoted later
         return True
@@ -216,6 +240,7 @@ def report(
         "duplicate_waitlist_places": ledger.duplicate_waitlist,
         "admitted_without_final_outcome": len(found) - len(finals),
         **order_checks(finals),
+        "sections_held_in_part": ledger.held_in_part(),
         "taken_differs_from_enrollments": sum(taken != count for _, _, taken, count in ledger.seats),
         "outcome_differs_from_ledger": sum(
             r["status"] != ledger.decisions.get(r["queue_request_id"]) for r in finals if r["status"] != "cancelled"
