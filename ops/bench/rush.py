@@ -2,7 +2,7 @@
 
     python -m ops.bench rush [--database sqlite,postgresql,mariadb] [--students 2000] [--courses 5]
         [--seats 100] [--per-student 3] [--connections 64] [--cold] [--postgresql-url URL]
-        [--mariadb-url URL] [--redis-url URL] [--plans] [--alternatives 1] [--json FILE]
+        [--mariadb-url URL] [--redis-url URL] [--plans] [--alternatives 1] [--sections] [--json FILE]
 
 A login, a course_data and a queue node are started (one node each). Each kind of
 `--database` gets a run of its own, back to back, on new databases (one per service: a
@@ -26,7 +26,14 @@ is from admission to decision as the queue recorded them. With `--plans`, each k
 gets a plan rush after its plain one, on new databases, with a student node: every student
 saves a plan before the opening (`--per-student` items, each with up to `--alternatives`
 of the other courses), then wrk sends each student's `POST /student/plan/submit` once; its
-figures are given as ratios to the plain rush of the same run (`plans` in the JSON). CPU per decision is counted
+figures are given as ratios to the plain rush of the same run (`plans` in the JSON). With
+`--sections`, each kind also gets a sections rush after its plain one, on new databases:
+each of the `--courses` offerings is a lecture of `--seats` seats and two labs sharing them
+(the first linked to the lecture), and each student asks for `--per-student` offerings, each
+as a section group (`{"action": "enroll", "section_ids": [lecture, lab]}`, a lab chosen at
+random) through `POST /queue/requests`; its figures and checks (a lab held without its lecture
+among them) are given with ratios to the plain rush of the same run (`sections` in the JSON).
+CPU per decision is counted
 from the rush's start until every admitted request is decided: the ledger's (the
 course_data node and the database server, when the benchmark started it) and the
 whole system's (every node, Redis and the database server).
@@ -57,7 +64,7 @@ from ops.bench.report import save
 from ops.bench.wrk import require_wrk
 from ops.dbservers import KINDS, Server, cpu_seconds, create_database, database_servers, free_loopback_port
 from ops.localcluster import LocalCluster, local_cluster, wait_for
-from ops.rush import Prepared, counters, create_courses, plan, report
+from ops.rush import Prepared, counters, create_courses, create_offerings, plan, plan_groups, report
 from ops.rush_plans import follow, plans_answered, plans_told, prepare_plans, save_plans
 
 LUA = Path(__file__).with_name("rush.lua")
@@ -166,6 +173,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--redis-url", help="an external Redis, emptied before each run; default: a private one")
     parser.add_argument("--plans", action="store_true", help="also a plan rush per kind (POST /student/plan/submit)")
     parser.add_argument("--alternatives", type=int, default=1, help="with --plans: alternatives per plan item")
+    parser.add_argument(
+        "--sections", action="store_true", help="also a rush of section groups per kind (a lecture and a lab each)"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     kinds = [k.strip() for k in args.database.split(",") if k.strip()]
@@ -182,6 +192,9 @@ def main(argv: list[str]) -> int:
             if args.plans:
                 print(f"--- the plan rush on {kind} ---", flush=True)
                 runs[kind]["plans"] = plan_rush(args, kind, servers.get(kind), runs[kind])
+            if args.sections:
+                print(f"--- the sections rush on {kind} ---", flush=True)
+                runs[kind]["sections"] = sections_rush(args, kind, servers.get(kind), runs[kind])
     base = runs[kinds[0]]
     for figures in runs.values():
         figures["decided_per_s_vs_first"] = round(figures["decided_per_s"] / max(1e-6, base["decided_per_s"]), 3)
@@ -199,6 +212,15 @@ def main(argv: list[str]) -> int:
                 f"admitted/s {ratio['admitted_per_s']:.2f}x, p99 to outcome {ratio['outcome_p99_s']:.2f}x, "
                 f"CPU per decision {ratio['total_cpu_per_decision']:.2f}x"
             )
+        if "sections" in figures:
+            groups = figures["sections"]
+            ratio = groups["vs_plain"]
+            print(
+                f"sections against the plain rush on {kind}: decided/s {groups['decided_per_s']:.0f} against "
+                f"{figures['decided_per_s']:.0f} ({ratio['decided_per_s']:.2f}x), admitted/s "
+                f"{ratio['admitted_per_s']:.2f}x, p99 to outcome {ratio['outcome_p99_s']:.2f}x, "
+                f"CPU per decision {ratio['total_cpu_per_decision']:.2f}x"
+            )
     if len(kinds) > 1:
         print(f"--- against {kinds[0]} (decisions/s; CPU per decision, ledger and total) ---")
         for kind, figures in runs.items():
@@ -209,15 +231,20 @@ def main(argv: list[str]) -> int:
                 f"s/1000 ({figures['total_cpu_vs_first']:.2f}x)"
             )
     save(args.json, runs[kinds[0]] if len(kinds) == 1 else {"benchmark": "rush", "runs": runs})
-    plan_checks = [f["plans"]["checks"] for f in runs.values() if "plans" in f]
+    plan_checks = [f[part]["checks"] for f in runs.values() for part in ("plans", "sections") if part in f]
     failed = any(any(f["checks"].values()) for f in runs.values()) or any(any(c.values()) for c in plan_checks)
     return 1 if failed else 0
 
 
-def one_rush(args: argparse.Namespace, kind: str, server: Server | None) -> dict[str, Any]:
-    """One rush on new databases of `kind`; its figures and checks."""
-    with rush_cluster(args, kind, server, SERVICES, "rush") as (cluster, tmp, admin, course_ids):
-        prepared = plan(cluster.config, args.students, course_ids, args.per_student)
+def one_rush(args: argparse.Namespace, kind: str, server: Server | None, sections: bool = False) -> dict[str, Any]:
+    """One rush on new databases of `kind` (with `sections`, of section groups); its figures and checks."""
+    name = "sections" if sections else "rush"
+    with rush_cluster(args, kind, server, SERVICES, name, courses=not sections) as (cluster, tmp, admin, course_ids):
+        if sections:
+            offerings = create_offerings(cluster.url("course_data-1"), admin, args.courses, args.seats)
+            prepared = plan_groups(cluster.config, args.students, offerings, args.per_student)
+        else:
+            prepared = plan(cluster.config, args.students, course_ids, args.per_student)
         requests_file = tmp / "requests.tsv"
         write_requests(requests_file, prepared)
         total = len(prepared)
@@ -249,6 +276,7 @@ def one_rush(args: argparse.Namespace, kind: str, server: Server | None) -> dict
         "courses": args.courses,
         "seats": args.seats,
         "requests": total,
+        "section_groups": sections,
         "tokens_seen_before_the_rush": not args.cold,
         "trivial_per_s": round((baseline["per_s"] + after["per_s"]) / 2, 1),
         "trivial_before_and_after_per_s": [baseline["per_s"], after["per_s"]],
@@ -279,12 +307,18 @@ def one_rush(args: argparse.Namespace, kind: str, server: Server | None) -> dict
 
 @contextmanager
 def rush_cluster(
-    args: argparse.Namespace, kind: str, server: Server | None, services: tuple[str, ...], name: str
+    args: argparse.Namespace,
+    kind: str,
+    server: Server | None,
+    services: tuple[str, ...],
+    name: str,
+    courses: bool = True,
 ) -> Iterator[tuple[LocalCluster, Path, dict[str, str], list[int]]]:
-    """A rush's cluster, as both variants start it: new databases of `kind` (one per service),
+    """A rush's cluster, as every variant starts it: new databases of `kind` (one per service),
     Redis emptied, one node per service in `services`, the rate limit raised, `--courses`
-    courses of `--seats` seats with registration open. Yields the cluster, its temporary
-    directory, an admin's headers and the course ids; stops every process at the end."""
+    courses of `--seats` seats with registration open (not with `courses` false: the caller
+    makes its own). Yields the cluster, its temporary directory, an admin's headers and the
+    course ids; stops every process at the end."""
     with tempfile.TemporaryDirectory(prefix=f"cs-bench-{name}-") as tmp:
         tag = uuid.uuid4().hex[:8]
         databases = {
@@ -305,8 +339,10 @@ def rush_cluster(
             admin = {"Authorization": f"Bearer {admin_token(login)}"}
             rules = {"queue": {"student_rate_limit": "1000 per minute"}}
             httpx.patch(f"{login}/settings", json=rules, headers=admin, timeout=30).raise_for_status()
-            print(f"creating {args.courses} courses of {args.seats} seats, opening registration ...", flush=True)
-            course_ids = create_courses(cluster.url("course_data-1"), admin, args.courses, args.seats)
+            course_ids = []
+            if courses:
+                print(f"creating {args.courses} courses of {args.seats} seats, opening registration ...", flush=True)
+                course_ids = create_courses(cluster.url("course_data-1"), admin, args.courses, args.seats)
             yield cluster, Path(tmp), admin, course_ids
 
 
@@ -379,6 +415,21 @@ def plan_rush(args: argparse.Namespace, kind: str, server: Server | None, plain:
         "http_statuses": load["statuses"],
         "checks": {**found["checks"], **items["checks"]},
     }
+    figures["vs_plain"] = {
+        "decided_per_s": round(figures["decided_per_s"] / max(1e-6, plain["decided_per_s"]), 3),
+        "admitted_per_s": round(figures["admitted_per_s"] / max(1e-6, plain["admitted_per_s"]), 3),
+        "outcome_p99_s": round(figures["outcome_p99_s"] / max(1e-6, plain["outcome_p99_s"]), 3),
+        "total_cpu_per_decision": round(
+            figures["total_cpu_s_per_1000_decisions"] / max(1e-6, plain["total_cpu_s_per_1000_decisions"]), 3
+        ),
+    }
+    return figures
+
+
+def sections_rush(args: argparse.Namespace, kind: str, server: Server | None, plain: dict[str, Any]) -> dict[str, Any]:
+    """The sections variant on new databases of `kind`: every request a section group (a lecture
+    and a lab); its figures and checks, with ratios to the plain rush `plain` of the same run."""
+    figures = one_rush(args, kind, server, sections=True)
     figures["vs_plain"] = {
         "decided_per_s": round(figures["decided_per_s"] / max(1e-6, plain["decided_per_s"]), 3),
         "admitted_per_s": round(figures["admitted_per_s"] / max(1e-6, plain["admitted_per_s"]), 3),
