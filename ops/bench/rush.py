@@ -155,6 +155,21 @@ def answered(redis_url: str) -> int:
     return admitted + refused
 
 
+def drained(redis_url: str, idle_seconds: float = 60.0) -> None:
+    """Wait until every admitted request is decided; raise if none is decided for `idle_seconds`
+    (the decider is stuck), however long the draining takes while it goes on."""
+    last, since = -1, time.monotonic()
+    while True:
+        admitted, decided, _ = counters(redis_url)
+        if decided >= admitted:
+            return
+        if decided != last:
+            last, since = decided, time.monotonic()
+        elif time.monotonic() - since > idle_seconds:
+            raise TimeoutError(f"no decision for {idle_seconds:g} s: {decided} of {admitted} decided")
+        time.sleep(0.2)
+
+
 def write_requests(path: Path, prepared: list[Prepared]) -> None:
     path.write_text("".join(f"{p.token}\t{p.key}\t{p.body}\n" for p in prepared))
 
@@ -261,7 +276,7 @@ def one_rush(args: argparse.Namespace, kind: str, server: Server | None, section
         ledger_cpu, total_cpu = cpu_seconds(*ledger_pids), cpu_seconds(*all_pids)
         print("the rush: POST /queue/requests ...", flush=True)
         load = fire(cluster.url("queue-1"), requests_file, total, args.connections, lambda: answered(redis_url))
-        wait_for(lambda: (c := counters(redis_url))[0] == c[1], 60, "every admitted request decided")
+        drained(redis_url)
         ledger_cpu, total_cpu = cpu_seconds(*ledger_pids) - ledger_cpu, cpu_seconds(*all_pids) - total_cpu
         print("the trivial endpoint again ...", flush=True)
         after = trivial_rate(requests_file, total, args.connections)
