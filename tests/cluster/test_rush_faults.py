@@ -27,7 +27,8 @@ def rush_with(
 ) -> dict[str, object]:
     """Start the cluster, prepare the rush, run `fault` once a third of it is admitted, check.
     With `groups`, every request is a section group (a lecture and one of its two labs, which
-    share the lecture's seats): the same seats are taken, each group whole."""
+    share the lecture's seats), from half as many students (still twice the seats of each
+    lab): the same seats are taken, each group whole."""
     cluster.start_serving("login", "course_data", "queue")
     via = "login-1"
     admin = token(cluster, 1, "admin")
@@ -38,7 +39,7 @@ def rush_with(
     assert course_master is not None
     if groups:
         offerings = create_offerings(cluster.url(course_master[0]), admin, COURSES, SEATS)
-        prepared = plan_groups(cluster.config, STUDENTS, offerings, PER_STUDENT)
+        prepared = plan_groups(cluster.config, STUDENTS // 2, offerings, PER_STUDENT)  # (each decided alone)
     else:
         course_ids = create_courses(cluster.url(course_master[0]), admin, COURSES, SEATS)
         prepared = plan(cluster.config, STUDENTS, course_ids, PER_STUDENT)
