@@ -224,3 +224,10 @@ async def test_a_section_group_keeps_its_sections_from_admission_to_its_view(red
     assert await redis.get("q:f:2") == b"0"
     single = QueuedRequest.model_validate(Entry("q:s:2", "0-2", {**request, "section_ids": ""}).for_ledger())
     assert single.section_ids is None  # (a single course's request names no group: any ledger takes it)
+
+    # A group is never refused at once from the full-course cache (it holds a single course's refusal).
+    await redis.set("q:full:6", json.dumps({"type": "waitlist-full", "reason": "full"}))
+    group_in = Admission("q-0000004", 8, None, "enroll", 6, None, "s8", 2, "k-4", section_ids="6,5")
+    alone = Admission("q-0000005", 9, None, "enroll", 6, None, "s9", 2, "k-5")
+    answers = await store.admit([group_in, alone], 102.0)
+    assert [type(a).__name__ for a in answers] == ["Admitted", "Refused"]
