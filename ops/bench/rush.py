@@ -2,7 +2,7 @@
 
     python -m ops.bench rush [--database sqlite,postgresql,mariadb] [--students 2000] [--courses 5]
         [--seats 100] [--per-student 3] [--connections 64] [--cold] [--postgresql-url URL]
-        [--mariadb-url URL] [--redis-url URL] [--plans] [--alternatives 1] [--json FILE]
+        [--mariadb-url URL] [--redis-url URL] [--plans] [--alternatives 1] [--rounds 1] [--json FILE]
 
 A login, a course_data and a queue node are started (one node each). Each kind of
 `--database` gets a run of its own, back to back, on new databases (one per service: a
@@ -11,7 +11,11 @@ starts as the test suite does, or on the server given by `--postgresql-url` /
 `--mariadb-url`, a URL without a database name). Redis is a private redis-server, or the
 one at `--redis-url`, whose database is emptied (FLUSHDB) before each run: give the
 benchmark a database of its own. With several kinds, the decision rate and the CPU per
-decision are also given as ratios to the first kind (SQLite by default).
+decision are also given as ratios to the first kind (SQLite by default), in each round
+(`--rounds`: each round runs every kind once, in turn, its first kind rotating from round
+to round, so that a change of the machine's load falls on every kind alike); with several
+rounds each figure and each ratio is the median over the rounds (a ratio's median is that
+of the ratios measured within one round, not the ratio of the medians).
 `--courses` courses of `--seats` seats are created and registration is opened; every
 student gets a token signed directly with the login key (no bcrypt logins) and asks for
 `--per-student` of the courses, all requests shuffled. Before the rush each student
@@ -38,6 +42,7 @@ import argparse
 import asyncio
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -166,29 +171,34 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--redis-url", help="an external Redis, emptied before each run; default: a private one")
     parser.add_argument("--plans", action="store_true", help="also a plan rush per kind (POST /student/plan/submit)")
     parser.add_argument("--alternatives", type=int, default=1, help="with --plans: alternatives per plan item")
+    parser.add_argument("--rounds", type=int, default=1, help="each kind once per round, in turn; medians reported")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     kinds = [k.strip() for k in args.database.split(",") if k.strip()]
     if not kinds or set(kinds) - set(KINDS) or len(set(kinds)) != len(kinds):
         parser.error(f"--database: a comma-separated list of distinct kinds among {', '.join(KINDS)}")
+    if args.rounds < 1:
+        parser.error("--rounds: at least 1")
     require_wrk()
-    runs: dict[str, dict[str, Any]] = {}
+    rounds: list[dict[str, dict[str, Any]]] = []
     with ExitStack() as stack:
         given = {"postgresql": args.postgresql_url, "mariadb": args.mariadb_url}
         servers = database_servers(stack, kinds, given)
-        for kind in kinds:
-            print(f"--- the rush on {kind} ---", flush=True)
-            runs[kind] = one_rush(args, kind, servers.get(kind))
-            if args.plans:
-                print(f"--- the plan rush on {kind} ---", flush=True)
-                runs[kind]["plans"] = plan_rush(args, kind, servers.get(kind), runs[kind])
-    base = runs[kinds[0]]
-    for figures in runs.values():
-        figures["decided_per_s_vs_first"] = round(figures["decided_per_s"] / max(1e-6, base["decided_per_s"]), 3)
-        for part in ("ledger", "total"):
-            key = f"{part}_cpu_s_per_1000_decisions"
-            figures[f"{part}_cpu_vs_first"] = round(figures[key] / max(1e-6, base[key]), 3)
-    for kind, figures in runs.items():
+        for n in range(args.rounds):
+            order = kinds[n % len(kinds) :] + kinds[: n % len(kinds)]
+            runs: dict[str, dict[str, Any]] = {}
+            for kind in order:
+                print(f"--- round {n + 1} of {args.rounds}: the rush on {kind} ---", flush=True)
+                runs[kind] = one_rush(args, kind, servers.get(kind))
+                if args.plans:
+                    print(f"--- round {n + 1} of {args.rounds}: the plan rush on {kind} ---", flush=True)
+                    runs[kind]["plans"] = plan_rush(args, kind, servers.get(kind), runs[kind])
+            rounds.append({kind: with_ratios(runs[kind], runs[kinds[0]]) for kind in kinds})
+            if len(kinds) > 1:
+                print_ratios(f"round {n + 1}", kinds, rounds[-1])
+            if n + 1 < args.rounds:  # (the rounds so far are kept if a later one fails)
+                save(args.json, {"benchmark": "rush", "rounds": rounds, "order": kinds, "unfinished": True})
+    for kind, figures in rounds[-1].items() if len(rounds) == 1 else ():
         print(f"--- {kind} ---")
         for key, value in figures.items():
             print(f"{key}: {value}")
@@ -199,19 +209,58 @@ def main(argv: list[str]) -> int:
                 f"admitted/s {ratio['admitted_per_s']:.2f}x, p99 to outcome {ratio['outcome_p99_s']:.2f}x, "
                 f"CPU per decision {ratio['total_cpu_per_decision']:.2f}x"
             )
+    medians = {kind: median_figures([r[kind] for r in rounds]) for kind in kinds}
     if len(kinds) > 1:
-        print(f"--- against {kinds[0]} (decisions/s; CPU per decision, ledger and total) ---")
-        for kind, figures in runs.items():
-            print(
-                f"{kind:10s} {figures['decided_per_s']:8.0f}/s ({figures['decided_per_s_vs_first']:.2f}x)  "
-                f"ledger CPU {figures['ledger_cpu_s_per_1000_decisions']:.3f} s/1000 "
-                f"({figures['ledger_cpu_vs_first']:.2f}x)  total CPU {figures['total_cpu_s_per_1000_decisions']:.3f} "
-                f"s/1000 ({figures['total_cpu_vs_first']:.2f}x)"
-            )
-    save(args.json, runs[kinds[0]] if len(kinds) == 1 else {"benchmark": "rush", "runs": runs})
-    plan_checks = [f["plans"]["checks"] for f in runs.values() if "plans" in f]
-    failed = any(any(f["checks"].values()) for f in runs.values()) or any(any(c.values()) for c in plan_checks)
+        print_ratios(f"median of {len(rounds)} round(s)", kinds, medians)
+    failed = [
+        (n + 1, kind)
+        for n, r in enumerate(rounds)
+        for kind, f in r.items()
+        if any(f["checks"].values()) or ("plans" in f and any(f["plans"]["checks"].values()))
+    ]
+    for n, kind in failed:
+        print(f"round {n} on {kind}: checks not all 0: {rounds[n - 1][kind]['checks']}")
+    if len(kinds) == 1 and len(rounds) == 1:
+        save(args.json, rounds[0][kinds[0]])
+    else:
+        save(args.json, {"benchmark": "rush", "rounds": rounds, "medians": medians, "order": kinds})
     return 1 if failed else 0
+
+
+RATIOS = {
+    "decided_per_s_vs_first": "decided_per_s",
+    "ledger_cpu_vs_first": "ledger_cpu_s_per_1000_decisions",
+    "total_cpu_vs_first": "total_cpu_s_per_1000_decisions",
+}
+
+
+def with_ratios(figures: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """`figures` with its rate and CPU per decision as ratios to `base`'s, of the same round."""
+    ratios = {name: round(figures[key] / max(1e-6, base[key]), 3) for name, key in RATIOS.items()}
+    return {**figures, **ratios}
+
+
+def median_figures(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each number's median over the rounds (the checks: their sum, as every one must be 0)."""
+    numbers = [k for k, v in rounds[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    medians: dict[str, Any] = {k: round(statistics.median(r[k] for r in rounds), 4) for k in numbers}
+    medians["rounds"] = len(rounds)
+    medians["decided_per_s_vs_first_per_round"] = [r["decided_per_s_vs_first"] for r in rounds]
+    medians["checks"] = {k: sum(r["checks"][k] for r in rounds) for k in rounds[0]["checks"]}
+    return medians
+
+
+def print_ratios(title: str, kinds: list[str], figures: dict[str, dict[str, Any]]) -> None:
+    print(f"--- {title}, against {kinds[0]} (decisions/s; CPU per decision, ledger and total) ---", flush=True)
+    for kind in kinds:
+        f = figures[kind]
+        print(
+            f"{kind:10s} {f['decided_per_s']:8.0f}/s ({f['decided_per_s_vs_first']:.2f}x)  "
+            f"ledger CPU {f['ledger_cpu_s_per_1000_decisions']:.3f} s/1000 "
+            f"({f['ledger_cpu_vs_first']:.2f}x)  total CPU {f['total_cpu_s_per_1000_decisions']:.3f} "
+            f"s/1000 ({f['total_cpu_vs_first']:.2f}x)",
+            flush=True,
+        )
 
 
 def one_rush(args: argparse.Namespace, kind: str, server: Server | None) -> dict[str, Any]:
