@@ -2,7 +2,8 @@
 
     python -m ops.bench rush [--database sqlite,postgresql,mariadb] [--students 2000] [--courses 5]
         [--seats 100] [--per-student 3] [--connections 64] [--cold] [--postgresql-url URL]
-        [--mariadb-url URL] [--redis-url URL] [--plans] [--alternatives 1] [--rounds 1] [--json FILE]
+        [--mariadb-url URL] [--redis-url URL] [--plans] [--alternatives 1] [--rounds 1] [--batch-size N]
+        [--json FILE]
 
 A login, a course_data and a queue node are started (one node each). Each kind of
 `--database` gets a run of its own, back to back, on new databases (one per service: a
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import signal
 import statistics
@@ -57,6 +59,7 @@ import httpx
 import psutil
 import redis
 
+from cluster.settings import QueueSettings
 from ops.bench.catalogue import admin_token
 from ops.bench.report import save
 from ops.bench.wrk import require_wrk
@@ -126,9 +129,9 @@ def trivial_rate(requests_file: Path, total: int, connections: int) -> dict[str,
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: httpx.get(f"{base}/health").status_code == 200, 20, "the trivial endpoint")
-        count = lambda: httpx.get(f"{base}/count", timeout=30).json()["count"]  # noqa: E731  # (a loaded host)
-        load = fire(base, requests_file, total, connections, count)
-        seen = httpx.get(f"{base}/count", timeout=30).json()
+        count = lambda: httpx.get(f"{base}/count", timeout=60).json()  # noqa: E731  # (a loaded host is slow)
+        load = fire(base, requests_file, total, connections, lambda: count()["count"])
+        seen = count()
     finally:
         server.terminate()
         server.wait(10)
@@ -138,7 +141,7 @@ def trivial_rate(requests_file: Path, total: int, connections: int) -> dict[str,
 async def waiting_room(url: str, tokens: list[str], connections: int) -> None:
     """Every student opens the waiting page once before registration opens (GET /queue/opening)."""
     gate = asyncio.Semaphore(connections)
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
 
         async def one(token: str) -> None:
             async with gate:
@@ -171,6 +174,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--redis-url", help="an external Redis, emptied before each run; default: a private one")
     parser.add_argument("--plans", action="store_true", help="also a plan rush per kind (POST /student/plan/submit)")
     parser.add_argument("--alternatives", type=int, default=1, help="with --plans: alternatives per plan item")
+    parser.add_argument("--batch-size", type=int, help="the queue's batch_size setting (default: the setting's own)")
     parser.add_argument("--rounds", type=int, default=1, help="each kind once per round, in turn; medians reported")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -258,7 +262,7 @@ def print_ratios(title: str, kinds: list[str], figures: dict[str, dict[str, Any]
             f"{kind:10s} {f['decided_per_s']:8.0f}/s ({f['decided_per_s_vs_first']:.2f}x)  "
             f"ledger CPU {f['ledger_cpu_s_per_1000_decisions']:.3f} s/1000 "
             f"({f['ledger_cpu_vs_first']:.2f}x)  total CPU {f['total_cpu_s_per_1000_decisions']:.3f} "
-            f"s/1000 ({f['total_cpu_vs_first']:.2f}x)",
+            f"s/1000 ({f['total_cpu_vs_first']:.2f}x)  p99 to outcome {f['outcome_p99_s']:.2f} s",
             flush=True,
         )
 
@@ -282,13 +286,15 @@ def one_rush(args: argparse.Namespace, kind: str, server: Server | None) -> dict
         all_pids = [*(p.pid for p in cluster.processes.values()), db_pid, redis_pid(cluster)]
         ledger_cpu, total_cpu = cpu_seconds(*ledger_pids), cpu_seconds(*all_pids)
         print("the rush: POST /queue/requests ...", flush=True)
+        load_average = [os.getloadavg()[0]]
         load = fire(cluster.url("queue-1"), requests_file, total, args.connections, lambda: answered(redis_url))
-        wait_for(lambda: (c := counters(redis_url))[0] == c[1], 60, "every admitted request decided")
+        wait_for(lambda: (c := counters(redis_url))[0] == c[1], 300, "every admitted request decided")
         ledger_cpu, total_cpu = cpu_seconds(*ledger_pids) - ledger_cpu, cpu_seconds(*all_pids) - total_cpu
+        load_average.append(os.getloadavg()[0])
         print("the trivial endpoint again ...", flush=True)
         after = trivial_rate(requests_file, total, args.connections)
         found = report(redis_url, cluster.config.database_url("course_data"))
-        consumer = httpx.get(f"{cluster.url('queue-1')}/queue/stats", headers=admin, timeout=10).json()["consumer"]
+        consumer = httpx.get(f"{cluster.url('queue-1')}/queue/stats", headers=admin, timeout=60).json()["consumer"]
     decided = max(1, consumer["decided"])
     figures = {
         "benchmark": "rush",
@@ -313,6 +319,7 @@ def one_rush(args: argparse.Namespace, kind: str, server: Server | None) -> dict
         "outcome_p50_s": found["outcome_p50_s"],
         "outcome_p99_s": found["outcome_p99_s"],
         "drained_after_last_admission_s": found["drained_after_last_admission_s"],
+        "batch_size_setting": args.batch_size or QueueSettings().batch_size,
         "ledger_batches": consumer["batches"],
         "mean_batch": round(consumer["decided"] / max(1, consumer["batches"]), 1),
         "http_statuses": load["statuses"],
@@ -320,6 +327,7 @@ def one_rush(args: argparse.Namespace, kind: str, server: Server | None) -> dict
             "trivial": baseline["wrk_cpu_share_of_a_core"],
             "rush": load["wrk_cpu_share_of_a_core"],
         },
+        "load_average_before_and_after": [round(x, 2) for x in load_average],
         "outcomes": found["outcomes"],
         "checks": found["checks"],
     }
@@ -352,8 +360,10 @@ def rush_cluster(
             serving(cluster, services)
             login = cluster.url("login-1")
             admin = {"Authorization": f"Bearer {admin_token(login)}"}
-            rules = {"queue": {"student_rate_limit": "1000 per minute"}}
-            httpx.patch(f"{login}/settings", json=rules, headers=admin, timeout=30).raise_for_status()
+            rules: dict[str, Any] = {"queue": {"student_rate_limit": "1000 per minute"}}
+            if args.batch_size:
+                rules["queue"]["batch_size"] = args.batch_size
+            httpx.patch(f"{login}/settings", json=rules, headers=admin, timeout=120).raise_for_status()
             print(f"creating {args.courses} courses of {args.seats} seats, opening registration ...", flush=True)
             course_ids = create_courses(cluster.url("course_data-1"), admin, args.courses, args.seats)
             yield cluster, Path(tmp), admin, course_ids
@@ -363,7 +373,7 @@ def serving(cluster: LocalCluster, services: tuple[str, ...]) -> None:
     """Start every node and wait until each is ready and each service has a master (with a
     longer wait than `start_serving`'s: on a saturated machine a node can take minutes)."""
     cluster.start()
-    cluster.wait_ready(timeout=240)
+    cluster.wait_ready(timeout=300)
     for service in services:
         wait_for(lambda s=service: cluster.master(s, "login-1"), 120, f"a {service} master")
 
@@ -400,12 +410,12 @@ def plan_rush(args: argparse.Namespace, kind: str, server: Server | None, plain:
             "/student/plan/submit",
             idle_seconds=15,  # each answer takes an internal call or two: on a saturated host, pauses of seconds
         )
-        wait_for(lambda: (c := counters(redis_url))[0] == c[1], 60, "every admitted request decided")
+        wait_for(lambda: (c := counters(redis_url))[0] == c[1], 300, "every admitted request decided")
         total_cpu = cpu_seconds(*all_pids) - total_cpu
         found = report(redis_url, cluster.config.database_url("course_data"))
         told = plans_told(redis_url)
         items = follow(redis_url, told)
-        consumer = httpx.get(f"{cluster.url('queue-1')}/queue/stats", headers=admin, timeout=10).json()["consumer"]
+        consumer = httpx.get(f"{cluster.url('queue-1')}/queue/stats", headers=admin, timeout=60).json()["consumer"]
         times = {k.decode(): float(v) for k, v in redis.Redis.from_url(redis_url).hgetall("q:times").items()}
     decided = max(1, consumer["decided"])
     span = max(1e-6, times.get("last", 0.0) - times.get("first", 0.0))
