@@ -70,7 +70,7 @@ class Offering:
 def create_courses(course_data: str, admin: dict[str, str], count: int, seats: int, prefix: str = "RUSH") -> list[int]:
     """`count` courses of `seats` seats, at different times (a student may take them all)."""
     ids = []
-    with httpx.Client(base_url=course_data, headers=admin, timeout=30) as client:
+    with httpx.Client(base_url=course_data, headers=admin, timeout=120) as client:
         for i in range(count):
             made = client.post(
                 "/courses",

@@ -216,7 +216,10 @@ class Database:
 
 def _mysql_options(timeouts: DatabaseTimeouts) -> dict[str, Any]:
     lock = max(1, round(timeouts.lock_seconds))
-    session = f"SET SESSION sql_mode = '{_MYSQL_SQL_MODE}', innodb_lock_wait_timeout = {lock}"
+    session = (
+        f"SET SESSION sql_mode = '{_MYSQL_SQL_MODE}', innodb_lock_wait_timeout = {lock}, "
+        "group_concat_max_len = 4294967295"  # (JSON_ARRAYAGG's limit: `dialects.select_many`)
+    )
     return {
         "isolation_level": "READ COMMITTED",
         "pool_recycle": 3600,

@@ -9,25 +9,30 @@ servers, as it is on SQLite and PostgreSQL (the servers' default collations igno
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     Boolean,
     Column,
     ColumnElement,
     Double,
+    Float,
     Integer,
+    Select,
     String,
     Table,
     Text,
     bindparam,
     func,
+    literal_column,
     select,
     text,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.result import result_tuple
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 MYSQL_FAMILY = frozenset({"mysql", "mariadb"})
@@ -40,7 +45,7 @@ def is_mysql(dialect: Dialect) -> bool:
     return dialect.name in MYSQL_FAMILY
 
 
-def among(dialect: Dialect, column: ColumnElement[Any], values: Collection[Any]) -> ColumnElement[bool]:
+def among(dialect: Dialect, column: ColumnElement[Any], values: Collection[Any], tag: str = "") -> ColumnElement[bool]:
     """`column IN (values)`, with the values as one parameter on PostgreSQL and MySQL/MariaDB
     whatever their number, so the statement's text (and asyncpg's prepared statement) is
     reused instead of rendering, binding and preparing a new one for each length.
@@ -49,13 +54,14 @@ def among(dialect: Dialect, column: ColumnElement[Any], values: Collection[Any])
     compares every row with every value when it scans a table it thinks small, as a new
     one is). MySQL/MariaDB: `IN (SELECT ... FROM JSON_TABLE(:json ...))`, materialized and
     looked up by index (for whole numbers and strings; other types are expanded). Use it
-    once per column in a statement (the parameter is named after the column)."""
+    once per column in a statement (the parameter is named after the column), or give each
+    use with other values its own `tag` (as the queries of one `select_many` may need)."""
     if dialect.name == "postgresql":
         array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
         return column.in_(select(func.unnest(array)))
     if dialect.name in MYSQL_FAMILY and (kind := _json_table_type(column)) is not None:
         table = getattr(column, "table", None)
-        name = f"among_{getattr(table, 'name', '')}_{column.key}"
+        name = f"among_{getattr(table, 'name', '')}_{column.key}{tag}"
         rows = f"SELECT j.v FROM JSON_TABLE(:{name}, '$[*]' COLUMNS (v {kind} PATH '$')) AS j"
         listed = [int(v) if kind == "BIGINT" else str(v) for v in values]
         return column.in_(text(rows).bindparams(bindparam(name, json.dumps(listed))).columns(v=column.type))
@@ -120,3 +126,55 @@ def _bulk_type(dialect: Dialect, column: Column[Any]) -> str | None:
     """The array element type of a column in `insert_rows` (None: not supported, use executemany)."""
     kind = column.type
     return kind.compile(dialect=dialect) if isinstance(kind, (Integer, String, Double, Boolean)) else None
+
+
+async def select_many(conn: AsyncConnection, queries: Sequence[Select[Any]]) -> list[list[Any]]:
+    """The rows of each of `queries` (rows as `execute` gives them), in one round trip on
+    PostgreSQL and MySQL/MariaDB: one statement whose columns are each query's rows as a JSON
+    array (`json_agg`, `JSON_ARRAYAGG`), decoded here by the queries' own column types. SQLite
+    (in this process: no round trip) runs them one by one. Label every computed column (its
+    name is its key on PostgreSQL). A query's ORDER BY is not kept: sort its rows after.
+    MySQL/MariaDB bound JSON_ARRAYAGG by `group_concat_max_len`, which every session of
+    `storage.database` raises to its maximum (the default 1 MiB would cut a large batch's rows).
+    Measured (issue 14): a batch's facts were about 15 SELECTs, each a round trip to a server
+    process that, on a loaded machine, waits for a core before it answers."""
+    if len(queries) < 2 or not (conn.dialect.name == "postgresql" or is_mysql(conn.dialect)):
+        return [list((await conn.execute(q)).all()) for q in queries]
+    postgres = conn.dialect.name == "postgresql"
+    shapes = [_row_shape(q) for q in queries]
+    columns = []
+    for i, q in enumerate(queries):
+        sub = q.order_by(None).subquery(f"many_{i}")
+        # PostgreSQL: each row as an object by its column names (json_agg of the row: building
+        # json_build_array over SQLAlchemy's proxy of every column cost milliseconds a call).
+        rows = func.json_agg(sub.table_valued()) if postgres else func.json_arrayagg(func.json_array(*sub.c))
+        columns.append(func.coalesce(select(rows).scalar_subquery(), literal_column("'[]'")).label(f"r{i}"))
+    answer = (await conn.execute(select(*columns))).one()
+    found = []
+    for (row, names, convert), cell in zip(shapes, answer, strict=True):
+        listed = cell if isinstance(cell, list) else orjson.loads(cell)
+        if postgres:
+            listed = [[r[n] for n in names] for r in listed]
+        found.append([row(tuple(c(v) for c, v in zip(convert, r, strict=True))) for r in listed])
+    return found
+
+
+def _row_shape(query: Select[Any]) -> tuple[Callable[..., Any], list[str], list[Callable[[Any], Any]]]:
+    """How to make `query`'s rows (SQLAlchemy's Row, as `execute` gives them), its columns' names
+    in the subquery, and per column how its JSON value becomes its value."""
+    keys = [c.key or f"c{i}" for i, c in enumerate(query.selected_columns)]
+    names = [getattr(c, "name", None) or k for c, k in zip(query.selected_columns, keys, strict=True)]
+    return result_tuple(keys), names, [_from_json(c.type) for c in query.selected_columns]
+
+
+def _keep(value: Any) -> Any:
+    return value
+
+
+def _from_json(kind: Any) -> Callable[[Any], Any]:
+    """JSON has no booleans on MySQL (TINYINT) and writes a whole float as an integer."""
+    if isinstance(kind, Boolean):
+        return lambda v: None if v is None else bool(v)
+    if isinstance(kind, (Double, Float)):
+        return lambda v: None if v is None else float(v)
+    return _keep

@@ -2,7 +2,8 @@
 
     python -m ops.bench rush [--database sqlite,postgresql,mariadb] [--students 2000] [--courses 5]
         [--seats 100] [--per-student 3] [--connections 64] [--cold] [--postgresql-url URL]
-        [--mariadb-url URL] [--redis-url URL] [--plans] [--alternatives 1] [--sections] [--json FILE]
+        [--mariadb-url URL] [--redis-url URL] [--plans] [--alternatives 1] [--sections] [--rounds 1]
+        [--batch-size N] [--json FILE]
 
 A login, a course_data and a queue node are started (one node each). Each kind of
 `--database` gets a run of its own, back to back, on new databases (one per service: a
@@ -11,7 +12,11 @@ starts as the test suite does, or on the server given by `--postgresql-url` /
 `--mariadb-url`, a URL without a database name). Redis is a private redis-server, or the
 one at `--redis-url`, whose database is emptied (FLUSHDB) before each run: give the
 benchmark a database of its own. With several kinds, the decision rate and the CPU per
-decision are also given as ratios to the first kind (SQLite by default).
+decision are also given as ratios to the first kind (SQLite by default), in each round
+(`--rounds`: each round runs every kind once, in turn, its first kind rotating from round
+to round, so that a change of the machine's load falls on every kind alike); with several
+rounds each figure and each ratio is the median over the rounds (a ratio's median is that
+of the ratios measured within one round, not the ratio of the medians).
 `--courses` courses of `--seats` seats are created and registration is opened; every
 student gets a token signed directly with the login key (no bcrypt logins) and asks for
 `--per-student` of the courses, all requests shuffled. Before the rush each student
@@ -43,8 +48,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,6 +66,7 @@ import httpx
 import psutil
 import redis
 
+from cluster.settings import QueueSettings
 from ops.bench.catalogue import admin_token
 from ops.bench.report import save
 from ops.bench.wrk import require_wrk
@@ -128,9 +136,9 @@ def trivial_rate(requests_file: Path, total: int, connections: int) -> dict[str,
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: httpx.get(f"{base}/health").status_code == 200, 20, "the trivial endpoint")
-        count = lambda: httpx.get(f"{base}/count", timeout=30).json()["count"]  # noqa: E731  # (a loaded host)
-        load = fire(base, requests_file, total, connections, count)
-        seen = httpx.get(f"{base}/count", timeout=30).json()
+        count = lambda: httpx.get(f"{base}/count", timeout=60).json()  # noqa: E731  # (a loaded host is slow)
+        load = fire(base, requests_file, total, connections, lambda: count()["count"])
+        seen = count()
     finally:
         server.terminate()
         server.wait(10)
@@ -140,7 +148,7 @@ def trivial_rate(requests_file: Path, total: int, connections: int) -> dict[str,
 async def waiting_room(url: str, tokens: list[str], connections: int) -> None:
     """Every student opens the waiting page once before registration opens (GET /queue/opening)."""
     gate = asyncio.Semaphore(connections)
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
 
         async def one(token: str) -> None:
             async with gate:
@@ -191,32 +199,38 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--sections", action="store_true", help="also a rush of section groups per kind (a lecture and a lab each)"
     )
+    parser.add_argument("--batch-size", type=int, help="the queue's batch_size setting (default: the setting's own)")
+    parser.add_argument("--rounds", type=int, default=1, help="each kind once per round, in turn; medians reported")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     kinds = [k.strip() for k in args.database.split(",") if k.strip()]
     if not kinds or set(kinds) - set(KINDS) or len(set(kinds)) != len(kinds):
         parser.error(f"--database: a comma-separated list of distinct kinds among {', '.join(KINDS)}")
+    if args.rounds < 1:
+        parser.error("--rounds: at least 1")
     require_wrk()
-    runs: dict[str, dict[str, Any]] = {}
+    rounds: list[dict[str, dict[str, Any]]] = []
     with ExitStack() as stack:
         given = {"postgresql": args.postgresql_url, "mariadb": args.mariadb_url}
         servers = database_servers(stack, kinds, given)
-        for kind in kinds:
-            print(f"--- the rush on {kind} ---", flush=True)
-            runs[kind] = one_rush(args, kind, servers.get(kind))
-            if args.plans:
-                print(f"--- the plan rush on {kind} ---", flush=True)
-                runs[kind]["plans"] = plan_rush(args, kind, servers.get(kind), runs[kind])
-            if args.sections:
-                print(f"--- the sections rush on {kind} ---", flush=True)
-                runs[kind]["sections"] = sections_rush(args, kind, servers.get(kind), runs[kind])
-    base = runs[kinds[0]]
-    for figures in runs.values():
-        figures["decided_per_s_vs_first"] = round(figures["decided_per_s"] / max(1e-6, base["decided_per_s"]), 3)
-        for part in ("ledger", "total"):
-            key = f"{part}_cpu_s_per_1000_decisions"
-            figures[f"{part}_cpu_vs_first"] = round(figures[key] / max(1e-6, base[key]), 3)
-    for kind, figures in runs.items():
+        for n in range(args.rounds):
+            order = kinds[n % len(kinds) :] + kinds[: n % len(kinds)]
+            runs: dict[str, dict[str, Any]] = {}
+            for kind in order:
+                print(f"--- round {n + 1} of {args.rounds}: the rush on {kind} ---", flush=True)
+                runs[kind] = one_rush(args, kind, servers.get(kind))
+                if args.plans:
+                    print(f"--- round {n + 1} of {args.rounds}: the plan rush on {kind} ---", flush=True)
+                    runs[kind]["plans"] = plan_rush(args, kind, servers.get(kind), runs[kind])
+                if args.sections:
+                    print(f"--- round {n + 1} of {args.rounds}: the sections rush on {kind} ---", flush=True)
+                    runs[kind]["sections"] = sections_rush(args, kind, servers.get(kind), runs[kind])
+            rounds.append({kind: with_ratios(runs[kind], runs[kinds[0]]) for kind in kinds})
+            if len(kinds) > 1:
+                print_ratios(f"round {n + 1}", kinds, rounds[-1])
+            if n + 1 < args.rounds:  # (the rounds so far are kept if a later one fails)
+                save(args.json, {"benchmark": "rush", "rounds": rounds, "order": kinds, "unfinished": True})
+    for kind, figures in rounds[-1].items() if len(rounds) == 1 else ():
         print(f"--- {kind} ---")
         for key, value in figures.items():
             print(f"{key}: {value}")
@@ -236,19 +250,58 @@ def main(argv: list[str]) -> int:
                 f"{ratio['admitted_per_s']:.2f}x, p99 to outcome {ratio['outcome_p99_s']:.2f}x, "
                 f"CPU per decision {ratio['total_cpu_per_decision']:.2f}x"
             )
+    medians = {kind: median_figures([r[kind] for r in rounds]) for kind in kinds}
     if len(kinds) > 1:
-        print(f"--- against {kinds[0]} (decisions/s; CPU per decision, ledger and total) ---")
-        for kind, figures in runs.items():
-            print(
-                f"{kind:10s} {figures['decided_per_s']:8.0f}/s ({figures['decided_per_s_vs_first']:.2f}x)  "
-                f"ledger CPU {figures['ledger_cpu_s_per_1000_decisions']:.3f} s/1000 "
-                f"({figures['ledger_cpu_vs_first']:.2f}x)  total CPU {figures['total_cpu_s_per_1000_decisions']:.3f} "
-                f"s/1000 ({figures['total_cpu_vs_first']:.2f}x)"
-            )
-    save(args.json, runs[kinds[0]] if len(kinds) == 1 else {"benchmark": "rush", "runs": runs})
-    plan_checks = [f[part]["checks"] for f in runs.values() for part in ("plans", "sections") if part in f]
-    failed = any(any(f["checks"].values()) for f in runs.values()) or any(any(c.values()) for c in plan_checks)
+        print_ratios(f"median of {len(rounds)} round(s)", kinds, medians)
+    failed = [
+        (n + 1, kind)
+        for n, r in enumerate(rounds)
+        for kind, f in r.items()
+        if any(any(c.values()) for c in (f["checks"], *(f[p]["checks"] for p in ("plans", "sections") if p in f)))
+    ]
+    for n, kind in failed:
+        print(f"round {n} on {kind}: checks not all 0: {rounds[n - 1][kind]['checks']}")
+    if len(kinds) == 1 and len(rounds) == 1:
+        save(args.json, rounds[0][kinds[0]])
+    else:
+        save(args.json, {"benchmark": "rush", "rounds": rounds, "medians": medians, "order": kinds})
     return 1 if failed else 0
+
+
+RATIOS = {
+    "decided_per_s_vs_first": "decided_per_s",
+    "ledger_cpu_vs_first": "ledger_cpu_s_per_1000_decisions",
+    "total_cpu_vs_first": "total_cpu_s_per_1000_decisions",
+}
+
+
+def with_ratios(figures: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """`figures` with its rate and CPU per decision as ratios to `base`'s, of the same round."""
+    ratios = {name: round(figures[key] / max(1e-6, base[key]), 3) for name, key in RATIOS.items()}
+    return {**figures, **ratios}
+
+
+def median_figures(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each number's median over the rounds (the checks: their sum, as every one must be 0)."""
+    numbers = [k for k, v in rounds[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    medians: dict[str, Any] = {k: round(statistics.median(r[k] for r in rounds), 4) for k in numbers}
+    medians["rounds"] = len(rounds)
+    medians["decided_per_s_vs_first_per_round"] = [r["decided_per_s_vs_first"] for r in rounds]
+    medians["checks"] = {k: sum(r["checks"][k] for r in rounds) for k in rounds[0]["checks"]}
+    return medians
+
+
+def print_ratios(title: str, kinds: list[str], figures: dict[str, dict[str, Any]]) -> None:
+    print(f"--- {title}, against {kinds[0]} (decisions/s; CPU per decision, ledger and total) ---", flush=True)
+    for kind in kinds:
+        f = figures[kind]
+        print(
+            f"{kind:10s} {f['decided_per_s']:8.0f}/s ({f['decided_per_s_vs_first']:.2f}x)  "
+            f"ledger CPU {f['ledger_cpu_s_per_1000_decisions']:.3f} s/1000 "
+            f"({f['ledger_cpu_vs_first']:.2f}x)  total CPU {f['total_cpu_s_per_1000_decisions']:.3f} "
+            f"s/1000 ({f['total_cpu_vs_first']:.2f}x)  p99 to outcome {f['outcome_p99_s']:.2f} s",
+            flush=True,
+        )
 
 
 def one_rush(args: argparse.Namespace, kind: str, server: Server | None, sections: bool = False) -> dict[str, Any]:
@@ -275,13 +328,15 @@ def one_rush(args: argparse.Namespace, kind: str, server: Server | None, section
         all_pids = [*(p.pid for p in cluster.processes.values()), db_pid, redis_pid(cluster)]
         ledger_cpu, total_cpu = cpu_seconds(*ledger_pids), cpu_seconds(*all_pids)
         print("the rush: POST /queue/requests ...", flush=True)
+        load_average = [os.getloadavg()[0]]
         load = fire(cluster.url("queue-1"), requests_file, total, args.connections, lambda: answered(redis_url))
         drained(redis_url)
         ledger_cpu, total_cpu = cpu_seconds(*ledger_pids) - ledger_cpu, cpu_seconds(*all_pids) - total_cpu
+        load_average.append(os.getloadavg()[0])
         print("the trivial endpoint again ...", flush=True)
         after = trivial_rate(requests_file, total, args.connections)
         found = report(redis_url, cluster.config.database_url("course_data"))
-        consumer = httpx.get(f"{cluster.url('queue-1')}/queue/stats", headers=admin, timeout=10).json()["consumer"]
+        consumer = httpx.get(f"{cluster.url('queue-1')}/queue/stats", headers=admin, timeout=60).json()["consumer"]
     decided = max(1, consumer["decided"])
     figures = {
         "benchmark": "rush",
@@ -307,6 +362,7 @@ def one_rush(args: argparse.Namespace, kind: str, server: Server | None, section
         "outcome_p50_s": found["outcome_p50_s"],
         "outcome_p99_s": found["outcome_p99_s"],
         "drained_after_last_admission_s": found["drained_after_last_admission_s"],
+        "batch_size_setting": args.batch_size or QueueSettings().batch_size,
         "ledger_batches": consumer["batches"],
         "mean_batch": round(consumer["decided"] / max(1, consumer["batches"]), 1),
         "http_statuses": load["statuses"],
@@ -314,6 +370,7 @@ def one_rush(args: argparse.Namespace, kind: str, server: Server | None, section
             "trivial": baseline["wrk_cpu_share_of_a_core"],
             "rush": load["wrk_cpu_share_of_a_core"],
         },
+        "load_average_before_and_after": [round(x, 2) for x in load_average],
         "outcomes": found["outcomes"],
         "checks": found["checks"],
     }
@@ -352,8 +409,10 @@ def rush_cluster(
             serving(cluster, services)
             login = cluster.url("login-1")
             admin = {"Authorization": f"Bearer {admin_token(login)}"}
-            rules = {"queue": {"student_rate_limit": "1000 per minute"}}
-            httpx.patch(f"{login}/settings", json=rules, headers=admin, timeout=30).raise_for_status()
+            rules: dict[str, Any] = {"queue": {"student_rate_limit": "1000 per minute"}}
+            if args.batch_size:
+                rules["queue"]["batch_size"] = args.batch_size
+            httpx.patch(f"{login}/settings", json=rules, headers=admin, timeout=120).raise_for_status()
             course_ids = []
             if courses:
                 print(f"creating {args.courses} courses of {args.seats} seats, opening registration ...", flush=True)
@@ -365,7 +424,7 @@ def serving(cluster: LocalCluster, services: tuple[str, ...]) -> None:
     """Start every node and wait until each is ready and each service has a master (with a
     longer wait than `start_serving`'s: on a saturated machine a node can take minutes)."""
     cluster.start()
-    cluster.wait_ready(timeout=240)
+    cluster.wait_ready(timeout=300)
     for service in services:
         wait_for(lambda s=service: cluster.master(s, "login-1"), 120, f"a {service} master")
 
@@ -402,12 +461,12 @@ def plan_rush(args: argparse.Namespace, kind: str, server: Server | None, plain:
             "/student/plan/submit",
             idle_seconds=15,  # each answer takes an internal call or two: on a saturated host, pauses of seconds
         )
-        wait_for(lambda: (c := counters(redis_url))[0] == c[1], 60, "every admitted request decided")
+        wait_for(lambda: (c := counters(redis_url))[0] == c[1], 300, "every admitted request decided")
         total_cpu = cpu_seconds(*all_pids) - total_cpu
         found = report(redis_url, cluster.config.database_url("course_data"))
         told = plans_told(redis_url)
         items = follow(redis_url, told)
-        consumer = httpx.get(f"{cluster.url('queue-1')}/queue/stats", headers=admin, timeout=10).json()["consumer"]
+        consumer = httpx.get(f"{cluster.url('queue-1')}/queue/stats", headers=admin, timeout=60).json()["consumer"]
         times = {k.decode(): float(v) for k, v in redis.Redis.from_url(redis_url).hgetall("q:times").items()}
     decided = max(1, consumer["decided"])
     span = max(1e-6, times.get("last", 0.0) - times.get("first", 0.0))

@@ -22,7 +22,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, select
+from sqlalchemy import Select, and_, bindparam, delete, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,21 +30,19 @@ from cluster.settings import Action
 from services.common.outbox import notify_many
 from services.common.registration import Standing
 from services.course_data.audit import audit_row, outcome_of
-from services.course_data.catalogue import waitlist_lengths
 from services.course_data.groups import enroll_group
 from services.course_data.ledger import Ledger
 from services.course_data.rules import (
     CourseFacts,
     Decision,
     Permit,
-    StudentFacts,
     decide_enroll,
     full_refusal,
     reject,
     window_decision,
 )
 from services.course_data.seats import Seats, take_seats
-from storage.dialects import among, insert_rows
+from storage.dialects import among, insert_rows, select_many
 from storage.schemas.course_data import courses, enrollments, ledger_audit, permits, queue_decisions, waitlist
 
 log = logging.getLogger("course_selection.ledger")
@@ -152,12 +150,11 @@ async def _enroll_run(conn: AsyncConnection, ledger: Ledger, run: list[Queued], 
     """Decide consecutive enrollments on facts loaded once; write them with a few statements."""
     rules = ledger.rules()
     await ledger.lock_students(conn, {r.student_id for r in run})
-    facts = await ledger.courses(conn, {r.course_id for r in run})
     cohorts: dict[int, Standing | int | None] = {}
     for r in run:
         cohorts.setdefault(r.student_id, r.standing)
-    students: dict[int, StudentFacts] = await ledger.students(conn, cohorts)
-    granted = await _permits(conn, run)
+    facts, students, [held] = await ledger.facts(conn, {r.course_id for r in run}, cohorts, _permits(conn, run))
+    granted = {(p.course_id, p.student_id): Permit(p.capacity, p.prerequisites, bool(p.consent)) for p in held}
     current = dict(facts)  # each course as the decisions so far left it
     seats: list[dict[str, Any]] = []
     left_waitlist: list[dict[str, Any]] = []
@@ -229,15 +226,13 @@ async def _take_seats(conn: AsyncConnection, facts: dict[int, CourseFacts], seat
         raise RuntimeError(f"seat counts of courses {sorted(wanted)} changed under the batch; retry it")
 
 
-async def _permits(conn: AsyncConnection, run: list[Queued]) -> dict[tuple[int, int], Permit]:
+def _permits(conn: AsyncConnection, run: list[Queued]) -> Select[Any]:
+    """The permits the run's students hold for the run's courses (read with the run's facts)."""
     course_ids = sorted({r.course_id for r in run})
     student_ids = sorted({r.student_id for r in run})
-    rows = await conn.execute(
-        select(permits).where(
-            among(conn.dialect, permits.c.course_id, course_ids), among(conn.dialect, permits.c.student_id, student_ids)
-        )
+    return select(permits).where(
+        among(conn.dialect, permits.c.course_id, course_ids), among(conn.dialect, permits.c.student_id, student_ids)
     )
-    return {(p.course_id, p.student_id): Permit(p.capacity, p.prerequisites, bool(p.consent)) for p in rows}
 
 
 async def _record(
@@ -307,27 +302,27 @@ async def full_courses(
     """Each course's refusal as the batch leaves it (None: a student may still get a seat or a
     waitlist place). The queue refuses enrollments at once on it for a moment; a course with
     any capacity permit is never reported full, since its holders may enroll past the limit.
-    Three queries: seats, waitlist lengths, capacity permits (a refusal needs no more)."""
+    Three queries (seats, waitlist lengths, capacity permits: a refusal needs no more), in one
+    round trip on a server (`select_many`)."""
     ids = sorted(set(course_ids))
     if not ids:
         return {}
-    rows = (
-        await conn.execute(
+    rows, counts, permitted = await select_many(
+        conn,
+        [
             select(courses.c.id, courses.c.code, courses.c.capacity, courses.c.taken).where(
                 among(conn.dialect, courses.c.id, ids)
-            )
-        )
-    ).all()
-    waiting = await waitlist_lengths(conn, ids)
-    with_permits = set(
-        (
-            await conn.execute(
-                select(permits.c.course_id).where(
-                    among(conn.dialect, permits.c.course_id, ids), permits.c.capacity.is_(True)
-                )
-            )
-        ).scalars()
+            ),
+            select(waitlist.c.course_id, func.count().label("waiting"))
+            .where(among(conn.dialect, waitlist.c.course_id, ids))
+            .group_by(waitlist.c.course_id),
+            select(permits.c.course_id).where(
+                among(conn.dialect, permits.c.course_id, ids), permits.c.capacity.is_(True)
+            ),
+        ],
     )
+    waiting = {w.course_id: w.waiting for w in counts}
+    with_permits = {p.course_id for p in permitted}
     rules = ledger.rules()
     return {
         r.id: None

@@ -12,7 +12,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, t
 from sqlalchemy.exc import DataError, IntegrityError
 
 from storage.database import Database
-from storage.dialects import among, insert_new, insert_rows
+from storage.dialects import among, insert_new, insert_rows, select_many
 from storage.errors import LeaseEndedError, StaleEpochError, StorageUnavailableError
 from storage.locks import lock_keys, mysql_lock_name
 from storage.migrations import Migration, applied_versions, create_tables, migrate
@@ -556,3 +556,66 @@ async def test_rows_inserted_at_once_and_looked_up_among_many_keep_their_values(
     ]
     assert sorted(found) == [10, 11, 599]
     assert list(codes) == [1]
+
+
+async def test_queries_read_in_one_round_trip_answer_as_each_one_alone(db: Database) -> None:
+    """`select_many` (one statement on the servers, the rows as JSON) gives each query's rows with
+    the values a plain SELECT gives: fractional and whole times, flags, NULLs, text, a computed
+    column, none at all."""
+    await migrate(db, MIGRATIONS["course_data"])
+    at = 1764582000.123456
+    async with db.write() as conn:
+        await conn.execute(
+            course_table.insert(),
+            [
+                {"id": i, "code": f"C{i}", "title": "Zoë 😀", "credits": 3, "capacity": 9, "updated_at": at}
+                for i in (1, 2)
+            ],
+        )
+        rows = [
+            {"course_id": 1 + i % 2, "student_id": 10 + i, "via_permit": i == 0, "created_at": float(1764582000 + i)}
+            for i in range(5)
+        ]
+        await insert_rows(conn, enrollment_table, rows)
+        await insert_rows(conn, ledger_audit, [{"at": at, "actor": "a", "action": "enroll", "student_id": None}])
+    queries = [
+        select(course_table).where(among(conn.dialect, course_table.c.id, [1, 2, 3])),
+        select(enrollment_table).where(among(conn.dialect, enrollment_table.c.student_id, [10, 11, 14])),
+        select(enrollment_table.c.course_id, func.count().label("n"))
+        .where(among(conn.dialect, enrollment_table.c.student_id, [10, 12], "_other"))
+        .group_by(enrollment_table.c.course_id),
+        select(ledger_audit.c.id, ledger_audit.c.student_id, ledger_audit.c.at),
+        select(course_table.c.id).where(course_table.c.id > 5),
+    ]
+    async with db.read() as conn:
+        together = await select_many(conn, queries)
+        alone = [(await conn.execute(q)).all() for q in queries]
+    key = lambda row: tuple(str(v) for v in row)  # noqa: E731
+    assert [sorted(map(tuple, rows), key=key) for rows in together] == [
+        sorted(map(tuple, rows), key=key) for rows in alone
+    ]
+    [first] = [r for r in together[0] if r.id == 1]
+    assert (first.code, first.title, first.updated_at) == ("C1", "Zoë 😀", at)
+    assert [type(r.via_permit) for r in together[1]] == [bool] * 3  # (MySQL's JSON has none)
+    assert [type(r.created_at) for r in together[1]] == [float] * 3  # (JSON writes 1764582000.0 as an integer)
+    assert sorted((r.course_id, r.n) for r in together[2]) == [(1, 2)]
+    assert together[4] == []
+
+
+async def test_queries_read_in_one_round_trip_return_every_row_of_a_large_answer(db: Database) -> None:
+    """A query's rows come whole however many bytes they make (MariaDB cuts JSON_ARRAYAGG at
+    `group_concat_max_len`, 1 MiB by default, which the sessions raise): 3 MB of rows here."""
+    await migrate(db, MIGRATIONS["course_data"])
+    reason = "r" * 140
+    async with db.write() as conn:
+        audit = [
+            {"at": 1.0 + i, "actor": "a", "action": "enroll", "student_id": i, "reason": reason} for i in range(20_000)
+        ]
+        await insert_rows(conn, ledger_audit, audit)
+    async with db.read() as conn:
+        rows, none = await select_many(
+            conn, [select(ledger_audit.c.student_id, ledger_audit.c.reason), select(ledger_audit.c.id).where(False)]
+        )
+    assert sorted(r.student_id for r in rows) == list(range(20_000))
+    assert {r.reason for r in rows} == {reason}
+    assert none == []
