@@ -46,6 +46,18 @@ async def offering_sections(
     return {key: tuple(value) for key, value in found.items()}
 
 
+async def offering_ids(conn: AsyncConnection, course_id: int) -> list[int]:
+    """The ids of every section of `course_id`'s offering, itself included, in id order (none
+    when it does not exist)."""
+    mine = select(courses.c.term_id, courses.c.code).where(courses.c.id == course_id).subquery()
+    query = (
+        select(courses.c.id)
+        .join(mine, (courses.c.term_id == mine.c.term_id) & (courses.c.code == mine.c.code))
+        .order_by(courses.c.id)
+    )
+    return list((await conn.execute(query)).scalars())
+
+
 def sections_dropped_with(enrolled: Sequence[Any], course_id: int) -> list[int]:
     """The other sections a drop of `course_id` gives up: every section of its offering the
     student holds (a lecture without its lab, or a lab without its lecture, is not a course)."""

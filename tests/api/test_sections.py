@@ -1,6 +1,7 @@
 """Sections through course_data's API: an offering's sections created and read, taken one of
-each kind together (the ledger's group route, as the student service calls it), swapped
-section to section, refused with a type naming what is missing; on SQLite and MariaDB."""
+each kind together (the ledger's group route, as the student service calls it), waitlisted
+and promoted whole, swapped section to section, refused with a type naming what is missing,
+edited (section, kind, link); on SQLite and MariaDB."""
 
 from __future__ import annotations
 
@@ -124,11 +125,54 @@ def test_a_group_is_taken_whole_and_a_missing_kind_is_named(node: Node) -> None:
     taken = group(node, 7, [ids["L01"], ids["B01"]])
     assert taken["outcome"] == "accepted", taken
     assert (seats(node, ids["L01"]), seats(node, ids["B01"])) == (1, 1)
-    full = group(node, 8, [ids["L01"], ids["B01"]])  # B01 has one seat: the group is refused whole
-    assert (full["outcome"], full["type"]) == ("rejected", "section-full")
+    full = group(node, 8, [ids["L01"], ids["B01"]])  # B01 has one seat: the group waits whole
+    assert (full["outcome"], full["waitlist_positions"]) == ("waitlisted", [{"section_id": ids["B01"], "position": 1}])
     assert seats(node, ids["L01"]) == 1  # the lecture's seat was not taken either
     held = ledger(node, "enroll", 7, ids["B02"])  # a second lab is a swap, not an enrollment
     assert held["type"] == "section-kind-held"
+
+
+def waiting(node: Node, student: int) -> list[tuple[str, int]]:
+    mine = node.client.get(f"/internal/students/{student}/courses", headers=node.internal()).json()
+    return sorted((c["section"], c["position"]) for c in mine["waitlisted"])
+
+
+def held(node: Node, student: int) -> list[str]:
+    mine = node.client.get(f"/internal/students/{student}/courses", headers=node.internal()).json()
+    return sorted(c["section"] for c in mine["enrolled"])
+
+
+def test_a_group_waits_on_its_full_sections_and_is_promoted_whole(node: Node) -> None:
+    open_window(node)
+    ids = offering(node)
+    assert group(node, 7, [ids["L01"], ids["B01"]])["outcome"] == "accepted"
+    assert group(node, 10, [ids["L01"], ids["B02"]])["outcome"] == "accepted"  # L01 (two seats) is full
+    wait = group(node, 8, [ids["L01"], ids["B01"]])
+    assert (wait["outcome"], wait["waitlist_position"]) == ("waitlisted", 1), wait
+    assert wait["waitlist_positions"] == [
+        {"section_id": ids["L01"], "position": 1},
+        {"section_id": ids["B01"], "position": 1},
+    ]
+    assert waiting(node, 8) == [("B01", 1), ("L01", 1)]
+    assert group(node, 9, [ids["L01"], ids["B01"]])["waitlist_positions"][1] == {
+        "section_id": ids["B01"],
+        "position": 2,
+    }
+    again = group(node, 8, [ids["L01"], ids["B02"]])  # one waiting group per offering
+    assert (again["type"], again["section_id"]) == ("already-waitlisted", ids["L01"])
+    assert ledger(node, "drop", 10, ids["L01"])["outcome"] == "accepted"  # L01 frees, B01 is still full:
+    assert waiting(node, 8) == [("B01", 1), ("L01", 1)]  # the group keeps waiting, nothing taken in part
+    assert (seats(node, ids["L01"]), held(node, 8)) == (1, [])
+    assert ledger(node, "drop", 7, ids["B01"])["outcome"] == "accepted"  # B01 frees (and L01 with it)
+    assert held(node, 8) == ["B01", "L01"]  # the whole group at once
+    assert waiting(node, 8) == []
+    assert waiting(node, 9) == [("B01", 1), ("L01", 1)]
+    assert [seats(node, ids[s]) for s in ("L01", "B01", "B02")] == [1, 1, 0]
+    assert ledger(node, "drop", 9, ids["B01"])["outcome"] == "accepted"  # leaving: the group's rows go together
+    assert waiting(node, 9) == []
+    swap_into_full = group(node, 8, [ids["L02"], ids["B02"]], drop=[ids["L01"], ids["B01"]])
+    assert swap_into_full["outcome"] == "accepted"  # (L02 had a seat)
+    assert group(node, 11, [ids["L02"], ids["B02"]], drop=[])["outcome"] == "waitlisted"  # L02 full now
 
 
 def test_section_to_section_swaps_and_a_drop_gives_up_the_offering(node: Node) -> None:
