@@ -194,6 +194,49 @@ def test_section_to_section_swaps_and_a_drop_gives_up_the_offering(node: Node) -
     assert [seats(node, ids[s]) for s in ("L01", "B01")] == [0, 0]
 
 
+def patch(node: Node, course_id: int, **fields: Any) -> Any:
+    return node.client.patch(f"/courses/{course_id}", json=fields, headers=node.auth("admin", 1, name="registrar"))
+
+
+def refused_field(answer: Any) -> str:
+    assert answer.status_code == 422, answer.text
+    field: str = answer.json()["errors"][0]["field"]
+    return field
+
+
+def test_a_sections_name_kind_and_link_are_changed_with_their_checks(node: Node) -> None:
+    open_window(node)
+    ids = offering(node)
+    other = make(node, "CHEM1")["id"]
+    spring = {"code": "2027-spring", "starts_on": "2027-01-10", "ends_on": "2027-05-10"}
+    assert node.client.post("/terms", json=spring, headers=node.auth("admin")).status_code == 201
+    later = make(node, "BIO1", section="L01", term="2027-spring")["id"]
+    assert refused_field(patch(node, ids["B02"], linked_to=999_999)) == "linked_to"  # no such course
+    assert refused_field(patch(node, ids["B02"], linked_to=ids["B02"])) == "linked_to"  # itself
+    assert refused_field(patch(node, ids["B02"], linked_to=other)) == "linked_to"  # another code
+    assert refused_field(patch(node, ids["B02"], linked_to=later)) == "linked_to"  # another term
+    assert refused_field(patch(node, ids["B02"], linked_to=ids["B01"])) == "linked_to"  # a lab too
+    assert refused_field(patch(node, ids["L01"], kind="lab")) == "kind"  # lab B01 is linked to it
+    assert refused_field(patch(node, ids["L01"], section=None)) == "section"
+    taken = patch(node, ids["B02"], section="B01")
+    assert (taken.status_code, taken.json()["type"]) == (409, "/problems/conflict")
+    linked = patch(node, ids["B02"], linked_to=ids["L02"], section="B03")
+    assert linked.status_code == 200, linked.text
+    assert (linked.json()["section"], linked.json()["linked_to"]) == ("B03", ids["L02"])
+
+    assert group(node, 7, [ids["L01"], ids["B01"]])["outcome"] == "accepted"
+    breaking = patch(node, ids["B01"], linked_to=ids["L02"])  # student 7 holds B01 with L01
+    assert breaking.status_code == 409, breaking.text
+    assert breaking.json()["students"] == [7]
+    assert "nothing was changed" in breaking.json()["detail"]
+    assert node.client.get(f"/courses/{ids['B01']}", headers=node.auth("admin")).json()["linked_to"] == ids["L01"]
+    assert patch(node, ids["B01"], kind="tutorial").status_code == 409  # 7 would lack a lab (and hold a tutorial)
+    assert patch(node, ids["B01"], linked_to=None).status_code == 200  # unlinking breaks no group
+    trail = node.client.get("/audit?page_size=100", headers=node.auth("admin")).json()["items"]
+    edits = [r["reason"] for r in trail if r["action"] == "course-update"]
+    assert edits[:2] == ["changed: linked_to", "changed: linked_to, section"]
+
+
 def test_sections_conflict_in_time_and_the_offering_counts_once(node: Node) -> None:
     open_window(node)
     ids = offering(node)
