@@ -175,6 +175,20 @@ def test_a_group_waits_on_its_full_sections_and_is_promoted_whole(node: Node) ->
     assert group(node, 11, [ids["L02"], ids["B02"]], drop=[])["outcome"] == "waitlisted"  # L02 full now
 
 
+def test_a_waiting_group_is_promoted_when_the_last_seat_it_lacks_frees(node: Node) -> None:
+    """The group waits on B01 only (L01 had a seat); L01 fills, B01 frees while L01 is full (the
+    group keeps waiting), then a seat of L01 frees: the group waiting on B01 is served then."""
+    open_window(node)
+    ids = offering(node)
+    assert group(node, 7, [ids["L01"], ids["B01"]])["outcome"] == "accepted"
+    assert group(node, 8, [ids["L01"], ids["B01"]])["waitlist_positions"] == [{"section_id": ids["B01"], "position": 1}]
+    assert group(node, 10, [ids["L01"], ids["B02"]])["outcome"] == "accepted"  # L01 is full
+    assert ledger(node, "swap", 7, ids["B02"], drop=ids["B01"])["outcome"] == "accepted"  # B01 frees
+    assert (waiting(node, 8), seats(node, ids["B01"])) == ([("B01", 1)], 0)  # L01 is full: it waits
+    assert ledger(node, "drop", 10, ids["L01"])["outcome"] == "accepted"  # L01's seat frees
+    assert (held(node, 8), waiting(node, 8)) == (["B01", "L01"], [])
+
+
 def test_section_to_section_swaps_and_a_drop_gives_up_the_offering(node: Node) -> None:
     open_window(node)
     ids = offering(node)
