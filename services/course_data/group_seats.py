@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.course_data.seats import Seats, give_back_seat, lock_courses, take_seats
+from services.course_data.sections import offering_ids
 from storage.dialects import among
 from storage.schemas.course_data import enrollments, waitlist
 
@@ -72,3 +73,23 @@ def group_text(section_ids: Collection[int]) -> str:
 def group_of(text: str) -> list[int]:
     """The section ids a `waitlist.group_sections` value names (none: a single course)."""
     return [int(part) for part in text.split(",") if part]
+
+
+async def forget_section(conn: AsyncConnection, course_id: int) -> list[int]:
+    """`course_id` is about to be deleted: every group waiting for it leaves its waitlists
+    (rows on it, and rows on its offering's other sections naming it), since it can never be
+    taken whole. The students who waited are returned."""
+    ids = await offering_ids(conn, course_id)
+    rows = (
+        await conn.execute(
+            select(waitlist.c.id, waitlist.c.student_id, waitlist.c.course_id, waitlist.c.group_sections).where(
+                among(conn.dialect, waitlist.c.course_id, ids)
+            )
+        )
+    ).all()
+    gone = [
+        r for r in rows if r.group_sections and (r.course_id == course_id or course_id in group_of(r.group_sections))
+    ]
+    if gone:
+        await conn.execute(delete(waitlist).where(among(conn.dialect, waitlist.c.id, [r.id for r in gone])))
+    return sorted({r.student_id for r in gone})

@@ -24,6 +24,7 @@ from services.common.problems import Conflict, NotFound
 from services.course_data.audit import record
 from services.course_data.catalogue import courses_json, search_page
 from services.course_data.course_csv import run_course_import
+from services.course_data.group_seats import forget_section
 from services.course_data.models import CourseIn, CoursePatch, MeetingIn, minutes
 from services.course_data.page_cache import CachedPage
 from services.course_data.people import Named, one, refused
@@ -451,7 +452,7 @@ async def delete_course(request: Request) -> Response:
     security: [{bearer: []}]
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
     responses:
-      "204": {description: "Deleted"}
+      "204": {description: "Deleted (a section group waiting for it leaves its waitlists: it could never be taken)"}
       "409": {description: "Students are enrolled, or other courses require it (required_by)"}
     """
     actor = await authenticate(request, *ADMINS)
@@ -474,6 +475,7 @@ async def delete_course(request: Request) -> Response:
                 f"{', '.join(required_by)} require(s) {course['code']}: change their prerequisites first",
                 required_by=required_by,
             )
+        await forget_section(conn, course["id"])  # (the groups waiting for it could never be taken)
         await conn.execute(delete(courses).where(courses.c.id == course["id"]))
         await record(conn, actor.username, "course-delete", time.time(), course_id=course["id"], reason=course["code"])
     return Response(status_code=204)

@@ -189,6 +189,16 @@ def test_a_waiting_group_is_promoted_when_the_last_seat_it_lacks_frees(node: Nod
     assert (held(node, 8), waiting(node, 8)) == (["B01", "L01"], [])
 
 
+def test_deleting_a_section_ends_the_groups_waiting_for_it(node: Node) -> None:
+    open_window(node)
+    ids = offering(node)
+    assert group(node, 7, [ids["L02"], ids["B02"]])["outcome"] == "accepted"  # L02 (one seat) is full
+    spare = make(node, "BIO1", section="B09", kind="lab")["id"]
+    assert group(node, 8, [ids["L02"], spare])["waitlist_positions"] == [{"section_id": ids["L02"], "position": 1}]
+    assert node.client.delete(f"/courses/{spare}", headers=node.auth("admin")).status_code == 204
+    assert waiting(node, 8) == []  # (its row on L02 named B09: it could never be taken whole)
+
+
 def test_section_to_section_swaps_and_a_drop_gives_up_the_offering(node: Node) -> None:
     open_window(node)
     ids = offering(node)
