@@ -108,6 +108,18 @@ class CourseIn(_Body):
 class CoursePatch(_Body):
     model_config = ConfigDict(extra="forbid", json_schema_extra=omit_null_defaults)
 
+    section: str | Absent = Field(
+        default=None, pattern=SECTION, description="its name in its offering: unique there (409 otherwise)"
+    )
+    kind: str | Absent = Field(
+        default=None, pattern=KIND, description="lecture, lab, tutorial...; refused (409) if a held group would break"
+    )
+    linked_to: int | None = Field(
+        default=None,
+        ge=1,
+        description="the section of its offering, of another kind, it is taken only with; null: none. Refused"
+        " (409) while students hold it with another section",
+    )
     title: str | Absent = Field(default=None, min_length=1, max_length=200)
     department: str | Absent = Field(default=None, max_length=100)
     teacher_id: PersonRef | None = Field(default=None, description="the teacher's id or username; null: no teacher")
@@ -128,6 +140,8 @@ class CoursePatch(_Body):
         return None if value is None else _course_codes(value)
 
     _no_null = refuse_null(
+        "section",
+        "kind",
         "title",
         "department",
         "teacher_name",
@@ -144,5 +158,7 @@ class CoursePatch(_Body):
 
 
 COURSE_MODELS: dict[str, type[BaseModel]] = {"CourseIn": CourseIn, "CoursePatch": CoursePatch}  # (+ Restrictions)
+# CoursePatch's fields that change an offering's shape (checked against held groups).
+SECTION_FIELDS = {"section", "kind", "linked_to"}
 # CourseIn's fields kept in their own tables, not in `courses`' row.
 DETAIL_FIELDS = {"meetings", "prerequisites", "corequisites", "restrictions", "consent_required"}

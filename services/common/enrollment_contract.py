@@ -220,12 +220,20 @@ class Refusal(_Contract):
     reason: str
 
 
+class WaitlistPlace(_Contract):
+    section_id: int
+    position: int = Field(ge=1)
+
+
 class DecisionDetails(_Contract):
     """What some decisions add (none is always there)."""
 
     conflicts: list[str] | None = Field(default=None, description="time-conflict: the courses it clashes with")
     missing: list[str] | None = Field(default=None, description="prerequisites-missing: the codes missing")
     waitlist_position: int | None = Field(default=None, ge=1, description="waitlisted: the place on the waitlist")
+    waitlist_positions: list[WaitlistPlace] | None = Field(
+        default=None, description="a section group waitlisted: the place on each full section's waitlist"
+    )
     opens_at: InstantText | None = Field(default=None, description="window-closed: when the student's window opens")
     corequisites: list[str] | None = Field(
         default=None, description="corequisites-missing: the codes to enroll in first (or to have completed)"
@@ -495,6 +503,9 @@ class EnrollmentAnswer(_Contract):
     waitlist_position: int | None = Field(default=None, ge=1, description="waitlisted: the place on the waitlist")
     queue_request_id: str | None = Field(default=None, description="pending: follow GET /queue/requests/{id}")
     section_ids: list[int] | None = Field(default=None, description="a section group: the sections taken together")
+    waitlist_positions: list[WaitlistPlace] | None = Field(
+        default=None, description="a section group waitlisted: the place on each full section's waitlist"
+    )
 
 
 MODELS: dict[str, type[BaseModel]] = {

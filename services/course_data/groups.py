@@ -2,20 +2,24 @@
 together in the caller's write transaction, all or nothing.
 
 The group is decided by `rules.decide_group` on facts read under the student's lock, and
-its seats are taken in one statement through the seat guard (`seats.take_seats`), inside a
-savepoint: if a concurrent transaction took the last seat of one section in between, the
-guard refuses, the savepoint undoes every seat the statement moved, and the group is
-refused as full (never a seat taken in one section without the others).
+its seats are taken in one statement through the seat guard (`group_seats.take_group`),
+inside a savepoint: if a concurrent transaction took the last seat of one section in
+between, the guard refuses, the savepoint undoes every seat the statement moved, and the
+group is refused as full (never a seat taken in one section without the others).
+
+A group whose only obstacle is full sections waits: one waitlist row on each full section,
+each naming the group's other sections (`waitlist.group_sections`); `Ledger.promote` takes
+the whole group when a seat frees and every section has one, through the same path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.registration import Standing
+from services.course_data.group_seats import SeatTaken, group_text, take_group
 from services.course_data.ledger import Desk, Ledger
 from services.course_data.rules import (
     Decision,
@@ -25,12 +29,7 @@ from services.course_data.rules import (
     reject,
     window_decision,
 )
-from services.course_data.seats import Seats, lock_courses, take_seats
-from storage.schemas.course_data import enrollments, waitlist
-
-
-class _SeatTaken(Exception):
-    """The seat guard refused a section of the group (a concurrent enrollment took it)."""
+from storage.schemas.course_data import waitlist
 
 
 async def enroll_group(
@@ -44,8 +43,9 @@ async def enroll_group(
     desk: Desk | None = None,
     drop_ids: Sequence[int] = (),
 ) -> Decision:
-    """Enroll in every section of `section_ids`, or in none; with `drop_ids`, a swap: those
-    are given up only if the whole group is taken. Audited per section."""
+    """Enroll in every section of `section_ids`, or in none, or wait for the whole group on the
+    waitlists of its full sections; with `drop_ids`, a swap: those are given up only if the
+    whole group is taken (never waitlisted). Audited per section."""
     skipped = desk.overrides if desk else frozenset()
     action = "swap" if drop_ids else "enroll"
     await ledger.lock_students(conn, [student_id])
@@ -70,11 +70,17 @@ async def enroll_group(
         permits = {i: await ledger.permit(conn, i, student_id) for i in section_ids}
         decided = decide_group(student, group, permits, ledger.rules(), now, frozenset(drop_ids), skipped)
         decision = decided.decision
+        if decision.outcome == "waitlisted":
+            for sid in decided.waiting:
+                row = {"course_id": sid, "student_id": student_id, "created_at": now}
+                others = group_text([i for i in section_ids if i != sid])
+                await conn.execute(waitlist.insert().values(**row, group_sections=others))
         if decision.outcome == "accepted":
             try:
                 async with conn.begin_nested():
-                    await _take_group(ledger, conn, student_id, decided.seats, drop_ids, now)
-            except _SeatTaken:
+                    offering = [sid for sid, _, _ in group[0].offering_sections]
+                    await take_group(conn, student_id, decided.seats, drop_ids, now, offering)
+            except SeatTaken:
                 decision = reject("section-full", "a section of the group just filled up: nothing was changed")
             else:
                 for drop_id in drop_ids:
@@ -84,31 +90,3 @@ async def enroll_group(
     for section_id in section_ids:
         await ledger._audit(conn, actor, action, student_id, section_id, decision, now, desk)
     return decision
-
-
-async def _take_group(
-    ledger: Ledger,
-    conn: AsyncConnection,
-    student_id: int,
-    seats: dict[int, bool],
-    drop_ids: Sequence[int],
-    now: float,
-) -> None:
-    """Give up `drop_ids` and take each section's seat (section id -> via a capacity permit) in
-    one guarded statement; raise `_SeatTaken` if the guard refused any (the caller's savepoint
-    then undoes all of it). Every row it changes is locked first, in id order (`lock_courses`)."""
-    await lock_courses(conn, [*drop_ids, *seats])
-    for drop_id in drop_ids:
-        await ledger._end_enrollment(conn, drop_id, student_id)
-    wanted = {sid: Seats(permitted=1) if via else Seats(regular=1) for sid, via in seats.items()}
-    try:
-        taken = await take_seats(conn, wanted)
-    except RuntimeError:  # (taken in part: the savepoint undoes it)
-        taken = False
-    if not taken:
-        raise _SeatTaken
-    for sid, via in seats.items():
-        await conn.execute(
-            enrollments.insert().values(course_id=sid, student_id=student_id, via_permit=via, created_at=now)
-        )
-        await conn.execute(delete(waitlist).where(waitlist.c.course_id == sid, waitlist.c.student_id == student_id))

@@ -16,12 +16,14 @@ from typing import Any
 
 from sqlalchemy import Column, Select, and_, delete, func, select
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cluster.settings import CourseSettings
 from services.common.outbox import notify
 from services.common.registration import RegistrationWindow, Standing, applicable
 from services.course_data.audit import outcome_of, record
+from services.course_data.group_seats import SeatTaken, end_enrollment, group_of, take_group
 from services.course_data.rules import (
     CourseFacts,
     Decision,
@@ -30,13 +32,14 @@ from services.course_data.rules import (
     StudentFacts,
     decide_drop,
     decide_enroll,
+    decide_group,
     eligibility,
     part_left_refusal,
     reject,
     window_decision,
 )
-from services.course_data.seats import Seats, give_back_seat, take_seats
-from services.course_data.sections import sections_dropped_with
+from services.course_data.seats import Seats, lock_courses, take_seats
+from services.course_data.sections import offering_ids, sections_dropped_with
 from storage.dialects import among, select_many
 from storage.locks import lock_keys
 from storage.schemas.course_data import (
@@ -399,11 +402,18 @@ class Ledger:
         await self._lock_student(conn, student_id)
         student = await self.student(conn, student_id, cohort)
         decision = decide_drop(student, course_id, now, _skipped(desk))
+        if decision.ok and any(c.id == course_id for c in student.enrolled):
+            # Promotion may take a waiting group of the offering whole: its rows are locked
+            # first, in id order, so concurrent drops and groups of one offering cannot deadlock.
+            await lock_courses(conn, await offering_ids(conn, course_id))
         if decision.ok:
-            await self._release(conn, student, course_id, now, actor)
-            for section_id in sections_dropped_with(student.enrolled, course_id):  # (its offering's other sections)
-                await self._release(conn, student, section_id, now, actor)
-                await self._audit(conn, actor, "drop", student_id, section_id, decision, now, desk)
+            given_up = [course_id, *sections_dropped_with(student.enrolled, course_id)]  # (its offering's sections)
+            for section_id in given_up:
+                await self._release(conn, student, section_id, now, actor, promote=False)
+                if section_id != course_id:
+                    await self._audit(conn, actor, "drop", student_id, section_id, decision, now, desk)
+            if any(c.id == course_id for c in student.enrolled):
+                await self.promote_many(conn, given_up, actor, now)  # (once every seat given up is free)
             await self.promote_waiting(conn, student_id, actor, now)
         await self._audit(conn, actor, "drop", student_id, course_id, decision, now, desk)
         return decision
@@ -430,21 +440,24 @@ class Ledger:
         return True
 
     async def _release(
-        self, conn: AsyncConnection, student: StudentFacts, course_id: int, now: float, actor: str
+        self, conn: AsyncConnection, student: StudentFacts, course_id: int, now: float, actor: str, promote: bool = True
     ) -> None:
         if any(c.id == course_id for c in student.enrolled):
             await self._end_enrollment(conn, course_id, student.id)
-            await self.promote(conn, course_id, actor, now)
-        else:
+            if promote:
+                await self.promote(conn, course_id, actor, now)
+        else:  # leaving a waitlist: a section group's rows go together
+            mine = (waitlist.c.course_id == course_id) & (waitlist.c.student_id == student.id)
+            others = group_of((await conn.execute(select(waitlist.c.group_sections).where(mine))).scalar() or "")
             await conn.execute(
-                delete(waitlist).where(waitlist.c.course_id == course_id, waitlist.c.student_id == student.id)
+                delete(waitlist).where(
+                    waitlist.c.student_id == student.id,
+                    among(conn.dialect, waitlist.c.course_id, [course_id, *others]),
+                )
             )
 
     async def _end_enrollment(self, conn: AsyncConnection, course_id: int, student_id: int) -> None:
-        mine = (enrollments.c.course_id == course_id) & (enrollments.c.student_id == student_id)
-        via_permit = (await conn.execute(select(enrollments.c.via_permit).where(mine))).scalar_one()
-        await conn.execute(delete(enrollments).where(mine))
-        await give_back_seat(conn, course_id, bool(via_permit))
+        await end_enrollment(conn, course_id, student_id)
 
     async def swap(
         self,
@@ -500,22 +513,45 @@ class Ledger:
             await self.promote(conn, course_id, actor, now)
 
     async def promote(self, conn: AsyncConnection, course_id: int, actor: str, now: float) -> list[int]:
-        """Fill free seats from the waitlist, in order, with the students still eligible."""
+        """Fill free seats from the waitlist, in order, with the students still eligible; then the
+        other sections of its offering (a group waiting on one of them may have needed this seat)."""
+        return await self.promote_many(conn, [course_id], actor, now)
+
+    async def promote_many(
+        self, conn: AsyncConnection, course_ids: Collection[int], actor: str, now: float
+    ) -> list[int]:
+        """`promote` for several courses at once: each course, then each other section of their
+        offerings, served once. The students promoted into `course_ids` are returned."""
+        promoted: list[int] = []
+        for course_id in course_ids:
+            promoted += await self._promote_one(conn, course_id, actor, now)
+        served = set(course_ids)
+        for course_id in course_ids:
+            for other in await offering_ids(conn, course_id):
+                if other not in served:
+                    served.add(other)
+                    await self._promote_one(conn, other, actor, now)
+        return promoted
+
+    async def _promote_one(self, conn: AsyncConnection, course_id: int, actor: str, now: float) -> list[int]:
         promoted: list[int] = []
         while True:
             course = await self.course(conn, course_id)
             if course is None or course.taken >= course.capacity:
                 return promoted
             queue = (
-                (
-                    await conn.execute(
-                        select(waitlist.c.student_id).where(waitlist.c.course_id == course_id).order_by(waitlist.c.id)
-                    )
+                await conn.execute(
+                    select(waitlist.c.student_id, waitlist.c.group_sections)
+                    .where(waitlist.c.course_id == course_id)
+                    .order_by(waitlist.c.id)
                 )
-                .scalars()
-                .all()
-            )
-            for student_id in queue:
+            ).all()
+            for student_id, group_sections in queue:
+                if group_sections:  # a section group: taken whole, or it keeps waiting
+                    if await self._promote_group(conn, course, student_id, group_of(group_sections), actor, now):
+                        promoted.append(student_id)
+                        break
+                    continue
                 student = await self.student(conn, student_id, None)
                 permit = await self.permit(conn, course_id, student_id)
                 # The window and the restrictions were checked when the student joined the waitlist
@@ -523,25 +559,52 @@ class Ledger:
                 met = frozenset({"restrictions"})
                 if eligibility(student, course, permit, self.rules(), now, check_window=False, overrides=met) is None:
                     await self._take_seat(conn, course_id, student_id, False, now)
-                    await self._audit(
-                        conn,
-                        actor,
-                        "promote",
-                        student_id,
-                        course_id,
-                        Decision("accepted", reason="from the waitlist"),
-                        now,
-                    )
-                    await notify(
-                        conn,
-                        student_id,
-                        "waitlist-promotion",
-                        f"You are enrolled in {course.code}",
-                        f"A seat in {course.code} became free and you were next on its waitlist: "
-                        "you are now enrolled. Drop it before the deadline if you no longer want it.",
-                        now,
-                    )
+                    await self._promoted(conn, actor, student_id, [course], now)
                     promoted.append(student_id)
                     break
             else:
                 return promoted
+
+    async def _promote_group(
+        self, conn: AsyncConnection, course: CourseFacts, student_id: int, others: list[int], actor: str, now: float
+    ) -> bool:
+        """Take the waiting group (`course` and `others`) whole, through the same rule
+        (`decide_group`, promoting) and the same guarded write (`take_group`) as an enrollment,
+        inside a savepoint; False, nothing changed, while a section is full or a rule refuses."""
+        ids = [course.id, *others]
+        found = await self.courses(conn, ids)
+        if len(found) != len(ids):
+            return False  # (a section of it was deleted: it cannot be taken)
+        student = await self.student(conn, student_id, None)
+        group = tuple(found[i] for i in ids)
+        permits = {i: await self.permit(conn, i, student_id) for i in ids}
+        decided = decide_group(student, group, permits, self.rules(), now, promoting=True)
+        if decided.decision.outcome != "accepted":
+            return False
+        offering = [sid for sid, _, _ in course.offering_sections]
+        try:
+            async with conn.begin_nested():
+                await take_group(conn, student_id, decided.seats, (), now, offering)
+        except (SeatTaken, IntegrityError):  # (a concurrent, unfenced promotion took it first)
+            return False
+        await self._promoted(conn, actor, student_id, list(group), now)
+        return True
+
+    async def _promoted(
+        self, conn: AsyncConnection, actor: str, student_id: int, taken: list[CourseFacts], now: float
+    ) -> None:
+        """Audit each course taken from the waitlist and tell the student once."""
+        for course in taken:
+            await self._audit(
+                conn, actor, "promote", student_id, course.id, Decision("accepted", reason="from the waitlist"), now
+            )
+        labels = " + ".join(c.label for c in taken)
+        await notify(
+            conn,
+            student_id,
+            "waitlist-promotion",
+            f"You are enrolled in {labels}",
+            f"A seat in {labels} became free and you were next on its waitlist: "
+            "you are now enrolled. Drop it before the deadline if you no longer want it.",
+            now,
+        )

@@ -16,7 +16,7 @@ from services.common.answers import JSONResponse
 from services.common.auth import ADMINS, authenticate
 from services.common.body import read_json
 from services.common.context import context_of
-from services.common.course_models import DETAIL_FIELDS
+from services.common.course_models import DETAIL_FIELDS, SECTION_FIELDS
 from services.common.csv_body import csv_bytes
 from services.common.forwarding import on_master
 from services.common.jobs import accepted, jobs_of
@@ -24,10 +24,12 @@ from services.common.problems import Conflict, NotFound
 from services.course_data.audit import record
 from services.course_data.catalogue import courses_json, search_page
 from services.course_data.course_csv import run_course_import
+from services.course_data.group_seats import forget_section
 from services.course_data.models import CourseIn, CoursePatch, MeetingIn, minutes
 from services.course_data.page_cache import CachedPage
 from services.course_data.people import Named, one, refused
 from services.course_data.rules import Meeting
+from services.course_data.sections import groups_broken_by
 from services.course_data.state import course_data_of, ledger_of
 from services.course_data.terms import term_named
 from storage.schemas.course_data import (
@@ -148,13 +150,54 @@ async def _set_details(conn: AsyncConnection, course_id: int, body: CourseIn | C
             await conn.execute(prerequisites.insert().values(course_id=course_id, required_code=code))
 
 
-async def check_linked(conn: AsyncConnection, term_id: int, code: str, linked_to: int | None) -> None:
-    """A section is linked only to a section of its own offering (422 `linked_to` otherwise)."""
+async def check_linked(
+    conn: AsyncConnection, term_id: int, code: str, linked_to: int | None, kind: str, course_id: int | None = None
+) -> None:
+    """A section (`course_id`, None while it is created) of `kind` is linked only to another
+    section of its own offering, of another kind (422 `linked_to` otherwise)."""
     if linked_to is None:
         return
-    query = select(courses.c.id).where(courses.c.id == linked_to, courses.c.term_id == term_id, courses.c.code == code)
-    if (await conn.execute(query)).first() is None:
-        raise refused("linked_to", f"no section {linked_to} of {code} in this term")
+    if linked_to == course_id:
+        raise refused("linked_to", "a section cannot be linked to itself")
+    target = (await conn.execute(select(courses).where(courses.c.id == linked_to))).first()
+    if target is None:
+        raise refused("linked_to", f"there is no course {linked_to}")
+    if target.term_id != term_id:
+        raise refused("linked_to", f"course {linked_to} is of another term: link a section of {code} in this term")
+    if target.code != code:
+        raise refused("linked_to", f"course {linked_to} is {target.code}, not a section of {code}")
+    if target.kind == kind:
+        raise refused(
+            "linked_to", f"section {target.section or linked_to} is a {kind} too: link a section of another kind"
+        )
+
+
+async def check_section_change(conn: AsyncConnection, current: dict[str, Any], body: CoursePatch) -> None:
+    """A PATCH of `section`, `kind` or `linked_to`: the link as at creation (422 `linked_to`), no
+    section linked to it of its new kind (422 `kind`), its name unique in its offering (409),
+    and no student left holding sections of the offering that no longer fit together (409)."""
+    given = body.model_fields_set & SECTION_FIELDS
+    if not given:
+        return
+    course_id, term_id, code = current["id"], current["term_id"], current["code"]
+    section = body.section if body.section is not None else current["section"]
+    kind = body.kind if body.kind is not None else current["kind"]
+    linked_to = body.linked_to if "linked_to" in given else current["linked_to"]
+    await check_linked(conn, term_id, code, linked_to, kind, course_id)
+    same_kind = [s for s in current["sections"] if s["linked_to"] == course_id and s["kind"] == kind]
+    if same_kind:
+        named = same_kind[0]["section"] or same_kind[0]["id"]
+        raise refused("kind", f"section {named} is linked to this one and is a {kind} too")
+    if section != current["section"] and await code_taken(conn, term_id, code, section):
+        raise Conflict(f"{code} has a section {section!r} in this term already")
+    broken = await groups_broken_by(conn, course_id, section, kind, linked_to)
+    if broken is not None:
+        reason, students = broken
+        raise Conflict(
+            f"{len(students)} student(s) hold sections of {code} that would no longer fit together ({reason}):"
+            " nothing was changed; swap or drop them first",
+            students=students,
+        )
 
 
 async def code_taken(conn: AsyncConnection, term_id: int, code: str, section: str | None = None) -> bool:
@@ -263,7 +306,7 @@ async def insert_course(request: Request, body: CourseIn, actor: str, teacher_id
             if await code_taken(conn, term.id, body.code, body.section):
                 named = f"{body.code} {body.section}" if body.section else body.code
                 raise Conflict(f"term {term.code} has a course (section) {named!r}")
-            await check_linked(conn, term.id, body.code, body.linked_to)
+            await check_linked(conn, term.id, body.code, body.linked_to, body.kind)
             result = await conn.execute(
                 courses.insert().values(**values, term_id=term.id, taken=0, updated_at=time.time())
             )
@@ -335,7 +378,11 @@ async def update_course(request: Request) -> Response:
     """Change a course: capacity never below seats taken; no new clash for enrolled students.
     ---
     summary: Update a course
-    description: Raising the capacity enrolls waitlisted students, in order, at once.
+    description: "Raising the capacity enrolls waitlisted students, in order, at once. A section's
+      name, kind and link (section, kind, linked_to) may change: the link names another section of
+      its offering of another kind, the name stays unique in the offering, and no student is left
+      holding sections that no longer fit together (a lab's link changed while students hold it with
+      another lecture is refused, 409, nothing changed). Audited as every course edit."
     tags: [courses]
     security: [{bearer: []}]
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
@@ -346,8 +393,11 @@ async def update_course(request: Request) -> Response:
       "200":
         description: "The course"
         content: {application/json: {schema: {$ref: "#/components/schemas/Course"}}}
-      "409": {description: "Capacity below seats taken, or meeting times that clash for enrolled students"}
-      "422": {description: "Invalid fields; a teacher_id naming no teacher, or prerequisites naming no course"}
+      "409": {description: "Capacity below seats taken, meeting times that clash for enrolled students, a
+        section name taken in the offering, or a section change that breaks a group students hold (students)"}
+      "422": {description: "Invalid fields; a teacher_id naming no teacher, prerequisites naming no course,
+        linked_to naming no section of another kind of the same offering and term, or itself; kind the
+        same as a section linked to it"}
     """
     actor = await authenticate(request, *ADMINS)
     return await apply_course_patch(
@@ -374,14 +424,18 @@ async def apply_course_patch(
         await check_corequisites(conn, current["code"], body.corequisites)
         if body.capacity is not None and body.capacity < current["taken"]:
             raise Conflict(f"capacity {body.capacity} is below the {current['taken']} seats taken")
+        await check_section_change(conn, current, body)
         if body.meetings is not None:
             clashes = await conflicts_for_enrolled(conn, course_id, body.meetings)
             if clashes:
                 raise Conflict(f"the new times clash for {len(clashes)} enrolled student(s)", students=clashes)
         if changes:
-            await conn.execute(
-                update(courses).where(courses.c.id == course_id).values(**changes, updated_at=time.time())
-            )
+            try:
+                await conn.execute(
+                    update(courses).where(courses.c.id == course_id).values(**changes, updated_at=time.time())
+                )
+            except IntegrityError:  # (the same section name given at once by another request)
+                raise Conflict(f"{current['code']} has a section {body.section!r} in this term already") from None
         await _set_details(conn, course_id, body)
         changed = ", ".join(sorted(body.model_dump(exclude_unset=True)))
         await record(conn, actor, "course-update", time.time(), course_id=course_id, reason=f"changed: {changed}")
@@ -398,7 +452,7 @@ async def delete_course(request: Request) -> Response:
     security: [{bearer: []}]
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]
     responses:
-      "204": {description: "Deleted"}
+      "204": {description: "Deleted (a section group waiting for it leaves its waitlists: it could never be taken)"}
       "409": {description: "Students are enrolled, or other courses require it (required_by)"}
     """
     actor = await authenticate(request, *ADMINS)
@@ -421,6 +475,7 @@ async def delete_course(request: Request) -> Response:
                 f"{', '.join(required_by)} require(s) {course['code']}: change their prerequisites first",
                 required_by=required_by,
             )
+        await forget_section(conn, course["id"])  # (the groups waiting for it could never be taken)
         await conn.execute(delete(courses).where(courses.c.id == course["id"]))
         await record(conn, actor.username, "course-delete", time.time(), course_id=course["id"], reason=course["code"])
     return Response(status_code=204)

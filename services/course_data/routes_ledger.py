@@ -63,8 +63,10 @@ async def decide_group(request: Request) -> Response:
     in one fenced transaction; with drop_course_ids, a swap into it.
     ---
     summary: Ledger decision on a section group (internal)
-    description: "Every rule is checked for each section with the others counted as held. A full
-      section refuses the whole group (section-full): a group is never waitlisted."
+    description: "Every rule is checked for each section with the others counted as held. A group
+      whose only obstacle is full sections is waitlisted: one waitlist row on each full section,
+      the group's other sections kept with it (waitlist_positions), and promoted whole when every
+      section has a seat. A swap into a group is never waitlisted (section-full)."
     tags: [internal]
     parameters:
       - $ref: "#/components/parameters/InternalToken"
@@ -72,7 +74,8 @@ async def decide_group(request: Request) -> Response:
       required: true
       content: {application/json: {schema: {$ref: "#/components/schemas/LedgerGroupRequest"}}}
     responses:
-      "200": {description: "outcome: accepted or rejected (with type and reason)",
+      "200": {description: "outcome: accepted, waitlisted (with waitlist_position and waitlist_positions)
+        or rejected (with type and reason)",
         content: {application/json: {schema: {$ref: "#/components/schemas/Decision"}}}}
     """
     body = await read_json(request, LedgerGroupRequest)

@@ -356,10 +356,12 @@ def decide_enroll(
 class GroupDecision:
     """The decision on a section group (one section of each kind of an offering, taken
     together): `decision` is the group's outcome; when accepted, `seats` says for each
-    section whether its seat is taken through a capacity permit (section id -> via_permit)."""
+    section whether its seat is taken through a capacity permit (section id -> via_permit);
+    when waitlisted, `waiting` names the full sections whose waitlists the student joins."""
 
     decision: Decision
     seats: dict[int, bool] = field(default_factory=dict)
+    waiting: tuple[int, ...] = ()
 
 
 def decide_group(
@@ -370,34 +372,81 @@ def decide_group(
     now: float,
     dropping: frozenset[int] = frozenset(),
     overrides: frozenset[str] = frozenset(),
+    promoting: bool = False,
 ) -> GroupDecision:
-    """All or nothing: every section of `group` is taken, or none. A group is never
-    waitlisted: a full section refuses the whole group (`section-full`, naming the section),
-    since a seat in one section is worth nothing without the others."""
+    """All or nothing: every section of `group` is taken, or none.
+
+    A group whose only obstacle is full sections is waitlisted (as a single course is): the
+    student waits on each full section, the rest of the group kept with the request, and is
+    enrolled in the whole group at once when every section has a seat (`promoting`: the
+    waitlist's head is decided again, the window and restrictions aside as for a single
+    course; a full section then answers `section-full` and the head keeps waiting). A swap
+    (`dropping`) and a registrar's `capacity` override are never waitlisted; a student waits
+    for one group of an offering at a time."""
     if len({c.offering for c in group}) != 1 or len({c.id for c in group}) != len(group):
         return GroupDecision(reject("invalid-group", "a section group names distinct sections of one course offering"))
     for course in group:
         others = tuple(c for c in group if c.id != course.id)
         permit = permits.get(course.id, Permit())
-        refused = eligibility(student, course, permit, rules, now, dropping, overrides=overrides, together=others)
+        refused = eligibility(
+            student,
+            course,
+            permit,
+            rules,
+            now,
+            dropping,
+            check_window=not promoting,
+            overrides=overrides | {"restrictions"} if promoting else overrides,
+            together=others,
+        )
         if refused is not None:
             return GroupDecision(refused)
     seats: dict[int, bool] = {}
+    full: list[CourseFacts] = []
     for course in group:
         if course.taken < course.capacity:
             seats[course.id] = False
         elif permits.get(course.id, Permit()).capacity or "capacity" in overrides:
             seats[course.id] = True
         else:
-            return GroupDecision(
-                reject(
-                    "section-full",
-                    f"{course.label} is full: nothing was changed; choose another {course.kind} section",
-                    section_id=course.id,
-                )
-            )
-    labels = " + ".join(c.label for c in group)
-    return GroupDecision(Decision("accepted", reason=f"enrolled in {labels}"), seats)
+            full.append(course)
+    if not full:
+        labels = " + ".join(c.label for c in group)
+        return GroupDecision(Decision("accepted", reason=f"enrolled in {labels}"), seats)
+    decision = _group_full(student, group, full, rules, promoting or bool(dropping))
+    return GroupDecision(decision, waiting=tuple(c.id for c in full))
+
+
+def _group_full(
+    student: StudentFacts, group: tuple[CourseFacts, ...], full: list[CourseFacts], rules: CourseSettings, never: bool
+) -> Decision:
+    """A group with `full` sections: on their waitlists, or refused whole (`never`: a swap or a
+    promotion; waitlists off; a waitlist full; already waiting for a group of the offering)."""
+    first = full[0]
+    refused = reject(
+        "section-full",
+        f"{first.label} is full: nothing was changed; choose another {first.kind} section",
+        section_id=first.id,
+    )
+    if never or not rules.waitlist_enabled:
+        return refused
+    offering = {sid for sid, _, _ in first.offering_sections} | {c.id for c in group}
+    if waiting := sorted(offering & student.waitlisted):
+        return reject(
+            "already-waitlisted",
+            f"you are already on a waitlist of {first.code}: leave it first to wait for another group",
+            section_id=waiting[0],
+        )
+    for course in full:
+        if (no_place := full_refusal(course, rules)) is not None:
+            return reject(no_place.type, f"{course.label} is full and so is its waitlist", section_id=course.id)
+    labels = ", ".join(c.label for c in full)
+    places = [{"section_id": c.id, "position": c.waitlist_length + 1} for c in full]
+    return Decision(
+        "waitlisted",
+        reason=f"{labels} full: you are on the waitlist, and will be enrolled in the whole group at once",
+        details={"waitlist_position": places[0]["position"], "waitlist_positions": places},
+    )
 
 
 def full_refusal(course: CourseFacts, rules: CourseSettings) -> Decision | None:

@@ -17,33 +17,23 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.course_data.rules import CourseFacts, section_refusal
 from storage.dialects import among
-from storage.schemas.course_data import courses
+from storage.schemas.course_data import courses, enrollments
 
 Offering = tuple[int, str]  # (term_id, code)
 
 
-async def offering_sections(
-    conn: AsyncConnection, rows: Sequence[Row[Any]]
-) -> dict[Offering, tuple[tuple[int, str, str], ...]]:
-    """For the offerings of course `rows`: every section, as (id, section, kind), in id order
-    (one query: the rows of those codes, kept where the term matches)."""
-    wanted = {(r.term_id, r.code) for r in rows}
-    if not wanted:
-        return {}
+async def offering_ids(conn: AsyncConnection, course_id: int) -> list[int]:
+    """The ids of every section of `course_id`'s offering, itself included, in id order (none
+    when it does not exist)."""
+    mine = select(courses.c.term_id, courses.c.code).where(courses.c.id == course_id).subquery()
     query = (
-        select(courses.c.id, courses.c.term_id, courses.c.code, courses.c.section, courses.c.kind)
-        .where(
-            among(conn.dialect, courses.c.term_id, sorted({term for term, _ in wanted})),
-            among(conn.dialect, courses.c.code, sorted({code for _, code in wanted})),
-        )
+        select(courses.c.id)
+        .join(mine, (courses.c.term_id == mine.c.term_id) & (courses.c.code == mine.c.code))
         .order_by(courses.c.id)
     )
-    found: dict[Offering, list[tuple[int, str, str]]] = defaultdict(list)
-    for r in await conn.execute(query):
-        if (r.term_id, r.code) in wanted:
-            found[(r.term_id, r.code)].append((r.id, r.section, r.kind))
-    return {key: tuple(value) for key, value in found.items()}
+    return list((await conn.execute(query)).scalars())
 
 
 def sections_dropped_with(enrolled: Sequence[Any], course_id: int) -> list[int]:
@@ -53,3 +43,60 @@ def sections_dropped_with(enrolled: Sequence[Any], course_id: int) -> list[int]:
     if held is None:
         return []
     return [c.id for c in enrolled if c.offering == held.offering and c.id != course_id]
+
+
+async def groups_broken_by(
+    conn: AsyncConnection, course_id: int, section: str, kind: str, linked_to: int | None
+) -> tuple[str, list[int]] | None:
+    """Whether making `course_id` the section (`section`, `kind`, `linked_to`) would leave some
+    student holding sections of its offering the section rule (`rules.section_refusal`) refuses:
+    the first such refusal's reason and every such student (None: no held group breaks). A
+    student whose sections the rule refused before the change is not counted."""
+    row = (await conn.execute(select(courses).where(courses.c.id == course_id))).one()
+    rows = (
+        await conn.execute(
+            select(courses).where(courses.c.term_id == row.term_id, courses.c.code == row.code).order_by(courses.c.id)
+        )
+    ).all()
+    held: dict[int, list[int]] = defaultdict(list)
+    ids = [r.id for r in rows]
+    holding = select(enrollments.c.student_id, enrollments.c.course_id)
+    for student_id, held_id in await conn.execute(holding.where(among(conn.dialect, enrollments.c.course_id, ids))):
+        held[student_id].append(held_id)
+    before = _facts(rows, {})
+    after = _facts(rows, {course_id: (section, kind, linked_to)})
+    first = ""
+    broken: list[int] = []
+    for student_id, mine in sorted(held.items()):
+        if _refusal(before, mine) is None and (reason := _refusal(after, mine)) is not None:
+            first, broken = first or reason, [*broken, student_id]
+    return (first, broken) if broken else None
+
+
+def _facts(rows: Sequence[Row[Any]], changed: dict[int, tuple[str, str, int | None]]) -> dict[int, CourseFacts]:
+    shape = {r.id: changed.get(r.id, (r.section, r.kind, r.linked_to)) for r in rows}
+    sections = tuple((i, name, kind) for i, (name, kind, _) in shape.items())
+    return {
+        r.id: CourseFacts(
+            r.id,
+            r.code,
+            r.credits,
+            r.capacity,
+            r.taken,
+            term_id=r.term_id,
+            section=shape[r.id][0],
+            kind=shape[r.id][1],
+            linked_to=shape[r.id][2],
+            offering_sections=sections,
+        )
+        for r in rows
+    }
+
+
+def _refusal(facts: dict[int, CourseFacts], held: list[int]) -> str | None:
+    """The section rule's reason against the sections `held` (None: they fit)."""
+    mine = [facts[i] for i in held]
+    for course in mine:
+        if (refused := section_refusal(course, [c for c in mine if c.id != course.id])) is not None:
+            return refused.reason
+    return None

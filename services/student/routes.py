@@ -164,9 +164,13 @@ async def _decide_group(request: Request, me: Principal, section_ids: list[int],
     answer = {
         "course_id": section_ids[0],
         "section_ids": section_ids,
-        "outcome": "accepted",
+        "outcome": decision["outcome"],
         "reason": decision["reason"],
     }
+    if decision["outcome"] == "waitlisted":  # (on each full section's waitlist, the group kept with it)
+        answer["waitlist_position"] = decision["waitlist_position"]
+        answer["waitlist_positions"] = decision["waitlist_positions"]
+        return JSONResponse(answer, 202)
     return JSONResponse(answer, 200 if drop_ids else 201)
 
 
@@ -182,8 +186,10 @@ async def enroll(request: Request) -> Response:
     responses:
       "201": {description: "Enrolled",
         content: {application/json: {schema: {$ref: "#/components/schemas/EnrollmentAnswer"}}}}
-      "202": {description: "The course is full: you are on its waitlist (waitlist_position); or, through the queue,
-        not decided yet (outcome pending, queue_request_id)",
+      "202": {description: "The course is full: you are on its waitlist (waitlist_position); a section group
+        with full sections: on each full section's waitlist (waitlist_positions), enrolled in the whole group
+        at once when every section has a seat; or, through the queue, not decided yet (outcome pending,
+        queue_request_id)",
         content: {application/json: {schema: {$ref: "#/components/schemas/EnrollmentAnswer"}}}}
       "409": {description: "Refused: the problem type names the rule (time-conflict, credit-limit, ...)"}
     """

@@ -175,6 +175,10 @@ waitlist = Table(
     Column("course_id", Integer, ForeignKey("courses.id", ondelete="CASCADE"), nullable=False),
     Column("student_id", Integer, nullable=False, index=True),
     Column("created_at", Double, nullable=False),
+    # A section group waiting (migration 141): the group's other section ids, comma-separated
+    # ("" for a single course). The student waits on each full section of the group and is
+    # enrolled in the whole group at once when it can be taken (`groups.promote_group`).
+    Column("group_sections", String(200), nullable=False, default="", server_default=""),
     UniqueConstraint("course_id", "student_id", name="uq_waitlist_course_student"),
     Index("ix_waitlist_course_order", "course_id", "id"),
     **MYSQL_TABLE,
@@ -471,6 +475,13 @@ async def _sections(conn: AsyncConnection) -> None:
             await conn.exec_driver_sql(f"ALTER TABLE courses {drop} {quoted}")
 
 
+async def _waitlist_groups(conn: AsyncConnection) -> None:
+    """Section groups on waitlists (141): `waitlist.group_sections`, "" (a single course) on
+    every row there is (a database made since has the column)."""
+    if "group_sections" not in await _columns(conn, "waitlist"):
+        await conn.exec_driver_sql("ALTER TABLE waitlist ADD COLUMN group_sections VARCHAR(200) NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         100,
@@ -496,4 +507,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(110, "time tickets, priority groups, corequisites, restrictions, instructor consent", _eligibility),
     Migration(120, "students' saved plans", create_tables(plans)),
     Migration(140, "sections: a course is a section of its offering; codes unique per term and section", _sections),
+    Migration(141, "section groups on waitlists: the group's other sections kept with the request", _waitlist_groups),
 )

@@ -1,6 +1,7 @@
 """Sections through course_data's API: an offering's sections created and read, taken one of
-each kind together (the ledger's group route, as the student service calls it), swapped
-section to section, refused with a type naming what is missing; on SQLite and MariaDB."""
+each kind together (the ledger's group route, as the student service calls it), waitlisted
+and promoted whole, swapped section to section, refused with a type naming what is missing,
+edited (section, kind, link); on SQLite and MariaDB."""
 
 from __future__ import annotations
 
@@ -124,11 +125,78 @@ def test_a_group_is_taken_whole_and_a_missing_kind_is_named(node: Node) -> None:
     taken = group(node, 7, [ids["L01"], ids["B01"]])
     assert taken["outcome"] == "accepted", taken
     assert (seats(node, ids["L01"]), seats(node, ids["B01"])) == (1, 1)
-    full = group(node, 8, [ids["L01"], ids["B01"]])  # B01 has one seat: the group is refused whole
-    assert (full["outcome"], full["type"]) == ("rejected", "section-full")
+    full = group(node, 8, [ids["L01"], ids["B01"]])  # B01 has one seat: the group waits whole
+    assert (full["outcome"], full["waitlist_positions"]) == ("waitlisted", [{"section_id": ids["B01"], "position": 1}])
     assert seats(node, ids["L01"]) == 1  # the lecture's seat was not taken either
     held = ledger(node, "enroll", 7, ids["B02"])  # a second lab is a swap, not an enrollment
     assert held["type"] == "section-kind-held"
+
+
+def waiting(node: Node, student: int) -> list[tuple[str, int]]:
+    mine = node.client.get(f"/internal/students/{student}/courses", headers=node.internal()).json()
+    return sorted((c["section"], c["position"]) for c in mine["waitlisted"])
+
+
+def held(node: Node, student: int) -> list[str]:
+    mine = node.client.get(f"/internal/students/{student}/courses", headers=node.internal()).json()
+    return sorted(c["section"] for c in mine["enrolled"])
+
+
+def test_a_group_waits_on_its_full_sections_and_is_promoted_whole(node: Node) -> None:
+    open_window(node)
+    ids = offering(node)
+    assert group(node, 7, [ids["L01"], ids["B01"]])["outcome"] == "accepted"
+    assert group(node, 10, [ids["L01"], ids["B02"]])["outcome"] == "accepted"  # L01 (two seats) is full
+    wait = group(node, 8, [ids["L01"], ids["B01"]])
+    assert (wait["outcome"], wait["waitlist_position"]) == ("waitlisted", 1), wait
+    assert wait["waitlist_positions"] == [
+        {"section_id": ids["L01"], "position": 1},
+        {"section_id": ids["B01"], "position": 1},
+    ]
+    assert waiting(node, 8) == [("B01", 1), ("L01", 1)]
+    assert group(node, 9, [ids["L01"], ids["B01"]])["waitlist_positions"][1] == {
+        "section_id": ids["B01"],
+        "position": 2,
+    }
+    again = group(node, 8, [ids["L01"], ids["B02"]])  # one waiting group per offering
+    assert (again["type"], again["section_id"]) == ("already-waitlisted", ids["L01"])
+    assert ledger(node, "drop", 10, ids["L01"])["outcome"] == "accepted"  # L01 frees, B01 is still full:
+    assert waiting(node, 8) == [("B01", 1), ("L01", 1)]  # the group keeps waiting, nothing taken in part
+    assert (seats(node, ids["L01"]), held(node, 8)) == (1, [])
+    assert ledger(node, "drop", 7, ids["B01"])["outcome"] == "accepted"  # B01 frees (and L01 with it)
+    assert held(node, 8) == ["B01", "L01"]  # the whole group at once
+    assert waiting(node, 8) == []
+    assert waiting(node, 9) == [("B01", 1), ("L01", 1)]
+    assert [seats(node, ids[s]) for s in ("L01", "B01", "B02")] == [1, 1, 0]
+    assert ledger(node, "drop", 9, ids["B01"])["outcome"] == "accepted"  # leaving: the group's rows go together
+    assert waiting(node, 9) == []
+    swap_into_full = group(node, 8, [ids["L02"], ids["B02"]], drop=[ids["L01"], ids["B01"]])
+    assert swap_into_full["outcome"] == "accepted"  # (L02 had a seat)
+    assert group(node, 11, [ids["L02"], ids["B02"]], drop=[])["outcome"] == "waitlisted"  # L02 full now
+
+
+def test_a_waiting_group_is_promoted_when_the_last_seat_it_lacks_frees(node: Node) -> None:
+    """The group waits on B01 only (L01 had a seat); L01 fills, B01 frees while L01 is full (the
+    group keeps waiting), then a seat of L01 frees: the group waiting on B01 is served then."""
+    open_window(node)
+    ids = offering(node)
+    assert group(node, 7, [ids["L01"], ids["B01"]])["outcome"] == "accepted"
+    assert group(node, 8, [ids["L01"], ids["B01"]])["waitlist_positions"] == [{"section_id": ids["B01"], "position": 1}]
+    assert group(node, 10, [ids["L01"], ids["B02"]])["outcome"] == "accepted"  # L01 is full
+    assert ledger(node, "swap", 7, ids["B02"], drop=ids["B01"])["outcome"] == "accepted"  # B01 frees
+    assert (waiting(node, 8), seats(node, ids["B01"])) == ([("B01", 1)], 0)  # L01 is full: it waits
+    assert ledger(node, "drop", 10, ids["L01"])["outcome"] == "accepted"  # L01's seat frees
+    assert (held(node, 8), waiting(node, 8)) == (["B01", "L01"], [])
+
+
+def test_deleting_a_section_ends_the_groups_waiting_for_it(node: Node) -> None:
+    open_window(node)
+    ids = offering(node)
+    assert group(node, 7, [ids["L02"], ids["B02"]])["outcome"] == "accepted"  # L02 (one seat) is full
+    spare = make(node, "BIO1", section="B09", kind="lab")["id"]
+    assert group(node, 8, [ids["L02"], spare])["waitlist_positions"] == [{"section_id": ids["L02"], "position": 1}]
+    assert node.client.delete(f"/courses/{spare}", headers=node.auth("admin")).status_code == 204
+    assert waiting(node, 8) == []  # (its row on L02 named B09: it could never be taken whole)
 
 
 def test_section_to_section_swaps_and_a_drop_gives_up_the_offering(node: Node) -> None:
@@ -148,6 +216,49 @@ def test_section_to_section_swaps_and_a_drop_gives_up_the_offering(node: Node) -
     assert [seats(node, ids[s]) for s in ("L01", "L02", "B01", "B02")] == [1, 0, 1, 0]
     assert ledger(node, "drop", 7, ids["L01"])["outcome"] == "accepted"  # drops the lab with it
     assert [seats(node, ids[s]) for s in ("L01", "B01")] == [0, 0]
+
+
+def patch(node: Node, course_id: int, **fields: Any) -> Any:
+    return node.client.patch(f"/courses/{course_id}", json=fields, headers=node.auth("admin", 1, name="registrar"))
+
+
+def refused_field(answer: Any) -> str:
+    assert answer.status_code == 422, answer.text
+    field: str = answer.json()["errors"][0]["field"]
+    return field
+
+
+def test_a_sections_name_kind_and_link_are_changed_with_their_checks(node: Node) -> None:
+    open_window(node)
+    ids = offering(node)
+    other = make(node, "CHEM1")["id"]
+    spring = {"code": "2027-spring", "starts_on": "2027-01-10", "ends_on": "2027-05-10"}
+    assert node.client.post("/terms", json=spring, headers=node.auth("admin")).status_code == 201
+    later = make(node, "BIO1", section="L01", term="2027-spring")["id"]
+    assert refused_field(patch(node, ids["B02"], linked_to=999_999)) == "linked_to"  # no such course
+    assert refused_field(patch(node, ids["B02"], linked_to=ids["B02"])) == "linked_to"  # itself
+    assert refused_field(patch(node, ids["B02"], linked_to=other)) == "linked_to"  # another code
+    assert refused_field(patch(node, ids["B02"], linked_to=later)) == "linked_to"  # another term
+    assert refused_field(patch(node, ids["B02"], linked_to=ids["B01"])) == "linked_to"  # a lab too
+    assert refused_field(patch(node, ids["L01"], kind="lab")) == "kind"  # lab B01 is linked to it
+    assert refused_field(patch(node, ids["L01"], section=None)) == "section"
+    taken = patch(node, ids["B02"], section="B01")
+    assert (taken.status_code, taken.json()["type"]) == (409, "/problems/conflict")
+    linked = patch(node, ids["B02"], linked_to=ids["L02"], section="B03")
+    assert linked.status_code == 200, linked.text
+    assert (linked.json()["section"], linked.json()["linked_to"]) == ("B03", ids["L02"])
+
+    assert group(node, 7, [ids["L01"], ids["B01"]])["outcome"] == "accepted"
+    breaking = patch(node, ids["B01"], linked_to=ids["L02"])  # student 7 holds B01 with L01
+    assert breaking.status_code == 409, breaking.text
+    assert breaking.json()["students"] == [7]
+    assert "nothing was changed" in breaking.json()["detail"]
+    assert node.client.get(f"/courses/{ids['B01']}", headers=node.auth("admin")).json()["linked_to"] == ids["L01"]
+    assert patch(node, ids["B01"], kind="tutorial").status_code == 409  # 7 would lack a lab (and hold a tutorial)
+    assert patch(node, ids["B01"], linked_to=None).status_code == 200  # unlinking breaks no group
+    trail = node.client.get("/audit?page_size=100", headers=node.auth("admin")).json()["items"]
+    edits = [r["reason"] for r in trail if r["action"] == "course-update"]
+    assert edits[:2] == ["changed: linked_to", "changed: linked_to, section"]
 
 
 def test_sections_conflict_in_time_and_the_offering_counts_once(node: Node) -> None:

@@ -1,6 +1,6 @@
-"""Sections through the student service: a section group taken together, a missing kind
-refused with its type, section to section swaps, and the timetable's credits counting an
-offering once."""
+"""Sections through the student service: a section group taken together (or waitlisted
+whole), a missing kind refused with its type, section to section swaps, and the timetable's
+credits counting an offering once."""
 
 from __future__ import annotations
 
@@ -21,14 +21,14 @@ def test_a_student_takes_a_lecture_with_a_lab_and_swaps_between_sections(make_cl
     windows = {"windows": [{"opens_at": now - 60, "closes_at": now + 3600, "drop_deadline": now + 7200}]}
     assert httpx.put(f"{course_data}/windows", json=windows, headers=admin).status_code == 200
 
-    def section(name: str, kind: str, weekday: int) -> int:
+    def section(name: str, kind: str, weekday: int, capacity: int = 3) -> int:
         body: dict[str, Any] = {
             "code": "BIO1",
             "section": name,
             "kind": kind,
             "title": "Biology",
             "credits": 4,
-            "capacity": 3,
+            "capacity": capacity,
             "meetings": [{"weekday": weekday, "start": "09:00", "end": "10:00"}],
         }
         made = httpx.post(f"{course_data}/courses", json=body, headers=admin)
@@ -55,3 +55,11 @@ def test_a_student_takes_a_lecture_with_a_lab_and_swaps_between_sections(make_cl
     assert sorted((c["section"], c["kind"]) for c in mine["enrolled"]) == [("B02", "lab"), ("L01", "lecture")]
     week = httpx.get(f"{student}/student/timetable", headers=me).json()
     assert week["credits"] == 4  # the offering once, not once per section
+    full_lab = section("B03", "lab", 3, capacity=0)
+    other = token(cluster, account(cluster, "sections2"), "student")
+    waits = httpx.post(f"{student}/student/enrollments", json={"section_ids": [lecture, full_lab]}, headers=other)
+    assert waits.status_code == 202, waits.text
+    assert (waits.json()["outcome"], waits.json()["waitlist_positions"]) == (
+        "waitlisted",
+        [{"section_id": full_lab, "position": 1}],
+    )

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from services.course_data.groups import enroll_group
 from services.course_data.rules import Decision
-from storage.schemas.course_data import courses, enrollments
+from storage.schemas.course_data import courses, enrollments, waitlist
 from tests.databases import KINDS, new_database
 from tests.unit.test_ledger_stateful import LedgerMachine
 
@@ -87,13 +87,19 @@ def test_one_students_requests_at_once_are_decided_one_after_the_other(machine: 
 
 
 def test_many_section_groups_at_once_never_oversell_a_section(machine: LedgerMachine) -> None:
-    """30 students each want S1's lecture L01 or L02 with lab B01 or B02, all at once: no section
-    is oversold, and every student holds a whole group (a lecture and a lab) or nothing."""
+    """30 students each want S1's lecture L01 or L02 with lab B01 or B02, all at once; then the
+    first holders drop while more students ask for groups (a drop promotes waiting groups), all
+    at once again: no section is oversold, every student holds a whole group (a lecture and a
+    lab) or nothing, and no one both holds a section of S1 and waits for one."""
     groups = [(student, [7 + student % 2, 9 + (student // 2) % 2]) for student in range(10, 40)]
 
     async def one(student: int, sections: list[int]) -> Decision:
         async with machine.db.write() as conn:
             return await enroll_group(machine.ledger, conn, student, None, sections, "test", machine.now)
+
+    async def drop(student: int, section: int) -> Decision:
+        async with machine.db.write() as conn:
+            return await machine.ledger.drop(conn, student, None, section, "test", machine.now)
 
     async def run() -> list[Decision]:
         return list(await asyncio.gather(*(one(s, g) for s, g in groups)))
@@ -101,10 +107,24 @@ def test_many_section_groups_at_once_never_oversell_a_section(machine: LedgerMac
     decisions = machine.run(run())
     assert isinstance(decisions, list)
     held = rows(machine, select(enrollments.c.student_id, enrollments.c.course_id))
-    for section, capacity in ((7, 2), (8, 1), (9, 1), (10, 2)):
-        taken = rows(machine, select(courses.c.taken).where(courses.c.id == section))[0][0]
-        assert taken == sum(c == section for _, c in held) <= capacity
     for (student, wanted), decision in zip(groups, decisions, strict=True):
         mine = sorted(c for s, c in held if s == student)
         assert mine == (sorted(wanted) if decision.outcome == "accepted" else []), (student, decision)
     assert sum(d.outcome == "accepted" for d in decisions) >= 1
+    assert any(d.outcome == "waitlisted" for d in decisions)  # (groups wait for the full sections)
+
+    holders = sorted({s for s, _ in held})
+    more = [(student, [7 + student % 2, 9 + (student // 2) % 2]) for student in range(40, 50)]
+
+    async def churn() -> None:  # (a drop of one section gives up the holder's whole group)
+        await asyncio.gather(*(drop(s, 9 + (s // 2) % 2) for s in holders), *(one(s, g) for s, g in more))
+
+    machine.run(churn())
+    held = rows(machine, select(enrollments.c.student_id, enrollments.c.course_id))
+    for section, capacity in ((7, 2), (8, 1), (9, 1), (10, 2)):
+        taken = rows(machine, select(courses.c.taken).where(courses.c.id == section))[0][0]
+        assert taken == sum(c == section for _, c in held) <= capacity
+    waiting = {s for (s,) in rows(machine, select(waitlist.c.student_id))}
+    for student in {s for s, _ in held}:
+        assert sorted(c for s, c in held if s == student) in ([7, 9], [7, 10], [8, 9], [8, 10]), student
+        assert student not in waiting, student

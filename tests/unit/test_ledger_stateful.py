@@ -5,7 +5,8 @@ teachers and admins do: enroll, drop, swap, capacity change, permit, window chan
 catalogue spans two terms (C6, which meets with C1, is the next term's), so a student holds
 courses of both and the limits are checked per term. S1 is an offering of four sections (two
 lectures, two labs, lab B01 linked to lecture L01): it is taken one lecture and one lab
-together (a section group), swapped section to section, and dropped whole.
+together (a section group), swapped section to section, and dropped whole; a group with a
+full section waits on the full sections' waitlists and is promoted whole, or not at all.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -24,9 +26,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from sqlalchemy import select, update
 
 from cluster.settings import CourseSettings
+from services.course_data.group_seats import group_of
 from services.course_data.groups import enroll_group
 from services.course_data.ledger import Ledger
-from services.course_data.rules import eligibility
+from services.course_data.rules import decide_group, eligibility
 from storage.database import Database
 from storage.migrations import migrate
 from storage.schemas.core import MIGRATIONS as CORE
@@ -177,6 +180,27 @@ class LedgerMachine(RuleBasedStateMachine):
         if mine:
             self.run(self._group(student, [lecture, lab], tuple(sorted(mine))))
 
+    @rule(holder=STUDENTS, other=STUDENTS, lecture=LECTURES, lab=LABS, give_up=st.sampled_from(["lecture", "lab"]))
+    def compete_for_a_group(self, holder: int, other: int, lecture: int, lab: int, give_up: str) -> None:
+        """Two students want one group, then the first gives up one of its sections (so the
+        whole group): the second, waiting for it, must get the whole group or keep waiting."""
+        self.run(self._group(holder, [lecture, lab]))
+        self.run(self._group(other, [lecture, lab]))
+        self.run(self._write("drop", holder, lecture if give_up == "lecture" else lab))
+
+    @rule(student=STUDENTS, which=st.integers(min_value=0, max_value=1))
+    def leave_a_waiting_group(self, student: int, which: int) -> None:
+        """Leave the waitlist of one section a group waits on: the group's rows go together."""
+        waiting = [w for w in self._waiting_rows() if w.student_id == student and w.course_id in SECTIONS]
+        if waiting:
+            self.run(self._write("drop", student, waiting[which % len(waiting)].course_id))
+            assert not [w for w in self._waiting_rows() if w.student_id == student and w.course_id in SECTIONS]
+
+    def _waiting_rows(self) -> list[Any]:
+        state = self.run(self._state())
+        assert isinstance(state, dict)
+        return list(state["waitlist"])
+
     @rule(student=STUDENTS, course=COURSES)
     def drop(self, student: int, course: int) -> None:
         self.run(self._write("drop", student, course))
@@ -313,6 +337,31 @@ class LedgerMachine(RuleBasedStateMachine):
                         permit = await self.ledger.permit(conn, course_id, student_id)
                         refused = eligibility(student, course, permit, RULES, self.now, check_window=False)
                         assert refused is not None, f"student {student_id} waits for {course.code} with a seat free"
+
+        self.run(check())
+
+    @invariant()
+    def a_waiting_group_is_taken_whole_or_keeps_waiting(self) -> None:
+        """A group waits only while it cannot be taken: its student holds no section of the
+        offering, its rows name one group, and not every section of it has a seat it may take."""
+
+        async def check() -> None:
+            async with self.db.read() as conn:
+                rows = (await conn.execute(select(waitlist).where(waitlist.c.course_id.in_(SECTIONS)))).all()
+                groups: dict[int, set[frozenset[int]]] = {}
+                for row in rows:
+                    group = frozenset([row.course_id, *group_of(row.group_sections)])
+                    groups.setdefault(row.student_id, set()).add(group)
+                for student_id, named in groups.items():
+                    assert len(named) == 1, (student_id, named)  # one group per offering, all its rows
+                    student = await self.ledger.student(conn, student_id, None)
+                    assert not {c.id for c in student.enrolled} & set(SECTIONS), student_id  # whole or nothing
+                    [ids] = named
+                    found = await self.ledger.courses(conn, ids)
+                    permits = {i: await self.ledger.permit(conn, i, student_id) for i in ids}
+                    wanted = tuple(found[i] for i in sorted(ids))
+                    decided = decide_group(student, wanted, permits, RULES, self.now, promoting=True)
+                    assert decided.decision.outcome != "accepted", f"student {student_id} waits for {sorted(ids)}"
 
         self.run(check())
 

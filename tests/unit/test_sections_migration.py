@@ -17,7 +17,7 @@ from services.course_data.ledger import Ledger
 from storage.database import Database
 from storage.migrations import migrate
 from storage.schemas import MIGRATIONS
-from storage.schemas.course_data import courses, windows
+from storage.schemas.course_data import courses, waitlist, windows
 from tests.databases import KINDS, new_database
 
 
@@ -73,5 +73,33 @@ async def test_a_database_from_before_sections_gets_one_section_per_course(
         async with db.write() as conn:  # the ledger works on the migrated rows: a group of both sections
             decided = await enroll_group(ledger, conn, 8, None, [row.id, lab_id], "t", time.time())
         assert decided.outcome == "accepted", decided
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_waitlist_from_before_groups_gets_its_group_column(
+    request: pytest.FixtureRequest, kind: str, tmp_path: Path
+) -> None:
+    """Migration 141 adds `waitlist.group_sections`: a row waiting already is a single course's ("")."""
+    db = Database(await new_database(request, kind, tmp_path))
+    steps = MIGRATIONS["course_data"]
+    now = time.time()
+    try:
+        await migrate(db, [m for m in steps if m.version < 141])
+        async with db.write() as conn:  # the waitlist as it was before groups waited
+            await conn.execute(text("ALTER TABLE waitlist DROP COLUMN group_sections"))
+            made = await conn.execute(
+                courses.insert().values(code="CS101", title="CS101", credits=3, capacity=0, updated_at=now)
+            )
+            await conn.execute(
+                text("INSERT INTO waitlist (course_id, student_id, created_at) VALUES (:c, 7, :now)"),
+                {"c": made.inserted_primary_key[0], "now": now},  # type: ignore[index]
+            )
+        assert await migrate(db, steps) == [141]
+        assert await migrate(db, steps) == []
+        async with db.read() as conn:
+            [row] = (await conn.execute(select(waitlist))).all()
+        assert (row.student_id, row.group_sections) == (7, "")
     finally:
         await db.close()
