@@ -226,12 +226,13 @@ def report(
     }
 
     def holds(r: dict[str, str]) -> bool:  # the ledger holds what this record says (a group: whole)
-        place = (int(r["student_id"]), int(r["course_id"]))
+        student = int(r["student_id"])
+        group = [int(c) for c in r.get("section_ids", "").split(",") if c] or [int(r["course_id"])]
+        whole = all((student, c) in ledger.enrolled for c in group)
         if r["status"] == "accepted":
-            group = [c for c in r.get("section_ids", "").split(",") if c]
-            return all((place[0], int(c)) in ledger.enrolled for c in group or [place[1]])
-        if r["status"] == "waitlisted":
-            return place in ledger.waitlisted or place in ledger.enrolled  # promoted later
+            return whole
+        if r["status"] == "waitlisted":  # (a group waits on each full section; promoted later: whole)
+            return whole or any((student, c) in ledger.waitlisted for c in group)
         return True
 
     checks = {

@@ -343,25 +343,27 @@ def test_section_groups_among_singles_are_decided_in_the_batch_s_order(twins: tu
     operations = [
         ("group", 1, 7, 9),  # L01 1/2, B01 1/1
         ("swap", 5, 7, 8),  # a single swap L02 -> L01: L01 2/2
-        ("group", 2, 7, 10),  # L01 full: the whole group is refused, B02 untouched
-        ("regroup", 1, 8, 10),  # student 1 moves to L02 + B02, freeing L01 and B01
+        ("group", 2, 7, 10),  # L01 full: the whole group waits on L01, B02 untouched
+        ("regroup", 1, 8, 10),  # student 1 moves to L02 + B02, freeing L01 and B01 (B02 now full:
+        # student 2's group cannot be taken whole, so it keeps waiting)
         ("group", 3, 7, 9),  # the freed seats, in order
-        ("group", 4, 7, 9),
+        ("group", 4, 7, 9),  # L01 full again: waits behind student 2
     ]
     requests = queued(operations)
     answers = [(a.decision.outcome, a.decision.type) for a in batched.batch(requests)]
     expected = [
         ("accepted", ""),
         ("accepted", ""),
-        ("rejected", "section-full"),
+        ("waitlisted", ""),
         ("accepted", ""),
         ("accepted", ""),
-        ("rejected", "section-full"),
+        ("waitlisted", ""),
     ]
     assert answers == expected
     assert [(d.outcome, d.type) for d in sequential.one_by_one(requests)] == expected
     assert batched.state() == sequential.state()
     assert batched.state()["enrolled"] == [(7, 3), (7, 5), (8, 1), (9, 3), (10, 1), (10, 5)]
+    assert batched.state()["waiting"] == [(7, 2), (7, 4), (9, 4)]  # (student 4 waits on both full sections)
     again = [(a.decision.outcome, a.decision.type) for a in batched.batch(requests)]
     assert again == expected  # redelivered: the same answers, nothing applied twice
     assert batched.state() == sequential.state()
