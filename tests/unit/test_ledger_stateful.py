@@ -26,6 +26,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from sqlalchemy import Table, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cluster.settings import CourseSettings
 from services.course_data.groups import enroll_group
@@ -73,11 +74,17 @@ LECTURES, LABS = st.sampled_from([7, 8]), st.sampled_from([9, 10])
 COURSES = st.integers(min_value=1, max_value=len(CATALOGUE))
 
 
+async def empty(conn: AsyncConnection) -> None:
+    """Delete every row of the ledger's tables (children first)."""
+    for table in (*reversed(course_metadata.sorted_tables), outbox):
+        await conn.execute(table.delete())
+
+
 @functools.cache
 def migrated_sqlite() -> Path:
-    """A SQLite file with every migration of the ledger applied, made once per test process and
-    copied by each machine: migrating a new file costs ~0.1 s, a copy ~1 ms (the machines'
-    `_setup` still runs `migrate` on it, which finds nothing to do)."""
+    """A SQLite file with every migration of the ledger applied and its tables emptied, made once
+    per test process and copied by each machine: migrating a new file costs ~0.1 s, a copy ~1 ms
+    (the machines' `_setup` still runs `migrate` on it, which finds nothing to do)."""
     folder = Path(tempfile.mkdtemp(prefix="ledger-template-"))
     atexit.register(shutil.rmtree, folder, True)
     path = folder / "ledger.db"
@@ -86,6 +93,8 @@ def migrated_sqlite() -> Path:
         db = Database(f"sqlite+aiosqlite:///{path}")
         try:
             await migrate(db, (*CORE, *MIGRATIONS))
+            async with db.write() as conn:
+                await empty(conn)
         finally:
             await db.close()
 
@@ -100,18 +109,19 @@ class LedgerMachine(RuleBasedStateMachine):
     def open_ledger(self) -> None:
         folder = Path(tempfile.mkdtemp(prefix="ledger-"))
         shutil.copyfile(migrated_sqlite(), folder / "ledger.db")
-        self.open_ledger_at(f"sqlite+aiosqlite:///{folder / 'ledger.db'}", folder)
+        self.open_ledger_at(f"sqlite+aiosqlite:///{folder / 'ledger.db'}", folder, emptied=True)
 
-    def open_ledger_at(self, url: str, folder: Path | None = None) -> None:
-        """The catalogue in the database at `url`, emptied first (a server's database is reused)."""
+    def open_ledger_at(self, url: str, folder: Path | None = None, emptied: bool = False) -> None:
+        """The catalogue in the database at `url`, emptied first (a server's database is reused)
+        unless `emptied` says it is (a copy of `migrated_sqlite`)."""
         self.loop = asyncio.new_event_loop()
         self.folder = folder
         self.db = Database(url)
         self.ledger = Ledger(lambda: RULES)
         self.now = time.time()
-        self.run(self._setup())
+        self.run(self._setup(emptied))
 
-    async def _setup(self) -> None:
+    async def _setup(self, emptied: bool = False) -> None:
         await migrate(self.db, (*CORE, *MIGRATIONS))
         now = self.now
         rows: dict[Table, list[dict[str, object]]] = {
@@ -151,8 +161,8 @@ class LedgerMachine(RuleBasedStateMachine):
             ]
             rows[prerequisites] += [{"course_id": course_id, "required_code": needed} for needed in needs]
         async with self.db.write() as conn:
-            for table in (*reversed(course_metadata.sorted_tables), outbox):
-                await conn.execute(table.delete())
+            if not emptied:
+                await empty(conn)
             for table, values in rows.items():  # (one statement per table: parents first)
                 await conn.execute(table.insert(), values)
 
