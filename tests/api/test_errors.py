@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, Field
@@ -50,8 +49,10 @@ SPEC = ServiceSpec(
 )
 
 
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One app for the module (a start costs a second or two): its routes keep no state."""
+    tmp_path = tmp_path_factory.mktemp("errors")
     config: ClusterConfig = make_config(tmp_path, services=("course_data",), CS_HTTP__MAX_BODY_BYTES="100")
     with TestClient(build_app(SPEC, config, config.nodes_of("course_data")[0]), raise_server_exceptions=False) as c:
         yield c

@@ -3,6 +3,7 @@ callers and admins get them (issue 12, finding 13)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,10 +40,13 @@ def test_the_public_spec_has_no_internal_routes_and_the_full_one_has_them(node: 
         == node.client.get("/openapi.json", headers=node.auth("student")).json()["paths"].keys()
     )
 
+    validated: set[str] = set()
     for headers in (node.internal(), node.auth("admin"), node.auth("super_admin")):
         full = node.client.get("/openapi.json", headers=headers)
         assert full.status_code == 200
-        validate(full.json())
+        if (text := json.dumps(full.json(), sort_keys=True)) not in validated:  # (seconds each: a document once)
+            validate(full.json())
+            validated.add(text)
         assert "/cluster/status" in internal_paths(full.json())
         assert "NewMember" in full.json()["components"]["schemas"]
         assert full.headers["cache-control"] == "private, no-store"
