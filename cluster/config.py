@@ -423,6 +423,11 @@ def _validate(
         problems.append("raft.lease_seconds: must exceed renew_every_seconds + lease_margin_seconds")
     if not problems and rf["election_timeout_min"] >= rf["election_timeout_max"]:
         problems.append("raft.election_timeout_min: must be below election_timeout_max")
+    # PySyncObj asserts these two when the agent starts (SyncObjConf.validate): refused here, by key.
+    if not problems and not rf["election_timeout_min"] > 3 * rf["append_entries_period"]:
+        problems.append("raft.election_timeout_min: must exceed 3 x append_entries_period")
+    if not problems and not rf["leader_fallback_seconds"] > rf["append_entries_period"]:
+        problems.append("raft.leader_fallback_seconds: must exceed append_entries_period")
 
     db = data["database"]
     for key, default in DEFAULTS["database"].items():

@@ -121,6 +121,14 @@ def test_lease_must_outlast_renewal_and_margin() -> None:
         parse_config(tomllib.loads(GOOD), {"CS_RAFT__LEASE_SECONDS": "0.6"})
 
 
+def test_raft_timings_pysyncobj_would_assert_on_are_refused_by_key() -> None:
+    """PySyncObj's own check (an AssertionError in the agent at start) is made here instead."""
+    with pytest.raises(ConfigError, match=r"raft\.election_timeout_min: must exceed 3 x append_entries_period"):
+        parse_config(tomllib.loads(GOOD), {"CS_RAFT__APPEND_ENTRIES_PERIOD": "0.1"})
+    with pytest.raises(ConfigError, match=r"raft\.leader_fallback_seconds: must exceed append_entries_period"):
+        parse_config(tomllib.loads(GOOD), {"CS_RAFT__LEADER_FALLBACK_SECONDS": "0.04"})
+
+
 def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text(GOOD)
     dotenv = tmp_path / ".env"
