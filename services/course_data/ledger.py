@@ -426,6 +426,7 @@ class Ledger:
         if not any(c.id == course_id for c in student.enrolled):
             return False
         code = next(c.code for c in student.enrolled if c.id == course_id)
+        await lock_courses(conn, await offering_ids(conn, course_id))  # (before any seat moves: see `drop`)
         await self._release(conn, student, course_id, now, actor)
         await self.promote_waiting(conn, student_id, actor, now)
         await self._audit(conn, actor, "remove", student_id, course_id, Decision("accepted", reason=reason), now)
@@ -493,6 +494,8 @@ class Ledger:
             if decision.outcome == "waitlisted":
                 decision = reject("course-full", f"{add.code} is full: nothing was changed")
             if decision.outcome == "accepted":
+                # Every row the swap and its promotions may change, locked first in id order (see `drop`).
+                await lock_courses(conn, [add_id, *await offering_ids(conn, drop_id)])
                 await self._end_enrollment(conn, drop_id, student_id)
                 if not await self._take_seat(conn, add_id, student_id, decision.via_permit, now):
                     raise RuntimeError("seat guard refused a checked swap")  # rolls the drop back too

@@ -29,7 +29,8 @@ from services.course_data.models import CourseIn, CoursePatch, MeetingIn, minute
 from services.course_data.page_cache import CachedPage
 from services.course_data.people import Named, one, refused
 from services.course_data.rules import Meeting
-from services.course_data.sections import groups_broken_by
+from services.course_data.seats import lock_courses
+from services.course_data.sections import groups_broken_by, offering_ids
 from services.course_data.state import course_data_of, ledger_of
 from services.course_data.terms import term_named
 from storage.schemas.course_data import (
@@ -429,6 +430,9 @@ async def apply_course_patch(
             clashes = await conflicts_for_enrolled(conn, course_id, body.meetings)
             if clashes:
                 raise Conflict(f"the new times clash for {len(clashes)} enrolled student(s)", students=clashes)
+        # The rows a promotion below may take (a waiting group of the offering), locked first in
+        # id order, before this row is updated: the order every multi-row seat change keeps.
+        await lock_courses(conn, await offering_ids(conn, course_id))
         if changes:
             try:
                 await conn.execute(

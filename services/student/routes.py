@@ -168,8 +168,10 @@ async def _decide_group(request: Request, me: Principal, section_ids: list[int],
         "reason": decision["reason"],
     }
     if decision["outcome"] == "waitlisted":  # (on each full section's waitlist, the group kept with it)
-        answer["waitlist_position"] = decision["waitlist_position"]
-        answer["waitlist_positions"] = decision["waitlist_positions"]
+        # (.get: a decision redelivered from the ledger's record carries no places)
+        if decision.get("waitlist_position") is not None:
+            answer["waitlist_position"] = decision["waitlist_position"]
+        answer["waitlist_positions"] = decision.get("waitlist_positions", [])
         return JSONResponse(answer, 202)
     return JSONResponse(answer, 200 if drop_ids else 201)
 

@@ -128,3 +128,42 @@ def test_many_section_groups_at_once_never_oversell_a_section(machine: LedgerMac
     for student in {s for s, _ in held}:
         assert sorted(c for s, c in held if s == student) in ([7, 9], [7, 10], [8, 9], [8, 10]), student
         assert student not in waiting, student
+
+
+def test_a_swap_and_a_drop_of_one_offering_at_once_do_not_deadlock(machine: LedgerMachine) -> None:
+    """S1: L01 7, L02 8, B01 9, B02 10. Student 21's group (7, 9) waits on B01 only. The first
+    transaction swaps B01 -> B02 and, before its promotion takes that group (rows 7 and 9), the
+    second drops L02 + B02 (its offering's rows locked in id order, from 7). Without the swap
+    locking its offering first, each held a row the other wanted: PostgreSQL's deadlock."""
+
+    async def group(student: int, sections: list[int]) -> Decision:
+        async with machine.db.write() as conn:
+            return await enroll_group(machine.ledger, conn, student, None, sections, "test", machine.now)
+
+    before = [machine.run(group(s, sections)).outcome for s, sections in [(20, [7, 9]), (21, [7, 9]), (23, [8, 10])]]
+    assert before == ["accepted", "waitlisted", "accepted"]
+    promote, swapped = machine.ledger.promote, asyncio.Event()
+
+    async def promote_after_the_drop_began(conn: Any, course_id: int, actor: str, now: float) -> list[int]:
+        swapped.set()
+        await asyncio.sleep(0.5)  # (the drop's transaction starts and takes its locks meanwhile)
+        return await promote(conn, course_id, actor, now)
+
+    async def swap() -> Decision:
+        async with machine.db.write() as conn:
+            machine.ledger.promote = promote_after_the_drop_began  # type: ignore[method-assign]
+            try:
+                return await machine.ledger.swap(conn, 20, None, 9, 10, "test", machine.now)
+            finally:
+                machine.ledger.promote = promote  # type: ignore[method-assign]
+
+    async def drop() -> Decision:
+        await asyncio.wait_for(swapped.wait(), 30)
+        async with machine.db.write() as conn:
+            return await machine.ledger.drop(conn, 23, None, 8, "test", machine.now)
+
+    async def both() -> list[Any]:
+        return list(await asyncio.gather(swap(), drop(), return_exceptions=True))
+
+    answers = machine.run(both())
+    assert not [a for a in answers if isinstance(a, Exception)], answers  # (a deadlock: StorageUnavailableError)
