@@ -84,12 +84,15 @@ def create_courses(course_data: str, admin: dict[str, str], count: int, seats: i
             )
             made.raise_for_status()
             ids.append(int(made.json()["id"]))
-        now = time.time()
-        opened = client.put(
-            "/windows", json={"windows": [{"opens_at": now - 60, "closes_at": now + 7200, "drop_deadline": now + 7200}]}
-        )
-        opened.raise_for_status()
+        open_registration(client)
     return ids
+
+
+def open_registration(client: httpx.Client) -> None:
+    """One window for everyone, open from a minute ago for two hours."""
+    now = time.time()
+    window = {"opens_at": now - 60, "closes_at": now + 7200, "drop_deadline": now + 7200}
+    client.put("/windows", json={"windows": [window]}).raise_for_status()
 
 
 def create_offerings(
@@ -123,11 +126,7 @@ def create_offerings(
                 for n in range(labs)
             ]
             made.append(Offering(lecture, tuple(ids)))
-        now = time.time()
-        opened = client.put(
-            "/windows", json={"windows": [{"opens_at": now - 60, "closes_at": now + 7200, "drop_deadline": now + 7200}]}
-        )
-        opened.raise_for_status()
+        open_registration(client)
     return made
 
 

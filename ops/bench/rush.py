@@ -489,27 +489,26 @@ def plan_rush(args: argparse.Namespace, kind: str, server: Server | None, plain:
         "http_statuses": load["statuses"],
         "checks": {**found["checks"], **items["checks"]},
     }
-    figures["vs_plain"] = {
-        "decided_per_s": round(figures["decided_per_s"] / max(1e-6, plain["decided_per_s"]), 3),
-        "admitted_per_s": round(figures["admitted_per_s"] / max(1e-6, plain["admitted_per_s"]), 3),
-        "outcome_p99_s": round(figures["outcome_p99_s"] / max(1e-6, plain["outcome_p99_s"]), 3),
-        "total_cpu_per_decision": round(
-            figures["total_cpu_s_per_1000_decisions"] / max(1e-6, plain["total_cpu_s_per_1000_decisions"]), 3
-        ),
-    }
+    figures["vs_plain"] = vs_plain(figures, plain)
     return figures
+
+
+VS_PLAIN = {
+    "decided_per_s": "decided_per_s",
+    "admitted_per_s": "admitted_per_s",
+    "outcome_p99_s": "outcome_p99_s",
+    "total_cpu_per_decision": "total_cpu_s_per_1000_decisions",
+}
+
+
+def vs_plain(figures: dict[str, Any], plain: dict[str, Any]) -> dict[str, float]:
+    """A variant's rate, time to outcome and CPU per decision as ratios to the plain rush's."""
+    return {name: round(figures[key] / max(1e-6, plain[key]), 3) for name, key in VS_PLAIN.items()}
 
 
 def sections_rush(args: argparse.Namespace, kind: str, server: Server | None, plain: dict[str, Any]) -> dict[str, Any]:
     """The sections variant on new databases of `kind`: every request a section group (a lecture
     and a lab); its figures and checks, with ratios to the plain rush `plain` of the same run."""
     figures = one_rush(args, kind, server, sections=True)
-    figures["vs_plain"] = {
-        "decided_per_s": round(figures["decided_per_s"] / max(1e-6, plain["decided_per_s"]), 3),
-        "admitted_per_s": round(figures["admitted_per_s"] / max(1e-6, plain["admitted_per_s"]), 3),
-        "outcome_p99_s": round(figures["outcome_p99_s"] / max(1e-6, plain["outcome_p99_s"]), 3),
-        "total_cpu_per_decision": round(
-            figures["total_cpu_s_per_1000_decisions"] / max(1e-6, plain["total_cpu_s_per_1000_decisions"]), 3
-        ),
-    }
+    figures["vs_plain"] = vs_plain(figures, plain)
     return figures
