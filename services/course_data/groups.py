@@ -76,6 +76,8 @@ async def enroll_group(
                 others = group_text([i for i in section_ids if i != sid])
                 await conn.execute(waitlist.insert().values(**row, group_sections=others))
         if decision.outcome == "accepted":
+            if drop_ids:  # (the promotions after it may reach other offerings: see `lock_releasing`)
+                await ledger.lock_releasing(conn, student_id, [*drop_ids, *section_ids])
             try:
                 async with conn.begin_nested():
                     offering = [sid for sid, _, _ in group[0].offering_sections]

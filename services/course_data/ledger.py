@@ -402,11 +402,8 @@ class Ledger:
         await self._lock_student(conn, student_id)
         student = await self.student(conn, student_id, cohort)
         decision = decide_drop(student, course_id, now, _skipped(desk))
-        if decision.ok and any(c.id == course_id for c in student.enrolled):
-            # Promotion may take a waiting group of the offering whole: its rows are locked
-            # first, in id order, so concurrent drops and groups of one offering cannot deadlock.
-            await lock_courses(conn, await offering_ids(conn, course_id))
         if decision.ok:
+            await self.lock_releasing(conn, student_id, [course_id])
             given_up = [course_id, *sections_dropped_with(student.enrolled, course_id)]  # (its offering's sections)
             for section_id in given_up:
                 await self._release(conn, student, section_id, now, actor, promote=False)
@@ -426,7 +423,7 @@ class Ledger:
         if not any(c.id == course_id for c in student.enrolled):
             return False
         code = next(c.code for c in student.enrolled if c.id == course_id)
-        await lock_courses(conn, await offering_ids(conn, course_id))  # (before any seat moves: see `drop`)
+        await self.lock_releasing(conn, student_id, [course_id])
         await self._release(conn, student, course_id, now, actor)
         await self.promote_waiting(conn, student_id, actor, now)
         await self._audit(conn, actor, "remove", student_id, course_id, Decision("accepted", reason=reason), now)
@@ -494,8 +491,7 @@ class Ledger:
             if decision.outcome == "waitlisted":
                 decision = reject("course-full", f"{add.code} is full: nothing was changed")
             if decision.outcome == "accepted":
-                # Every row the swap and its promotions may change, locked first in id order (see `drop`).
-                await lock_courses(conn, [add_id, *await offering_ids(conn, drop_id)])
+                await self.lock_releasing(conn, student_id, [add_id, drop_id])
                 await self._end_enrollment(conn, drop_id, student_id)
                 if not await self._take_seat(conn, add_id, student_id, decision.via_permit, now):
                     raise RuntimeError("seat guard refused a checked swap")  # rolls the drop back too
@@ -503,6 +499,18 @@ class Ledger:
                 await self.promote_waiting(conn, student_id, actor, now)
         await self._audit(conn, actor, "swap", student_id, add_id, decision, now, desk)
         return decision
+
+    async def lock_releasing(self, conn: AsyncConnection, student_id: int, course_ids: Iterable[int]) -> None:
+        """Lock, before any seat moves, every course row a release of `course_ids` by the student
+        (a drop, a swap, a removal) may change: their offerings' sections (promotion may take a
+        waiting group whole) and those of every course the student waits for (`promote_waiting`
+        may then take a seat there). Taken in one statement, in id order: two releases reaching
+        each other's offerings (each student waiting for what the other gives up) cannot deadlock."""
+        waited = (await conn.execute(select(waitlist.c.course_id).where(waitlist.c.student_id == student_id))).scalars()
+        rows: list[int] = []
+        for course_id in {*course_ids, *waited}:
+            rows += await offering_ids(conn, course_id)
+        await lock_courses(conn, rows)
 
     async def promote_waiting(self, conn: AsyncConnection, student_id: int, actor: str, now: float) -> None:
         """After a student gave something up, they may now fit a course they wait for that has a free
@@ -516,57 +524,62 @@ class Ledger:
             await self.promote(conn, course_id, actor, now)
 
     async def promote(self, conn: AsyncConnection, course_id: int, actor: str, now: float) -> list[int]:
-        """Fill free seats from the waitlist, in order, with the students still eligible; then the
-        other sections of its offering (a group waiting on one of them may have needed this seat)."""
+        """Fill free seats from the waitlists of `course_id`'s offering (`promote_many`)."""
         return await self.promote_many(conn, [course_id], actor, now)
 
     async def promote_many(
         self, conn: AsyncConnection, course_ids: Collection[int], actor: str, now: float
     ) -> list[int]:
-        """`promote` for several courses at once: each course, then each other section of their
-        offerings, served once. The students promoted into `course_ids` are returned."""
+        """Fill the free seats of `course_ids` and of the other sections of their offerings (a
+        group waiting on one of them may have needed this seat) from their waitlists, with the
+        students still eligible; the students promoted are returned, in order.
+
+        Every waitlist of those sections is served in one order, the order students joined them
+        (waitlist id): when a drop frees a lecture and its lab at once, a group that waited
+        earlier for the lab alone is served before a later group waiting for both, so each
+        section stays first come, first served."""
+        sections = list(dict.fromkeys(course_ids))
+        for course_id in list(sections):
+            sections += [other for other in await offering_ids(conn, course_id) if other not in sections]
         promoted: list[int] = []
-        for course_id in course_ids:
-            promoted += await self._promote_one(conn, course_id, actor, now)
-        served = set(course_ids)
-        for course_id in course_ids:
-            for other in await offering_ids(conn, course_id):
-                if other not in served:
-                    served.add(other)
-                    await self._promote_one(conn, other, actor, now)
+        while (student_id := await self._promote_next(conn, sections, actor, now)) is not None:
+            promoted.append(student_id)
         return promoted
 
-    async def _promote_one(self, conn: AsyncConnection, course_id: int, actor: str, now: float) -> list[int]:
-        promoted: list[int] = []
-        while True:
-            course = await self.course(conn, course_id)
-            if course is None or course.taken >= course.capacity:
-                return promoted
-            queue = (
-                await conn.execute(
-                    select(waitlist.c.student_id, waitlist.c.group_sections)
-                    .where(waitlist.c.course_id == course_id)
-                    .order_by(waitlist.c.id)
-                )
-            ).all()
-            for student_id, group_sections in queue:
-                if group_sections:  # a section group: taken whole, or it keeps waiting
+    async def _promote_next(self, conn: AsyncConnection, sections: list[int], actor: str, now: float) -> int | None:
+        """Promote the earliest waiting student of `sections` who can take a free seat now, and
+        answer who; None when nobody can (every free seat's candidates are refused or wait on
+        another, full, section)."""
+        found = await self.courses(conn, sections)
+        free = [i for i in sections if i in found and found[i].taken < found[i].capacity]
+        if not free:
+            return None
+        queue = (
+            await conn.execute(
+                select(waitlist.c.course_id, waitlist.c.student_id, waitlist.c.group_sections)
+                .where(among(conn.dialect, waitlist.c.course_id, free))
+                .order_by(waitlist.c.id)
+            )
+        ).all()
+        tried: set[int] = set()  # (a group waiting on two free sections is tried once)
+        for course_id, student_id, group_sections in queue:
+            course = found[course_id]
+            if group_sections:  # a section group: taken whole, or it keeps waiting
+                if student_id not in tried:
+                    tried.add(student_id)
                     if await self._promote_group(conn, course, student_id, group_of(group_sections), actor, now):
-                        promoted.append(student_id)
-                        break
-                    continue
-                student = await self.student(conn, student_id, None)
-                permit = await self.permit(conn, course_id, student_id)
-                # The window and the restrictions were checked when the student joined the waitlist
-                # (a waiting student's standing is not at hand here: it travels with requests).
-                met = frozenset({"restrictions"})
-                if eligibility(student, course, permit, self.rules(), now, check_window=False, overrides=met) is None:
-                    await self._take_seat(conn, course_id, student_id, False, now)
-                    await self._promoted(conn, actor, student_id, [course], now)
-                    promoted.append(student_id)
-                    break
-            else:
-                return promoted
+                        return int(student_id)
+                continue
+            student = await self.student(conn, student_id, None)
+            permit = await self.permit(conn, course_id, student_id)
+            # The window and the restrictions were checked when the student joined the waitlist
+            # (a waiting student's standing is not at hand here: it travels with requests).
+            met = frozenset({"restrictions"})
+            if eligibility(student, course, permit, self.rules(), now, check_window=False, overrides=met) is None:
+                await self._take_seat(conn, course_id, student_id, False, now)
+                await self._promoted(conn, actor, student_id, [course], now)
+                return int(student_id)
+        return None
 
     async def _promote_group(
         self, conn: AsyncConnection, course: CourseFacts, student_id: int, others: list[int], actor: str, now: float

@@ -189,6 +189,27 @@ def test_a_waiting_group_is_promoted_when_the_last_seat_it_lacks_frees(node: Nod
     assert (held(node, 8), waiting(node, 8)) == (["B01", "L01"], [])
 
 
+def test_sections_freed_together_serve_their_waitlists_first_come_first_served(node: Node) -> None:
+    """A drop frees L01 and B01 at once. Student 21 waited first, on B01 alone (L01 had a seat
+    then); student 23 waited later, on both. Serving L01's waitlist before B01's would hand both
+    seats to 23 and skip 21 on B01: the waitlists are served in the order students joined them."""
+    open_window(node)
+    ids = offering(node)
+    assert group(node, 20, [ids["L01"], ids["B01"]])["outcome"] == "accepted"
+    first = group(node, 21, [ids["L01"], ids["B01"]])
+    assert first["waitlist_positions"] == [{"section_id": ids["B01"], "position": 1}]
+    assert group(node, 22, [ids["L01"], ids["B02"]])["outcome"] == "accepted"  # L01 is full now
+    later = group(node, 23, [ids["L01"], ids["B01"]])
+    assert later["waitlist_positions"] == [
+        {"section_id": ids["L01"], "position": 1},
+        {"section_id": ids["B01"], "position": 2},
+    ]
+    assert ledger(node, "drop", 20, ids["L01"])["outcome"] == "accepted"  # B01 is given up with it
+    assert (held(node, 21), waiting(node, 21)) == (["B01", "L01"], [])
+    assert (held(node, 23), waiting(node, 23)) == ([], [("B01", 1), ("L01", 1)])
+    assert [seats(node, ids[s]) for s in ("L01", "B01")] == [2, 1]
+
+
 def test_deleting_a_section_ends_the_groups_waiting_for_it(node: Node) -> None:
     open_window(node)
     ids = offering(node)

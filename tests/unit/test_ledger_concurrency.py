@@ -7,6 +7,7 @@ once (READ COMMITTED), so the seat guard and the students' key locks must hold.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -167,3 +168,46 @@ def test_a_swap_and_a_drop_of_one_offering_at_once_do_not_deadlock(machine: Ledg
 
     answers = machine.run(both())
     assert not [a for a in answers if isinstance(a, Exception)], answers  # (a deadlock: StorageUnavailableError)
+
+
+def test_two_drops_each_freeing_what_the_other_waits_for_do_not_deadlock(machine: LedgerMachine) -> None:
+    """Student 20 holds C1 and waits for C2; student 21 holds C2 and waits for C1. Each course
+    has a free seat the waiting student cannot take (C1 and C2 clash). Both drop at once: each
+    drop frees its course's row, then `promote_waiting` takes a seat in the other's course. Both
+    transactions reach that point holding their own row (the barrier) unless the first drop
+    locked both rows before freeing its own: without it, PostgreSQL and MariaDB deadlock."""
+
+    async def arrange() -> None:
+        async with machine.db.write() as conn:
+            await conn.execute(courses.update().where(courses.c.id == 2).values(capacity=2))
+            for student, held, wanted in ((20, 1, 2), (21, 2, 1)):
+                await conn.execute(courses.update().where(courses.c.id == held).values(taken=1))
+                row = {"student_id": student, "created_at": machine.now}
+                await conn.execute(enrollments.insert().values(course_id=held, via_permit=False, **row))
+                await conn.execute(waitlist.insert().values(course_id=wanted, **row))
+
+    machine.run(arrange())
+    promote_waiting, both_released = machine.ledger.promote_waiting, asyncio.Barrier(2)
+
+    async def after_both_released(conn: Any, student_id: int, actor: str, now: float) -> None:
+        with contextlib.suppress(TimeoutError):  # (the other drop waits for this one's locks)
+            await asyncio.wait_for(both_released.wait(), 1)  # (under its 3 s lock timeout)
+        await promote_waiting(conn, student_id, actor, now)
+
+    async def drop(student: int, course: int) -> Decision:
+        async with machine.db.write() as conn:
+            return await machine.ledger.drop(conn, student, None, course, "test", machine.now)
+
+    async def both() -> list[Any]:
+        machine.ledger.promote_waiting = after_both_released  # type: ignore[method-assign]
+        try:
+            return list(await asyncio.gather(drop(20, 1), drop(21, 2), return_exceptions=True))
+        finally:
+            machine.ledger.promote_waiting = promote_waiting  # type: ignore[method-assign]
+
+    answers = machine.run(both())
+    assert not [a for a in answers if isinstance(a, Exception)], answers  # (a deadlock: StorageUnavailableError)
+    assert [a.outcome for a in answers] == ["accepted", "accepted"]
+    held = rows(machine, select(enrollments.c.student_id, enrollments.c.course_id).order_by(enrollments.c.student_id))
+    assert held == [(20, 2), (21, 1)]  # each promoted into what the other gave up
+    assert rows(machine, select(waitlist)) == []
