@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.course_data.seats import Seats, give_back_seat, lock_courses, take_seats
-from services.course_data.sections import offering_ids
+from services.course_data.sections import group_of, offering_ids
 from storage.dialects import among
 from storage.schemas.course_data import enrollments, waitlist
 
@@ -63,16 +63,6 @@ async def take_group(
     await conn.execute(
         delete(waitlist).where(waitlist.c.student_id == student_id, among(conn.dialect, waitlist.c.course_id, leaving))
     )
-
-
-def group_text(section_ids: Collection[int]) -> str:
-    """The `waitlist.group_sections` value of a group's other sections."""
-    return ",".join(str(i) for i in sorted(section_ids))
-
-
-def group_of(text: str) -> list[int]:
-    """The section ids a `waitlist.group_sections` value names (none: a single course)."""
-    return [int(part) for part in text.split(",") if part]
 
 
 async def forget_section(conn: AsyncConnection, course_id: int) -> list[int]:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.registration import Standing
-from services.course_data.group_seats import SeatTaken, group_text, take_group
+from services.course_data.group_seats import SeatTaken, take_group
 from services.course_data.ledger import Desk, Ledger
 from services.course_data.rules import (
     Decision,
@@ -29,6 +29,7 @@ from services.course_data.rules import (
     reject,
     window_decision,
 )
+from services.course_data.sections import group_text
 from storage.schemas.course_data import waitlist
 
 

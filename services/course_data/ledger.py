@@ -23,7 +23,7 @@ from cluster.settings import CourseSettings
 from services.common.outbox import notify
 from services.common.registration import RegistrationWindow, Standing, applicable
 from services.course_data.audit import outcome_of, record
-from services.course_data.group_seats import SeatTaken, end_enrollment, group_of, take_group
+from services.course_data.group_seats import SeatTaken, end_enrollment, take_group
 from services.course_data.rules import (
     CourseFacts,
     Decision,
@@ -39,7 +39,7 @@ from services.course_data.rules import (
     window_decision,
 )
 from services.course_data.seats import Seats, lock_courses, take_seats
-from services.course_data.sections import offering_ids, sections_dropped_with
+from services.course_data.sections import group_of, offering_ids, sections_dropped_with
 from storage.dialects import among, select_many
 from storage.locks import lock_keys
 from storage.schemas.course_data import (

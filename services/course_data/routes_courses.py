@@ -176,7 +176,8 @@ async def check_linked(
 async def check_section_change(conn: AsyncConnection, current: dict[str, Any], body: CoursePatch) -> None:
     """A PATCH of `section`, `kind` or `linked_to`: the link as at creation (422 `linked_to`), no
     section linked to it of its new kind (422 `kind`), its name unique in its offering (409),
-    and no student left holding sections of the offering that no longer fit together (409)."""
+    and no student left holding, or waiting for, sections of the offering that no longer fit
+    together (409: a waiting group that broke could never be promoted)."""
     given = body.model_fields_set & SECTION_FIELDS
     if not given:
         return
@@ -195,8 +196,8 @@ async def check_section_change(conn: AsyncConnection, current: dict[str, Any], b
     if broken is not None:
         reason, students = broken
         raise Conflict(
-            f"{len(students)} student(s) hold sections of {code} that would no longer fit together ({reason}):"
-            " nothing was changed; swap or drop them first",
+            f"{len(students)} student(s) hold or wait for sections of {code} that would no longer fit together"
+            f" ({reason}): nothing was changed; swap or drop them, or take them off the waitlist, first",
             students=students,
         )
 
@@ -382,8 +383,9 @@ async def update_course(request: Request) -> Response:
     description: "Raising the capacity enrolls waitlisted students, in order, at once. A section's
       name, kind and link (section, kind, linked_to) may change: the link names another section of
       its offering of another kind, the name stays unique in the offering, and no student is left
-      holding sections that no longer fit together (a lab's link changed while students hold it with
-      another lecture is refused, 409, nothing changed). Audited as every course edit."
+      holding or waiting for sections that no longer fit together (a lab's link changed while
+      students hold it, or wait for it, with another lecture is refused, 409, nothing changed).
+      Audited as every course edit."
     tags: [courses]
     security: [{bearer: []}]
     parameters: [{in: path, name: id, required: true, schema: {type: integer}}]

@@ -10,7 +10,7 @@ one it is linked to. This module loads what that rule needs.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -19,9 +19,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.course_data.rules import CourseFacts, section_refusal
 from storage.dialects import among
-from storage.schemas.course_data import courses, enrollments
+from storage.schemas.course_data import courses, enrollments, waitlist
 
 Offering = tuple[int, str]  # (term_id, code)
+
+
+def group_text(section_ids: Collection[int]) -> str:
+    """The `waitlist.group_sections` value of a group's other sections."""
+    return ",".join(str(i) for i in sorted(section_ids))
+
+
+def group_of(text: str) -> list[int]:
+    """The section ids a `waitlist.group_sections` value names (none: a single course)."""
+    return [int(part) for part in text.split(",") if part]
 
 
 async def offering_ids(conn: AsyncConnection, course_id: int) -> list[int]:
@@ -49,28 +59,36 @@ async def groups_broken_by(
     conn: AsyncConnection, course_id: int, section: str, kind: str, linked_to: int | None
 ) -> tuple[str, list[int]] | None:
     """Whether making `course_id` the section (`section`, `kind`, `linked_to`) would leave some
-    student holding sections of its offering the section rule (`rules.section_refusal`) refuses:
-    the first such refusal's reason and every such student (None: no held group breaks). A
-    student whose sections the rule refused before the change is not counted."""
+    student holding, or waiting for, sections of its offering the section rule
+    (`rules.section_refusal`) refuses: the first such refusal's reason and every such student
+    (None: no group breaks). A waiting group that broke could never be promoted. A student
+    whose sections the rule refused before the change is not counted."""
     row = (await conn.execute(select(courses).where(courses.c.id == course_id))).one()
     rows = (
         await conn.execute(
             select(courses).where(courses.c.term_id == row.term_id, courses.c.code == row.code).order_by(courses.c.id)
         )
     ).all()
-    held: dict[int, list[int]] = defaultdict(list)
     ids = [r.id for r in rows]
+    held: dict[int, set[int]] = defaultdict(set)
     holding = select(enrollments.c.student_id, enrollments.c.course_id)
     for student_id, held_id in await conn.execute(holding.where(among(conn.dialect, enrollments.c.course_id, ids))):
-        held[student_id].append(held_id)
+        held[student_id].add(held_id)
+    wanted: dict[int, set[int]] = defaultdict(set)
+    waiting = select(waitlist.c.student_id, waitlist.c.course_id, waitlist.c.group_sections).where(
+        among(conn.dialect, waitlist.c.course_id, ids), waitlist.c.group_sections != ""
+    )
+    for student_id, waited_id, others in await conn.execute(waiting):
+        wanted[student_id] |= {waited_id, *group_of(others)}
     before = _facts(rows, {})
     after = _facts(rows, {course_id: (section, kind, linked_to)})
     first = ""
-    broken: list[int] = []
-    for student_id, mine in sorted(held.items()):
-        if _refusal(before, mine) is None and (reason := _refusal(after, mine)) is not None:
-            first, broken = first or reason, [*broken, student_id]
-    return (first, broken) if broken else None
+    broken: set[int] = set()
+    for student_id, mine in [*held.items(), *wanted.items()]:
+        group = sorted(mine)
+        if _refusal(before, group) is None and (reason := _refusal(after, group)) is not None:
+            first, broken = first or reason, broken | {student_id}
+    return (first, sorted(broken)) if broken else None
 
 
 def _facts(rows: Sequence[Row[Any]], changed: dict[int, tuple[str, str, int | None]]) -> dict[int, CourseFacts]:

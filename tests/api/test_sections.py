@@ -282,6 +282,26 @@ def test_a_sections_name_kind_and_link_are_changed_with_their_checks(node: Node)
     assert edits[:2] == ["changed: linked_to", "changed: linked_to, section"]
 
 
+def test_a_patch_that_would_strand_a_waiting_group_is_refused(node: Node) -> None:
+    """Student 8 waits for L02 + B02 (L02 is full). Linking B02 to L01 would make that group one
+    the section rule refuses, so it could never be promoted: 409 naming student 8, nothing
+    changed. Student 7 holds L02 + B03 and is not concerned."""
+    open_window(node)
+    ids = offering(node)
+    spare = make(node, "BIO1", section="B03", kind="lab", meetings=at(4, "14:00", "16:00"))["id"]
+    assert group(node, 7, [ids["L02"], spare])["outcome"] == "accepted"  # L02 (one seat) is full
+    assert group(node, 8, [ids["L02"], ids["B02"]])["outcome"] == "waitlisted"
+    stranding = patch(node, ids["B02"], linked_to=ids["L01"])
+    assert stranding.status_code == 409, stranding.text
+    assert stranding.json()["students"] == [8]
+    assert "wait for" in stranding.json()["detail"]
+    assert node.client.get(f"/courses/{ids['B02']}", headers=node.auth("admin")).json()["linked_to"] is None
+    kind = patch(node, ids["B02"], kind="tutorial")  # 8 would lack a lab, 7 (L02 + B03) a tutorial
+    assert (kind.status_code, kind.json()["students"]) == (409, [7, 8])
+    assert patch(node, ids["B02"], section="B04").status_code == 200  # a new name strands nobody
+    assert waiting(node, 8) == [("L02", 1)]
+
+
 def test_sections_conflict_in_time_and_the_offering_counts_once(node: Node) -> None:
     open_window(node)
     ids = offering(node)

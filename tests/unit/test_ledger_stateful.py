@@ -31,10 +31,10 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cluster.settings import CourseSettings
-from services.course_data.group_seats import group_of
 from services.course_data.groups import enroll_group
 from services.course_data.ledger import Ledger
 from services.course_data.rules import decide_group, eligibility
+from services.course_data.sections import group_of
 from storage.database import Database
 from storage.migrations import migrate
 from storage.schemas.core import MIGRATIONS as CORE
