@@ -114,10 +114,33 @@ async def decide_batch(conn: AsyncConnection, ledger: Ledger, batch: Sequence[Qu
     answers = []
     for request in batch:
         if request.request_id in known:
-            answers.append(known[request.request_id])
+            answers.append(await _places_again(conn, request, known[request.request_id]))
         else:
             answers.append(Decided(request.request_id, fresh[request.request_id], seqs[request.request_id]))
     return answers
+
+
+async def _places_again(conn: AsyncConnection, request: Queued, decided: Decided) -> Decided:
+    """A waitlisted request redelivered: its recorded row keeps no places, so they are read from
+    the waitlist as it stands (the first answer's places, or better ones since), and a
+    redelivered answer has the shape of the first (`waitlist_position`, and for a group
+    `waitlist_positions`, one per section it waits on)."""
+    if decided.decision.outcome != "waitlisted":
+        return decided
+    wanted = list(request.section_ids or (request.course_id,))
+    mine = waitlist.alias("mine")
+    ahead = (
+        select(waitlist.c.course_id, func.count())
+        .join(mine, (mine.c.course_id == waitlist.c.course_id) & (mine.c.id >= waitlist.c.id))
+        .where(mine.c.student_id == request.student_id, among(conn.dialect, waitlist.c.course_id, wanted))
+        .group_by(waitlist.c.course_id)
+    )
+    position: dict[int, int] = {int(row[0]): int(row[1]) for row in await conn.execute(ahead)}
+    places = [{"section_id": i, "position": position[i]} for i in wanted if i in position]
+    details: dict[str, Any] = {"waitlist_position": places[0]["position"]} if places else {}
+    if request.section_ids:
+        details["waitlist_positions"] = places
+    return dataclasses.replace(decided, decision=dataclasses.replace(decided.decision, details=details))
 
 
 async def _one(conn: AsyncConnection, ledger: Ledger, r: Queued, now: float) -> Decision:

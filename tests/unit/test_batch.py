@@ -325,6 +325,11 @@ def batch_equals_one_by_one(
         assert [a.seq for a in answers] == sorted(a.seq for a in answers)  # decided in order
         again = batched.batch(requests)  # a redelivered batch: same answers, nothing applied twice
         assert [(a.decision.outcome, a.seq) for a in again] == [(a.decision.outcome, a.seq) for a in answers]
+        for first, second in zip(answers, again, strict=True):  # (its place, a better one, or none: promoted)
+            if first.decision.outcome == "waitlisted":
+                assert (
+                    second.decision.details.get("waitlist_position", 0) <= first.decision.details["waitlist_position"]
+                )
         assert batched.state() == sequential.state()
         for course_id, taken in batched.state()["taken"]:  # (never oversold: the capacities are the catalogue's)
             assert taken <= CATALOGUE[course_id - 1][2], course_id
@@ -350,7 +355,8 @@ def test_section_groups_among_singles_are_decided_in_the_batch_s_order(twins: tu
         ("group", 4, 7, 9),  # L01 full again: waits behind student 2
     ]
     requests = queued(operations)
-    answers = [(a.decision.outcome, a.decision.type) for a in batched.batch(requests)]
+    decided = batched.batch(requests)
+    answers = [(a.decision.outcome, a.decision.type) for a in decided]
     expected = [
         ("accepted", ""),
         ("accepted", ""),
@@ -364,9 +370,13 @@ def test_section_groups_among_singles_are_decided_in_the_batch_s_order(twins: tu
     assert batched.state() == sequential.state()
     assert batched.state()["enrolled"] == [(7, 3), (7, 5), (8, 1), (9, 3), (10, 1), (10, 5)]
     assert batched.state()["waiting"] == [(7, 2), (7, 4), (9, 4)]  # (student 4 waits on both full sections)
-    again = [(a.decision.outcome, a.decision.type) for a in batched.batch(requests)]
+    redelivered = batched.batch(requests)
+    again = [(a.decision.outcome, a.decision.type) for a in redelivered]
     assert again == expected  # redelivered: the same answers, nothing applied twice
     assert batched.state() == sequential.state()
+    places = [{"section_id": 7, "position": 2}, {"section_id": 9, "position": 1}]
+    assert decided[5].decision.details == {"waitlist_position": 2, "waitlist_positions": places}
+    assert [a.decision.details for a in redelivered] == [a.decision.details for a in decided]  # (with the places)
 
 
 def test_past_the_deadline_a_request_is_rejected_as_timeout_and_notified(twins: tuple[Twin, Twin]) -> None:
