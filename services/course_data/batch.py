@@ -26,7 +26,7 @@ from sqlalchemy import Select, and_, bindparam, delete, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cluster.settings import Action
+from cluster.settings import Action, CourseSettings
 from services.common.outbox import notify_many
 from services.common.registration import Standing
 from services.course_data.audit import audit_row, outcome_of
@@ -36,12 +36,15 @@ from services.course_data.rules import (
     CourseFacts,
     Decision,
     Permit,
+    StudentFacts,
     decide_enroll,
+    decide_group,
     full_refusal,
     reject,
     window_decision,
 )
 from services.course_data.seats import Seats, take_seats
+from services.course_data.sections import group_text
 from storage.dialects import among, insert_rows, select_many
 from storage.schemas.course_data import courses, enrollments, ledger_audit, permits, queue_decisions, waitlist
 
@@ -104,8 +107,8 @@ async def decide_batch(conn: AsyncConnection, ledger: Ledger, batch: Sequence[Qu
         if now > request.deadline:
             await finish_run()
             fresh[request.request_id] = TIMEOUT
-        elif request.action == "enroll" and not request.section_ids:
-            run.append(request)
+        elif request.action == "enroll" and not request.drop_ids:
+            run.append(request)  # (a single course or a section group)
         else:
             await finish_run()
             fresh[request.request_id] = await _one(conn, ledger, request, now)
@@ -144,7 +147,8 @@ async def _places_again(conn: AsyncConnection, request: Queued, decided: Decided
 
 
 async def _one(conn: AsyncConnection, ledger: Ledger, r: Queued, now: float) -> Decision:
-    """A drop, a swap or a section group through the one-at-a-time ledger, isolated by a savepoint."""
+    """A drop, a swap or a swap into a section group through the one-at-a-time ledger, isolated by a
+    savepoint."""
     try:
         async with conn.begin_nested():
             if r.section_ids:
@@ -170,13 +174,15 @@ def _failed(r: Queued, exc: Exception) -> Decision:
 
 
 async def _enroll_run(conn: AsyncConnection, ledger: Ledger, run: list[Queued], now: float) -> dict[str, Decision]:
-    """Decide consecutive enrollments on facts loaded once; write them with a few statements."""
+    """Decide consecutive enrollments (single courses and section groups) on facts loaded once;
+    write them with a few statements."""
     rules = ledger.rules()
     await ledger.lock_students(conn, {r.student_id for r in run})
     cohorts: dict[int, Standing | int | None] = {}
     for r in run:
         cohorts.setdefault(r.student_id, r.standing)
-    facts, students, [held] = await ledger.facts(conn, {r.course_id for r in run}, cohorts, _permits(conn, run))
+    wanted = {course_id for r in run for course_id in _courses_of(r)}
+    facts, students, [held] = await ledger.facts(conn, wanted, cohorts, _permits(conn, run))
     granted = {(p.course_id, p.student_id): Permit(p.capacity, p.prerequisites, bool(p.consent)) for p in held}
     current = dict(facts)  # each course as the decisions so far left it
     seats: list[dict[str, Any]] = []
@@ -186,7 +192,10 @@ async def _enroll_run(conn: AsyncConnection, ledger: Ledger, run: list[Queued], 
     decided: dict[str, Decision] = {}
     for r in run:
         course = current.get(r.course_id)
-        if course is None:  # (the window first, as admission and the one-at-a-time ledger check it)
+        if r.section_ids:
+            group = _Group(r, students, current, seats, left_waitlist, joined_waitlist)
+            decision = group.decide({i: granted.get((i, r.student_id), Permit()) for i in r.section_ids}, rules, now)
+        elif course is None:  # (the window first, as admission and the one-at-a-time ledger check it)
             closed = window_decision(students[r.student_id], "enroll", now)
             decision = closed or reject("no-such-course", f"there is no course {r.course_id}")
         else:
@@ -206,20 +215,22 @@ async def _enroll_run(conn: AsyncConnection, ledger: Ledger, run: list[Queued], 
                 )
             elif decision.outcome == "waitlisted":
                 current[course.id] = dataclasses.replace(course, waitlist_length=course.waitlist_length + 1)
-                joined_waitlist.append({"course_id": course.id, "student_id": r.student_id, "created_at": now})
+                joined = {"course_id": course.id, "student_id": r.student_id, "created_at": now, "group_sections": ""}
+                joined_waitlist.append(joined)
                 students[r.student_id] = dataclasses.replace(student, waitlisted=student.waitlisted | {course.id})
         decided[r.request_id] = decision
-        audit.append(
-            audit_row(
-                r.actor,
-                "enroll",
-                now,
-                student_id=r.student_id,
-                course_id=r.course_id,
-                outcome=outcome_of(decision),
-                reason=decision.reason,
+        for course_id in _courses_of(r):  # (a group is audited per section, as one at a time)
+            audit.append(
+                audit_row(
+                    r.actor,
+                    "enroll",
+                    now,
+                    student_id=r.student_id,
+                    course_id=course_id,
+                    outcome=outcome_of(decision),
+                    reason=decision.reason,
+                )
             )
-        )
     await _take_seats(conn, facts, seats)
     if seats:
         await insert_rows(conn, enrollments, [{**s, "created_at": now} for s in seats])
@@ -249,9 +260,77 @@ async def _take_seats(conn: AsyncConnection, facts: dict[int, CourseFacts], seat
         raise RuntimeError(f"seat counts of courses {sorted(wanted)} changed under the batch; retry it")
 
 
+def _courses_of(r: Queued) -> tuple[int, ...]:
+    """The courses an enrollment request names: its course, or each section of its group."""
+    return r.section_ids or (r.course_id,)
+
+
+@dataclass
+class _Group:
+    """A section group decided inside a run of enrollments: by `rules.decide_group` (as
+    `groups.enroll_group` decides it one at a time) on the run's facts as the decisions before
+    it left them, which it updates in turn, and whose rows it adds to the run's writes."""
+
+    r: Queued
+    students: dict[int, StudentFacts]
+    current: dict[int, CourseFacts]
+    seats: list[dict[str, Any]]
+    left_waitlist: list[dict[str, Any]]
+    joined_waitlist: list[dict[str, Any]]
+
+    def decide(self, permits: dict[int, Permit], rules: CourseSettings, now: float) -> Decision:
+        r, student = self.r, self.students[self.r.student_id]
+        found = {i: self.current[i] for i in r.section_ids if i in self.current}
+        term = next(iter(found.values())).term_id if found else None
+        if (closed := window_decision(student, "enroll", now, None, frozenset(), term)) is not None:
+            return closed
+        if unknown := [i for i in r.section_ids if i not in found]:
+            return reject("no-such-course", f"there is no course {unknown[0]}")
+        group = tuple(found[i] for i in r.section_ids)
+        decided = decide_group(student, group, permits, rules, now)
+        if decided.decision.outcome == "waitlisted":
+            for sid in decided.waiting:
+                others = group_text([i for i in r.section_ids if i != sid])
+                row = {"course_id": sid, "student_id": r.student_id, "created_at": now, "group_sections": others}
+                self.joined_waitlist.append(row)
+                self._change(sid, waitlist=1)
+            self.students[r.student_id] = dataclasses.replace(
+                student, waitlisted=student.waitlisted | {*decided.waiting}
+            )
+        elif decided.decision.outcome == "accepted":  # (holding it, the student leaves the offering's waitlists)
+            offering = {sid for sid, _, _ in group[0].offering_sections} | set(r.section_ids)
+            for sid in sorted(offering & student.waitlisted):
+                self._leave(sid, r.student_id)
+            for sid, via_permit in decided.seats.items():
+                self.seats.append({"course_id": sid, "student_id": r.student_id, "via_permit": via_permit})
+                self._change(sid, taken=1)
+            held = tuple(self.current[i] for i in r.section_ids)
+            self.students[r.student_id] = dataclasses.replace(
+                student, enrolled=(*student.enrolled, *held), waitlisted=student.waitlisted - offering
+            )
+        return decided.decision
+
+    def _leave(self, course_id: int, student_id: int) -> None:
+        """The student leaves a waitlist: a row joined earlier in this run is not written at all
+        (the run deletes before it inserts), one from before the run is deleted."""
+        joined = [w for w in self.joined_waitlist if (w["course_id"], w["student_id"]) == (course_id, student_id)]
+        if joined:
+            self.joined_waitlist.remove(joined[0])
+        else:
+            self.left_waitlist.append({"c": course_id, "s": student_id})
+        if course_id in self.current:  # (a section no request of the run names is not loaded)
+            self._change(course_id, waitlist=-1)
+
+    def _change(self, course_id: int, taken: int = 0, waitlist: int = 0) -> None:
+        course = self.current[course_id]
+        self.current[course_id] = dataclasses.replace(
+            course, taken=course.taken + taken, waitlist_length=course.waitlist_length + waitlist
+        )
+
+
 def _permits(conn: AsyncConnection, run: list[Queued]) -> Select[Any]:
     """The permits the run's students hold for the run's courses (read with the run's facts)."""
-    course_ids = sorted({r.course_id for r in run})
+    course_ids = sorted({course_id for r in run for course_id in _courses_of(r)})
     student_ids = sorted({r.student_id for r in run})
     return select(permits).where(
         among(conn.dialect, permits.c.course_id, course_ids), among(conn.dialect, permits.c.student_id, student_ids)

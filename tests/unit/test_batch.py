@@ -206,7 +206,7 @@ class Twin:
                     ),
                     "waiting": (
                         await conn.execute(
-                            select(waitlist.c.course_id, waitlist.c.student_id).order_by(
+                            select(waitlist.c.course_id, waitlist.c.student_id, waitlist.c.group_sections).order_by(
                                 waitlist.c.course_id, waitlist.c.id
                             )
                         )
@@ -369,7 +369,7 @@ def test_section_groups_among_singles_are_decided_in_the_batch_s_order(twins: tu
     assert [(d.outcome, d.type) for d in sequential.one_by_one(requests)] == expected
     assert batched.state() == sequential.state()
     assert batched.state()["enrolled"] == [(7, 3), (7, 5), (8, 1), (9, 3), (10, 1), (10, 5)]
-    assert batched.state()["waiting"] == [(7, 2), (7, 4), (9, 4)]  # (student 4 waits on both full sections)
+    assert batched.state()["waiting"] == [(7, 2, "10"), (7, 4, "9"), (9, 4, "7")]  # (4 waits on both)
     redelivered = batched.batch(requests)
     again = [(a.decision.outcome, a.decision.type) for a in redelivered]
     assert again == expected  # redelivered: the same answers, nothing applied twice
@@ -377,6 +377,37 @@ def test_section_groups_among_singles_are_decided_in_the_batch_s_order(twins: tu
     places = [{"section_id": 7, "position": 2}, {"section_id": 9, "position": 1}]
     assert decided[5].decision.details == {"waitlist_position": 2, "waitlist_positions": places}
     assert [a.decision.details for a in redelivered] == [a.decision.details for a in decided]  # (with the places)
+
+
+def test_section_groups_in_one_run_fill_and_leave_waitlists_as_one_by_one(twins: tuple[Twin, Twin]) -> None:
+    """Groups only, so one run decides them all on facts loaded once: each decision must see the
+    waitlist places and seats the ones before it took (B01 has 1 seat, its waitlist 2 places),
+    and a student taking a group leaves the offering's waitlist in the same run."""
+    batched, sequential = twins
+    operations = [
+        ("group", 1, 7, 9),  # L01 1/2, B01 1/1
+        ("group", 2, 7, 9),  # waits on B01 (1st)
+        ("group", 3, 7, 9),  # waits on B01 (2nd): its waitlist is full
+        ("group", 4, 7, 9),  # refused: waitlist-full
+        ("group", 2, 8, 10),  # L02 and B02 have seats: taken, and student 2 leaves B01's waitlist
+        ("group", 5, 7, 9),  # a place again: waits on B01 (2nd)
+    ]
+    requests = queued(operations)
+    decided = batched.batch(requests)
+    expected = [
+        ("accepted", ""),
+        ("waitlisted", ""),
+        ("waitlisted", ""),
+        ("rejected", "waitlist-full"),
+        ("accepted", ""),
+        ("waitlisted", ""),
+    ]
+    assert [(a.decision.outcome, a.decision.type) for a in decided] == expected
+    assert [(d.outcome, d.type) for d in sequential.one_by_one(requests)] == expected
+    assert [a.decision.details.get("waitlist_position") for a in decided] == [None, 1, 2, None, None, 2]
+    assert batched.state() == sequential.state()
+    assert batched.state()["waiting"] == [(9, 3, "7"), (9, 5, "7")]
+    assert batched.state()["enrolled"] == [(7, 1), (8, 2), (9, 1), (10, 2)]
 
 
 def test_past_the_deadline_a_request_is_rejected_as_timeout_and_notified(twins: tuple[Twin, Twin]) -> None:
