@@ -46,25 +46,27 @@ async def notify(conn: AsyncConnection, user_id: int, kind: str, subject: str, b
 async def notify_many(conn: AsyncConnection, messages: Sequence[tuple[int, str, str, str]], now: float) -> None:
     """Queue (user_id, kind, subject, body) messages in the current transaction, in one statement."""
     if messages:
-        await insert_rows(
-            conn,
-            outbox,
-            [
-                {
-                    "user_id": user_id,
-                    "kind": kind,
-                    "subject": subject[:200],
-                    "body": body,
-                    "created_at": now,
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "delivered": "",
-                    "last_error": "",
-                }
-                for user_id, kind, subject, body in messages
-            ],
-        )
+        await insert_rows(conn, outbox, outbox_rows(messages, now))
+
+
+def outbox_rows(messages: Sequence[tuple[int, str, str, str]], now: float) -> list[dict[str, Any]]:
+    """The outbox rows of (user_id, kind, subject, body) messages (for a caller that sends them
+    with other rows: `storage.dialects.Inserts`)."""
+    return [
+        {
+            "user_id": user_id,
+            "kind": kind,
+            "subject": subject[:200],
+            "body": body,
+            "created_at": now,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "delivered": "",
+            "last_error": "",
+        }
+        for user_id, kind, subject, body in messages
+    ]
 
 
 class Outbox:

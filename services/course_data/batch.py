@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cluster.settings import Action, CourseSettings
-from services.common.outbox import notify_many
+from services.common.outbox import outbox_rows
 from services.common.registration import Standing
 from services.course_data.audit import audit_row, outcome_of
 from services.course_data.groups import enroll_group
@@ -45,7 +45,8 @@ from services.course_data.rules import (
 )
 from services.course_data.seats import Seats, take_seats
 from services.course_data.sections import group_text
-from storage.dialects import among, insert_rows, select_many
+from storage.dialects import Inserts, Returning, among, select_many
+from storage.schemas.core import outbox
 from storage.schemas.course_data import courses, enrollments, ledger_audit, permits, queue_decisions, waitlist
 
 log = logging.getLogger("course_selection.ledger")
@@ -85,19 +86,26 @@ TIMEOUT = reject("timeout", "the request could not be decided in time; nothing w
 async def decide_batch(conn: AsyncConnection, ledger: Ledger, batch: Sequence[Queued], now: float) -> list[Decided]:
     """Decide `batch` in the caller's (fenced) transaction; return one outcome per request, in order."""
     ids = [r.request_id for r in batch]
+    recorded, named = await select_many(
+        conn,
+        [
+            select(queue_decisions).where(among(conn.dialect, queue_decisions.c.request_id, ids)),
+            select(courses.c.id, courses.c.code).where(among(conn.dialect, courses.c.id, {r.course_id for r in batch})),
+        ],
+    )
     known: dict[str, Decided] = {}
-    for row in await conn.execute(
-        select(queue_decisions).where(among(conn.dialect, queue_decisions.c.request_id, ids))
-    ):
+    for row in recorded:
         decision = Decision(row.outcome, row.type, row.reason)
         known[row.request_id] = Decided(row.request_id, decision, row.seq)
+    codes: dict[int, str] = {row.id: row.code for row in named}
     fresh: dict[str, Decision] = {}
     run: list[Queued] = []
     seen: set[str] = set(known)
+    pending = Inserts()  # the runs' rows so far, sent together (before a drop, a swap or a group reads them)
 
     async def finish_run() -> None:
         if run:
-            fresh.update(await _enroll_run(conn, ledger, run, now))
+            fresh.update(await _enroll_run(conn, ledger, run, now, pending))
             run.clear()
 
     for request in batch:
@@ -111,9 +119,10 @@ async def decide_batch(conn: AsyncConnection, ledger: Ledger, batch: Sequence[Qu
             run.append(request)  # (a single course or a section group)
         else:
             await finish_run()
+            await pending.send(conn)
             fresh[request.request_id] = await _one(conn, ledger, request, now)
     await finish_run()
-    seqs = await _record(conn, [r for r in batch if r.request_id in fresh], fresh, now)
+    seqs = await _record(conn, [r for r in batch if r.request_id in fresh], fresh, now, codes, pending)
     answers = []
     for request in batch:
         if request.request_id in known:
@@ -173,9 +182,12 @@ def _failed(r: Queued, exc: Exception) -> Decision:
     return reject("ledger-error", f"the ledger could not apply this request ({type(exc).__name__})")
 
 
-async def _enroll_run(conn: AsyncConnection, ledger: Ledger, run: list[Queued], now: float) -> dict[str, Decision]:
+async def _enroll_run(
+    conn: AsyncConnection, ledger: Ledger, run: list[Queued], now: float, pending: Inserts
+) -> dict[str, Decision]:
     """Decide consecutive enrollments (single courses and section groups) on facts loaded once;
-    write them with a few statements."""
+    take their seats, and add their rows to `pending` (the caller sends them)."""
+    await pending.send(conn)  # (this run's facts must see the rows of the runs before it)
     rules = ledger.rules()
     await ledger.lock_students(conn, {r.student_id for r in run})
     cohorts: dict[int, Standing | int | None] = {}
@@ -232,16 +244,15 @@ async def _enroll_run(conn: AsyncConnection, ledger: Ledger, run: list[Queued], 
                 )
             )
     await _take_seats(conn, facts, seats)
-    if seats:
-        await insert_rows(conn, enrollments, [{**s, "created_at": now} for s in seats])
+    pending.add(enrollments, [{**s, "created_at": now} for s in seats])
     if left_waitlist:
+        await pending.send(conn)  # (a place this run leaves may be one an earlier run's pending row joined)
         gone = delete(waitlist).where(
             and_(waitlist.c.course_id == bindparam("c"), waitlist.c.student_id == bindparam("s"))
         )
         await conn.execute(gone, left_waitlist)
-    if joined_waitlist:
-        await insert_rows(conn, waitlist, joined_waitlist)
-    await insert_rows(conn, ledger_audit, audit)
+    pending.add(waitlist, joined_waitlist)
+    pending.add(ledger_audit, audit)
     return decided
 
 
@@ -338,10 +349,17 @@ def _permits(conn: AsyncConnection, run: list[Queued]) -> Select[Any]:
 
 
 async def _record(
-    conn: AsyncConnection, requests: list[Queued], fresh: dict[str, Decision], now: float
+    conn: AsyncConnection,
+    requests: list[Queued],
+    fresh: dict[str, Decision],
+    now: float,
+    codes: dict[int, str],
+    pending: Inserts,
 ) -> dict[str, int]:
-    """Record each new decision (with its order) and queue each student's notification (one per batch)."""
+    """Record each new decision (with its order) and queue each student's notification (one per
+    batch); send them with the rows still `pending`, in one statement on PostgreSQL."""
     if not requests:
+        await pending.send(conn)
         return {}
     rows = [
         {
@@ -357,19 +375,7 @@ async def _record(
         }
         for r in requests
     ]
-    await insert_rows(conn, queue_decisions, rows)
-    seqs = {
-        row.request_id: row.seq
-        for row in await conn.execute(
-            select(queue_decisions.c.request_id, queue_decisions.c.seq).where(
-                among(conn.dialect, queue_decisions.c.request_id, [r.request_id for r in requests])
-            )
-        )
-    }
-    wanted = select(courses.c.id, courses.c.code).where(
-        among(conn.dialect, courses.c.id, {r.course_id for r in requests})
-    )
-    codes = {row[0]: row[1] for row in await conn.execute(wanted)}
+    pending.add(queue_decisions, rows)
     messages: dict[int, Counter[tuple[str, str]]] = defaultdict(Counter)
     for r in requests:
         d = fresh[r.request_id]
@@ -377,10 +383,10 @@ async def _record(
         verb = {"enroll": "Enrollment in", "drop": "Dropping", "swap": "Swapping into"}[r.action]
         result = {"accepted": "done", "waitlisted": "on the waitlist", "rejected": "refused"}[d.outcome]
         messages[r.student_id][(f"{verb} {code}: {result}", d.reason or result)] += 1
-    await notify_many(
-        conn, [(student, "queue-decision", *coalesced(items)) for student, items in messages.items()], now
-    )
-    return seqs
+    pending.add(outbox, outbox_rows([(s, "queue-decision", *coalesced(items)) for s, items in messages.items()], now))
+    order = (queue_decisions.c.request_id, queue_decisions.c.seq)
+    returning = Returning(queue_decisions, order, queue_decisions.c.request_id, tuple(r.request_id for r in requests))
+    return {row.request_id: row.seq for row in await pending.send(conn, returning)}
 
 
 def coalesced(outcomes: Counter[tuple[str, str]]) -> tuple[str, str]:

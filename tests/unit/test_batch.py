@@ -430,6 +430,18 @@ def test_past_the_deadline_a_request_is_rejected_as_timeout_and_notified(twins: 
     ]
 
 
+def test_a_run_cut_by_a_timed_out_request_sees_the_rows_of_the_run_before(twins: tuple[Twin, Twin]) -> None:
+    """Student 1 takes C1, a request past its deadline cuts the run, then student 1 asks for C2
+    (which clashes with C1): the second run must read the first run's enrollment, written or
+    not yet sent, and refuse the clash."""
+    batched, _ = twins
+    late = dataclasses.replace(queued([("enroll", 2, 4, 1)])[0], deadline=batched.machine.now - 1)
+    requests = [queued([("enroll", 1, 1, 1)])[0], late, queued([("enroll", 1, 2, 1)])[0]]
+    answers = [(a.decision.outcome, a.decision.type) for a in batched.batch(requests)]
+    assert answers == [("accepted", ""), ("rejected", "timeout"), ("rejected", "time-conflict")]
+    assert batched.state()["enrolled"] == [(1, 1)]
+
+
 def test_a_students_decisions_in_a_batch_are_one_message(twins: tuple[Twin, Twin]) -> None:
     twin, _ = twins
     many = queued([("enroll", 1, 1, 0), ("enroll", 1, 1, 0), ("enroll", 1, 1, 0), ("enroll", 2, 1, 0)])

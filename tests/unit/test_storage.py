@@ -12,13 +12,13 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, t
 from sqlalchemy.exc import DataError, IntegrityError
 
 from storage.database import Database
-from storage.dialects import among, insert_new, insert_rows, select_many
+from storage.dialects import Inserts, Returning, among, insert_new, insert_rows, select_many
 from storage.errors import LeaseEndedError, StaleEpochError, StorageUnavailableError
 from storage.locks import lock_keys, mysql_lock_name
 from storage.migrations import Migration, applied_versions, create_tables, migrate
 from storage.schemas import MIGRATIONS
 from storage.schemas.core import MIGRATIONS as CORE
-from storage.schemas.course_data import completed_courses, ledger_audit
+from storage.schemas.course_data import completed_courses, ledger_audit, queue_decisions
 from storage.schemas.course_data import courses as course_table
 from storage.schemas.course_data import enrollments as enrollment_table
 from storage.schemas.login import users
@@ -619,3 +619,49 @@ async def test_queries_read_in_one_round_trip_return_every_row_of_a_large_answer
     assert sorted(r.student_id for r in rows) == list(range(20_000))
     assert {r.reason for r in rows} == {reason}
     assert none == []
+
+
+async def test_rows_of_several_tables_sent_together_are_inserted_and_returned(db: Database) -> None:
+    """`Inserts` (one statement for several tables on PostgreSQL) inserts every row added, in
+    order, and returns the asked table's rows: each request's order number, as a SELECT would."""
+    await migrate(db, MIGRATIONS["course_data"])
+    async with db.write() as conn:
+        await conn.execute(
+            course_table.insert().values(id=1, code="C1", title="t", credits=3, capacity=9, updated_at=1.0)
+        )
+        pending = Inserts()
+        pending.add(enrollment_table, [{"course_id": 1, "student_id": 7, "via_permit": False, "created_at": 2.5}])
+        pending.add(ledger_audit, [{"at": 3.0, "actor": "a", "action": "enroll", "student_id": 7}])
+        pending.add(enrollment_table, [{"course_id": 1, "student_id": 8, "via_permit": True, "created_at": 2.5}])
+        decided = [
+            {
+                "request_id": f"r{i}",
+                "student_id": 7,
+                "action": "enroll",
+                "course_id": 1,
+                "drop_course_id": None,
+                "outcome": "accepted",
+                "type": "",
+                "reason": "",
+                "decided_at": 4.0,
+            }
+            for i in range(3)
+        ]
+        pending.add(queue_decisions, decided)
+        wanted = Returning(
+            queue_decisions,
+            (queue_decisions.c.request_id, queue_decisions.c.seq),
+            queue_decisions.c.request_id,
+            tuple(d["request_id"] for d in decided),
+        )
+        returned = {r.request_id: r.seq for r in await pending.send(conn, wanted)}
+        assert not pending
+        assert await pending.send(conn) == []
+    async with db.read() as conn:
+        seqs = dict((await conn.execute(select(queue_decisions.c.request_id, queue_decisions.c.seq))).all())
+        students = (await conn.execute(select(enrollment_table.c.student_id).order_by(enrollment_table.c.id))).all()
+        audit = (await conn.execute(select(ledger_audit.c.student_id, ledger_audit.c.outcome))).all()
+    assert returned == seqs
+    assert sorted(seqs, key=seqs.__getitem__) == ["r0", "r1", "r2"]
+    assert [s for (s,) in students] == [7, 8]
+    assert [tuple(a) for a in audit] == [(7, "")]
