@@ -52,7 +52,8 @@ async def enroll_group(
     await ledger.lock_students(conn, [student_id])
     student = await ledger.student(conn, student_id, standing)
     found = await ledger.courses(conn, section_ids)
-    term = next(iter(found.values())).term_id if found else None
+    first = next((found[i] for i in section_ids if i in found), None)  # (as the batch's `_Group` picks it)
+    term = first.term_id if first else None
     held = {c.id for c in student.enrolled}
     decision: Decision | None = window_decision(student, action, now, None, skipped, term)
     if decision is None and (unknown := [i for i in section_ids if i not in found]):

@@ -542,14 +542,19 @@ class Ledger:
         for course_id in list(sections):
             sections += [other for other in await offering_ids(conn, course_id) if other not in sections]
         promoted: list[int] = []
-        while (student_id := await self._promote_next(conn, sections, actor, now)) is not None:
+        refused: set[tuple[int, int]] = set()
+        while (student_id := await self._promote_next(conn, sections, refused, actor, now)) is not None:
             promoted.append(student_id)
         return promoted
 
-    async def _promote_next(self, conn: AsyncConnection, sections: list[int], actor: str, now: float) -> int | None:
+    async def _promote_next(
+        self, conn: AsyncConnection, sections: list[int], refused: set[tuple[int, int]], actor: str, now: float
+    ) -> int | None:
         """Promote the earliest waiting student of `sections` who can take a free seat now, and
         answer who; None when nobody can (every free seat's candidates are refused or wait on
-        another, full, section)."""
+        another, full, section). `refused` (course, student) keeps the candidates already refused
+        in this promotion, who are not tried again: a promotion only takes seats, so one refused
+        stays refused until it ends (the work stays linear in the waitlists' length)."""
         found = await self.courses(conn, sections)
         free = [i for i in sections if i in found and found[i].taken < found[i].capacity]
         if not free:
@@ -564,21 +569,26 @@ class Ledger:
         tried: set[int] = set()  # (a group waiting on two free sections is tried once)
         for course_id, student_id, group_sections in queue:
             course = found[course_id]
+            if (course_id, student_id) in refused:
+                continue
             if group_sections:  # a section group: taken whole, or it keeps waiting
                 if student_id not in tried:
                     tried.add(student_id)
                     if await self._promote_group(conn, course, student_id, group_of(group_sections), actor, now):
                         return int(student_id)
+                refused.add((course_id, student_id))
                 continue
             student = await self.student(conn, student_id, None)
             permit = await self.permit(conn, course_id, student_id)
             # The window and the restrictions were checked when the student joined the waitlist
             # (a waiting student's standing is not at hand here: it travels with requests).
             met = frozenset({"restrictions"})
-            if eligibility(student, course, permit, self.rules(), now, check_window=False, overrides=met) is None:
-                await self._take_seat(conn, course_id, student_id, False, now)
+            if eligibility(
+                student, course, permit, self.rules(), now, check_window=False, overrides=met
+            ) is None and await self._take_seat(conn, course_id, student_id, False, now):
                 await self._promoted(conn, actor, student_id, [course], now)
                 return int(student_id)
+            refused.add((course_id, student_id))
         return None
 
     async def _promote_group(

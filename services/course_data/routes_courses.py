@@ -192,7 +192,21 @@ async def check_section_change(conn: AsyncConnection, current: dict[str, Any], b
         raise refused("kind", f"section {named} is linked to this one and is a {kind} too")
     if section != current["section"] and await code_taken(conn, term_id, code, section):
         raise Conflict(f"{code} has a section {section!r} in this term already")
-    broken = await groups_broken_by(conn, course_id, section, kind, linked_to)
+    await refuse_broken_groups(conn, course_id, code, section, kind, linked_to)
+
+
+async def refuse_broken_groups(
+    conn: AsyncConnection,
+    course_id: int,
+    code: str,
+    section: str,
+    kind: str,
+    linked_to: int | None,
+    created: bool = False,
+) -> None:
+    """409 (nothing changed) if the section as given would break a group students hold or wait
+    for (`sections.groups_broken_by`): on a PATCH, and on creating a section of an offering."""
+    broken = await groups_broken_by(conn, course_id, section, kind, linked_to, created)
     if broken is not None:
         reason, students = broken
         raise Conflict(
@@ -313,6 +327,7 @@ async def insert_course(request: Request, body: CourseIn, actor: str, teacher_id
                 courses.insert().values(**values, term_id=term.id, taken=0, updated_at=time.time())
             )
             course_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+            await refuse_broken_groups(conn, course_id, body.code, body.section, body.kind, body.linked_to, True)
             await _set_details(conn, course_id, body)
             await record(conn, actor, "course-create", time.time(), course_id=course_id, reason=body.code)
             created = await course_by_id(conn, course_id)

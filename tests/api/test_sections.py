@@ -302,6 +302,26 @@ def test_a_patch_that_would_strand_a_waiting_group_is_refused(node: Node) -> Non
     assert waiting(node, 8) == [("L02", 1)]
 
 
+def test_a_section_of_a_new_kind_that_would_strand_a_single_waiter_is_refused(node: Node) -> None:
+    """CHEM2 has lectures only; student 8 waits for L01 alone. Making L02 a lab, or adding a lab,
+    would make L01 alone a group the section rule refuses (no lab): 409 naming student 8, and
+    the lab is not created. Student 7, holding L01, is named too."""
+    open_window(node)
+    first = make(node, "CHEM2", section="L01", capacity=1)["id"]
+    second = make(node, "CHEM2", section="L02")["id"]
+    assert ledger(node, "enroll", 7, first)["outcome"] == "accepted"
+    assert ledger(node, "enroll", 8, first)["outcome"] == "waitlisted"
+    kind = patch(node, second, kind="lab")
+    assert (kind.status_code, kind.json()["students"]) == (409, [7, 8]), kind.text
+    body = {"code": "CHEM2", "section": "B01", "kind": "lab", "title": "Lab", "credits": 3, "capacity": 2}
+    added = node.client.post("/courses", json=body, headers=node.auth("admin"))
+    assert (added.status_code, added.json()["students"]) == (409, [7, 8]), added.text
+    sections = node.client.get(f"/courses/{first}", headers=node.auth("admin")).json()["sections"]
+    assert sorted(s["section"] for s in sections) == ["L01", "L02"]  # (nothing created)
+    assert patch(node, first, capacity=2).status_code == 200  # and the waiter is promoted
+    assert (held(node, 8), waiting(node, 8)) == (["L01"], [])
+
+
 def test_sections_conflict_in_time_and_the_offering_counts_once(node: Node) -> None:
     open_window(node)
     ids = offering(node)
