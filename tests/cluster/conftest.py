@@ -11,6 +11,24 @@ from tests.support import TEST_ENV, cluster_toml
 MakeCluster = Callable[..., LocalCluster]
 
 
+@pytest.fixture(scope="session")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One cluster (login, course_data, two student nodes, a teacher node) for every test that
+    only adds data of its own and kills, freezes or restarts nothing: one start (~1.5 s of a Raft
+    agent per node on a busy machine) instead of one per test. Each such test uses course codes,
+    usernames and forged user ids no other test uses (it says which), so randomized order holds;
+    it sets the same open window as the others (now - 60 s to now + 1 h) and changes no setting
+    another reads (the only one changed, the default term's dates, only its test reads)."""
+    where = tmp_path_factory.mktemp("shared")
+    text, _ = cluster_toml(where / "cluster", counts={"login": 1, "course_data": 1, "student": 2, "teacher": 1})
+    (where / "cluster.toml").write_text(text)
+    cluster = LocalCluster(where / "cluster.toml", where / "cluster", TEST_ENV)
+    try:
+        yield cluster.start_serving("login", "course_data")
+    finally:
+        cluster.stop_all()
+
+
 @pytest.fixture
 def make_cluster(tmp_path: Path) -> Iterator[MakeCluster]:
     """Build LocalClusters on free ports (their nodes get `TEST_ENV`); every process they start is
