@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,12 @@ import pytest
 
 from ops.localcluster import LocalCluster
 from tests.api.login_kit import STRONG
-from tests.cluster.test_console import Watched, browser, cluster, get, post, sign_in, student
+from tests.cluster.conftest import console_cluster_at
+from tests.cluster.test_console import Watched, browser, get, post, sign_in, student
 from tests.cluster.test_registrar import token
 from tests.support import wait_until
 
-__all__ = ["browser", "cluster"]  # the module's fixtures: one cluster, one browser
+__all__ = ["browser"]  # the module's browser (test_console.py's fixture)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]  # five nodes start on a shared machine
 
@@ -38,6 +40,13 @@ HEADER = "code,title,department,teacher_id,teacher_name,credits,capacity,meeting
 OPENS_IN_SECONDS = 3600
 OPENS_AGAIN_IN_SECONDS = 2
 RUSH = 20  # students asking for the rush course's 10 seats at opening, through the API
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A console cluster of this module's own: the admin's default password and no window yet."""
+    with console_cluster_at(tmp_path_factory.mktemp("opening")) as made:
+        yield made
 
 
 def shot(watched: Watched, name: str) -> None:
