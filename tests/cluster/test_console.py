@@ -24,7 +24,7 @@ from ops.localcluster import LocalCluster
 from services.console.pages import STATIC
 from tests.api.login_kit import STRONG
 from tests.cluster.test_registrar import token
-from tests.support import cluster_toml, wait_until
+from tests.support import wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -56,21 +56,9 @@ get, post, put, patch = (partial(call, timeout=60) for call in (httpx.get, httpx
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    assert (STATIC / "vendor" / "uPlot.esm.js").exists(), "the console's chart library is missing: make console-assets"
-    where = tmp_path_factory.mktemp("console")
-    counts = {"login": 1, "course_data": 1, "teacher": 1, "student": 1, "queue": 1}
-    text, _ = cluster_toml(where / "cluster", counts=counts)
-    (where / "cluster.toml").write_text(text)
-    made = LocalCluster(where / "cluster.toml", where / "cluster")
-    try:
-        made.start()
-        made.wait_ready(timeout=180)  # five nodes on a machine other suites share
-        for service in counts:
-            wait_until(partial(made.master, service, "student-1"), 60, f"a {service} master")
-        yield made
-    finally:
-        made.stop_all()
+def cluster(console_cluster: LocalCluster) -> LocalCluster:
+    """The console cluster this module shares with test_console_i18n_a11y.py (tests/cluster/conftest.py)."""
+    return console_cluster
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ from tests.cluster.test_console import (
 from tests.cluster.test_registrar import token
 
 pytestmark = pytest.mark.cluster
-__all__ = ["browser", "cluster", "window"]  # fixtures of test_console.py; the cluster is this module's own
+__all__ = ["browser", "cluster", "window"]  # fixtures of test_console.py, whose cluster this module shares
 
 AXE = STATIC / "vendor" / "axe.min.js"
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}

@@ -6,9 +6,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from ops.localcluster import LocalCluster
 from tests.api.login_kit import STRONG
 from tests.cluster.conftest import MakeCluster
-from tests.cluster.test_registrar import open_registration, started, token
+from tests.cluster.test_registrar import open_registration, token
 
 pytestmark = pytest.mark.cluster
 
@@ -45,15 +46,15 @@ def test_a_slaves_forwarded_logins_count_against_the_original_client(make_cluste
         assert login(bystander, "bystander", STRONG) == 200  # the slave's own address was not blamed
 
 
-def test_a_student_holding_a_seat_is_not_deleted(make_cluster: MakeCluster) -> None:
-    cluster = started(make_cluster({"login": 1, "course_data": 1, "student": 1}))
+def test_a_student_holding_a_seat_is_not_deleted(shared: LocalCluster) -> None:
+    cluster = shared  # users sam, sue, sid and course SD101 are this test's alone
     login, admin = cluster.url("login-1"), token(cluster, 1, "admin")
     ids = {}
     for name in ("sam", "sue"):
         made = httpx.post(f"{login}/users", json={"username": name, "role": "student"}, headers=admin)
         assert made.status_code == 201, made.text
         ids[name] = made.json()["id"]
-    course = open_registration(cluster, admin, capacity=1)
+    course = open_registration(cluster, admin, capacity=1, code="SD101")
     enroll = {"course_id": course}
     student_url = cluster.url("student-1")
     assert (
@@ -66,7 +67,7 @@ def test_a_student_holding_a_seat_is_not_deleted(make_cluster: MakeCluster) -> N
     refused = httpx.delete(f"{login}/users/{ids['sam']}", headers=admin)
     assert refused.status_code == 409, refused.text
     assert refused.json()["type"] == "/problems/user-has-enrollments"
-    assert refused.json()["enrolled"] == [{"course_id": course, "code": "CS101"}]
+    assert refused.json()["enrolled"] == [{"course_id": course, "code": "SD101"}]
     assert httpx.get(f"{login}/users/{ids['sam']}", headers=admin).status_code == 200  # nothing changed
     assert httpx.delete(f"{login}/users/{ids['sue']}", headers=admin).status_code == 204
 

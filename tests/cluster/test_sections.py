@@ -9,12 +9,12 @@ from typing import Any
 
 import httpx
 
-from tests.cluster.conftest import MakeCluster
-from tests.cluster.test_registrar import account, started, token
+from ops.localcluster import LocalCluster
+from tests.cluster.test_registrar import account, token
 
 
-def test_a_student_takes_a_lecture_with_a_lab_and_swaps_between_sections(make_cluster: MakeCluster) -> None:
-    cluster = started(make_cluster({"login": 1, "course_data": 1, "student": 1}))
+def test_a_student_takes_a_lecture_with_a_lab_and_swaps_between_sections(shared: LocalCluster) -> None:
+    cluster = shared  # the offering BIO1 and users sections1, sections2 are this test's alone
     admin = token(cluster, 1, "admin")
     course_data, student = cluster.url("course_data-1"), cluster.url("student-1")
     now = time.time()

@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 import httpx
 from icalendar import Calendar
 
-from tests.cluster.conftest import MakeCluster
-from tests.cluster.test_registrar import account, started, token
+from ops.localcluster import LocalCluster
+from tests.cluster.test_registrar import account, token
 
 
-def test_the_next_terms_timetable_is_in_its_time_zone(make_cluster: MakeCluster) -> None:
-    cluster = started(make_cluster({"login": 1, "course_data": 1, "student": 1}))
+def test_the_next_terms_timetable_is_in_its_time_zone(shared: LocalCluster) -> None:
+    cluster = shared  # the term 2026-fall (and its course CS101) and user terms1 are this test's alone
     admin = token(cluster, 1, "admin")
     course_data, student = cluster.url("course_data-1"), cluster.url("student-1")
     fall = {
