@@ -344,6 +344,16 @@ def decide_enroll(
         return Decision("accepted", via_permit=True)
     if course.id in student.waitlisted:
         return reject("already-waitlisted", f"you are already on the waitlist of {course.code}")
+    # One section of a kind waited for at a time, as one group of an offering: holding one, the
+    # student could never be served from the other waitlist, and the row would keep a place.
+    same_kind = {sid for sid, _, kind in course.offering_sections if kind == course.kind} - {course.id}
+    if waiting := sorted(same_kind & student.waitlisted):
+        return reject(
+            "already-waitlisted",
+            f"you are already on the waitlist of another {course.kind} section of {course.code}:"
+            " leave it first to wait for this one",
+            section_id=waiting[0],
+        )
     waitlisted = Decision(
         "waitlisted",
         reason=f"{course.code} is full: you are on its waitlist",

@@ -322,6 +322,23 @@ def test_a_section_of_a_new_kind_that_would_strand_a_single_waiter_is_refused(no
     assert (held(node, 8), waiting(node, 8)) == (["L01"], [])
 
 
+def test_a_student_waits_for_one_section_of_a_kind_at_a_time(node: Node) -> None:
+    """CHEM3 has two one-seat lectures, both full. Student 8 waits for L01; asking for L02 too is
+    refused (already-waitlisted, naming L01): promoted into L01, 8 would keep a place on L02's
+    waitlist that could never be served, ahead of students who can be."""
+    open_window(node)
+    first = make(node, "CHEM3", section="L01", capacity=1)["id"]
+    second = make(node, "CHEM3", section="L02", capacity=1)["id"]
+    assert ledger(node, "enroll", 7, first)["outcome"] == "accepted"
+    assert ledger(node, "enroll", 9, second)["outcome"] == "accepted"
+    assert ledger(node, "enroll", 8, first)["outcome"] == "waitlisted"
+    again = ledger(node, "enroll", 8, second)
+    assert (again["outcome"], again["type"], again["section_id"]) == ("rejected", "already-waitlisted", first), again
+    assert ledger(node, "enroll", 10, second)["waitlist_position"] == 1
+    assert ledger(node, "drop", 7, first)["outcome"] == "accepted"
+    assert (held(node, 8), waiting(node, 8)) == (["L01"], [])
+
+
 def test_sections_conflict_in_time_and_the_offering_counts_once(node: Node) -> None:
     open_window(node)
     ids = offering(node)
