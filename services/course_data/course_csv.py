@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.context import NodeContext
 from services.common.course_models import DETAIL_FIELDS, Restrictions
@@ -32,6 +33,7 @@ from services.course_data.audit import record
 from services.course_data.models import CODE, CourseIn, minutes
 from services.course_data.people import named
 from services.course_data.rules import RESTRICTION_KINDS, WEEKDAYS
+from services.course_data.sections import groups_broken_by
 from services.course_data.terms import current_term, find_term
 from storage.schemas.course_data import (
     consent_courses,
@@ -165,7 +167,7 @@ async def run_course_import(job: Job, data: bytes, ctx: NodeContext) -> None:
     job.refuse_if_errors()
     await job.progress("writing", 0, len(found))
     try:
-        await _write(job, [c.values for c in found if c.values])
+        await _write(job, [c for c in found if c.values])
     except IntegrityError:
         raise ImportRefused("a course code was taken meanwhile; nothing was created") from None
 
@@ -270,9 +272,34 @@ async def _check_teachers(job: Job, found: list[CheckedCourse], ctx: NodeContext
             c.values["teacher_name"] = c.values["teacher_name"] or teacher.full_name
 
 
-async def _write(job: Job, found: list[dict[str, Any]]) -> None:
+async def _refuse_broken_groups(
+    job: Job, conn: AsyncConnection, checked: list[CheckedCourse], ids: dict[str, int]
+) -> None:
+    """New sections of an offering that had sections before: none may break a group students
+    hold or wait for (`sections.groups_broken_by`, as a section created alone); each such row is
+    a problem, and nothing is created."""
+    offerings: dict[tuple[int, str], list[CheckedCourse]] = {}
+    for c in checked:
+        if c.values is not None and c.section:
+            offerings.setdefault((c.values["term_id"], c.values["code"]), []).append(c)
+    for rows in offerings.values():
+        first = rows[0].values or {}
+        made = {ids[label(first["code"], r.section)] for r in rows}
+        mine = ids[label(first["code"], rows[0].section)]
+        broken = await groups_broken_by(
+            conn, mine, first["section"], first["kind"], first.get("linked_to"), created=made
+        )
+        if broken is not None:
+            reason, students = broken
+            why = f"{len(students)} student(s) hold or wait for sections that would no longer fit together ({reason})"
+            job.problem(rows[0].line, "section", why)
+    job.refuse_if_errors()
+
+
+async def _write(job: Job, checked: list[CheckedCourse]) -> None:
     """Every course, its meetings and prerequisites: one fenced transaction, statements in batches."""
     ids: dict[str, int] = {}
+    found = [c.values for c in checked if c.values is not None]
     async with job.writing() as conn:
         now = time.time()
         for start in range(0, len(found), BATCH):
@@ -330,6 +357,7 @@ async def _write(job: Job, found: list[dict[str, Any]]) -> None:
             if consent:
                 await conn.execute(consent_courses.insert(), consent)
             await asyncio.sleep(0)
+        await _refuse_broken_groups(job, conn, checked, ids)
         await record(
             conn, job.actor.username, "course-import", time.time(), reason=f"{len(ids)} course(s), job {job.id}"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -202,7 +203,7 @@ async def refuse_broken_groups(
     section: str,
     kind: str,
     linked_to: int | None,
-    created: bool = False,
+    created: Collection[int] = (),
 ) -> None:
     """409 (nothing changed) if the section as given would break a group students hold or wait
     for (`sections.groups_broken_by`): on a PATCH, and on creating a section of an offering."""
@@ -327,7 +328,7 @@ async def insert_course(request: Request, body: CourseIn, actor: str, teacher_id
                 courses.insert().values(**values, term_id=term.id, taken=0, updated_at=time.time())
             )
             course_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-            await refuse_broken_groups(conn, course_id, body.code, body.section, body.kind, body.linked_to, True)
+            await refuse_broken_groups(conn, course_id, body.code, body.section, body.kind, body.linked_to, {course_id})
             await _set_details(conn, course_id, body)
             await record(conn, actor, "course-create", time.time(), course_id=course_id, reason=body.code)
             created = await course_by_id(conn, course_id)

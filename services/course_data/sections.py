@@ -56,14 +56,19 @@ def sections_dropped_with(enrolled: Sequence[Any], course_id: int) -> list[int]:
 
 
 async def groups_broken_by(
-    conn: AsyncConnection, course_id: int, section: str, kind: str, linked_to: int | None, created: bool = False
+    conn: AsyncConnection,
+    course_id: int,
+    section: str,
+    kind: str,
+    linked_to: int | None,
+    created: Collection[int] = (),
 ) -> tuple[str, list[int]] | None:
     """Whether making `course_id` the section (`section`, `kind`, `linked_to`) would leave some
     student holding, or waiting for, sections of its offering the section rule
     (`rules.section_refusal`) refuses: the first such refusal's reason and every such student
-    (None: no group breaks). `created`: the section is new (inserted, uncommitted), so before
-    the change the offering did not have it (a new kind of section is one more every holder
-    lacks). A waiter (a group, or one section asked for alone) that broke could never be
+    (None: no group breaks). `created`: the sections of the offering that are new (inserted,
+    uncommitted), so before the change the offering did not have them (a new kind of section is
+    one more every holder lacks). A waiter (a group, or one section asked for alone) that broke could never be
     promoted. A student whose sections the rule refused before the change is not counted."""
     row = (await conn.execute(select(courses).where(courses.c.id == course_id))).one()
     rows = (
@@ -82,7 +87,7 @@ async def groups_broken_by(
     )
     for student_id, waited_id, others in await conn.execute(waiting):
         wanted[student_id] |= {waited_id, *group_of(others)}
-    before = _facts([r for r in rows if not (created and r.id == course_id)], {})
+    before = _facts([r for r in rows if r.id not in created], {})
     after = _facts(rows, {course_id: (section, kind, linked_to)})
     first = ""
     broken: set[int] = set()

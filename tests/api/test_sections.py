@@ -375,3 +375,22 @@ def test_the_course_import_takes_sections(node: Node) -> None:
     assert sorted(created["result"]["ids"]) == ["GEO1 B01", "GEO1 L01"]
     lab = node.client.get(f"/courses/{created['result']['ids']['GEO1 B01']}", headers=admin).json()
     assert (lab["section"], lab["kind"], lab["capacity"]) == ("B01", "lab", 10)
+
+
+def test_an_import_of_a_section_that_would_strand_a_holder_is_refused_whole(node: Node) -> None:
+    """CHEM4 has one lecture, which student 7 holds. An import adding a lab to CHEM4 (and a new
+    course) would leave 7 without a lab: the lab's line is named, and neither row is created."""
+    open_window(node)
+    lecture = make(node, "CHEM4", section="L01")["id"]
+    assert ledger(node, "enroll", 7, lecture)["outcome"] == "accepted"
+    admin = node.auth("admin")
+    text = "code,title,credits,capacity,section,kind\nPHYS9,Physics,3,30,,lecture\nCHEM4,Lab,3,10,B01,lab\n"
+    upload = node.client.post("/courses/import", content=text, headers={**admin, "content-type": "text/csv"})
+    refused = job_outcome(node.client, upload, admin)
+    assert refused["status"] == "failed", refused
+    assert [(e["line"], e["field"]) for e in refused["errors"]] == [(3, "section")]
+    assert "would no longer fit together" in refused["errors"][0]["reason"]
+    listed = node.client.get("/courses?q=PHYS9", headers=admin).json()["items"]
+    assert listed == []  # (nothing created)
+    sections = node.client.get(f"/courses/{lecture}", headers=admin).json()["sections"]
+    assert [s["section"] for s in sections] == ["L01"]
