@@ -419,6 +419,7 @@ class Ledger:
         self, conn: AsyncConnection, student_id: int, course_id: int, actor: str, reason: str, now: float
     ) -> bool:
         """Take a student out of a course whatever the deadlines (a teacher or an admin)."""
+        await self._lock_student(conn, student_id)  # (the waitlists `lock_releasing` reads stay as read)
         student = await self.student(conn, student_id, None)
         if not any(c.id == course_id for c in student.enrolled):
             return False
