@@ -122,6 +122,7 @@ def test_accept_language_chooses_chinese_and_the_keyboard_switch_chooses_english
     # Switching while signed in keeps the session (it lives in memory) and shows the view again.
     page.click("#lang")
     page.wait_for_selector("#view-timetable h1:text-is('Timetable')")
+    page.wait_for_selector("#view-timetable .week .day:text-is('Mon')")  # (the grid renders after the heading)
     assert page.locator("#view-timetable .week .day").all_inner_texts()[:2] == ["Mon", "Tue"]
     assert page.locator("#sign-in").count() == 0
     assert page.evaluate("document.activeElement.id") == "lang"
