@@ -12,10 +12,47 @@ from services.console.pages import STATIC
 from tests.support import TEST_ENV, cluster_toml, wait_until
 
 MakeCluster = Callable[..., LocalCluster]
+# The session's shared clusters (fixture name -> how many tests of the run still use it, and the
+# cluster while it runs). An idle five-node cluster keeps 0.37 of a core busy (its Raft agents'
+# heartbeats and health checks, measured): left up to the session's end, two of them slowed
+# every later test, so each stops once the last test using it is done.
+USERS = pytest.StashKey[dict[str, int]]()
+RUNNING = pytest.StashKey[dict[str, LocalCluster]]()
+SESSION_CLUSTERS = ("shared", "console_cluster")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    names = {
+        name: sum(name in getattr(item, "fixturenames", ()) for item in session.items) for name in SESSION_CLUSTERS
+    }
+    session.config.stash[USERS] = names
+    session.config.stash[RUNNING] = {}
+
+
+@pytest.hookimpl(trylast=True)  # (after the item's own fixtures are torn down)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    users, running = item.config.stash[USERS], item.config.stash[RUNNING]
+    for name in SESSION_CLUSTERS:
+        if name in getattr(item, "fixturenames", ()):
+            users[name] -= 1
+            if users[name] == 0 and name in running:
+                running.pop(name).stop_all()
+
+
+@contextlib.contextmanager
+def session_cluster(config: pytest.Config, name: str, cluster: LocalCluster) -> Iterator[LocalCluster]:
+    """`cluster` for the tests using fixture `name`: stopped after the last of them, or at the
+    session's end (a run stopped early)."""
+    config.stash[RUNNING][name] = cluster
+    try:
+        yield cluster
+    finally:
+        config.stash[RUNNING].pop(name, None)
+        cluster.stop_all()
 
 
 @pytest.fixture(scope="session")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """One cluster (login, course_data, two student nodes, a teacher node) for every test that
     only adds data of its own and kills, freezes or restarts nothing: one start (~1.5 s of a Raft
     agent per node on a busy machine) instead of one per test. Each such test uses course codes,
@@ -26,10 +63,8 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     text, _ = cluster_toml(where / "cluster", counts={"login": 1, "course_data": 1, "student": 2, "teacher": 1})
     (where / "cluster.toml").write_text(text)
     cluster = LocalCluster(where / "cluster.toml", where / "cluster", TEST_ENV)
-    try:
+    with session_cluster(request.config, "shared", cluster):
         yield cluster.start_serving("login", "course_data")
-    finally:
-        cluster.stop_all()
 
 
 @pytest.fixture
@@ -74,9 +109,12 @@ def console_cluster_at(where: Path) -> Iterator[LocalCluster]:
 
 
 @pytest.fixture(scope="session")
-def console_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+def console_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """One console cluster for test_console.py and test_console_i18n_a11y.py, whose tests each make
     what they need (accounts, courses with random names of their own) and all set the same open
     window: one start of five nodes instead of one per module."""
-    with console_cluster_at(tmp_path_factory.mktemp("console")) as made:
+    with (
+        console_cluster_at(tmp_path_factory.mktemp("console")) as made,
+        session_cluster(request.config, "console_cluster", made),
+    ):
         yield made
