@@ -185,21 +185,34 @@ async def until_answered(
     what: str,
     give_up_after: float,
     pause: float = 0.05,
+    retry_after_cap: float = 0.0,
 ) -> httpx.Response:
     """`send(url)` until a node answers for good, as a careful client would: a refusal to record
     (502, 503, 504) or a dead node is sent again, on the next node in `turn`, after `pause`
-    (the caller sends the same Idempotency-Key). Raises TimeoutError after `give_up_after`."""
+    (the caller sends the same Idempotency-Key), or, with `retry_after_cap`, after the refusal's
+    Retry-After up to that many seconds (a shedding node asked for that long). Raises
+    TimeoutError after `give_up_after`."""
     deadline = time.monotonic() + give_up_after
     while True:
+        wait = pause
         try:
             answer = await send(urls[next(turn) % len(urls)])
             if answer.status_code not in NOT_RECORDED:
                 return answer
+            wait = max(pause, min(retry_after_cap, _seconds(answer.headers.get("retry-after"))))
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} was never taken")
-        await asyncio.sleep(pause)
+        await asyncio.sleep(wait)
+
+
+def _seconds(retry_after: str | None) -> float:
+    """A Retry-After in seconds (0 when absent or an HTTP date, which no service sends)."""
+    try:
+        return max(float(retry_after or 0), 0.0)
+    except ValueError:
+        return 0.0
 
 
 async def submit_all(

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,26 +36,6 @@ def wait_until(check: Callable[[], T], timeout: float, what: str, interval: floa
         return wait_for(check, timeout, what, interval)
     except TimeoutError as exc:
         raise AssertionError(str(exc)) from None
-
-
-def waiting_out_retry_after(
-    send: Callable[[str], Awaitable[httpx.Response]], longest: float = 5.0
-) -> Callable[[str], Awaitable[httpx.Response]]:
-    """`send`, made to wait out a 503's Retry-After (at most `longest` seconds) before handing the
-    503 back: for `ops.rush.until_answered`, which then sends again, so the client backs off for as
-    long as a shedding service asked instead of coming back at once."""
-
-    async def patient(url: str) -> httpx.Response:
-        answer = await send(url)
-        if answer.status_code == 503:
-            try:
-                wait = float(answer.headers.get("retry-after", "1"))
-            except ValueError:  # an HTTP date: none of the services sends one
-                wait = 1.0
-            await asyncio.sleep(min(max(wait, 0.0), longest))
-        return answer
-
-    return patient
 
 
 def cluster_toml(
