@@ -245,8 +245,7 @@ async def _enroll_run(
             )
     await _take_seats(conn, facts, seats)
     pending.add(enrollments, [{**s, "created_at": now} for s in seats])
-    if left_waitlist:
-        await pending.send(conn)  # (a place this run leaves may be one an earlier run's pending row joined)
+    if left_waitlist:  # (the rows of runs before it were sent as it began; its own are added after)
         gone = delete(waitlist).where(
             and_(waitlist.c.course_id == bindparam("c"), waitlist.c.student_id == bindparam("s"))
         )

@@ -39,7 +39,7 @@ from services.course_data.rules import (
     window_decision,
 )
 from services.course_data.seats import Seats, lock_courses, take_seats
-from services.course_data.sections import group_of, offering_ids, sections_dropped_with
+from services.course_data.sections import group_of, offerings_ids, sections_dropped_with
 from storage.dialects import among, select_many
 from storage.locks import lock_keys
 from storage.schemas.course_data import (
@@ -508,10 +508,7 @@ class Ledger:
         may then take a seat there). Taken in one statement, in id order: two releases reaching
         each other's offerings (each student waiting for what the other gives up) cannot deadlock."""
         waited = (await conn.execute(select(waitlist.c.course_id).where(waitlist.c.student_id == student_id))).scalars()
-        rows: list[int] = []
-        for course_id in {*course_ids, *waited}:
-            rows += await offering_ids(conn, course_id)
-        await lock_courses(conn, rows)
+        await lock_courses(conn, await offerings_ids(conn, {*course_ids, *waited}))
 
     async def promote_waiting(self, conn: AsyncConnection, student_id: int, actor: str, now: float) -> None:
         """After a student gave something up, they may now fit a course they wait for that has a free
@@ -539,9 +536,7 @@ class Ledger:
         (waitlist id): when a drop frees a lecture and its lab at once, a group that waited
         earlier for the lab alone is served before a later group waiting for both, so each
         section stays first come, first served."""
-        sections = list(dict.fromkeys(course_ids))
-        for course_id in list(sections):
-            sections += [other for other in await offering_ids(conn, course_id) if other not in sections]
+        sections = list(dict.fromkeys([*course_ids, *await offerings_ids(conn, course_ids)]))
         promoted: list[int] = []
         refused: set[tuple[int, int]] = set()
         while (student_id := await self._promote_next(conn, sections, refused, actor, now)) is not None:

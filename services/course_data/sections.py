@@ -37,7 +37,19 @@ def group_of(text: str) -> list[int]:
 async def offering_ids(conn: AsyncConnection, course_id: int) -> list[int]:
     """The ids of every section of `course_id`'s offering, itself included, in id order (none
     when it does not exist)."""
-    mine = select(courses.c.term_id, courses.c.code).where(courses.c.id == course_id).subquery()
+    return await offerings_ids(conn, [course_id])
+
+
+async def offerings_ids(conn: AsyncConnection, course_ids: Collection[int]) -> list[int]:
+    """`offering_ids` of several courses in one query: every section of their offerings, in id order."""
+    if not course_ids:
+        return []
+    mine = (
+        select(courses.c.term_id, courses.c.code)
+        .where(among(conn.dialect, courses.c.id, sorted(set(course_ids))))
+        .distinct()
+        .subquery()
+    )
     query = (
         select(courses.c.id)
         .join(mine, (courses.c.term_id == mine.c.term_id) & (courses.c.code == mine.c.code))
