@@ -16,8 +16,8 @@ MySQL/MariaDB (`mysql+asyncmy://`) runs READ COMMITTED (as PostgreSQL does: each
 statement sees what was committed before it, so a guarded update and the reads after a
 lock see the newest rows), a strict `sql_mode` (an out-of-range or too-long value is an
 error, never a silent truncation), utf8mb4 on the connection, the lock timeout as
-`innodb_lock_wait_timeout`, and recycles pooled connections before the server's
-`wait_timeout` closes them.
+`innodb_lock_wait_timeout`, server-side prepared statements (asyncmy's statement cache),
+and recycles pooled connections before the server's `wait_timeout` closes them.
 
 Errors of the database itself come out as storage errors (`storage/errors.py`): busy,
 unreachable or timed out is `StorageUnavailableError`, a full disk `StorageFullError`.
@@ -43,6 +43,15 @@ from storage.errors import StorageError, StorageFullError, StorageUnavailableErr
 from storage.fencing import Fence, check_epoch, confirm, end_predecessors, pin
 from storage.locks import release_session_locks
 from storage.timeouts import DatabaseTimeouts
+
+# asyncmy: the statements with parameters a connection keeps prepared on the server (most
+# recently used first), run by the binary protocol: nothing escaped into the text or parsed
+# again, and an executemany INSERT sent to MariaDB as one COM_STMT_BULK_EXECUTE. A statement
+# the server will not prepare runs as text. Measured (issue 14): the ledger's CPU per
+# decision on MariaDB, client and server, fell by a quarter. The ledger's hot path has about
+# 30 statements; the server's `max_prepared_stmt_count` (16,382 by default) bounds the sum
+# over every connection of every node.
+MYSQL_PREPARED_STATEMENTS = 64
 
 _IMMEDIATE = "cs_begin_immediate"
 _BUSY_MS = "cs_busy_ms"
@@ -92,7 +101,7 @@ class Database:
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": UNFENCED_WAIT_SECONDS}
         elif self.is_mysql:
-            kwargs.update(_mysql_options(self.timeouts))
+            kwargs.update(_mysql_options(self.timeouts, self.url.get_driver_name()))
             kwargs["pool_size"] = pool_size
         else:
             kwargs["pool_size"] = pool_size
@@ -214,21 +223,20 @@ class Database:
         await self.engine.dispose()
 
 
-def _mysql_options(timeouts: DatabaseTimeouts) -> dict[str, Any]:
+def _mysql_options(timeouts: DatabaseTimeouts, driver: str) -> dict[str, Any]:
     lock = max(1, round(timeouts.lock_seconds))
     session = (
         f"SET SESSION sql_mode = '{_MYSQL_SQL_MODE}', innodb_lock_wait_timeout = {lock}, "
         "group_concat_max_len = 4294967295"  # (JSON_ARRAYAGG's limit: `dialects.select_many`)
     )
-    return {
-        "isolation_level": "READ COMMITTED",
-        "pool_recycle": 3600,
-        "connect_args": {
-            "charset": "utf8mb4",
-            "init_command": session,
-            "connect_timeout": max(1, round(timeouts.connect_seconds)),
-        },
+    connect_args: dict[str, Any] = {
+        "charset": "utf8mb4",
+        "init_command": session,
+        "connect_timeout": max(1, round(timeouts.connect_seconds)),
     }
+    if driver == "asyncmy":
+        connect_args["stmt_cache_size"] = MYSQL_PREPARED_STATEMENTS
+    return {"isolation_level": "READ COMMITTED", "pool_recycle": 3600, "connect_args": connect_args}
 
 
 def _sqlite_foreign_keys(conn: Any, on: bool) -> None:

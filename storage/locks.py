@@ -44,16 +44,22 @@ async def lock_keys(conn: AsyncConnection, namespace: int, keys: Collection[int]
     if not is_mysql(conn.dialect):
         raise NotImplementedError(f"no key locks for {conn.dialect.name}")
     (await conn.get_raw_connection()).info[HELD] = True  # set first: a lock granted before a failure is released too
+    # The text is written here, whole (the name is hex digits, colons and whole numbers): no
+    # parameters to bind, no placeholders for SQLAlchemy to parse, and not prepared (its text
+    # differs every time). Measured (issue 14): building the statement through `text()` cost
+    # the client a tenth of its time per decision on MariaDB.
     prefix = mysql_lock_name(conn.engine.url.database or "", namespace, "")
-    calls = ", ".join(f"GET_LOCK(CONCAT(:p, {k}), :t)" for k in ordered)  # whole numbers only, formatted here
-    granted = (await conn.execute(text(f"SELECT {calls}"), {"p": prefix, "t": _MYSQL_WAIT_SECONDS})).one()
+    calls = ", ".join([f"GET_LOCK('{prefix}{k}', {_MYSQL_WAIT_SECONDS})" for k in ordered])
+    statement = f"SELECT {calls}"
+    granted = (await conn.exec_driver_sql(statement, execution_options={"no_parameters": True})).one()
     if any(g != 1 for g in granted):
         raise LockTimeoutError(f"key locks of namespace {namespace} not granted within {_MYSQL_WAIT_SECONDS} s")
 
 
 def mysql_lock_name(database: str, namespace: int, key: int | str) -> str:
-    """A key lock's name on MySQL/MariaDB: at most 64 characters, whatever the database's name."""
-    return f"cs:{hashlib.sha256(database.encode()).hexdigest()[:16]}:{namespace}:{key}"
+    """A key lock's name on MySQL/MariaDB: at most 64 characters, whatever the database's name
+    (hex digits, colons and the namespace's and key's digits: safe to write into a statement)."""
+    return f"cs:{hashlib.sha256(database.encode()).hexdigest()[:16]}:{int(namespace)}:{key}"
 
 
 async def release_session_locks(conn: AsyncConnection) -> None:

@@ -298,7 +298,8 @@ def print_ratios(title: str, kinds: list[str], figures: dict[str, dict[str, Any]
         print(
             f"{kind:10s} {f['decided_per_s']:8.0f}/s ({f['decided_per_s_vs_first']:.2f}x)  "
             f"ledger CPU {f['ledger_cpu_s_per_1000_decisions']:.3f} s/1000 "
-            f"({f['ledger_cpu_vs_first']:.2f}x)  total CPU {f['total_cpu_s_per_1000_decisions']:.3f} "
+            f"({f['ledger_cpu_vs_first']:.2f}x; its server {f['database_server_cpu_s_per_1000_decisions']:.3f})  "
+            f"total CPU {f['total_cpu_s_per_1000_decisions']:.3f} "
             f"s/1000 ({f['total_cpu_vs_first']:.2f}x)  p99 to outcome {f['outcome_p99_s']:.2f} s",
             flush=True,
         )
@@ -326,12 +327,13 @@ def one_rush(args: argparse.Namespace, kind: str, server: Server | None, section
         db_pid = server.pid if server else 0
         ledger_pids = [cluster.processes["course_data-1"].pid, db_pid]
         all_pids = [*(p.pid for p in cluster.processes.values()), db_pid, redis_pid(cluster)]
-        ledger_cpu, total_cpu = cpu_seconds(*ledger_pids), cpu_seconds(*all_pids)
+        ledger_cpu, total_cpu, server_cpu = cpu_seconds(*ledger_pids), cpu_seconds(*all_pids), cpu_seconds(db_pid)
         print("the rush: POST /queue/requests ...", flush=True)
         load_average = [os.getloadavg()[0]]
         load = fire(cluster.url("queue-1"), requests_file, total, args.connections, lambda: answered(redis_url))
         drained(redis_url)
         ledger_cpu, total_cpu = cpu_seconds(*ledger_pids) - ledger_cpu, cpu_seconds(*all_pids) - total_cpu
+        server_cpu = cpu_seconds(db_pid) - server_cpu
         load_average.append(os.getloadavg()[0])
         print("the trivial endpoint again ...", flush=True)
         after = trivial_rate(requests_file, total, args.connections)
@@ -358,6 +360,7 @@ def one_rush(args: argparse.Namespace, kind: str, server: Server | None, section
         "admitted_to_trivial_ratio": round(2 * found["admitted_per_s"] / (baseline["per_s"] + after["per_s"]), 3),
         "decided_per_s": found["decided_per_s"],
         "ledger_cpu_s_per_1000_decisions": round(1000 * ledger_cpu / decided, 4),
+        "database_server_cpu_s_per_1000_decisions": round(1000 * server_cpu / decided, 4),
         "total_cpu_s_per_1000_decisions": round(1000 * total_cpu / decided, 4),
         "outcome_p50_s": found["outcome_p50_s"],
         "outcome_p99_s": found["outcome_p99_s"],

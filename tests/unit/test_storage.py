@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, text, update
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
 from storage.dialects import Inserts, Returning, among, insert_new, insert_rows, select_many
@@ -18,6 +19,7 @@ from storage.locks import lock_keys, mysql_lock_name
 from storage.migrations import Migration, applied_versions, create_tables, migrate
 from storage.schemas import MIGRATIONS
 from storage.schemas.core import MIGRATIONS as CORE
+from storage.schemas.core import outbox
 from storage.schemas.course_data import completed_courses, ledger_audit, queue_decisions
 from storage.schemas.course_data import courses as course_table
 from storage.schemas.course_data import enrollments as enrollment_table
@@ -209,6 +211,28 @@ async def test_insert_new_keeps_the_rows_already_there(db: Database) -> None:
         await insert_new(conn, completed_courses, [{"student_id": 1, "course_code": c} for c in ("A", "B")])
     async with db.read() as conn:
         assert sorted((await conn.execute(select(completed_courses))).all()) == [(1, "A"), (1, "B")]
+
+
+async def test_mysql_sessions_prepare_a_repeated_statement_once(db: Database) -> None:
+    """A statement with parameters is prepared on the server once per connection and then only
+    executed (no text parsed again), and a bulk insert's rows all arrive."""
+    if not db.is_mysql:
+        pytest.skip("MySQL/MariaDB session settings")
+
+    async def counts(conn: AsyncConnection) -> dict[str, int]:
+        shown = await conn.exec_driver_sql(
+            "SHOW SESSION STATUS LIKE 'Com_stmt_%'", execution_options={"no_parameters": True}
+        )
+        rows = shown.all()
+        return {name: int(value) for name, value in rows}
+
+    async with db.read() as conn:
+        before = await counts(conn)
+        answers = [(await conn.execute(text("SELECT :n + 1"), {"n": n})).scalar_one() for n in range(3)]
+        after = await counts(conn)
+    assert answers == [1, 2, 3]
+    assert after["Com_stmt_prepare"] - before["Com_stmt_prepare"] == 1
+    assert after["Com_stmt_execute"] - before["Com_stmt_execute"] == 3
 
 
 async def test_mysql_sessions_are_strict_and_read_committed(db: Database) -> None:
@@ -619,6 +643,43 @@ async def test_queries_read_in_one_round_trip_return_every_row_of_a_large_answer
     assert sorted(r.student_id for r in rows) == list(range(20_000))
     assert {r.reason for r in rows} == {reason}
     assert none == []
+
+
+async def test_rows_inserted_together_keep_every_value_on_every_database(db: Database) -> None:
+    """What a batch inserts reads back as it was sent, through each database's bulk path (on
+    MariaDB the driver's prepared executemany): text a driver could take for placeholders,
+    quotes or escapes, 4-byte characters, booleans, times to the microsecond, a column left
+    to its default, a column NULL in every row, and more rows than one bulk statement."""
+    await migrate(db, MIGRATIONS["course_data"])
+    hostile = ["%s", "%(x)s", "%%", "'; DROP TABLE outbox; --", 'a "b" \\ c\\', "Zoë 😀 Łukasz", "", "\n\t"]
+    rows = [
+        {
+            "user_id": i,
+            "kind": "k",
+            "subject": hostile[i % len(hostile)],
+            "body": hostile[(i + 3) % len(hostile)] * (1 + i % 40),
+            "created_at": 1764582000.123456 + i,
+            "status": "pending",
+            "next_attempt_at": 1764582000.654321,
+            "finished_at": None,
+        }
+        for i in range(2500)
+    ]
+    async with db.write() as conn:
+        await conn.execute(
+            course_table.insert().values(id=1, code="C1", title="t", credits=3, capacity=9, updated_at=1.0)
+        )
+        pending = Inserts()
+        pending.add(outbox, rows)
+        seats = [{"course_id": 1, "student_id": s, "via_permit": s % 3 == 0, "created_at": 2.5} for s in range(9)]
+        pending.add(enrollment_table, seats)
+        await pending.send(conn)
+    async with db.read() as conn:
+        kept = (await conn.execute(select(outbox).order_by(outbox.c.id))).all()
+        held = (await conn.execute(select(enrollment_table.c.student_id, enrollment_table.c.via_permit))).all()
+    assert [{k: getattr(r, k) for k in rows[0]} for r in kept] == rows
+    assert {(r.attempts, r.delivered, r.last_error) for r in kept} == {(0, "", "")}
+    assert sorted((s, bool(v)) for s, v in held) == [(s, s % 3 == 0) for s in range(9)]
 
 
 async def test_rows_of_several_tables_sent_together_are_inserted_and_returned(db: Database) -> None:
