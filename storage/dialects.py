@@ -69,6 +69,17 @@ def among(dialect: Dialect, column: ColumnElement[Any], values: Collection[Any],
     return column.in_(list(values))
 
 
+def among_written(dialect: Dialect, column: ColumnElement[Any], values: Collection[Any]) -> ColumnElement[bool]:
+    """`among` for the WHERE of an UPDATE or a DELETE. MariaDB (10.11) does not make the IN
+    subquery of a one-table UPDATE or DELETE a join: its EXPLAIN shows the JSON_TABLE run as a
+    dependent subquery for every row of the table, a full scan of the courses or the outbox
+    for each batch. There the values go as an IN list instead (a parameter each: each length
+    is a statement of its own, prepared once per connection)."""
+    if dialect.name in MYSQL_FAMILY:
+        return column.in_(list(values))
+    return among(dialect, column, values)
+
+
 def _json_table_type(column: ColumnElement[Any]) -> str | None:
     """The JSON_TABLE column type that compares with `column` as the column itself does."""
     kind = column.type

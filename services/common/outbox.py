@@ -26,7 +26,7 @@ from cluster.errors import LeaseNotHeldError
 from cluster.master_writer import MasterWriter
 from cluster.settings import NotificationSettings
 from services.common.senders import Contact, SmsProvider, send_email
-from storage.dialects import among, insert_rows
+from storage.dialects import among_written, insert_rows
 from storage.errors import StaleEpochError
 from storage.schemas.core import outbox
 
@@ -142,7 +142,7 @@ class Outbox:
         async with self._writer.write() as conn:
             await conn.execute(
                 update(outbox)
-                .where(among(conn.dialect, outbox.c.id, [row.id for row in due]))
+                .where(among_written(conn.dialect, outbox.c.id, [row.id for row in due]))
                 .values(status="logged", finished_at=self._clock())
             )
         return len(due)

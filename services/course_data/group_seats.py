@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.course_data.seats import Seats, give_back_seat, lock_courses, take_seats
 from services.course_data.sections import group_of, offering_ids
-from storage.dialects import among
+from storage.dialects import among, among_written
 from storage.schemas.course_data import enrollments, waitlist
 
 
@@ -61,7 +61,9 @@ async def take_group(
         )
     leaving = sorted({*seats, *offering})
     await conn.execute(
-        delete(waitlist).where(waitlist.c.student_id == student_id, among(conn.dialect, waitlist.c.course_id, leaving))
+        delete(waitlist).where(
+            waitlist.c.student_id == student_id, among_written(conn.dialect, waitlist.c.course_id, leaving)
+        )
     )
 
 
@@ -81,5 +83,5 @@ async def forget_section(conn: AsyncConnection, course_id: int) -> list[int]:
         r for r in rows if r.group_sections and (r.course_id == course_id or course_id in group_of(r.group_sections))
     ]
     if gone:
-        await conn.execute(delete(waitlist).where(among(conn.dialect, waitlist.c.id, [r.id for r in gone])))
+        await conn.execute(delete(waitlist).where(among_written(conn.dialect, waitlist.c.id, [r.id for r in gone])))
     return sorted({r.student_id for r in gone})

@@ -40,7 +40,7 @@ from services.course_data.rules import (
 )
 from services.course_data.seats import Seats, lock_courses, take_seats
 from services.course_data.sections import group_of, offerings_ids, sections_dropped_with
-from storage.dialects import among, select_many
+from storage.dialects import among, among_written, select_many
 from storage.locks import lock_keys
 from storage.schemas.course_data import (
     completed_courses,
@@ -451,7 +451,7 @@ class Ledger:
             await conn.execute(
                 delete(waitlist).where(
                     waitlist.c.student_id == student.id,
-                    among(conn.dialect, waitlist.c.course_id, [course_id, *others]),
+                    among_written(conn.dialect, waitlist.c.course_id, [course_id, *others]),
                 )
             )
 

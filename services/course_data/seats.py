@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, case, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.dialects import among
+from storage.dialects import among, among_written
 from storage.schemas.course_data import courses
 
 
@@ -65,7 +65,7 @@ async def take_seats(conn: AsyncConnection, wanted: Mapping[int, Seats], read: M
         guard = guard & (courses.c.taken == _per_course({cid: read[cid] for cid in wanted}))
     moved = await conn.execute(
         update(courses)
-        .where(among(conn.dialect, courses.c.id, sorted(wanted)), guard)
+        .where(among_written(conn.dialect, courses.c.id, sorted(wanted)), guard)
         .values(taken=courses.c.taken + regular + permitted, permit_seats=courses.c.permit_seats + permitted)
     )
     if moved.rowcount == len(wanted):

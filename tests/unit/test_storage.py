@@ -13,7 +13,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
-from storage.dialects import Inserts, Returning, among, insert_new, insert_rows, select_many
+from storage.dialects import Inserts, Returning, among, among_written, insert_new, insert_rows, select_many
 from storage.errors import LeaseEndedError, StaleEpochError, StorageUnavailableError
 from storage.locks import lock_keys, mysql_lock_name
 from storage.migrations import Migration, applied_versions, create_tables, migrate
@@ -643,6 +643,25 @@ async def test_queries_read_in_one_round_trip_return_every_row_of_a_large_answer
     assert sorted(r.student_id for r in rows) == list(range(20_000))
     assert {r.reason for r in rows} == {reason}
     assert none == []
+
+
+async def test_an_update_among_values_changes_their_rows_and_reads_only_them(db: Database) -> None:
+    """`among_written` in an UPDATE's WHERE: the rows named change, no other; on MySQL/MariaDB
+    the server finds them by the primary key (EXPLAIN: a range, not every row of the table, as
+    an IN subquery of an UPDATE is there)."""
+    await migrate(db, TEST_MIGRATIONS)
+    async with db.write() as conn:
+        await insert_rows(conn, courses, [{"id": i, "capacity": 9, "taken": 0} for i in range(1, 2001)])
+        named = among_written(conn.dialect, courses.c.id, [5, 7, 1999])
+        change = update(courses).where(named).values(taken=courses.c.taken + 1)
+        if db.is_mysql:
+            sql = str(change.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+            plan = (await conn.exec_driver_sql(f"EXPLAIN {sql}", execution_options={"no_parameters": True})).all()
+            assert [(row.table, row.type) for row in plan] == [("t_courses", "range")]
+        await conn.execute(change)
+    async with db.read() as conn:
+        taken = (await conn.execute(select(courses.c.id).where(courses.c.taken == 1).order_by(courses.c.id))).all()
+    assert [i for (i,) in taken] == [5, 7, 1999]
 
 
 async def test_rows_inserted_together_keep_every_value_on_every_database(db: Database) -> None:
