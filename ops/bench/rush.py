@@ -40,7 +40,8 @@ random) through `POST /queue/requests`; its figures and checks (a lab held witho
 among them) are given with ratios to the plain rush of the same run (`sections` in the JSON).
 CPU per decision is counted
 from the rush's start until every admitted request is decided: the ledger's (the
-course_data node and the database server, when the benchmark started it) and the
+course_data node and the database server, when the benchmark started it; the server's
+share is also given apart) and the
 whole system's (every node, Redis and the database server).
 """
 
