@@ -40,6 +40,7 @@ from services.course_data.rules import (
     decide_enroll,
     decide_group,
     full_refusal,
+    group_refusal,
     reject,
     window_decision,
 )
@@ -291,11 +292,8 @@ class _Group:
     def decide(self, permits: dict[int, Permit], rules: CourseSettings, now: float) -> Decision:
         r, student = self.r, self.students[self.r.student_id]
         found = {i: self.current[i] for i in r.section_ids if i in self.current}
-        term = next(iter(found.values())).term_id if found else None
-        if (closed := window_decision(student, "enroll", now, None, frozenset(), term)) is not None:
-            return closed
-        if unknown := [i for i in r.section_ids if i not in found]:
-            return reject("no-such-course", f"there is no course {unknown[0]}")
+        if (refused := group_refusal(student, r.section_ids, found, "enroll", now)) is not None:
+            return refused
         group = tuple(found[i] for i in r.section_ids)
         decided = decide_group(student, group, permits, rules, now)
         if decided.decision.outcome == "waitlisted":

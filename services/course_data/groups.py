@@ -25,9 +25,9 @@ from services.course_data.rules import (
     Decision,
     decide_drop,
     decide_group,
+    group_refusal,
     part_left_refusal,
     reject,
-    window_decision,
 )
 from services.course_data.sections import group_text
 from storage.schemas.course_data import waitlist
@@ -52,12 +52,8 @@ async def enroll_group(
     await ledger.lock_students(conn, [student_id])
     student = await ledger.student(conn, student_id, standing)
     found = await ledger.courses(conn, section_ids)
-    first = next((found[i] for i in section_ids if i in found), None)  # (as the batch's `_Group` picks it)
-    term = first.term_id if first else None
     held = {c.id for c in student.enrolled}
-    decision: Decision | None = window_decision(student, action, now, None, skipped, term)
-    if decision is None and (unknown := [i for i in section_ids if i not in found]):
-        decision = reject("no-such-course", f"there is no course {unknown[0]}")
+    decision = group_refusal(student, section_ids, found, action, now, skipped)
     if decision is None and set(drop_ids) & set(section_ids):
         decision = reject("invalid-swap", "a swap cannot give up a section it takes")
     for drop_id in drop_ids:

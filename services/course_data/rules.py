@@ -12,6 +12,7 @@ rule uses that term's windows (and its drop deadline, when it has one).
 from __future__ import annotations
 
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -372,6 +373,27 @@ class GroupDecision:
     decision: Decision
     seats: dict[int, bool] = field(default_factory=dict)
     waiting: tuple[int, ...] = ()
+
+
+def group_refusal(
+    student: StudentFacts,
+    section_ids: Sequence[int],
+    found: Mapping[int, CourseFacts],
+    action: str,
+    now: float,
+    overrides: frozenset[str] = frozenset(),
+) -> Decision | None:
+    """What refuses a section group before its rules are weighed (None: nothing): the
+    registration window of the term of its first named section that exists, then a section
+    that does not exist (`found`: the sections' facts by id). One rule for the one-at-a-time
+    ledger (`groups.enroll_group`) and the batch's runs (`batch._Group`)."""
+    first = next((found[i] for i in section_ids if i in found), None)
+    term = first.term_id if first else None
+    if (closed := window_decision(student, action, now, None, overrides, term)) is not None:
+        return closed
+    if unknown := [i for i in section_ids if i not in found]:
+        return reject("no-such-course", f"there is no course {unknown[0]}")
+    return None
 
 
 def decide_group(
