@@ -232,6 +232,8 @@ async def _enroll_run(
                 joined_waitlist.append(joined)
                 students[r.student_id] = dataclasses.replace(student, waitlisted=student.waitlisted | {course.id})
         decided[r.request_id] = decision
+        if course is None and not r.section_ids:
+            continue  # (no such course: nothing of the ledger's to audit, as one at a time)
         for course_id in _courses_of(r):  # (a group is audited per section, as one at a time)
             audit.append(
                 audit_row(

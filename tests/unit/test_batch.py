@@ -26,6 +26,7 @@ from storage.schemas.course_data import (
     course_restrictions,
     courses,
     enrollments,
+    ledger_audit,
     permits,
     queue_decisions,
     waitlist,
@@ -209,6 +210,16 @@ class Twin:
                             select(waitlist.c.course_id, waitlist.c.student_id, waitlist.c.group_sections).order_by(
                                 waitlist.c.course_id, waitlist.c.id
                             )
+                        )
+                    ).all(),
+                    "audit": (
+                        await conn.execute(
+                            select(
+                                ledger_audit.c.action,
+                                ledger_audit.c.student_id,
+                                ledger_audit.c.course_id,
+                                ledger_audit.c.outcome,  # (its reason may name a time: each twin has its own)
+                            ).order_by(ledger_audit.c.id)
                         )
                     ).all(),
                 }
@@ -408,6 +419,19 @@ def test_section_groups_in_one_run_fill_and_leave_waitlists_as_one_by_one(twins:
     assert batched.state() == sequential.state()
     assert batched.state()["waiting"] == [(9, 3, "7"), (9, 5, "7")]
     assert batched.state()["enrolled"] == [(7, 1), (8, 2), (9, 1), (10, 2)]
+
+
+def test_an_unknown_course_is_refused_and_recorded_as_one_by_one(twins: tuple[Twin, Twin]) -> None:
+    """A request for a course that does not exist is refused as `no-such-course` on both paths,
+    and leaves the same trail: no audit row for the course (nothing of the ledger changed),
+    while the requests around it are decided and audited as usual."""
+    batched, sequential = twins
+    requests = queued([("enroll", 1, 1, 0), ("enroll", 1, 99, 0), ("enroll", 2, 2, 0)])
+    expected = [("accepted", ""), ("rejected", "no-such-course"), ("accepted", "")]
+    assert [(a.decision.outcome, a.decision.type) for a in batched.batch(requests)] == expected
+    assert [(d.outcome, d.type) for d in sequential.one_by_one(requests)] == expected
+    assert batched.state() == sequential.state()
+    assert [(a.student_id, a.course_id) for a in batched.state()["audit"]] == [(1, 1), (2, 2)]
 
 
 def test_past_the_deadline_a_request_is_rejected_as_timeout_and_notified(twins: tuple[Twin, Twin]) -> None:
