@@ -173,19 +173,43 @@ class Inserts:
         return list((await conn.execute(returning.query(conn.dialect))).all()) if returning else []
 
 
+# MySQL/MariaDB: the most one insert statement carries, by an estimate of its rows' size (4
+# bytes a character, 9 a number): as asyncmy's text executemany (`max_stmt_length`), well
+# under any server's `max_allowed_packet` (16 MiB by default). A bulk insert has no such
+# bound of its own: past the server's packet it fails and the server drops the connection.
+_MYSQL_STATEMENT_BYTES = 1_000_000
+
+
 async def _insert_many(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """SQLite and MySQL/MariaDB: `rows` inserted by one executemany. On MySQL/MariaDB it is the
-    driver's own, of a one-row INSERT and the rows as tuples (`_driver_insert`): asyncmy sends
-    them as one COM_STMT_BULK_EXECUTE of a statement prepared once per connection on MariaDB
-    (`storage.database` gives its connections a statement cache), else as multi-row INSERT
-    texts of at most a megabyte each. Measured (issue 14, a batch of 500 decisions on
-    MariaDB): SQLAlchemy's executemany (each row's parameters processed in Python, then every
-    value formatted into the text) cost more client CPU than deciding the batch."""
+    """SQLite and MySQL/MariaDB: `rows` inserted by executemany. On MySQL/MariaDB it is the
+    driver's own, of a one-row INSERT and the rows as tuples (`_driver_insert`), in parts of
+    at most `_MYSQL_STATEMENT_BYTES`: asyncmy sends each as one COM_STMT_BULK_EXECUTE of a
+    statement prepared once per connection on MariaDB (`storage.database` gives connections a
+    statement cache), else as a multi-row INSERT text. Measured (issue 14, a batch of 500
+    decisions on MariaDB): SQLAlchemy's executemany (each row's parameters processed in
+    Python, then every value formatted into the text) cost more client CPU than deciding."""
     driver = _driver_insert(conn.dialect, table, rows) if is_mysql(conn.dialect) else None
     if driver is None:
         await conn.execute(table.insert(), rows)
-    else:
-        await conn.exec_driver_sql(*driver)
+        return
+    sql, values = driver
+    for part in _parts(values, _MYSQL_STATEMENT_BYTES):
+        await conn.exec_driver_sql(sql, part)
+
+
+def _parts(values: list[tuple[Any, ...]], limit: int) -> list[list[tuple[Any, ...]]]:
+    """`values` cut into consecutive runs whose estimated size is at most `limit` (a row larger
+    than that alone)."""
+    parts: list[list[tuple[Any, ...]]] = [[]]
+    size = 0
+    for row in values:
+        weight = 9 * len(row) + 4 * sum(len(v) for v in row if isinstance(v, (str, bytes)))
+        if parts[-1] and size + weight > limit:
+            parts.append([])
+            size = 0
+        parts[-1].append(row)
+        size += weight
+    return parts if parts[0] else []
 
 
 def _driver_insert(
@@ -193,11 +217,23 @@ def _driver_insert(
 ) -> tuple[str, list[tuple[Any, ...]]] | None:
     """A one-row `INSERT ... VALUES (%s, ...)` and each row's values in its column order, with
     the columns' scalar defaults and bind processors applied as SQLAlchemy would; None where
-    that does not do (a computed default, rows with different keys)."""
+    that does not do (a computed default, rows with different keys). A column NULL in every
+    row, with no default of either kind, is left out (the server stores NULL): asyncmy cannot
+    send a column of nothing but NULLs in bulk and would send every row as text instead (as
+    an enrollment batch's decisions, none of which drops a course)."""
     keys = list(rows[0])
     missing = [c for c in table.columns if c.key not in rows[0] and c.default is not None]
     if any(not c.default.is_scalar for c in missing) or any(list(r) != keys for r in rows):  # type: ignore[union-attr]
         return None
+    empty = {
+        k
+        for k, v in rows[0].items()
+        if v is None
+        and table.c[k].default is None
+        and table.c[k].server_default is None
+        and all(r[k] is None for r in rows)
+    }
+    keys = [k for k in keys if k not in empty]
     defaults = tuple(c.default.arg for c in missing)  # type: ignore[union-attr]
     names = [table.c[k] for k in keys] + missing
     processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in names]

@@ -35,6 +35,7 @@ from services.course_data.people import named
 from services.course_data.rules import RESTRICTION_KINDS, WEEKDAYS
 from services.course_data.sections import groups_broken_by
 from services.course_data.terms import current_term, find_term
+from storage.dialects import insert_rows
 from storage.schemas.course_data import (
     consent_courses,
     corequisites,
@@ -307,7 +308,7 @@ async def _write(job: Job, checked: list[CheckedCourse]) -> None:
             rows = [
                 {k: v for k, v in c.items() if k not in DETAIL_FIELDS} | {"taken": 0, "updated_at": now} for c in batch
             ]
-            await conn.execute(courses.insert(), rows)
+            await insert_rows(conn, courses, rows)
             codes = [c["code"] for c in batch]
             lookup = select(courses.c.term_id, courses.c.code, courses.c.section, courses.c.id).where(
                 courses.c.code.in_(codes)

@@ -28,6 +28,7 @@ from services.login.models import STUDENT_NUMBER, USERNAME, UserCreate
 from services.login.password_tokens import invite
 from services.login.passwords import UNUSABLE_PASSWORD, hash_passwords, policy_problems
 from services.login.users import audit, check_manages
+from storage.dialects import insert_rows
 from storage.schemas.login import users
 
 COLUMNS = (
@@ -181,7 +182,7 @@ async def _write(job: Job, found: list[CheckedUser], hashes: dict[int, str]) -> 
                     for c in batch
                     if c.values is not None
                 ]
-                await conn.execute(users.insert(), values)
+                await insert_rows(conn, users, values)
                 names = [v["username"] for v in values]
                 lookup = select(users.c.username, users.c.id).where(users.c.username.in_(names))
                 made = {r[0]: r[1] for r in await conn.execute(lookup)}

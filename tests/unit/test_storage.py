@@ -213,26 +213,40 @@ async def test_insert_new_keeps_the_rows_already_there(db: Database) -> None:
         assert sorted((await conn.execute(select(completed_courses))).all()) == [(1, "A"), (1, "B")]
 
 
+async def mysql_counts(conn: AsyncConnection) -> dict[str, int]:
+    """The session's statement counters (MySQL/MariaDB), read as text (never prepared)."""
+    shown = await conn.exec_driver_sql("SHOW SESSION STATUS LIKE 'Com_%'", execution_options={"no_parameters": True})
+    return {name: int(value) for name, value in shown.all() if value.isdigit()}
+
+
 async def test_mysql_sessions_prepare_a_repeated_statement_once(db: Database) -> None:
     """A statement with parameters is prepared on the server once per connection and then only
-    executed (no text parsed again), and a bulk insert's rows all arrive."""
+    executed (no text parsed again), its answers of the same types as by text."""
     if not db.is_mysql:
         pytest.skip("MySQL/MariaDB session settings")
-
-    async def counts(conn: AsyncConnection) -> dict[str, int]:
-        shown = await conn.exec_driver_sql(
-            "SHOW SESSION STATUS LIKE 'Com_stmt_%'", execution_options={"no_parameters": True}
-        )
-        rows = shown.all()
-        return {name: int(value) for name, value in rows}
-
     async with db.read() as conn:
-        before = await counts(conn)
+        before = await mysql_counts(conn)
         answers = [(await conn.execute(text("SELECT :n + 1"), {"n": n})).scalar_one() for n in range(3)]
-        after = await counts(conn)
+        after = await mysql_counts(conn)
     assert answers == [1, 2, 3]
+    assert {type(a) for a in answers} == {int}
     assert after["Com_stmt_prepare"] - before["Com_stmt_prepare"] == 1
     assert after["Com_stmt_execute"] - before["Com_stmt_execute"] == 3
+
+
+async def test_mysql_savepoints_run_as_text_never_prepared(db: Database) -> None:
+    """SQLAlchemy numbers a connection's savepoints: each would be a new statement to prepare
+    for one use, pushing out the statements worth keeping. They run as text."""
+    if not db.is_mysql:
+        pytest.skip("MySQL/MariaDB session settings")
+    async with db.write() as conn:
+        before = await mysql_counts(conn)
+        for n in range(10):
+            savepoint = await conn.begin_nested()
+            await (savepoint.rollback() if n % 2 else savepoint.commit())
+        after = await mysql_counts(conn)
+    changed = {k: after[k] - before[k] for k in after if after[k] != before[k] and k != "Com_show_status"}
+    assert changed == {"Com_savepoint": 10, "Com_release_savepoint": 5, "Com_rollback_to_savepoint": 5}
 
 
 async def test_mysql_sessions_are_strict_and_read_committed(db: Database) -> None:
@@ -668,7 +682,8 @@ async def test_rows_inserted_together_keep_every_value_on_every_database(db: Dat
     """What a batch inserts reads back as it was sent, through each database's bulk path (on
     MariaDB the driver's prepared executemany): text a driver could take for placeholders,
     quotes or escapes, 4-byte characters, booleans, times to the microsecond, a column left
-    to its default, a column NULL in every row, and more rows than one bulk statement."""
+    to its default, a column NULL in every row (which MariaDB's bulk protocol cannot carry: it
+    is left out), and more rows than one statement should carry."""
     await migrate(db, MIGRATIONS["course_data"])
     hostile = ["%s", "%(x)s", "%%", "'; DROP TABLE outbox; --", 'a "b" \\ c\\', "Zoë 😀 Łukasz", "", "\n\t"]
     rows = [
@@ -692,7 +707,12 @@ async def test_rows_inserted_together_keep_every_value_on_every_database(db: Dat
         pending.add(outbox, rows)
         seats = [{"course_id": 1, "student_id": s, "via_permit": s % 3 == 0, "created_at": 2.5} for s in range(9)]
         pending.add(enrollment_table, seats)
+        before = await mysql_counts(conn) if db.is_mysql else {}
         await pending.send(conn)
+        after = await mysql_counts(conn) if db.is_mysql else {}
+    if db.is_mysql:  # each insert a prepared (bulk) one, none as text; the outbox's in parts of a megabyte
+        inserts = after["Com_insert"] - before["Com_insert"]
+        assert after["Com_stmt_execute"] - before["Com_stmt_execute"] == inserts >= 3
     async with db.read() as conn:
         kept = (await conn.execute(select(outbox).order_by(outbox.c.id))).all()
         held = (await conn.execute(select(enrollment_table.c.student_id, enrollment_table.c.via_permit))).all()
