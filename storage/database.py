@@ -49,11 +49,11 @@ from storage.timeouts import DatabaseTimeouts
 # run by the binary protocol: nothing escaped into the text or parsed again, and an
 # executemany INSERT sent to MariaDB as one COM_STMT_BULK_EXECUTE. A statement the server
 # will not prepare runs as text (and stays text on that connection). Measured (issue 14):
-# the ledger's CPU per decision on MariaDB, client and server, fell by a quarter. The
-# ledger's hot path has about 30 statements; savepoints, numbered per connection, run as
-# text (`_savepoints_as_text`). The server's `max_prepared_stmt_count` (16,382 by default)
-# bounds the sum over every connection of every node: 64 for each of up to 15 pooled
-# connections is 960 a service's node.
+# the ledger's CPU per decision on MariaDB, client and server, fell by a quarter. A batch
+# of enrollments runs about a dozen statements (counted by cursor events); savepoints,
+# numbered per connection, run as text (`_savepoints_as_text`). The server's
+# `max_prepared_stmt_count` (16,382 by default) bounds the sum over every connection of
+# every node: 64 for each of up to 15 pooled connections is 960 a service's node.
 MYSQL_PREPARED_STATEMENTS = 64
 
 _IMMEDIATE = "cs_begin_immediate"

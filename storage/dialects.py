@@ -199,12 +199,13 @@ async def _insert_many(conn: AsyncConnection, table: Table, rows: Sequence[dict[
 
 
 def _parts(values: list[tuple[Any, ...]], texts: list[int], limit: int) -> list[list[tuple[Any, ...]]]:
-    """`values` cut into consecutive runs whose estimated size is at most `limit` (a row larger
-    than that alone); `texts`: the positions of the text columns, the rest counted 9 bytes."""
-    fixed = 9 * len(values[0]) if values else 0
+    """`values` (one row at least) cut into consecutive runs whose estimated size is at most
+    `limit` (a row larger than that alone); `texts`: the positions of the text columns, the
+    rest counted 9 bytes."""
+    fixed = 9 * len(values[0])
     lengths = [list(map(len, [row[i] or "" for row in values])) for i in texts]  # (per column: C loops)
     if fixed * len(values) + 4 * sum(map(sum, lengths)) <= limit:
-        return [values] if values else []
+        return [values]
     weights = [fixed + 4 * sum(column) for column in zip(*lengths, strict=True)] if texts else [fixed] * len(values)
     parts: list[list[tuple[Any, ...]]] = [[]]
     size = 0
@@ -222,32 +223,23 @@ def _driver_insert(
 ) -> tuple[str, list[tuple[Any, ...]], list[int]] | None:
     """A one-row `INSERT ... VALUES (%s, ...)`, each row's values in its column order (with
     the columns' scalar defaults and bind processors applied as SQLAlchemy would) and the
-    positions of its text columns; None where that does not do (a computed default, rows
-    with different keys). A column NULL in every
-    row, with no default of either kind, is left out (the server stores NULL): asyncmy cannot
-    send a column of nothing but NULLs in bulk and would send every row as text instead (as
-    an enrollment batch's decisions, none of which drops a course)."""
-    keys = list(rows[0])
-    missing = [c for c in table.columns if c.key not in rows[0] and c.default is not None]
-    if any(not c.default.is_scalar for c in missing) or any(list(r) != keys for r in rows):  # type: ignore[union-attr]
+    positions of its text columns; None where `_inserted_columns` says a bulk insert does
+    not do. A column NULL in every row, with no default of either kind, is left out (the
+    server stores NULL): asyncmy cannot send a column of nothing but NULLs in bulk and would
+    send every row as text instead (as an enrollment batch's decisions: none drops a course)."""
+    if (shape := _inserted_columns(table, rows)) is None:
         return None
-    empty = {
-        k
-        for k, v in rows[0].items()
-        if v is None
-        and table.c[k].default is None
-        and table.c[k].server_default is None
-        and all(r[k] is None for r in rows)
-    }
-    keys = [k for k in keys if k not in empty]
-    defaults = tuple(c.default.arg for c in missing)  # type: ignore[union-attr]
-    names = [table.c[k] for k in keys] + missing
+    keys, defaults = shape
+    bare = [c for c in table.columns if c.default is None and c.server_default is None]
+    keys = [k for k in keys if table.c[k] not in bare or any(r[k] is not None for r in rows)]
+    names = [table.c[k] for k in [*keys, *defaults]]
     processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in names]
     quote = dialect.identifier_preparer.quote
     columns = ", ".join(quote(c.name) for c in names)
     placeholders = ", ".join(["%s"] * len(names))
     sql = f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({columns}) VALUES ({placeholders})"
-    values = [(*(r[k] for k in keys), *defaults) for r in rows]
+    fixed = tuple(defaults.values())
+    values = [(*(r[k] for k in keys), *fixed) for r in rows]
     if any(processors):
         values = [tuple(v if f is None else f(v) for f, v in zip(processors, row, strict=True)) for row in values]
     return sql, values, [i for i, c in enumerate(names) if isinstance(c.type, (String, LargeBinary))]
@@ -267,23 +259,30 @@ class Returning:
         return select(*self.columns).where(among(dialect, self.key, self.values))
 
 
+def _inserted_columns(table: Table, rows: Sequence[dict[str, Any]]) -> tuple[list[str], dict[str, Any]] | None:
+    """The keys of `rows` and the scalar defaults of the columns they leave out (key -> value),
+    the columns a bulk insert sends for every row as SQLAlchemy's own insert would; None when
+    a bulk insert cannot stand for it (a column left out has a computed default, or the rows
+    have different keys)."""
+    keys = list(rows[0])
+    left_out = [c for c in table.columns if c.key not in rows[0] and c.default is not None]
+    if any(not c.default.is_scalar for c in left_out) or any(list(r) != keys for r in rows):  # type: ignore[union-attr]
+        return None
+    return keys, {c.key: c.default.arg for c in left_out}  # type: ignore[union-attr]
+
+
 def _unnest_insert(
     dialect: Dialect, table: Table, rows: Sequence[dict[str, Any]], prefix: str
 ) -> tuple[str, dict[str, Any]] | None:
     """PostgreSQL: `INSERT INTO table (...) SELECT * FROM unnest(:arrays)` and its parameters,
-    or None where it does not apply (a column type unnest cannot carry, a computed default,
-    rows with different keys)."""
-    keys = list(rows[0])
-    defaults = {
-        c.key: c.default.arg  # type: ignore[attr-defined]
-        for c in table.columns
-        if c.key not in rows[0] and c.default is not None and c.default.is_scalar
-    }
-    computed = any(c.key not in rows[0] and c.default is not None and not c.default.is_scalar for c in table.columns)
-    kinds = [_bulk_type(dialect, table.c[k]) for k in [*keys, *defaults]]
-    if computed or None in kinds or any(list(r) != keys for r in rows):
+    or None where it does not apply (a column type unnest cannot carry, or `_inserted_columns`)."""
+    if (shape := _inserted_columns(table, rows)) is None:
         return None
+    keys, defaults = shape
     names = [*keys, *defaults]
+    kinds = [_bulk_type(dialect, table.c[k]) for k in names]
+    if None in kinds:
+        return None
     quote = dialect.identifier_preparer.quote
     columns = ", ".join(quote(table.c[k].name) for k in names)
     into = f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({columns}) "
